@@ -1,0 +1,37 @@
+# Two entry points from a fresh clone: `make up` (main job) and `make test` (all tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STACK ?= local
+FROM ?= dev
+TO ?= prod
+
+.PHONY: venv test lint up down promote bench serve
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: venv lint
+	$(PY) -m pytest -q
+
+up: venv
+	STACK=$(STACK) bash scripts/up.sh
+
+down:
+	bash scripts/down.sh
+
+promote: venv
+	$(PY) scripts/promote.py --from $(FROM) --to $(TO)
+
+bench: venv
+	$(PY) -m benchmarks

@@ -1,0 +1,254 @@
+"""Stack configuration: read once, validated before any resource is declared.
+
+Every other module receives a `StackConfig`; none reads `pulumi.Config` itself. Validation is pure
+(`parse_config` takes a plain mapping) so that every rule is testable without Pulumi.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import pulumi
+
+NAMESPACE = "embedding-endpoint"
+
+SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+CONCURRENCY_RANGE = (1, 200)
+PACKAGING_RUNNERS = ("lambda", "local")
+BACKENDS = ("sagemaker", "bedrock")
+DEFAULT_BEDROCK_MODEL_ID = "amazon.titan-embed-text-v2:0"
+
+# Hub repo ids: "org/name" with the characters the Hub allows.
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Branches, tags (including the Hub's refs/pr/N) or a full commit sha.
+_REVISION = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$")
+_COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_S3_TARBALL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$")
+_TRUE = ("true", "yes", "1")
+_FALSE = ("false", "no", "0")
+
+
+class ConfigError(ValueError):
+    """A stack config value is invalid; the message names the key, the value and what is allowed."""
+
+
+def is_commit_sha(revision: str) -> bool:
+    """True when a revision is already a pinned 40-hex commit sha."""
+    return bool(_COMMIT_SHA.match(revision))
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The validated stack configuration (keys in the `embedding-endpoint` namespace)."""
+
+    stack: str
+    region: str
+    model_id: str | None = None
+    model_revision: str = "main"
+    memory_size_mb: int = 2048
+    max_concurrency: int = 5
+    provisioned_concurrency: int = 0
+    image_tag: str | None = None  # None: images.DEFAULT_IMAGE_TAG
+    retain_artifacts: bool = False
+    packaging_runner: str = "lambda"
+    # A secret Output when read from Pulumi config: it must stay encrypted in state.
+    hf_token: pulumi.Input[str] | None = field(default=None, repr=False)
+    source_model_data_url: str | None = None
+    expected_artifact_sha256: str | None = None
+    backend: str = "sagemaker"
+    bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
+    http_api: bool = False
+    smoke_test: bool = True
+    # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
+    aws_endpoints: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def aws_endpoint(self, service: str) -> str | None:
+        """The endpoint URL override for an AWS service (e.g. "s3"), or None for the real one."""
+        return dict(self.aws_endpoints).get(service)
+
+    @property
+    def uses_sagemaker(self) -> bool:
+        return self.backend == "sagemaker"
+
+
+def _key(name: str) -> str:
+    return f"{NAMESPACE}:{name}"
+
+
+def _fail(name: str, value: object, allowed: str) -> ConfigError:
+    return ConfigError(f"config key '{_key(name)}' has invalid value {value!r}: {allowed}")
+
+
+def _int(raw: Mapping[str, str], name: str, default: int, allowed: str) -> int:
+    value = raw.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise _fail(name, value, allowed) from None
+
+
+def _bool(raw: Mapping[str, str], name: str, default: bool) -> bool:
+    value = raw.get(name)
+    if value is None or value == "":
+        return default
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise _fail(name, value, "expected true or false")
+
+
+def _choice(raw: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = raw.get(name) or default
+    if value not in allowed:
+        raise _fail(name, value, f"expected one of {', '.join(allowed)}")
+    return value
+
+
+def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> StackConfig:
+    """Validate raw config values (keys without namespace) or raise ConfigError."""
+    from components import bedrock_models, images  # local: keeps this module importable on its own
+
+    warnings: list[str] = []
+    backend = _choice(raw, "backend", "sagemaker", BACKENDS)
+    if not region:
+        raise ConfigError(
+            "config key 'aws:region' is not set: run `pulumi config set aws:region <region>` "
+            "(or export AWS_REGION)"
+        )
+
+    model_id = raw.get("modelId") or None
+    if backend == "sagemaker" and model_id is None:
+        raise ConfigError(
+            f"config key '{_key('modelId')}' is required: a Hugging Face Hub repo id such as "
+            "'sentence-transformers/all-MiniLM-L6-v2'"
+        )
+    if model_id is not None and not _MODEL_ID.match(model_id):
+        raise _fail("modelId", model_id, "expected a Hub repo id 'org/name'")
+
+    revision = raw.get("modelRevision") or "main"
+    if not _REVISION.match(revision):
+        raise _fail("modelRevision", revision, "expected a branch, a tag or a 40-hex commit sha")
+
+    memory_allowed = f"expected one of {', '.join(map(str, SERVERLESS_MEMORY_SIZES_MB))}"
+    memory = _int(raw, "memorySizeMb", 2048, memory_allowed)
+    if memory not in SERVERLESS_MEMORY_SIZES_MB:
+        raise _fail("memorySizeMb", memory, memory_allowed)
+
+    low, high = CONCURRENCY_RANGE
+    max_concurrency = _int(raw, "maxConcurrency", 5, f"expected an integer {low}-{high}")
+    if not low <= max_concurrency <= high:
+        raise _fail("maxConcurrency", max_concurrency, f"expected an integer {low}-{high}")
+
+    provisioned_allowed = f"expected 0 (off) or an integer {low}-{high} and <= maxConcurrency"
+    provisioned = _int(raw, "provisionedConcurrency", 0, provisioned_allowed)
+    if provisioned != 0 and not (low <= provisioned <= high and provisioned <= max_concurrency):
+        raise _fail(
+            "provisionedConcurrency",
+            provisioned,
+            f"{provisioned_allowed} ({max_concurrency})",
+        )
+    if provisioned:
+        warnings.append(
+            f"provisionedConcurrency={provisioned} keeps {provisioned} warm instance(s) of "
+            f"{memory} MB billed around the clock, even with no traffic"
+        )
+
+    image_tag = raw.get("imageTag") or None
+    if image_tag is not None:
+        problem = images.tag_problem(image_tag)
+        if problem:
+            raise _fail("imageTag", image_tag, problem)
+        if image_tag not in images.KNOWN_CPU_INFERENCE_TAGS:
+            warnings.append(
+                f"imageTag {image_tag!r} is not in the table of known CPU inference tags; "
+                "check that it exists in the region's registry"
+            )
+
+    source_url = raw.get("sourceModelDataUrl") or None
+    if source_url is not None and not _S3_TARBALL.match(source_url):
+        raise _fail(
+            "sourceModelDataUrl", source_url, "expected an s3://bucket/path/model.tar.gz URL"
+        )
+
+    expected_sha = raw.get("expectedArtifactSha256") or None
+    if expected_sha is not None and not _SHA256.match(expected_sha):
+        raise _fail("expectedArtifactSha256", expected_sha, "expected 64 lowercase hex characters")
+
+    bedrock_model_id = raw.get("bedrockModelId") or DEFAULT_BEDROCK_MODEL_ID
+    if backend == "bedrock":
+        problem = bedrock_models.model_problem(bedrock_model_id, region)
+        if problem:
+            raise _fail("bedrockModelId", bedrock_model_id, problem)
+
+    return StackConfig(
+        stack=stack,
+        region=region,
+        model_id=model_id,
+        model_revision=revision,
+        memory_size_mb=memory,
+        max_concurrency=max_concurrency,
+        provisioned_concurrency=provisioned,
+        image_tag=image_tag,
+        retain_artifacts=_bool(raw, "retainArtifacts", False),
+        packaging_runner=_choice(raw, "packagingRunner", "lambda", PACKAGING_RUNNERS),
+        hf_token=raw.get("hfToken") or None,
+        source_model_data_url=source_url,
+        expected_artifact_sha256=expected_sha,
+        backend=backend,
+        bedrock_model_id=bedrock_model_id,
+        http_api=_bool(raw, "httpApi", False),
+        smoke_test=_bool(raw, "smokeTest", True),
+        warnings=tuple(warnings),
+    )
+
+
+CONFIG_KEYS = (
+    "modelId",
+    "modelRevision",
+    "memorySizeMb",
+    "maxConcurrency",
+    "provisionedConcurrency",
+    "imageTag",
+    "retainArtifacts",
+    "packagingRunner",
+    "hfToken",
+    "sourceModelDataUrl",
+    "expectedArtifactSha256",
+    "backend",
+    "bedrockModelId",
+    "httpApi",
+    "smokeTest",
+)
+
+
+def load_config() -> StackConfig:
+    """Read this stack's config through Pulumi and validate it (raises ConfigError)."""
+    config = pulumi.Config(NAMESPACE)
+    raw = {key: config.get(key) for key in CONFIG_KEYS if key != "hfToken"}
+    region = (
+        pulumi.Config("aws").get("region")
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    parsed = parse_config(
+        {k: v for k, v in raw.items() if v is not None},
+        stack=pulumi.get_stack(),
+        region=region,
+    )
+    endpoints: dict[str, str] = {}
+    for entry in pulumi.Config("aws").get_object("endpoints") or []:
+        endpoints.update({str(k): str(v) for k, v in dict(entry).items()})
+    return replace(
+        parsed,
+        hf_token=config.get_secret("hfToken"),
+        aws_endpoints=tuple(sorted(endpoints.items())),
+    )

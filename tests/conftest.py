@@ -3,5 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.aws",
     "tests.fixtures.hub",
+    "tests.fixtures.lambda_api",
+    "tests.fixtures.bedrock_api",
     "tests.fixtures.pulumi_mocks",
 ]

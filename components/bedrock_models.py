@@ -1,0 +1,184 @@
+"""The Bedrock embedding models this project can call, and where they are known to be offered.
+
+Pure data and checks (no Pulumi, no AWS calls) so that config validation can reject a wrong
+`bedrockModelId` before anything is declared. Request/response shapes live in
+`embedding_endpoint.bedrock_formats` (it ships inside the proxy Lambda, so it cannot import this).
+
+Region lists are the regions AWS's Bedrock documentation lists for in-region (on-demand) use of each
+model, as checked when this table was written. They are not exhaustive and AWS adds regions over
+time, so a region outside the list is a warning, never an error; an unknown model id is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BedrockEmbeddingModel:
+    """One Bedrock foundation model that returns embeddings."""
+
+    model_id: str
+    name: str
+    dimensions: int  # the default output size
+    max_texts_per_call: int  # Titan takes one text per InvokeModel call, Cohere up to 96
+    # Regions known to offer the model in-region; None: no list recorded.
+    known_regions: frozenset[str] | None
+
+
+def _regions(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+MODELS: dict[str, BedrockEmbeddingModel] = {
+    model.model_id: model
+    for model in (
+        BedrockEmbeddingModel(
+            model_id="amazon.titan-embed-text-v2:0",
+            name="Amazon Titan Text Embeddings V2",
+            dimensions=1024,
+            max_texts_per_call=1,
+            known_regions=_regions(
+                "us-east-1",
+                "us-east-2",
+                "us-west-2",
+                "us-gov-west-1",
+                "ca-central-1",
+                "sa-east-1",
+                "eu-central-1",
+                "eu-central-2",
+                "eu-west-1",
+                "eu-west-2",
+                "eu-west-3",
+                "ap-northeast-1",
+                "ap-northeast-2",
+                "ap-south-1",
+                "ap-southeast-2",
+            ),
+        ),
+        BedrockEmbeddingModel(
+            model_id="amazon.titan-embed-text-v1",
+            name="Amazon Titan Embeddings G1 - Text",
+            dimensions=1536,
+            max_texts_per_call=1,
+            known_regions=_regions("us-east-1", "us-west-2", "eu-central-1", "ap-northeast-1"),
+        ),
+        BedrockEmbeddingModel(
+            model_id="amazon.titan-embed-image-v1",
+            name="Amazon Titan Multimodal Embeddings G1 (text input)",
+            dimensions=1024,
+            max_texts_per_call=1,
+            known_regions=_regions(
+                "us-east-1", "us-west-2", "ap-south-1", "ap-southeast-2", "eu-west-1", "eu-west-3"
+            ),
+        ),
+        BedrockEmbeddingModel(
+            model_id="cohere.embed-english-v3",
+            name="Cohere Embed English v3",
+            dimensions=1024,
+            max_texts_per_call=96,
+            known_regions=_regions(
+                "us-east-1",
+                "us-west-2",
+                "ca-central-1",
+                "sa-east-1",
+                "eu-central-1",
+                "eu-west-1",
+                "eu-west-2",
+                "eu-west-3",
+                "ap-northeast-1",
+                "ap-south-1",
+                "ap-southeast-1",
+                "ap-southeast-2",
+            ),
+        ),
+        BedrockEmbeddingModel(
+            model_id="cohere.embed-multilingual-v3",
+            name="Cohere Embed Multilingual v3",
+            dimensions=1024,
+            max_texts_per_call=96,
+            known_regions=_regions(
+                "us-east-1",
+                "us-west-2",
+                "ca-central-1",
+                "sa-east-1",
+                "eu-central-1",
+                "eu-west-1",
+                "eu-west-2",
+                "eu-west-3",
+                "ap-northeast-1",
+                "ap-south-1",
+                "ap-southeast-1",
+                "ap-southeast-2",
+            ),
+        ),
+        BedrockEmbeddingModel(
+            model_id="cohere.embed-v4:0",
+            name="Cohere Embed v4",
+            dimensions=1536,
+            max_texts_per_call=96,
+            # Offered in some regions only through cross-region inference profiles; no in-region
+            # list recorded.
+            known_regions=None,
+        ),
+    )
+}
+
+# Cross-region inference profile ids look like "us.cohere.embed-v4:0": a different ARN and IAM shape.
+_INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "jp.", "au.", "ca.")
+
+
+def allowed_model_ids() -> tuple[str, ...]:
+    """The model ids `bedrockModelId` accepts, in table order."""
+    return tuple(MODELS)
+
+
+def model_problem(model_id: str, region: str | None) -> str | None:
+    """Why `model_id` cannot be used (an error message tail), or None when it is a known model.
+
+    `region` is accepted for symmetry with `model_warning`; region fit never fails validation
+    because the region table is a snapshot.
+    """
+    del region  # region fit is only ever a warning (see module docstring)
+    if model_id in MODELS:
+        return None
+    allowed = ", ".join(MODELS)
+    if model_id.startswith(_INFERENCE_PROFILE_PREFIXES):
+        return (
+            "cross-region inference profile ids are not supported (their IAM scope spans several "
+            f"regions); use the in-region model id, one of {allowed}"
+        )
+    return f"expected one of the Bedrock embedding models {allowed}"
+
+
+def model_warning(model_id: str, region: str) -> str | None:
+    """A warning when `region` is not known to offer `model_id` (None when it is, or unknown id)."""
+    model = MODELS.get(model_id)
+    if model is None:
+        return None
+    if model.known_regions is None:
+        return (
+            f"bedrockModelId {model_id!r}: no region list is recorded for this model; check that "
+            f"it is offered in-region in {region} (Bedrock console → Model access)"
+        )
+    if region in model.known_regions:
+        return None
+    return (
+        f"bedrockModelId {model_id!r} is not known to be offered in {region} (known: "
+        f"{', '.join(sorted(model.known_regions))}); AWS adds regions over time, so check the "
+        "Bedrock console before relying on it"
+    )
+
+
+def partition_for_region(region: str) -> str:
+    """The ARN partition a region belongs to."""
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws"
+
+
+def foundation_model_arn(model_id: str, region: str) -> str:
+    """The ARN IAM uses for invoking a foundation model (foundation models have no account id)."""
+    return f"arn:{partition_for_region(region)}:bedrock:{region}::foundation-model/{model_id}"

@@ -124,7 +124,7 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
     )
 }
 
-# Cross-region inference profile ids look like "us.cohere.embed-v4:0": a different ARN and IAM shape.
+# Cross-region inference profile ids ("us.cohere.embed-v4:0") need a different ARN and IAM shape.
 _INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "jp.", "au.", "ca.")
 
 

@@ -1,0 +1,270 @@
+"""Request bodies and response parsing for each Bedrock embedding model's InvokeModel API.
+
+Pure: no boto3, no network. The `embed` client and the HTTP API's proxy Lambda both call
+`embed_texts` with their own `invoke(body) -> bytes` function, so the two never disagree about a
+model's shape. This module ships alone inside the proxy Lambda: it imports only the standard
+library.
+
+Shapes (Amazon Bedrock user guide, "Inference request parameters"):
+- Titan Text Embeddings V2: `{"inputText", "dimensions", "normalize"}` → `{"embedding": [...]}`.
+- Titan Embeddings G1 Text: `{"inputText"}` → `{"embedding": [...]}`.
+- Titan Multimodal Embeddings G1: `{"inputText", "embeddingConfig": {"outputEmbeddingLength"}}`
+  → `{"embedding": [...]}`.
+- Cohere Embed v3: `{"texts", "input_type", "truncate": NONE|START|END}` →
+  `{"embeddings": [[...]], "response_type": "embeddings_floats"}` (or by type when asked).
+- Cohere Embed v4: `{"texts", "input_type", "truncate": NONE|LEFT|RIGHT, "embedding_types",
+  "output_dimension"}` → `{"embeddings": {"float": [[...]]}, "response_type":
+  "embeddings_by_type"}`.
+Titan models embed one text per call; Cohere models up to 96.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+CONTENT_TYPE = "application/json"
+INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
+DEFAULT_INPUT_TYPE = "search_document"
+
+
+class BedrockRequestError(ValueError):
+    """The caller's input cannot be sent to this model (bad texts, dimensions or input type)."""
+
+
+class BedrockResponseError(RuntimeError):
+    """Bedrock answered with a body this model's format does not explain."""
+
+
+@dataclass(frozen=True)
+class ModelFormat:
+    """How one Bedrock embedding model is called."""
+
+    model_id: str
+    family: str  # "titan-v1" | "titan-v2" | "titan-multimodal" | "cohere-v3" | "cohere-v4"
+    dimensions: int  # default output size
+    allowed_dimensions: tuple[int, ...]
+    max_texts_per_call: int
+    max_chars_per_text: int
+    # Whether the model itself can L2-normalize; otherwise `embed_texts` normalizes locally.
+    server_normalize: bool = False
+
+
+FORMATS: dict[str, ModelFormat] = {
+    f.model_id: f
+    for f in (
+        ModelFormat(
+            "amazon.titan-embed-text-v2:0",
+            "titan-v2",
+            1024,
+            (256, 512, 1024),
+            1,
+            50_000,
+            server_normalize=True,
+        ),
+        ModelFormat("amazon.titan-embed-text-v1", "titan-v1", 1536, (1536,), 1, 50_000),
+        ModelFormat(
+            "amazon.titan-embed-image-v1", "titan-multimodal", 1024, (256, 384, 1024), 1, 50_000
+        ),
+        ModelFormat("cohere.embed-english-v3", "cohere-v3", 1024, (1024,), 96, 2048),
+        ModelFormat("cohere.embed-multilingual-v3", "cohere-v3", 1024, (1024,), 96, 2048),
+        ModelFormat("cohere.embed-v4:0", "cohere-v4", 1536, (256, 512, 1024, 1536), 96, 500_000),
+    )
+}
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    """What the caller may choose; every model maps these onto its own fields."""
+
+    normalize: bool = True
+    truncate: bool = False
+    dimensions: int | None = None  # None: the model's default
+    input_type: str = DEFAULT_INPUT_TYPE  # Cohere only
+
+
+@dataclass(frozen=True)
+class BedrockEmbeddings:
+    """Vectors for the texts in order, plus what produced them."""
+
+    vectors: list[list[float]]
+    dimensions: int
+    model: str
+
+
+def model_format(model_id: str) -> ModelFormat:
+    """The format of a supported model, or BedrockRequestError naming the supported ones."""
+    try:
+        return FORMATS[model_id]
+    except KeyError:
+        raise BedrockRequestError(
+            f"model {model_id!r} is not a supported Bedrock embedding model; "
+            f"expected one of {', '.join(FORMATS)}"
+        ) from None
+
+
+def _check_texts(fmt: ModelFormat, texts: Sequence[str], truncate: bool) -> list[str]:
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise BedrockRequestError("inputs must be a list of strings")
+    if not texts:
+        raise BedrockRequestError("inputs must contain at least one text")
+    checked: list[str] = []
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise BedrockRequestError(
+                f"inputs[{index}] must be a string, got {type(text).__name__}"
+            )
+        if not text.strip():
+            raise BedrockRequestError(
+                f"inputs[{index}] is empty; {fmt.model_id} rejects empty text"
+            )
+        if len(text) > fmt.max_chars_per_text:
+            if not truncate:
+                raise BedrockRequestError(
+                    f"inputs[{index}] has {len(text)} characters; {fmt.model_id} accepts at most "
+                    f"{fmt.max_chars_per_text} (set truncate to cut it)"
+                )
+            text = text[: fmt.max_chars_per_text]
+        checked.append(text)
+    return checked
+
+
+def _check_options(fmt: ModelFormat, options: EmbedOptions) -> None:
+    if options.dimensions is not None and options.dimensions not in fmt.allowed_dimensions:
+        raise BedrockRequestError(
+            f"dimensions {options.dimensions!r} is not offered by {fmt.model_id}; "
+            f"expected one of {', '.join(map(str, fmt.allowed_dimensions))}"
+        )
+    if options.input_type not in INPUT_TYPES:
+        raise BedrockRequestError(
+            f"input_type {options.input_type!r} is not valid; expected one of "
+            f"{', '.join(INPUT_TYPES)}"
+        )
+
+
+def _body(fmt: ModelFormat, texts: list[str], options: EmbedOptions) -> dict[str, Any]:
+    if fmt.family == "titan-v2":
+        body: dict[str, Any] = {"inputText": texts[0], "normalize": options.normalize}
+        if options.dimensions is not None:
+            body["dimensions"] = options.dimensions
+        return body
+    if fmt.family == "titan-v1":
+        return {"inputText": texts[0]}
+    if fmt.family == "titan-multimodal":
+        length = options.dimensions or fmt.dimensions
+        return {"inputText": texts[0], "embeddingConfig": {"outputEmbeddingLength": length}}
+    if fmt.family == "cohere-v3":
+        return {
+            "texts": texts,
+            "input_type": options.input_type,
+            "truncate": "END" if options.truncate else "NONE",
+        }
+    if fmt.family == "cohere-v4":
+        body = {
+            "texts": texts,
+            "input_type": options.input_type,
+            "truncate": "RIGHT" if options.truncate else "NONE",
+            "embedding_types": ["float"],
+        }
+        if options.dimensions is not None:
+            body["output_dimension"] = options.dimensions
+        return body
+    raise AssertionError(f"no request shape for family {fmt.family!r}")
+
+
+def request_bodies(
+    model_id: str, texts: Sequence[str], options: EmbedOptions = EmbedOptions()
+) -> list[dict[str, Any]]:
+    """The InvokeModel bodies for `texts`, in order (one text each for Titan, ≤96 for Cohere)."""
+    fmt = model_format(model_id)
+    _check_options(fmt, options)
+    checked = _check_texts(fmt, texts, options.truncate)
+    size = fmt.max_texts_per_call
+    return [_body(fmt, checked[i : i + size], options) for i in range(0, len(checked), size)]
+
+
+def _float_vector(value: object, where: str) -> list[float]:
+    if not isinstance(value, list) or not value:
+        raise BedrockResponseError(f"{where} is not a non-empty list of numbers")
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+        raise BedrockResponseError(f"{where} contains a value that is not a number")
+    return [float(x) for x in value]
+
+
+def _decode(raw: bytes | str | dict[str, Any], model_id: str) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BedrockResponseError(
+            f"{model_id} returned a body that is not JSON: {error}"
+        ) from None
+    if not isinstance(payload, dict):
+        raise BedrockResponseError(f"{model_id} returned JSON that is not an object")
+    return payload
+
+
+def parse_response(
+    model_id: str, raw: bytes | str | dict[str, Any], expected_count: int
+) -> list[list[float]]:
+    """The vectors in one InvokeModel response body, checked against how many texts were sent."""
+    fmt = model_format(model_id)
+    payload = _decode(raw, model_id)
+    if fmt.family.startswith("titan"):
+        if "embedding" not in payload:
+            raise BedrockResponseError(
+                f"{model_id} response has no 'embedding' field (keys: {sorted(payload)})"
+            )
+        vectors = [_float_vector(payload["embedding"], f"{model_id} response 'embedding'")]
+    else:
+        embeddings = payload.get("embeddings")
+        if isinstance(embeddings, dict):  # response_type "embeddings_by_type"
+            embeddings = embeddings.get("float")
+        if not isinstance(embeddings, list):
+            raise BedrockResponseError(
+                f"{model_id} response has no float 'embeddings' (keys: {sorted(payload)})"
+            )
+        vectors = [
+            _float_vector(v, f"{model_id} response 'embeddings[{i}]'")
+            for i, v in enumerate(embeddings)
+        ]
+    if len(vectors) != expected_count:
+        raise BedrockResponseError(
+            f"{model_id} returned {len(vectors)} vectors for {expected_count} texts"
+        )
+    return vectors
+
+
+def l2_normalize(vector: list[float]) -> list[float]:
+    """The vector scaled to unit length (a zero vector is returned unchanged)."""
+    norm = math.sqrt(math.fsum(x * x for x in vector))
+    return vector if norm == 0.0 else [x / norm for x in vector]
+
+
+def embed_texts(
+    invoke: Callable[[bytes], bytes],
+    model_id: str,
+    texts: Sequence[str],
+    options: EmbedOptions = EmbedOptions(),
+) -> BedrockEmbeddings:
+    """Embed `texts` through `invoke(body_bytes) -> response_bytes` (one InvokeModel call each).
+
+    `invoke` is the caller's transport (boto3 bedrock-runtime `invoke_model` in the client and the
+    proxy); its exceptions propagate unchanged so callers can surface throttling as such.
+    """
+    fmt = model_format(model_id)
+    vectors: list[list[float]] = []
+    for body in request_bodies(model_id, texts, options):
+        count = len(body["texts"]) if "texts" in body else 1
+        raw = invoke(json.dumps(body).encode("utf-8"))
+        vectors.extend(parse_response(model_id, raw, count))
+    if options.normalize and not fmt.server_normalize:
+        vectors = [l2_normalize(v) for v in vectors]
+    dimensions = len(vectors[0])
+    if any(len(v) != dimensions for v in vectors):
+        raise BedrockResponseError(f"{model_id} returned vectors of different lengths")
+    return BedrockEmbeddings(vectors=vectors, dimensions=dimensions, model=model_id)

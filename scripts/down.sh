@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make down`: stop the local endpoint, destroy the local stack while the emulator still answers
+# (so its state matches an empty emulator), then stop the emulator. Never touches other stacks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY="${PY:-.venv/bin/python}"
+if [[ ! -x "$PY" ]]; then
+    PY=python3
+fi
+
+"$PY" scripts/emulator.py stop serve
+
+if [[ -d .pulumi-state ]] && "$PY" scripts/emulator.py status | grep -q '^moto: running'; then
+    if command -v pulumi >/dev/null 2>&1; then
+        export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
+        export PULUMI_CONFIG_PASSPHRASE="${LOCAL_PULUMI_CONFIG_PASSPHRASE:-local-stack-only}"
+        unset PULUMI_CONFIG_PASSPHRASE_FILE AWS_PROFILE AWS_SESSION_TOKEN
+        export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+        export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+        AWS_ENDPOINT_URL="$("$PY" scripts/emulator.py url)"
+        export AWS_ENDPOINT_URL
+        if pulumi stack ls --json 2>/dev/null | grep -q '"name": *"local"'; then
+            pulumi destroy -s local --yes
+        fi
+    else
+        echo "note: no pulumi CLI; the local stack's state is left as is (the next 'make up'" \
+            "notices the fresh emulator and starts over)."
+    fi
+fi
+
+"$PY" scripts/emulator.py stop moto

@@ -1,0 +1,266 @@
+"""Promote the exact artifact a stack deployed to another stack (`make promote FROM=dev TO=prod`).
+
+Reads the source stack's outputs and pins three keys in the target's `Pulumi.<to>.yaml`:
+`modelId`, `modelRevision` (the commit sha the source packaged) and `expectedArtifactSha256`
+(the sha256 of the archive it built). The packager rebuilds the same reproducible archive for the
+target and fails the deploy if its sha256 differs, so prod serves byte-for-byte what dev tested.
+Every other key and comment of the target file is kept; the diff is printed for review.
+
+    python scripts/promote.py --from dev --to prod [--outputs-file F] [--config-dir .]
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from ruamel.yaml.util import load_yaml_guess_indent
+
+NAMESPACE = "embedding-endpoint"
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+REQUIRED_OUTPUTS = ("modelId", "modelRevision", "artifactSha256")
+
+
+class PromotionError(RuntimeError):
+    """Promotion cannot go ahead; the message names the stack, key or file at fault."""
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What the target stack must deploy: one Hub commit and the sha256 of its archive."""
+
+    model_id: str
+    model_revision: str
+    artifact_sha256: str
+
+    def config_values(self) -> dict[str, str]:
+        return {
+            f"{NAMESPACE}:modelId": self.model_id,
+            f"{NAMESPACE}:modelRevision": self.model_revision,
+            f"{NAMESPACE}:expectedArtifactSha256": self.artifact_sha256,
+        }
+
+
+def promotion_from_outputs(outputs: Mapping[str, object], source: str) -> Promotion:
+    """Validate the source stack's outputs and take the pinned model and artifact from them."""
+    backend = outputs.get("backend", "sagemaker")
+    if backend != "sagemaker":
+        raise PromotionError(
+            f"stack '{source}' uses backend {backend!r}: only the sagemaker backend builds an "
+            "artifact to promote"
+        )
+    missing = [key for key in REQUIRED_OUTPUTS if not outputs.get(key)]
+    if missing:
+        raise PromotionError(
+            f"outputs of stack '{source}' lack {', '.join(missing)} (needed: "
+            f"{', '.join(REQUIRED_OUTPUTS)}); deploy it with `pulumi up -s {source}` first"
+        )
+    model_id = str(outputs["modelId"])
+    revision = str(outputs["modelRevision"])
+    sha256 = str(outputs["artifactSha256"])
+    if not _MODEL_ID.match(model_id):
+        raise PromotionError(f"output modelId of stack '{source}' is {model_id!r}, not 'org/name'")
+    if not _COMMIT_SHA.match(revision):
+        raise PromotionError(
+            f"output modelRevision of stack '{source}' is {revision!r}, not a pinned 40-hex "
+            "commit sha"
+        )
+    if not _SHA256.match(sha256):
+        raise PromotionError(
+            f"output artifactSha256 of stack '{source}' is {sha256!r}, not 64 lowercase hex "
+            "characters"
+        )
+    return Promotion(model_id=model_id, model_revision=revision, artifact_sha256=sha256)
+
+
+def _config_section(path: Path) -> Mapping[str, object]:
+    if not path.is_file():
+        return {}
+    document = YAML(typ="safe").load(path.read_text()) or {}
+    return document.get("config") or {}
+
+
+def check_no_prebuilt_artifact(config_path: Path, stack: str) -> None:
+    """Refuse stacks that deploy a prebuilt archive: a Hub revision pin would not apply there."""
+    url = _config_section(config_path).get(f"{NAMESPACE}:sourceModelDataUrl")
+    if url:
+        raise PromotionError(
+            f"stack '{stack}' sets {NAMESPACE}:sourceModelDataUrl ({url}) in {config_path.name}: "
+            "it deploys a prebuilt archive, not a packaged Hub revision; promote by copying that "
+            "URL instead, or remove the key"
+        )
+
+
+def apply_promotion(config_text: str, promotion: Promotion, target: str) -> str:
+    """The target config file's text with the promoted keys set; the rest kept as written."""
+    yaml = _round_trip_yaml(config_text)
+    data = yaml.load(config_text) if config_text.strip() else None
+    if data is None:
+        data = yaml.load("config: {}\n")
+    if not isinstance(data, Mapping):
+        raise PromotionError(f"Pulumi.{target}.yaml is not a YAML mapping")
+    config = data.get("config")
+    if config is None:
+        config = data["config"] = YAML().load("{}")
+    if not isinstance(config, Mapping):
+        raise PromotionError(f"Pulumi.{target}.yaml: 'config' is not a mapping")
+    if config.get(f"{NAMESPACE}:sourceModelDataUrl"):
+        raise PromotionError(
+            f"stack '{target}' sets {NAMESPACE}:sourceModelDataUrl in Pulumi.{target}.yaml: it "
+            "would deploy that archive instead of the promoted revision; remove the key first"
+        )
+    config.fa.set_block_style()
+    for key, value in promotion.config_values().items():
+        # Quoted: a hex sha such as "123e4567…" would otherwise read back as a number.
+        config[key] = value if key.endswith(":modelId") else DoubleQuotedScalarString(value)
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue()
+
+
+def _round_trip_yaml(config_text: str) -> YAML:
+    """A round-trip YAML that writes with the indentation the file already uses."""
+    mapping_indents = [
+        len(line) - len(line.lstrip(" "))
+        for line in config_text.splitlines()
+        if line.startswith(" ") and not line.lstrip().startswith(("#", "-")) and line.strip()
+    ]
+    mapping = min(mapping_indents, default=2)
+    _, sequence, offset = load_yaml_guess_indent(config_text) if config_text.strip() else (0, 0, 0)
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    if offset is None or not sequence:
+        sequence, offset = mapping + 2, mapping
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
+
+
+def config_diff(old: str, new: str, file_name: str) -> str:
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{file_name}",
+            tofile=f"b/{file_name}",
+        )
+    )
+
+
+def read_stack_outputs(stack: str, cwd: Path) -> dict[str, object]:
+    """`pulumi stack output --json --show-secrets -s STACK`, parsed."""
+    if shutil.which("pulumi") is None:
+        raise PromotionError(
+            "the Pulumi CLI ('pulumi') is not installed; install it with "
+            "`curl -fsSL https://get.pulumi.com | sh`, or pass --outputs-file"
+        )
+    result = subprocess.run(
+        ["pulumi", "stack", "output", "--json", "--show-secrets", "-s", stack],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise PromotionError(
+            f"`pulumi stack output -s {stack}` failed: {result.stderr.strip() or result.stdout}"
+        )
+    return _parse_outputs(result.stdout, f"outputs of stack '{stack}'")
+
+
+def _parse_outputs(text: str, origin: str) -> dict[str, object]:
+    try:
+        outputs = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PromotionError(f"{origin} are not JSON: {error}") from None
+    if not isinstance(outputs, dict):
+        raise PromotionError(f"{origin} are not a JSON object")
+    return outputs
+
+
+def promote(
+    source: str, target: str, *, config_dir: Path, outputs: Mapping[str, object]
+) -> tuple[Path, str]:
+    """Write the promoted keys into the target's config file; returns (file, diff)."""
+    for name, stack in (("--from", source), ("--to", target)):
+        if not _STACK_NAME.match(stack):
+            raise PromotionError(f"{name} {stack!r} is not a stack name (letters, digits, _ . -)")
+    if source == target:
+        raise PromotionError(f"--from and --to are both '{source}': pick two different stacks")
+    check_no_prebuilt_artifact(config_dir / f"Pulumi.{source}.yaml", source)
+    promotion = promotion_from_outputs(outputs, source)
+    target_file = config_dir / f"Pulumi.{target}.yaml"
+    if not target_file.is_file():
+        raise PromotionError(
+            f"{target_file} does not exist: create the stack first (`pulumi stack init {target}` "
+            f"and `pulumi config set aws:region <region> -s {target}`)"
+        )
+    old = target_file.read_text()
+    new = apply_promotion(old, promotion, target)
+    if new != old:
+        target_file.write_text(new)
+    return target_file, config_diff(old, new, target_file.name)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="source", required=True, help="stack that was tested")
+    parser.add_argument("--to", dest="target", required=True, help="stack to pin")
+    parser.add_argument(
+        "--outputs-file",
+        type=Path,
+        help="JSON of the source outputs (default: `pulumi stack output --json -s FROM`)",
+    )
+    parser.add_argument(
+        "--config-dir", type=Path, default=Path("."), help="where Pulumi.*.yaml are"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.outputs_file is not None:
+            try:
+                text = args.outputs_file.read_text()
+            except OSError as error:
+                raise PromotionError(f"cannot read --outputs-file: {error}") from None
+            outputs = _parse_outputs(text, f"outputs in {args.outputs_file}")
+        else:
+            outputs = read_stack_outputs(args.source, args.config_dir)
+        target_file, diff = promote(
+            args.source, args.target, config_dir=args.config_dir, outputs=outputs
+        )
+    except PromotionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not diff:
+        print(
+            f"{target_file.name} already pins what stack '{args.source}' deployed.", file=sys.stderr
+        )
+        return 0
+    sys.stdout.write(diff)
+    print(
+        f"\nWrote {target_file}. Review the diff, commit it, then deploy: "
+        f"pulumi up -s {args.target}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

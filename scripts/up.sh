@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Deploy a stack. `make up` (STACK=local): AWS emulator in the background, file state backend in
+# the repo, `pulumi up`, then serve the packaged artifact locally and smoke-test it.
+# `make up STACK=dev`: a plain `pulumi up -s dev` with your own credentials and backend.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STACK="${STACK:-local}"
+PY="${PY:-.venv/bin/python}"
+SERVE_PORT="${SERVE_PORT:-8080}"
+
+if ! command -v pulumi >/dev/null 2>&1; then
+    echo "error: the Pulumi CLI ('pulumi') is not installed or not on PATH; 'make up' needs it." >&2
+    echo "Install it with the official installer, then open a new shell and rerun 'make up':" >&2
+    echo "    curl -fsSL https://get.pulumi.com | sh" >&2
+    exit 127
+fi
+if [[ ! -x "$PY" ]]; then
+    echo "error: $PY not found; run 'make venv' first (or 'make up', which does)." >&2
+    exit 1
+fi
+
+if [[ "$STACK" != "local" ]]; then
+    # Your credentials, your backend, Pulumi's usual preview-and-confirm.
+    exec pulumi up -s "$STACK"
+fi
+
+# --- the local stack: nothing below reaches a real AWS account -------------------------------
+mkdir -p .pulumi-state .emulator
+# Per-process settings, so your global `pulumi login` and AWS profile stay untouched.
+export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
+export PULUMI_CONFIG_PASSPHRASE="${LOCAL_PULUMI_CONFIG_PASSPHRASE:-local-stack-only}"
+unset PULUMI_CONFIG_PASSPHRASE_FILE AWS_PROFILE AWS_SESSION_TOKEN
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+
+started="$("$PY" scripts/emulator.py start)"
+echo "AWS emulator: $started (log .emulator/moto.log)"
+export AWS_ENDPOINT_URL="${started#* }"
+
+pulumi stack select --create local
+if [[ "$started" == started* ]]; then
+    # A fresh emulator holds nothing, so any state left from an earlier emulator describes
+    # resources that are gone: forget them and let `pulumi up` create everything again.
+    resources="$(pulumi stack export -s local | "$PY" -c \
+        'import json,sys; print(len((json.load(sys.stdin).get("deployment") or {}).get("resources") or []))')"
+    if [[ "$resources" != "0" ]]; then
+        echo "Dropping $resources resource(s) of an earlier emulator from the local stack's state."
+        pulumi state delete --all --force --yes -s local
+    fi
+fi
+
+pulumi up -s local --yes
+
+model_data_url="$(pulumi stack output -s local modelDataUrl)"
+"$PY" scripts/emulator.py stop serve >/dev/null
+"$PY" scripts/emulator.py --timeout 600 serve --port "$SERVE_PORT" --ready-path /ping -- \
+    "$PY" -m embedding_endpoint serve "$model_data_url" --host 127.0.0.1 --port "$SERVE_PORT"
+echo "Local endpoint: http://127.0.0.1:$SERVE_PORT (log .emulator/serve.log) serving $model_data_url"
+
+"$PY" -m embedding_endpoint.smoke --url "http://127.0.0.1:$SERVE_PORT"
+echo
+echo "Try it:  .venv/bin/embed --url http://127.0.0.1:$SERVE_PORT \"hello world\""
+echo "Stop:    make down"

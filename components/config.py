@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import pulumi
@@ -52,7 +52,7 @@ class StackConfig:
     memory_size_mb: int = 2048
     max_concurrency: int = 5
     provisioned_concurrency: int = 0
-    image_tag: str | None = None  # None: images.DEFAULT_IMAGE_TAG
+    image_tag: str | None = None  # parse_config resolves None to images.DEFAULT_IMAGE_TAG
     retain_artifacts: bool = False
     packaging_runner: str = "lambda"
     # A secret Output when read from Pulumi config: it must stay encrypted in state.
@@ -115,7 +115,7 @@ def _choice(raw: Mapping[str, str], name: str, default: str, allowed: tuple[str,
 
 def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> StackConfig:
     """Validate raw config values (keys without namespace) or raise ConfigError."""
-    from components import bedrock_models, images  # local: keeps this module importable on its own
+    from components import images  # local: keeps this module importable on its own
 
     warnings: list[str] = []
     backend = _choice(raw, "backend", "sagemaker", BACKENDS)
@@ -124,6 +124,10 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
             "config key 'aws:region' is not set: run `pulumi config set aws:region <region>` "
             "(or export AWS_REGION)"
         )
+    if backend == "sagemaker":
+        problem = images.region_problem(region)
+        if problem:
+            raise ConfigError(f"config key 'aws:region' has invalid value {region!r}: {problem}")
 
     model_id = raw.get("modelId") or None
     if backend == "sagemaker" and model_id is None:
@@ -162,16 +166,11 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
             f"{memory} MB billed around the clock, even with no traffic"
         )
 
-    image_tag = raw.get("imageTag") or None
-    if image_tag is not None:
-        problem = images.tag_problem(image_tag)
-        if problem:
-            raise _fail("imageTag", image_tag, problem)
-        if image_tag not in images.KNOWN_CPU_INFERENCE_TAGS:
-            warnings.append(
-                f"imageTag {image_tag!r} is not in the table of known CPU inference tags; "
-                "check that it exists in the region's registry"
-            )
+    image_tag = raw.get("imageTag") or images.DEFAULT_IMAGE_TAG
+    problem = images.tag_problem(image_tag)
+    if problem:
+        raise _fail("imageTag", image_tag, problem)
+    warnings.extend(images.tag_warnings(image_tag))
 
     source_url = raw.get("sourceModelDataUrl") or None
     if source_url is not None and not _S3_TARBALL.match(source_url):
@@ -185,6 +184,9 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
 
     bedrock_model_id = raw.get("bedrockModelId") or DEFAULT_BEDROCK_MODEL_ID
     if backend == "bedrock":
+        # Imported here: the SageMaker path must not depend on the Bedrock table.
+        from components import bedrock_models
+
         problem = bedrock_models.model_problem(bedrock_model_id, region)
         if problem:
             raise _fail("bedrockModelId", bedrock_model_id, problem)
@@ -230,8 +232,29 @@ CONFIG_KEYS = (
 )
 
 
+def check_known_keys(keys: Iterable[str]) -> None:
+    """Fail on a key in our namespace that the program does not read (usually a typo)."""
+    prefix = f"{NAMESPACE}:"
+    unknown = sorted(
+        key for key in keys if key.startswith(prefix) and key[len(prefix) :] not in CONFIG_KEYS
+    )
+    if unknown:
+        raise ConfigError(
+            f"config key {unknown[0]!r} is not a setting of this program: expected one of "
+            + ", ".join(CONFIG_KEYS)
+        )
+
+
+def _all_config_keys() -> set[str]:
+    """Every config key of the stack, however the language host passed them in."""
+    from pulumi.runtime import config as runtime_config
+
+    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+
+
 def load_config() -> StackConfig:
     """Read this stack's config through Pulumi and validate it (raises ConfigError)."""
+    check_known_keys(_all_config_keys())
     config = pulumi.Config(NAMESPACE)
     raw = {key: config.get(key) for key in CONFIG_KEYS if key != "hfToken"}
     region = (

@@ -1,0 +1,118 @@
+"""`ModelArtifactBucket`: the private, encrypted, versioned S3 bucket that holds model archives."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam
+
+# Parts of uploads the loader abandoned (a failed deploy) are billed until aborted.
+ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 1
+# Old versions of an overwritten archive are only useful for a short rollback window.
+NONCURRENT_VERSIONS_EXPIRE_AFTER_DAYS = 30
+
+
+@dataclass(frozen=True)
+class ModelArtifactBucketArgs:
+    """retain: keep the bucket and its archives when the stack is destroyed (prod)."""
+
+    retain: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
+
+
+class ModelArtifactBucket(pulumi.ComponentResource):
+    """A bucket reachable only over TLS by principals IAM grants a prefix to.
+
+    With `retain`, the bucket is protected (`pulumi destroy` refuses until it is unprotected) and
+    left in the account on delete, and it is never force-emptied; otherwise destroy empties it.
+    """
+
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: ModelArtifactBucketArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("embedding-endpoint:index:ModelArtifactBucket", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+
+        bucket = aws.s3.Bucket(
+            name,
+            force_destroy=not args.retain,
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=args.retain, retain_on_delete=args.retain
+            ),
+        )
+        public_access = aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}},
+            ],
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "id": "abort-incomplete-uploads-and-expire-old-versions",
+                    "status": "Enabled",
+                    "filter": {},
+                    "abort_incomplete_multipart_upload": {
+                        "days_after_initiation": ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS
+                    },
+                    "noncurrent_version_expiration": {
+                        "noncurrent_days": NONCURRENT_VERSIONS_EXPIRE_AFTER_DAYS
+                    },
+                }
+            ],
+            # S3 rejects a lifecycle rule on noncurrent versions before versioning is set.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-tls-only",
+            bucket=bucket.id,
+            policy=bucket.arn.apply(
+                lambda arn: json.dumps(iam.deny_insecure_transport_policy(arn))
+            ),
+            # Applying a policy while the public access block is being written can fail with
+            # AccessDenied; order them.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+        )
+
+        self.bucket_name = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
+
+    def read_prefix_policy(self, prefix: str) -> pulumi.Output[list[iam.Statement]]:
+        """IAM statements to read the objects under `prefix` of this bucket (and list it)."""
+        return self.bucket_arn.apply(lambda arn: iam.s3_read_prefix_statements(arn, prefix))
+
+    def write_prefix_policy(self, prefix: str) -> pulumi.Output[list[iam.Statement]]:
+        """IAM statements to write, read back and delete objects under `prefix` of this bucket."""
+        return self.bucket_arn.apply(lambda arn: iam.s3_write_prefix_statements(arn, prefix))

@@ -1,0 +1,242 @@
+"""`ServerlessEmbeddingEndpoint`: execution role → Model → EndpointConfiguration → Endpoint.
+
+Every property of a SageMaker Model and EndpointConfiguration forces a replacement, while the
+Endpoint's `endpoint_config_name` is an in-place update (UpdateEndpoint). So the Model and the
+EndpointConfiguration are auto-named (a replacement gets a fresh name and is created before the
+old one is deleted) and the Endpoint keeps one name for its life: a change of model, image, memory
+or concurrency rolls the endpoint to a new configuration without taking it down.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam, images
+
+VARIANT_NAME = "AllTraffic"
+SAGEMAKER_NAME_MAX = 63
+_SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+# Memory the DLC needs besides the weights (Python, torch, the model server), and how many copies
+# of the weights exist at peak while loading. A heuristic for a warning, not a guarantee.
+RUNTIME_OVERHEAD_MB = 1024
+WEIGHTS_PEAK_FACTOR = 2
+
+
+def endpoint_name_for(project: str, stack: str) -> str:
+    """The endpoint's physical name: project and stack, so stacks can share one account.
+
+    SageMaker names allow [a-zA-Z0-9-], at most 63 characters.
+    """
+    name = re.sub(r"[^a-zA-Z0-9]+", "-", f"{project}-{stack}").strip("-")
+    return name[:SAGEMAKER_NAME_MAX].rstrip("-")
+
+
+def model_environment(model_id: str, model_revision: str) -> dict[str, str]:
+    """The DLC's environment: one worker, the embedding task, the served model for logs.
+
+    HF_MODEL_ID is deliberately absent: it would make the DLC download from the Hub instead of
+    serving the packaged archive. The model is recorded under names the DLC ignores.
+    """
+    return {
+        # One worker per container: serverless memory is small and a second worker doubles it.
+        "MMS_DEFAULT_WORKERS_PER_MODEL": "1",
+        "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
+        "HF_TASK": "feature-extraction",
+        # Everything the container needs is in model.tar.gz; never reach out to the Hub.
+        "HF_HUB_OFFLINE": "1",
+        "EMBEDDING_MODEL_ID": model_id,
+        "EMBEDDING_MODEL_REVISION": model_revision,
+    }
+
+
+def serverless_config(
+    memory_size_mb: int, max_concurrency: int, provisioned_concurrency: int
+) -> dict[str, int]:
+    """The variant's serverless settings; provisioned concurrency only when it is on."""
+    config = {"memory_size_in_mb": memory_size_mb, "max_concurrency": max_concurrency}
+    if provisioned_concurrency > 0:
+        config["provisioned_concurrency"] = provisioned_concurrency
+    return config
+
+
+def memory_fit_warning(model_id: str, weights_bytes: int | None, memory_size_mb: int) -> str | None:
+    """A warning when the weights likely do not fit the endpoint's memory, else None."""
+    if not weights_bytes:
+        return None
+    weights_mb = weights_bytes / (1024 * 1024)
+    needed_mb = RUNTIME_OVERHEAD_MB + WEIGHTS_PEAK_FACTOR * weights_mb
+    if needed_mb <= memory_size_mb:
+        return None
+    return (
+        f"model {model_id} has {weights_mb:,.0f} MB of weights: expect about {needed_mb:,.0f} MB "
+        f"in use while it loads, more than memorySizeMb={memory_size_mb}; raise memorySizeMb "
+        "(up to 6144) or choose a smaller model"
+    )
+
+
+def smoke_test_command(region: str, endpoint_name: str, endpoint_url: str | None = None) -> str:
+    """An AWS CLI command that embeds one sentence with the deployed endpoint."""
+    words = ["aws", "sagemaker-runtime", "invoke-endpoint", "--region", region]
+    if endpoint_url:
+        words += ["--endpoint-url", endpoint_url]
+    words += [
+        "--endpoint-name",
+        endpoint_name,
+        "--content-type",
+        "application/json",
+        "--cli-binary-format",
+        "raw-in-base64-out",
+        "--body",
+        json.dumps({"inputs": ["hello world"]}),
+        "/dev/stdout",
+    ]
+    return shlex.join(words)
+
+
+@dataclass(frozen=True)
+class ServerlessEmbeddingEndpointArgs:
+    """What the endpoint serves and how it scales. Validated on construction."""
+
+    endpoint_name: str
+    region: str
+    image_tag: str
+    model_id: str
+    model_revision: pulumi.Input[str]
+    model_data_url: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    # The role may read only objects under this prefix of the bucket.
+    artifact_prefix: str
+    memory_size_mb: int
+    max_concurrency: int
+    provisioned_concurrency: int = 0
+    # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
+    protect: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _SAGEMAKER_NAME.match(self.endpoint_name):
+            raise ValueError(
+                f"ServerlessEmbeddingEndpointArgs.endpoint_name {self.endpoint_name!r} is "
+                "invalid: expected 1-63 characters of [a-zA-Z0-9-], not starting or ending with '-'"
+            )
+        problem = images.tag_problem(self.image_tag) or images.region_problem(self.region)
+        if problem:
+            raise ValueError(f"ServerlessEmbeddingEndpointArgs image/region: {problem}")
+        if not 1 <= self.max_concurrency <= 200:
+            raise ValueError(
+                f"ServerlessEmbeddingEndpointArgs.max_concurrency {self.max_concurrency}: "
+                "expected 1-200"
+            )
+        if not 0 <= self.provisioned_concurrency <= self.max_concurrency:
+            raise ValueError(
+                f"ServerlessEmbeddingEndpointArgs.provisioned_concurrency "
+                f"{self.provisioned_concurrency}: expected 0 to max_concurrency"
+            )
+
+
+class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
+    """A SageMaker Serverless endpoint serving one packaged embedding model from the HF DLC."""
+
+    endpoint_name: pulumi.Output[str]
+    endpoint_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    image_uri: str
+
+    def __init__(
+        self,
+        name: str,
+        args: ServerlessEmbeddingEndpointArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("embedding-endpoint:index:ServerlessEmbeddingEndpoint", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = dict(args.tags)
+        self.image_uri = images.image_uri(args.region, args.image_tag)
+
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(iam.assume_role_policy("sagemaker.amazonaws.com")),
+            tags=tags,
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=self._execution_policy(args),
+            opts=child,
+        )
+        model = aws.sagemaker.Model(
+            f"{name}-model",
+            execution_role_arn=role.arn,
+            primary_container={
+                "image": self.image_uri,
+                "model_data_url": args.model_data_url,
+                "environment": pulumi.Output.from_input(args.model_revision).apply(
+                    lambda revision: model_environment(args.model_id, revision)
+                ),
+            },
+            tags=tags,
+            # SageMaker checks the role's access to the image and the archive when it creates
+            # the model: the policy must be in place first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            production_variants=[
+                {
+                    "variant_name": VARIANT_NAME,
+                    "model_name": model.name,
+                    "serverless_config": serverless_config(
+                        args.memory_size_mb, args.max_concurrency, args.provisioned_concurrency
+                    ),
+                }
+            ],
+            tags=tags,
+            opts=child,
+        )
+        endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            name=args.endpoint_name,
+            endpoint_config_name=config.name,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+
+        self.endpoint_name = endpoint.name
+        self.endpoint_arn = endpoint.arn
+        self.role_arn = role.arn
+        self.register_outputs(
+            {
+                "endpoint_name": self.endpoint_name,
+                "endpoint_arn": self.endpoint_arn,
+                "role_arn": self.role_arn,
+            }
+        )
+
+    def _execution_policy(self, args: ServerlessEmbeddingEndpointArgs) -> pulumi.Output[str]:
+        """The role's policy JSON: read the artifact prefix, pull the DLC, write its own logs."""
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        log_group = iam.sagemaker_endpoint_log_group(args.endpoint_name)
+
+        def render(bucket_arn: str, account_id: str) -> str:
+            return json.dumps(
+                iam.sagemaker_execution_policy(
+                    bucket_arn=bucket_arn,
+                    artifact_prefix=args.artifact_prefix,
+                    repository_arn=images.repository_arn(args.region),
+                    log_group_arn=iam.log_group_arn(
+                        images.partition(args.region), args.region, account_id, log_group
+                    ),
+                )
+            )
+
+        return pulumi.Output.all(args.bucket_arn, identity.account_id).apply(
+            lambda values: render(values[0], values[1])
+        )

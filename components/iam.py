@@ -1,0 +1,168 @@
+"""IAM policy documents as plain data, each scoped to the ARNs it is given.
+
+Pure functions over resolved strings: the components call them inside `Output.apply`, and tests
+read the statements directly. No statement here grants an action on `*` except
+`ecr:GetAuthorizationToken`, which AWS only accepts on `*`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Statement = dict[str, Any]
+PolicyDocument = dict[str, Any]
+
+_VERSION = "2012-10-17"
+
+ECR_PULL_ACTIONS = [
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+]
+S3_READ_OBJECT_ACTIONS = ["s3:GetObject"]
+S3_WRITE_OBJECT_ACTIONS = [
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:GetObject",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+]
+
+
+def document(statements: list[Statement]) -> PolicyDocument:
+    """Wrap statements in a policy document."""
+    return {"Version": _VERSION, "Statement": statements}
+
+
+def assume_role_policy(service: str) -> PolicyDocument:
+    """A trust policy letting one AWS service principal (e.g. sagemaker.amazonaws.com) assume."""
+    return document(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": service},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    )
+
+
+def _object_arn(bucket_arn: str, prefix: str) -> str:
+    if not prefix or prefix.startswith("/") or "*" in prefix:
+        raise ValueError(f"key prefix {prefix!r}: expected a non-empty prefix like 'models/'")
+    return f"{bucket_arn}/{prefix}*"
+
+
+def _list_prefix_statement(bucket_arn: str, prefix: str) -> Statement:
+    # Without ListBucket a HeadObject on a missing key answers 403 instead of 404; the condition
+    # keeps listing to the prefix.
+    return {
+        "Sid": "ListPrefix",
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_arn,
+        "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
+    }
+
+
+def s3_read_prefix_statements(bucket_arn: str, prefix: str) -> list[Statement]:
+    """Read the objects under `prefix` of one bucket, and list that prefix only."""
+    return [
+        {
+            "Sid": "ReadPrefix",
+            "Effect": "Allow",
+            "Action": S3_READ_OBJECT_ACTIONS,
+            "Resource": _object_arn(bucket_arn, prefix),
+        },
+        _list_prefix_statement(bucket_arn, prefix),
+    ]
+
+
+def s3_write_prefix_statements(bucket_arn: str, prefix: str) -> list[Statement]:
+    """Write, read back and delete objects under `prefix` of one bucket, and list that prefix."""
+    return [
+        {
+            "Sid": "WritePrefix",
+            "Effect": "Allow",
+            "Action": S3_WRITE_OBJECT_ACTIONS,
+            "Resource": _object_arn(bucket_arn, prefix),
+        },
+        _list_prefix_statement(bucket_arn, prefix),
+    ]
+
+
+def deny_insecure_transport_policy(bucket_arn: str) -> PolicyDocument:
+    """A bucket policy refusing every request that does not use TLS."""
+    return document(
+        [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ]
+    )
+
+
+def ecr_pull_statements(repository_arn: str) -> list[Statement]:
+    """Pull images from one ECR repository (the token call cannot be scoped further)."""
+    return [
+        {
+            "Sid": "EcrToken",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*",
+        },
+        {
+            "Sid": "EcrPull",
+            "Effect": "Allow",
+            "Action": ECR_PULL_ACTIONS,
+            "Resource": repository_arn,
+        },
+    ]
+
+
+def log_group_arn(partition: str, region: str, account_id: str, log_group: str) -> str:
+    """The ARN of one CloudWatch Logs group."""
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group}"
+
+
+def logs_statements(group_arn: str) -> list[Statement]:
+    """Create one log group and write to its streams, nothing else."""
+    return [
+        {
+            "Sid": "CreateLogGroup",
+            "Effect": "Allow",
+            "Action": "logs:CreateLogGroup",
+            "Resource": group_arn,
+        },
+        {
+            "Sid": "WriteLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{group_arn}:*",
+        },
+    ]
+
+
+def sagemaker_endpoint_log_group(endpoint_name: str) -> str:
+    """Where SageMaker writes an endpoint's container logs."""
+    return f"/aws/sagemaker/Endpoints/{endpoint_name}"
+
+
+def sagemaker_execution_policy(
+    *,
+    bucket_arn: str,
+    artifact_prefix: str,
+    repository_arn: str,
+    log_group_arn: str,
+) -> PolicyDocument:
+    """What a serverless endpoint's execution role needs: its artifact, its image, its logs."""
+    return document(
+        s3_read_prefix_statements(bucket_arn, artifact_prefix)
+        + ecr_pull_statements(repository_arn)
+        + logs_statements(log_group_arn)
+    )

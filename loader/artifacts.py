@@ -1,0 +1,135 @@
+"""The artifact record in the bucket: result type, manifest, idempotence check and deletion."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from loader.keys import ArtifactLocation, parse_s3_url
+
+_MISSING = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
+
+
+@dataclass(frozen=True)
+class LoaderResult:
+    """What the handler returns (and the manifest records), as in docs/contracts.md."""
+
+    model_data_url: str
+    revision: str
+    sha256: str
+    size_bytes: int
+    weights_bytes: int
+    files: tuple[str, ...]
+    format_version: str
+
+    def as_dict(self) -> dict[str, Any]:
+        result = asdict(self)
+        result["files"] = list(self.files)
+        return result
+
+
+def _is_missing(error: ClientError) -> bool:
+    return str(error.response.get("Error", {}).get("Code")) in _MISSING
+
+
+def write_manifest(s3: Any, location: ArtifactLocation, result: LoaderResult, etag: str) -> None:
+    """Record what was built beside the archive; written only after the archive is complete."""
+    document = {**result.as_dict(), "etag": etag}
+    s3.put_object(
+        Bucket=location.bucket,
+        Key=location.manifest_key,
+        Body=json.dumps(document, indent=2, sort_keys=True).encode(),
+        ContentType="application/json",
+    )
+
+
+def find_existing(s3: Any, location: ArtifactLocation, format_version: str) -> LoaderResult | None:
+    """The recorded result when the archive at the key is the one the manifest describes.
+
+    "The one described" means: the manifest's format version is the current one, and the object's
+    ETag and size are those recorded when it was written — so an object replaced or truncated out
+    of band, or built by an older layout, is rebuilt rather than trusted.
+    """
+    try:
+        raw = s3.get_object(Bucket=location.bucket, Key=location.manifest_key)["Body"].read()
+        head = s3.head_object(Bucket=location.bucket, Key=location.key)
+    except ClientError as error:
+        if _is_missing(error):
+            return None
+        raise
+    try:
+        manifest = json.loads(raw)
+        result = LoaderResult(
+            model_data_url=manifest["model_data_url"],
+            revision=manifest["revision"],
+            sha256=manifest["sha256"],
+            size_bytes=int(manifest["size_bytes"]),
+            weights_bytes=int(manifest["weights_bytes"]),
+            files=tuple(manifest["files"]),
+            format_version=manifest["format_version"],
+        )
+        etag = manifest["etag"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if (
+        result.format_version != format_version
+        or result.model_data_url != location.url
+        or head.get("ETag") != etag
+        or head.get("ContentLength") != result.size_bytes
+    ):
+        return None
+    return result
+
+
+def delete_artifact(s3: Any, model_data_url: str, only_if_sha256: str | None = None) -> bool:
+    """Delete an archive and its manifest; False when there was nothing (of that sha256) to delete.
+
+    With `only_if_sha256`, the archive is deleted only while its manifest still records that
+    sha256: a replacement that rebuilt the same key (e.g. a new inference script, same revision)
+    must not be removed by the delete of the resource it replaced.
+    """
+    bucket, key = parse_s3_url(model_data_url)
+    location = ArtifactLocation(bucket, key)
+    if only_if_sha256 is not None:
+        try:
+            raw = s3.get_object(Bucket=bucket, Key=location.manifest_key)["Body"].read()
+        except ClientError as error:
+            if _is_missing(error):
+                return False
+            raise
+        try:
+            recorded = json.loads(raw).get("sha256")
+        except ValueError:
+            recorded = None
+        if recorded != only_if_sha256:
+            return False
+    existed = True
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if not _is_missing(error):
+            raise
+        existed = False
+    try:
+        s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_object(Bucket=bucket, Key=location.manifest_key)
+    except ClientError as error:
+        if not _is_missing(error):
+            raise
+        return False
+    return existed
+
+
+def artifact_exists(s3: Any, model_data_url: str) -> bool:
+    """True when the archive object is there (what the provider's `read` reports)."""
+    bucket, key = parse_s3_url(model_data_url)
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if _is_missing(error):
+            return False
+        raise
+    return True

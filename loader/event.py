@@ -1,0 +1,111 @@
+"""The loader event: parsed and validated before any network call (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loader.errors import EventError
+
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_REVISION = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SOURCE_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+_KEY_PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)*$")
+
+EVENT_FIELDS = (
+    "model_id",
+    "revision",
+    "bucket",
+    "key_prefix",
+    "hf_token",
+    "hf_token_secret_arn",
+    "source_model_data_url",
+    "expected_sha256",
+)
+
+
+@dataclass(frozen=True)
+class LoaderRequest:
+    """What to package and where to put it."""
+
+    model_id: str
+    bucket: str
+    revision: str = "main"
+    key_prefix: str = "models/"
+    hf_token: str | None = field(default=None, repr=False)
+    hf_token_secret_arn: str | None = None
+    source_model_data_url: str | None = None
+    expected_sha256: str | None = None
+
+
+def _optional_str(event: Mapping[str, Any], name: str) -> str | None:
+    value = event.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise EventError(name, f"must be a string or null, got {type(value).__name__}")
+    return value or None
+
+
+def _checked(value: str | None, name: str, pattern: re.Pattern[str], allowed: str) -> str | None:
+    if value is not None and not pattern.match(value):
+        raise EventError(name, f"is {value!r}; expected {allowed}")
+    return value
+
+
+def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
+    """A `LoaderRequest`, or EventError naming the field, the value and what is allowed."""
+    if not isinstance(event, Mapping):
+        raise EventError("<event>", f"must be a JSON object, got {type(event).__name__}")
+    unknown = sorted(set(event) - set(EVENT_FIELDS))
+    if unknown:
+        raise EventError(unknown[0], f"is not a loader event field; allowed: {list(EVENT_FIELDS)}")
+    model_id = _optional_str(event, "model_id")
+    if model_id is None:
+        raise EventError("model_id", "is required (a Hub repo id 'org/name')")
+    _checked(model_id, "model_id", _MODEL_ID, "a Hub repo id 'org/name'")
+    bucket = _optional_str(event, "bucket")
+    if bucket is None:
+        raise EventError("bucket", "is required (the artifact bucket name)")
+    _checked(bucket, "bucket", _BUCKET, "an S3 bucket name (3-63 of a-z 0-9 . -)")
+    revision = _optional_str(event, "revision") or "main"
+    _checked(revision, "revision", _REVISION, "a branch, tag or 40-hex commit sha")
+    key_prefix = event.get("key_prefix", "models/")
+    if key_prefix is None:
+        key_prefix = ""
+    if not isinstance(key_prefix, str) or not _KEY_PREFIX.match(key_prefix):
+        raise EventError(
+            "key_prefix", f"is {key_prefix!r}; expected '' or 'segment/.../' ending with '/'"
+        )
+    hf_token = _optional_str(event, "hf_token")
+    secret_arn = _checked(
+        _optional_str(event, "hf_token_secret_arn"),
+        "hf_token_secret_arn",
+        _SECRET_ARN,
+        "a Secrets Manager secret ARN",
+    )
+    if hf_token and secret_arn:
+        raise EventError("hf_token_secret_arn", "cannot be combined with hf_token; give one")
+    source_url = _checked(
+        _optional_str(event, "source_model_data_url"),
+        "source_model_data_url",
+        _SOURCE_URL,
+        "an s3://bucket/key.tar.gz URL",
+    )
+    expected = _optional_str(event, "expected_sha256")
+    _checked(expected.lower() if expected else None, "expected_sha256", _SHA256, "64 hex digits")
+    return LoaderRequest(
+        model_id=model_id,
+        bucket=bucket,
+        revision=revision,
+        key_prefix=key_prefix,
+        hf_token=hf_token,
+        hf_token_secret_arn=secret_arn,
+        source_model_data_url=source_url,
+        expected_sha256=expected.lower() if expected else None,
+    )

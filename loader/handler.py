@@ -1,0 +1,66 @@
+"""Lambda entry point (also called in-process by the `local` runner): event in, result dict out.
+
+A thin shell: validate the event, fetch the token if it lives in Secrets Manager, build the
+clients, run one packaging function. Logs name the step and the model, never the token.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from loader.event import LoaderRequest, parse_event
+from loader.multipart import UPLOAD_WORKERS
+from loader.package import package_hub_model
+from loader.secrets import token_from_secret
+from loader.source import package_source_archive
+from loader.version import format_version
+
+log = logging.getLogger("loader")
+log.setLevel(logging.INFO)
+
+# Enough pooled connections for every part uploader plus the manifest/head calls; botocore's
+# standard retry mode retries throttling and 5xx on each call (parts are idempotent).
+_CLIENT_CONFIG = Config(
+    max_pool_connections=UPLOAD_WORKERS + 4,
+    retries={"mode": "standard", "max_attempts": 5},
+)
+
+
+def _client(service: str) -> Any:
+    """A client honouring AWS_ENDPOINT_URL and the region from the environment (read now)."""
+    return boto3.client(service, config=_CLIENT_CONFIG)
+
+
+def _token(request: LoaderRequest) -> str | None:
+    if request.hf_token_secret_arn:
+        client = _client("secretsmanager")
+        return token_from_secret(client, request.hf_token_secret_arn, request.model_id)
+    return request.hf_token
+
+
+def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
+    """Package the model named by `event` into S3; see docs/contracts.md for event and result."""
+    request = parse_event(event)
+    format_version()  # fails now, before any I/O, if code/inference.py is missing
+    source = request.source_model_data_url
+    log.info(
+        "start model=%s revision=%s source=%s bucket=%s token=%s",
+        request.model_id,
+        request.revision,
+        source or "hub",
+        request.bucket,
+        "secret" if request.hf_token_secret_arn else ("given" if request.hf_token else "none"),
+    )
+    s3 = _client("s3")
+    if source:
+        result = package_source_archive(request, s3)
+    else:
+        result = package_hub_model(request, s3, token=_token(request))
+    log.info(
+        "done model=%s url=%s sha256=%s", request.model_id, result.model_data_url, result.sha256
+    )
+    return result.as_dict()

@@ -1,0 +1,160 @@
+"""Everything the loader asks of the Hugging Face Hub, through the real `huggingface_hub` client.
+
+`HF_ENDPOINT` is read at call time and passed explicitly (the library reads it once, at import).
+Only the token given by the caller is sent — never an ambient one from the environment or a
+login on the machine — so the Lambda and local runners behave alike.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx2
+from huggingface_hub import HfApi, hf_hub_url
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_stream_backoff
+
+from loader.errors import (
+    DownloadError,
+    GatedRepoAccessDenied,
+    LoaderError,
+    RepositoryNotFound,
+    RevisionNotFound,
+)
+from loader.selection import RepoFile
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+DOWNLOAD_CHUNK = 1024 * 1024
+_TIMEOUT = httpx2.Timeout(60.0, connect=20.0)
+_LIBRARY = "embedding-endpoint-loader"
+
+
+@dataclass(frozen=True)
+class RepoSnapshot:
+    """A repo at one commit: the pinned sha, its files with sizes, and whether it is gated."""
+
+    model_id: str
+    revision: str
+    files: tuple[RepoFile, ...]
+    gated: bool
+
+
+def hub_endpoint(endpoint: str | None = None) -> str:
+    """The Hub base URL: the argument, else `HF_ENDPOINT` now, else huggingface.co."""
+    return (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+@contextmanager
+def hub_errors(model_id: str, revision: str, step: str, file: str | None = None) -> Iterator[None]:
+    """Translate the client's errors into messages that say what to change."""
+    try:
+        yield
+    except GatedRepoError as error:  # a subclass of RepositoryNotFoundError: test it first
+        raise GatedRepoAccessDenied(
+            f"'{model_id}' is a gated repo: accept its terms on the Hub with your account, then "
+            "set a token of that account (config secret hfToken, or hfTokenSecretArn)",
+            step=step,
+            model=model_id,
+            file=file,
+        ) from error
+    except RepositoryNotFoundError as error:
+        raise RepositoryNotFound(
+            f"repository '{model_id}' not found on {hub_endpoint()} (check modelId; a private "
+            "repo also needs a token that can read it)",
+            step=step,
+            model=model_id,
+            file=file,
+        ) from error
+    except RevisionNotFoundError as error:
+        raise RevisionNotFound(
+            f"revision '{revision}' not found in '{model_id}' (use a branch, a tag or a 40-hex "
+            "commit sha that exists in the repo)",
+            step=step,
+            model=model_id,
+            file=file,
+        ) from error
+    except (HfHubHTTPError, httpx2.HTTPError, OSError) as error:
+        raise DownloadError(
+            f"Hub request failed: {type(error).__name__}: {error}",
+            step=step,
+            model=model_id,
+            file=file,
+        ) from error
+
+
+def _api(token: str | None, endpoint: str | None) -> HfApi:
+    return HfApi(endpoint=hub_endpoint(endpoint), token=token or False, library_name=_LIBRARY)
+
+
+def resolve_revision(
+    model_id: str, revision: str, token: str | None = None, endpoint: str | None = None
+) -> str:
+    """The 40-hex commit sha a branch, tag or sha names now (what the provider pins)."""
+    with hub_errors(model_id, revision, step="resolve-revision"):
+        info = _api(token, endpoint).model_info(model_id, revision=revision)
+    if not info.sha:
+        raise LoaderError("the Hub returned no commit sha", step="resolve-revision", model=model_id)
+    return info.sha
+
+
+def fetch_snapshot(
+    model_id: str, revision: str, token: str | None = None, endpoint: str | None = None
+) -> RepoSnapshot:
+    """Pinned sha and the file listing with sizes (one `model_info(files_metadata=True)` call)."""
+    with hub_errors(model_id, revision, step="list-files"):
+        info = _api(token, endpoint).model_info(model_id, revision=revision, files_metadata=True)
+    files = []
+    for sibling in info.siblings or []:
+        if sibling.size is None:
+            raise LoaderError(
+                "the Hub listing has no size for this file",
+                step="list-files",
+                model=model_id,
+                file=sibling.rfilename,
+            )
+        files.append(RepoFile(sibling.rfilename, sibling.size))
+    return RepoSnapshot(model_id, info.sha or "", tuple(files), gated=bool(info.gated))
+
+
+def stream_file(
+    model_id: str,
+    commit: str,
+    item: RepoFile,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> Iterator[bytes]:
+    """The file's bytes in chunks; DownloadError unless exactly `item.size` bytes arrive."""
+    url = hf_hub_url(model_id, item.path, revision=commit, endpoint=hub_endpoint(endpoint))
+    headers = build_hf_headers(token=token or False, library_name=_LIBRARY)
+    received = 0
+    with hub_errors(model_id, commit, step="download", file=item.path):
+        with http_stream_backoff(
+            "GET",
+            url,
+            headers=headers,
+            follow_redirects=True,
+            timeout=_TIMEOUT,
+            max_retries=3,
+            base_wait_time=1,
+        ) as response:
+            hf_raise_for_status(response)
+            for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                received += len(chunk)
+                if received > item.size:
+                    break
+                yield chunk
+    if received != item.size:
+        raise DownloadError(
+            f"received {received} bytes, the Hub listing says {item.size}",
+            step="download",
+            model=model_id,
+            file=item.path,
+        )

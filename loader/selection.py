@@ -1,0 +1,92 @@
+"""Which files of a Hub repo an inference container needs (pure).
+
+Kept: configs, tokenizer files, custom-code `*.py`, sentence-transformers module folders
+(`1_Pooling/`, `2_Dense/`, ...), and one weights format per folder — safetensors when present,
+else PyTorch `.bin`. Dropped: ONNX/OpenVINO/TF/Flax/Rust/GGUF duplicates, docs, training leftovers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# sentence-transformers modules live in folders such as "1_Pooling" or "2_Dense".
+_MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
+_SUPPORT_SUFFIXES = (".json", ".txt", ".model", ".py", ".tiktoken")
+_TRAINING_LEFTOVERS = frozenset({"data_config.json", "train_script.py", "trainer_state.json"})
+_SAFETENSORS = re.compile(r"^.*\.safetensors$")
+# The canonical (possibly sharded) checkpoint; precision variants such as model.fp16.safetensors
+# are only used when no canonical file exists.
+_CANONICAL_SAFETENSORS = re.compile(r"^(model|adapter_model)(-\d{5}-of-\d{5})?\.safetensors$")
+_PYTORCH_BIN = re.compile(r"^(pytorch_model|adapter_model)(-\d{5}-of-\d{5})?\.bin$")
+_WEIGHT_INDEX = re.compile(r"^(?P<weights>.+\.(safetensors|bin|h5|msgpack))\.index\.json$")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx")
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """A file in a repo listing, with its size from the Hub's file metadata."""
+
+    path: str
+    size: int
+
+
+class NoWeightsError(ValueError):
+    """The repo root has neither safetensors nor PyTorch .bin weights."""
+
+
+def is_weights(path: str) -> bool:
+    """True for tensor files (what `weights_bytes` counts)."""
+    return path.endswith(WEIGHT_SUFFIXES)
+
+
+def _folder_of(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def _in_scope(path: str) -> bool:
+    """Root files and files directly inside a sentence-transformers module folder."""
+    parts = path.split("/")
+    return len(parts) == 1 or (len(parts) == 2 and bool(_MODULE_FOLDER.match(parts[0])))
+
+
+def _chosen_weights(names: list[str]) -> tuple[list[str], str | None]:
+    """The weights of one folder (safetensors preferred) and the format chosen."""
+    safetensors = [n for n in names if _CANONICAL_SAFETENSORS.match(n)] or [
+        n for n in names if _SAFETENSORS.match(n)
+    ]
+    if safetensors:
+        return safetensors, "safetensors"
+    pytorch = [n for n in names if _PYTORCH_BIN.match(n)]
+    if pytorch:
+        return pytorch, "bin"
+    return [], None
+
+
+def select_files(model_id: str, listing: Iterable[RepoFile]) -> list[RepoFile]:
+    """The files to package, sorted by path; NoWeightsError names what the repo does have."""
+    files = [f for f in listing if _in_scope(f.path)]
+    by_folder: dict[str, list[RepoFile]] = {}
+    for item in files:
+        by_folder.setdefault(_folder_of(item.path), []).append(item)
+
+    selected: list[RepoFile] = []
+    for folder, items in by_folder.items():
+        names = [item.path.rsplit("/", 1)[-1] for item in items]
+        weights, chosen = _chosen_weights(names)
+        if folder == "" and chosen is None:
+            raise NoWeightsError(
+                f"{model_id} has no PyTorch weights at its root (model.safetensors, sharded "
+                f"*.safetensors or pytorch_model*.bin); root files: {sorted(names)}"
+            )
+        keep = set(weights)
+        for name in names:
+            index = _WEIGHT_INDEX.match(name)
+            if index:
+                if chosen is not None and (index["weights"].endswith("." + chosen)):
+                    keep.add(name)
+            elif name.endswith(_SUPPORT_SUFFIXES) and name not in _TRAINING_LEFTOVERS:
+                keep.add(name)
+        selected.extend(item for item, name in zip(items, names, strict=True) if name in keep)
+    return sorted(selected, key=lambda f: f.path.encode("utf-8"))

@@ -1,0 +1,140 @@
+"""Second source: repackage an existing `model.tar.gz` (e.g. a training job's output) from S3.
+
+The source archive is streamed (never stored), its entries normalised (mtime, owner, mode) in the
+source's own order, `code/inference.py` is added at the end (replacing one the source may carry),
+and the result is keyed by the source object's identity (URL, ETag, VersionId). The same source
+object therefore always yields the same bytes at the same key.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import tarfile
+import zlib
+from collections.abc import Iterator
+from typing import IO, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from loader.artifacts import LoaderResult
+from loader.errors import LoaderError, SourceArchiveError
+from loader.event import LoaderRequest
+from loader.keys import artifact_location, parse_s3_url, source_revision
+from loader.multipart import MultipartUpload, part_size_for
+from loader.package import code_files, finish_upload, lookup_existing
+from loader.selection import is_weights
+from loader.stream import ArchiveStream
+from loader.version import format_version
+
+log = logging.getLogger(__name__)
+READ_CHUNK = 1024 * 1024
+# A training output's weights are already near-incompressible; 3× its compressed size leaves
+# room for text-heavy archives when sizing parts (the upload still fails cleanly past 10,000).
+_EXPANSION_ALLOWANCE = 3
+
+
+def member_name(member: tarfile.TarInfo, model: str) -> str:
+    """The normalised relative path, or SourceArchiveError for absolute or escaping paths."""
+    name = posixpath.normpath(member.name)
+    if name.startswith("/") or name == ".." or name.startswith("../"):
+        raise SourceArchiveError(
+            f"entry {member.name!r} escapes the archive root", step="read-source", model=model
+        )
+    return name
+
+
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    while chunk := handle.read(READ_CHUNK):
+        yield chunk
+
+
+def _open_source(s3: Any, request: LoaderRequest) -> tuple[dict[str, Any], str, str]:
+    url = request.source_model_data_url or ""
+    bucket, key = parse_s3_url(url)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        raise SourceArchiveError(
+            f"cannot read {url}: {error} (does it exist, and may the loader role read it?)",
+            step="read-source",
+            model=request.model_id,
+        ) from error
+    return head, bucket, key
+
+
+def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
+    """Stream the source archive into a new reproducible one that ships our inference code."""
+    version = format_version()
+    model = request.model_id
+    url = request.source_model_data_url or ""
+    head, source_bucket, source_key = _open_source(s3, request)
+    version_id = head.get("VersionId")
+    revision = source_revision(url, head["ETag"], version_id)
+    location = artifact_location(request.bucket, request.key_prefix, model, revision)
+    existing = lookup_existing(s3, location, version, request)
+    if existing is not None:
+        return existing
+
+    code = code_files()
+    get_args = {"Bucket": source_bucket, "Key": source_key, "IfMatch": head["ETag"]}
+    if version_id:
+        get_args["VersionId"] = version_id
+    part_size = part_size_for(head["ContentLength"] * _EXPANSION_ALLOWANCE)
+    with MultipartUpload(s3, location.bucket, location.key, model=model, part_size=part_size) as up:
+        stream = ArchiveStream(up, model)
+        weights = 0
+        seen: set[str] = set()
+
+        def ensure_directory(path: str) -> None:
+            parts = path.split("/")
+            for depth in range(1, len(parts) + 1):
+                folder = "/".join(parts[:depth])
+                if folder not in seen:
+                    seen.add(folder)
+                    stream.add_directory(folder)
+
+        try:
+            body = s3.get_object(**get_args)["Body"]
+            with tarfile.open(fileobj=body, mode="r|gz") as source:
+                for member in source:
+                    name = member_name(member, model)
+                    if name == "." or name in code:
+                        continue
+                    if member.isdir():
+                        ensure_directory(name)
+                        continue
+                    if not member.isfile():
+                        raise SourceArchiveError(
+                            f"entry {member.name!r} is a link or special file; only regular "
+                            "files and folders can be repackaged",
+                            step="read-source",
+                            model=model,
+                        )
+                    if name in seen:
+                        raise SourceArchiveError(
+                            f"entry {name!r} appears twice", step="read-source", model=model
+                        )
+                    if "/" in name:
+                        ensure_directory(name.rsplit("/", 1)[0])
+                    seen.add(name)
+                    handle = source.extractfile(member)
+                    assert handle is not None  # regular files always have one
+                    stream.add_file(name, member.size, _chunks(handle))
+                    weights += member.size if is_weights(name) else 0
+        except LoaderError:
+            raise
+        except (tarfile.TarError, EOFError, zlib.error, OSError, ClientError, BotoCoreError) as err:
+            raise SourceArchiveError(
+                f"cannot stream {url} as a gzip'd tar: {type(err).__name__}: {err}",
+                step="read-source",
+                model=model,
+            ) from err
+        ensure_directory("code")
+        for name, data in code.items():
+            stream.add_file(name, len(data), [data])
+        result = finish_upload(
+            s3, up, stream, location, request, {"revision": revision, "weights_bytes": weights}
+        )
+    log.info("repackaged %s as %s (sha256 %s)", url, location.url, result.sha256)
+    return result

@@ -18,6 +18,7 @@ from components.endpoint import (
     smoke_test_command,
 )
 from components.packager import HfModelPackager, HfModelPackagerArgs
+from components.smoke_test import PostDeploySmokeTest, PostDeploySmokeTestArgs
 
 ARTIFACT_KEY_PREFIX = "models/"
 
@@ -83,7 +84,23 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
             tags=tags,
         ),
     )
-    # Owner of the smoke test: declare it here, after the endpoint.
+    if cfg.smoke_test:
+        PostDeploySmokeTest(
+            "smoke-test",
+            PostDeploySmokeTestArgs(
+                endpoint=endpoint,
+                endpoint_name=endpoint.endpoint_name,
+                region=cfg.region,
+                artifact_sha256=packager.sha256,
+                endpoint_settings=(
+                    endpoint.image_uri,
+                    cfg.memory_size_mb,
+                    cfg.max_concurrency,
+                    cfg.provisioned_concurrency,
+                ),
+                endpoint_url=cfg.aws_endpoint("sagemaker"),
+            ),
+        )
 
     memory_warning = packager.weights_bytes.apply(
         lambda weights: memory_fit_warning(cfg.model_id, weights, cfg.memory_size_mb)

@@ -1,0 +1,128 @@
+"""ModelArtifactBucket under mocks: private, encrypted, versioned, TLS-only, retained or not."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pulumi
+import pytest
+
+from components.artifact_bucket import ModelArtifactBucket, ModelArtifactBucketArgs
+from tests.fixtures.pulumi_mocks import ProgramRun
+
+BUCKET = "aws:s3/bucket:Bucket"
+
+
+def _bucket_program(retain: bool) -> Callable[[], None]:
+    def program() -> None:
+        bucket = ModelArtifactBucket(
+            "artifacts", ModelArtifactBucketArgs(retain=retain, tags=(("stack", "dev"),))
+        )
+        pulumi.export("bucketName", bucket.bucket_name)
+        pulumi.export("bucketArn", bucket.bucket_arn)
+        pulumi.export("read", bucket.read_prefix_policy("models/org/name/"))
+        pulumi.export("write", bucket.write_prefix_policy("models/"))
+
+    return program
+
+
+@pytest.fixture
+def destroyable(pulumi_program: Callable[..., ProgramRun]) -> ProgramRun:
+    return pulumi_program({"aws:region": "us-east-1"}, program=_bucket_program(retain=False))
+
+
+@pytest.fixture
+def retained(pulumi_program: Callable[..., ProgramRun]) -> ProgramRun:
+    return pulumi_program({"aws:region": "us-east-1"}, program=_bucket_program(retain=True))
+
+
+def _attached(run: ProgramRun, typ: str) -> dict:
+    """The inputs of the one `typ` resource, after checking it targets the bucket."""
+    resource = run.one(typ)
+    assert resource.inputs["bucket"] == run.outputs["bucketName"], f"{typ} is not on the bucket"
+    return resource.inputs
+
+
+def test_public_access_is_fully_blocked(destroyable: ProgramRun) -> None:
+    block = _attached(destroyable, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert block["blockPublicAcls"] is True
+    assert block["blockPublicPolicy"] is True
+    assert block["ignorePublicAcls"] is True
+    assert block["restrictPublicBuckets"] is True
+
+
+def test_objects_are_encrypted_at_rest(destroyable: ProgramRun) -> None:
+    encryption = _attached(
+        destroyable,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    )
+    (rule,) = encryption["rules"]
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+
+
+def test_versioning_is_enabled(destroyable: ProgramRun) -> None:
+    versioning = _attached(destroyable, "aws:s3/bucketVersioning:BucketVersioning")
+    assert versioning["versioningConfiguration"] == {"status": "Enabled"}
+
+
+def test_bucket_policy_denies_requests_without_tls(destroyable: ProgramRun) -> None:
+    policy = json.loads(_attached(destroyable, "aws:s3/bucketPolicy:BucketPolicy")["policy"])
+    (statement,) = policy["Statement"]
+    arn = destroyable.outputs["bucketArn"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Resource"] == [arn, f"{arn}/*"]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_abandoned_multipart_uploads_are_cleaned_up(destroyable: ProgramRun) -> None:
+    lifecycle = _attached(
+        destroyable, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+    )
+    (rule,) = lifecycle["rules"]
+    assert rule["status"] == "Enabled"
+    assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
+
+
+def test_bucket_name_is_auto_named_so_stacks_never_collide(destroyable: ProgramRun) -> None:
+    bucket = destroyable.one(BUCKET)
+    assert "bucket" not in bucket.inputs
+    assert "bucketPrefix" not in bucket.inputs
+
+
+def test_destroyable_bucket_is_force_destroyed_and_unprotected(destroyable: ProgramRun) -> None:
+    bucket = destroyable.one(BUCKET)
+    assert bucket.inputs["forceDestroy"] is True
+    assert not bucket.protect
+    assert not bucket.retain_on_delete
+
+
+def test_retained_bucket_is_protected_kept_on_delete_and_never_force_emptied(
+    retained: ProgramRun,
+) -> None:
+    bucket = retained.one(BUCKET)
+    assert bucket.inputs["forceDestroy"] is False
+    assert bucket.protect
+    assert bucket.retain_on_delete
+
+
+def test_every_child_is_parented_to_the_component(destroyable: ProgramRun) -> None:
+    (component,) = [r for r in destroyable.resources if not r.custom]
+    for resource in destroyable.resources:
+        if resource.custom:
+            assert resource.parent == component.urn, f"{resource.name} is not under the component"
+
+
+def test_read_prefix_policy_is_scoped_to_the_bucket_and_prefix(destroyable: ProgramRun) -> None:
+    arn = destroyable.outputs["bucketArn"]
+    read, listing = destroyable.outputs["read"]
+    assert read["Action"] == ["s3:GetObject"]
+    assert read["Resource"] == f"{arn}/models/org/name/*"
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == ["models/org/name/*"]
+
+
+def test_write_prefix_policy_is_scoped_to_the_bucket_and_prefix(destroyable: ProgramRun) -> None:
+    arn = destroyable.outputs["bucketArn"]
+    write, _ = destroyable.outputs["write"]
+    assert "s3:PutObject" in write["Action"]
+    assert write["Resource"] == f"{arn}/models/*"

@@ -55,8 +55,7 @@ def _ustar_header(name: bytes, size: int, typeflag: bytes, mode: int) -> bytes:
             b"ustar\x0000",
             b"\0" * 32,  # uname
             b"\0" * 32,  # gname
-            _octal(0, 8),  # devmajor
-            _octal(0, 8),  # devminor
+            b"\0" * 16,  # devmajor, devminor: empty for non-device entries
             b"\0" * 155,  # prefix
         )
     ).ljust(BLOCK_SIZE, b"\0")

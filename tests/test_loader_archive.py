@@ -1,0 +1,150 @@
+"""The hand-written tar and gzip framing: golden bytes, standard readers, chunking independence."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import random
+import tarfile
+import zlib
+
+import pytest
+
+from loader.archive import (
+    END_OF_ARCHIVE,
+    GZIP_HEADER,
+    STORED_BLOCK_MAX,
+    StoredGzipWriter,
+    TarEntry,
+    gzip_size,
+    tar_header,
+    tar_padding,
+    tar_size,
+)
+
+
+def gzip_bytes(chunks: list[bytes]) -> bytes:
+    out = bytearray()
+    writer = StoredGzipWriter(out.extend)
+    for chunk in chunks:
+        writer.write(chunk)
+    writer.close()
+    return bytes(out)
+
+
+def tar_bytes(files: dict[str, bytes], directories: tuple[str, ...] = ()) -> bytes:
+    out = bytearray()
+    for name in directories:
+        out += tar_header(TarEntry(name, is_directory=True))
+    for name, data in files.items():
+        out += tar_header(TarEntry(name, len(data))) + data + tar_padding(len(data))
+    return bytes(out + END_OF_ARCHIVE)
+
+
+def test_gzip_of_small_input_matches_golden_bytes():
+    expected = (
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no mtime, no name, OS unknown
+        b"\x01\x05\x00\xfa\xff"  # final stored block, LEN 5, NLEN
+        b"hello"
+        b"\x86\xa6\x10\x36\x05\x00\x00\x00"  # CRC-32 and length, little-endian
+    )
+    assert gzip_bytes([b"hello"]) == expected
+
+
+def test_gzip_of_empty_input_is_one_empty_final_block():
+    assert gzip_bytes([]) == GZIP_HEADER + b"\x01\x00\x00\xff\xff" + b"\0" * 8
+
+
+def test_gzip_output_decompresses_with_the_standard_library():
+    data = random.Random(1).randbytes(3 * STORED_BLOCK_MAX + 17)
+    assert gzip.decompress(gzip_bytes([data])) == data
+    assert zlib.decompressobj(wbits=31).decompress(gzip_bytes([data])) == data
+
+
+def test_gzip_bytes_do_not_depend_on_how_input_is_chunked():
+    data = random.Random(2).randbytes(5 * STORED_BLOCK_MAX + 1000)
+    whole = gzip_bytes([data])
+    rng = random.Random(3)
+    cuts = sorted(rng.sample(range(1, len(data)), 40))
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    assert gzip_bytes(pieces) == whole
+    assert gzip_bytes([data[i : i + 1] for i in range(0, 70000)] + [data[70000:]]) == whole
+
+
+def test_gzip_blocks_are_full_size_except_the_last():
+    data = b"x" * (2 * STORED_BLOCK_MAX + 10)
+    out = gzip_bytes([data])
+    first = len(GZIP_HEADER)
+    assert out[first : first + 5] == b"\x00\xff\xff\x00\x00"
+    second = first + 5 + STORED_BLOCK_MAX
+    assert out[second : second + 5] == b"\x00\xff\xff\x00\x00"
+    third = second + 5 + STORED_BLOCK_MAX
+    assert out[third : third + 5] == b"\x01\x0a\x00\xf5\xff"
+
+
+@pytest.mark.parametrize("size", [0, 1, STORED_BLOCK_MAX - 1, STORED_BLOCK_MAX, 200_000])
+def test_gzip_size_predicts_the_exact_length(size):
+    assert len(gzip_bytes([b"\0" * size])) == gzip_size(size)
+
+
+def test_tar_header_matches_golden_digest():
+    # Frozen: any change to the header layout changes every artifact's sha256.
+    header = tar_header(TarEntry("config.json", 612))
+    assert len(header) == 512
+    assert hashlib.sha256(header).hexdigest() == (
+        "13e5650368b6d3d580c6af7f17fa0676e682c369e293497c0a25c961e3048b16"
+    )
+
+
+def test_tar_header_equals_python_ustar_header_for_normalised_metadata():
+    info = tarfile.TarInfo("1_Pooling/config.json")
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = (
+        190,
+        0,
+        0o644,
+        0,
+        0,
+        "",
+        "",
+    )
+    assert tar_header(TarEntry("1_Pooling/config.json", 190)) == info.tobuf(tarfile.USTAR_FORMAT)
+
+
+def test_tar_reads_back_with_normalised_metadata():
+    blob = tar_bytes({"a/b.txt": b"abc", "z.bin": b"\1" * 513}, directories=("a",))
+    with tarfile.open(fileobj=io.BytesIO(blob)) as archive:
+        members = archive.getmembers()
+        assert [m.name for m in members] == ["a", "a/b.txt", "z.bin"]
+        for member in members:
+            assert (member.mtime, member.uid, member.gid, member.uname, member.gname) == (
+                0,
+                0,
+                0,
+                "",
+                "",
+            )
+        assert [oct(m.mode) for m in members] == ["0o755", "0o644", "0o644"]
+        assert archive.extractfile("z.bin").read() == b"\1" * 513
+
+
+def test_long_and_unicode_names_use_a_pax_path_record():
+    long_name = "deep/" * 30 + "weights.safetensors"
+    blob = tar_bytes({long_name: b"1", "tokenizer-é.json": b"2"})
+    with tarfile.open(fileobj=io.BytesIO(blob)) as archive:
+        assert archive.getnames() == [long_name, "tokenizer-é.json"]
+        assert archive.extractfile(long_name).read() == b"1"
+
+
+def test_files_over_8_gib_use_a_pax_size_record():
+    size = 8 * 1024**3 + 5
+    header = tar_header(TarEntry("huge.safetensors", size))
+    assert b" size=%d\n" % size in header
+    info = tarfile.TarInfo.frombuf(header[-512:], "utf-8", "surrogateescape")
+    assert info.name == "huge.safetensors"
+
+
+def test_tar_size_predicts_the_exact_length():
+    files = {"x" * 120: b"1" * 700, "b": b""}
+    entries = [TarEntry(n, len(d)) for n, d in files.items()]
+    assert tar_size(entries) == len(tar_bytes(files))

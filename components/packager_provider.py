@@ -216,37 +216,6 @@ def validate_result(request: PackagingRequest, result: Any) -> dict[str, Any]:
 # --- revision pinning --------------------------------------------------------------------------
 
 
-def resolve_revision(model_id: str, revision: str, token: str | None) -> str:
-    """The commit sha a branch or tag points at now, asked of the Hub (HF_ENDPOINT honoured)."""
-    if _COMMIT_SHA.match(revision):
-        return revision
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token or False)
-    try:
-        return api.model_info(model_id, revision=revision).sha
-    except GatedRepoError:
-        raise PackagingError(
-            f"model '{model_id}' is gated on the Hub: accept its terms on huggingface.co with "
-            "your account, then `pulumi config set --secret embedding-endpoint:hfToken <token>`"
-        ) from None
-    except RevisionNotFoundError:
-        raise PackagingError(
-            f"model '{model_id}' has no revision '{revision}' on the Hub: set "
-            "embedding-endpoint:modelRevision to an existing branch, tag or commit sha"
-        ) from None
-    except RepositoryNotFoundError:
-        raise PackagingError(
-            f"model '{model_id}' was not found on the Hub (or it is private and no token with "
-            "access was given): check embedding-endpoint:modelId / hfToken"
-        ) from None
-
-
 def check_inputs(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
     """Pin the requested revision to a commit sha, keeping the old pin while the request is same.
 
@@ -279,13 +248,28 @@ def check_inputs(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResul
     if same_request:
         inputs["pinned_revision"] = olds["pinned_revision"]
         return CheckResult(inputs, failures)
-    token = inputs.get("hf_token")
+    if _COMMIT_SHA.match(requested):
+        inputs["pinned_revision"] = requested
+        return CheckResult(inputs, failures)
+    from loader.errors import LoaderError
+    from loader.hub import fetch_snapshot
+
+    token = None if is_unknown(inputs.get("hf_token")) else inputs.get("hf_token")
     try:
-        inputs["pinned_revision"] = resolve_revision(
-            model_id, requested, None if is_unknown(token) else token
-        )
-    except PackagingError as error:
+        snapshot = fetch_snapshot(model_id, requested, token)
+    except LoaderError as error:
         failures.append(CheckFailure("requested_revision", str(error)))
+        return CheckResult(inputs, failures)
+    inputs["pinned_revision"] = snapshot.revision
+    if snapshot.gated and not token and not inputs.get("hf_token_secret_arn"):
+        # Caught here, at preview, rather than after the loader Lambda was created.
+        failures.append(
+            CheckFailure(
+                "hf_token",
+                f"model '{model_id}' is gated on the Hub: accept its terms with your account, "
+                "then `pulumi config set --secret embedding-endpoint:hfToken <token>`",
+            )
+        )
     return CheckResult(inputs, failures)
 
 
@@ -373,6 +357,7 @@ def run_lambda(request: PackagingRequest) -> dict[str, Any]:
     """Invoke the loader Lambda synchronously; a FunctionError carries the loader's message."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
 
     client = boto3.client(
         "lambda",
@@ -385,11 +370,17 @@ def run_lambda(request: PackagingRequest) -> dict[str, Any]:
             retries={"max_attempts": 0},
         ),
     )
-    response = client.invoke(
-        FunctionName=request.function_name,
-        InvocationType="RequestResponse",
-        Payload=json.dumps(request.event()).encode(),
-    )
+    try:
+        response = client.invoke(
+            FunctionName=request.function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(request.event()).encode(),
+        )
+    except (ClientError, BotoCoreError) as error:
+        raise PackagingError(
+            f"{request.describe()}: invoking loader Lambda {request.function_name} failed "
+            f"(not retried, a retry would package twice): {error}"
+        ) from error
     raw = response["Payload"].read()
     try:
         payload = json.loads(raw or b"null")
@@ -429,50 +420,44 @@ def s3_client(state: Mapping[str, Any]):
     return boto3.client("s3", region_name=state.get("region"), endpoint_url=endpoints.get("s3"))
 
 
-def artifact_keys(state: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(bucket, archive key, manifest key) of a created artifact."""
-    from loader.keys import ArtifactLocation, parse_s3_url
-
-    bucket, key = parse_s3_url(state["model_data_url"])
-    return bucket, key, ArtifactLocation(bucket, key).manifest_key
-
-
-def artifact_size(state: Mapping[str, Any]) -> int | None:
-    """The archive's size in S3, or None when the object (or its bucket) is gone."""
-    from botocore.exceptions import ClientError
-
-    bucket, key, _ = artifact_keys(state)
-    try:
-        return s3_client(state).head_object(Bucket=bucket, Key=key)["ContentLength"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NoSuchBucket"):
-            return None
-        raise
-
-
 def delete_artifact(state: Mapping[str, Any]) -> None:
-    """Remove the archive and its manifest, unless the stack retains artifacts."""
+    """Remove the archive and its manifest, unless the stack retains artifacts.
+
+    Only while the manifest still records this resource's sha256: if a newer resource rebuilt the
+    same key, its artifact is not this one to delete.
+    """
     from botocore.exceptions import ClientError
+
+    from loader.artifacts import delete_artifact as delete_recorded_artifact
 
     if state.get("retain_artifacts") or not state.get("model_data_url"):
         return
-    bucket, key, manifest_key = artifact_keys(state)
-    client = s3_client(state)
     try:
-        # The manifest first: an archive without a manifest is never mistaken for a finished one.
-        client.delete_object(Bucket=bucket, Key=manifest_key)
-        client.delete_object(Bucket=bucket, Key=key)
+        delete_recorded_artifact(
+            s3_client(state), state["model_data_url"], only_if_sha256=state.get("sha256")
+        )
     except ClientError as error:
+        # The bucket went first (deleted out of band): nothing of ours is left to remove.
         if error.response.get("Error", {}).get("Code") != "NoSuchBucket":
             raise
 
 
 def read_artifact(resource_id: str, state: Mapping[str, Any]) -> ReadResult:
-    """Report the resource gone when its archive was deleted or replaced out of band."""
+    """Report the resource gone when its archive was deleted or replaced out of band.
+
+    An empty id tells Pulumi the resource no longer exists: `pulumi refresh` drops it from the
+    state and the next `pulumi up` packages it again.
+    """
+    from loader.artifacts import find_existing
+    from loader.keys import ArtifactLocation, parse_s3_url
+
     if not state.get("model_data_url"):
         return ReadResult(resource_id, dict(state))
-    size = artifact_size(state)
-    if size is None or (state.get("size_bytes") is not None and size != state["size_bytes"]):
+    bucket, key = parse_s3_url(state["model_data_url"])
+    recorded = find_existing(
+        s3_client(state), ArtifactLocation(bucket, key), str(state.get("format_version"))
+    )
+    if recorded is None or recorded.sha256 != state.get("sha256"):
         return ReadResult("", {})
     return ReadResult(resource_id, dict(state))
 

@@ -1,0 +1,180 @@
+"""The provider's pure decisions: diff, state outputs, result validation (no servers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.packager_provider import (
+    LOCATION_INPUTS,
+    PackagingError,
+    PackagingRequest,
+    diff_inputs,
+    endpoint_environment,
+    needs_loader_run,
+    patched_environ,
+    state_outputs,
+    validate_result,
+)
+
+PINNED = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
+OTHER_SHA = "0" * 40
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def inputs(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "model_id": "sentence-transformers/all-MiniLM-L6-v2",
+        "requested_revision": "main",
+        "pinned_revision": PINNED,
+        "bucket": "artifacts",
+        "key_prefix": "models/",
+        "source_model_data_url": None,
+        "expected_sha256": None,
+        "retain_artifacts": False,
+        "runner": "local",
+        "region": "us-east-1",
+        "aws_endpoints": {},
+        "function_name": None,
+        "hf_token": None,
+        "hf_token_secret_arn": None,
+        "format_version": "1-abc",
+        "local_timeout_seconds": 600,
+    }
+    return base | overrides
+
+
+def result(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "model_data_url": f"s3://artifacts/models/sentence-transformers/all-MiniLM-L6-v2/{PINNED}"
+        "/model.tar.gz",
+        "revision": PINNED,
+        "sha256": "a" * 64,
+        "size_bytes": 100,
+        "weights_bytes": 80,
+        "files": ["config.json", "model.safetensors", "code/inference.py"],
+        "format_version": "1-abc",
+    }
+    return base | overrides
+
+
+def created_state(**overrides: object) -> dict[str, object]:
+    """What a create leaves in the state (the olds of the next diff)."""
+    return state_outputs(inputs(**overrides), result())
+
+
+def test_unchanged_inputs_are_no_change() -> None:
+    diff = diff_inputs(created_state(), inputs())
+    assert diff.changes is False
+    assert diff.replaces == []
+
+
+def test_token_change_alone_never_repackages() -> None:
+    diff = diff_inputs(created_state(), inputs(hf_token="hf_new_token"))
+    assert diff.changes is False
+
+
+def test_requested_revision_text_change_with_same_pin_does_not_replace() -> None:
+    diff = diff_inputs(created_state(), inputs(requested_revision=PINNED))
+    assert diff.replaces == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("model_id", "BAAI/bge-small-en-v1.5"),
+        ("pinned_revision", OTHER_SHA),
+        ("bucket", "other-bucket"),
+        ("key_prefix", "other/"),
+        ("source_model_data_url", "s3://training/out/model.tar.gz"),
+    ],
+)
+def test_location_change_replaces_create_before_delete(name: str, value: str) -> None:
+    diff = diff_inputs(created_state(), inputs(**{name: value}))
+    assert diff.changes is True
+    assert diff.replaces == [name]
+    assert diff.delete_before_replace is False
+
+
+def test_format_version_change_reruns_in_place_instead_of_replacing() -> None:
+    diff = diff_inputs(created_state(), inputs(format_version="2-def"))
+    assert diff.changes is True
+    assert diff.replaces == []
+
+
+def test_retain_change_updates_state_without_replacing() -> None:
+    diff = diff_inputs(created_state(), inputs(retain_artifacts=True))
+    assert (diff.changes, diff.replaces) == (True, [])
+
+
+def test_unknown_bucket_during_preview_is_reported_as_replacement() -> None:
+    diff = diff_inputs(created_state(), inputs(bucket=UNKNOWN))
+    assert "bucket" in diff.replaces
+
+
+def test_every_location_input_is_kept_in_state() -> None:
+    state = created_state()
+    assert all(name in state for name in LOCATION_INPUTS)
+
+
+def test_state_never_holds_the_token() -> None:
+    state = state_outputs(inputs(hf_token="hf_secret"), result())
+    assert "hf_token" not in state
+    assert "hf_secret" not in repr(state)
+
+
+def test_update_reruns_the_loader_only_for_a_format_change() -> None:
+    assert needs_loader_run(created_state(), inputs(format_version="2-def")) is True
+    assert needs_loader_run(created_state(), inputs(retain_artifacts=True)) is False
+
+
+def test_result_outside_the_requested_prefix_is_rejected() -> None:
+    request = PackagingRequest.from_inputs(inputs())
+    with pytest.raises(PackagingError, match="outside s3://artifacts/models/"):
+        validate_result(request, result(model_data_url="s3://artifacts/elsewhere/model.tar.gz"))
+
+
+def test_result_with_a_different_revision_than_the_pin_is_rejected() -> None:
+    request = PackagingRequest.from_inputs(inputs())
+    with pytest.raises(PackagingError, match="not the pinned"):
+        validate_result(request, result(revision=OTHER_SHA))
+
+
+def test_result_missing_a_field_names_it() -> None:
+    request = PackagingRequest.from_inputs(inputs())
+    incomplete = result()
+    del incomplete["sha256"]
+    with pytest.raises(PackagingError, match="lacks sha256"):
+        validate_result(request, incomplete)
+
+
+def test_result_with_unexpected_sha256_is_rejected() -> None:
+    request = PackagingRequest.from_inputs(inputs(expected_sha256="b" * 64))
+    with pytest.raises(PackagingError, match="not the expected"):
+        validate_result(request, result())
+
+
+def test_loader_event_uses_the_pinned_revision() -> None:
+    event = PackagingRequest.from_inputs(inputs(hf_token="hf_x")).event()
+    assert event["revision"] == PINNED
+    assert event["hf_token"] == "hf_x"
+
+
+def test_endpoint_overrides_become_per_service_variables() -> None:
+    environment = endpoint_environment(
+        {"s3": "http://127.0.0.1:1", "secretsmanager": "http://127.0.0.1:2"}
+    )
+    assert environment == {
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:2",
+    }
+
+
+def test_patched_environ_restores_previous_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://before")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_STS", raising=False)
+    import os
+
+    with patched_environ({"AWS_ENDPOINT_URL_S3": "http://during", "AWS_ENDPOINT_URL_STS": "x"}):
+        assert os.environ["AWS_ENDPOINT_URL_S3"] == "http://during"
+    assert os.environ["AWS_ENDPOINT_URL_S3"] == "http://before"
+    assert "AWS_ENDPOINT_URL_STS" not in os.environ

@@ -1,0 +1,89 @@
+"""`BedrockEmbeddingAccess`: what a client needs to call one Bedrock embedding model.
+
+The `bedrock` backend has no SageMaker, bucket or packaging resources: the model is Bedrock's.
+This component declares one customer-managed IAM policy allowing `bedrock:InvokeModel` on exactly
+that foundation model's ARN; attach it to the role or user your application runs as. (Model access
+itself is granted per account in the Bedrock console and cannot be declared here.)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components import bedrock_models, iam
+
+INVOKE_ACTIONS = ["bedrock:InvokeModel"]
+
+
+def invoke_model_statements(model_arn: str) -> list[iam.Statement]:
+    """Invoke one foundation model, nothing else (embeddings do not stream)."""
+    return [
+        {
+            "Sid": "InvokeEmbeddingModel",
+            "Effect": "Allow",
+            "Action": INVOKE_ACTIONS,
+            "Resource": model_arn,
+        }
+    ]
+
+
+def invoke_model_policy(model_id: str, region: str) -> iam.PolicyDocument:
+    """The policy document for invoking `model_id` in `region`."""
+    return iam.document(
+        invoke_model_statements(bedrock_models.foundation_model_arn(model_id, region))
+    )
+
+
+@dataclass(frozen=True)
+class BedrockEmbeddingAccessArgs:
+    """The model to grant access to. Validated on construction."""
+
+    model_id: str
+    region: str
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        problem = bedrock_models.model_problem(self.model_id, self.region)
+        if problem:
+            raise ValueError(f"BedrockEmbeddingAccessArgs.model_id {self.model_id!r}: {problem}")
+        if not self.region:
+            raise ValueError("BedrockEmbeddingAccessArgs.region is empty: expected e.g. us-east-1")
+
+
+class BedrockEmbeddingAccess(pulumi.ComponentResource):
+    """A managed policy scoped to one Bedrock embedding model, and the facts a client needs."""
+
+    policy_arn: pulumi.Output[str]
+    model_arn: str
+    model_id: str
+    region: str
+
+    def __init__(
+        self,
+        name: str,
+        args: BedrockEmbeddingAccessArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("embedding-endpoint:index:BedrockEmbeddingAccess", name, None, opts)
+        warning = bedrock_models.model_warning(args.model_id, args.region)
+        if warning:
+            pulumi.log.warn(warning, resource=self)
+
+        self.model_id = args.model_id
+        self.region = args.region
+        self.model_arn = bedrock_models.foundation_model_arn(args.model_id, args.region)
+        policy = aws.iam.Policy(
+            f"{name}-invoke",
+            description=f"Invoke the Bedrock embedding model {args.model_id} in {args.region}",
+            policy=json.dumps(invoke_model_policy(args.model_id, args.region)),
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.policy_arn = policy.arn
+        self.register_outputs(
+            {"policy_arn": self.policy_arn, "model_arn": self.model_arn, "model_id": self.model_id}
+        )

@@ -1,0 +1,5 @@
+"""The HTTP API's proxy Lambda: `POST /embed` → SageMaker endpoint or Bedrock model.
+
+Runs on the Lambda python3.12 runtime with only the standard library and the runtime's boto3;
+never imports Pulumi. `proxy.handler.handler` is the entry point.
+"""

@@ -1,0 +1,102 @@
+"""Lambda entry point for `POST /embed` behind the HTTP API (payload format 2.0).
+
+A thin shell: parse the request, call the target with a cached client, answer
+`{"embeddings": [...], "model": ..., "dimensions": ...}`. Bad requests are 400 with a message
+naming the field; upstream failures keep their cause (429 throttled, 504 timed out, 502 otherwise).
+Logs are one JSON line per request with sizes and timings, never the texts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from proxy.request import BadRequest, parse_request
+from proxy.upstream import (
+    ProxyTarget,
+    UpstreamError,
+    embed_with_bedrock,
+    embed_with_sagemaker,
+    upstream_error,
+)
+
+logger = logging.getLogger("embed-proxy")
+logger.setLevel(logging.INFO)
+
+# Under API Gateway's 30 s integration limit; retry mode and attempts stay overridable through
+# AWS_RETRY_MODE / AWS_MAX_ATTEMPTS.
+CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=25)
+_SERVICES = {"sagemaker": "sagemaker-runtime", "bedrock": "bedrock-runtime"}
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_client(service: str, region: str | None, endpoint_url: str | None) -> Any:
+    return boto3.client(
+        service, region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG
+    )
+
+
+def client_for(backend: str) -> Any:
+    """A boto3 client for the backend, reused across warm invocations."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return _cached_client(_SERVICES[backend], region, os.environ.get("AWS_ENDPOINT_URL"))
+
+
+def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json", **(headers or {})},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def _log(**fields: Any) -> None:
+    logger.info(json.dumps(fields, sort_keys=True))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Embed the request's texts with the configured backend."""
+    started = time.monotonic()
+    target = ProxyTarget.from_env()
+    method = event.get("requestContext", {}).get("http", {}).get("method", "POST")
+    if method != "POST":
+        return _answer(
+            405, {"error": f"method {method} is not allowed: use POST"}, {"allow": "POST"}
+        )
+    try:
+        request = parse_request(event, target.backend)
+        client = client_for(target.backend)
+        try:
+            if target.backend == "sagemaker":
+                result = embed_with_sagemaker(client, target.target, request)
+            else:
+                result = embed_with_bedrock(client, target.target, request)
+        except (BadRequest, UpstreamError):
+            raise
+        except Exception as error:  # noqa: BLE001 (boto3/botocore errors are mapped, others re-raised)
+            raise upstream_error(error, target) from error
+    except BadRequest as error:
+        _log(step="parse", status=400, backend=target.backend, error=str(error))
+        return _answer(400, {"error": str(error)})
+    except UpstreamError as error:
+        _log(step="invoke", status=error.status, backend=target.backend, error=error.message)
+        headers = {"retry-after": "1"} if error.status == 429 else None
+        return _answer(error.status, {"error": error.message}, headers)
+    _log(
+        step="done",
+        status=200,
+        backend=target.backend,
+        target=target.target,
+        texts=len(request.texts),
+        dimensions=result.dimensions,
+        ms=round((time.monotonic() - started) * 1000),
+    )
+    return _answer(200, result.as_body())

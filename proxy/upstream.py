@@ -1,0 +1,175 @@
+"""Call the model behind the proxy (SageMaker endpoint or Bedrock model) and map its errors.
+
+Each call takes its boto3 client as an argument, so tests pass clients built for moto's
+sagemaker-runtime or the Bedrock fixture server and the same code runs in the Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
+from embedding_endpoint.bedrock_formats import (
+    BedrockRequestError,
+    BedrockResponseError,
+    EmbedOptions,
+    embed_texts,
+)
+from proxy.request import BadRequest, EmbedRequest
+
+BACKENDS = ("sagemaker", "bedrock")
+CONTENT_TYPE = "application/json"
+
+# Upstream error codes a caller can fix by waiting (429) and by changing its input (400).
+_RETRY_LATER = {
+    "ThrottlingException",
+    "ModelNotReadyException",
+    "ServiceQuotaExceededException",
+    "TooManyRequestsException",
+}
+_TIMEOUTS = {"ModelTimeoutException", "RequestTimeout"}
+
+
+@dataclass(frozen=True)
+class ProxyTarget:
+    """Which model the proxy serves; read from the Lambda's environment."""
+
+    backend: str
+    target: str  # SageMaker endpoint name, or Bedrock model id
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ProxyTarget:
+        backend = env.get("EMBED_BACKEND", "")
+        if backend not in BACKENDS:
+            raise RuntimeError(
+                f"environment variable EMBED_BACKEND is {backend!r}: expected one of "
+                f"{', '.join(BACKENDS)}"
+            )
+        target = env.get("EMBED_TARGET", "")
+        if not target:
+            raise RuntimeError(
+                "environment variable EMBED_TARGET is empty: expected the SageMaker endpoint name "
+                "or the Bedrock model id"
+            )
+        return cls(backend=backend, target=target)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """The proxy's answer body."""
+
+    vectors: list[list[float]]
+    dimensions: int
+    model: str
+
+    def as_body(self) -> dict[str, Any]:
+        return {"embeddings": self.vectors, "model": self.model, "dimensions": self.dimensions}
+
+
+class UpstreamError(Exception):
+    """The model behind the proxy failed; `status` is what the proxy answers with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def embed_with_sagemaker(client: Any, endpoint_name: str, request: EmbedRequest) -> Embeddings:
+    """One InvokeEndpoint call with the inference contract's body; the answer is checked."""
+    body = {
+        "inputs": list(request.texts),
+        "parameters": {"normalize": request.normalize, "truncate": request.truncate},
+    }
+    response = client.invoke_endpoint(
+        EndpointName=endpoint_name,
+        ContentType=CONTENT_TYPE,
+        Accept=CONTENT_TYPE,
+        Body=json.dumps(body).encode("utf-8"),
+    )
+    raw = response["Body"].read()
+    where = f"SageMaker endpoint {endpoint_name}"
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise UpstreamError(
+            502, f"{where} returned a body that is not JSON: {raw[:200]!r}"
+        ) from None
+    vectors = payload.get("embeddings") if isinstance(payload, dict) else None
+    if not isinstance(vectors, list) or len(vectors) != len(request.texts):
+        raise UpstreamError(
+            502, f"{where} returned no 'embeddings' list with one vector per input text"
+        )
+    if not all(isinstance(v, list) and v for v in vectors):
+        raise UpstreamError(502, f"{where} returned an embedding that is not a list of numbers")
+    dimensions = len(vectors[0])
+    if any(len(v) != dimensions for v in vectors):
+        raise UpstreamError(502, f"{where} returned vectors of different lengths")
+    return Embeddings(
+        vectors=vectors, dimensions=dimensions, model=str(payload.get("model") or endpoint_name)
+    )
+
+
+def embed_with_bedrock(client: Any, model_id: str, request: EmbedRequest) -> Embeddings:
+    """InvokeModel call(s) in the model's own format (bedrock_formats decides the batching)."""
+    options = EmbedOptions(
+        normalize=request.normalize,
+        truncate=request.truncate,
+        dimensions=request.dimensions,
+        **({"input_type": request.input_type} if request.input_type else {}),
+    )
+
+    def invoke(body: bytes) -> bytes:
+        response = client.invoke_model(
+            modelId=model_id, body=body, contentType=CONTENT_TYPE, accept=CONTENT_TYPE
+        )
+        return response["body"].read()
+
+    try:
+        result = embed_texts(invoke, model_id, request.texts, options)
+    except BedrockRequestError as error:
+        raise BadRequest(str(error)) from None
+    except BedrockResponseError as error:
+        raise UpstreamError(502, f"Bedrock model {model_id}: {error}") from None
+    return Embeddings(vectors=result.vectors, dimensions=result.dimensions, model=result.model)
+
+
+def _client_error(error: ClientError, target: ProxyTarget) -> UpstreamError:
+    details = error.response.get("Error", {})
+    code = str(details.get("Code", "Unknown"))
+    message = str(details.get("Message", error))
+    where = (
+        f"SageMaker endpoint {target.target}"
+        if target.backend == "sagemaker"
+        else f"Bedrock model {target.target}"
+    )
+    text = f"{where} failed: {code}: {message}"
+    if code in _RETRY_LATER:
+        return UpstreamError(429, text)
+    if code in _TIMEOUTS:
+        return UpstreamError(504, text)
+    if code == "ModelError":  # the container answered with an error of its own
+        original = details.get("OriginalStatusCode") or error.response.get("OriginalStatusCode")
+        original_message = error.response.get("OriginalMessage") or message
+        status = 400 if str(original).startswith("4") else 502
+        return UpstreamError(status, f"{where} model error ({original}): {original_message}")
+    if code == "ValidationException" and target.backend == "bedrock":
+        # The proxy validated the request, so what is left is the model's own input limit.
+        return UpstreamError(400, text)
+    return UpstreamError(502, text)
+
+
+def upstream_error(error: Exception, target: ProxyTarget) -> UpstreamError:
+    """The HTTP status and message for an exception raised while calling the target."""
+    if isinstance(error, ClientError):
+        return _client_error(error, target)
+    if isinstance(error, (ReadTimeoutError, ConnectTimeoutError)):
+        return UpstreamError(504, f"{target.backend} call to {target.target} timed out: {error}")
+    if isinstance(error, BotoCoreError):
+        return UpstreamError(502, f"{target.backend} call to {target.target} failed: {error}")
+    raise error

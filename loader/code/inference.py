@@ -1,0 +1,485 @@
+"""Sentence embeddings inside the Hugging Face PyTorch inference DLC (shipped as code/inference.py).
+
+The DLC's default `feature-extraction` pipeline returns one vector per *token*. This script
+overrides it through the sagemaker-huggingface-inference-toolkit hooks (`model_fn`, `input_fn`,
+`predict_fn`, `output_fn`) to return one vector per *sentence*, pooled and normalized exactly as
+the model's own sentence-transformers files say (`modules.json`, `1_Pooling/config.json`,
+`sentence_bert_config.json`), with mean pooling + L2 normalization when those files are absent.
+
+Request:  {"inputs": str | [str, ...], "parameters": {"normalize": bool, "truncate": bool}}
+Response: {"embeddings": [[float, ...], ...], "model": str, "dimensions": int}
+
+Limits: at most MAX_BATCH_SIZE texts per request (env EMBEDDING_MAX_BATCH_SIZE overrides), a
+request body of at most 4 MiB, and a response that must also fit SageMaker's 4 MB limit.
+
+Runs on every DLC we deploy, the oldest being Python 3.9 / PyTorch 1.13 / transformers 4.26: only
+`torch` and `transformers`, no 3.10+ syntax at runtime. The toolkit answers every exception raised
+here with HTTP 400 and the exception's message, so every message is written for the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH_SIZE = 256
+MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
+# SageMaker's response limit is 4 MB; stay clear of it with room for the envelope.
+MAX_RESPONSE_BYTES = 4_000_000
+# Bytes per float in the JSON response: up to 9 significant digits, sign, exponent, comma.
+_BYTES_PER_VALUE = 17
+# Texts run through the transformer this many at a time, longest first (as sentence-transformers
+# does), so one long text does not pad a whole large request.
+ENCODE_BATCH_SIZE = 32
+
+JSON_CONTENT_TYPE = "application/json"
+PARAMETERS = ("normalize", "truncate")
+# Concatenation order of several pooling modes, as in sentence-transformers.
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+_LEGACY_POOLING_KEYS = (
+    ("pooling_mode_cls_token", "cls"),
+    ("pooling_mode_max_tokens", "max"),
+    ("pooling_mode_mean_tokens", "mean"),
+    ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len_tokens"),
+    ("pooling_mode_weightedmean_tokens", "weightedmean"),
+    ("pooling_mode_lasttoken", "lasttoken"),
+)
+_POOLING_ALIASES = {"mean_sqrt_len": "mean_sqrt_len_tokens", "last_token": "lasttoken"}
+SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+class InputError(ValueError):
+    """The request cannot be served as sent; `status` is the HTTP status a server should answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ModelFilesError(ValueError):
+    """The model folder's sentence-transformers files describe something this script cannot do."""
+
+
+@dataclass(frozen=True)
+class EmbeddingSettings:
+    """What the model's sentence-transformers files say about turning tokens into one vector."""
+
+    transformer_path: str
+    pooling_modes: tuple[str, ...]
+    normalize: bool
+    max_seq_length: int
+    do_lower_case: bool
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """A validated request."""
+
+    texts: tuple[str, ...]
+    normalize: bool | None
+    truncate: bool
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingModel:
+    """The loaded model, what `model_fn` returns and `predict_fn` receives."""
+
+    model_id: str
+    tokenizer: Any
+    model: Any
+    settings: EmbeddingSettings
+    dimensions: int
+
+    @property
+    def max_texts_per_request(self) -> int:
+        """The batch limit, also bounded so the JSON response fits SageMaker's 4 MB limit."""
+        by_response = MAX_RESPONSE_BYTES // (self.dimensions * _BYTES_PER_VALUE + 4)
+        return max(1, min(max_batch_size(), by_response))
+
+
+def max_batch_size() -> int:
+    raw = os.environ.get("EMBEDDING_MAX_BATCH_SIZE")
+    if raw is None:
+        return MAX_BATCH_SIZE
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ModelFilesError(f"EMBEDDING_MAX_BATCH_SIZE must be a positive integer, got {raw!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads
+
+
+def _cgroup_cpu_limit() -> float | None:
+    """CPUs granted by the cgroup quota (v2 `cpu.max`, else v1 CFS); None when unlimited."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as handle:
+            quota, period = handle.read().split()[:2]
+        if quota != "max":
+            return int(quota) / int(period)
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as handle:
+            quota_us = int(handle.read().strip())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as handle:
+            period_us = int(handle.read().strip())
+        if quota_us > 0 and period_us > 0:
+            return quota_us / period_us
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def available_cpus() -> int:
+    """vCPUs this process may use: CPU affinity, capped by the cgroup quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, max(1, math.ceil(limit)))
+    return max(1, cpus)
+
+
+def configure_threads() -> int:
+    """One intra-op thread per vCPU (env EMBEDDING_NUM_THREADS overrides); returns the count."""
+    raw = os.environ.get("EMBEDDING_NUM_THREADS")
+    threads = int(raw) if raw and raw.isdigit() and int(raw) > 0 else available_cpus()
+    torch.set_num_threads(threads)
+    return threads
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the sentence-transformers files
+
+
+def _read_json(path: str) -> Any | None:
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError) as error:
+        raise ModelFilesError(f"cannot read {os.path.basename(path)}: {error}") from error
+
+
+def _module_kind(module_type: str) -> str:
+    """`sentence_transformers.models.Pooling` (or any newer module path) → `Pooling`."""
+    return module_type.rsplit(".", 1)[-1]
+
+
+def pooling_modes(config: dict[str, Any]) -> tuple[str, ...]:
+    """The pooling modes of a `1_Pooling/config.json`, new (`pooling_mode`) or legacy flags."""
+    if "pooling_mode" in config:
+        raw = config["pooling_mode"]
+        names = [raw] if isinstance(raw, str) else list(raw)
+        modes = tuple(_POOLING_ALIASES.get(name, name) for name in names)
+    else:
+        modes = tuple(mode for key, mode in _LEGACY_POOLING_KEYS if config.get(key))
+    unknown = [mode for mode in modes if mode not in POOLING_MODES]
+    if unknown:
+        raise ModelFilesError(
+            f"unsupported pooling mode(s) {unknown} in the Pooling config; "
+            f"supported: {list(POOLING_MODES)}"
+        )
+    if config.get("include_prompt") is False:
+        logger.warning("include_prompt=false is ignored: prompts are the caller's business")
+    return modes or ("mean",)
+
+
+def read_settings(model_dir: str) -> EmbeddingSettings:
+    """Pooling, normalization and sequence length from the model's sentence-transformers files."""
+    modules = _read_json(os.path.join(model_dir, "modules.json"))
+    if modules is None:
+        config = _read_json(os.path.join(model_dir, "sentence_bert_config.json")) or {}
+        return EmbeddingSettings(
+            transformer_path=model_dir,
+            pooling_modes=("mean",),
+            normalize=True,
+            max_seq_length=int(config.get("max_seq_length") or 0),
+            do_lower_case=bool(config.get("do_lower_case", False)),
+        )
+    kinds = [(_module_kind(str(m.get("type", ""))), str(m.get("path", ""))) for m in modules]
+    unsupported = [f"{kind} ({path})" for kind, path in kinds if kind not in SUPPORTED_MODULES]
+    if unsupported:
+        raise ModelFilesError(
+            f"modules.json lists module(s) this endpoint cannot run: {unsupported}; "
+            f"supported: {list(SUPPORTED_MODULES)}"
+        )
+    if not kinds or kinds[0][0] != "Transformer":
+        raise ModelFilesError("modules.json must start with a Transformer module")
+    transformer_path = os.path.normpath(os.path.join(model_dir, kinds[0][1]))
+    pooling_paths = [path for kind, path in kinds if kind == "Pooling"]
+    modes: tuple[str, ...] = ("mean",)
+    if pooling_paths:
+        config = _read_json(os.path.join(model_dir, pooling_paths[0], "config.json")) or {}
+        modes = pooling_modes(config)
+    transformer_config = {}
+    for name in ("sentence_bert_config.json", "sentence_xlnet_config.json"):
+        found = _read_json(os.path.join(transformer_path, name))
+        if found is not None:
+            transformer_config = found
+            break
+    return EmbeddingSettings(
+        transformer_path=transformer_path,
+        pooling_modes=modes,
+        normalize=any(kind == "Normalize" for kind, _ in kinds),
+        max_seq_length=int(transformer_config.get("max_seq_length") or 0),
+        do_lower_case=bool(transformer_config.get("do_lower_case", False)),
+    )
+
+
+def _effective_max_length(settings: EmbeddingSettings, tokenizer: Any, model: Any) -> int:
+    """The configured max_seq_length, else the tokenizer's, capped by the position embeddings."""
+    limits = [settings.max_seq_length] if settings.max_seq_length > 0 else []
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 1_000_000:
+        limits.append(tokenizer_limit)
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions)
+    return min(limits) if limits else 512
+
+
+def _model_id(model_dir: str, model: Any) -> str:
+    """The served model's name: EMBEDDING_MODEL_ID (set by the deployment), else config.json's."""
+    configured = os.environ.get("EMBEDDING_MODEL_ID")
+    if configured:
+        return configured
+    name = getattr(model.config, "_name_or_path", "") or ""
+    if name and not os.path.isabs(name) and name.count("/") == 1:
+        return name
+    return os.path.basename(os.path.normpath(model_dir))
+
+
+# ---------------------------------------------------------------------------------------------
+# Toolkit hooks
+
+
+def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
+    """Load tokenizer and encoder once per worker; `context` is passed by newer toolkits only."""
+    threads = configure_threads()
+    settings = read_settings(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(settings.transformer_path)
+    model = AutoModel.from_pretrained(settings.transformer_path)
+    if model.dtype != torch.float32:
+        model = model.float()  # half precision is slow and inexact on CPU
+    model.eval()
+    max_length = _effective_max_length(settings, tokenizer, model)
+    settings = EmbeddingSettings(
+        transformer_path=settings.transformer_path,
+        pooling_modes=settings.pooling_modes,
+        normalize=settings.normalize,
+        max_seq_length=max_length,
+        do_lower_case=settings.do_lower_case,
+    )
+    dimensions = int(model.config.hidden_size) * len(settings.pooling_modes)
+    loaded = EmbeddingModel(_model_id(model_dir, model), tokenizer, model, settings, dimensions)
+    logger.info(
+        "loaded %s: pooling=%s normalize=%s max_seq_length=%d dimensions=%d threads=%d",
+        loaded.model_id,
+        ",".join(settings.pooling_modes),
+        settings.normalize,
+        max_length,
+        dimensions,
+        threads,
+    )
+    return loaded
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def parse_request(body: Any, content_type: str | None = JSON_CONTENT_TYPE) -> EmbeddingRequest:
+    """Validate a request body (str or bytes); every problem is an InputError naming the field."""
+    media_type = _media_type(content_type) or JSON_CONTENT_TYPE
+    if media_type != JSON_CONTENT_TYPE:
+        raise InputError(
+            f"unsupported content type {content_type!r}; send {JSON_CONTENT_TYPE!r}", status=415
+        )
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise InputError(
+            f"request body is {len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (4 MiB): "
+            "send fewer texts per request",
+            status=413,
+        )
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise InputError(f"request body is not UTF-8: {error}") from error
+    except ValueError as error:
+        raise InputError(f"request body is not valid JSON: {error}") from error
+    if not isinstance(document, dict):
+        raise InputError('request body must be a JSON object {"inputs": ..., "parameters": {...}}')
+    if "inputs" not in document:
+        raise InputError('missing "inputs": send a string or a list of strings')
+    unknown_keys = sorted(set(document) - {"inputs", "parameters"})
+    if unknown_keys:
+        raise InputError(f"unknown key(s) {unknown_keys}; allowed: ['inputs', 'parameters']")
+    texts = _texts(document["inputs"])
+    parameters = document.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InputError(f'"parameters" must be an object with keys {list(PARAMETERS)}')
+    unknown = sorted(set(parameters) - set(PARAMETERS))
+    if unknown:
+        raise InputError(f"unknown parameter(s) {unknown}; allowed: {list(PARAMETERS)}")
+    for name in PARAMETERS:
+        value = parameters.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise InputError(f'parameter "{name}" must be true or false, got {value!r}')
+    truncate = parameters.get("truncate")
+    return EmbeddingRequest(
+        texts=texts,
+        normalize=parameters.get("normalize"),
+        truncate=True if truncate is None else truncate,
+    )
+
+
+def _texts(inputs: Any) -> tuple[str, ...]:
+    if isinstance(inputs, str):
+        return (inputs,)
+    if not isinstance(inputs, list):
+        raise InputError(
+            f'"inputs" must be a string or a list of strings, got {type(inputs).__name__}'
+        )
+    if not inputs:
+        raise InputError('"inputs" is an empty list: send at least one string')
+    for index, item in enumerate(inputs):
+        if not isinstance(item, str):
+            raise InputError(f'"inputs"[{index}] must be a string, got {type(item).__name__}')
+    return tuple(inputs)
+
+
+def input_fn(input_data: Any, content_type: str | None, context: Any = None) -> EmbeddingRequest:
+    """Toolkit hook: decode and validate the request body."""
+    return parse_request(input_data, content_type)
+
+
+def _pool(
+    modes: Sequence[str], token_embeddings: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """One vector per text from token vectors, as sentence-transformers' Pooling computes it."""
+    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
+    batch, seq_len, hidden = token_embeddings.shape
+    pooled: list[torch.Tensor] = []
+    for mode in modes:
+        if mode == "cls":
+            first = attention_mask.to(torch.int).argmax(dim=1)  # first real token, any padding side
+            index = first.view(-1, 1, 1).expand(-1, 1, hidden)
+            pooled.append(torch.gather(token_embeddings, 1, index).squeeze(1))
+        elif mode == "max":
+            masked = token_embeddings.masked_fill(mask == 0, float("-inf"))
+            pooled.append(masked.max(dim=1).values)
+        elif mode in ("mean", "mean_sqrt_len_tokens"):
+            summed = (token_embeddings * mask).sum(dim=1)
+            counts = torch.clamp(mask.sum(dim=1), min=1e-9)
+            pooled.append(summed / (counts if mode == "mean" else torch.sqrt(counts)))
+        elif mode == "weightedmean":
+            positions = torch.arange(1, seq_len + 1, dtype=token_embeddings.dtype)
+            left_padding = attention_mask.to(torch.int32).argmax(dim=1).to(token_embeddings.dtype)
+            weights = positions.view(1, -1, 1) - left_padding.view(-1, 1, 1)
+            weighted = mask * weights
+            summed = (token_embeddings * weighted).sum(dim=1)
+            pooled.append(summed / torch.clamp(weighted.sum(dim=1), min=1e-9))
+        elif mode == "lasttoken":
+            values, from_end = attention_mask.flip(1).max(dim=1)
+            from_end = torch.where(values == 0, torch.full_like(from_end, seq_len - 1), from_end)
+            index = (seq_len - from_end - 1).view(-1, 1, 1).expand(-1, 1, hidden)
+            pooled.append(torch.gather(token_embeddings * mask, 1, index).squeeze(1))
+    return torch.cat(pooled, dim=-1)
+
+
+def _prepare(texts: Sequence[str], settings: EmbeddingSettings) -> list[str]:
+    prepared = [text.strip() for text in texts]
+    if settings.do_lower_case:
+        prepared = [text.lower() for text in prepared]
+    return prepared
+
+
+def _check_lengths(texts: Sequence[str], loaded: EmbeddingModel) -> None:
+    """With truncate=false, a text longer than max_seq_length tokens is the caller's error."""
+    limit = loaded.settings.max_seq_length
+    lengths = [len(ids) for ids in loaded.tokenizer(list(texts), truncation=False)["input_ids"]]
+    too_long = [index for index, length in enumerate(lengths) if length > limit]
+    if too_long:
+        raise InputError(
+            f"inputs {too_long[:20]} are longer than the model's max_seq_length of {limit} tokens "
+            f'(longest: {max(lengths)}); shorten them or send "truncate": true'
+        )
+
+
+def embed(loaded: EmbeddingModel, request: EmbeddingRequest) -> torch.Tensor:
+    """Sentence vectors for the request's texts, in request order."""
+    settings = loaded.settings
+    texts = _prepare(request.texts, settings)
+    if not request.truncate:
+        _check_lengths(texts, loaded)
+    normalize = settings.normalize if request.normalize is None else request.normalize
+    order = sorted(range(len(texts)), key=lambda index: -len(texts[index]))
+    vectors: list[torch.Tensor | None] = [None] * len(texts)
+    with torch.inference_mode():
+        for start in range(0, len(order), ENCODE_BATCH_SIZE):
+            chunk = order[start : start + ENCODE_BATCH_SIZE]
+            features = loaded.tokenizer(
+                [texts[index] for index in chunk],
+                padding=True,
+                truncation="longest_first",
+                max_length=settings.max_seq_length,
+                return_tensors="pt",
+            )
+            output = loaded.model(**features, return_dict=True)
+            pooled = _pool(
+                settings.pooling_modes, output.last_hidden_state, features["attention_mask"]
+            )
+            if normalize:
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            for position, index in enumerate(chunk):
+                vectors[index] = pooled[position]
+    return torch.stack([vector for vector in vectors if vector is not None])
+
+
+def predict_fn(data: EmbeddingRequest, model: EmbeddingModel, context: Any = None) -> dict:
+    """Toolkit hook: embed the texts; refuses batches over the documented limit up front."""
+    limit = model.max_texts_per_request
+    if len(data.texts) > limit:
+        raise InputError(
+            f"{len(data.texts)} inputs in one request; the limit for this model is {limit} "
+            "(EMBEDDING_MAX_BATCH_SIZE and the 4 MB response size): send smaller batches",
+            status=413,
+        )
+    vectors = embed(model, data)
+    return {
+        "embeddings": [[float(f"{value:.9g}") for value in row] for row in vectors.tolist()],
+        "model": model.model_id,
+        "dimensions": int(vectors.shape[1]),
+    }
+
+
+def output_fn(prediction: dict, accept: str | None, context: Any = None) -> str:
+    """Toolkit hook: JSON for `application/json` or any type (`*/*`), else a 406 error."""
+    media_types = [_media_type(part) for part in (accept or "").split(",")]
+    if not any(m in ("", "*/*", "application/*", JSON_CONTENT_TYPE) for m in media_types):
+        raise InputError(
+            f"cannot answer with accept {accept!r}; this endpoint returns {JSON_CONTENT_TYPE!r}",
+            status=406,
+        )
+    return json.dumps(prediction, separators=(",", ":"))

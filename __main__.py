@@ -9,6 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from components.artifact_bucket import ModelArtifactBucket, ModelArtifactBucketArgs
+from components.bedrock_access import BedrockEmbeddingAccess, BedrockEmbeddingAccessArgs
 from components.config import ConfigError, StackConfig, load_config
 from components.endpoint import (
     ServerlessEmbeddingEndpoint,
@@ -17,6 +18,7 @@ from components.endpoint import (
     memory_fit_warning,
     smoke_test_command,
 )
+from components.http_api import EmbeddingHttpApi, EmbeddingHttpApiArgs
 from components.packager import HfModelPackager, HfModelPackagerArgs
 from components.smoke_test import PostDeploySmokeTest, PostDeploySmokeTestArgs
 
@@ -120,13 +122,39 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
         ),
     )
     pulumi.export("warnings", report_warnings(*cfg.warnings, memory_warning))
+    if cfg.http_api:
+        deploy_http_api("sagemaker", endpoint.endpoint_name, endpoint.endpoint_arn, tags)
 
 
 def deploy_bedrock(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> None:
-    """A managed Bedrock model: nothing to package or host."""
-    # Owner of the Bedrock backend: declare its access component here.
+    """A managed Bedrock model: nothing to package or host, only a policy to call it."""
+    access = BedrockEmbeddingAccess(
+        "bedrock",
+        BedrockEmbeddingAccessArgs(model_id=cfg.bedrock_model_id, region=cfg.region, tags=tags),
+    )
     pulumi.export("bedrockModelId", cfg.bedrock_model_id)
-    pulumi.export("warnings", report_warnings(*cfg.warnings))
+    pulumi.export("bedrockModelArn", access.model_arn)
+    pulumi.export("bedrockInvokePolicyArn", access.policy_arn)
+    pulumi.export("warnings", report_warnings(*cfg.warnings, access.warning))
+    if cfg.http_api:
+        deploy_http_api("bedrock", cfg.bedrock_model_id, access.model_arn, tags)
+
+
+def deploy_http_api(
+    backend: str,
+    target_name: pulumi.Input[str],
+    target_arn: pulumi.Input[str],
+    tags: tuple[tuple[str, str], ...],
+) -> None:
+    """Optional `POST /embed` (IAM auth) in front of whichever backend was deployed."""
+    api = EmbeddingHttpApi(
+        "http",
+        EmbeddingHttpApiArgs(
+            backend=backend, target_name=target_name, target_arn=target_arn, tags=tags
+        ),
+    )
+    pulumi.export("httpApiUrl", api.url)
+    pulumi.export("httpApiInvokePolicyArn", api.invoke_policy_arn)
 
 
 cfg = read_config()

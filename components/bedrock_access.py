@@ -58,6 +58,7 @@ class BedrockEmbeddingAccess(pulumi.ComponentResource):
     """A managed policy scoped to one Bedrock embedding model, and the facts a client needs."""
 
     policy_arn: pulumi.Output[str]
+    warning: str | None  # the region is not known to offer the model
     model_arn: str
     model_id: str
     region: str
@@ -69,10 +70,8 @@ class BedrockEmbeddingAccess(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("embedding-endpoint:index:BedrockEmbeddingAccess", name, None, opts)
-        warning = bedrock_models.model_warning(args.model_id, args.region)
-        if warning:
-            pulumi.log.warn(warning, resource=self)
-
+        # The program logs and exports it with the stack's other warnings.
+        self.warning = bedrock_models.model_warning(args.model_id, args.region)
         self.model_id = args.model_id
         self.region = args.region
         self.model_arn = bedrock_models.foundation_model_arn(args.model_id, args.region)

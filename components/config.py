@@ -190,9 +190,6 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         problem = bedrock_models.model_problem(bedrock_model_id, region)
         if problem:
             raise _fail("bedrockModelId", bedrock_model_id, problem)
-        region_warning = bedrock_models.model_warning(bedrock_model_id, region)
-        if region_warning:
-            warnings.append(region_warning)
 
     return StackConfig(
         stack=stack,

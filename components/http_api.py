@@ -144,7 +144,6 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
         function = aws.lambda_.Function(
             f"{name}-proxy",
             runtime=LAMBDA_RUNTIME,
-            architectures=["arm64"],
             handler=archive.HANDLER,
             role=role.arn,
             code=pulumi.FileArchive(str(code_path)),

@@ -1,0 +1,194 @@
+"""HfModelPackager under Pulumi mocks: what it declares for each runner, and its argument checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+
+from components.loader_bundle import CACHE_DIR_VARIABLE, bundle_digest, write_reproducible_zip
+from components.packager import (
+    LOADER_MEMORY_MB,
+    HfModelPackager,
+    HfModelPackagerArgs,
+    loader_policy_document,
+)
+from loader import FORMAT_VERSION
+from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun, RegisteredResource
+
+BUCKET_ARN = "arn:aws:s3:::artifacts-bucket"
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbCdEf"
+FUNCTION = "aws:lambda/function:Function"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+COMPONENT = "embedding-endpoint:index:HfModelPackager"
+
+
+def args(**overrides: object) -> HfModelPackagerArgs:
+    base: dict[str, object] = {
+        "bucket_name": "artifacts-bucket",
+        "bucket_arn": BUCKET_ARN,
+        "model_id": "sentence-transformers/all-MiniLM-L6-v2",
+        "revision": "main",
+        "runner": "lambda",
+        "region": "us-east-1",
+        "loader_code": pulumi.AssetArchive({}),
+    }
+    return HfModelPackagerArgs(**(base | overrides))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def declare(pulumi_program: Callable[..., ProgramRun]) -> Callable[..., ProgramRun]:
+    """Declare one HfModelPackager under fresh mocks and return what was registered."""
+
+    def run(packager_args: HfModelPackagerArgs) -> ProgramRun:
+        def program() -> None:
+            packager = HfModelPackager("model", packager_args)
+            pulumi.export("sha256", packager.sha256)
+            pulumi.export("artifactKey", packager.artifact_key)
+            pulumi.export("revision", packager.revision)
+
+        return pulumi_program({"aws:region": "us-east-1"}, program=program)
+
+    return run
+
+
+def statements(run: ProgramRun) -> dict[str, dict]:
+    (policy,) = run.of_type(ROLE_POLICY)
+    return {s["Sid"]: s for s in json.loads(policy.outputs["policy"])["Statement"]}
+
+
+def children_of(run: ProgramRun, parent: RegisteredResource) -> set[str]:
+    return {r.typ for r in run.resources if r.parent == parent.urn}
+
+
+def test_lambda_runner_declares_function_role_policy_and_logs_under_the_component(
+    declare,
+) -> None:
+    run = declare(args())
+    component = run.one(COMPONENT)
+    assert children_of(run, component) == {FUNCTION, ROLE, ROLE_POLICY, LOG_GROUP, DYNAMIC_RESOURCE}
+
+
+def test_local_runner_declares_no_lambda(declare) -> None:
+    run = declare(args(runner="local"))
+    assert {r.typ for r in run.resources} == {COMPONENT, DYNAMIC_RESOURCE}
+    assert run.one(DYNAMIC_RESOURCE).inputs["runner"] == "local"
+
+
+def test_loader_function_runs_python312_for_15_minutes_with_throughput_memory(declare) -> None:
+    function = declare(args()).one(FUNCTION).inputs
+    assert function["runtime"] == "python3.12"
+    assert function["handler"] == "loader.handler.handler"
+    assert function["timeout"] == 900
+    assert function["memorySize"] == LOADER_MEMORY_MB
+    assert function["architectures"] == ["x86_64"]
+    assert function["environment"]["variables"]["HF_HOME"].startswith("/tmp/")
+
+
+def test_loader_logs_go_to_its_own_log_group(declare) -> None:
+    run = declare(args())
+    log_group = run.one(LOG_GROUP)
+    assert run.one(FUNCTION).inputs["loggingConfig"]["logGroup"] == log_group.outputs["name"]
+    assert statements(run)["WriteOwnLogs"]["Resource"] == [f"{log_group.outputs['arn']}:*"]
+
+
+def test_loader_role_writes_only_under_the_key_prefix(declare) -> None:
+    written = statements(declare(args(key_prefix="models/")))
+    assert written["WriteArtifactsUnderPrefix"]["Resource"] == [f"{BUCKET_ARN}/models/*"]
+    assert "s3:AbortMultipartUpload" in written["WriteArtifactsUnderPrefix"]["Action"]
+    listing = written["ListUploadsUnderPrefix"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["models/*"]}}
+
+
+def test_loader_role_has_no_wildcard_resources(declare) -> None:
+    for statement in statements(declare(args())).values():
+        assert "*" not in statement["Resource"], statement["Sid"]
+
+
+def test_secret_permission_only_when_a_secret_arn_is_configured(declare) -> None:
+    assert "ReadHubToken" not in statements(declare(args()))
+    with_secret = statements(declare(args(hf_token_secret_arn=SECRET_ARN)))
+    assert with_secret["ReadHubToken"]["Resource"] == [SECRET_ARN]
+    assert with_secret["ReadHubToken"]["Action"] == ["secretsmanager:GetSecretValue"]
+
+
+def test_source_archive_read_permission_is_scoped_to_that_object() -> None:
+    document = loader_policy_document(
+        bucket_arn=BUCKET_ARN,
+        key_prefix="models/",
+        log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:loader",
+        source_model_data_url="s3://training-out/job-1/output/model.tar.gz",
+    )
+    (source,) = [s for s in document["Statement"] if s["Sid"] == "ReadSourceArtifact"]
+    assert source["Resource"] == ["arn:aws:s3:::training-out/job-1/output/model.tar.gz"]
+
+
+def test_dynamic_resource_gets_what_the_provider_needs(declare) -> None:
+    run = declare(args(aws_endpoints=(("s3", "http://127.0.0.1:4751"),)))
+    inputs = run.one(DYNAMIC_RESOURCE).inputs
+    assert inputs["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert inputs["requested_revision"] == "main"
+    assert inputs["bucket"] == "artifacts-bucket"
+    assert inputs["aws_endpoints"] == {"s3": "http://127.0.0.1:4751"}
+    assert inputs["function_name"] == run.one(FUNCTION).outputs["name"]
+    assert inputs["format_version"] == FORMAT_VERSION
+
+
+def test_token_reaches_the_dynamic_resource_as_a_secret(declare) -> None:
+    inputs = declare(args(hf_token="hf_abc")).one(DYNAMIC_RESOURCE).inputs
+    # How the engine receives a secret value: wrapped with Pulumi's secret signature.
+    assert inputs["hf_token"] == {rpc._special_sig_key: rpc._special_secret_sig, "value": "hf_abc"}
+
+
+def test_dynamic_resource_is_never_deleted_before_its_replacement(declare) -> None:
+    assert declare(args()).one(DYNAMIC_RESOURCE).delete_before_replace is False
+
+
+def test_packaging_waits_for_the_loader_permissions(declare) -> None:
+    run = declare(args())
+    dependencies = set(run.one(DYNAMIC_RESOURCE).dependencies)
+    assert run.one(ROLE_POLICY).urn in dependencies
+    assert run.one(FUNCTION).urn in dependencies
+
+
+def test_component_outputs_come_from_the_loader_result(declare) -> None:
+    outputs = declare(args()).outputs
+    assert outputs["artifactKey"].startswith("models/sentence-transformers/all-MiniLM-L6-v2/")
+    assert outputs["artifactKey"].endswith(f"/{outputs['revision']}/model.tar.gz")
+    assert len(outputs["sha256"]) == 64
+
+
+def test_without_loader_code_the_cached_bundle_is_used(
+    declare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zip_path = tmp_path / f"loader-{bundle_digest()}.zip"
+    write_reproducible_zip(Path(__file__).parent / "fixtures", zip_path)
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path))
+    code = declare(args(loader_code=None)).one(FUNCTION).inputs["code"]
+    assert code.path == str(zip_path)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("runner", "docker", "expected one of lambda, local"),
+        ("model_id", "no-slash", "expected a Hub repo id"),
+        ("key_prefix", "/models", "'/'-terminated path segments"),
+        ("key_prefix", "models", "'/'-terminated path segments"),
+        ("hf_token_secret_arn", "my-secret", "expected a Secrets Manager secret ARN"),
+        ("source_model_data_url", "https://x/model.tar.gz", "expected s3://bucket/key"),
+        ("local_timeout_seconds", 0, "positive number of seconds"),
+    ],
+)
+def test_invalid_argument_is_named_with_what_is_allowed(
+    field: str, value: object, allowed: str
+) -> None:
+    with pytest.raises(ValueError, match=f"HfModelPackagerArgs.{field}") as failure:
+        args(**{field: value})
+    assert allowed in str(failure.value)

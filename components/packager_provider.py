@@ -220,8 +220,8 @@ def check_inputs(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResul
     """Pin the requested revision to a commit sha, keeping the old pin while the request is same.
 
     A branch such as `main` moves upstream; re-resolving it on every `pulumi up` would repackage
-    and redeploy silently. The pin moves only when model id, requested revision or source change
-    (or after `pulumi refresh` found the branch moved, see `read_artifact`).
+    and redeploy silently. The pin moves only when model id, requested revision or source change,
+    or after `pulumi refresh` found the branch moved (see `read_artifact`).
     """
     inputs = dict(news)
     failures: list[CheckFailure] = []
@@ -459,7 +459,30 @@ def read_artifact(resource_id: str, state: Mapping[str, Any]) -> ReadResult:
     )
     if recorded is None or recorded.sha256 != state.get("sha256"):
         return ReadResult("", {})
+    if upstream_moved(state):
+        # Drop the pin from the recorded inputs: the next `check` re-resolves the branch, so
+        # `pulumi up --refresh` repackages the new commit (and plain `pulumi up` never does).
+        inputs = {name: state.get(name) for name in STATE_INPUTS} | {"pinned_revision": None}
+        return ReadResult(resource_id, dict(state), inputs)
     return ReadResult(resource_id, dict(state))
+
+
+def upstream_moved(state: Mapping[str, Any]) -> bool:
+    """True when the requested branch or tag now names another commit than the pinned one.
+
+    Best effort: when the Hub cannot answer (offline, private repo without a token in the
+    state), the pin stands and refresh reports no drift.
+    """
+    from loader.errors import LoaderError
+    from loader.hub import resolve_revision
+
+    requested, pinned = state.get("requested_revision"), state.get("pinned_revision")
+    if state.get("source_model_data_url") or not requested or _COMMIT_SHA.match(requested):
+        return False
+    try:
+        return resolve_revision(state["model_id"], requested) != pinned
+    except LoaderError:
+        return False
 
 
 # --- provider operations (what the shell calls) --------------------------------------------------

@@ -234,3 +234,33 @@ def test_refresh_then_up_repairs_an_artifact_deleted_out_of_band(
     repaired_id, repaired = deploy(provider, s3_bucket)  # up creates it again
     assert (repaired_id, repaired["sha256"]) == (resource_id, outs["sha256"])
     assert len(object_keys(s3, s3_bucket)) == 2
+
+
+def test_refresh_after_upstream_moved_main_lets_the_next_up_repackage(
+    provider, tiny, s3_bucket
+) -> None:
+    first_inputs = provider.check({}, resource_inputs(s3_bucket)).inputs
+    outs = provider.create(first_inputs).outs
+    register_tiny(tiny, NEWER_COMMIT)
+    refreshed = provider.read(outs["model_data_url"], outs)
+    assert refreshed.id == outs["model_data_url"]
+    assert refreshed.inputs["pinned_revision"] is None
+    checked = provider.check(refreshed.inputs, resource_inputs(s3_bucket)).inputs
+    assert checked["pinned_revision"] == NEWER_COMMIT
+    assert provider.diff(refreshed.id, refreshed.outs, checked).replaces == ["pinned_revision"]
+
+
+def test_refresh_without_upstream_change_keeps_the_recorded_inputs(
+    provider, tiny, s3_bucket
+) -> None:
+    resource_id, outs = deploy(provider, s3_bucket)
+    assert provider.read(resource_id, outs).inputs is None
+
+
+def test_refresh_with_the_hub_unreachable_keeps_the_pin(
+    provider, tiny, s3_bucket, monkeypatch
+) -> None:
+    resource_id, outs = deploy(provider, s3_bucket)
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
+    read = provider.read(resource_id, outs)
+    assert (read.id, read.inputs) == (resource_id, None)

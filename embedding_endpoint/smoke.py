@@ -21,7 +21,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from embedding_endpoint.backends import EmbeddingBackend, EmbeddingResult
+from embedding_endpoint.backends import (
+    EmbeddingBackend,
+    EmbeddingResult,
+    InputTooLargeError,
+    ResponseFormatError,
+    TargetError,
+)
 
 PARAPHRASES = ("A man is playing a guitar on stage.", "Someone plays the guitar at a concert.")
 UNRELATED = "The tax office closes early on public holidays."
@@ -94,11 +100,17 @@ def check_similarity(
 def _with_retries(
     call: Callable[[], EmbeddingResult], attempts: int, delay_s: float
 ) -> EmbeddingResult:
-    """Retry invocation errors (a serverless endpoint's first call may hit a cold start)."""
+    """Retry failed invocations (a serverless endpoint's first call may meet a cold start).
+
+    A malformed answer, an input the target cannot take or an unresolvable target fails at once:
+    asking again would get the same answer.
+    """
     for attempt in range(1, attempts + 1):
         try:
             return call()
-        except Exception as error:  # noqa: BLE001 - any transport or endpoint error is retried
+        except (ResponseFormatError, InputTooLargeError, TargetError) as error:
+            raise SmokeTestFailure(f"the endpoint's answer is unusable: {error}") from error
+        except Exception as error:  # noqa: BLE001 - transport and endpoint errors are retried
             if attempt == attempts:
                 raise SmokeTestFailure(
                     f"invocation failed after {attempts} attempt(s): {error}"

@@ -124,7 +124,8 @@ def test_fewer_vectors_than_sentences_fail(endpoint, capsys) -> None:
     )
     code, _, err = _smoke(endpoint, capsys)
     assert code == 1
-    assert "smoke test failed" in err and "vector" in err
+    assert "smoke test failed" in err and "1 vectors for 2 texts" in err
+    assert len(endpoint.requests) == 1  # a wrong answer is not retried
 
 
 def test_vectors_shorter_than_declared_dimensions_fail(endpoint, capsys) -> None:
@@ -208,7 +209,7 @@ def test_a_transient_error_is_retried(endpoint, capsys) -> None:
 
     def cold_start_then_ok(texts):
         calls.append(texts)
-        return (503, {"message": "cold start"}) if len(calls) == 1 else plausible(texts)
+        return (500, {"message": "cold start"}) if len(calls) == 1 else plausible(texts)
 
     endpoint.answer = cold_start_then_ok
     code, _, err = _smoke(endpoint, capsys)

@@ -2,7 +2,7 @@
 
 The server speaks the inference protocol (`POST /invocations` with `{"inputs", "parameters"}` →
 `{"embeddings", "model", "dimensions"}`), so the real `HttpBackend` runs unchanged; each test
-decides what it answers. The passing path against the real model is in test_smoke_local_endpoint.
+decides what it answers. The passing path against the real model is in test_rehearsal.py.
 """
 
 from __future__ import annotations

@@ -81,7 +81,9 @@ class EmbedOptions:
     """What the caller may choose; every model maps these onto its own fields."""
 
     normalize: bool = True
-    truncate: bool = False
+    # Like the SageMaker endpoint: cut over-long input rather than fail (Cohere cuts at its token
+    # limit; Titan has no such switch, so text over its character limit is cut here).
+    truncate: bool = True
     dimensions: int | None = None  # None: the model's default
     input_type: str = DEFAULT_INPUT_TYPE  # Cohere only
 

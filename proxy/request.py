@@ -28,8 +28,10 @@ class EmbedRequest:
     """A validated request: the texts in order and the options the caller set."""
 
     texts: tuple[str, ...]
-    normalize: bool = True
-    truncate: bool = False
+    # None: not sent, so the backend's own default applies (the endpoint and bedrock_formats
+    # both normalize and truncate by default).
+    normalize: bool | None = None
+    truncate: bool | None = None
     dimensions: int | None = None
     input_type: str | None = None
 
@@ -67,9 +69,9 @@ def _texts(inputs: Any) -> tuple[str, ...]:
     return tuple(inputs)
 
 
-def _flag(parameters: dict[str, Any], name: str, default: bool) -> bool:
-    value = parameters.get(name, default)
-    if not isinstance(value, bool):
+def _flag(parameters: dict[str, Any], name: str) -> bool | None:
+    value = parameters.get(name)
+    if value is not None and not isinstance(value, bool):
         raise BadRequest(f"parameters.{name} must be true or false, got {value!r}")
     return value
 
@@ -112,8 +114,8 @@ def parse_request(event: dict[str, Any], backend: str) -> EmbedRequest:
         raise BadRequest(f"parameters.input_type must be a string, got {input_type!r}")
     return EmbedRequest(
         texts=_texts(payload["inputs"]),
-        normalize=_flag(parameters, "normalize", True),
-        truncate=_flag(parameters, "truncate", False),
+        normalize=_flag(parameters, "normalize"),
+        truncate=_flag(parameters, "truncate"),
         dimensions=dimensions,
         input_type=input_type,
     )

@@ -82,10 +82,14 @@ class UpstreamError(Exception):
 
 def embed_with_sagemaker(client: Any, endpoint_name: str, request: EmbedRequest) -> Embeddings:
     """One InvokeEndpoint call with the inference contract's body; the answer is checked."""
-    body = {
-        "inputs": list(request.texts),
-        "parameters": {"normalize": request.normalize, "truncate": request.truncate},
+    parameters = {
+        name: value
+        for name, value in (("normalize", request.normalize), ("truncate", request.truncate))
+        if value is not None
     }
+    body: dict[str, Any] = {"inputs": list(request.texts)}
+    if parameters:
+        body["parameters"] = parameters
     response = client.invoke_endpoint(
         EndpointName=endpoint_name,
         ContentType=CONTENT_TYPE,
@@ -117,12 +121,13 @@ def embed_with_sagemaker(client: Any, endpoint_name: str, request: EmbedRequest)
 
 def embed_with_bedrock(client: Any, model_id: str, request: EmbedRequest) -> Embeddings:
     """InvokeModel call(s) in the model's own format (bedrock_formats decides the batching)."""
-    options = EmbedOptions(
-        normalize=request.normalize,
-        truncate=request.truncate,
-        dimensions=request.dimensions,
-        **({"input_type": request.input_type} if request.input_type else {}),
-    )
+    chosen = {
+        "normalize": request.normalize,
+        "truncate": request.truncate,
+        "dimensions": request.dimensions,
+        "input_type": request.input_type,
+    }
+    options = EmbedOptions(**{name: value for name, value in chosen.items() if value is not None})
 
     def invoke(body: bytes) -> bytes:
         response = client.invoke_model(

@@ -72,7 +72,7 @@ def test_titan_multimodal_body_sets_output_embedding_length():
 
 
 def test_cohere_v3_body_batches_96_texts_per_request():
-    bodies = request_bodies(COHERE_EN, [f"t{i}" for i in range(100)], EmbedOptions(truncate=True))
+    bodies = request_bodies(COHERE_EN, [f"t{i}" for i in range(100)])
     assert [len(b["texts"]) for b in bodies] == [96, 4]
     assert bodies[0]["input_type"] == "search_document"
     assert bodies[0]["truncate"] == "END"
@@ -85,7 +85,7 @@ def test_cohere_v4_body_asks_for_float_embeddings_and_output_dimension():
     assert body == {
         "texts": ["a"],
         "input_type": "search_query",
-        "truncate": "NONE",
+        "truncate": "RIGHT",
         "embedding_types": ["float"],
         "output_dimension": 512,
     }
@@ -119,8 +119,8 @@ def test_non_string_input_is_rejected_with_its_index():
 def test_text_over_the_model_limit_is_rejected_unless_truncating():
     long_text = "x" * 2049
     with pytest.raises(BedrockRequestError, match="at most 2048"):
-        request_bodies(COHERE_EN, [long_text])
-    (body,) = request_bodies(COHERE_EN, [long_text], EmbedOptions(truncate=True))
+        request_bodies(COHERE_EN, [long_text], EmbedOptions(truncate=False))
+    (body,) = request_bodies(COHERE_EN, [long_text])
     assert len(body["texts"][0]) == 2048
 
 
@@ -200,3 +200,9 @@ def test_cohere_batches_become_one_call_per_96_texts(bedrock_api):
     result = embed_texts(_invoker(bedrock_api, COHERE_EN), COHERE_EN, texts)
     assert len(result.vectors) == 97
     assert [len(call.body["texts"]) for call in bedrock_api.calls] == [96, 1]
+
+
+def test_truncate_off_asks_cohere_to_fail_on_long_input():
+    (v3,) = request_bodies(COHERE_EN, ["a"], EmbedOptions(truncate=False))
+    (v4,) = request_bodies(COHERE_V4, ["a"], EmbedOptions(truncate=False))
+    assert (v3["truncate"], v4["truncate"]) == ("NONE", "NONE")

@@ -19,7 +19,13 @@ def _event(body: object, *, raw: bool = False, b64: bool = False) -> dict:
 
 def test_a_list_of_texts_with_defaults_is_accepted():
     request = parse_request(_event({"inputs": ["a", "b"]}), "sagemaker")
-    assert request == EmbedRequest(texts=("a", "b"), normalize=True, truncate=False)
+    assert request == EmbedRequest(texts=("a", "b"), normalize=None, truncate=None)
+
+
+def test_flags_the_caller_sets_are_kept():
+    body = {"inputs": ["a"], "parameters": {"normalize": False, "truncate": True}}
+    request = parse_request(_event(body), "sagemaker")
+    assert (request.normalize, request.truncate) == (False, True)
 
 
 def test_a_single_string_becomes_one_text():

@@ -49,10 +49,15 @@ RESULT_NAMES = (
     "format_version",
 )
 OUTPUT_NAMES = (*RESULT_NAMES, "pinned_revision")
-# Inputs that decide where the artifact lives: a change to any of them is a new artifact.
-LOCATION_INPUTS = ("bucket", "key_prefix", "model_id", "pinned_revision", "source_model_data_url")
-# Inputs that change the artifact's bytes at the same location: re-run the loader in place.
-CONTENT_INPUTS = ("format_version",)
+# Inputs that identify the artifact: a change to any of them packages a new one (a replacement).
+REPLACING_INPUTS = (
+    "bucket",
+    "key_prefix",
+    "model_id",
+    "pinned_revision",
+    "source_model_data_url",
+    "format_version",
+)
 # Inputs copied into the outputs (state) so that delete/read/update have what they need.
 STATE_INPUTS = (
     "model_id",
@@ -151,29 +156,23 @@ def changed_inputs(olds: Mapping[str, Any], news: Mapping[str, Any], names: tupl
 
 
 def diff_inputs(olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffResult:
-    """Replace when the artifact's location changes; re-run in place when only its format does.
+    """Replace (create first, delete after) when the artifact's identity changes.
 
-    The location (bucket, prefix, model, pinned revision, source) is the artifact's identity, so a
-    change creates the new artifact first and deletes the old one after dependents moved. A format
-    change alone keeps the same key, so it must not be a replacement: the delete of the old
-    resource would remove the object the new one just wrote. A token change never repackages.
+    Identity: bucket, prefix, model, pinned revision, source and format version. A format change
+    rebuilds the same key; the old resource's delete then finds the new sha256 in the manifest
+    and leaves the object alone. Anything else (retention, runner, endpoints, the expected
+    sha256) only updates the state, and a token change alone is no change at all.
     """
-    replaces = changed_inputs(olds, news, LOCATION_INPUTS)
-    rerun = changed_inputs(olds, news, CONTENT_INPUTS)
+    replaces = changed_inputs(olds, news, REPLACING_INPUTS)
     bookkeeping = changed_inputs(
-        olds, news, tuple(n for n in STATE_INPUTS if n not in LOCATION_INPUTS + CONTENT_INPUTS)
+        olds, news, tuple(n for n in STATE_INPUTS if n not in REPLACING_INPUTS)
     )
     return DiffResult(
-        changes=bool(replaces or rerun or bookkeeping),
+        changes=bool(replaces or bookkeeping),
         replaces=replaces,
         stables=[],
         delete_before_replace=False,
     )
-
-
-def needs_loader_run(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
-    """True when an update must re-run the loader (format changed, or no result yet)."""
-    return bool(changed_inputs(olds, news, CONTENT_INPUTS)) or not olds.get("sha256")
 
 
 def state_outputs(inputs: Mapping[str, Any], result: Mapping[str, Any]) -> dict[str, Any]:
@@ -502,16 +501,14 @@ def create(props: dict[str, Any]) -> CreateResult:
 
 
 def update(resource_id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-    if needs_loader_run(olds, news):
-        result = run_loader(PackagingRequest.from_inputs(news))
-    else:
-        result = {name: olds.get(name) for name in RESULT_NAMES}
-        expected = news.get("expected_sha256")
-        if expected and expected != result["sha256"]:
-            raise PackagingError(
-                f"artifact {result['model_data_url']} has sha256 {result['sha256']}, not the "
-                f"expected {expected}: update expectedArtifactSha256 or the model revision"
-            )
+    """Only state changes reach here (see `diff_inputs`): the artifact itself stays as it is."""
+    result = {name: olds.get(name) for name in RESULT_NAMES}
+    expected = news.get("expected_sha256")
+    if expected and expected != result["sha256"]:
+        raise PackagingError(
+            f"artifact {result['model_data_url']} has sha256 {result['sha256']}, not the "
+            f"expected {expected}: update expectedArtifactSha256 or the model revision"
+        )
     return UpdateResult(state_outputs(news, result))
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 
 from components.packager_provider import (
-    LOCATION_INPUTS,
+    REPLACING_INPUTS,
     PackagingError,
     PackagingRequest,
     diff_inputs,
     endpoint_environment,
-    needs_loader_run,
     patched_environ,
     state_outputs,
     validate_result,
@@ -86,19 +85,14 @@ def test_requested_revision_text_change_with_same_pin_does_not_replace() -> None
         ("bucket", "other-bucket"),
         ("key_prefix", "other/"),
         ("source_model_data_url", "s3://training/out/model.tar.gz"),
+        ("format_version", "2-def"),
     ],
 )
-def test_location_change_replaces_create_before_delete(name: str, value: str) -> None:
+def test_identity_change_replaces_create_before_delete(name: str, value: str) -> None:
     diff = diff_inputs(created_state(), inputs(**{name: value}))
     assert diff.changes is True
     assert diff.replaces == [name]
     assert diff.delete_before_replace is False
-
-
-def test_format_version_change_reruns_in_place_instead_of_replacing() -> None:
-    diff = diff_inputs(created_state(), inputs(format_version="2-def"))
-    assert diff.changes is True
-    assert diff.replaces == []
 
 
 def test_retain_change_updates_state_without_replacing() -> None:
@@ -111,20 +105,15 @@ def test_unknown_bucket_during_preview_is_reported_as_replacement() -> None:
     assert "bucket" in diff.replaces
 
 
-def test_every_location_input_is_kept_in_state() -> None:
+def test_every_identifying_input_is_kept_in_state() -> None:
     state = created_state()
-    assert all(name in state for name in LOCATION_INPUTS)
+    assert all(name in state for name in REPLACING_INPUTS)
 
 
 def test_state_never_holds_the_token() -> None:
     state = state_outputs(inputs(hf_token="hf_secret"), result())
     assert "hf_token" not in state
     assert "hf_secret" not in repr(state)
-
-
-def test_update_reruns_the_loader_only_for_a_format_change() -> None:
-    assert needs_loader_run(created_state(), inputs(format_version="2-def")) is True
-    assert needs_loader_run(created_state(), inputs(retain_artifacts=True)) is False
 
 
 def test_result_outside_the_requested_prefix_is_rejected() -> None:

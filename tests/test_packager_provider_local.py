@@ -199,6 +199,18 @@ def test_delete_keeps_the_artifact_when_retained(
     assert len(object_keys(aws.client("s3"), s3_bucket)) == 2
 
 
+def test_delete_of_a_replaced_older_build_spares_the_rebuild_at_the_same_key(
+    provider, tiny, aws: AwsEndpoint, s3_bucket
+) -> None:
+    # A format-version replacement: the new resource rebuilt the same key (new sha256), then
+    # Pulumi deletes the old resource, whose state records the older build.
+    resource_id, rebuilt = deploy(provider, s3_bucket)
+    older_build = rebuilt | {"sha256": "f" * 64, "format_version": "0-older"}
+    provider.delete(resource_id, older_build)
+    assert len(object_keys(aws.client("s3"), s3_bucket)) == 2
+    assert provider.read(resource_id, rebuilt).id == resource_id
+
+
 def test_delete_of_an_already_removed_artifact_succeeds(
     provider, tiny, aws: AwsEndpoint, s3_bucket
 ) -> None:

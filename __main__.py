@@ -34,15 +34,25 @@ def read_config() -> StackConfig:
 
 
 def report_warnings(*warnings: pulumi.Input[str | None]) -> pulumi.Output[list[str]]:
-    """Log each warning once it is known and return them all for the `warnings` output."""
+    """Log each warning once it is known and return them all for the `warnings` output.
 
-    def log(resolved: list[str | None]) -> list[str]:
-        found = [warning for warning in resolved if warning]
-        for warning in found:
+    Plain strings (config warnings) are logged at once, so `pulumi preview` shows them too;
+    outputs (e.g. the memory fit, known after packaging) when they resolve.
+    """
+
+    def log_late(warning: str | None) -> str | None:
+        if warning:
             pulumi.log.warn(warning)
-        return found
+        return warning
 
-    return pulumi.Output.all(*warnings).apply(log)
+    for warning in warnings:
+        if isinstance(warning, str):
+            pulumi.log.warn(warning)
+    resolved = [
+        warning if isinstance(warning, str) else pulumi.Output.from_input(warning).apply(log_late)
+        for warning in warnings
+    ]
+    return pulumi.Output.all(*resolved).apply(lambda found: [w for w in found if w])
 
 
 def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pulumi
@@ -242,3 +243,17 @@ def test_bedrock_backend_needs_no_model_id_nor_a_dlc_region() -> None:
     cfg = parse_config({"backend": "bedrock"}, stack="dev", region="us-east-1")
     assert cfg.model_id is None
     assert not cfg.uses_sagemaker
+
+
+def test_a_misspelt_key_from_the_language_hosts_environment_is_refused(
+    pulumi_program: Callable[..., ProgramRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pulumi up` hands the stack's config to a Python program in PULUMI_CONFIG.
+    config = {"aws:region": "us-east-1", "embedding-endpoint:modelId": MODEL}
+    monkeypatch.setenv(
+        "PULUMI_CONFIG", json.dumps(config | {"embedding-endpoint:maxConcurency": "3"})
+    )
+    run = pulumi_program({}, raise_errors=False)
+    assert isinstance(run.error, pulumi.RunError)
+    assert "'embedding-endpoint:maxConcurency'" in str(run.error)
+    assert run.resources == []

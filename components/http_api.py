@@ -8,7 +8,6 @@ Callers get a managed policy allowing `execute-api:Invoke` on exactly this route
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 
@@ -140,14 +139,15 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        code_path, code_sha = archive.write_archive()
+        # Deterministic bytes, so Pulumi's archive hash (and an update) changes only with the code.
+        # No code_sha256/source_code_hash: the provider compares those with what AWS computes.
+        code_path, _ = archive.write_archive()
         function = aws.lambda_.Function(
             f"{name}-proxy",
             runtime=LAMBDA_RUNTIME,
             handler=archive.HANDLER,
             role=role.arn,
             code=pulumi.FileArchive(str(code_path)),
-            code_sha256=base64.b64encode(bytes.fromhex(code_sha)).decode("ascii"),
             memory_size=args.memory_size_mb,
             timeout=args.timeout_seconds,
             environment={

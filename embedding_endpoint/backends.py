@@ -302,6 +302,15 @@ def aws_client(service: str, region: str | None, endpoint_url: str | None = None
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
+def _botocore_failure(error: Exception, target: str) -> EmbeddingClientError:
+    """No credentials or region: the target cannot be reached at all; else the call failed."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
+
+    if isinstance(error, (NoCredentialsError, PartialCredentialsError, NoRegionError)):
+        return TargetError(f"{target}: {error} (configure AWS credentials, or pass --region)")
+    return EndpointError(target, None, str(error))
+
+
 def _client_error(error: Any, target: str) -> EndpointError:
     """An EndpointError from a botocore ClientError, keeping the container's own message."""
     response = error.response
@@ -330,7 +339,10 @@ class SageMakerBackend:
 
         _check_texts(texts)
         target = f"SageMaker endpoint {self.endpoint_name}"
-        client = aws_client("sagemaker-runtime", self.region, self.endpoint_url)
+        try:
+            client = aws_client("sagemaker-runtime", self.region, self.endpoint_url)
+        except BotoCoreError as error:
+            raise _botocore_failure(error, target) from None
         parts = []
         for batch in plan_batches(
             texts, max_texts=self.batch_size, max_body_bytes=SAGEMAKER_MAX_BODY_BYTES
@@ -346,7 +358,7 @@ class SageMakerBackend:
             except ClientError as error:
                 raise _client_error(error, target) from None
             except BotoCoreError as error:
-                raise EndpointError(target, None, str(error)) from None
+                raise _botocore_failure(error, target) from None
             parts.append(parse_embeddings(raw, len(batch), target))
         return merge_results(parts, target)
 
@@ -365,7 +377,10 @@ class BedrockBackend:
 
         _check_texts(texts)
         target = f"Bedrock model {self.model_id}"
-        client = aws_client("bedrock-runtime", self.region, self.endpoint_url)
+        try:
+            client = aws_client("bedrock-runtime", self.region, self.endpoint_url)
+        except BotoCoreError as error:
+            raise _botocore_failure(error, target) from None
 
         def invoke(body: bytes) -> bytes:
             response = client.invoke_model(
@@ -383,7 +398,7 @@ class BedrockBackend:
         except ClientError as error:
             raise _client_error(error, target) from None
         except BotoCoreError as error:
-            raise EndpointError(target, None, str(error)) from None
+            raise _botocore_failure(error, target) from None
         return EmbeddingResult(result.vectors, result.dimensions, result.model)
 
 

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ruamel.yaml import YAML
-
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "Pulumi.local.yaml"
 DEFAULT_STATE_DIR = ROOT / ".emulator"
@@ -73,6 +71,8 @@ class BackgroundProcess:
 
 def emulator_address(config_path: Path = DEFAULT_CONFIG) -> Address:
     """The emulator's address: the one loopback URL that every `aws:endpoints` entry names."""
+    from ruamel.yaml import YAML  # here: `stop` must work without the virtualenv's packages
+
     if not config_path.is_file():
         raise EmulatorError(f"{config_path} not found: the local stack's config is missing")
     document = YAML(typ="safe").load(config_path.read_text()) or {}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,18 +253,29 @@ def embed_texts(
     model_id: str,
     texts: Sequence[str],
     options: EmbedOptions = EmbedOptions(),
+    *,
+    concurrency: int = 1,
 ) -> BedrockEmbeddings:
     """Embed `texts` through `invoke(body_bytes) -> response_bytes` (one InvokeModel call each).
 
     `invoke` is the caller's transport (boto3 bedrock-runtime `invoke_model` in the client and the
     proxy); its exceptions propagate unchanged so callers can surface throttling as such.
+    `concurrency` > 1 runs that many calls at once (Titan takes one text per call; boto3 clients
+    are thread-safe); the vectors keep the order of `texts` either way.
     """
     fmt = model_format(model_id)
-    vectors: list[list[float]] = []
-    for body in request_bodies(model_id, texts, options):
+    bodies = request_bodies(model_id, texts, options)
+
+    def one_call(body: dict[str, Any]) -> list[list[float]]:
         count = len(body["texts"]) if "texts" in body else 1
-        raw = invoke(json.dumps(body).encode("utf-8"))
-        vectors.extend(parse_response(model_id, raw, count))
+        return parse_response(model_id, invoke(json.dumps(body).encode("utf-8")), count)
+
+    if concurrency > 1 and len(bodies) > 1:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(bodies))) as pool:
+            batches = list(pool.map(one_call, bodies))
+    else:
+        batches = [one_call(body) for body in bodies]
+    vectors = [vector for batch in batches for vector in batch]
     if options.normalize and not fmt.server_normalize:
         vectors = [l2_normalize(v) for v in vectors]
     dimensions = len(vectors[0])

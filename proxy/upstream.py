@@ -23,6 +23,8 @@ from embedding_endpoint.bedrock_formats import (
 from proxy.request import BadRequest, EmbedRequest
 
 BACKENDS = ("sagemaker", "bedrock")
+# Titan takes one text per call: 96 texts one after another could approach API Gateway's 30 s.
+BEDROCK_CONCURRENCY = 8
 CONTENT_TYPE = "application/json"
 
 # Upstream error codes a caller can fix by waiting (429) and by changing its input (400).
@@ -136,7 +138,9 @@ def embed_with_bedrock(client: Any, model_id: str, request: EmbedRequest) -> Emb
         return response["body"].read()
 
     try:
-        result = embed_texts(invoke, model_id, request.texts, options)
+        result = embed_texts(
+            invoke, model_id, request.texts, options, concurrency=BEDROCK_CONCURRENCY
+        )
     except BedrockRequestError as error:
         raise BadRequest(str(error)) from None
     except BedrockResponseError as error:

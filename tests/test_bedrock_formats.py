@@ -206,3 +206,19 @@ def test_truncate_off_asks_cohere_to_fail_on_long_input():
     (v3,) = request_bodies(COHERE_EN, ["a"], EmbedOptions(truncate=False))
     (v4,) = request_bodies(COHERE_V4, ["a"], EmbedOptions(truncate=False))
     assert (v3["truncate"], v4["truncate"]) == ("NONE", "NONE")
+
+
+def test_concurrent_calls_keep_the_order_of_the_texts(bedrock_api):
+    texts = [f"sentence number {i}" for i in range(20)]
+    invoke = _invoker(bedrock_api, TITAN_V1)
+    one_by_one = embed_texts(invoke, TITAN_V1, texts)
+    concurrent = embed_texts(invoke, TITAN_V1, texts, concurrency=8)
+    assert concurrent.vectors == one_by_one.vectors
+
+
+def test_an_error_in_one_concurrent_call_propagates(bedrock_api):
+    from botocore.exceptions import ClientError
+
+    bedrock_api.fail_next("ThrottlingException")
+    with pytest.raises(ClientError, match="ThrottlingException"):
+        embed_texts(_invoker(bedrock_api, TITAN_V1), TITAN_V1, ["a", "b", "c"], concurrency=3)

@@ -41,17 +41,14 @@ class ModelArtifactBucket(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("embedding-endpoint:index:ModelArtifactBucket", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # A retained bucket keeps its settings too: deleting the public access block, the
+        # policy or the versioning resource would strip them from the bucket left behind.
+        child = pulumi.ResourceOptions(
+            parent=self, protect=args.retain, retain_on_delete=args.retain
+        )
         tags = dict(args.tags)
 
-        bucket = aws.s3.Bucket(
-            name,
-            force_destroy=not args.retain,
-            tags=tags,
-            opts=pulumi.ResourceOptions(
-                parent=self, protect=args.retain, retain_on_delete=args.retain
-            ),
-        )
+        bucket = aws.s3.Bucket(name, force_destroy=not args.retain, tags=tags, opts=child)
         public_access = aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access",
             bucket=bucket.id,
@@ -92,7 +89,9 @@ class ModelArtifactBucket(pulumi.ComponentResource):
                 }
             ],
             # S3 rejects a lifecycle rule on noncurrent versions before versioning is set.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[versioning])
+            ),
         )
         aws.s3.BucketPolicy(
             f"{name}-tls-only",
@@ -102,7 +101,9 @@ class ModelArtifactBucket(pulumi.ComponentResource):
             ),
             # Applying a policy while the public access block is being written can fail with
             # AccessDenied; order them.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[public_access])
+            ),
         )
 
         self.bucket_name = bucket.bucket

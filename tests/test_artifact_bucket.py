@@ -106,6 +106,24 @@ def test_retained_bucket_is_protected_kept_on_delete_and_never_force_emptied(
     assert bucket.retain_on_delete
 
 
+def test_retained_bucket_keeps_its_settings_on_delete(retained: ProgramRun) -> None:
+    for resource in retained.resources:
+        if resource.custom:
+            assert resource.protect, f"{resource.name} is not protected"
+            assert resource.retain_on_delete, f"{resource.name} would be deleted"
+
+
+def test_destroyable_bucket_settings_are_deleted_with_it(destroyable: ProgramRun) -> None:
+    for resource in destroyable.resources:
+        assert not resource.protect and not resource.retain_on_delete, resource.name
+
+
+def test_tls_policy_waits_for_the_public_access_block(destroyable: ProgramRun) -> None:
+    policy = destroyable.one("aws:s3/bucketPolicy:BucketPolicy")
+    block = destroyable.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert block.urn in policy.dependencies
+
+
 def test_every_child_is_parented_to_the_component(destroyable: ProgramRun) -> None:
     (component,) = [r for r in destroyable.resources if not r.custom]
     for resource in destroyable.resources:

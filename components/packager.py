@@ -85,6 +85,11 @@ class HfModelPackagerArgs:
                 f"HfModelPackagerArgs.key_prefix {self.key_prefix!r} is invalid: expected '' or "
                 "'/'-terminated path segments without a leading '/', such as 'models/'"
             )
+        if self.hf_token is not None and self.hf_token_secret_arn is not None:
+            raise ValueError(
+                "HfModelPackagerArgs.hf_token_secret_arn cannot be combined with hf_token: "
+                "give the token either directly (secret config) or as a Secrets Manager ARN"
+            )
         if self.hf_token_secret_arn is not None and not _SECRET_ARN.match(self.hf_token_secret_arn):
             raise ValueError(
                 f"HfModelPackagerArgs.hf_token_secret_arn {self.hf_token_secret_arn!r} is "
@@ -141,12 +146,13 @@ def loader_policy_document(
             "Resource": [f"{bucket_arn}/{key_prefix}*"],
         },
         {
-            # Lets the loader find (and abort) its own unfinished uploads under the prefix.
-            "Sid": "ListUploadsUnderPrefix",
+            # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key, and the
+            # loader's "already packaged?" check must tell the two apart. It reveals key names of
+            # this stack's own artifact bucket only, and grants no read of other objects.
+            "Sid": "ListArtifactBucket",
             "Effect": "Allow",
-            "Action": ["s3:ListBucketMultipartUploads", "s3:ListBucket"],
+            "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
             "Resource": [bucket_arn],
-            "Condition": {"StringLike": {"s3:prefix": [f"{key_prefix}*"]}},
         },
         {
             "Sid": "WriteOwnLogs",

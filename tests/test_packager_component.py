@@ -102,8 +102,11 @@ def test_loader_role_writes_only_under_the_key_prefix(declare) -> None:
     written = statements(declare(args(key_prefix="models/")))
     assert written["WriteArtifactsUnderPrefix"]["Resource"] == [f"{BUCKET_ARN}/models/*"]
     assert "s3:AbortMultipartUpload" in written["WriteArtifactsUnderPrefix"]["Action"]
-    listing = written["ListUploadsUnderPrefix"]
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["models/*"]}}
+    assert written["ListArtifactBucket"]["Resource"] == [BUCKET_ARN]
+    assert set(written["ListArtifactBucket"]["Action"]) == {
+        "s3:ListBucket",
+        "s3:ListBucketMultipartUploads",
+    }
 
 
 def test_loader_role_has_no_wildcard_resources(declare) -> None:
@@ -192,3 +195,8 @@ def test_invalid_argument_is_named_with_what_is_allowed(
     with pytest.raises(ValueError, match=f"HfModelPackagerArgs.{field}") as failure:
         args(**{field: value})
     assert allowed in str(failure.value)
+
+
+def test_token_and_token_secret_are_mutually_exclusive() -> None:
+    with pytest.raises(ValueError, match="hf_token_secret_arn cannot be combined with hf_token"):
+        args(hf_token="hf_abc", hf_token_secret_arn=SECRET_ARN)

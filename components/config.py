@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 
 import pulumi
 
+from components import images
+
 NAMESPACE = "embedding-endpoint"
 
 SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
@@ -115,8 +117,6 @@ def _choice(raw: Mapping[str, str], name: str, default: str, allowed: tuple[str,
 
 def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> StackConfig:
     """Validate raw config values (keys without namespace) or raise ConfigError."""
-    from components import images  # local: keeps this module importable on its own
-
     warnings: list[str] = []
     backend = _choice(raw, "backend", "sagemaker", BACKENDS)
     if not region:

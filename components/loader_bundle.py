@@ -35,6 +35,8 @@ PIP_PLATFORM_ARGS = (
     "3.12",
     "--only-binary=:all:",
 )
+# Part of the cache key: bump when the way the zip is assembled changes.
+BUNDLE_FORMAT = "2"
 # 1980-01-01 is the earliest time a zip entry can hold.
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
@@ -60,6 +62,22 @@ def bundled_files(root: Path) -> Iterator[tuple[str, Path]]:
     yield from sorted(entries)
 
 
+def is_install_record(name: str) -> bool:
+    """True for a wheel's RECORD file (`<dist>.dist-info/RECORD`)."""
+    parts = name.split("/")
+    return len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "RECORD"
+
+
+def shipped_record(record: bytes) -> bytes:
+    """A RECORD without the console scripts pip put outside the target (`../../bin/...`).
+
+    Those scripts are not shipped, and their recorded hashes depend on the local interpreter's
+    path, which would make two builds of the same requirements differ.
+    """
+    lines = record.decode("utf-8").splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith("../")).encode("utf-8")
+
+
 def write_reproducible_zip(root: Path, destination: Path) -> Path:
     """Zip `root` so that equal trees give byte-identical zips (names, times, modes fixed)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +88,9 @@ def write_reproducible_zip(root: Path, destination: Path) -> Path:
             info.external_attr = (0o100000 | FILE_MODE) << 16
             info.create_system = 3  # unix, so the mode above is honoured everywhere
             info.compress_type = zipfile.ZIP_DEFLATED
+            if is_install_record(name):
+                archive.writestr(info, shipped_record(path.read_bytes()))
+                continue
             with path.open("rb") as source, archive.open(info, "w") as target:
                 shutil.copyfileobj(source, target, 1024 * 1024)
     partial.replace(destination)
@@ -77,8 +98,8 @@ def write_reproducible_zip(root: Path, destination: Path) -> Path:
 
 
 def bundle_digest(loader_dir: Path = LOADER_DIR, requirements: Path = LOADER_REQUIREMENTS) -> str:
-    """Hash of everything the zip is made of: loader sources, requirements, pip platform."""
-    digest = hashlib.sha256()
+    """Hash of everything the zip is made of: sources, requirements, pip platform, zip format."""
+    digest = hashlib.sha256(f"bundle-format={BUNDLE_FORMAT}\n".encode())
     digest.update(" ".join(PIP_PLATFORM_ARGS).encode() + b"\n")
     digest.update(b"requirements\n" + (requirements.read_bytes() if requirements.exists() else b""))
     for name, path in bundled_files(loader_dir):

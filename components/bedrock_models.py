@@ -4,9 +4,10 @@ Pure data and checks (no Pulumi, no AWS calls) so that config validation can rej
 `bedrockModelId` before anything is declared. Request/response shapes live in
 `embedding_endpoint.bedrock_formats` (it ships inside the proxy Lambda, so it cannot import this).
 
-Region lists are the regions AWS's Bedrock documentation lists for in-region (on-demand) use of each
-model, as checked when this table was written. They are not exhaustive and AWS adds regions over
-time, so a region outside the list is a warning, never an error; an unknown model id is an error.
+Region lists are partial snapshots of where each model is offered in-region (on-demand), taken from
+AWS's Bedrock documentation; they are not exhaustive and AWS adds regions over time. So a region
+outside a list is a warning, never an error; an unknown model id is an error. Re-check against
+"Model support by AWS Region" in the Bedrock user guide when updating this table.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from components.packager_provider import (
     RUNNERS,
     PackagerProvider,
 )
+from loader.keys import parse_s3_url
 
 LOADER_RUNTIME = "python3.12"
 LOADER_ARCHITECTURE = "x86_64"
@@ -109,10 +110,7 @@ class HfModelPackagerArgs:
 
 def artifact_key_of(model_data_url: str) -> str:
     """The object key inside an `s3://bucket/key` URL."""
-    match = _S3_URL.match(model_data_url)
-    if not match:
-        raise ValueError(f"model_data_url {model_data_url!r} is not an s3://bucket/key URL")
-    return match.group("key")
+    return parse_s3_url(model_data_url)[1]
 
 
 def source_object_arn(source_model_data_url: str) -> str:

@@ -1,8 +1,9 @@
 """The provider survives Pulumi's serialization into a process that cannot import this project.
 
-The provider is serialized with `pulumi.dynamic`'s own `serialize_provider` (dill, recurse=True,
-base64) and loaded as the provider process does (`dill.loads(base64.b64decode(...))`), in a fresh
-interpreter started from another directory with no PYTHONPATH — where `import components` fails.
+The serialized provider is the `__provider` property HfModelPackager's `pulumi.dynamic.Resource`
+registers (dill, recurse=True, base64, under Pulumi mocks) and is loaded as the provider process
+does (`dill.loads(base64.b64decode(...))`), in a fresh interpreter started from another directory
+with no PYTHONPATH — where `import components` fails.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime import rpc
 
-from components.packager_provider import PackagerProvider
+from components.packager import HfModelPackager, HfModelPackagerArgs
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.hub import HubServer
+from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, run_program
 from tests.packager_support import TINY_COMMIT, register_tiny, resource_inputs
 
 SHA = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
@@ -45,10 +47,32 @@ print(json.dumps(answer))
 """
 
 
+@pytest.fixture(scope="module")
+def serialized_provider() -> str:
+    """The `__provider` value HfModelPackager's dynamic resource registers with the engine."""
+
+    def program() -> None:
+        HfModelPackager(
+            "model",
+            HfModelPackagerArgs(
+                bucket_name="artifacts-bucket",
+                bucket_arn="arn:aws:s3:::artifacts-bucket",
+                model_id="org/model",
+                revision="main",
+                runner="local",
+                region="us-east-1",
+            ),
+        )
+
+    registered = run_program({"aws:region": "us-east-1"}, program=program)
+    wrapped = registered.one(DYNAMIC_RESOURCE).inputs["__provider"]
+    assert wrapped[rpc._special_sig_key] == rpc._special_secret_sig  # always stored as a secret
+    return wrapped["value"]
+
+
 def run_in_clean_process(
-    tmp_path: Path, request: dict, extra_env: dict[str, str] | None = None
+    serialized: str, tmp_path: Path, request: dict, extra_env: dict[str, str] | None = None
 ) -> dict:
-    serialized = serialize_provider(PackagerProvider())
     # No PYTHONPATH, and S3 only through the stack's `aws_endpoints` input.
     dropped = ("PYTHONPATH", "AWS_ENDPOINT_URL")
     environment = {k: v for k, v in os.environ.items() if k not in dropped}
@@ -67,32 +91,41 @@ def run_in_clean_process(
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def test_unpickled_provider_diffs_in_a_process_without_the_project(tmp_path: Path) -> None:
+def test_unpickled_provider_diffs_in_a_process_without_the_project(
+    serialized_provider: str, tmp_path: Path
+) -> None:
     olds = {"model_id": "org/model", "pinned_revision": SHA, "bucket": "b", "key_prefix": "m/"}
     news = olds | {"pinned_revision": "0" * 40}
-    answer = run_in_clean_process(tmp_path, {"operation": "diff", "olds": olds, "news": news})
+    request = {"operation": "diff", "olds": olds, "news": news}
+    answer = run_in_clean_process(serialized_provider, tmp_path, request)
     assert answer == {"changes": True, "replaces": ["pinned_revision"]}
 
 
 def test_unpickled_provider_checks_a_sha_revision_in_a_process_without_the_project(
-    tmp_path: Path,
+    serialized_provider: str, tmp_path: Path
 ) -> None:
     news = {"model_id": "org/model", "requested_revision": SHA, "runner": "local"}
-    answer = run_in_clean_process(tmp_path, {"operation": "check", "olds": {}, "news": news})
+    request = {"operation": "check", "olds": {}, "news": news}
+    answer = run_in_clean_process(serialized_provider, tmp_path, request)
     assert answer["inputs"]["pinned_revision"] == SHA
     assert answer["failures"] == []
 
 
 @pytest.mark.usefixtures("aws")
 def test_unpickled_provider_packages_in_a_process_without_the_project(
-    tmp_path: Path, hub: HubServer, moto_server: AwsEndpoint, s3_bucket: str
+    serialized_provider: str,
+    tmp_path: Path,
+    hub: HubServer,
+    moto_server: AwsEndpoint,
+    s3_bucket: str,
 ) -> None:
     register_tiny(hub)
     news = resource_inputs(
         s3_bucket, requested_revision=TINY_COMMIT, aws_endpoints={"s3": moto_server.url}
     ) | {"pinned_revision": TINY_COMMIT}
     environment = FAKE_CREDENTIALS | {"HF_ENDPOINT": hub.url}
-    answer = run_in_clean_process(tmp_path, {"operation": "create", "news": news}, environment)
+    request = {"operation": "create", "news": news}
+    answer = run_in_clean_process(serialized_provider, tmp_path, request, environment)
     assert (
         answer["id"] == f"s3://{s3_bucket}/models/test-org/tiny-embedder/{TINY_COMMIT}/model.tar.gz"
     )

@@ -313,8 +313,9 @@ def test_embed_returns_vectors_from_the_served_artifact(local_endpoint: str) -> 
     )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    vectors = answer["embeddings"] if isinstance(answer, dict) else answer
-    assert len(vectors) == 2 and all(len(vector) == 384 for vector in vectors)
+    assert answer["model"] == REFERENCE_MODEL_ID
+    assert answer["dimensions"] == 384
+    assert [len(vector) for vector in answer["embeddings"]] == [384, 384]
 
 
 # --- promotion -----------------------------------------------------------------------------------

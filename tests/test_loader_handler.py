@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -160,3 +162,15 @@ def test_pinned_sha_revision_gives_the_same_artifact(packaged, hub, aws):
 def test_matching_expected_sha256_is_accepted(packaged, hub, aws):
     event = hub_event(packaged.bucket, expected_sha256=packaged.result["sha256"])
     assert handler(event, None)["sha256"] == packaged.result["sha256"]
+
+
+def test_extracted_archive_loads_in_sentence_transformers_like_the_original(packaged, tmp_path):
+    from sentence_transformers import SentenceTransformer  # slow import: only this test needs it
+
+    with tarfile.open(fileobj=io.BytesIO(packaged.archive), mode="r:gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    sentences = ["A packaged model must embed like the original."]
+    packaged_vectors = SentenceTransformer(str(tmp_path), device="cpu").encode(sentences)
+    original = SentenceTransformer(str(reference_model_dir()), device="cpu").encode(sentences)
+    assert packaged_vectors.shape == (1, 384)
+    assert abs(packaged_vectors - original).max() < 1e-6

@@ -222,6 +222,13 @@ def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _discard(self, length: int) -> None:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 16))
+                if not chunk:
+                    break
+                length -= len(chunk)
+
         def _not_ready(self) -> bool:
             if state.handler is not None:
                 return False
@@ -246,7 +253,7 @@ def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
                 self._send(400, error_body(400, "invalid Content-Length"))
                 return
             if length > MAX_REQUEST_BYTES:
-                self.close_connection = True
+                self._discard(length)  # read, so the client sees the answer, not a reset
                 message = f"request body is {length} bytes; SageMaker Serverless accepts 4 MB"
                 self._send(413, error_body(413, message))
                 return

@@ -179,7 +179,9 @@ def state_outputs(inputs: Mapping[str, Any], result: Mapping[str, Any]) -> dict[
     """Outputs = the inputs delete/read need (never the token) plus the loader's result."""
     outs = {name: inputs.get(name) for name in STATE_INPUTS}
     outs.update({name: result.get(name) for name in RESULT_NAMES})
-    outs["pinned_revision"] = result.get("revision") or inputs.get("pinned_revision")
+    # The pin stays what `check` decided (None for a source archive, whose `revision` is the
+    # loader's id of the source object), so that the next diff compares like with like.
+    outs["pinned_revision"] = inputs.get("pinned_revision")
     return outs
 
 
@@ -497,6 +499,14 @@ def diff(resource_id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffRe
 
 def create(props: dict[str, Any]) -> CreateResult:
     result = run_loader(PackagingRequest.from_inputs(props))
+    expected_format = props.get("format_version")
+    if expected_format and result["format_version"] != expected_format:
+        # Otherwise every later diff would see a format change and replace the artifact again.
+        raise PackagingError(
+            f"the loader packaged format {result['format_version']} but this program's loader is "
+            f"{expected_format}: the loader Lambda runs stale code; run `pulumi up` again after "
+            "its code update, or use runner 'local'"
+        )
     return CreateResult(result["model_data_url"], state_outputs(props, result))
 
 

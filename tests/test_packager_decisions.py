@@ -167,3 +167,10 @@ def test_patched_environ_restores_previous_values(monkeypatch: pytest.MonkeyPatc
         assert os.environ["AWS_ENDPOINT_URL_S3"] == "http://during"
     assert os.environ["AWS_ENDPOINT_URL_S3"] == "http://before"
     assert "AWS_ENDPOINT_URL_STS" not in os.environ
+
+
+def test_source_archive_artifact_is_unchanged_on_the_next_diff() -> None:
+    source = {"source_model_data_url": "s3://training/out/model.tar.gz", "pinned_revision": None}
+    state = state_outputs(inputs(**source), result(revision="9" * 40))
+    assert state["pinned_revision"] is None
+    assert diff_inputs(state, inputs(**source)).changes is False

@@ -106,3 +106,16 @@ def test_lambda_timeout_suggests_the_local_runner(provider, tiny, lambda_api, s3
     inputs = checked(provider, lambda_inputs(s3_bucket, lambda_api))
     with pytest.raises(PackagingError, match="packagingRunner local"):
         provider.create(inputs)
+
+
+def test_a_loader_lambda_with_stale_code_is_reported(provider, tiny, lambda_api, s3_bucket) -> None:
+    from loader.handler import handler
+
+    def stale_loader(event: dict, context: object) -> dict:
+        # A function still running an older bundle reports its own, older format version.
+        return handler(event, context) | {"format_version": "0-older"}
+
+    lambda_api.handler = stale_loader
+    inputs = checked(provider, lambda_inputs(s3_bucket, lambda_api))
+    with pytest.raises(PackagingError, match="stale code"):
+        provider.create(inputs)

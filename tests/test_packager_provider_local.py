@@ -276,3 +276,16 @@ def test_refresh_with_the_hub_unreachable_keeps_the_pin(
     monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
     read = provider.read(resource_id, outs)
     assert (read.id, read.inputs) == (resource_id, None)
+
+
+def test_source_archive_is_repackaged_once_and_then_left_alone(
+    provider, tiny, aws: AwsEndpoint, s3_bucket
+) -> None:
+    _, training_output = deploy(provider, s3_bucket, key_prefix="training/")
+    source = {"source_model_data_url": training_output["model_data_url"], "key_prefix": "models/"}
+    first_inputs = provider.check({}, resource_inputs(s3_bucket, **source)).inputs
+    outs = provider.create(first_inputs).outs
+    assert outs["model_data_url"].startswith(f"s3://{s3_bucket}/models/{TINY_MODEL_ID}/")
+    assert "code/inference.py" in outs["files"]
+    again = provider.check(first_inputs, resource_inputs(s3_bucket, **source)).inputs
+    assert provider.diff(outs["model_data_url"], outs, again).changes is False

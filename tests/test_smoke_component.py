@@ -10,6 +10,7 @@ import pulumi_aws as aws
 import pytest
 
 from components.smoke_test import PostDeploySmokeTest, PostDeploySmokeTestArgs
+from embedding_endpoint import smoke
 from tests.fixtures.pulumi_mocks import ProgramRun, run_program
 
 COMMAND = "command:local:Command"
@@ -79,7 +80,6 @@ def test_smoke_command_is_a_child_of_the_component(standalone: ProgramRun) -> No
 
 
 def test_smoke_command_line_parses_with_the_smoke_cli(standalone: ProgramRun) -> None:
-    smoke = pytest.importorskip("embedding_endpoint.smoke")
     argv = shlex.split(standalone.one(COMMAND).inputs["create"])
     args = smoke._parser().parse_args(argv[3:])
     assert (args.endpoint, args.region, args.expected_dimensions) == ("embed-dev", "eu-west-1", 384)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -289,3 +291,25 @@ def test_source_archive_is_repackaged_once_and_then_left_alone(
     assert "code/inference.py" in outs["files"]
     again = provider.check(first_inputs, resource_inputs(s3_bucket, **source)).inputs
     assert provider.diff(outs["model_data_url"], outs, again).changes is False
+
+
+@pytest.fixture
+def silent_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A Hub URL whose server accepts connections and never answers (a hung request)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    try:
+        yield url
+    finally:
+        listener.close()  # resets the pending connections: the abandoned run fails and ends
+
+
+def test_local_run_past_its_deadline_fails_with_the_deadline(
+    provider, silent_hub, s3_bucket
+) -> None:
+    inputs = resource_inputs(s3_bucket, local_timeout_seconds=1) | {"pinned_revision": TINY_COMMIT}
+    with pytest.raises(PackagingError, match="did not finish within 1 s"):
+        provider.create(inputs)

@@ -276,6 +276,7 @@ class HfModelPackager(pulumi.ComponentResource):
                 depends_on=depends_on,
                 # Never let a stack's only artifact be deleted before its replacement exists.
                 delete_before_replace=False,
+                # The provider never returns the token; should it ever, it stays encrypted.
                 additional_secret_outputs=["hf_token"],
             ),
         )

@@ -35,6 +35,7 @@ MAX_ATTEMPTS = 8
 # 60 s invocation limit plus a cold start's queueing; the SDK default of 60 s would cut it off.
 READ_TIMEOUT_SECONDS = 90
 RETRYABLE_STATUS = (429, 502, 503, 504)
+THROTTLING_CODES = ("ThrottlingException", "Throttling", "TooManyRequestsException")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ class EndpointError(EmbeddingClientError):
     @property
     def is_client_error(self) -> bool:
         """The request was refused (4xx, not throttling): sending it again will not help."""
-        return self.status is not None and 400 <= self.status < 500 and self.status != 429
+        if self.code in THROTTLING_CODES or self.status == 429:
+            return False
+        return self.status is not None and 400 <= self.status < 500
 
 
 class ResponseFormatError(EmbeddingClientError):
@@ -289,17 +292,24 @@ class HttpApiBackend:
 # AWS APIs
 
 
-def aws_client(service: str, region: str | None, endpoint_url: str | None = None) -> Any:
+def aws_client(
+    service: str,
+    region: str | None,
+    endpoint_url: str | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Any:
     """A boto3 client with adaptive retries (throttling backs off client-side) and a long read."""
     import boto3
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "adaptive", "max_attempts": MAX_ATTEMPTS},
+        retries={"mode": "adaptive", "total_max_attempts": max_attempts},
         read_timeout=READ_TIMEOUT_SECONDS,
         connect_timeout=10,
     )
-    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+    # A session of its own: credentials and region are read now, not cached from earlier calls.
+    session = boto3.session.Session(region_name=region)
+    return session.client(service, endpoint_url=endpoint_url, config=config)
 
 
 def _botocore_failure(error: Exception, target: str) -> EmbeddingClientError:
@@ -333,6 +343,7 @@ class SageMakerBackend:
     endpoint_url: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     truncate: bool = True
+    max_attempts: int = MAX_ATTEMPTS
 
     def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -340,7 +351,9 @@ class SageMakerBackend:
         _check_texts(texts)
         target = f"SageMaker endpoint {self.endpoint_name}"
         try:
-            client = aws_client("sagemaker-runtime", self.region, self.endpoint_url)
+            client = aws_client(
+                "sagemaker-runtime", self.region, self.endpoint_url, self.max_attempts
+            )
         except BotoCoreError as error:
             raise _botocore_failure(error, target) from None
         parts = []
@@ -371,6 +384,7 @@ class BedrockBackend:
     region: str | None = None
     endpoint_url: str | None = None
     truncate: bool = True
+    max_attempts: int = MAX_ATTEMPTS
 
     def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -378,7 +392,9 @@ class BedrockBackend:
         _check_texts(texts)
         target = f"Bedrock model {self.model_id}"
         try:
-            client = aws_client("bedrock-runtime", self.region, self.endpoint_url)
+            client = aws_client(
+                "bedrock-runtime", self.region, self.endpoint_url, self.max_attempts
+            )
         except BotoCoreError as error:
             raise _botocore_failure(error, target) from None
 

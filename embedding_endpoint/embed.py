@@ -134,7 +134,10 @@ def print_report(texts: Sequence[str], result: EmbeddingResult, out: TextIO) -> 
     if len(texts) < 2:
         return
     if len(texts) > MAX_MATRIX_TEXTS:
-        print(f"(similarity matrix omitted for more than {MAX_MATRIX_TEXTS} texts; use --json)")
+        print(
+            f"(similarity matrix omitted for more than {MAX_MATRIX_TEXTS} texts; use --json)",
+            file=out,
+        )
         return
     print("cosine similarity:", file=out)
     matrix = cosine_matrix(result.vectors)

@@ -27,6 +27,7 @@ fi
 
 # --- the local stack: nothing below reaches a real AWS account -------------------------------
 mkdir -p .pulumi-state .emulator
+trap 'echo "make up failed; logs: .emulator/*.log. Fix and rerun make up, or stop it all: make down" >&2' ERR
 # Per-process settings, so your global `pulumi login` and AWS profile stay untouched.
 export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
 export PULUMI_CONFIG_PASSPHRASE="${LOCAL_PULUMI_CONFIG_PASSPHRASE:-local-stack-only}"

@@ -38,6 +38,8 @@ with open(os.environ["FAKE_PULUMI_LOG"], "a") as log:
 if args[:2] == ["stack", "export"]:
     resources = [{{"urn": f"urn:{{i}}"}} for i in range(int(os.environ["FAKE_STALE_RESOURCES"]))]
     print(json.dumps({{"version": 3, "deployment": {{"resources": resources}}}}))
+elif args[:1] == ["up"] and os.environ.get("FAKE_UP_FAILS"):
+    sys.exit("error: update failed")
 elif args[:1] == ["up"] and "local" in args:
     import boto3
     s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
@@ -202,5 +204,17 @@ def test_up_for_a_cloud_stack_is_a_plain_pulumi_up(tmp_path: Path, artifact: Pat
         assert call["env"]["PULUMI_CONFIG_PASSPHRASE"] is None
         assert call["env"]["AWS_PROFILE"] == "my-real-profile"
         assert not (tmp_path / ".emulator").exists()
+    finally:
+        project.stop_all()
+
+
+def test_failed_pulumi_up_stops_make_up_with_a_hint(tmp_path: Path, artifact: Path) -> None:
+    project = Project(tmp_path, artifact)
+    try:
+        result = project.run("up.sh", STACK="local", FAKE_UP_FAILS="1")
+        assert result.returncode != 0
+        assert "make down" in result.stderr
+        assert [call["args"][0] for call in project.calls()][-1] == "up"
+        assert not (tmp_path / ".emulator" / "serve.pid").exists()
     finally:
         project.stop_all()

@@ -239,7 +239,8 @@ def test_sagemaker_backend_reads_the_endpoints_response_via_moto(aws: AwsEndpoin
     )
     urllib.request.urlopen(request, timeout=10).close()
     backend = SageMakerBackend(f"ep-{uuid.uuid4().hex[:8]}", aws.region, endpoint_url=aws.url)
-    result = backend.embed(["a", "b"])
+    # moto answers from its queue once per distinct request body, so the texts are unique.
+    result = backend.embed([f"a {backend.endpoint_name}", f"b {backend.endpoint_name}"])
     assert result.vectors == [[0.6, 0.8], [1.0, 0.0]]
     assert (result.dimensions, result.model) == (2, "org/name")
 

@@ -186,7 +186,9 @@ def test_stack_flag_reads_pulumi_stack_outputs_and_invokes_the_endpoint(
     _fake_pulumi(tmp_path / "bin", outputs, "dev")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     console = Console()
-    assert console.run("--stack", "dev", "--json", "a", "b") == EXIT_OK
+    # moto answers from its queue once per distinct request body, so the texts are unique.
+    texts = [f"first {endpoint_name}", f"second {endpoint_name}"]
+    assert console.run("--stack", "dev", "--json", *texts) == EXIT_OK
     document = json.loads(console.out)
     assert document["model"] == "org/name"
     assert document["similarity"] == [[1.0, 0.0], [0.0, 1.0]]

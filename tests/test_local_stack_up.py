@@ -47,6 +47,8 @@ elif args[:1] == ["up"] and "local" in args:
     s3.upload_file(os.environ["FAKE_ARTIFACT"], "{bucket}", "{key}")
 elif args[:2] == ["stack", "output"]:
     print("s3://{bucket}/{key}")
+elif args[:1] == ["destroy"] and os.environ.get("FAKE_DESTROY_FAILS"):
+    sys.exit("error: destroy failed")
 elif args[:2] == ["stack", "ls"]:
     print(json.dumps([{{"name": "local", "current": True}}]))
 """
@@ -216,5 +218,18 @@ def test_failed_pulumi_up_stops_make_up_with_a_hint(tmp_path: Path, artifact: Pa
         assert "make down" in result.stderr
         assert [call["args"][0] for call in project.calls()][-1] == "up"
         assert not (tmp_path / ".emulator" / "serve.pid").exists()
+    finally:
+        project.stop_all()
+
+
+def test_down_stops_the_emulator_even_when_destroy_fails(tmp_path: Path, artifact: Path) -> None:
+    project = Project(tmp_path, artifact)
+    try:
+        assert project.run("up.sh", STACK="local").returncode == 0
+        result = project.run("down.sh", FAKE_DESTROY_FAILS="1")
+        assert result.returncode == 0
+        assert "stopping the emulator anyway" in result.stderr
+        assert not _port_open(project.emulator_port)
+        assert not _port_open(project.serve_port)
     finally:
         project.stop_all()

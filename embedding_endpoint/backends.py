@@ -71,8 +71,12 @@ class EndpointError(EmbeddingClientError):
         self.status = status
         self.code = code
         self.message = message
-        label = f"HTTP {status}" if status is not None else "error"
-        super().__init__(f"{target} answered {label}{f' {code}' if code else ''}: {message}")
+        if status is None:
+            super().__init__(f"{target}: {message}")
+        else:
+            super().__init__(
+                f"{target} answered HTTP {status}{f' {code}' if code else ''}: {message}"
+            )
 
     @property
     def is_client_error(self) -> bool:
@@ -207,6 +211,8 @@ def post_with_retries(
             body = error.read()
             if error.code not in RETRYABLE_STATUS or attempt == attempts - 1:
                 raise EndpointError(target, error.code, _error_message(body)) from None
+        except TimeoutError:
+            raise EndpointError(target, None, f"no answer within {timeout:g} s") from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise EndpointError(target, None, f"cannot connect: {reason}") from None

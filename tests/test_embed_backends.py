@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import urllib.request
 import uuid
@@ -197,6 +198,15 @@ def test_http_backend_reports_an_unreachable_endpoint():
     with pytest.raises(EndpointError, match="cannot connect") as raised:
         HttpBackend("http://127.0.0.1:9").embed(["a"])
     assert raised.value.status is None and not raised.value.is_client_error
+
+
+def test_http_backend_reports_an_endpoint_that_does_not_answer_in_time():
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(EndpointError, match="no answer within 0.5 s"):
+            HttpBackend(url, timeout=0.5).embed(["a"])
 
 
 def test_http_posts_retry_503_and_429_with_backoff_then_succeed(scripted):

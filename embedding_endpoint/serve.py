@@ -162,6 +162,14 @@ def error_body(status: int, message: str) -> bytes:
     return json.dumps({"code": status, "type": kind, "message": message}).encode("utf-8")
 
 
+def _response_type(accept: str) -> str:
+    """JSON whenever the caller accepts it (or anything); else the first type it named."""
+    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    if any(t in ("application/json", "application/*", "*/*") for t in types):
+        return "application/json"
+    return types[0]
+
+
 class InferenceHandler:
     """The loaded script and model; `invoke` runs one request at a time."""
 
@@ -190,8 +198,7 @@ class InferenceHandler:
                 logger.exception("inference failed")
             return Invocation(int(status), error_body(int(status), str(error)), "application/json")
         payload = output.encode("utf-8") if isinstance(output, str) else bytes(output)
-        first = accept.split(",")[0].split(";")[0].strip()
-        return Invocation(HTTPStatus.OK, payload, "application/json" if "*" in first else first)
+        return Invocation(HTTPStatus.OK, payload, _response_type(accept))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -128,6 +128,12 @@ def test_batch_limit_follows_the_environment(inference, loaded, monkeypatch):
     assert loaded.max_texts_per_request == 3
 
 
+def test_invalid_batch_limit_in_the_environment_fails_the_load(inference, monkeypatch):
+    monkeypatch.setenv("EMBEDDING_MAX_BATCH_SIZE", "lots")
+    with pytest.raises(inference.ModelFilesError, match="EMBEDDING_MAX_BATCH_SIZE.*'lots'"):
+        inference.model_fn(str(REFERENCE_MODEL_DIR))
+
+
 def test_full_batch_at_the_limit_fits_the_response_limit(inference, loaded):
     limit = loaded.max_texts_per_request
     texts = [f"sentence {i} with several words in it" for i in range(limit)]

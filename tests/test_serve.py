@@ -157,6 +157,11 @@ def test_unsupported_accept_is_a_406(served):
     assert status == 406
 
 
+def test_accept_listing_json_among_others_is_answered_with_json(served):
+    status, headers, _ = invoke(served.url, {"inputs": "a"}, accept="text/html, */*;q=0.8")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+
+
 def test_accept_any_is_answered_with_json(served):
     status, headers, body = invoke(served.url, {"inputs": "a"}, accept="*/*")
     assert status == 200 and headers["Content-Type"] == "application/json"

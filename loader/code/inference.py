@@ -24,7 +24,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -108,6 +108,7 @@ class EmbeddingModel:
 
 
 def max_batch_size() -> int:
+    """MAX_BATCH_SIZE, or EMBEDDING_MAX_BATCH_SIZE when the deployment sets it."""
     raw = os.environ.get("EMBEDDING_MAX_BATCH_SIZE")
     if raw is None:
         return MAX_BATCH_SIZE
@@ -276,6 +277,7 @@ def _model_id(model_dir: str, model: Any) -> str:
 def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     """Load tokenizer and encoder once per worker; `context` is passed by newer toolkits only."""
     threads = configure_threads()
+    max_batch_size()  # a bad EMBEDDING_MAX_BATCH_SIZE fails the load, not every request
     settings = read_settings(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(settings.transformer_path)
     model = AutoModel.from_pretrained(settings.transformer_path)
@@ -283,13 +285,7 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
         model = model.float()  # half precision is slow and inexact on CPU
     model.eval()
     max_length = _effective_max_length(settings, tokenizer, model)
-    settings = EmbeddingSettings(
-        transformer_path=settings.transformer_path,
-        pooling_modes=settings.pooling_modes,
-        normalize=settings.normalize,
-        max_seq_length=max_length,
-        do_lower_case=settings.do_lower_case,
-    )
+    settings = replace(settings, max_seq_length=max_length)
     dimensions = int(model.config.hidden_size) * len(settings.pooling_modes)
     loaded = EmbeddingModel(_model_id(model_dir, model), tokenizer, model, settings, dimensions)
     logger.info(

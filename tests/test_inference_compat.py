@@ -7,7 +7,10 @@ Opt-in, because it needs a second interpreter with those versions:
     INFERENCE_COMPAT_PYTHON=/tmp/py39/bin/python .venv/bin/pytest tests/test_inference_compat.py
 
 That interpreter runs the script through the toolkit hooks; this process compares its vectors
-with `SentenceTransformer.encode` on the same folder (cosine ≥ 0.9999 per sentence).
+with `SentenceTransformer.encode` on the same folder (cosine ≥ 0.9999 per sentence). When that
+interpreter also has the DLC's serving code (`pip install --no-deps
+sagemaker-huggingface-inference-toolkit sagemaker-inference multi-model-server psutil scipy six
+pillow`), the script is also driven through `HuggingFaceHandlerService.handle`, as in the DLC.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from tests.inference_support import INFERENCE_SCRIPT, REFERENCE_MODEL_DIR, with_pooling
+from tests.inference_support import (
+    INFERENCE_SCRIPT,
+    REFERENCE_MODEL_DIR,
+    copy_model,
+    with_pooling,
+)
 
 COMPAT_PYTHON = os.environ.get("INFERENCE_COMPAT_PYTHON")
 SENTENCES = ["A man is eating food.", "The girl is carrying a baby.", "word " * 400, "x"]
@@ -75,3 +83,76 @@ def test_oldest_dlc_stack_gives_sentence_transformers_vectors(tmp_path, pooling)
         np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
     )
     assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
+
+
+# The DLC's request path: MMS calls HuggingFaceHandlerService.handle(data, context).
+_TOOLKIT_CHILD = """
+import json, sys
+try:
+    from sagemaker_huggingface_inference_toolkit.handler_service import HuggingFaceHandlerService
+except ImportError as error:
+    print(json.dumps({"skip": str(error)}))
+    sys.exit(0)
+from mms.service import PredictionException
+
+class RequestProcessor:
+    def __init__(self, properties):
+        self.properties = properties
+    def get_request_properties(self):
+        return self.properties
+
+class Metrics:
+    def add_time(self, *args, **kwargs):
+        pass
+
+class Context:
+    def __init__(self, model_dir, properties):
+        self.system_properties = {"model_dir": model_dir, "batch_size": 1, "gpu_id": 0}
+        self.request_processor = [RequestProcessor(properties)]
+        self.metrics = Metrics()
+        self.response_content_type = None
+    def set_response_content_type(self, index, value):
+        self.response_content_type = value
+
+service = HuggingFaceHandlerService()
+headers = {"Content-Type": "application/json", "Accept": "*/*"}
+ok_context = Context(sys.argv[1], headers)
+body = json.dumps({"inputs": json.loads(sys.argv[2])}).encode()
+answer = service.handle([{"body": body}], ok_context)[0]
+try:
+    service.handle([{"body": b'{"inputs": []}'}], Context(sys.argv[1], headers))
+    refused = None
+except PredictionException as error:
+    refused = {"code": error.error_code, "message": error.message}
+print(json.dumps({"response": json.loads(answer), "content_type": ok_context.response_content_type,
+                  "refused": refused}))
+"""
+
+
+@pytest.mark.skipif(
+    not COMPAT_PYTHON, reason="set INFERENCE_COMPAT_PYTHON to a Python 3.9 / torch 1.13 interpreter"
+)
+def test_dlc_handler_service_serves_the_script_and_turns_bad_input_into_a_400(tmp_path):
+    folder = copy_model(tmp_path / "model", with_script=True)
+    completed = subprocess.run(
+        [COMPAT_PYTHON, "-c", _TOOLKIT_CHILD, str(folder), json.dumps(SENTENCES)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    if "skip" in report:
+        pytest.skip(f"no inference toolkit in {COMPAT_PYTHON}: {report['skip']}")
+    assert report["content_type"] == "application/json"
+    ours = np.asarray(report["response"]["embeddings"])
+    theirs = SentenceTransformer(str(folder), device="cpu").encode(
+        SENTENCES, normalize_embeddings=True
+    )
+    cosine = (ours * theirs).sum(axis=1) / (
+        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
+    )
+    assert cosine.min() >= 0.9999
+    assert report["refused"]["code"] == 400
+    assert "empty list" in report["refused"]["message"]

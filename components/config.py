@@ -29,6 +29,7 @@ _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$
 _REVISION = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$")
 _COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 _S3_TARBALL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$")
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
@@ -59,6 +60,8 @@ class StackConfig:
     packaging_runner: str = "lambda"
     # A secret Output when read from Pulumi config: it must stay encrypted in state.
     hf_token: pulumi.Input[str] | None = field(default=None, repr=False)
+    # Alternative to hf_token: the loader reads the token from this Secrets Manager secret.
+    hf_token_secret_arn: str | None = None
     source_model_data_url: str | None = None
     expected_artifact_sha256: str | None = None
     backend: str = "sagemaker"
@@ -172,6 +175,23 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         raise _fail("imageTag", image_tag, problem)
     warnings.extend(images.tag_warnings(image_tag))
 
+    token_secret_arn = raw.get("hfTokenSecretArn") or None
+    if token_secret_arn is not None:
+        if not _SECRET_ARN.match(token_secret_arn):
+            raise _fail(
+                "hfTokenSecretArn",
+                token_secret_arn,
+                "expected a Secrets Manager secret ARN "
+                "(arn:aws:secretsmanager:<region>:<account>:secret:<name>)",
+            )
+        if raw.get("hfToken"):
+            raise _fail(
+                "hfTokenSecretArn",
+                token_secret_arn,
+                f"set either '{_key('hfToken')}' (secret config) or '{_key('hfTokenSecretArn')}', "
+                "not both",
+            )
+
     source_url = raw.get("sourceModelDataUrl") or None
     if source_url is not None and not _S3_TARBALL.match(source_url):
         raise _fail(
@@ -203,6 +223,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         retain_artifacts=_bool(raw, "retainArtifacts", False),
         packaging_runner=_choice(raw, "packagingRunner", "lambda", PACKAGING_RUNNERS),
         hf_token=raw.get("hfToken") or None,
+        hf_token_secret_arn=token_secret_arn,
         source_model_data_url=source_url,
         expected_artifact_sha256=expected_sha,
         backend=backend,
@@ -223,6 +244,7 @@ CONFIG_KEYS = (
     "retainArtifacts",
     "packagingRunner",
     "hfToken",
+    "hfTokenSecretArn",
     "sourceModelDataUrl",
     "expectedArtifactSha256",
     "backend",
@@ -257,6 +279,10 @@ def load_config() -> StackConfig:
     check_known_keys(_all_config_keys())
     config = pulumi.Config(NAMESPACE)
     raw = {key: config.get(key) for key in CONFIG_KEYS if key != "hfToken"}
+    token = config.get_secret("hfToken")
+    if token is not None:
+        # Only its presence is validated here; the value stays a secret Output.
+        raw["hfToken"] = "<secret>"
     region = (
         pulumi.Config("aws").get("region")
         or os.environ.get("AWS_REGION")
@@ -272,6 +298,6 @@ def load_config() -> StackConfig:
         endpoints.update({str(k): str(v) for k, v in dict(entry).items()})
     return replace(
         parsed,
-        hf_token=config.get_secret("hfToken"),
+        hf_token=token,
         aws_endpoints=tuple(sorted(endpoints.items())),
     )

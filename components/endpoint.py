@@ -38,11 +38,15 @@ def endpoint_name_for(project: str, stack: str) -> str:
     return name[:SAGEMAKER_NAME_MAX].rstrip("-")
 
 
-def model_environment(model_id: str, model_revision: str) -> dict[str, str]:
+def model_environment(
+    model_id: str, model_revision: str, artifact_sha256: str | None = None
+) -> dict[str, str]:
     """The DLC's environment: one worker, the embedding task, the served model for logs.
 
     HF_MODEL_ID is deliberately absent: it would make the DLC download from the Hub instead of
-    serving the packaged archive. The model is recorded under names the DLC ignores.
+    serving the packaged archive. The model is recorded under names the DLC ignores. The archive's
+    sha256 is part of it so that an archive rebuilt at the same URL (a new packaging format)
+    replaces the Model and rolls the endpoint onto containers that load the new bytes.
     """
     return {
         # One worker per container: serverless memory is small and a second worker doubles it.
@@ -53,6 +57,7 @@ def model_environment(model_id: str, model_revision: str) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "EMBEDDING_MODEL_ID": model_id,
         "EMBEDDING_MODEL_REVISION": model_revision,
+        **({"EMBEDDING_ARTIFACT_SHA256": artifact_sha256} if artifact_sha256 else {}),
     }
 
 
@@ -116,6 +121,8 @@ class ServerlessEmbeddingEndpointArgs:
     memory_size_mb: int
     max_concurrency: int
     provisioned_concurrency: int = 0
+    # The packaged archive's sha256: a new one replaces the Model even when the URL is the same.
+    artifact_sha256: pulumi.Input[str] | None = None
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
     tags: tuple[tuple[str, str], ...] = ()
@@ -178,8 +185,8 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             primary_container={
                 "image": self.image_uri,
                 "model_data_url": args.model_data_url,
-                "environment": pulumi.Output.from_input(args.model_revision).apply(
-                    lambda revision: model_environment(args.model_id, revision)
+                "environment": pulumi.Output.all(args.model_revision, args.artifact_sha256).apply(
+                    lambda values: model_environment(args.model_id, *values)
                 ),
             },
             tags=tags,

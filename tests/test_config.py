@@ -93,6 +93,21 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "s3://bucket/path/model.tar.gz",
     ),
     (
+        {"hfTokenSecretArn": "hf-token"},
+        "us-east-1",
+        "embedding-endpoint:hfTokenSecretArn",
+        "Secrets Manager secret ARN",
+    ),
+    (
+        {
+            "hfTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-AbCdEf",
+            "hfToken": "hf_xxx",
+        },
+        "us-east-1",
+        "embedding-endpoint:hfTokenSecretArn",
+        "not both",
+    ),
+    (
         {"expectedArtifactSha256": "abc123"},
         "us-east-1",
         "embedding-endpoint:expectedArtifactSha256",

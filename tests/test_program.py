@@ -149,6 +149,25 @@ def test_pinned_revision_and_archive_hash_are_exported(dev: ProgramRun) -> None:
     assert env["EMBEDDING_MODEL_REVISION"] == packaged["revision"]
 
 
+def test_a_rebuilt_archive_at_the_same_url_replaces_the_model(dev: ProgramRun) -> None:
+    # The archive's sha256 is a Model input: a new packaging format at the same key changes it,
+    # which replaces the Model and rolls the endpoint onto containers that load the new bytes.
+    env = dev.one(MODEL).inputs["primaryContainer"]["environment"]
+    assert env["EMBEDDING_ARTIFACT_SHA256"] == dev.one(DYNAMIC_RESOURCE).outputs["sha256"]
+
+
+def test_a_token_secret_arn_reaches_the_loader_and_only_its_role_may_read_it(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbCdEf"
+    run = pulumi_program({**stack_config("dev"), "embedding-endpoint:hfTokenSecretArn": arn})
+    assert run.one(DYNAMIC_RESOURCE).inputs["hf_token_secret_arn"] == arn
+    reads = [
+        s for s in _statements(run) if "secretsmanager:GetSecretValue" in _as_list(s["Action"])
+    ]
+    assert reads and all(_as_list(s["Resource"]) == [arn] for s in reads)
+
+
 def test_packager_is_told_the_configured_model_and_revision(dev: ProgramRun) -> None:
     inputs = dev.one(DYNAMIC_RESOURCE).inputs
     assert inputs["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"

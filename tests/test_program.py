@@ -273,6 +273,17 @@ def test_a_model_too_big_for_the_memory_is_warned_about_after_packaging(
     assert run.warnings.count(warning) == 1
 
 
+def test_http_api_fronts_the_endpoint_and_exports_its_url(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    run = pulumi_program({**stack_config("dev"), "embedding-endpoint:httpApi": "true"})
+    assert run.outputs["httpApiUrl"].startswith("https://")
+    assert run.outputs["httpApiUrl"].endswith("/embed")
+    invokes = [s for s in _statements(run) if "sagemaker:InvokeEndpoint" in _as_list(s["Action"])]
+    assert invokes
+    assert all(_as_list(s["Resource"]) == [run.outputs["endpointArn"]] for s in invokes)
+
+
 def test_bedrock_backend_declares_nothing_to_package_or_host(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:

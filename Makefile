@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 STACK ?= local
 FROM ?= dev
 TO ?= prod
+ARTIFACT ?=
+PORT ?= 8080
 
 .PHONY: venv test lint up down promote bench serve
 
@@ -35,3 +37,7 @@ promote: venv
 
 bench: venv
 	$(PY) -m benchmarks
+
+serve: venv
+	@test -n "$(ARTIFACT)" || { echo "usage: make serve ARTIFACT=s3://…/model.tar.gz|file.tar.gz|folder [PORT=8080]"; exit 2; }
+	$(PY) -m embedding_endpoint serve "$(ARTIFACT)" --port $(PORT)

@@ -31,6 +31,22 @@ def _regions(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
+# Cohere's English and multilingual v3 models are offered in the same regions.
+_COHERE_V3_REGIONS = _regions(
+    "us-east-1",
+    "us-west-2",
+    "ca-central-1",
+    "sa-east-1",
+    "eu-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "ap-northeast-1",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+)
+
 MODELS: dict[str, BedrockEmbeddingModel] = {
     model.model_id: model
     for model in (
@@ -78,40 +94,14 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             name="Cohere Embed English v3",
             dimensions=1024,
             max_texts_per_call=96,
-            known_regions=_regions(
-                "us-east-1",
-                "us-west-2",
-                "ca-central-1",
-                "sa-east-1",
-                "eu-central-1",
-                "eu-west-1",
-                "eu-west-2",
-                "eu-west-3",
-                "ap-northeast-1",
-                "ap-south-1",
-                "ap-southeast-1",
-                "ap-southeast-2",
-            ),
+            known_regions=_COHERE_V3_REGIONS,
         ),
         BedrockEmbeddingModel(
             model_id="cohere.embed-multilingual-v3",
             name="Cohere Embed Multilingual v3",
             dimensions=1024,
             max_texts_per_call=96,
-            known_regions=_regions(
-                "us-east-1",
-                "us-west-2",
-                "ca-central-1",
-                "sa-east-1",
-                "eu-central-1",
-                "eu-west-1",
-                "eu-west-2",
-                "eu-west-3",
-                "ap-northeast-1",
-                "ap-south-1",
-                "ap-southeast-1",
-                "ap-southeast-2",
-            ),
+            known_regions=_COHERE_V3_REGIONS,
         ),
         BedrockEmbeddingModel(
             model_id="cohere.embed-v4:0",

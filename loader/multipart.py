@@ -92,7 +92,8 @@ class MultipartUpload:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._buffer += data
         while len(self._buffer) >= self.part_size:
-            part = bytes(self._buffer[: self.part_size])
+            with memoryview(self._buffer) as view:
+                part = bytes(view[: self.part_size])  # one copy, not slice-then-copy
             del self._buffer[: self.part_size]
             self._enqueue(part)
 

@@ -1,0 +1,279 @@
+"""Packaging throughput and memory: the loader vs a plain streaming copy of the same bytes.
+
+Both paths read the same files from the Hub fixture and write to the same moto S3 server over
+loopback: the loader (HTTP → tar → stored-block gzip → sha256 → 4-thread multipart upload) and a
+plain copy (HTTP → boto3 `upload_fileobj` with the same part size and concurrency, no tar, no
+gzip, no hashing). Each run happens in a fresh subprocess so its peak RSS is its own; a baseline
+subprocess that only imports the same libraries shows how much of that peak is the interpreter.
+
+Repos: the real all-MiniLM-L6-v2 (~91 MB) and a synthetic repo with random weights generated at
+run time (BENCH_PACKAGING_MB, default 400 MB; never committed). Results: packaging.json and
+packaging.md under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SYNTHETIC_MODEL_ID = "bench-org/synthetic-weights"
+REPEATS = int(os.environ.get("BENCH_PACKAGING_REPEATS", "3"))
+SYNTHETIC_MB = int(os.environ.get("BENCH_PACKAGING_MB", "400"))
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Measurement:
+    seconds: float
+    bytes_moved: int
+    peak_rss_mb: float
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes_moved / MiB / self.seconds
+
+
+# --- children (each run is its own process, so ru_maxrss is that run's peak) --------------------
+
+
+def _peak_rss_mb() -> float:
+    """This process's high-water RSS. Not getrusage: on Linux its ru_maxrss carries the parent's
+    peak across fork+exec, and the parent holds moto's in-memory objects."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child_baseline() -> dict:
+    import boto3  # noqa: F401 - imported for its memory footprint
+    import huggingface_hub  # noqa: F401
+
+    import loader.handler  # noqa: F401
+
+    return {"seconds": 0.0, "bytes_moved": 0, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _child_package(model_id: str, bucket: str) -> dict:
+    import time
+
+    from loader.handler import handler
+
+    started = time.perf_counter()
+    result = handler({"model_id": model_id, "bucket": bucket, "key_prefix": "bench/"}, None)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "bytes_moved": result["size_bytes"], "peak_rss_mb": _peak_rss_mb()}
+
+
+class _IterStream:
+    """A read()-able view of an iterator of chunks (what upload_fileobj needs)."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+def _child_copy(model_id: str, bucket: str) -> dict:
+    import time
+
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import get_session
+
+    from loader.hub import fetch_snapshot, hub_endpoint
+    from loader.multipart import PART_SIZE, UPLOAD_WORKERS
+    from loader.selection import select_files
+
+    s3 = boto3.client("s3", config=Config(max_pool_connections=UPLOAD_WORKERS + 4))
+    transfer = TransferConfig(
+        multipart_threshold=PART_SIZE,
+        multipart_chunksize=PART_SIZE,
+        max_concurrency=UPLOAD_WORKERS,
+    )
+    started = time.perf_counter()
+    snapshot = fetch_snapshot(model_id, "main")
+    moved = 0
+    for item in select_files(model_id, snapshot.files):
+        url = hf_hub_url(model_id, item.path, revision=snapshot.revision, endpoint=hub_endpoint())
+        with get_session().stream("GET", url, follow_redirects=True) as response:
+            response.raise_for_status()
+            stream = _IterStream(response.iter_bytes(MiB))
+            s3.upload_fileobj(stream, bucket, f"copy/{item.path}", Config=transfer)
+        moved += item.size
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "bytes_moved": moved, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _child_main(argv: list[str]) -> None:
+    mode = argv[0]
+    if mode == "baseline":
+        answer = _child_baseline()
+    elif mode == "package":
+        answer = _child_package(argv[1], argv[2])
+    else:
+        answer = _child_copy(argv[1], argv[2])
+    print(json.dumps(answer))
+
+
+# --- parent -------------------------------------------------------------------------------------
+
+
+def _run_child(env: dict[str, str], *args: str) -> Measurement:
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_packaging", "--child", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"benchmark child {args} failed:\n{completed.stderr[-3000:]}")
+    return Measurement(**json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+def _best(measurements: list[Measurement]) -> Measurement:
+    return min(measurements, key=lambda m: m.seconds)
+
+
+def _bench_repo(env: dict[str, str], s3, model_id: str) -> dict:
+    runs: dict[str, list[Measurement]] = {"package": [], "copy": []}
+    for _ in range(REPEATS):
+        for mode in ("package", "copy"):
+            bucket = f"bench-{mode}-{uuid.uuid4().hex[:10]}"
+            s3.create_bucket(Bucket=bucket)
+            try:
+                runs[mode].append(_run_child(env, mode, model_id, bucket))
+            finally:
+                for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+                    s3.delete_object(Bucket=bucket, Key=item["Key"])
+                s3.delete_bucket(Bucket=bucket)
+    package, copy = _best(runs["package"]), _best(runs["copy"])
+    return {
+        "model_id": model_id,
+        "package": asdict(package) | {"mb_per_s": round(package.mb_per_s, 1)},
+        "copy": asdict(copy) | {"mb_per_s": round(copy.mb_per_s, 1)},
+        "package_time_over_copy_time": round(package.seconds / copy.seconds, 2),
+        "package_seconds_all_runs": [round(m.seconds, 3) for m in runs["package"]],
+        "copy_seconds_all_runs": [round(m.seconds, 3) for m in runs["copy"]],
+        "package_peak_rss_mb_max": round(max(m.peak_rss_mb for m in runs["package"]), 1),
+        "median_package_seconds": round(statistics.median(m.seconds for m in runs["package"]), 3),
+    }
+
+
+def _markdown(report: dict) -> str:
+    lines = [
+        "# Packaging benchmark",
+        "",
+        "Hub fixture → moto S3 over loopback; best of "
+        f"{report['repeats']} runs; each run in its own process.",
+        f"Baseline process RSS (imports only): {report['baseline_rss_mb']:.0f} MB.",
+        "",
+        "| repo | archive MB | loader MB/s | plain copy MB/s | loader/copy time | "
+        "loader peak RSS MB | copy peak RSS MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in report["repos"]:
+        lines.append(
+            f"| {row['model_id']} | {row['package']['bytes_moved'] / MiB:.0f} | "
+            f"{row['package']['mb_per_s']} | {row['copy']['mb_per_s']} | "
+            f"{row['package_time_over_copy_time']} | {row['package_peak_rss_mb_max']:.0f} | "
+            f"{row['copy']['peak_rss_mb']:.0f} |"
+        )
+    lines += ["", f"Machine: {report['machine']}", ""]
+    return "\n".join(lines)
+
+
+def run(results_dir: Path) -> Path:
+    """Run the benchmark, write packaging.json and packaging.md; return the JSON path."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from moto.server import ThreadedMotoServer
+
+    from tests.fixtures.hub import HubServer, make_repo
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    hub = HubServer()
+    hub.start()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    env.pop("HF_TOKEN", None)
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-packaging-") as scratch:
+        weights = Path(scratch) / "model.safetensors"
+        with weights.open("wb") as handle:
+            for _ in range(SYNTHETIC_MB):
+                handle.write(os.urandom(MiB))
+        hub.register(
+            make_repo(
+                SYNTHETIC_MODEL_ID,
+                {"config.json": b'{"model_type": "bert"}', "model.safetensors": weights},
+            )
+        )
+        try:
+            baseline = _run_child(env, "baseline")
+            repos = [
+                _bench_repo(env, s3, model_id)
+                for model_id in ("sentence-transformers/all-MiniLM-L6-v2", SYNTHETIC_MODEL_ID)
+            ]
+        finally:
+            moto.stop()
+            hub.stop()
+    report = {
+        "repeats": REPEATS,
+        "synthetic_mb": SYNTHETIC_MB,
+        "baseline_rss_mb": round(baseline.peak_rss_mb, 1),
+        "machine": f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
+        "repos": repos,
+    }
+    json_path = results_dir / "packaging.json"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    (results_dir / "packaging.md").write_text(_markdown(report))
+    return json_path
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        _child_main(sys.argv[2:])
+    else:
+        print(run(REPO_ROOT / "benchmarks" / "results"))

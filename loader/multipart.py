@@ -11,6 +11,7 @@ import logging
 import math
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,9 +56,12 @@ class MultipartUpload:
         part_size: int = PART_SIZE,
         workers: int = UPLOAD_WORKERS,
         queue_depth: int = QUEUE_DEPTH,
+        on_part: Callable[[bytes], None] | None = None,
     ) -> None:
         self._s3, self.bucket, self.key, self._model = s3, bucket, key, model
         self.part_size = part_size
+        self._on_part = on_part  # sees every part, in order, before it is queued
+        self._flushed = False
         self._workers = workers
         self._queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=queue_depth)
         self._buffer = bytearray()
@@ -97,11 +101,18 @@ class MultipartUpload:
             del self._buffer[: self.part_size]
             self._enqueue(part)
 
-    def complete(self) -> str:
-        """Upload the last part, wait for all, then CompleteMultipartUpload; returns the ETag."""
+    def flush(self) -> None:
+        """Queue the last (short) part; after this, `on_part` has seen every byte."""
+        if self._flushed:
+            return
+        self._flushed = True
         if self._buffer or self._next_part == 1:
             self._enqueue(bytes(self._buffer))
             self._buffer = bytearray()
+
+    def complete(self) -> str:
+        """Upload the last part, wait for all, then CompleteMultipartUpload; returns the ETag."""
+        self.flush()
         self._stop_workers()
         self._raise_if_failed()
         parts = [{"PartNumber": n, "ETag": etag} for n, etag in sorted(self._etags.items())]
@@ -147,6 +158,8 @@ class MultipartUpload:
             )
         item = (self._next_part, part)
         self._next_part += 1
+        if self._on_part is not None:
+            self._on_part(part)
         while True:
             self._raise_if_failed()
             try:

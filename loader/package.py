@@ -20,7 +20,7 @@ from loader.hub import fetch_snapshot, stream_file
 from loader.keys import ArtifactLocation, artifact_location
 from loader.multipart import MultipartUpload, part_size_for
 from loader.selection import NoWeightsError, RepoFile, is_weights, select_files
-from loader.stream import ArchiveStream
+from loader.stream import ArchiveStream, archive_upload
 from loader.version import format_version, inference_requirements_bytes, inference_script_bytes
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,9 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
     total = gzip_size(tar_size(entries))
     log.info("packaging %s@%s: %d files, %d bytes", model, snapshot.revision, len(files), total)
 
-    with MultipartUpload(
+    with archive_upload(
         s3, location.bucket, location.key, model=model, part_size=part_size_for(total)
-    ) as upload:
-        stream = ArchiveStream(upload, model)
+    ) as (upload, stream):
         for entry in entries:
             if entry.is_directory:
                 stream.add_directory(entry.name)

@@ -21,10 +21,10 @@ from loader.artifacts import LoaderResult
 from loader.errors import LoaderError, SourceArchiveError
 from loader.event import LoaderRequest
 from loader.keys import artifact_location, parse_s3_url, source_revision
-from loader.multipart import MultipartUpload, part_size_for
+from loader.multipart import part_size_for
 from loader.package import code_files, finish_upload, lookup_existing
 from loader.selection import is_weights
-from loader.stream import ArchiveStream
+from loader.stream import archive_upload
 from loader.version import format_version
 
 log = logging.getLogger(__name__)
@@ -81,8 +81,10 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
     if version_id:
         get_args["VersionId"] = version_id
     part_size = part_size_for(head["ContentLength"] * _EXPANSION_ALLOWANCE)
-    with MultipartUpload(s3, location.bucket, location.key, model=model, part_size=part_size) as up:
-        stream = ArchiveStream(up, model)
+    with archive_upload(s3, location.bucket, location.key, model=model, part_size=part_size) as (
+        up,
+        stream,
+    ):
         weights = 0
         seen: set[str] = set()
 

@@ -25,6 +25,7 @@ MAX_PARTS = 10_000
 MAX_PART_SIZE = 5 * 1024 * MiB
 UPLOAD_WORKERS = 4
 QUEUE_DEPTH = 2
+CHECKSUM_ALGORITHM = "CRC32"
 
 
 def part_size_for(total_size: int | None) -> int:
@@ -66,7 +67,7 @@ class MultipartUpload:
         self._queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=queue_depth)
         self._buffer = bytearray()
         self._next_part = 1
-        self._etags: dict[int, str] = {}
+        self._parts: dict[int, dict[str, Any]] = {}
         self._failure = _Failure()
         self._threads: list[threading.Thread] = []
         self.upload_id: str | None = None
@@ -76,8 +77,13 @@ class MultipartUpload:
 
     def __enter__(self) -> MultipartUpload:
         try:
+            # CRC32 per part, as boto3's transfer manager does: every part is checked end to end,
+            # and S3 keeps a cheap composite checksum instead of a full-object one.
             created = self._s3.create_multipart_upload(
-                Bucket=self.bucket, Key=self.key, ContentType="application/gzip"
+                Bucket=self.bucket,
+                Key=self.key,
+                ContentType="application/gzip",
+                ChecksumAlgorithm=CHECKSUM_ALGORITHM,
             )
         except Exception as error:
             raise self._error("create-multipart-upload", error) from error
@@ -115,7 +121,7 @@ class MultipartUpload:
         self.flush()
         self._stop_workers()
         self._raise_if_failed()
-        parts = [{"PartNumber": n, "ETag": etag} for n, etag in sorted(self._etags.items())]
+        parts = [self._parts[number] for number in sorted(self._parts)]
         try:
             done = self._s3.complete_multipart_upload(
                 Bucket=self.bucket,
@@ -180,8 +186,14 @@ class MultipartUpload:
                     UploadId=self.upload_id,
                     PartNumber=number,
                     Body=body,
+                    ChecksumAlgorithm=CHECKSUM_ALGORITHM,
                 )
-                self._etags[number] = answer["ETag"]
+                # With a checksum algorithm, S3 requires each part's checksum at completion.
+                self._parts[number] = {
+                    "PartNumber": number,
+                    "ETag": answer["ETag"],
+                    "ChecksumCRC32": answer["ChecksumCRC32"],
+                }
             except Exception as error:  # surfaced to the producer by _raise_if_failed
                 with self._failure.lock:
                     if self._failure.error is None:

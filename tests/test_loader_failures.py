@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import loader.hub
@@ -183,3 +185,13 @@ def test_unreadable_token_secret_names_the_secret(hub, aws, s3_bucket):
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:absent-AbCdEf"
     with pytest.raises(LoaderError, match="step 'read-token-secret'.*absent-AbCdEf"):
         handler(hub_event(s3_bucket, hf_token_secret_arn=arn), None)
+
+
+def test_failed_run_leaves_no_uploader_or_hashing_thread_running(hub, s3_bucket, monkeypatch):
+    monkeypatch.setattr(loader.hub, "RETRY_BASE_SECONDS", 0.0)
+    hub.register(large_repo())
+    hub.switches.cut_file = "model.safetensors"
+    with pytest.raises(DownloadError):
+        handler(hub_event(s3_bucket, model_id="test-org/large-weights"), None)
+    running = [t.name for t in threading.enumerate()]
+    assert not [name for name in running if name.startswith(("part-uploader", "archive-sha256"))]

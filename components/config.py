@@ -7,13 +7,13 @@ Every other module receives a `StackConfig`; none reads `pulumi.Config` itself. 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import pulumi
 
 from components import images
+from loader import patterns
 
 NAMESPACE = "embedding-endpoint"
 
@@ -23,14 +23,12 @@ PACKAGING_RUNNERS = ("lambda", "local")
 BACKENDS = ("sagemaker", "bedrock")
 DEFAULT_BEDROCK_MODEL_ID = "amazon.titan-embed-text-v2:0"
 
-# Hub repo ids: "org/name" with the characters the Hub allows.
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-# Branches, tags (including the Hub's refs/pr/N) or a full commit sha.
-_REVISION = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$")
-_COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
-_S3_TARBALL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$")
+_MODEL_ID = patterns.MODEL_ID
+_REVISION = patterns.REVISION
+_COMMIT_SHA = patterns.COMMIT_SHA
+_SHA256 = patterns.SHA256
+_SECRET_ARN = patterns.SECRET_ARN
+_S3_TARBALL = patterns.S3_TARBALL_URL
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
 

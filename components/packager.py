@@ -21,6 +21,7 @@ from components.packager_provider import (
     RUNNERS,
     PackagerProvider,
 )
+from loader import patterns
 from loader.keys import parse_s3_url
 
 LOADER_RUNTIME = "python3.12"
@@ -33,8 +34,8 @@ LOADER_TIMEOUT_SECONDS = 900
 LOADER_MEMORY_MB = 2048
 LOADER_LOG_RETENTION_DAYS = 14
 
-_KEY_PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)*$")
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+_KEY_PREFIX = patterns.KEY_PREFIX
+_SECRET_ARN = patterns.SECRET_ARN
 _S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
 
 

@@ -7,15 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from loader import patterns
 from loader.errors import EventError
 
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_REVISION = re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_SOURCE_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$")
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
-_KEY_PREFIX = re.compile(r"^([A-Za-z0-9!_.*'()-]+/)*$")
+_MODEL_ID = patterns.MODEL_ID
+_REVISION = patterns.REVISION
+_BUCKET = patterns.BUCKET
+_SHA256 = patterns.SHA256
+_SOURCE_URL = patterns.S3_TARBALL_URL
+_SECRET_ARN = patterns.SECRET_ARN
+_KEY_PREFIX = patterns.KEY_PREFIX
 
 EVENT_FIELDS = (
     "model_id",

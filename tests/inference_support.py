@@ -55,3 +55,47 @@ def build_artifact(folder: Path, archive: Path) -> Path:
         for path in sorted(folder.rglob("*")):
             tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
     return archive
+
+
+def with_dense(
+    destination: Path,
+    layers: list[tuple[int, int, str, bool]],
+    *,
+    normalize: bool = True,
+    seed: int = 0,
+) -> Path:
+    """The reference model plus Dense modules after pooling, saved by sentence-transformers.
+
+    `layers` holds (in_features, out_features, activation class name in torch.nn, safetensors?);
+    weights are random from `seed`. Dense folders are `2_Dense`, `3_Dense`, ... then Normalize.
+    """
+    import torch
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    copy_model(destination)
+    modules = json.loads((destination / "modules.json").read_text())[:2]  # Transformer, Pooling
+    generator = torch.Generator().manual_seed(seed)
+    for in_features, out_features, activation, safetensors in layers:
+        index = len(modules)
+        dense = Dense(
+            in_features,
+            out_features,
+            activation_function=getattr(torch.nn, activation)(),
+            init_weight=torch.randn(out_features, in_features, generator=generator) * 0.1,
+            init_bias=torch.randn(out_features, generator=generator) * 0.1,
+        )
+        path = f"{index}_Dense"
+        (destination / path).mkdir()
+        dense.save(str(destination / path), safe_serialization=safetensors)
+        modules.append({"idx": index, "name": str(index), "path": path, "type": DENSE_TYPE})
+    if normalize:
+        index = len(modules)
+        modules.append(
+            {"idx": index, "name": str(index), "path": f"{index}_Normalize", "type": NORMALIZE_TYPE}
+        )
+    (destination / "modules.json").write_text(json.dumps(modules, indent=2))
+    return destination
+
+
+DENSE_TYPE = "sentence_transformers.models.Dense"
+NORMALIZE_TYPE = "sentence_transformers.models.Normalize"

@@ -4,7 +4,8 @@ The DLC's default `feature-extraction` pipeline returns one vector per *token*. 
 overrides it through the sagemaker-huggingface-inference-toolkit hooks (`model_fn`, `input_fn`,
 `predict_fn`, `output_fn`) to return one vector per *sentence*, pooled and normalized exactly as
 the model's own sentence-transformers files say (`modules.json`, `1_Pooling/config.json`,
-`sentence_bert_config.json`), with mean pooling + L2 normalization when those files are absent.
+`sentence_bert_config.json`, `N_Dense/` projections), with mean pooling + L2 normalization when
+those files are absent.
 
 Request:  {"inputs": str | [str, ...], "parameters": {"normalize": bool, "truncate": bool}}
 Response: {"embeddings": [[float, ...], ...], "model": str, "dimensions": int}
@@ -13,7 +14,8 @@ Limits: at most MAX_BATCH_SIZE texts per request (env EMBEDDING_MAX_BATCH_SIZE o
 request body of at most 4 MiB, and a response that must also fit SageMaker's 4 MB limit.
 
 Runs on every DLC we deploy, the oldest being Python 3.9 / PyTorch 1.13 / transformers 4.26: only
-`torch` and `transformers`, no 3.10+ syntax at runtime. The toolkit answers every exception raised
+`torch` and `transformers` (plus `safetensors`, imported only for a Dense module saved in
+that format), no 3.10+ syntax at runtime. The toolkit answers every exception raised
 here with HTTP 400 and the exception's message, so every message is written for the caller.
 """
 
@@ -55,7 +57,37 @@ _LEGACY_POOLING_KEYS = (
     ("pooling_mode_lasttoken", "lasttoken"),
 )
 _POOLING_ALIASES = {"mean_sqrt_len": "mean_sqrt_len_tokens", "last_token": "lasttoken"}
-SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+# modules.json entries this script runs (kept equal to loader/modules.py's copy by a test).
+SUPPORTED_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
+# The only module type prefix read as a kind; any other type is custom code, refused by name.
+MODULE_TYPE_PREFIX = "sentence_transformers."
+# torch.nn activation classes a Dense module may name; anything else is refused, never imported.
+DENSE_ACTIVATIONS = (
+    "CELU",
+    "ELU",
+    "GELU",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "Identity",
+    "LeakyReLU",
+    "LogSigmoid",
+    "Mish",
+    "ReLU",
+    "ReLU6",
+    "SELU",
+    "SiLU",
+    "Sigmoid",
+    "Softplus",
+    "Softsign",
+    "Tanh",
+    "Tanhshrink",
+)
+# A Dense config without `activation_function` means Tanh (sentence-transformers' default).
+DEFAULT_DENSE_ACTIVATION = "torch.nn.modules.activation.Tanh"
+# Dense reads and writes this feature; other names feed token-level or multi-vector heads.
+_SENTENCE_EMBEDDING = "sentence_embedding"
+_DENSE_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 
 class InputError(ValueError):
@@ -79,6 +111,8 @@ class EmbeddingSettings:
     normalize: bool
     max_seq_length: int
     do_lower_case: bool
+    # Folders of the Dense modules applied after pooling, in modules.json order.
+    dense_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +133,7 @@ class EmbeddingModel:
     model: Any
     settings: EmbeddingSettings
     dimensions: int
+    dense: tuple[Any, ...] = ()
 
     @property
     def max_texts_per_request(self) -> int:
@@ -182,7 +217,13 @@ def _read_json(path: str) -> Any | None:
 
 
 def _module_kind(module_type: str) -> str:
-    """`sentence_transformers.models.Pooling` (or any newer module path) → `Pooling`."""
+    """`sentence_transformers.models.Pooling` (or a newer module path) → `Pooling`.
+
+    A type outside the sentence_transformers package is custom code: its full name is its kind,
+    so it is never mistaken for a built-in module that happens to share a class name.
+    """
+    if not module_type.startswith(MODULE_TYPE_PREFIX):
+        return module_type
     return module_type.rsplit(".", 1)[-1]
 
 
@@ -217,8 +258,15 @@ def read_settings(model_dir: str) -> EmbeddingSettings:
             max_seq_length=int(config.get("max_seq_length") or 0),
             do_lower_case=bool(config.get("do_lower_case", False)),
         )
-    kinds = [(_module_kind(str(m.get("type", ""))), str(m.get("path", ""))) for m in modules]
-    unsupported = [f"{kind} ({path})" for kind, path in kinds if kind not in SUPPORTED_MODULES]
+    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
+        raise ModelFilesError("modules.json must be a list of objects with 'type' and 'path'")
+    entries = [(str(m.get("type", "")), str(m.get("path", ""))) for m in modules]
+    kinds = [(_module_kind(kind), path) for kind, path in entries]
+    unsupported = [
+        f"{module_type} ({path})"
+        for module_type, path in entries
+        if _module_kind(module_type) not in SUPPORTED_MODULES
+    ]
     if unsupported:
         raise ModelFilesError(
             f"modules.json lists module(s) this endpoint cannot run: {unsupported}; "
@@ -226,6 +274,7 @@ def read_settings(model_dir: str) -> EmbeddingSettings:
         )
     if not kinds or kinds[0][0] != "Transformer":
         raise ModelFilesError("modules.json must start with a Transformer module")
+    _check_dense_order([kind for kind, _ in kinds])
     transformer_path = os.path.normpath(os.path.join(model_dir, kinds[0][1]))
     pooling_paths = [path for kind, path in kinds if kind == "Pooling"]
     modes: tuple[str, ...] = ("mean",)
@@ -244,7 +293,167 @@ def read_settings(model_dir: str) -> EmbeddingSettings:
         normalize=any(kind == "Normalize" for kind, _ in kinds),
         max_seq_length=int(transformer_config.get("max_seq_length") or 0),
         do_lower_case=bool(transformer_config.get("do_lower_case", False)),
+        dense_paths=tuple(path for kind, path in kinds if kind == "Dense"),
     )
+
+
+def _check_dense_order(kinds: Sequence[str]) -> None:
+    """Dense projects the pooled vector: it must follow Pooling and precede Normalize."""
+    dense = [index for index, kind in enumerate(kinds) if kind == "Dense"]
+    if not dense:
+        return
+    pooling = [index for index, kind in enumerate(kinds) if kind == "Pooling"]
+    normalize = [index for index, kind in enumerate(kinds) if kind == "Normalize"]
+    if not pooling or min(dense) < min(pooling) or (normalize and max(dense) > min(normalize)):
+        raise ModelFilesError(
+            f"modules.json has Dense modules in an order this endpoint cannot run: {list(kinds)}; "
+            "Dense modules must come after Pooling and before Normalize"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Dense modules (a linear projection of the pooled vector, as sentence-transformers' Dense)
+
+
+class DenseLayer(torch.nn.Module):
+    """sentence-transformers' Dense: activation(linear(x)) (+ x, or a projection of x, if residual).
+
+    Attribute names match the original, so its state dict (`linear.weight`, `linear.bias`,
+    `residual.weight`) loads strictly.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool,
+        activation_function: torch.nn.Module,
+        use_residual: bool,
+    ) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.linear = torch.nn.Linear(in_features, out_features, bias=bias)
+        self.activation_function = activation_function
+        self.use_residual = use_residual
+        if use_residual and in_features != out_features:
+            self.residual = torch.nn.Linear(in_features, out_features, bias=False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        out = self.activation_function(self.linear(features))
+        if self.use_residual:
+            same_width = self.in_features == self.out_features
+            out = out + (features if same_width else self.residual(features))
+        return out
+
+
+def _allowed_activations() -> dict[str, type]:
+    """Every accepted class path (`torch.nn.Tanh`, `torch.nn.modules.activation.Tanh`) → class."""
+    allowed: dict[str, type] = {}
+    for name in DENSE_ACTIVATIONS:
+        cls = getattr(torch.nn, name, None)
+        if cls is not None:
+            allowed[f"torch.nn.{name}"] = cls
+            allowed[f"{cls.__module__}.{name}"] = cls
+    return allowed
+
+
+def dense_activation(name: Any, where: str) -> torch.nn.Module:
+    """The activation a Dense config names, from the allow-list only (nothing is imported)."""
+    if name is None:
+        return torch.nn.Identity()  # sentence-transformers' Dense(activation_function=None)
+    allowed = _allowed_activations()
+    if not isinstance(name, str) or name not in allowed:
+        raise ModelFilesError(
+            f"{where}: activation_function {name!r} is not supported; supported: {sorted(allowed)}"
+        )
+    return allowed[name]()
+
+
+def _torch_load(path: str) -> Any:
+    """torch.load on CPU, tensors only (`weights_only`) where this torch supports it (>= 1.13)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except TypeError as error:  # torch < 1.13: no weights_only argument
+        if "weights_only" not in str(error):
+            raise
+    return torch.load(path, map_location="cpu")
+
+
+def dense_state_dict(folder: str, where: str) -> dict[str, torch.Tensor]:
+    """A Dense module's weights: model.safetensors when present (and loadable), else the .bin."""
+    safetensors_path, bin_path = (os.path.join(folder, name) for name in _DENSE_WEIGHTS)
+    if os.path.isfile(safetensors_path):
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            if not os.path.isfile(bin_path):
+                raise ModelFilesError(
+                    f"{where}/model.safetensors needs the `safetensors` package, which this "
+                    "container lacks: deploy with a newer inference image (transformers >= 4.30)"
+                ) from None
+        else:
+            return load_file(safetensors_path, device="cpu")
+    if os.path.isfile(bin_path):
+        try:
+            return _torch_load(bin_path)
+        except Exception as error:  # unpickling errors have no common base class
+            raise ModelFilesError(f"cannot read {where}/pytorch_model.bin: {error}") from error
+    raise ModelFilesError(f"{where} has no weights: expected one of {list(_DENSE_WEIGHTS)}")
+
+
+def load_dense(model_dir: str, path: str) -> DenseLayer:
+    """One Dense module: its folder's config.json (as sentence-transformers saves it) + weights."""
+    where = path or "."
+    config = _read_json(os.path.join(model_dir, path, "config.json"))
+    if not isinstance(config, dict):
+        raise ModelFilesError(f"{where}/config.json is missing or not a JSON object")
+    for key in ("module_input_name", "module_output_name"):
+        value = config.get(key)
+        if value is not None and value != _SENTENCE_EMBEDDING:
+            raise ModelFilesError(
+                f"{where}/config.json: {key} {value!r} is not supported; this endpoint runs "
+                f"Dense modules on the pooled {_SENTENCE_EMBEDDING!r} only"
+            )
+    try:
+        in_features, out_features = int(config["in_features"]), int(config["out_features"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFilesError(
+            f"{where}/config.json needs integer in_features and out_features: {error!r}"
+        ) from error
+    layer = DenseLayer(
+        in_features,
+        out_features,
+        bias=bool(config.get("bias", True)),
+        activation_function=dense_activation(
+            config.get("activation_function", DEFAULT_DENSE_ACTIVATION), where
+        ),
+        use_residual=bool(config.get("use_residual", False)),
+    )
+    weights = dense_state_dict(os.path.join(model_dir, path), where)
+    try:
+        layer.load_state_dict({key: value.float() for key, value in weights.items()})
+    except (RuntimeError, AttributeError) as error:
+        raise ModelFilesError(f"{where} weights do not fit its config.json: {error}") from error
+    return layer.eval()
+
+
+def load_dense_modules(
+    model_dir: str, settings: EmbeddingSettings, pooled_dimensions: int
+) -> tuple[DenseLayer, ...]:
+    """The Dense chain, each layer's input checked against the previous output."""
+    layers = []
+    width = pooled_dimensions
+    for path in settings.dense_paths:
+        layer = load_dense(model_dir, path)
+        if layer.in_features != width:
+            raise ModelFilesError(
+                f"{path or '.'}/config.json: in_features is {layer.in_features}, but the vector "
+                f"before it has {width} dimensions"
+            )
+        layers.append(layer)
+        width = layer.out_features
+    return tuple(layers)
 
 
 def _effective_max_length(settings: EmbeddingSettings, tokenizer: Any, model: Any) -> int:
@@ -286,12 +495,17 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     model.eval()
     max_length = _effective_max_length(settings, tokenizer, model)
     settings = replace(settings, max_seq_length=max_length)
-    dimensions = int(model.config.hidden_size) * len(settings.pooling_modes)
-    loaded = EmbeddingModel(_model_id(model_dir, model), tokenizer, model, settings, dimensions)
+    pooled_dimensions = int(model.config.hidden_size) * len(settings.pooling_modes)
+    dense = load_dense_modules(model_dir, settings, pooled_dimensions)
+    dimensions = dense[-1].out_features if dense else pooled_dimensions
+    loaded = EmbeddingModel(
+        _model_id(model_dir, model), tokenizer, model, settings, dimensions, dense
+    )
     logger.info(
-        "loaded %s: pooling=%s normalize=%s max_seq_length=%d dimensions=%d threads=%d",
+        "loaded %s: pooling=%s dense=%s normalize=%s max_seq_length=%d dimensions=%d threads=%d",
         loaded.model_id,
         ",".join(settings.pooling_modes),
+        ",".join(settings.dense_paths) or "none",
         settings.normalize,
         max_length,
         dimensions,
@@ -446,6 +660,8 @@ def embed(loaded: EmbeddingModel, request: EmbeddingRequest) -> torch.Tensor:
             pooled = _pool(
                 settings.pooling_modes, output.last_hidden_state, features["attention_mask"]
             )
+            for layer in loaded.dense:
+                pooled = layer(pooled)
             if normalize:
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
             for position, index in enumerate(chunk):

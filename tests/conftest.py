@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.aws",
+    "tests.fixtures.artifacts",
     "tests.fixtures.hub",
     "tests.fixtures.lambda_api",
     "tests.fixtures.bedrock_api",

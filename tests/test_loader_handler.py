@@ -6,17 +6,14 @@ import hashlib
 import io
 import json
 import tarfile
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 import loader
 from loader.handler import handler
 from loader.version import inference_script_bytes
-from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
-from tests.fixtures.hub import REFERENCE_COMMIT, REFERENCE_MODEL_ID, HubServer, reference_model_dir
+from tests.fixtures.artifacts import PackagedArtifact
+from tests.fixtures.hub import REFERENCE_COMMIT, REFERENCE_MODEL_ID, reference_model_dir
 from tests.loader_helpers import hub_event, member_bytes, members, read_object
 
 CONTRACT_KEYS = {
@@ -45,33 +42,10 @@ REFERENCE_MEMBERS = [
 ]
 
 
-@dataclass(frozen=True)
-class Packaged:
-    result: dict
-    archive: bytes
-    bucket: str
-
-
-@pytest.fixture(scope="module")
-def packaged(moto_server: AwsEndpoint, hub_server: HubServer) -> Iterator[Packaged]:
-    """The reference model packaged once for the module's read-only assertions."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in FAKE_CREDENTIALS.items():
-            patch.setenv(name, value)
-        patch.setenv("AWS_DEFAULT_REGION", moto_server.region)
-        patch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-        patch.setenv("HF_ENDPOINT", hub_server.url)
-        hub_server.reset()
-        s3 = moto_server.client("s3")
-        bucket = f"test-packaged-{uuid.uuid4().hex[:12]}"
-        s3.create_bucket(Bucket=bucket)
-        try:
-            result = handler(hub_event(bucket), None)
-            yield Packaged(result, read_object(s3, result["model_data_url"]), bucket)
-        finally:
-            for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-                s3.delete_object(Bucket=bucket, Key=item["Key"])
-            s3.delete_bucket(Bucket=bucket)
+@pytest.fixture
+def packaged(reference_artifact: PackagedArtifact) -> PackagedArtifact:
+    """The reference model, packaged once per run (tests/fixtures/artifacts.py)."""
+    return reference_artifact
 
 
 def test_result_has_exactly_the_contract_keys(packaged):

@@ -18,7 +18,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,9 +34,8 @@ from embedding_endpoint.serve import (
     model_id_from_url,
     prepare_model_dir,
 )
-from loader.handler import handler
-from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
-from tests.fixtures.hub import HubServer
+from tests.fixtures.artifacts import PackagedArtifact
+from tests.fixtures.aws import AwsEndpoint, point_boto3_at
 from tests.inference_support import (
     DIMENSIONS,
     REFERENCE_MODEL_DIR,
@@ -46,7 +44,6 @@ from tests.inference_support import (
     build_artifact,
     copy_model,
 )
-from tests.loader_helpers import hub_event
 
 SENTENCES = ["A man is eating food.", "A man is eating a piece of bread.", "word " * 400]
 
@@ -68,24 +65,9 @@ def invoke(url: str, document, content_type="application/json", accept="applicat
 
 
 @pytest.fixture(scope="module")
-def loader_artifact_url(moto_server: AwsEndpoint, hub_server: HubServer) -> Iterator[str]:
-    """The reference model packaged by the loader into a moto bucket; its s3:// URL."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in FAKE_CREDENTIALS.items():
-            patch.setenv(name, value)
-        patch.setenv("AWS_DEFAULT_REGION", moto_server.region)
-        patch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-        patch.setenv("HF_ENDPOINT", hub_server.url)
-        hub_server.reset()
-        s3 = moto_server.client("s3")
-        bucket = f"test-serve-{uuid.uuid4().hex[:12]}"
-        s3.create_bucket(Bucket=bucket)
-        try:
-            yield handler(hub_event(bucket), None)["model_data_url"]
-        finally:
-            for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-                s3.delete_object(Bucket=bucket, Key=item["Key"])
-            s3.delete_bucket(Bucket=bucket)
+def loader_artifact_url(reference_artifact: PackagedArtifact) -> str:
+    """The reference model as the loader packaged it into moto S3: its s3:// URL."""
+    return reference_artifact.result["model_data_url"]
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +77,7 @@ def served(
     """The loader's artifact served from its s3:// URL on a free port."""
     work_dir = tmp_path_factory.mktemp("served")
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in FAKE_CREDENTIALS.items():
-            patch.setenv(name, value)
-        patch.setenv("AWS_DEFAULT_REGION", moto_server.region)
-        patch.setenv("AWS_ENDPOINT_URL", moto_server.url)
+        point_boto3_at(moto_server, patch)
         endpoint = LocalEndpoint(
             lambda: InferenceHandler.load(prepare_model_dir(loader_artifact_url, work_dir)),
             port=0,

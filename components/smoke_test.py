@@ -11,9 +11,13 @@ import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 import pulumi_command as command
+
+# `python -m embedding_endpoint.smoke` finds the package from here, wherever Pulumi runs commands.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def smoke_command_line(
@@ -86,6 +90,7 @@ class PostDeploySmokeTest(pulumi.ComponentResource):
         run = command.local.Command(
             f"{name}-run",
             create=self.command_line,
+            dir=str(PROJECT_ROOT),
             # No `update`: a changed trigger replaces the resource, which runs `create` again.
             triggers=[args.endpoint_name, args.artifact_sha256, *args.endpoint_settings],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.endpoint]),

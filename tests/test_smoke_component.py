@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -59,6 +60,13 @@ def test_smoke_command_runs_the_smoke_module_with_this_interpreter(standalone: P
         "--expected-dimensions",
         "384",
     ]
+
+
+def test_smoke_command_runs_where_the_smoke_module_can_be_imported(
+    standalone: ProgramRun,
+) -> None:
+    directory = Path(standalone.one(COMMAND).inputs["dir"])
+    assert (directory / "embedding_endpoint" / "smoke.py").is_file()
 
 
 def test_smoke_command_reruns_when_artifact_or_endpoint_settings_change(

@@ -18,6 +18,7 @@ from loader.errors import (
 from loader.event import LoaderRequest
 from loader.hub import fetch_snapshot, stream_file
 from loader.keys import ArtifactLocation, artifact_location
+from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules
 from loader.multipart import MultipartUpload, part_size_for
 from loader.selection import NoWeightsError, RepoFile, is_weights, select_files
 from loader.stream import ArchiveStream, archive_upload
@@ -64,6 +65,30 @@ def lookup_existing(
             model=request.model_id,
         )
     return existing
+
+
+def checked_modules_file(
+    model: str, revision: str, selected: list[RepoFile], token: str | None
+) -> bytes | None:
+    """modules.json's bytes (when the repo has one), refused if the script cannot run it.
+
+    Read before any upload starts, so an unsupported model stops packaging with nothing written;
+    the same bytes then go into the archive (no second download).
+    """
+    item = next((f for f in selected if f.path == MODULES_FILE), None)
+    if item is None:
+        return None
+    if item.size > MAX_MODULES_BYTES:
+        raise UnsupportedModules(
+            f"modules.json is {item.size} bytes, over {MAX_MODULES_BYTES}: not a "
+            "sentence-transformers module list",
+            step="check-modules",
+            model=model,
+            file=MODULES_FILE,
+        )
+    data = b"".join(stream_file(model, revision, item, token))
+    check_modules(model, data, [f.path for f in selected])
+    return data
 
 
 def finish_upload(
@@ -126,8 +151,11 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
         log.info("artifact already present, nothing to do: %s", location.url)
         return existing
 
+    modules = checked_modules_file(model, snapshot.revision, selected, token)
     code = code_files()
     files: dict[str, RepoFile | bytes] = {item.path: item for item in selected}
+    if modules is not None:
+        files[MODULES_FILE] = modules
     files.update(code)
     entries = [TarEntry(d, 0, is_directory=True) for d in parent_directories(list(files))]
     entries += [

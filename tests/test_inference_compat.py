@@ -27,6 +27,7 @@ from tests.inference_support import (
     INFERENCE_SCRIPT,
     REFERENCE_MODEL_DIR,
     copy_model,
+    with_dense,
     with_pooling,
 )
 
@@ -79,6 +80,32 @@ def test_oldest_dlc_stack_gives_sentence_transformers_vectors(tmp_path, pooling)
         SENTENCES, normalize_embeddings=True
     )
     assert ours.shape == theirs.shape
+    cosine = (ours * theirs).sum(axis=1) / (
+        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
+    )
+    assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
+
+
+@pytest.mark.skipif(
+    not COMPAT_PYTHON, reason="set INFERENCE_COMPAT_PYTHON to a Python 3.9 / torch 1.13 interpreter"
+)
+def test_oldest_dlc_stack_runs_dense_modules_from_both_weight_formats(tmp_path):
+    layers = [(384, 256, "Tanh", True), (256, 128, "Identity", False)]
+    folder = with_dense(tmp_path / "model", layers)
+    completed = subprocess.run(
+        [COMPAT_PYTHON, "-c", _CHILD, str(INFERENCE_SCRIPT), str(folder), json.dumps(SENTENCES)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report["response"]["dimensions"] == 128
+    ours = np.asarray(report["response"]["embeddings"])
+    theirs = SentenceTransformer(str(folder), device="cpu").encode(
+        SENTENCES, normalize_embeddings=True
+    )
     cosine = (ours * theirs).sum(axis=1) / (
         np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -19,6 +20,7 @@ from loader.errors import (
     UploadError,
 )
 from loader.handler import handler
+from loader.modules import UnsupportedModules
 from tests.fixtures.hub import VALID_TOKEN, make_repo
 from tests.loader_helpers import (
     TINY_FILES,
@@ -195,3 +197,52 @@ def test_failed_run_leaves_no_uploader_or_hashing_thread_running(hub, s3_bucket,
         handler(hub_event(s3_bucket, model_id="test-org/large-weights"), None)
     running = [t.name for t in threading.enumerate()]
     assert not [name for name in running if name.startswith(("part-uploader", "archive-sha256"))]
+
+
+def _repo_with_modules(model_id: str, modules: list[dict], extra: dict | None = None):
+    files = dict(TINY_FILES)
+    files["modules.json"] = json.dumps(modules).encode()
+    files.update(extra or {})
+    return make_repo(model_id, files)
+
+
+_TRANSFORMER = {
+    "idx": 0,
+    "name": "0",
+    "path": "",
+    "type": "sentence_transformers.models.Transformer",
+}
+
+
+@pytest.mark.parametrize(
+    "module_type",
+    ["sentence_transformers.models.LayerNorm", "my_org.custom_st.Transformer"],
+    ids=["unsupported-kind", "custom-code"],
+)
+def test_unsupported_module_is_refused_before_any_upload_naming_it(hub, s3, s3_bucket, module_type):
+    module = {"idx": 1, "name": "1", "path": "1_Custom", "type": module_type}
+    repo = hub.register(_repo_with_modules("test-org/custom-modules", [_TRANSFORMER, module]))
+    with pytest.raises(UnsupportedModules) as caught:
+        handler(hub_event(s3_bucket, model_id="test-org/custom-modules"), None)
+    message = str(caught.value)
+    assert "step 'check-modules'" in message and "file 'modules.json'" in message
+    assert f"{module_type} (1_Custom)" in message
+    assert "['Transformer', 'Pooling', 'Dense', 'Normalize']" in message
+    assert leftovers(s3, s3_bucket) == ([], [])
+    assert hub.downloads() == [f"/{repo.repo_id}/resolve/{repo.commit}/modules.json"]
+
+
+def test_dense_module_without_weights_is_refused_before_any_upload(hub, s3, s3_bucket):
+    dense = {"idx": 1, "name": "1", "path": "1_Dense", "type": "sentence_transformers.models.Dense"}
+    extra = {"1_Dense/config.json": b'{"in_features": 8, "out_features": 4}'}
+    hub.register(_repo_with_modules("test-org/dense-no-weights", [_TRANSFORMER, dense], extra))
+    with pytest.raises(UnsupportedModules, match=r"'1_Dense' lacks.*1_Dense/model\.safetensors"):
+        handler(hub_event(s3_bucket, model_id="test-org/dense-no-weights"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_malformed_modules_json_is_refused_before_any_upload(hub, s3, s3_bucket):
+    hub.register(make_repo("test-org/bad-modules", {**TINY_FILES, "modules.json": b"{not json"}))
+    with pytest.raises(UnsupportedModules, match="step 'check-modules'.*not valid JSON"):
+        handler(hub_event(s3_bucket, model_id="test-org/bad-modules"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])

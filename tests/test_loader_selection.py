@@ -127,3 +127,29 @@ def test_selection_is_sorted_by_path_bytes():
 )
 def test_weights_are_recognised_by_suffix(path, expected):
     assert is_weights(path) is expected
+
+
+def test_dense_folder_with_only_pytorch_weights_keeps_its_bin_and_config():
+    paths = selected("model.safetensors", "2_Dense/config.json", "2_Dense/pytorch_model.bin")
+    assert paths == ["2_Dense/config.json", "2_Dense/pytorch_model.bin", "model.safetensors"]
+
+
+def test_labse_layout_keeps_pooling_dense_and_normalize_folders():
+    paths = selected(
+        "modules.json",
+        "model.safetensors",
+        "pytorch_model.bin",
+        "tf_model.h5",
+        "1_Pooling/config.json",
+        "2_Dense/config.json",
+        "2_Dense/model.safetensors",
+        "2_Dense/pytorch_model.bin",
+        "3_Normalize/.gitkeep",
+    )
+    assert paths == [
+        "1_Pooling/config.json",
+        "2_Dense/config.json",
+        "2_Dense/model.safetensors",
+        "model.safetensors",
+        "modules.json",
+    ]

@@ -231,3 +231,17 @@ def test_custom_module_with_a_builtin_class_name_is_refused(inference, tmp_path)
     )
     with pytest.raises(inference.ModelFilesError, match=r"my_package\.layers\.Dense \(2_Dense\)"):
         inference.read_settings(str(tmp_path))
+
+
+@pytest.mark.parametrize("out_features", [4, 3], ids=["same-width", "projected"])
+def test_residual_dense_matches_sentence_transformers_forward(inference, tmp_path, out_features):
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    torch.manual_seed(0)
+    theirs = Dense(4, out_features, activation_function=torch.nn.GELU(), use_residual=True)
+    (tmp_path / "2_Dense").mkdir()
+    theirs.save(str(tmp_path / "2_Dense"))
+    ours = inference.load_dense(str(tmp_path), "2_Dense")
+    features = torch.randn(5, 4)
+    expected = theirs({"sentence_embedding": features})["sentence_embedding"]
+    torch.testing.assert_close(ours(features), expected)

@@ -10,7 +10,6 @@ import pytest
 
 from components.http_api import EmbeddingHttpApiArgs
 from proxy.archive import HANDLER, build_archive
-from tests.fixtures import pulumi_mocks
 
 COMPONENT = "embedding-endpoint:index:EmbeddingHttpApi"
 FUNCTION = "aws:lambda/function:Function"
@@ -22,31 +21,9 @@ PERMISSION = "aws:lambda/permission:Permission"
 API = "aws:apigatewayv2/api:Api"
 
 
-class ApiGatewayMocks(pulumi_mocks.ProgramMocks):
-    """The shared mocks plus the API and Lambda attributes AWS computes (endpoint, ARNs)."""
-
-    def new_resource(self, args):
-        resource_id, outputs = super().new_resource(args)
-        if args.typ == API:
-            outputs = outputs | {
-                "api_endpoint": f"https://{resource_id}.execute-api.{self.region}.amazonaws.com",
-                "execution_arn": (
-                    f"arn:aws:execute-api:{self.region}:{pulumi_mocks.ACCOUNT_ID}:{resource_id}"
-                ),
-            }
-        if args.typ == FUNCTION:
-            outputs = outputs | {
-                "invoke_arn": (
-                    f"arn:aws:apigateway:{self.region}:lambda:path/2015-03-31/functions/"
-                    f"{outputs['arn']}/invocations"
-                )
-            }
-        return resource_id, outputs
-
-
 @pytest.fixture
-def run_with_api(pulumi_program, monkeypatch):
-    monkeypatch.setattr(pulumi_mocks, "ProgramMocks", ApiGatewayMocks)
+def run_with_api(pulumi_program):
+    """The shared mocks already compute what AWS does for an HTTP API (URL, execute-api ARN)."""
     return pulumi_program
 
 
@@ -157,14 +134,14 @@ def test_proxy_logs_go_to_its_own_group(run_with_api):
 def test_api_gateway_may_invoke_the_function_only_through_the_route(run_with_api):
     run = run_with_api(_bedrock(httpApi="true"))
     permission = run.one(PERMISSION)
-    execution_arn = run.one(API).outputs["execution_arn"]
+    execution_arn = run.one(API).outputs["executionArn"]
     assert permission.inputs["principal"] == "apigateway.amazonaws.com"
     assert permission.inputs["sourceArn"] == f"{execution_arn}/*/POST/embed"
 
 
 def test_caller_policy_allows_execute_api_invoke_on_the_route_only(run_with_api):
     run = run_with_api(_bedrock(httpApi="true"))
-    execution_arn = run.one(API).outputs["execution_arn"]
+    execution_arn = run.one(API).outputs["executionArn"]
     caller = next(
         r for r in run.of_type("aws:iam/policy:Policy") if "execute-api" in r.inputs["policy"]
     )

@@ -158,7 +158,7 @@ def test_caller_policy_allows_execute_api_invoke_on_the_route_only(run_with_api)
 
 def test_http_api_url_is_the_embed_route(run_with_api):
     run = run_with_api(_sagemaker(httpApi="true"))
-    assert run.outputs["httpApiUrl"] == f"{run.one(API).outputs['api_endpoint']}/embed"
+    assert run.outputs["httpApiUrl"] == f"{run.one(API).outputs['apiEndpoint']}/embed"
 
 
 def test_every_http_api_resource_is_a_child_of_the_component(run_with_api):

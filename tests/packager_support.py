@@ -51,5 +51,30 @@ def resource_inputs(bucket: str, **overrides: Any) -> dict[str, Any]:
     return base | overrides
 
 
+def registered_provider() -> dict[str, Any]:
+    """The `__provider` input HfModelPackager's dynamic resource registers with the engine.
+
+    Pulumi wraps it as a secret: `{sig: secret, "value": <base64 dill pickle>}`.
+    """
+    from components.packager import HfModelPackager, HfModelPackagerArgs
+    from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, run_program
+
+    def program() -> None:
+        HfModelPackager(
+            "model",
+            HfModelPackagerArgs(
+                bucket_name="artifacts-bucket",
+                bucket_arn="arn:aws:s3:::artifacts-bucket",
+                model_id="org/model",
+                revision="main",
+                runner="local",
+                region="us-east-1",
+            ),
+        )
+
+    registered = run_program({"aws:region": "us-east-1"}, program=program)
+    return registered.one(DYNAMIC_RESOURCE).inputs["__provider"]
+
+
 def object_keys(s3: Any, bucket: str) -> list[str]:
     return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []))

@@ -14,6 +14,7 @@ from components.packager_provider import (
     state_outputs,
     validate_result,
 )
+from tests.packager_support import resource_inputs
 
 PINNED = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
 OTHER_SHA = "0" * 40
@@ -21,25 +22,15 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def inputs(**overrides: object) -> dict[str, object]:
-    base: dict[str, object] = {
+    """The dynamic resource's inputs after `check` pinned the revision."""
+    checked = {
         "model_id": "sentence-transformers/all-MiniLM-L6-v2",
-        "requested_revision": "main",
         "pinned_revision": PINNED,
         "bucket": "artifacts",
-        "key_prefix": "models/",
-        "source_model_data_url": None,
-        "expected_sha256": None,
-        "retain_artifacts": False,
-        "runner": "local",
-        "region": "us-east-1",
-        "aws_endpoints": {},
-        "function_name": None,
-        "hf_token": None,
-        "hf_token_secret_arn": None,
         "format_version": "1-abc",
         "local_timeout_seconds": 600,
     }
-    return base | overrides
+    return resource_inputs(**(checked | overrides))
 
 
 def result(**overrides: object) -> dict[str, object]:

@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 from pulumi.runtime import rpc
 
-from components.packager import HfModelPackager, HfModelPackagerArgs
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.hub import HubServer
-from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, run_program
-from tests.packager_support import TINY_COMMIT, register_tiny, resource_inputs
+from tests.packager_support import (
+    TINY_COMMIT,
+    register_tiny,
+    registered_provider,
+    resource_inputs,
+)
 
 SHA = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
 
@@ -51,21 +54,7 @@ print(json.dumps(answer))
 def serialized_provider() -> str:
     """The `__provider` value HfModelPackager's dynamic resource registers with the engine."""
 
-    def program() -> None:
-        HfModelPackager(
-            "model",
-            HfModelPackagerArgs(
-                bucket_name="artifacts-bucket",
-                bucket_arn="arn:aws:s3:::artifacts-bucket",
-                model_id="org/model",
-                revision="main",
-                runner="local",
-                region="us-east-1",
-            ),
-        )
-
-    registered = run_program({"aws:region": "us-east-1"}, program=program)
-    wrapped = registered.one(DYNAMIC_RESOURCE).inputs["__provider"]
+    wrapped = registered_provider()
     assert wrapped[rpc._special_sig_key] == rpc._special_secret_sig  # always stored as a secret
     return wrapped["value"]
 

@@ -21,33 +21,17 @@ import pytest
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from components.packager import HfModelPackager, HfModelPackagerArgs
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.hub import HubServer
-from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, run_program
-from tests.packager_support import TINY_COMMIT, object_keys, register_tiny, resource_inputs
+from tests.packager_support import (
+    TINY_COMMIT,
+    object_keys,
+    register_tiny,
+    registered_provider,
+    resource_inputs,
+)
 
 URN = "urn:pulumi:dev::embedding-endpoint::pulumi-python:dynamic:Resource::model-artifact"
-
-
-def registered_provider() -> str:
-    """The serialized provider HfModelPackager's dynamic resource hands to the engine."""
-
-    def program() -> None:
-        HfModelPackager(
-            "model",
-            HfModelPackagerArgs(
-                bucket_name="artifacts-bucket",
-                bucket_arn="arn:aws:s3:::artifacts-bucket",
-                model_id="org/model",
-                revision="main",
-                runner="local",
-                region="us-east-1",
-            ),
-        )
-
-    registered = run_program({"aws:region": "us-east-1"}, program=program)
-    return registered.one(DYNAMIC_RESOURCE).inputs["__provider"]["value"]
 
 
 def to_struct(properties: dict[str, Any]):
@@ -72,7 +56,7 @@ class ProviderProcess:
         port = int(self.process.stdout.readline().strip())  # the servicer prints its port
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
-        self.serialized_provider = registered_provider()
+        self.serialized_provider = registered_provider()["value"]
 
     def _props(self, properties: dict[str, Any]):
         return to_struct(properties | {"__provider": self.serialized_provider})

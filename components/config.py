@@ -13,33 +13,18 @@ from dataclasses import dataclass, field, replace
 import pulumi
 
 from components import images
-from loader import patterns
+from components.packaging_runs import RUNNERS
+from facts import bedrock_models, identifiers, serverless
+from facts.identifiers import BACKENDS
 
 NAMESPACE = "embedding-endpoint"
 
-SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
-CONCURRENCY_RANGE = (1, 200)
-PACKAGING_RUNNERS = ("lambda", "local")
-BACKENDS = ("sagemaker", "bedrock")
-DEFAULT_BEDROCK_MODEL_ID = "amazon.titan-embed-text-v2:0"
-
-_MODEL_ID = patterns.MODEL_ID
-_REVISION = patterns.REVISION
-_COMMIT_SHA = patterns.COMMIT_SHA
-_SHA256 = patterns.SHA256
-_SECRET_ARN = patterns.SECRET_ARN
-_S3_TARBALL = patterns.S3_TARBALL_URL
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
 
 
 class ConfigError(ValueError):
     """A stack config value is invalid; the message names the key, the value and what is allowed."""
-
-
-def is_commit_sha(revision: str) -> bool:
-    """True when a revision is already a pinned 40-hex commit sha."""
-    return bool(_COMMIT_SHA.match(revision))
 
 
 @dataclass(frozen=True)
@@ -63,7 +48,7 @@ class StackConfig:
     source_model_data_url: str | None = None
     expected_artifact_sha256: str | None = None
     backend: str = "sagemaker"
-    bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
+    bedrock_model_id: str = bedrock_models.DEFAULT_MODEL_ID
     http_api: bool = False
     smoke_test: bool = True
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
@@ -116,6 +101,14 @@ def _choice(raw: Mapping[str, str], name: str, default: str, allowed: tuple[str,
     return value
 
 
+def _matching(raw: Mapping[str, str], name: str, rule: identifiers.Rule) -> str | None:
+    """The value of an optional identifier key, or None; ConfigError when it breaks `rule`."""
+    value = raw.get(name) or None
+    if value is not None and not rule.matches(value):
+        raise _fail(name, value, str(rule.problem(value)))
+    return value
+
+
 def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> StackConfig:
     """Validate raw config values (keys without namespace) or raise ConfigError."""
     warnings: list[str] = []
@@ -136,19 +129,15 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
             f"config key '{_key('modelId')}' is required: a Hugging Face Hub repo id such as "
             "'sentence-transformers/all-MiniLM-L6-v2'"
         )
-    if model_id is not None and not _MODEL_ID.match(model_id):
-        raise _fail("modelId", model_id, "expected a Hub repo id 'org/name'")
+    model_id = _matching(raw, "modelId", identifiers.MODEL_ID)
+    revision = _matching(raw, "modelRevision", identifiers.REVISION) or "main"
 
-    revision = raw.get("modelRevision") or "main"
-    if not _REVISION.match(revision):
-        raise _fail("modelRevision", revision, "expected a branch, a tag or a 40-hex commit sha")
-
-    memory_allowed = f"expected one of {', '.join(map(str, SERVERLESS_MEMORY_SIZES_MB))}"
+    memory_allowed = f"expected one of {', '.join(map(str, serverless.MEMORY_SIZES_MB))}"
     memory = _int(raw, "memorySizeMb", 2048, memory_allowed)
-    if memory not in SERVERLESS_MEMORY_SIZES_MB:
+    if memory not in serverless.MEMORY_SIZES_MB:
         raise _fail("memorySizeMb", memory, memory_allowed)
 
-    low, high = CONCURRENCY_RANGE
+    low, high = serverless.CONCURRENCY_MIN, serverless.CONCURRENCY_MAX
     max_concurrency = _int(raw, "maxConcurrency", 5, f"expected an integer {low}-{high}")
     if not low <= max_concurrency <= high:
         raise _fail("maxConcurrency", max_concurrency, f"expected an integer {low}-{high}")
@@ -173,39 +162,20 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         raise _fail("imageTag", image_tag, problem)
     warnings.extend(images.tag_warnings(image_tag))
 
-    token_secret_arn = raw.get("hfTokenSecretArn") or None
-    if token_secret_arn is not None:
-        if not _SECRET_ARN.match(token_secret_arn):
-            raise _fail(
-                "hfTokenSecretArn",
-                token_secret_arn,
-                "expected a Secrets Manager secret ARN "
-                "(arn:aws:secretsmanager:<region>:<account>:secret:<name>)",
-            )
-        if raw.get("hfToken"):
-            raise _fail(
-                "hfTokenSecretArn",
-                token_secret_arn,
-                f"set either '{_key('hfToken')}' (secret config) or '{_key('hfTokenSecretArn')}', "
-                "not both",
-            )
-
-    source_url = raw.get("sourceModelDataUrl") or None
-    if source_url is not None and not _S3_TARBALL.match(source_url):
+    token_secret_arn = _matching(raw, "hfTokenSecretArn", identifiers.SECRET_ARN)
+    if token_secret_arn is not None and raw.get("hfToken"):
         raise _fail(
-            "sourceModelDataUrl", source_url, "expected an s3://bucket/path/model.tar.gz URL"
+            "hfTokenSecretArn",
+            token_secret_arn,
+            f"set either '{_key('hfToken')}' (secret config) or '{_key('hfTokenSecretArn')}', "
+            "not both",
         )
+    source_url = _matching(raw, "sourceModelDataUrl", identifiers.S3_TARBALL_URL)
+    expected_sha = _matching(raw, "expectedArtifactSha256", identifiers.SHA256)
 
-    expected_sha = raw.get("expectedArtifactSha256") or None
-    if expected_sha is not None and not _SHA256.match(expected_sha):
-        raise _fail("expectedArtifactSha256", expected_sha, "expected 64 lowercase hex characters")
-
-    bedrock_model_id = raw.get("bedrockModelId") or DEFAULT_BEDROCK_MODEL_ID
+    bedrock_model_id = raw.get("bedrockModelId") or bedrock_models.DEFAULT_MODEL_ID
     if backend == "bedrock":
-        # Imported here: the SageMaker path must not depend on the Bedrock table.
-        from components import bedrock_models
-
-        problem = bedrock_models.model_problem(bedrock_model_id, region)
+        problem = bedrock_models.model_problem(bedrock_model_id)
         if problem:
             raise _fail("bedrockModelId", bedrock_model_id, problem)
 
@@ -219,7 +189,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         provisioned_concurrency=provisioned,
         image_tag=image_tag,
         retain_artifacts=_bool(raw, "retainArtifacts", False),
-        packaging_runner=_choice(raw, "packagingRunner", "lambda", PACKAGING_RUNNERS),
+        packaging_runner=_choice(raw, "packagingRunner", "lambda", RUNNERS),
         hf_token=raw.get("hfToken") or None,
         hf_token_secret_arn=token_secret_arn,
         source_model_data_url=source_url,
@@ -273,7 +243,17 @@ def _all_config_keys() -> set[str]:
 
 
 def load_config() -> StackConfig:
-    """Read this stack's config through Pulumi and validate it (raises ConfigError)."""
+    """This stack's validated config; a bad value stops the run before any resource is declared.
+
+    Raises `pulumi.RunError` with the ConfigError's message, which Pulumi prints without a trace.
+    """
+    try:
+        return _load_config()
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None
+
+
+def _load_config() -> StackConfig:
     check_known_keys(_all_config_keys())
     config = pulumi.Config(NAMESPACE)
     raw = {key: config.get(key) for key in CONFIG_KEYS if key != "hfToken"}

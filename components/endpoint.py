@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from components import iam, images
+from facts import serverless
 
 VARIANT_NAME = "AllTraffic"
 SAGEMAKER_NAME_MAX = 63
@@ -86,25 +86,6 @@ def memory_fit_warning(model_id: str, weights_bytes: int | None, memory_size_mb:
     )
 
 
-def smoke_test_command(region: str, endpoint_name: str, endpoint_url: str | None = None) -> str:
-    """An AWS CLI command that embeds one sentence with the deployed endpoint."""
-    words = ["aws", "sagemaker-runtime", "invoke-endpoint", "--region", region]
-    if endpoint_url:
-        words += ["--endpoint-url", endpoint_url]
-    words += [
-        "--endpoint-name",
-        endpoint_name,
-        "--content-type",
-        "application/json",
-        "--cli-binary-format",
-        "raw-in-base64-out",
-        "--body",
-        json.dumps({"inputs": ["hello world"]}),
-        "/dev/stdout",
-    ]
-    return shlex.join(words)
-
-
 @dataclass(frozen=True)
 class ServerlessEmbeddingEndpointArgs:
     """What the endpoint serves and how it scales. Validated on construction."""
@@ -116,13 +97,15 @@ class ServerlessEmbeddingEndpointArgs:
     model_revision: pulumi.Input[str]
     model_data_url: pulumi.Input[str]
     bucket_arn: pulumi.Input[str]
-    # The role may read only objects under this prefix of the bucket.
+    # The role may read only objects under this prefix of the bucket (the packager's).
     artifact_prefix: str
     memory_size_mb: int
     max_concurrency: int
     provisioned_concurrency: int = 0
     # The packaged archive's sha256: a new one replaces the Model even when the URL is the same.
     artifact_sha256: pulumi.Input[str] | None = None
+    # Size of the model's weights, for the memory-fit warning (None: no warning).
+    weights_bytes: pulumi.Input[int] | None = None
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
     tags: tuple[tuple[str, str], ...] = ()
@@ -136,10 +119,11 @@ class ServerlessEmbeddingEndpointArgs:
         problem = images.tag_problem(self.image_tag) or images.region_problem(self.region)
         if problem:
             raise ValueError(f"ServerlessEmbeddingEndpointArgs image/region: {problem}")
-        if not 1 <= self.max_concurrency <= 200:
+        low, high = serverless.CONCURRENCY_MIN, serverless.CONCURRENCY_MAX
+        if not low <= self.max_concurrency <= high:
             raise ValueError(
                 f"ServerlessEmbeddingEndpointArgs.max_concurrency {self.max_concurrency}: "
-                "expected 1-200"
+                f"expected {low}-{high}"
             )
         if not 0 <= self.provisioned_concurrency <= self.max_concurrency:
             raise ValueError(
@@ -153,8 +137,13 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
 
     endpoint_name: pulumi.Output[str]
     endpoint_arn: pulumi.Output[str]
+    # Auto-named: any change of model, image or settings gives a new one (and rolls the endpoint).
+    endpoint_config_name: pulumi.Output[str]
+    model_name: pulumi.Output[str]
     role_arn: pulumi.Output[str]
     image_uri: str
+    # The memory-fit warning once the weights' size is known, else None.
+    memory_warning: pulumi.Output[str | None]
 
     def __init__(
         self,
@@ -218,12 +207,20 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
 
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn
+        self.endpoint_config_name = config.name
+        self.model_name = model.name
         self.role_arn = role.arn
+        self.memory_warning = pulumi.Output.from_input(args.weights_bytes).apply(
+            lambda weights: memory_fit_warning(args.model_id, weights, args.memory_size_mb)
+        )
         self.register_outputs(
             {
                 "endpoint_name": self.endpoint_name,
                 "endpoint_arn": self.endpoint_arn,
+                "endpoint_config_name": self.endpoint_config_name,
+                "model_name": self.model_name,
                 "role_arn": self.role_arn,
+                "memory_warning": self.memory_warning,
             }
         )
 
@@ -238,9 +235,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                     bucket_arn=bucket_arn,
                     artifact_prefix=args.artifact_prefix,
                     repository_arn=images.repository_arn(args.region),
-                    log_group_arn=iam.log_group_arn(
-                        images.partition(args.region), args.region, account_id, log_group
-                    ),
+                    log_group_arn=iam.log_group_arn(args.region, account_id, log_group),
                 )
             )
 

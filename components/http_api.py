@@ -15,9 +15,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from proxy import archive
+from components.proxy_bundle import HANDLER, build_proxy_zip
+from facts.identifiers import BACKENDS
 
-BACKENDS = ("sagemaker", "bedrock")
 ROUTE_METHOD = "POST"
 ROUTE_PATH = "/embed"
 LAMBDA_RUNTIME = "python3.12"
@@ -34,7 +34,7 @@ def proxy_invoke_statements(backend: str, target_arn: str) -> list[iam.Statement
 def proxy_role_policy(backend: str, target_arn: str, log_group_arn: str) -> iam.PolicyDocument:
     """The proxy role's whole policy: its target and its own logs."""
     return iam.document(
-        proxy_invoke_statements(backend, target_arn) + iam.logs_statements(log_group_arn)
+        proxy_invoke_statements(backend, target_arn) + iam.log_write_statements(log_group_arn)
     )
 
 
@@ -141,13 +141,12 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
         )
         # Deterministic bytes, so Pulumi's archive hash (and an update) changes only with the code.
         # No code_sha256/source_code_hash: the provider compares those with what AWS computes.
-        code_path, _ = archive.write_archive()
         function = aws.lambda_.Function(
             f"{name}-proxy",
             runtime=LAMBDA_RUNTIME,
-            handler=archive.HANDLER,
+            handler=HANDLER,
             role=role.arn,
-            code=pulumi.FileArchive(str(code_path)),
+            code=pulumi.FileArchive(str(build_proxy_zip())),
             memory_size=args.memory_size_mb,
             timeout=args.timeout_seconds,
             environment={

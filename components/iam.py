@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from facts.identifiers import parse_s3_url
+from facts.partitions import partition
+
 Statement = dict[str, Any]
 PolicyDocument = dict[str, Any]
 
@@ -78,16 +81,58 @@ def s3_read_prefix_statements(bucket_arn: str, prefix: str) -> list[Statement]:
     ]
 
 
-def s3_write_prefix_statements(bucket_arn: str, prefix: str) -> list[Statement]:
-    """Write, read back and delete objects under `prefix` of one bucket, and list that prefix."""
+def s3_write_objects_statement(bucket_arn: str, prefix: str) -> Statement:
+    """Write, read back and delete objects under `prefix` of one bucket (multipart included)."""
+    return {
+        "Sid": "WritePrefix",
+        "Effect": "Allow",
+        "Action": S3_WRITE_OBJECT_ACTIONS,
+        "Resource": _object_arn(bucket_arn, prefix),
+    }
+
+
+def s3_list_bucket_statement(bucket_arn: str) -> Statement:
+    """List one bucket (and its open uploads), with no prefix condition.
+
+    HeadObject on a missing key answers 404 only to a caller that may list the bucket, else 403.
+    The loader's "already packaged?" check must tell the two apart, and S3 applies no `s3:prefix`
+    condition to that check; it reveals key names of this stack's own bucket, nothing more.
+    """
+    return {
+        "Sid": "ListArtifactBucket",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+        "Resource": bucket_arn,
+    }
+
+
+def s3_object_arn(region: str, url: str) -> str:
+    """The ARN of the object at `s3://bucket/key`, in the partition of `region`."""
+    bucket, key = parse_s3_url(url)
+    return f"arn:{partition(region)}:s3:::{bucket}/{key}"
+
+
+def s3_read_object_statements(object_arn: str) -> list[Statement]:
+    """Read one object (any version of it), nothing else."""
     return [
         {
-            "Sid": "WritePrefix",
+            "Sid": "ReadSourceArtifact",
             "Effect": "Allow",
-            "Action": S3_WRITE_OBJECT_ACTIONS,
-            "Resource": _object_arn(bucket_arn, prefix),
-        },
-        _list_prefix_statement(bucket_arn, prefix),
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": object_arn,
+        }
+    ]
+
+
+def secret_read_statements(secret_arn: str) -> list[Statement]:
+    """Read one Secrets Manager secret's value."""
+    return [
+        {
+            "Sid": "ReadHubToken",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": secret_arn,
+        }
     ]
 
 
@@ -125,9 +170,21 @@ def ecr_pull_statements(repository_arn: str) -> list[Statement]:
     ]
 
 
-def log_group_arn(partition: str, region: str, account_id: str, log_group: str) -> str:
-    """The ARN of one CloudWatch Logs group."""
-    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group}"
+def log_group_arn(region: str, account_id: str, log_group: str) -> str:
+    """The ARN of one CloudWatch Logs group, in the partition of `region`."""
+    return f"arn:{partition(region)}:logs:{region}:{account_id}:log-group:{log_group}"
+
+
+def log_write_statements(group_arn: str) -> list[Statement]:
+    """Write to the streams of one existing log group, nothing else."""
+    return [
+        {
+            "Sid": "WriteLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{group_arn}:*",
+        }
+    ]
 
 
 def logs_statements(group_arn: str) -> list[Statement]:
@@ -139,12 +196,7 @@ def logs_statements(group_arn: str) -> list[Statement]:
             "Action": "logs:CreateLogGroup",
             "Resource": group_arn,
         },
-        {
-            "Sid": "WriteLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"{group_arn}:*",
-        },
+        *log_write_statements(group_arn),
     ]
 
 
@@ -166,3 +218,28 @@ def sagemaker_execution_policy(
         + ecr_pull_statements(repository_arn)
         + logs_statements(log_group_arn)
     )
+
+
+def loader_policy(
+    *,
+    region: str,
+    bucket_arn: str,
+    key_prefix: str,
+    log_group_arn: str,
+    hf_token_secret_arn: str | None = None,
+    source_model_data_url: str | None = None,
+) -> PolicyDocument:
+    """The loader Lambda's role: its prefix of the bucket, its log group, and what it reads.
+
+    The secret and the source archive are granted only when the stack names them.
+    """
+    statements = [
+        s3_write_objects_statement(bucket_arn, key_prefix),
+        s3_list_bucket_statement(bucket_arn),
+        *log_write_statements(log_group_arn),
+    ]
+    if hf_token_secret_arn:
+        statements += secret_read_statements(hf_token_secret_arn)
+    if source_model_data_url:
+        statements += s3_read_object_statements(s3_object_arn(region, source_model_data_url))
+    return document(statements)

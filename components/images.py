@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from facts.partitions import dns_suffix, partition
+
 REPOSITORY = "huggingface-pytorch-inference"
 
 # The account that publishes the DLCs in most commercial regions.
@@ -86,7 +88,6 @@ _KNOWN_IMAGES = (
     DlcImage("2.1.0", "4.37.0", "310", "22.04", None, loads_safetensors=True),
     DlcImage("2.3.0", "4.48.0", "311", "22.04", None, loads_safetensors=True),
     DlcImage("2.6.0", "4.49.0", "312", "22.04", None, loads_safetensors=True),
-    DlcImage("2.6.0", "4.51.3", "312", "22.04", None, loads_safetensors=True),
 )
 KNOWN_CPU_INFERENCE_TAGS: dict[str, DlcImage] = {image.tag: image for image in _KNOWN_IMAGES}
 
@@ -154,26 +155,13 @@ def registry_account(region: str) -> str:
         raise KeyError(f"region {region!r}: {region_problem(region)}") from None
 
 
-def partition(region: str) -> str:
-    """The ARN partition of a region."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def _dns_suffix(region: str) -> str:
-    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-
-
 def image_uri(region: str, tag: str) -> str:
     """The full ECR URI of the DLC `tag` in `region` (ValueError for a tag serverless can't run)."""
     problem = tag_problem(tag)
     if problem:
         raise ValueError(f"imageTag {tag!r}: {problem}")
     account = registry_account(region)
-    return f"{account}.dkr.ecr.{region}.{_dns_suffix(region)}/{REPOSITORY}:{tag}"
+    return f"{account}.dkr.ecr.{region}.{dns_suffix(region)}/{REPOSITORY}:{tag}"
 
 
 def repository_arn(region: str) -> str:

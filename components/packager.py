@@ -8,21 +8,20 @@ Lambda's 15 minutes). See docs/packager.md.
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.packager_provider import (
-    LOCAL_TIMEOUT_SECONDS,
-    OUTPUT_NAMES,
-    RUNNERS,
-    PackagerProvider,
-)
-from loader import patterns
-from loader.keys import parse_s3_url
+from components import iam
+from components.loader_bundle import build_loader_zip
+from components.packager_provider import OUTPUT_NAMES, PackagerProvider
+from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
+from facts import identifiers
+from facts.identifiers import parse_s3_url
+from loader.version import format_version
 
 LOADER_RUNTIME = "python3.12"
 LOADER_ARCHITECTURE = "x86_64"
@@ -33,10 +32,12 @@ LOADER_TIMEOUT_SECONDS = 900
 # footprint stays well under 300 MB whatever the model size, so this is sized for throughput.
 LOADER_MEMORY_MB = 2048
 LOADER_LOG_RETENTION_DAYS = 14
-
-_KEY_PREFIX = patterns.KEY_PREFIX
-_SECRET_ARN = patterns.SECRET_ARN
-_S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$")
+# The Hub client keeps its small config under HF_HOME; /tmp is Lambda's only writable path.
+LOADER_ENVIRONMENT = {
+    "HF_HOME": "/tmp/hf",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
 
 
 @dataclass(frozen=True)
@@ -59,147 +60,40 @@ class HfModelPackagerArgs:
     retain_artifacts: bool = False
     # `aws:endpoints` overrides (service -> URL) for emulator stacks.
     aws_endpoints: tuple[tuple[str, str], ...] = ()
-    # The loader Lambda's code; None builds it with `loader_bundle.build_loader_zip()` (pip, cached
-    # by content). Tests pass a prepared archive so that no network is needed.
-    loader_code: pulumi.Archive | None = None
     # Runner `local` only: the deadline for one packaging run inside the Pulumi process.
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
 
     def __post_init__(self) -> None:
+        rules = (
+            ("model_id", self.model_id, identifiers.MODEL_ID),
+            ("revision", self.revision, identifiers.REVISION),
+            ("key_prefix", self.key_prefix, identifiers.KEY_PREFIX),
+            ("hf_token_secret_arn", self.hf_token_secret_arn, identifiers.SECRET_ARN),
+            ("source_model_data_url", self.source_model_data_url, identifiers.S3_TARBALL_URL),
+            ("expected_sha256", self.expected_sha256, identifiers.SHA256),
+        )
+        for field, value, rule in rules:
+            if value is not None and not rule.matches(value):
+                raise ValueError(
+                    f"HfModelPackagerArgs.{field} {value!r} is invalid: {rule.problem(value)}"
+                )
         if self.runner not in RUNNERS:
             raise ValueError(
                 f"HfModelPackagerArgs.runner {self.runner!r} is invalid: "
                 f"expected one of {', '.join(RUNNERS)}"
             )
-        if not self.model_id or "/" not in self.model_id:
-            raise ValueError(
-                f"HfModelPackagerArgs.model_id {self.model_id!r} is invalid: "
-                "expected a Hub repo id 'org/name'"
-            )
-        if not self.revision:
-            raise ValueError(
-                "HfModelPackagerArgs.revision is empty: expected a branch, a tag or a commit sha"
-            )
         if not self.region:
             raise ValueError("HfModelPackagerArgs.region is empty: expected an AWS region")
-        if not _KEY_PREFIX.match(self.key_prefix):
-            raise ValueError(
-                f"HfModelPackagerArgs.key_prefix {self.key_prefix!r} is invalid: expected '' or "
-                "'/'-terminated path segments without a leading '/', such as 'models/'"
-            )
         if self.hf_token is not None and self.hf_token_secret_arn is not None:
             raise ValueError(
                 "HfModelPackagerArgs.hf_token_secret_arn cannot be combined with hf_token: "
                 "give the token either directly (secret config) or as a Secrets Manager ARN"
-            )
-        if self.hf_token_secret_arn is not None and not _SECRET_ARN.match(self.hf_token_secret_arn):
-            raise ValueError(
-                f"HfModelPackagerArgs.hf_token_secret_arn {self.hf_token_secret_arn!r} is "
-                "invalid: expected a Secrets Manager secret ARN"
-            )
-        if self.source_model_data_url is not None and not _S3_URL.match(self.source_model_data_url):
-            raise ValueError(
-                f"HfModelPackagerArgs.source_model_data_url {self.source_model_data_url!r} is "
-                "invalid: expected s3://bucket/key"
             )
         if self.local_timeout_seconds <= 0:
             raise ValueError(
                 f"HfModelPackagerArgs.local_timeout_seconds {self.local_timeout_seconds!r} is "
                 "invalid: expected a positive number of seconds"
             )
-
-
-def artifact_key_of(model_data_url: str) -> str:
-    """The object key inside an `s3://bucket/key` URL."""
-    return parse_s3_url(model_data_url)[1]
-
-
-def source_object_arn(source_model_data_url: str) -> str:
-    """The S3 object ARN of a `source_model_data_url`, for the loader's read permission."""
-    match = _S3_URL.match(source_model_data_url)
-    if not match:
-        raise ValueError(f"{source_model_data_url!r} is not an s3://bucket/key URL")
-    return f"arn:aws:s3:::{match.group('bucket')}/{match.group('key')}"
-
-
-def loader_policy_document(
-    *,
-    bucket_arn: str,
-    key_prefix: str,
-    log_group_arn: str,
-    hf_token_secret_arn: str | None = None,
-    source_model_data_url: str | None = None,
-) -> dict[str, Any]:
-    """The loader role's permissions: its prefix of the bucket, its log group, nothing else."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "WriteArtifactsUnderPrefix",
-            "Effect": "Allow",
-            "Action": [
-                "s3:GetObject",
-                "s3:PutObject",
-                "s3:DeleteObject",
-                "s3:AbortMultipartUpload",
-                "s3:ListMultipartUploadParts",
-            ],
-            "Resource": [f"{bucket_arn}/{key_prefix}*"],
-        },
-        {
-            # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key, and the
-            # loader's "already packaged?" check must tell the two apart. It reveals key names of
-            # this stack's own artifact bucket only, and grants no read of other objects.
-            "Sid": "ListArtifactBucket",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
-            "Resource": [bucket_arn],
-        },
-        {
-            "Sid": "WriteOwnLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": [f"{log_group_arn}:*"],
-        },
-    ]
-    if hf_token_secret_arn:
-        statements.append(
-            {
-                "Sid": "ReadHubToken",
-                "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue"],
-                "Resource": [hf_token_secret_arn],
-            }
-        )
-    if source_model_data_url:
-        statements.append(
-            {
-                "Sid": "ReadSourceArtifact",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": [source_object_arn(source_model_data_url)],
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-LAMBDA_ASSUME_ROLE_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
-
-
-def loader_environment() -> dict[str, str]:
-    """The loader Lambda's environment: Hub caches under /tmp (the only writable path)."""
-    return {
-        "HF_HOME": "/tmp/hf",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    }
 
 
 class PackagedModel(pulumi.dynamic.Resource):
@@ -234,6 +128,7 @@ class HfModelPackager(pulumi.ComponentResource):
     size_bytes: pulumi.Output[int]
     weights_bytes: pulumi.Output[int]
     artifact_key: pulumi.Output[str]
+    key_prefix: str
     loader_function_name: pulumi.Output[str] | None
 
     def __init__(
@@ -243,7 +138,6 @@ class HfModelPackager(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("embedding-endpoint:index:HfModelPackager", name, None, opts)
-        from loader import FORMAT_VERSION  # the loader package never imports pulumi
 
         function_name: pulumi.Output[str] | None = None
         depends_on: list[pulumi.Resource] = []
@@ -266,7 +160,7 @@ class HfModelPackager(pulumi.ComponentResource):
             "function_name": function_name,
             "hf_token": pulumi.Output.secret(args.hf_token) if args.hf_token else None,
             "hf_token_secret_arn": args.hf_token_secret_arn,
-            "format_version": FORMAT_VERSION,
+            "format_version": format_version(),
             "local_timeout_seconds": args.local_timeout_seconds,
         }
         artifact = PackagedModel(
@@ -288,8 +182,11 @@ class HfModelPackager(pulumi.ComponentResource):
         self.size_bytes = artifact.size_bytes
         self.weights_bytes = artifact.weights_bytes
         self.artifact_key = artifact.model_data_url.apply(
-            lambda url: artifact_key_of(url) if url else url
+            lambda url: parse_s3_url(url)[1] if url else url
         )
+        # Every artifact of this packager lives under it, whichever model or revision: a
+        # reader scoped to it keeps reading the old archive while an update rolls (or back).
+        self.key_prefix = args.key_prefix
         self.loader_function_name = function_name
         self.register_outputs(
             {
@@ -313,41 +210,36 @@ class HfModelPackager(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-loader-role",
-            assume_role_policy=pulumi.Output.json_dumps(LAMBDA_ASSUME_ROLE_POLICY),
+            assume_role_policy=json.dumps(iam.assume_role_policy("lambda.amazonaws.com")),
             opts=child,
-        )
-        policy_document = pulumi.Output.all(
-            bucket_arn=args.bucket_arn, log_group_arn=log_group.arn
-        ).apply(
-            lambda resolved: loader_policy_document(
-                bucket_arn=resolved["bucket_arn"],
-                key_prefix=args.key_prefix,
-                log_group_arn=resolved["log_group_arn"],
-                hf_token_secret_arn=args.hf_token_secret_arn,
-                source_model_data_url=args.source_model_data_url,
-            )
         )
         policy = aws.iam.RolePolicy(
             f"{name}-loader-policy",
             role=role.id,
-            policy=pulumi.Output.json_dumps(policy_document),
+            policy=pulumi.Output.all(args.bucket_arn, log_group.arn).apply(
+                lambda arns: json.dumps(
+                    iam.loader_policy(
+                        region=args.region,
+                        bucket_arn=arns[0],
+                        key_prefix=args.key_prefix,
+                        log_group_arn=arns[1],
+                        hf_token_secret_arn=args.hf_token_secret_arn,
+                        source_model_data_url=args.source_model_data_url,
+                    )
+                )
+            ),
             opts=child,
         )
-        code = args.loader_code
-        if code is None:
-            from components.loader_bundle import build_loader_zip
-
-            code = pulumi.FileArchive(str(build_loader_zip()))
         function = aws.lambda_.Function(
             f"{name}-loader",
             role=role.arn,
             runtime=LOADER_RUNTIME,
             architectures=[LOADER_ARCHITECTURE],
             handler=LOADER_HANDLER,
-            code=code,
+            code=pulumi.FileArchive(str(build_loader_zip())),
             timeout=LOADER_TIMEOUT_SECONDS,
             memory_size=LOADER_MEMORY_MB,
-            environment={"variables": loader_environment()},
+            environment={"variables": LOADER_ENVIRONMENT},
             logging_config={"log_format": "Text", "log_group": log_group.name},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )

@@ -8,7 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from loader.keys import ArtifactLocation, parse_s3_url
+from facts.artifact_keys import ArtifactLocation
+from facts.identifiers import parse_s3_url
 
 _MISSING = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
 

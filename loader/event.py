@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loader import patterns
+from facts import identifiers
+from facts.identifiers import Rule
 from loader.errors import EventError
-
-_MODEL_ID = patterns.MODEL_ID
-_REVISION = patterns.REVISION
-_BUCKET = patterns.BUCKET
-_SHA256 = patterns.SHA256
-_SOURCE_URL = patterns.S3_TARBALL_URL
-_SECRET_ARN = patterns.SECRET_ARN
-_KEY_PREFIX = patterns.KEY_PREFIX
 
 EVENT_FIELDS = (
     "model_id",
@@ -53,9 +45,9 @@ def _optional_str(event: Mapping[str, Any], name: str) -> str | None:
     return value or None
 
 
-def _checked(value: str | None, name: str, pattern: re.Pattern[str], allowed: str) -> str | None:
-    if value is not None and not pattern.match(value):
-        raise EventError(name, f"is {value!r}; expected {allowed}")
+def _checked(value: str | None, name: str, rule: Rule) -> str | None:
+    if value is not None and not rule.matches(value):
+        raise EventError(name, f"is {value!r}; {rule.problem(value)}")
     return value
 
 
@@ -68,38 +60,35 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         raise EventError(unknown[0], f"is not a loader event field; allowed: {list(EVENT_FIELDS)}")
     model_id = _optional_str(event, "model_id")
     if model_id is None:
-        raise EventError("model_id", "is required (a Hub repo id 'org/name')")
-    _checked(model_id, "model_id", _MODEL_ID, "a Hub repo id 'org/name'")
+        raise EventError("model_id", f"is required ({identifiers.MODEL_ID.expected})")
+    _checked(model_id, "model_id", identifiers.MODEL_ID)
     bucket = _optional_str(event, "bucket")
     if bucket is None:
         raise EventError("bucket", "is required (the artifact bucket name)")
-    _checked(bucket, "bucket", _BUCKET, "an S3 bucket name (3-63 of a-z 0-9 . -)")
+    _checked(bucket, "bucket", identifiers.BUCKET)
     revision = _optional_str(event, "revision") or "main"
-    _checked(revision, "revision", _REVISION, "a branch, tag or 40-hex commit sha")
+    _checked(revision, "revision", identifiers.REVISION)
     key_prefix = event.get("key_prefix", "models/")
     if key_prefix is None:
         key_prefix = ""
-    if not isinstance(key_prefix, str) or not _KEY_PREFIX.match(key_prefix):
-        raise EventError(
-            "key_prefix", f"is {key_prefix!r}; expected '' or 'segment/.../' ending with '/'"
-        )
+    if not isinstance(key_prefix, str):
+        raise EventError("key_prefix", f"must be a string, got {type(key_prefix).__name__}")
+    _checked(key_prefix, "key_prefix", identifiers.KEY_PREFIX)
     hf_token = _optional_str(event, "hf_token")
     secret_arn = _checked(
-        _optional_str(event, "hf_token_secret_arn"),
-        "hf_token_secret_arn",
-        _SECRET_ARN,
-        "a Secrets Manager secret ARN",
+        _optional_str(event, "hf_token_secret_arn"), "hf_token_secret_arn", identifiers.SECRET_ARN
     )
     if hf_token and secret_arn:
         raise EventError("hf_token_secret_arn", "cannot be combined with hf_token; give one")
     source_url = _checked(
         _optional_str(event, "source_model_data_url"),
         "source_model_data_url",
-        _SOURCE_URL,
-        "an s3://bucket/key.tar.gz URL",
+        identifiers.S3_TARBALL_URL,
     )
     expected = _optional_str(event, "expected_sha256")
-    _checked(expected.lower() if expected else None, "expected_sha256", _SHA256, "64 hex digits")
+    expected = _checked(
+        expected.lower() if expected else None, "expected_sha256", identifiers.SHA256
+    )
     return LoaderRequest(
         model_id=model_id,
         bucket=bucket,
@@ -108,5 +97,5 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         hf_token=hf_token,
         hf_token_secret_arn=secret_arn,
         source_model_data_url=source_url,
-        expected_sha256=expected.lower() if expected else None,
+        expected_sha256=expected,
     )

@@ -1,9 +1,8 @@
 """Refuse, at packaging time, a model whose `modules.json` code/inference.py cannot run.
 
 Without this, such a model packages fine and fails `model_fn` inside the endpoint: a failed
-health check minutes into a deploy. The module kinds are a copy of inference.py's
-`SUPPORTED_MODULES` (that script imports torch, which the loader Lambda does not have);
-tests/test_loader_modules.py keeps the two equal.
+health check minutes into a deploy. The list of kinds is the container's own
+(`facts/sentence_modules.py`, which inference.py imports too).
 """
 
 from __future__ import annotations
@@ -11,26 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from facts.sentence_modules import DENSE_WEIGHTS, MODULES_FILE, SUPPORTED_MODULES, module_kind
 from loader.errors import LoaderError
 
-MODULES_FILE = "modules.json"
 # modules.json is a few hundred bytes; anything this large is not one and is not read whole.
 MAX_MODULES_BYTES = 1024 * 1024
-SUPPORTED_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
-MODULE_TYPE_PREFIX = "sentence_transformers."
-DENSE_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 _STEP = "check-modules"
 
 
 class UnsupportedModules(LoaderError):
     """modules.json lists a module kind the inference script cannot run, or is unreadable."""
-
-
-def module_kind(module_type: str) -> str:
-    """`sentence_transformers.models.Dense` → `Dense`; any other type (custom code) stays whole."""
-    if not module_type.startswith(MODULE_TYPE_PREFIX):
-        return module_type
-    return module_type.rsplit(".", 1)[-1]
 
 
 def read_modules(model_id: str, data: bytes) -> list[tuple[str, str]]:

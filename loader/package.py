@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from facts.artifact_keys import ArtifactLocation, artifact_location
 from loader.archive import TarEntry, gzip_size, tar_size
 from loader.artifacts import LoaderResult, find_existing, write_manifest
 from loader.errors import (
@@ -17,23 +18,18 @@ from loader.errors import (
 )
 from loader.event import LoaderRequest
 from loader.hub import fetch_snapshot, stream_file
-from loader.keys import ArtifactLocation, artifact_location
 from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules
 from loader.multipart import MultipartUpload, part_size_for
 from loader.selection import NoWeightsError, RepoFile, is_weights, select_files
 from loader.stream import ArchiveStream, archive_upload
-from loader.version import format_version, inference_requirements_bytes, inference_script_bytes
+from loader.version import container_code, format_version
 
 log = logging.getLogger(__name__)
 
 
 def code_files() -> dict[str, bytes]:
-    """`code/inference.py` (and `code/requirements.txt` when the script ships one)."""
-    files = {"code/inference.py": inference_script_bytes()}
-    requirements = inference_requirements_bytes()
-    if requirements is not None:
-        files["code/requirements.txt"] = requirements
-    return files
+    """Everything the archive ships under `code/` (see loader/version.py)."""
+    return container_code()
 
 
 def parent_directories(paths: list[str]) -> list[str]:

@@ -17,10 +17,11 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from facts.artifact_keys import artifact_location, source_revision
+from facts.identifiers import parse_s3_url
 from loader.artifacts import LoaderResult
 from loader.errors import LoaderError, SourceArchiveError
 from loader.event import LoaderRequest
-from loader.keys import artifact_location, parse_s3_url, source_revision
 from loader.multipart import part_size_for
 from loader.package import code_files, finish_upload, lookup_existing
 from loader.selection import is_weights
@@ -132,8 +133,8 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                 step="read-source",
                 model=model,
             ) from err
-        ensure_directory("code")
         for name, data in code.items():
+            ensure_directory(name.rsplit("/", 1)[0])
             stream.add_file(name, len(data), [data])
         result = finish_upload(
             s3, up, stream, location, request, {"revision": revision, "weights_bytes": weights}

@@ -1,4 +1,9 @@
-"""The packaging format version: what the dynamic resource compares to decide a repackage."""
+"""The code every archive ships in `code/`, and the packaging format version that names it.
+
+`container/*.py` becomes `code/*.py`, and the facts the container imports become `code/facts/`.
+The format version hashes the layout version and every shipped byte, so any change to the
+container's code repackages (the dynamic resource takes it as an input).
+"""
 
 from __future__ import annotations
 
@@ -6,40 +11,36 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from loader import LAYOUT_VERSION
 from loader.errors import LoaderError
 
-INFERENCE_SCRIPT = Path(__file__).resolve().parent / "code" / "inference.py"
-INFERENCE_REQUIREMENTS = INFERENCE_SCRIPT.with_name("requirements.txt")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONTAINER_DIR = PROJECT_ROOT / "container"
+FACTS_DIR = PROJECT_ROOT / "facts"
+ENTRY_SCRIPT = "inference.py"
+# The facts modules `container/*.py` import (standard library only, Python 3.9-compatible).
+CONTAINER_FACTS = ("__init__.py", "sentence_modules.py", "serverless.py")
 
 
-def inference_script_bytes() -> bytes:
-    """The bytes shipped as `code/inference.py`; a clear error if the script is not there."""
-    try:
-        return INFERENCE_SCRIPT.read_bytes()
-    except FileNotFoundError:
+def container_code() -> dict[str, bytes]:
+    """Archive name → bytes of everything under `code/`; a clear error if the script is missing."""
+    if not (CONTAINER_DIR / ENTRY_SCRIPT).is_file():
         raise LoaderError(
-            f"the inference script {INFERENCE_SCRIPT} is missing; every artifact ships it as "
-            "code/inference.py, so the loader cannot package a model without it",
+            f"the inference script {CONTAINER_DIR / ENTRY_SCRIPT} is missing; every artifact "
+            "ships it as code/inference.py, so the loader cannot package a model without it",
             step="format-version",
-        ) from None
-
-
-def inference_requirements_bytes() -> bytes | None:
-    """`code/requirements.txt` bytes when the inference script needs extra packages, else None."""
-    try:
-        return INFERENCE_REQUIREMENTS.read_bytes()
-    except FileNotFoundError:
-        return None
+        )
+    files = {f"code/{path.name}": path.read_bytes() for path in CONTAINER_DIR.glob("*.py")}
+    files.update(
+        {f"code/facts/{name}": (FACTS_DIR / name).read_bytes() for name in CONTAINER_FACTS}
+    )
+    return dict(sorted(files.items()))
 
 
 @cache
 def format_version() -> str:
     """Hash of the layout version and the shipped code: any change to either repackages."""
-    from loader import LAYOUT_VERSION
-
     digest = hashlib.sha256(f"layout={LAYOUT_VERSION}\n".encode())
-    digest.update(b"code/inference.py\n" + inference_script_bytes())
-    requirements = inference_requirements_bytes()
-    if requirements is not None:
-        digest.update(b"code/requirements.txt\n" + requirements)
+    for name, data in container_code().items():
+        digest.update(f"{name}\n".encode() + data)
     return f"{LAYOUT_VERSION}-{digest.hexdigest()[:16]}"

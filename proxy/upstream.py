@@ -14,15 +14,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from embedding_endpoint.bedrock_formats import (
+from facts.bedrock_formats import (
     BedrockRequestError,
     BedrockResponseError,
     EmbedOptions,
     embed_texts,
 )
+from facts.identifiers import BACKENDS
 from proxy.request import BadRequest, EmbedRequest
 
-BACKENDS = ("sagemaker", "bedrock")
 # Titan takes one text per call: 96 texts one after another could approach API Gateway's 30 s.
 BEDROCK_CONCURRENCY = 8
 CONTENT_TYPE = "application/json"

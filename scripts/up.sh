@@ -56,10 +56,10 @@ pulumi up -s local --yes
 model_data_url="$(pulumi stack output -s local modelDataUrl)"
 "$PY" scripts/emulator.py stop serve >/dev/null
 "$PY" scripts/emulator.py --timeout 600 serve --port "$SERVE_PORT" --ready-path /ping -- \
-    "$PY" -m embedding_endpoint serve "$model_data_url" --host 127.0.0.1 --port "$SERVE_PORT"
+    "$PY" -m embedding_client serve "$model_data_url" --host 127.0.0.1 --port "$SERVE_PORT"
 echo "Local endpoint: http://127.0.0.1:$SERVE_PORT (log .emulator/serve.log) serving $model_data_url"
 
-"$PY" -m embedding_endpoint.smoke --url "http://127.0.0.1:$SERVE_PORT"
+"$PY" -m embedding_client.smoke --url "http://127.0.0.1:$SERVE_PORT"
 echo
 echo "Try it:  .venv/bin/embed --url http://127.0.0.1:$SERVE_PORT \"hello world\""
 echo "Stop:    make down"

@@ -1,0 +1,452 @@
+"""Clients for every place the embeddings can come from, behind one `EmbeddingBackend` protocol.
+
+- `HttpBackend(url)`: the local endpoint (`python -m embedding_client serve`), POST /invocations.
+- `SageMakerBackend(endpoint_name, region)`: the deployed serverless endpoint (sagemaker-runtime).
+- `BedrockBackend(model_id, region)`: Amazon Bedrock embedding models, each in its own shape.
+- `HttpApiBackend(url, region)`: the optional IAM-authorized HTTP API (SigV4, execute-api).
+
+Long inputs are split into requests under each target's payload and batch limits; throttling is
+retried with backoff (botocore's adaptive retry mode for AWS APIs); errors from the endpoint are
+raised as `EndpointError` with the endpoint's own message, unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from facts import bedrock_formats
+from facts.serverless import MAX_PAYLOAD_BYTES as SAGEMAKER_MAX_BODY_BYTES
+
+CONTENT_TYPE = "application/json"
+# Each request must also finish within SageMaker's 60 s invocation timeout on a few vCPUs.
+DEFAULT_BATCH_SIZE = 32
+# The HTTP API's proxy accepts at most 96 texts and 1 MB per request (proxy/request.py).
+HTTP_API_MAX_TEXTS = 96
+HTTP_API_MAX_BODY_BYTES = 1_000_000
+MAX_ATTEMPTS = 8
+# 60 s invocation limit plus a cold start's queueing; the SDK default of 60 s would cut it off.
+READ_TIMEOUT_SECONDS = 90
+RETRYABLE_STATUS = (429, 502, 503, 504)
+THROTTLING_CODES = ("ThrottlingException", "Throttling", "TooManyRequestsException")
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """One vector per input text, in input order."""
+
+    vectors: list[list[float]]
+    dimensions: int
+    model: str
+
+
+class EmbeddingBackend(Protocol):
+    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult: ...
+
+
+class EmbeddingClientError(Exception):
+    """Base class: anything the `embed` command reports instead of a traceback."""
+
+
+class InputTooLargeError(EmbeddingClientError):
+    """A single text cannot fit one request to this target."""
+
+
+class TargetError(EmbeddingClientError):
+    """The target cannot be resolved (missing stack outputs, unknown backend, no credentials)."""
+
+
+class EndpointError(EmbeddingClientError):
+    """The endpoint or service answered with an error; `message` is its text, verbatim."""
+
+    def __init__(self, target: str, status: int | None, message: str, code: str = "") -> None:
+        self.target = target
+        self.status = status
+        self.code = code
+        self.message = message
+        if status is None:
+            super().__init__(f"{target}: {message}")
+        else:
+            super().__init__(
+                f"{target} answered HTTP {status}{f' {code}' if code else ''}: {message}"
+            )
+
+    @property
+    def is_client_error(self) -> bool:
+        """The request was refused (4xx, not throttling): sending it again will not help."""
+        if self.code in THROTTLING_CODES or self.status == 429:
+            return False
+        return self.status is not None and 400 <= self.status < 500
+
+
+class ResponseFormatError(EmbeddingClientError):
+    """The target answered 2xx with a body that is not `{"embeddings", "model", "dimensions"}`."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Batching and responses (pure)
+
+
+def request_body(texts: Sequence[str], *, normalize: bool, truncate: bool) -> bytes:
+    """The inference contract's request: `{"inputs": [...], "parameters": {...}}`."""
+    document = {"inputs": list(texts), "parameters": {"normalize": normalize, "truncate": truncate}}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def plan_batches(texts: Sequence[str], *, max_texts: int, max_body_bytes: int) -> list[list[str]]:
+    """Consecutive groups of texts whose request bodies fit `max_body_bytes` and `max_texts`."""
+    if max_texts < 1:
+        raise ValueError(f"max_texts must be at least 1, got {max_texts}")
+    envelope = len(request_body([], normalize=False, truncate=False))
+    batches: list[list[str]] = []
+    current: list[str] = []
+    size = envelope
+    for index, text in enumerate(texts):
+        encoded = len(json.dumps(text, ensure_ascii=False).encode("utf-8")) + 1  # and a comma
+        if envelope + encoded > max_body_bytes:
+            raise InputTooLargeError(
+                f"text {index} is {len(text.encode('utf-8'))} bytes; one request to this target "
+                f"holds at most {max_body_bytes} bytes: split the text"
+            )
+        if current and (len(current) >= max_texts or size + encoded > max_body_bytes):
+            batches.append(current)
+            current, size = [], envelope
+        current.append(text)
+        size += encoded
+    if current:
+        batches.append(current)
+    return batches
+
+
+def parse_embeddings(raw: bytes | str, expected: int, target: str) -> EmbeddingResult:
+    """Check and decode a `{"embeddings", "model", "dimensions"}` response for `expected` texts."""
+    try:
+        document = json.loads(raw)
+    except ValueError as error:
+        raise ResponseFormatError(
+            f"{target} answered with a body that is not JSON: {error}"
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("embeddings"), list):
+        raise ResponseFormatError(
+            f'{target} answered without an "embeddings" list: {str(document)[:200]}'
+        )
+    vectors = document["embeddings"]
+    if len(vectors) != expected:
+        raise ResponseFormatError(f"{target} returned {len(vectors)} vectors for {expected} texts")
+    dimensions = document.get("dimensions")
+    if not isinstance(dimensions, int) or dimensions < 1:
+        raise ResponseFormatError(f'{target} answered without a positive "dimensions"')
+    for index, vector in enumerate(vectors):
+        if not isinstance(vector, list) or len(vector) != dimensions:
+            raise ResponseFormatError(
+                f"{target}: vector {index} does not have the {dimensions} values declared"
+            )
+    return EmbeddingResult(
+        vectors=[[float(value) for value in vector] for vector in vectors],
+        dimensions=dimensions,
+        model=str(document.get("model", "")),
+    )
+
+
+def merge_results(parts: Sequence[EmbeddingResult], target: str) -> EmbeddingResult:
+    """One result from the results of consecutive batches."""
+    dimensions = {part.dimensions for part in parts}
+    if len(dimensions) != 1:
+        raise ResponseFormatError(f"{target} returned different dimensions across batches")
+    return EmbeddingResult(
+        vectors=[vector for part in parts for vector in part.vectors],
+        dimensions=parts[0].dimensions,
+        model=parts[0].model,
+    )
+
+
+def _check_texts(texts: Sequence[str]) -> None:
+    if not texts:
+        raise InputTooLargeError("no texts to embed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain HTTP (local endpoint, HTTP API)
+
+
+def backoff_delays(attempts: int, base: float = 0.5, cap: float = 20.0) -> list[float]:
+    """Full-jitter exponential backoff delays between `attempts` tries."""
+    return [random.uniform(0, min(cap, base * 2**n)) for n in range(attempts - 1)]
+
+
+def _error_message(body: bytes) -> str:
+    """The `message` of a JSON error body when there is one, else the body as text."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(document, dict) and isinstance(document.get("message"), str):
+        return document["message"]
+    return text
+
+
+def post_with_retries(
+    request_factory: Callable[[], urllib.request.Request],
+    target: str,
+    *,
+    attempts: int = MAX_ATTEMPTS,
+    timeout: float = READ_TIMEOUT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bytes:
+    """POST, retrying 429/502/503/504 with jittered backoff; other errors raise at once."""
+    delays = backoff_delays(attempts)
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(request_factory(), timeout=timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            body = error.read()
+            if error.code not in RETRYABLE_STATUS or attempt == attempts - 1:
+                raise EndpointError(target, error.code, _error_message(body)) from None
+        except TimeoutError:
+            raise EndpointError(target, None, f"no answer within {timeout:g} s") from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise EndpointError(target, None, f"cannot connect: {reason}") from None
+        sleep(delays[attempt])
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class HttpBackend:
+    """The local endpoint (or any server with SageMaker's container contract)."""
+
+    url: str
+    batch_size: int = DEFAULT_BATCH_SIZE
+    truncate: bool = True
+    timeout: float = READ_TIMEOUT_SECONDS
+
+    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
+        _check_texts(texts)
+        target = self.url
+        invocations = self.url.rstrip("/") + "/invocations"
+        parts = []
+        for batch in plan_batches(
+            texts, max_texts=self.batch_size, max_body_bytes=SAGEMAKER_MAX_BODY_BYTES
+        ):
+            body = request_body(batch, normalize=normalize, truncate=self.truncate)
+
+            def factory(body: bytes = body) -> urllib.request.Request:
+                return urllib.request.Request(
+                    invocations,
+                    data=body,
+                    method="POST",
+                    headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
+                )
+
+            raw = post_with_retries(factory, target, timeout=self.timeout)
+            parts.append(parse_embeddings(raw, len(batch), target))
+        return merge_results(parts, target)
+
+
+@dataclass(frozen=True)
+class HttpApiBackend:
+    """The stack's optional HTTP API: `POST {url}` signed with SigV4 for execute-api."""
+
+    url: str
+    region: str
+    batch_size: int = DEFAULT_BATCH_SIZE
+    truncate: bool = True
+
+    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
+        import boto3
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        _check_texts(texts)
+        credentials = boto3.Session(region_name=self.region).get_credentials()
+        if credentials is None:
+            raise TargetError("no AWS credentials found to sign the HTTP API request")
+        max_texts = min(self.batch_size, HTTP_API_MAX_TEXTS)
+        parts = []
+        for batch in plan_batches(
+            texts, max_texts=max_texts, max_body_bytes=HTTP_API_MAX_BODY_BYTES
+        ):
+            body = request_body(batch, normalize=normalize, truncate=self.truncate)
+
+            def factory(body: bytes = body) -> urllib.request.Request:
+                # Signed afresh on every attempt: a retried request needs a current timestamp.
+                signed = AWSRequest(
+                    method="POST", url=self.url, data=body, headers={"Content-Type": CONTENT_TYPE}
+                )
+                SigV4Auth(
+                    credentials.get_frozen_credentials(), "execute-api", self.region
+                ).add_auth(signed)
+                return urllib.request.Request(
+                    self.url, data=body, method="POST", headers=dict(signed.headers.items())
+                )
+
+            raw = post_with_retries(factory, self.url)
+            parts.append(parse_embeddings(raw, len(batch), self.url))
+        return merge_results(parts, self.url)
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS APIs
+
+
+def aws_client(
+    service: str,
+    region: str | None,
+    endpoint_url: str | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Any:
+    """A boto3 client with adaptive retries (throttling backs off client-side) and a long read."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "adaptive", "total_max_attempts": max_attempts},
+        read_timeout=READ_TIMEOUT_SECONDS,
+        connect_timeout=10,
+    )
+    # A session of its own: credentials and region are read now, not cached from earlier calls.
+    session = boto3.session.Session(region_name=region)
+    return session.client(service, endpoint_url=endpoint_url, config=config)
+
+
+def _botocore_failure(error: Exception, target: str) -> EmbeddingClientError:
+    """No credentials or region: the target cannot be reached at all; else the call failed."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError
+
+    if isinstance(error, (NoCredentialsError, PartialCredentialsError, NoRegionError)):
+        return TargetError(f"{target}: {error} (configure AWS credentials, or pass --region)")
+    return EndpointError(target, None, str(error))
+
+
+def _client_error(error: Any, target: str) -> EndpointError:
+    """An EndpointError from a botocore ClientError, keeping the container's own message."""
+    response = error.response
+    details = response.get("Error", {})
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = details.get("Code", "")
+    if "OriginalStatusCode" in response or "OriginalMessage" in response:
+        # ModelError: the container answered non-2xx; report what the container said.
+        original_status = response.get("OriginalStatusCode", status)
+        return EndpointError(target, original_status, response.get("OriginalMessage", ""), code)
+    return EndpointError(target, status, details.get("Message", str(error)), code)
+
+
+@dataclass(frozen=True)
+class SageMakerBackend:
+    """A deployed SageMaker endpoint through sagemaker-runtime InvokeEndpoint."""
+
+    endpoint_name: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    truncate: bool = True
+    max_attempts: int = MAX_ATTEMPTS
+
+    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        _check_texts(texts)
+        target = f"SageMaker endpoint {self.endpoint_name}"
+        try:
+            client = aws_client(
+                "sagemaker-runtime", self.region, self.endpoint_url, self.max_attempts
+            )
+        except BotoCoreError as error:
+            raise _botocore_failure(error, target) from None
+        parts = []
+        for batch in plan_batches(
+            texts, max_texts=self.batch_size, max_body_bytes=SAGEMAKER_MAX_BODY_BYTES
+        ):
+            try:
+                response = client.invoke_endpoint(
+                    EndpointName=self.endpoint_name,
+                    ContentType=CONTENT_TYPE,
+                    Accept=CONTENT_TYPE,
+                    Body=request_body(batch, normalize=normalize, truncate=self.truncate),
+                )
+                raw = response["Body"].read()
+            except ClientError as error:
+                raise _client_error(error, target) from None
+            except BotoCoreError as error:
+                raise _botocore_failure(error, target) from None
+            parts.append(parse_embeddings(raw, len(batch), target))
+        return merge_results(parts, target)
+
+
+@dataclass(frozen=True)
+class BedrockBackend:
+    """An Amazon Bedrock embedding model through bedrock-runtime InvokeModel."""
+
+    model_id: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    truncate: bool = True
+    max_attempts: int = MAX_ATTEMPTS
+
+    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        _check_texts(texts)
+        target = f"Bedrock model {self.model_id}"
+        try:
+            client = aws_client(
+                "bedrock-runtime", self.region, self.endpoint_url, self.max_attempts
+            )
+        except BotoCoreError as error:
+            raise _botocore_failure(error, target) from None
+
+        def invoke(body: bytes) -> bytes:
+            response = client.invoke_model(
+                modelId=self.model_id, contentType=CONTENT_TYPE, accept=CONTENT_TYPE, body=body
+            )
+            return response["body"].read()
+
+        options = bedrock_formats.EmbedOptions(normalize=normalize, truncate=self.truncate)
+        try:
+            result = bedrock_formats.embed_texts(invoke, self.model_id, texts, options)
+        except bedrock_formats.BedrockRequestError as error:
+            raise InputTooLargeError(str(error)) from None
+        except bedrock_formats.BedrockResponseError as error:
+            raise ResponseFormatError(f"{target}: {error}") from None
+        except ClientError as error:
+            raise _client_error(error, target) from None
+        except BotoCoreError as error:
+            raise _botocore_failure(error, target) from None
+        return EmbeddingResult(result.vectors, result.dimensions, result.model)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stack outputs
+
+
+def _output(outputs: Mapping[str, Any], key: str) -> str:
+    value = outputs.get(key)
+    if not isinstance(value, str) or not value:
+        raise TargetError(
+            f"stack output {key!r} is missing; the stack has: {sorted(outputs) or 'no outputs'} "
+            "(was `pulumi up` run for this stack?)"
+        )
+    return value
+
+
+def backend_for_stack(
+    outputs: Mapping[str, Any], *, use_http_api: bool = False, batch_size: int = DEFAULT_BATCH_SIZE
+) -> EmbeddingBackend:
+    """The backend a stack deployed, from its `pulumi stack output --json`."""
+    region = _output(outputs, "region")
+    if use_http_api:
+        return HttpApiBackend(_output(outputs, "httpApiUrl"), region, batch_size=batch_size)
+    backend = outputs.get("backend", "sagemaker")
+    if backend == "sagemaker":
+        return SageMakerBackend(_output(outputs, "endpointName"), region, batch_size=batch_size)
+    if backend == "bedrock":
+        return BedrockBackend(_output(outputs, "bedrockModelId"), region)
+    raise TargetError(f"stack output 'backend' is {backend!r}; expected 'sagemaker' or 'bedrock'")

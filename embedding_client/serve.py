@@ -1,0 +1,368 @@
+"""A local endpoint with SageMaker's container contract, serving a model artifact on this machine.
+
+    python -m embedding_client serve s3://bucket/models/org/name/<sha>/model.tar.gz
+    python -m embedding_client serve ./model.tar.gz --port 8080
+    python -m embedding_client serve ./extracted-model-folder
+
+The artifact is prepared as the Hugging Face DLC prepares it: `model.tar.gz` is extracted into a
+model directory and `code/inference.py` is imported from it; its `model_fn` loads the model and its
+`input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
+the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
+worker. Errors an inference script marks with an HTTP `status` (4xx) keep it; any other exception
+is a 500 here (the DLC's toolkit would answer 400 with the same message).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import tarfile
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from facts.artifact_keys import model_id_from_key
+from facts.identifiers import parse_s3_url
+from facts.serverless import MAX_PAYLOAD_BYTES
+
+logger = logging.getLogger("embedding_client.serve")
+
+DEFAULT_PORT = 8080
+DEFAULT_HOST = "127.0.0.1"
+INFERENCE_SCRIPT = Path("code") / "inference.py"
+# Used when an extracted folder (e.g. a plain Hub snapshot) carries no script of its own.
+PACKAGED_SCRIPT = Path(__file__).resolve().parent.parent / "container" / "inference.py"
+
+
+class ArtifactError(Exception):
+    """The artifact cannot be found, fetched or extracted; the message says which and why."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Artifact → model directory
+
+
+def _safe_extract(archive: Path, destination: Path) -> None:
+    """Extract a tar.gz, refusing members that would land outside `destination` or are links."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(destination, filter="data")
+                return
+            root = destination.resolve()
+            for member in tar.getmembers():
+                target = (destination / member.name).resolve()
+                if root not in (target, *target.parents) or member.issym() or member.islnk():
+                    raise ArtifactError(f"{archive}: refusing unsafe member {member.name!r}")
+            tar.extractall(destination)
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise ArtifactError(f"cannot extract {archive}: {error}") from error
+
+
+def _download_s3(url: str, destination: Path) -> None:
+    """Fetch `s3://bucket/key` with boto3 (AWS_ENDPOINT_URL, profiles and regions honoured)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        bucket, key = parse_s3_url(url)
+    except ValueError as error:
+        raise ArtifactError(str(error)) from None
+    try:
+        boto3.client("s3").download_file(bucket, key, str(destination))
+    except ClientError as error:
+        message = error.response.get("Error", {}).get("Message") or str(error)
+        raise ArtifactError(f"cannot download {url}: {message}") from error
+    except BotoCoreError as error:
+        raise ArtifactError(f"cannot download {url}: {error}") from error
+
+
+def prepare_model_dir(source: str, work_dir: Path) -> Path:
+    """A model directory for `source`: an s3:// URL or a local .tar.gz (extracted), or a folder."""
+    if source.startswith("s3://"):
+        archive = work_dir / "model.tar.gz"
+        logger.info("downloading %s", source)
+        _download_s3(source, archive)
+    else:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            return path.resolve()
+        if not path.is_file():
+            raise ArtifactError(
+                f"{source!r} is not an s3:// URL, a model.tar.gz file or a model folder"
+            )
+        archive = path
+    model_dir = work_dir / "model"
+    model_dir.mkdir()
+    logger.info("extracting %s", archive)
+    _safe_extract(archive, model_dir)
+    if archive.parent == work_dir:
+        archive.unlink()  # the extracted copy is all that is needed
+    return model_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference script
+
+
+def import_inference_script(model_dir: Path) -> ModuleType:
+    """Import `code/inference.py` as the toolkit does (its folder first on sys.path)."""
+    script = model_dir / INFERENCE_SCRIPT
+    if not script.is_file():
+        if not (model_dir / "config.json").is_file():
+            raise ArtifactError(f"{model_dir} has neither {INFERENCE_SCRIPT} nor config.json")
+        logger.warning("%s has no %s; using %s", model_dir, INFERENCE_SCRIPT, PACKAGED_SCRIPT)
+        script = PACKAGED_SCRIPT
+    code_dir = str(script.parent)
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    # A unique name: several artifacts can be served from one process (tests do).
+    spec = importlib.util.spec_from_file_location(f"inference_{uuid.uuid4().hex}", script)
+    if spec is None or spec.loader is None:
+        raise ArtifactError(f"cannot import {script}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as `import` would; dataclasses look their module up there
+    spec.loader.exec_module(module)
+    for hook in ("model_fn", "input_fn", "predict_fn", "output_fn"):
+        if not callable(getattr(module, hook, None)):
+            raise ArtifactError(f"{script} does not define {hook}()")
+    return module
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What `/invocations` answers."""
+
+    status: int
+    body: bytes
+    content_type: str
+
+
+def error_body(status: int, message: str) -> bytes:
+    """The model server's error shape (`{"code", "type", "message"}`), as the DLC answers."""
+    kind = "ClientError" if status < 500 else "InternalServerException"
+    return json.dumps({"code": status, "type": kind, "message": message}).encode("utf-8")
+
+
+def _response_type(accept: str) -> str:
+    """JSON whenever the caller accepts it (or anything); else the first type it named."""
+    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    if any(t in ("application/json", "application/*", "*/*") for t in types):
+        return "application/json"
+    return types[0]
+
+
+class InferenceHandler:
+    """The loaded script and model; `invoke` runs one request at a time."""
+
+    def __init__(self, script: ModuleType, model: Any) -> None:
+        self._script = script
+        self._model = model
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, model_dir: Path) -> InferenceHandler:
+        script = import_inference_script(model_dir)
+        return cls(script, script.model_fn(str(model_dir)))
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Invocation:
+        if not accept or accept.strip() == "*/*":
+            accept = "application/json"  # what the toolkit assumes when the caller has no wish
+        try:
+            with self._lock:
+                data = self._script.input_fn(body, content_type)
+                prediction = self._script.predict_fn(data, self._model)
+                output = self._script.output_fn(prediction, accept)
+        except Exception as error:  # the endpoint answers; it never dies on a request
+            status = getattr(error, "status", None)
+            if not (isinstance(status, int) and 400 <= status < 600):
+                status = HTTPStatus.INTERNAL_SERVER_ERROR
+                logger.exception("inference failed")
+            return Invocation(int(status), error_body(int(status), str(error)), "application/json")
+        payload = output.encode("utf-8") if isinstance(output, str) else bytes(output)
+        return Invocation(HTTPStatus.OK, payload, _response_type(accept))
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+
+
+class EndpointState:
+    """Shared by the request threads: the handler once loaded, or why loading failed."""
+
+    def __init__(self) -> None:
+        self.handler: InferenceHandler | None = None
+        self.load_error: str | None = None
+        self.loaded = threading.Event()
+
+
+def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
+    class ContainerContract(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "embedding-endpoint-local"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            logger.info("%s %s", self.address_string(), format % args)
+
+        def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _discard(self, length: int) -> None:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 16))
+                if not chunk:
+                    break
+                length -= len(chunk)
+
+        def _not_ready(self) -> bool:
+            if state.handler is not None:
+                return False
+            message = state.load_error or "the model is still loading"
+            status = 500 if state.load_error else 503
+            self._send(status, error_body(status, message))
+            return True
+
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] != "/ping":
+                self._send(404, error_body(404, f"no such path {self.path}; try GET /ping"))
+            elif not self._not_ready():
+                self._send(200, b'{"status":"Healthy"}\n')
+
+        def do_POST(self) -> None:
+            if self.path.split("?")[0] != "/invocations":
+                self._send(404, error_body(404, f"no such path {self.path}; POST /invocations"))
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                self._send(400, error_body(400, "invalid Content-Length"))
+                return
+            if length > MAX_PAYLOAD_BYTES:
+                self._discard(length)  # read, so the client sees the answer, not a reset
+                message = f"request body is {length} bytes; SageMaker Serverless accepts 4 MB"
+                self._send(413, error_body(413, message))
+                return
+            body = self.rfile.read(length)
+            if self._not_ready():
+                return
+            assert state.handler is not None
+            answer = state.handler.invoke(
+                body, self.headers.get("Content-Type"), self.headers.get("Accept")
+            )
+            self._send(answer.status, answer.body, answer.content_type)
+
+    return ContainerContract
+
+
+class LocalEndpoint:
+    """The HTTP server plus a background model load; `start()` returns once it listens."""
+
+    def __init__(
+        self,
+        load: Callable[[], InferenceHandler],
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+    ) -> None:
+        self._load = load
+        self.state = EndpointState()
+        self._server = ThreadingHTTPServer((host, port), _request_handler(self.state))
+        self._server.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _load_model(self) -> None:
+        try:
+            self.state.handler = self._load()
+            logger.info("model loaded; serving on %s", self.url)
+        except Exception as error:
+            logger.exception("loading the model failed")
+            self.state.load_error = f"loading the model failed: {error}"
+        finally:
+            self.state.loaded.set()
+
+    def start(self) -> None:
+        for target in (self._server.serve_forever, self._load_model):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wait_until_loaded(self, timeout: float | None = None) -> bool:
+        """True once the model has loaded; False if loading failed or timed out."""
+        self.state.loaded.wait(timeout)
+        return self.state.handler is not None
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    source: str
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    model_id: str | None = None
+    threads: int | None = None
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(options: ServeOptions) -> int:
+    """Prepare the artifact, load it and serve until interrupted; the process's exit code."""
+    model_id = options.model_id or model_id_from_key(options.source)
+    if model_id:
+        os.environ["EMBEDDING_MODEL_ID"] = model_id
+    if options.threads:
+        os.environ["EMBEDDING_NUM_THREADS"] = str(options.threads)
+    if threading.current_thread() is threading.main_thread():
+        # `kill` / container stop: shut down like Ctrl-C so the extracted model is removed.
+        signal.signal(signal.SIGTERM, _interrupt)
+    work_dir = Path(tempfile.mkdtemp(prefix="embedding-endpoint-"))
+    try:
+
+        def load() -> InferenceHandler:
+            return InferenceHandler.load(prepare_model_dir(options.source, work_dir))
+
+        try:
+            endpoint = LocalEndpoint(load, options.host, options.port)
+        except OSError as error:
+            logger.error("cannot listen on %s:%d: %s", options.host, options.port, error)
+            return 1
+        endpoint.start()
+        logger.info("listening on %s (GET /ping, POST /invocations)", endpoint.url)
+        try:
+            if not endpoint.wait_until_loaded():
+                logger.error("%s", endpoint.state.load_error)
+                endpoint.stop()
+                return 1
+            threading.Event().wait()  # serve until Ctrl-C / SIGTERM
+        except KeyboardInterrupt:
+            logger.info("stopping")
+        endpoint.stop()
+        return 0
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)

@@ -1,0 +1,197 @@
+"""Post-deploy smoke test: is the endpoint answering with plausible sentence embeddings?
+
+    python -m embedding_client.smoke --endpoint NAME --region REGION   # SageMaker endpoint
+    python -m embedding_client.smoke --url http://127.0.0.1:8080        # local endpoint
+
+Embeds a paraphrase pair in one request and an unrelated sentence in another, then checks what
+holds for any sentence-embedding model: two vectors for two inputs, each of the `dimensions` the
+response declares (and of `--expected-dimensions` when given), finite and unit-norm (normalize is
+requested), and the paraphrases closer to each other than either is to the unrelated sentence by
+`--min-margin`. Absolute similarity thresholds are not robust across models (some place every
+pair above 0.7), a margin between pairs is. Exit code 0: passed; 1: failed, with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from embedding_client.backends import (
+    EmbeddingBackend,
+    EmbeddingResult,
+    InputTooLargeError,
+    ResponseFormatError,
+    TargetError,
+)
+
+PARAPHRASES = ("A man is playing a guitar on stage.", "Someone plays the guitar at a concert.")
+UNRELATED = "The tax office closes early on public holidays."
+NORM_TOLERANCE = 1e-3
+DEFAULT_MIN_MARGIN = 0.05
+
+
+class SmokeTestFailure(Exception):
+    """The endpoint answered, but not with what an embedding model returns."""
+
+
+@dataclass(frozen=True)
+class SmokeReport:
+    model: str
+    dimensions: int
+    paraphrase_similarity: float
+    unrelated_similarity: float
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+def check_vectors(result: EmbeddingResult, count: int, expected_dimensions: int | None) -> None:
+    """Raise SmokeTestFailure unless `result` holds `count` finite unit vectors of its dimension."""
+    if len(result.vectors) != count:
+        raise SmokeTestFailure(f"sent {count} sentence(s), got {len(result.vectors)} vector(s)")
+    if expected_dimensions is not None and result.dimensions != expected_dimensions:
+        raise SmokeTestFailure(
+            f"response declares {result.dimensions} dimensions, expected {expected_dimensions}"
+        )
+    if result.dimensions <= 0:
+        raise SmokeTestFailure(f"response declares {result.dimensions} dimensions")
+    for index, vector in enumerate(result.vectors):
+        if len(vector) != result.dimensions:
+            raise SmokeTestFailure(
+                f"vector {index} has {len(vector)} values, the response declares "
+                f"{result.dimensions} dimensions"
+            )
+        if not all(math.isfinite(value) for value in vector):
+            raise SmokeTestFailure(f"vector {index} contains NaN or infinite values")
+        norm = math.sqrt(sum(value * value for value in vector))
+        if abs(norm - 1.0) > NORM_TOLERANCE:
+            raise SmokeTestFailure(
+                f"vector {index} has norm {norm:.6f}; normalize was requested, expected 1"
+            )
+
+
+def check_similarity(
+    paraphrases: EmbeddingResult, unrelated: EmbeddingResult, min_margin: float
+) -> tuple[float, float]:
+    """(paraphrase, closest unrelated) cosine similarity; raise unless they differ by the margin."""
+    if unrelated.dimensions != paraphrases.dimensions:
+        raise SmokeTestFailure(
+            f"two requests returned {paraphrases.dimensions} and {unrelated.dimensions} dimensions"
+        )
+    first, second = paraphrases.vectors
+    (other,) = unrelated.vectors
+    paraphrase = _cosine(first, second)
+    closest_unrelated = max(_cosine(first, other), _cosine(second, other))
+    if paraphrase - closest_unrelated < min_margin:
+        raise SmokeTestFailure(
+            f"implausible similarity: paraphrases score {paraphrase:.3f}, an unrelated sentence "
+            f"{closest_unrelated:.3f}; expected the paraphrases higher by at least {min_margin}"
+        )
+    return paraphrase, closest_unrelated
+
+
+def _with_retries(
+    call: Callable[[], EmbeddingResult], attempts: int, delay_s: float
+) -> EmbeddingResult:
+    """Retry failed invocations (a serverless endpoint's first call may meet a cold start).
+
+    A malformed answer, an input the target cannot take or an unresolvable target fails at once:
+    asking again would get the same answer.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except (ResponseFormatError, InputTooLargeError, TargetError) as error:
+            raise SmokeTestFailure(f"the endpoint's answer is unusable: {error}") from error
+        except Exception as error:  # noqa: BLE001 - transport and endpoint errors are retried
+            if attempt == attempts:
+                raise SmokeTestFailure(
+                    f"invocation failed after {attempts} attempt(s): {error}"
+                ) from error
+            print(f"attempt {attempt} failed ({error}); retrying in {delay_s:g} s", file=sys.stderr)
+            time.sleep(delay_s)
+    raise AssertionError("unreachable")
+
+
+def run_smoke_test(
+    backend: EmbeddingBackend,
+    *,
+    expected_dimensions: int | None = None,
+    min_margin: float = DEFAULT_MIN_MARGIN,
+    attempts: int = 3,
+    retry_delay_s: float = 10.0,
+) -> SmokeReport:
+    """Run every check against `backend`; raise SmokeTestFailure at the first that fails."""
+    paraphrases = _with_retries(
+        lambda: backend.embed(list(PARAPHRASES), normalize=True), attempts, retry_delay_s
+    )
+    check_vectors(paraphrases, 2, expected_dimensions)
+    unrelated = _with_retries(
+        lambda: backend.embed([UNRELATED], normalize=True), attempts, retry_delay_s
+    )
+    check_vectors(unrelated, 1, expected_dimensions)
+    paraphrase, closest_unrelated = check_similarity(paraphrases, unrelated, min_margin)
+    return SmokeReport(
+        model=paraphrases.model,
+        dimensions=paraphrases.dimensions,
+        paraphrase_similarity=round(paraphrase, 4),
+        unrelated_similarity=round(closest_unrelated, 4),
+    )
+
+
+def _backend(args: argparse.Namespace) -> EmbeddingBackend:
+    from embedding_client.backends import HttpBackend, SageMakerBackend
+
+    if args.url:
+        return HttpBackend(args.url)
+    return SageMakerBackend(args.endpoint, args.region, endpoint_url=args.endpoint_url)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m embedding_client.smoke", description=__doc__.splitlines()[0]
+    )
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--endpoint", help="SageMaker endpoint name (needs --region)")
+    target.add_argument("--url", help="local endpoint base URL, e.g. http://127.0.0.1:8080")
+    parser.add_argument("--region", help="AWS region of --endpoint")
+    parser.add_argument("--endpoint-url", help="sagemaker-runtime endpoint override")
+    parser.add_argument("--expected-dimensions", type=int, help="the model's embedding size")
+    parser.add_argument("--min-margin", type=float, default=DEFAULT_MIN_MARGIN)
+    parser.add_argument("--attempts", type=int, default=3, help="invocation attempts")
+    parser.add_argument("--retry-delay", type=float, default=10.0, help="seconds between them")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.endpoint and not args.region:
+        parser.error("--endpoint needs --region")
+    if args.attempts < 1:
+        parser.error("--attempts must be at least 1")
+    target = args.url or f"endpoint {args.endpoint} in {args.region}"
+    try:
+        report = run_smoke_test(
+            _backend(args),
+            expected_dimensions=args.expected_dimensions,
+            min_margin=args.min_margin,
+            attempts=args.attempts,
+            retry_delay_s=args.retry_delay,
+        )
+    except SmokeTestFailure as failure:
+        print(f"smoke test failed ({target}): {failure}", file=sys.stderr)
+        return 1
+    print(json.dumps({"smoke_test": "passed", "target": target, **asdict(report)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,0 @@
-"""User tools: the local endpoint (`python -m embedding_endpoint serve`) and the `embed` client."""

@@ -1,0 +1,76 @@
+"""The identifiers and choices every trust boundary accepts: stack config, Lambda event, CLI.
+
+One definition each, so that a value the config accepts is never refused later by the loader, and
+every refusal says the same thing ("expected ..."). `Rule.problem(value)` is None for a good value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A pattern a string must match, and how to say what is expected."""
+
+    pattern: re.Pattern[str]
+    expected: str
+
+    def matches(self, value: object) -> bool:
+        return isinstance(value, str) and bool(self.pattern.match(value))
+
+    def problem(self, value: object) -> str | None:
+        """None when `value` matches, else "expected <what>"."""
+        return None if self.matches(value) else f"expected {self.expected}"
+
+
+# Hub repo ids: "org/name" with the characters the Hub allows.
+MODEL_ID = Rule(
+    re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    "a Hub repo id 'org/name'",
+)
+# Branches, tags (including the Hub's refs/pr/N) or a full commit sha.
+REVISION = Rule(
+    re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$"),
+    "a branch, a tag or a 40-hex commit sha",
+)
+COMMIT_SHA = Rule(re.compile(r"^[0-9a-f]{40}$"), "a 40-hex commit sha")
+SHA256 = Rule(re.compile(r"^[0-9a-f]{64}$"), "64 lowercase hex characters")
+BUCKET = Rule(
+    re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), "an S3 bucket name (3-63 of a-z 0-9 . -)"
+)
+S3_URL = Rule(
+    re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+)$"),
+    "an s3://bucket/key URL",
+)
+# What SageMaker's ModelDataUrl and the loader's source archive reader accept.
+S3_TARBALL_URL = Rule(
+    re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$"),
+    "an s3://bucket/path/model.tar.gz URL",
+)
+SECRET_ARN = Rule(
+    re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$"),
+    "a Secrets Manager secret ARN "
+    "(arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)",
+)
+SNS_TOPIC_ARN = Rule(
+    re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"),
+    "an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<topic>)",
+)
+# S3 key prefixes: empty, or folders of S3's safe characters, each ending in "/".
+KEY_PREFIX = Rule(
+    re.compile(r"^([A-Za-z0-9!_.*'()-]+/)*$"),
+    "'' or '/'-terminated path segments without a leading '/', such as 'models/'",
+)
+
+# Where embeddings come from: a packaged model on a SageMaker endpoint, or a Bedrock model.
+BACKENDS = ("sagemaker", "bedrock")
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/key` → (bucket, key); ValueError naming the URL otherwise."""
+    match = S3_URL.pattern.match(url)
+    if not match:
+        raise ValueError(f"{url!r} is not {S3_URL.expected}")
+    return match["bucket"], match["key"]

@@ -1,0 +1,267 @@
+"""Stack config: each rule refuses bad input by key, value and allowed values, up front."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pulumi
+import pytest
+
+from components import images
+from components.config import (
+    CONFIG_KEYS,
+    ConfigError,
+    StackConfig,
+    check_known_keys,
+    parse_config,
+)
+from tests.fixtures.pulumi_mocks import ProgramRun
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+VALID = {"modelId": MODEL}
+SHA = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
+
+# (overrides of VALID, region, the key the message must name, what it must say is allowed)
+INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
+    ({"modelId": ""}, "us-east-1", "embedding-endpoint:modelId", "Hub repo id"),
+    ({"modelId": "all-MiniLM-L6-v2"}, "us-east-1", "embedding-endpoint:modelId", "'org/name'"),
+    ({"modelId": "a/b/c"}, "us-east-1", "embedding-endpoint:modelId", "'org/name'"),
+    ({"modelRevision": "-main"}, "us-east-1", "embedding-endpoint:modelRevision", "40-hex"),
+    ({"modelRevision": "v1..2"}, "us-east-1", "embedding-endpoint:modelRevision", "a tag"),
+    ({"modelRevision": "my branch"}, "us-east-1", "embedding-endpoint:modelRevision", "branch"),
+    (
+        {"memorySizeMb": "1000"},
+        "us-east-1",
+        "embedding-endpoint:memorySizeMb",
+        "1024, 2048, 3072, 4096, 5120, 6144",
+    ),
+    (
+        {"memorySizeMb": "8192"},
+        "us-east-1",
+        "embedding-endpoint:memorySizeMb",
+        "1024, 2048, 3072, 4096, 5120, 6144",
+    ),
+    ({"memorySizeMb": "2GB"}, "us-east-1", "embedding-endpoint:memorySizeMb", "2048"),
+    ({"maxConcurrency": "0"}, "us-east-1", "embedding-endpoint:maxConcurrency", "1-200"),
+    ({"maxConcurrency": "201"}, "us-east-1", "embedding-endpoint:maxConcurrency", "1-200"),
+    ({"maxConcurrency": "five"}, "us-east-1", "embedding-endpoint:maxConcurrency", "1-200"),
+    (
+        {"provisionedConcurrency": "-1"},
+        "us-east-1",
+        "embedding-endpoint:provisionedConcurrency",
+        "0 (off) or an integer 1-200",
+    ),
+    (
+        {"provisionedConcurrency": "6", "maxConcurrency": "5"},
+        "us-east-1",
+        "embedding-endpoint:provisionedConcurrency",
+        "<= maxConcurrency (5)",
+    ),
+    (
+        {"provisionedConcurrency": "201", "maxConcurrency": "200"},
+        "us-east-1",
+        "embedding-endpoint:provisionedConcurrency",
+        "1-200",
+    ),
+    (
+        {"imageTag": "2.1.0-transformers4.37.0-gpu-py310-cu118-ubuntu20.04"},
+        "us-east-1",
+        "embedding-endpoint:imageTag",
+        images.TAG_FORM,
+    ),
+    (
+        {"imageTag": "2.0.0-transformers4.28.1-training-cpu-py310-ubuntu20.04"},
+        "us-east-1",
+        "embedding-endpoint:imageTag",
+        images.TAG_FORM,
+    ),
+    ({"imageTag": "latest"}, "us-east-1", "embedding-endpoint:imageTag", images.TAG_FORM),
+    ({"retainArtifacts": "maybe"}, "us-east-1", "embedding-endpoint:retainArtifacts", "true or"),
+    ({"packagingRunner": "docker"}, "us-east-1", "embedding-endpoint:packagingRunner", "lambda"),
+    (
+        {"sourceModelDataUrl": "https://example.com/model.tar.gz"},
+        "us-east-1",
+        "embedding-endpoint:sourceModelDataUrl",
+        "s3://bucket/path/model.tar.gz",
+    ),
+    (
+        {"sourceModelDataUrl": "s3://bucket/output/model.zip"},
+        "us-east-1",
+        "embedding-endpoint:sourceModelDataUrl",
+        "s3://bucket/path/model.tar.gz",
+    ),
+    (
+        {"hfTokenSecretArn": "hf-token"},
+        "us-east-1",
+        "embedding-endpoint:hfTokenSecretArn",
+        "Secrets Manager secret ARN",
+    ),
+    (
+        {
+            "hfTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-AbCdEf",
+            "hfToken": "hf_xxx",
+        },
+        "us-east-1",
+        "embedding-endpoint:hfTokenSecretArn",
+        "not both",
+    ),
+    (
+        {"expectedArtifactSha256": "abc123"},
+        "us-east-1",
+        "embedding-endpoint:expectedArtifactSha256",
+        "64 lowercase hex",
+    ),
+    ({"backend": "openai"}, "us-east-1", "embedding-endpoint:backend", "sagemaker, bedrock"),
+    (
+        {"backend": "bedrock", "bedrockModelId": "openai.text-embedding-3"},
+        "us-east-1",
+        "embedding-endpoint:bedrockModelId",
+        "amazon.titan-embed-text-v2:0",
+    ),
+    ({"httpApi": "2"}, "us-east-1", "embedding-endpoint:httpApi", "true or false"),
+    ({"smokeTest": "perhaps"}, "us-east-1", "embedding-endpoint:smokeTest", "true or false"),
+    ({}, None, "aws:region", "pulumi config set aws:region"),
+    ({}, "mars-north-1", "aws:region", "us-east-1"),
+]
+
+
+def _ids() -> list[str]:
+    return [f"{key.split(':')[-1]}={overrides or region}" for overrides, region, key, _ in INVALID]
+
+
+def test_every_config_key_has_an_invalid_value_in_the_table() -> None:
+    covered = {key.split(":", 1)[1] for _, _, key, _ in INVALID if key.startswith("embedding")}
+    free_form = {"hfToken"}  # any string: the Hub decides whether it is valid
+    assert set(CONFIG_KEYS) - free_form <= covered
+
+
+@pytest.mark.parametrize(("overrides", "region", "key", "allowed"), INVALID, ids=_ids())
+def test_invalid_value_is_refused_naming_the_key_and_the_allowed_values(
+    overrides: dict[str, str], region: str | None, key: str, allowed: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(VALID | overrides, stack="dev", region=region)
+    message = str(caught.value)
+    assert f"'{key}'" in message
+    assert allowed in message
+    offending = overrides.get(key.split(":", 1)[1])
+    if offending:
+        assert offending in message
+
+
+@pytest.mark.parametrize(("overrides", "region", "key", "allowed"), INVALID, ids=_ids())
+def test_invalid_config_stops_the_program_before_any_resource(
+    overrides: dict[str, str],
+    region: str | None,
+    key: str,
+    allowed: str,
+    pulumi_program: Callable[..., ProgramRun],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    config = {f"embedding-endpoint:{k}": v for k, v in (VALID | overrides).items()}
+    if region:
+        config["aws:region"] = region
+    run = pulumi_program(config, raise_errors=False)
+    assert isinstance(run.error, pulumi.RunError)
+    assert f"'{key}'" in str(run.error)
+    assert allowed in str(run.error)
+    assert run.resources == []
+
+
+def test_a_misspelt_key_stops_the_program_before_any_resource(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    config = {"aws:region": "us-east-1", "embedding-endpoint:modelId": MODEL}
+    run = pulumi_program(config | {"embedding-endpoint:memorySize": "4096"}, raise_errors=False)
+    assert isinstance(run.error, pulumi.RunError)
+    assert "'embedding-endpoint:memorySize'" in str(run.error)
+    assert run.resources == []
+
+
+def test_unknown_key_in_the_namespace_is_refused_listing_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        check_known_keys(["aws:region", "embedding-endpoint:memorySize"])
+    assert "'embedding-endpoint:memorySize'" in str(caught.value)
+    assert "memorySizeMb" in str(caught.value)
+
+
+def test_keys_of_other_namespaces_are_not_ours_to_judge() -> None:
+    check_known_keys(["aws:region", "aws:endpoints", "other-project:anything"])
+
+
+def test_defaults_match_the_documented_table() -> None:
+    cfg = parse_config(VALID, stack="dev", region="us-east-1")
+    assert cfg == StackConfig(
+        stack="dev",
+        region="us-east-1",
+        model_id=MODEL,
+        model_revision="main",
+        memory_size_mb=2048,
+        max_concurrency=5,
+        provisioned_concurrency=0,
+        image_tag=images.DEFAULT_IMAGE_TAG,
+        retain_artifacts=False,
+        packaging_runner="lambda",
+    )
+
+
+@pytest.mark.parametrize("revision", ["main", "v1.0", "refs/pr/12", SHA])
+def test_branches_tags_pr_refs_and_commit_shas_are_accepted(revision: str) -> None:
+    cfg = parse_config(VALID | {"modelRevision": revision}, stack="dev", region="us-east-1")
+    assert cfg.model_revision == revision
+
+
+@pytest.mark.parametrize(("text", "value"), [("true", True), ("False", False), ("1", True)])
+def test_booleans_accept_the_usual_spellings(text: str, value: bool) -> None:
+    cfg = parse_config(VALID | {"retainArtifacts": text}, stack="prod", region="us-east-1")
+    assert cfg.retain_artifacts is value
+
+
+def test_provisioned_concurrency_is_allowed_up_to_max_concurrency() -> None:
+    cfg = parse_config(
+        VALID | {"maxConcurrency": "3", "provisionedConcurrency": "3"},
+        stack="prod",
+        region="us-east-1",
+    )
+    assert (cfg.max_concurrency, cfg.provisioned_concurrency) == (3, 3)
+
+
+def test_provisioned_concurrency_warns_that_it_bills_while_idle() -> None:
+    cfg = parse_config(VALID | {"provisionedConcurrency": "2"}, stack="prod", region="us-east-1")
+    (warning,) = cfg.warnings
+    assert "provisionedConcurrency=2" in warning
+    assert "no traffic" in warning
+
+
+def test_no_warnings_for_the_defaults() -> None:
+    assert parse_config(VALID, stack="dev", region="us-east-1").warnings == ()
+
+
+def test_an_image_without_safetensors_support_is_accepted_with_a_warning() -> None:
+    tag = "1.13.1-transformers4.26.0-cpu-py39-ubuntu20.04"
+    cfg = parse_config(VALID | {"imageTag": tag}, stack="dev", region="us-east-1")
+    assert cfg.image_tag == tag
+    assert any("safetensors" in warning for warning in cfg.warnings)
+
+
+def test_bedrock_backend_needs_no_model_id_nor_a_dlc_region() -> None:
+    cfg = parse_config({"backend": "bedrock"}, stack="dev", region="us-east-1")
+    assert cfg.model_id is None
+    assert not cfg.uses_sagemaker
+
+
+def test_a_misspelt_key_from_the_language_hosts_environment_is_refused(
+    pulumi_program: Callable[..., ProgramRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pulumi up` hands the stack's config to a Python program in PULUMI_CONFIG.
+    config = {"aws:region": "us-east-1", "embedding-endpoint:modelId": MODEL}
+    monkeypatch.setenv(
+        "PULUMI_CONFIG", json.dumps(config | {"embedding-endpoint:maxConcurency": "3"})
+    )
+    run = pulumi_program({}, raise_errors=False)
+    assert isinstance(run.error, pulumi.RunError)
+    assert "'embedding-endpoint:maxConcurency'" in str(run.error)
+    assert run.resources == []

@@ -1,0 +1,269 @@
+"""ServerlessEmbeddingEndpoint under mocks, and the pure helpers it is built from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+
+import pulumi
+import pytest
+
+from components import endpoint as endpoint_module
+from components.endpoint import (
+    ServerlessEmbeddingEndpoint,
+    ServerlessEmbeddingEndpointArgs,
+    endpoint_name_for,
+    memory_fit_warning,
+    model_environment,
+)
+from tests.fixtures.pulumi_mocks import ACCOUNT_ID, ProgramRun
+
+MODEL = "aws:sagemaker/model:Model"
+CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+ROLE = "aws:iam/role:Role"
+POLICY = "aws:iam/rolePolicy:RolePolicy"
+TAG = "2.1.0-transformers4.37.0-cpu-py310-ubuntu22.04"
+SHA = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
+BUCKET_ARN = "arn:aws:s3:::artifacts-1234567"
+DATA_URL = f"s3://artifacts-1234567/models/org/name/{SHA}/model.tar.gz"
+
+ARGS = ServerlessEmbeddingEndpointArgs(
+    endpoint_name="embedding-endpoint-dev",
+    region="eu-south-1",
+    image_tag=TAG,
+    model_id="org/name",
+    model_revision=SHA,
+    model_data_url=DATA_URL,
+    bucket_arn=BUCKET_ARN,
+    artifact_prefix="models/",
+    memory_size_mb=3072,
+    max_concurrency=7,
+)
+
+
+def _run(
+    pulumi_program: Callable[..., ProgramRun], args: ServerlessEmbeddingEndpointArgs
+) -> ProgramRun:
+    def program() -> None:
+        component = ServerlessEmbeddingEndpoint("embedding", args)
+        pulumi.export("endpointName", component.endpoint_name)
+        pulumi.export("endpointArn", component.endpoint_arn)
+        pulumi.export("roleArn", component.role_arn)
+        pulumi.export("endpointConfigName", component.endpoint_config_name)
+        pulumi.export("memoryWarning", component.memory_warning)
+
+    return pulumi_program({"aws:region": args.region}, program=program)
+
+
+@pytest.fixture
+def on_demand(pulumi_program: Callable[..., ProgramRun]) -> ProgramRun:
+    return _run(pulumi_program, ARGS)
+
+
+@pytest.fixture
+def provisioned(pulumi_program: Callable[..., ProgramRun]) -> ProgramRun:
+    return _run(pulumi_program, replace(ARGS, provisioned_concurrency=3, protect=True))
+
+
+def _serverless(run: ProgramRun) -> dict:
+    (variant,) = run.one(CONFIG).inputs["productionVariants"]
+    return variant["serverlessConfig"]
+
+
+def test_serverless_memory_and_max_concurrency_come_from_the_args(on_demand: ProgramRun) -> None:
+    serverless = _serverless(on_demand)
+    assert serverless["memorySizeInMb"] == 3072
+    assert serverless["maxConcurrency"] == 7
+
+
+def test_provisioned_concurrency_is_absent_when_off(on_demand: ProgramRun) -> None:
+    assert "provisionedConcurrency" not in _serverless(on_demand)
+
+
+def test_provisioned_concurrency_is_set_when_on(provisioned: ProgramRun) -> None:
+    assert _serverless(provisioned)["provisionedConcurrency"] == 3
+
+
+def test_variant_serves_the_declared_model_without_instances(on_demand: ProgramRun) -> None:
+    (variant,) = on_demand.one(CONFIG).inputs["productionVariants"]
+    assert variant["modelName"] == on_demand.one(MODEL).outputs["name"]
+    assert "instanceType" not in variant
+    assert "initialInstanceCount" not in variant
+
+
+def test_image_is_the_cpu_dlc_of_the_regions_registry(on_demand: ProgramRun) -> None:
+    image = on_demand.one(MODEL).inputs["primaryContainer"]["image"]
+    assert image == (
+        f"692866216735.dkr.ecr.eu-south-1.amazonaws.com/huggingface-pytorch-inference:{TAG}"
+    )
+
+
+def test_model_data_url_is_the_packaged_archive(on_demand: ProgramRun) -> None:
+    assert on_demand.one(MODEL).inputs["primaryContainer"]["modelDataUrl"] == DATA_URL
+
+
+def test_container_runs_one_worker_for_feature_extraction(on_demand: ProgramRun) -> None:
+    environment = on_demand.one(MODEL).inputs["primaryContainer"]["environment"]
+    assert environment["MMS_DEFAULT_WORKERS_PER_MODEL"] == "1"
+    assert environment["SAGEMAKER_MODEL_SERVER_WORKERS"] == "1"
+    assert environment["HF_TASK"] == "feature-extraction"
+    assert environment["EMBEDDING_MODEL_ID"] == "org/name"
+    assert environment["EMBEDDING_MODEL_REVISION"] == SHA
+
+
+def test_container_never_downloads_from_the_hub() -> None:
+    environment = model_environment("org/name", SHA)
+    assert "HF_MODEL_ID" not in environment  # would make the DLC ignore model.tar.gz
+    assert environment["HF_HUB_OFFLINE"] == "1"
+
+
+def test_model_runs_as_the_components_role(on_demand: ProgramRun) -> None:
+    role = on_demand.one(ROLE)
+    assert on_demand.one(MODEL).inputs["executionRoleArn"] == role.outputs["arn"]
+    assert on_demand.outputs["roleArn"] == role.outputs["arn"]
+
+
+def test_role_is_assumable_by_sagemaker_only(on_demand: ProgramRun) -> None:
+    trust = json.loads(on_demand.one(ROLE).inputs["assumeRolePolicy"])
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+
+
+def test_role_reads_only_the_artifact_prefix_of_the_bucket(on_demand: ProgramRun) -> None:
+    policy = json.loads(on_demand.one(POLICY).inputs["policy"])
+    s3 = [s for s in policy["Statement"] if "s3:GetObject" in s["Action"]]
+    assert [s["Resource"] for s in s3] == [f"{BUCKET_ARN}/models/*"]
+    for statement in policy["Statement"]:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert "s3:*" not in actions
+        if statement["Resource"] == "*":
+            assert actions == ["ecr:GetAuthorizationToken"]
+
+
+def test_role_pulls_from_the_dlc_repository_and_logs_to_its_endpoint_group(
+    on_demand: ProgramRun,
+) -> None:
+    policy = json.loads(on_demand.one(POLICY).inputs["policy"])
+    resources = {s["Sid"]: s["Resource"] for s in policy["Statement"]}
+    assert resources["EcrPull"] == (
+        "arn:aws:ecr:eu-south-1:692866216735:repository/huggingface-pytorch-inference"
+    )
+    assert resources["WriteLogs"] == (
+        f"arn:aws:logs:eu-south-1:{ACCOUNT_ID}:log-group:"
+        "/aws/sagemaker/Endpoints/embedding-endpoint-dev:*"
+    )
+
+
+def test_policy_is_attached_before_the_model_is_created(on_demand: ProgramRun) -> None:
+    policy = on_demand.one(POLICY)
+    assert policy.inputs["role"] == on_demand.one(ROLE).outputs["name"]
+    assert policy.urn in on_demand.one(MODEL).dependencies
+
+
+def test_endpoint_keeps_its_name_and_follows_the_new_config(on_demand: ProgramRun) -> None:
+    endpoint = on_demand.one(ENDPOINT)
+    assert endpoint.inputs["name"] == "embedding-endpoint-dev"
+    assert endpoint.inputs["endpointConfigName"] == on_demand.one(CONFIG).outputs["name"]
+    assert on_demand.outputs["endpointName"] == "embedding-endpoint-dev"
+    assert on_demand.outputs["endpointArn"].endswith(":endpoint/embedding-endpoint-dev")
+
+
+def test_model_and_config_are_auto_named_and_replaced_create_first(on_demand: ProgramRun) -> None:
+    # Every input of these two forces a replacement: a fixed name would collide with itself.
+    for typ in (MODEL, CONFIG):
+        resource = on_demand.one(typ)
+        assert "name" not in resource.inputs, f"{typ} must be auto-named"
+        assert "namePrefix" not in resource.inputs
+        assert not resource.delete_before_replace
+        assert not resource.protect, f"{typ} is replaced on change and cannot be protected"
+
+
+def test_endpoint_is_protected_only_when_asked(
+    on_demand: ProgramRun, provisioned: ProgramRun
+) -> None:
+    assert not on_demand.one(ENDPOINT).protect
+    assert provisioned.one(ENDPOINT).protect
+
+
+def test_every_child_is_parented_to_the_component(on_demand: ProgramRun) -> None:
+    (component,) = [r for r in on_demand.resources if not r.custom]
+    for resource in on_demand.resources:
+        if resource.custom:
+            assert resource.parent == component.urn, f"{resource.name} is not under the component"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("endpoint_name", "bad_name", "endpoint_name"),
+        ("endpoint_name", "x" * 64, "endpoint_name"),
+        ("image_tag", "2.1.0-transformers4.37.0-gpu-py310-cu118-ubuntu20.04", "GPU"),
+        ("region", "mars-north-1", "registry"),
+        ("max_concurrency", 0, "max_concurrency"),
+        ("provisioned_concurrency", 8, "provisioned_concurrency"),
+    ],
+)
+def test_invalid_args_are_refused_naming_the_field(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        replace(ARGS, **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("project", "stack", "expected"),
+    [
+        ("embedding-endpoint", "dev", "embedding-endpoint-dev"),
+        ("embedding-endpoint", "team_a.prod", "embedding-endpoint-team-a-prod"),
+        ("embedding-endpoint", "org/project/dev", "embedding-endpoint-org-project-dev"),
+    ],
+)
+def test_endpoint_name_carries_project_and_stack(project: str, stack: str, expected: str) -> None:
+    assert endpoint_name_for(project, stack) == expected
+
+
+def test_endpoint_name_is_cut_to_sagemakers_limit_without_a_trailing_dash() -> None:
+    name = endpoint_name_for("embedding-endpoint", "a" * 44 + "-" + "b" * 30)
+    assert len(name) <= endpoint_module.SAGEMAKER_NAME_MAX
+    assert not name.endswith("-")
+    replace(ARGS, endpoint_name=name)  # accepted by the args check
+
+
+def test_small_model_fits_without_a_warning() -> None:
+    assert memory_fit_warning("org/small", 90 * 1024 * 1024, 2048) is None
+
+
+def test_large_model_in_small_memory_is_warned_about() -> None:
+    warning = memory_fit_warning("org/large", 1_340 * 1024 * 1024, 2048)
+    assert warning is not None
+    assert "org/large" in warning
+    assert "memorySizeMb=2048" in warning
+
+
+def test_memory_warning_threshold_is_overhead_plus_twice_the_weights() -> None:
+    weights_mb = 1024
+    needed = endpoint_module.RUNTIME_OVERHEAD_MB + 2 * weights_mb
+    assert memory_fit_warning("m/m", weights_mb * 1024 * 1024, needed) is None
+    assert memory_fit_warning("m/m", weights_mb * 1024 * 1024 + 1024 * 1024, needed) is not None
+
+
+def test_unknown_weights_size_gives_no_warning() -> None:
+    assert memory_fit_warning("org/name", None, 1024) is None
+
+
+def test_endpoint_config_name_is_the_configuration_the_endpoint_follows(
+    on_demand: ProgramRun,
+) -> None:
+    config_name = on_demand.one(CONFIG).outputs["name"]
+    assert on_demand.outputs["endpointConfigName"] == config_name
+    assert on_demand.one(ENDPOINT).inputs["endpointConfigName"] == config_name
+
+
+def test_memory_warning_is_an_output_once_the_weights_are_known(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    heavy = _run(pulumi_program, replace(ARGS, memory_size_mb=1024, weights_bytes=900 * 2**20))
+    assert "memorySizeMb=1024" in heavy.outputs["memoryWarning"]
+    assert _run(pulumi_program, ARGS).outputs["memoryWarning"] is None

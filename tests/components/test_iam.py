@@ -1,0 +1,114 @@
+"""Policy documents: each grant is scoped to the bucket prefix, repository or log group given."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import iam
+
+BUCKET_ARN = "arn:aws:s3:::artifacts-1234567"
+REPOSITORY_ARN = "arn:aws:ecr:us-east-1:763104351884:repository/huggingface-pytorch-inference"
+LOG_GROUP_ARN = iam.log_group_arn(
+    "us-east-1", "123456789012", iam.sagemaker_endpoint_log_group("embedding-endpoint-dev")
+)
+
+
+def _actions(statement: iam.Statement) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def _resources(statement: iam.Statement) -> list[str]:
+    resource = statement["Resource"]
+    return [resource] if isinstance(resource, str) else list(resource)
+
+
+@pytest.fixture
+def execution_policy() -> iam.PolicyDocument:
+    return iam.sagemaker_execution_policy(
+        bucket_arn=BUCKET_ARN,
+        artifact_prefix="models/org/name/",
+        repository_arn=REPOSITORY_ARN,
+        log_group_arn=LOG_GROUP_ARN,
+    )
+
+
+def test_trust_policy_allows_only_the_given_service_to_assume() -> None:
+    (statement,) = iam.assume_role_policy("sagemaker.amazonaws.com")["Statement"]
+    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+
+
+def test_read_prefix_grants_get_object_under_the_prefix_only() -> None:
+    read, _ = iam.s3_read_prefix_statements(BUCKET_ARN, "models/org/name/")
+    assert _actions(read) == ["s3:GetObject"]
+    assert _resources(read) == [f"{BUCKET_ARN}/models/org/name/*"]
+
+
+def test_listing_is_limited_to_the_prefix_by_condition() -> None:
+    _, listing = iam.s3_read_prefix_statements(BUCKET_ARN, "models/")
+    assert _actions(listing) == ["s3:ListBucket"]
+    assert _resources(listing) == [BUCKET_ARN]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["models/*"]}}
+
+
+def test_write_prefix_grants_put_and_delete_under_the_prefix_only() -> None:
+    write = iam.s3_write_objects_statement(BUCKET_ARN, "models/")
+    assert {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"} <= set(_actions(write))
+    assert _resources(write) == [f"{BUCKET_ARN}/models/*"]
+
+
+@pytest.mark.parametrize("prefix", ["", "/models/", "models/*"])
+def test_a_prefix_that_would_widen_the_grant_is_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="prefix"):
+        iam.s3_read_prefix_statements(BUCKET_ARN, prefix)
+
+
+def test_execution_policy_has_no_s3_action_on_a_wildcard_resource(
+    execution_policy: iam.PolicyDocument,
+) -> None:
+    for statement in execution_policy["Statement"]:
+        if any(action.startswith("s3:") for action in _actions(statement)):
+            assert all(r.startswith(BUCKET_ARN) for r in _resources(statement)), statement
+            assert "s3:*" not in _actions(statement)
+
+
+def test_only_the_ecr_token_call_is_granted_on_star(execution_policy: iam.PolicyDocument) -> None:
+    on_star = [s for s in execution_policy["Statement"] if "*" in _resources(s)]
+    assert [_actions(s) for s in on_star] == [["ecr:GetAuthorizationToken"]]
+
+
+def test_image_pull_is_scoped_to_the_dlc_repository(execution_policy: iam.PolicyDocument) -> None:
+    pulls = [s for s in execution_policy["Statement"] if "ecr:BatchGetImage" in _actions(s)]
+    assert [_resources(s) for s in pulls] == [[REPOSITORY_ARN]]
+
+
+def test_logs_are_scoped_to_the_endpoint_log_group(execution_policy: iam.PolicyDocument) -> None:
+    logs = [
+        s for s in execution_policy["Statement"] if any(a.startswith("logs:") for a in _actions(s))
+    ]
+    resources = {r for s in logs for r in _resources(s)}
+    assert resources == {
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/"
+        "embedding-endpoint-dev",
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/"
+        "embedding-endpoint-dev:*",
+    }
+
+
+def test_bucket_policy_denies_every_request_without_tls() -> None:
+    (statement,) = iam.deny_insecure_transport_policy(BUCKET_ARN)["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Principal"] == "*"
+    assert _resources(statement) == [BUCKET_ARN, f"{BUCKET_ARN}/*"]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("us-east-1", "aws"), ("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")],
+)
+def test_arns_are_built_in_the_partition_of_the_region(region: str, partition: str) -> None:
+    assert iam.log_group_arn(region, "123456789012", "/g").startswith(f"arn:{partition}:logs:")
+    source = iam.s3_object_arn(region, "s3://training/out/model.tar.gz")
+    assert source == f"arn:{partition}:s3:::training/out/model.tar.gz"

@@ -1,0 +1,201 @@
+"""Lambda zips: one reproducible recipe; the loader's zip contents and its content-addressed cache.
+
+No pip and no network here: the zip writer runs on prepared trees, pip is replaced where a build
+must run, and the cache test primes the cache with the file `build_loader_zip` would build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from components import loader_bundle
+from components.lambda_zip import ZIP_TIMESTAMP, tree_files
+from components.lambda_zip import write_reproducible_zip as write_entries
+from components.loader_bundle import build_loader_zip, bundle_digest, zip_entries
+from loader.version import format_version
+
+
+def make_tree(root: Path, files: dict[str, bytes]) -> Path:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return root
+
+
+TREE = {
+    "loader/__init__.py": b"",
+    "loader/handler.py": b"def handler(event, context):\n    return event\n",
+    "huggingface_hub/__init__.py": b"__version__ = '2.4.0'\n",
+    "huggingface_hub-2.4.0.dist-info/METADATA": b"Name: huggingface_hub\n",
+}
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_reproducible_zip(root: Path, destination: Path) -> Path:
+    """Zip a pip target tree as the loader bundle does."""
+    return write_entries(zip_entries(root), destination)
+
+
+def test_same_tree_gives_byte_identical_zip_despite_times_and_modes(tmp_path: Path) -> None:
+    first = make_tree(tmp_path / "a", TREE)
+    second = make_tree(tmp_path / "b", dict(reversed(list(TREE.items()))))
+    for path in second.rglob("*"):
+        if path.is_file():
+            os.utime(path, (1_700_000_000, 1_700_000_000))
+            path.chmod(0o755)
+    zip_a = write_reproducible_zip(first, tmp_path / "a.zip")
+    zip_b = write_reproducible_zip(second, tmp_path / "b.zip")
+    assert sha256_of(zip_a) == sha256_of(zip_b)
+
+
+def test_changed_content_changes_the_zip(tmp_path: Path) -> None:
+    before = write_reproducible_zip(make_tree(tmp_path / "a", TREE), tmp_path / "a.zip")
+    changed = TREE | {"loader/handler.py": b"def handler(event, context):\n    return None\n"}
+    after = write_reproducible_zip(make_tree(tmp_path / "b", changed), tmp_path / "b.zip")
+    assert sha256_of(before) != sha256_of(after)
+
+
+def test_zip_entries_are_sorted_with_fixed_time_and_mode(tmp_path: Path) -> None:
+    archive = write_reproducible_zip(make_tree(tmp_path / "t", TREE), tmp_path / "t.zip")
+    with zipfile.ZipFile(archive) as opened:
+        infos = opened.infolist()
+    assert [info.filename for info in infos] == sorted(TREE)
+    assert {info.date_time for info in infos} == {ZIP_TIMESTAMP}
+    assert {(info.external_attr >> 16) & 0o777 for info in infos} == {0o644}
+
+
+def test_bytecode_caches_and_scripts_are_left_out(tmp_path: Path) -> None:
+    noisy = TREE | {
+        "loader/__pycache__/handler.cpython-312.pyc": b"\x00",
+        "bin/hf": b"#!/home/someone/.venv/bin/python\n",
+        "huggingface_hub/legacy.pyc": b"\x00",
+    }
+    archive = write_reproducible_zip(make_tree(tmp_path / "t", noisy), tmp_path / "t.zip")
+    with zipfile.ZipFile(archive) as opened:
+        assert sorted(opened.namelist()) == sorted(TREE)
+
+
+def test_zip_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    destination = tmp_path / "out.zip"
+    write_reproducible_zip(make_tree(tmp_path / "t", TREE), destination)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".partial"] == []
+    assert zipfile.is_zipfile(destination)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "loader/requirements.txt",
+        "loader/handler.py",
+        "container/inference.py",
+        "facts/serverless.py",
+    ],
+)
+def test_digest_follows_every_shipped_folder_and_the_requirements(
+    tmp_path: Path, changed: str
+) -> None:
+    files = {
+        "loader/requirements.txt": b"huggingface_hub==2.4.0\n",
+        "loader/handler.py": b"x = 1\n",
+        "container/inference.py": b"y = 1\n",
+        "facts/serverless.py": b"z = 1\n",
+    }
+    root = make_tree(tmp_path / "project", files)
+    original = bundle_digest(root)
+    assert bundle_digest(root) == original
+    (root / changed).write_bytes(files[changed] + b"# changed\n")
+    assert bundle_digest(root) != original
+
+
+def test_loader_zip_carries_the_loader_the_container_code_and_the_facts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_pip(requirements: Path, target: Path) -> None:
+        make_tree(target, {"huggingface_hub/__init__.py": b"__version__ = '2.4.0'\n"})
+
+    monkeypatch.setattr(loader_bundle, "install_requirements", fake_pip)
+    built = build_loader_zip(tmp_path / "cache")
+    with zipfile.ZipFile(built) as opened:
+        opened.extractall(tmp_path / "task")
+        names = set(opened.namelist())
+    assert {"loader/handler.py", "container/inference.py", "facts/identifiers.py"} <= names
+    assert "huggingface_hub/__init__.py" in names
+    assert not any("__pycache__" in name or name.startswith("tests/") for name in names)
+    # The Lambda computes the same format version as this checkout: it ships the same code.
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from loader.version import format_version; print(format_version())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(tmp_path / "task")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == format_version()
+
+
+def test_cached_zip_is_reused_without_running_pip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cached = tmp_path / f"loader-{bundle_digest()}.zip"
+    cached.write_bytes(b"prebuilt")
+
+    def no_pip(requirements: Path, target: Path) -> None:
+        raise AssertionError("pip ran although the cache held the zip")
+
+    monkeypatch.setattr(loader_bundle, "install_requirements", no_pip)
+    monkeypatch.setenv(loader_bundle.CACHE_DIR_VARIABLE, str(tmp_path))
+    assert build_loader_zip() == cached
+    assert cached.read_bytes() == b"prebuilt"
+
+
+def test_pip_failure_names_the_requirements_and_target_platform(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    # `--no-index` keeps pip offline: it fails on resolution, as it would on a missing wheel.
+    requirements.write_text("--no-index\nno-such-package-for-the-loader==1.0\n")
+    with pytest.raises(loader_bundle.BundleError) as failure:
+        loader_bundle.install_requirements(requirements, tmp_path / "target")
+    message = str(failure.value)
+    assert str(requirements) in message
+    assert "manylinux2014_x86_64" in message
+    assert "no-such-package-for-the-loader" in message
+
+
+def test_install_records_drop_console_scripts_that_embed_the_local_interpreter(
+    tmp_path: Path,
+) -> None:
+    def record(script_hash: str) -> bytes:
+        return (
+            "idna/__init__.py,sha256=abc,849\n"
+            f"../../bin/idna,sha256={script_hash},166\n"
+            "idna-3.20.dist-info/RECORD,,\n"
+        ).encode()
+
+    first = make_tree(tmp_path / "a", TREE | {"idna-3.20.dist-info/RECORD": record("one")})
+    second = make_tree(tmp_path / "b", TREE | {"idna-3.20.dist-info/RECORD": record("two")})
+    zip_a = write_reproducible_zip(first, tmp_path / "a.zip")
+    zip_b = write_reproducible_zip(second, tmp_path / "b.zip")
+    assert sha256_of(zip_a) == sha256_of(zip_b)
+    with zipfile.ZipFile(zip_a) as opened:
+        shipped = opened.read("idna-3.20.dist-info/RECORD").decode()
+    assert shipped == "idna/__init__.py,sha256=abc,849\nidna-3.20.dist-info/RECORD,,\n"
+
+
+def test_tree_files_skip_caches_and_tests(tmp_path: Path) -> None:
+    root = make_tree(
+        tmp_path / "t",
+        {"a.py": b"", "tests/test_a.py": b"", "__pycache__/a.pyc": b"", "b/c.pyo": b""},
+    )
+    assert [name for name, _ in tree_files(root)] == ["a.py"]

@@ -1,0 +1,120 @@
+"""PostDeployCheck under Pulumi mocks: when it runs, what it runs, what re-runs it."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from components.post_deploy_check import PostDeployCheck, PostDeployCheckArgs
+from embedding_client import smoke
+from tests.fixtures.pulumi_mocks import ProgramRun
+
+COMMAND = "command:local:Command"
+ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+DEV_CONFIG = {
+    "aws:region": "us-east-1",
+    "embedding-endpoint:modelId": "sentence-transformers/all-MiniLM-L6-v2",
+    "embedding-endpoint:packagingRunner": "lambda",
+}
+
+
+def _standalone_program(run_on_deploy: bool = True) -> Callable[[], None]:
+    def program() -> None:
+        endpoint = aws.sagemaker.Endpoint("ep", name="embed-dev", endpoint_config_name="cfg-1")
+        check = PostDeployCheck(
+            "check",
+            PostDeployCheckArgs(
+                endpoint=endpoint,
+                endpoint_name=endpoint.name,
+                endpoint_config_name=endpoint.endpoint_config_name,
+                region="eu-west-1",
+                run_on_deploy=run_on_deploy,
+            ),
+        )
+        pulumi.export("commandLine", check.command_line)
+
+    return program
+
+
+@pytest.fixture
+def standalone(pulumi_program: Callable[..., ProgramRun]) -> ProgramRun:
+    return pulumi_program({"aws:region": "eu-west-1"}, program=_standalone_program())
+
+
+def test_check_waits_for_the_endpoint(standalone: ProgramRun) -> None:
+    command = standalone.one(COMMAND)
+    assert standalone.one(ENDPOINT).urn in command.dependencies
+
+
+def test_check_runs_the_smoke_module_with_this_interpreter(standalone: ProgramRun) -> None:
+    argv = shlex.split(standalone.one(COMMAND).inputs["create"])
+    assert argv[:3] == [sys.executable, "-m", "embedding_client.smoke"]
+    assert argv[3:] == ["--endpoint", "embed-dev", "--region", "eu-west-1"]
+    assert standalone.outputs["commandLine"] == standalone.one(COMMAND).inputs["create"]
+
+
+def test_check_runs_where_the_smoke_module_can_be_imported(standalone: ProgramRun) -> None:
+    directory = Path(standalone.one(COMMAND).inputs["dir"])
+    assert (directory / "embedding_client" / "smoke.py").is_file()
+
+
+def test_only_a_new_endpoint_configuration_reruns_the_check(standalone: ProgramRun) -> None:
+    assert standalone.one(COMMAND).inputs["triggers"] == ["cfg-1"]
+
+
+def test_check_has_no_update_so_a_trigger_change_reruns_create(standalone: ProgramRun) -> None:
+    assert "update" not in standalone.one(COMMAND).inputs
+
+
+def test_check_is_a_child_of_the_component(standalone: ProgramRun) -> None:
+    component = standalone.one("embedding-endpoint:index:PostDeployCheck")
+    assert standalone.one(COMMAND).parent == component.urn
+
+
+def test_command_line_parses_with_the_smoke_cli(standalone: ProgramRun) -> None:
+    argv = shlex.split(standalone.one(COMMAND).inputs["create"])
+    args = smoke._parser().parse_args(argv[3:])
+    assert (args.endpoint, args.region) == ("embed-dev", "eu-west-1")
+
+
+def test_without_run_on_deploy_only_the_command_line_exists(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    run = pulumi_program({"aws:region": "eu-west-1"}, program=_standalone_program(False))
+    assert run.of_type(COMMAND) == []
+    assert "-m embedding_client.smoke --endpoint embed-dev" in run.outputs["commandLine"]
+
+
+def test_empty_region_is_refused() -> None:
+    with pytest.raises(ValueError, match="region"):
+        PostDeployCheckArgs(
+            endpoint=pulumi.CustomResource.__new__(pulumi.CustomResource),
+            endpoint_name="x",
+            endpoint_config_name="c",
+            region="",
+        )
+
+
+def test_program_declares_the_check_after_the_endpoint_by_default(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    run = pulumi_program(DEV_CONFIG, stack="dev")
+    command = run.one(COMMAND)
+    endpoint = run.one(ENDPOINT)
+    assert endpoint.urn in command.dependencies
+    argv = shlex.split(command.inputs["create"])
+    assert argv[argv.index("--endpoint") + 1] == endpoint.outputs["name"]
+
+
+def test_program_without_smoke_test_runs_nothing_but_still_exports_the_command(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    run = pulumi_program({**DEV_CONFIG, "embedding-endpoint:smokeTest": "false"}, stack="dev")
+    assert run.of_type(COMMAND) == []
+    assert "embedding_client.smoke" in run.outputs["smokeTestCommand"]

@@ -1,0 +1,172 @@
+"""code/inference.py on the oldest DLC stack we deploy: Python 3.9, torch 1.13, transformers 4.26.
+
+Opt-in, because it needs a second interpreter with those versions:
+
+    python3.9 -m venv /tmp/py39 && /tmp/py39/bin/pip install torch==1.13.1 transformers==4.26.0 \
+        safetensors==0.3.1 "numpy<2"
+    INFERENCE_COMPAT_PYTHON=/tmp/py39/bin/python .venv/bin/pytest \
+        tests/container/test_inference_compat.py
+
+That interpreter runs the script through the toolkit hooks; this process compares its vectors
+with `SentenceTransformer.encode` on the same folder (cosine ≥ 0.9999 per sentence). When that
+interpreter also has the DLC's serving code (`pip install --no-deps
+sagemaker-huggingface-inference-toolkit sagemaker-inference multi-model-server psutil scipy six
+pillow`), the script is also driven through `HuggingFaceHandlerService.handle`, as in the DLC.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from tests.support.models import (
+    REFERENCE_MODEL_DIR,
+    copy_model,
+    with_dense,
+    with_pooling,
+    write_container_code,
+)
+
+COMPAT_PYTHON = os.environ.get("INFERENCE_COMPAT_PYTHON")
+SENTENCES = ["A man is eating food.", "The girl is carrying a baby.", "word " * 400, "x"]
+
+# As the DLC's toolkit does: `code/` first on sys.path, then `import inference`.
+_CHILD = """
+import importlib.util, json, os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+spec = importlib.util.spec_from_file_location("inference", sys.argv[1])
+inference = importlib.util.module_from_spec(spec)
+sys.modules["inference"] = inference
+spec.loader.exec_module(inference)
+model = inference.model_fn(sys.argv[2])
+request = inference.input_fn(json.dumps({"inputs": json.loads(sys.argv[3])}), "application/json")
+body = inference.output_fn(inference.predict_fn(request, model), "application/json")
+import torch, transformers
+print(json.dumps({"python": sys.version.split()[0], "torch": torch.__version__,
+                  "transformers": transformers.__version__, "response": json.loads(body)}))
+"""
+
+
+ALL_MODES = {
+    "word_embedding_dimension": 384,
+    "pooling_mode_cls_token": True,
+    "pooling_mode_max_tokens": True,
+    "pooling_mode_mean_tokens": True,
+    "pooling_mode_mean_sqrt_len_tokens": True,
+    "pooling_mode_weightedmean_tokens": True,
+    "pooling_mode_lasttoken": True,
+}
+
+
+needs_old_stack = pytest.mark.skipif(
+    not COMPAT_PYTHON, reason="set INFERENCE_COMPAT_PYTHON to a Python 3.9 / torch 1.13 interpreter"
+)
+
+
+def run_in_old_stack(child: str, *args: str) -> dict:
+    """Run `child` under the old interpreter; its last stdout line is a JSON report."""
+    completed = subprocess.run(
+        [COMPAT_PYTHON, "-c", child, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def cosines_to_sentence_transformers(report: dict, folder: Path) -> np.ndarray:
+    """Per-sentence cosine between the reported vectors and SentenceTransformer's for `folder`."""
+    ours = np.asarray(report["response"]["embeddings"])
+    theirs = SentenceTransformer(str(folder), device="cpu").encode(
+        SENTENCES, normalize_embeddings=True
+    )
+    assert ours.shape == theirs.shape
+    return (ours * theirs).sum(axis=1) / (
+        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
+    )
+
+
+@needs_old_stack
+@pytest.mark.parametrize("pooling", [None, ALL_MODES], ids=["reference", "all-pooling-modes"])
+def test_oldest_dlc_stack_gives_sentence_transformers_vectors(tmp_path, pooling):
+    folder = REFERENCE_MODEL_DIR if pooling is None else with_pooling(tmp_path / "model", pooling)
+    script = write_container_code(tmp_path / "artifact") / "inference.py"
+    report = run_in_old_stack(_CHILD, str(script), str(folder), json.dumps(SENTENCES))
+    cosine = cosines_to_sentence_transformers(report, folder)
+    assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
+
+
+@needs_old_stack
+def test_oldest_dlc_stack_runs_dense_modules_from_both_weight_formats(tmp_path):
+    layers = [(384, 256, "Tanh", True), (256, 128, "Identity", False)]
+    folder = with_dense(tmp_path / "model", layers)
+    script = write_container_code(folder) / "inference.py"
+    report = run_in_old_stack(_CHILD, str(script), str(folder), json.dumps(SENTENCES))
+    assert report["response"]["dimensions"] == 128
+    cosine = cosines_to_sentence_transformers(report, folder)
+    assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
+
+
+# The DLC's request path: MMS calls HuggingFaceHandlerService.handle(data, context).
+_TOOLKIT_CHILD = """
+import json, sys
+try:
+    from sagemaker_huggingface_inference_toolkit.handler_service import HuggingFaceHandlerService
+except ImportError as error:
+    print(json.dumps({"skip": str(error)}))
+    sys.exit(0)
+from mms.service import PredictionException
+
+class RequestProcessor:
+    def __init__(self, properties):
+        self.properties = properties
+    def get_request_properties(self):
+        return self.properties
+
+class Metrics:
+    def add_time(self, *args, **kwargs):
+        pass
+
+class Context:
+    def __init__(self, model_dir, properties):
+        self.system_properties = {"model_dir": model_dir, "batch_size": 1, "gpu_id": 0}
+        self.request_processor = [RequestProcessor(properties)]
+        self.metrics = Metrics()
+        self.response_content_type = None
+    def set_response_content_type(self, index, value):
+        self.response_content_type = value
+
+service = HuggingFaceHandlerService()
+headers = {"Content-Type": "application/json", "Accept": "*/*"}
+ok_context = Context(sys.argv[1], headers)
+body = json.dumps({"inputs": json.loads(sys.argv[2])}).encode()
+answer = service.handle([{"body": body}], ok_context)[0]
+try:
+    service.handle([{"body": b'{"inputs": []}'}], Context(sys.argv[1], headers))
+    refused = None
+except PredictionException as error:
+    refused = {"code": error.error_code, "message": error.message}
+print(json.dumps({"response": json.loads(answer), "content_type": ok_context.response_content_type,
+                  "refused": refused}))
+"""
+
+
+@needs_old_stack
+def test_dlc_handler_service_serves_the_script_and_turns_bad_input_into_a_400(tmp_path):
+    folder = copy_model(tmp_path / "model", with_script=True)
+    report = run_in_old_stack(_TOOLKIT_CHILD, str(folder), json.dumps(SENTENCES))
+    if "skip" in report:
+        pytest.skip(f"no inference toolkit in {COMPAT_PYTHON}: {report['skip']}")
+    assert report["content_type"] == "application/json"
+    cosine = cosines_to_sentence_transformers(report, folder)
+    assert cosine.min() >= 0.9999
+    assert report["refused"]["code"] == 400
+    assert "empty list" in report["refused"]["message"]

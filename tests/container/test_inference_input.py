@@ -1,0 +1,283 @@
+"""code/inference.py refuses bad requests with a client error that names the problem.
+
+Also: what it reads from the model's files, the batch limit, threads, and that it stays valid
+Python 3.9 (the oldest DLC we deploy).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from loader.version import container_code
+from tests.support.models import (
+    DIMENSIONS,
+    REFERENCE_MODEL_DIR,
+    copy_model,
+    import_inference,
+)
+
+
+@pytest.fixture(scope="module")
+def inference():
+    return import_inference()
+
+
+@pytest.fixture(scope="module")
+def loaded(inference):
+    return inference.model_fn(str(REFERENCE_MODEL_DIR))
+
+
+def refused(inference, body, content_type="application/json"):
+    with pytest.raises(inference.InputError) as raised:
+        inference.input_fn(body, content_type)
+    return raised.value
+
+
+def test_missing_inputs_is_a_400_naming_the_key(inference):
+    error = refused(inference, '{"parameters": {}}')
+    assert error.status == 400 and '"inputs"' in str(error)
+
+
+def test_empty_input_list_is_a_400(inference):
+    error = refused(inference, '{"inputs": []}')
+    assert error.status == 400 and "empty list" in str(error)
+
+
+def test_non_string_item_is_a_400_naming_its_index(inference):
+    error = refused(inference, '{"inputs": ["fine", 3]}')
+    assert error.status == 400 and '"inputs"[1]' in str(error) and "int" in str(error)
+
+
+def test_inputs_of_the_wrong_type_is_a_400(inference):
+    assert "dict" in str(refused(inference, '{"inputs": {"a": 1}}'))
+
+
+def test_body_that_is_not_json_is_a_400(inference):
+    assert "not valid JSON" in str(refused(inference, "inputs=hello"))
+
+
+def test_body_that_is_not_an_object_is_a_400(inference):
+    assert "JSON object" in str(refused(inference, '["a", "b"]'))
+
+
+def test_unknown_top_level_key_is_a_400_listing_allowed_keys(inference):
+    error = refused(inference, '{"inputs": "a", "input": "b"}')
+    assert "['input']" in str(error) and "'parameters'" in str(error)
+
+
+def test_unknown_parameter_is_a_400_listing_allowed_ones(inference):
+    error = refused(inference, '{"inputs": "a", "parameters": {"pooling": "cls"}}')
+    assert "['pooling']" in str(error) and "normalize" in str(error) and "truncate" in str(error)
+
+
+def test_non_boolean_parameter_is_a_400(inference):
+    error = refused(inference, '{"inputs": "a", "parameters": {"normalize": "yes"}}')
+    assert '"normalize"' in str(error) and "true or false" in str(error)
+
+
+def test_other_content_type_is_a_415(inference):
+    error = refused(inference, "a,b", content_type="text/csv")
+    assert error.status == 415 and "application/json" in str(error)
+
+
+def test_json_content_type_with_charset_is_accepted(inference):
+    request = inference.input_fn(b'{"inputs": "a"}', "application/json; charset=utf-8")
+    assert request.texts == ("a",)
+
+
+def test_body_over_4_mb_is_a_413(inference):
+    body = json.dumps({"inputs": ["x" * 1000] * 3990})
+    assert 4_000_000 < len(body) < 4 * 1024 * 1024  # over SageMaker's 4 MB, under 4 MiB
+    error = refused(inference, body)
+    assert error.status == 413 and "4000000 bytes (4 MB)" in str(error)
+
+
+def test_body_that_is_not_utf8_is_a_400(inference):
+    assert "UTF-8" in str(refused(inference, b'{"inputs": "\xff"}'))
+
+
+def test_single_string_is_one_text_and_parameters_default(inference):
+    request = inference.input_fn('{"inputs": "hello"}', "application/json")
+    assert (request.texts, request.normalize, request.truncate) == (("hello",), None, True)
+
+
+def test_more_texts_than_the_batch_limit_is_a_413_stating_the_limit(inference, loaded):
+    limit = loaded.max_texts_per_request
+    request = inference.input_fn(json.dumps({"inputs": ["a"] * (limit + 1)}), "application/json")
+    with pytest.raises(inference.InputError) as raised:
+        inference.predict_fn(request, loaded)
+    assert raised.value.status == 413 and f"limit for this model is {limit}" in str(raised.value)
+
+
+def test_batch_limit_defaults_to_256_for_a_384_dimension_model(inference, loaded):
+    assert loaded.max_texts_per_request == inference.MAX_BATCH_SIZE == 256
+
+
+def test_batch_limit_shrinks_so_the_response_fits_4_mb_for_wide_models(inference, loaded):
+    wide = inference.EmbeddingModel("m", None, None, loaded.settings, dimensions=4096)
+    assert wide.max_texts_per_request * 4096 * inference._BYTES_PER_VALUE < 4_000_000
+    assert wide.max_texts_per_request < inference.MAX_BATCH_SIZE
+
+
+def test_batch_limit_follows_the_environment(inference, loaded, monkeypatch):
+    monkeypatch.setenv("EMBEDDING_MAX_BATCH_SIZE", "3")
+    assert loaded.max_texts_per_request == 3
+
+
+def test_invalid_batch_limit_in_the_environment_fails_the_load(inference, monkeypatch):
+    monkeypatch.setenv("EMBEDDING_MAX_BATCH_SIZE", "lots")
+    with pytest.raises(inference.ModelFilesError, match="EMBEDDING_MAX_BATCH_SIZE.*'lots'"):
+        inference.model_fn(str(REFERENCE_MODEL_DIR))
+
+
+def test_full_batch_at_the_limit_fits_the_response_limit(inference, loaded):
+    limit = loaded.max_texts_per_request
+    texts = [f"sentence {i} with several words in it" for i in range(limit)]
+    request = inference.input_fn(json.dumps({"inputs": texts}), "application/json")
+    body = inference.output_fn(inference.predict_fn(request, loaded), "application/json")
+    assert len(body.encode()) < inference.MAX_PAYLOAD_BYTES
+
+
+def test_truncate_false_refuses_a_text_over_max_seq_length_naming_it(inference, loaded):
+    body = json.dumps({"inputs": ["short", "word " * 400], "parameters": {"truncate": False}})
+    with pytest.raises(inference.InputError) as raised:
+        inference.predict_fn(inference.input_fn(body, "application/json"), loaded)
+    assert "[1]" in str(raised.value) and "256 tokens" in str(raised.value)
+
+
+def test_accept_other_than_json_is_a_406(inference):
+    with pytest.raises(inference.InputError) as raised:
+        inference.output_fn({"embeddings": []}, "text/csv")
+    assert raised.value.status == 406
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "text/html, */*;q=0.8"])
+def test_json_is_answered_for_json_or_any_accept(inference, accept):
+    assert json.loads(inference.output_fn({"dimensions": 1}, accept)) == {"dimensions": 1}
+
+
+def test_values_keep_float32_precision_in_json(inference, loaded):
+    request = inference.input_fn('{"inputs": "precision"}', "application/json")
+    prediction = inference.predict_fn(request, loaded)
+    values = prediction["embeddings"][0]
+    exact = inference.embed(loaded, request)[0]
+    assert torch.equal(torch.tensor(values, dtype=torch.float32), exact)
+    assert len(values) == DIMENSIONS
+
+
+def test_unsupported_module_in_modules_json_fails_loading_naming_it(inference, tmp_path: Path):
+    folder = copy_model(tmp_path / "model")
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.append(
+        {
+            "idx": 3,
+            "name": "3",
+            "path": "3_LayerNorm",
+            "type": "sentence_transformers.models.LayerNorm",
+        }
+    )
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(inference.ModelFilesError, match=r"LayerNorm \(3_LayerNorm\)"):
+        inference.model_fn(str(folder))
+
+
+def test_unknown_pooling_mode_fails_naming_the_supported_ones(inference):
+    with pytest.raises(inference.ModelFilesError, match="supported") as raised:
+        inference.pooling_modes({"pooling_mode": "attention"})
+    assert "attention" in str(raised.value) and "lasttoken" in str(raised.value)
+
+
+def test_legacy_pooling_flags_with_none_set_mean_mean(inference):
+    assert inference.pooling_modes({"word_embedding_dimension": 8}) == ("mean",)
+
+
+def test_max_seq_length_comes_from_sentence_bert_config(inference, tmp_path: Path):
+    folder = copy_model(tmp_path / "model")
+    (folder / "sentence_bert_config.json").write_text('{"max_seq_length": 16}')
+    assert inference.read_settings(str(folder)).max_seq_length == 16
+
+
+def test_threads_follow_the_environment_override(inference, monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setenv("EMBEDDING_NUM_THREADS", "1")
+    try:
+        assert inference.configure_threads() == 1
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_available_cpus_is_within_what_the_machine_has(inference):
+    import os
+
+    assert 1 <= inference.available_cpus() <= (os.cpu_count() or 1)
+
+
+SHIPPED_SOURCES = {name: data.decode() for name, data in container_code().items()}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_SOURCES))
+def test_shipped_code_is_valid_python_3_9_syntax(name: str):
+    ast.parse(SHIPPED_SOURCES[name], feature_version=(3, 9))  # no match, no 3.10+ grammar
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_SOURCES))
+def test_shipped_code_uses_no_runtime_union_types_or_3_10_only_apis(name: str):
+    """`X | None` only in annotations, made strings by `from __future__ import annotations`."""
+    source = SHIPPED_SOURCES[name]
+    tree = ast.parse(source)
+    annotations = set()
+    for node in ast.walk(tree):
+        for child in (getattr(node, "annotation", None), getattr(node, "returns", None)):
+            if child is not None:
+                annotations.update(id(sub) for sub in ast.walk(child))
+    unions = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr)
+    ]
+    assert [node.lineno for node in unions if id(node) not in annotations] == []
+    if unions:
+        assert any(
+            isinstance(node, ast.ImportFrom)
+            and node.module == "__future__"
+            and any(alias.name == "annotations" for alias in node.names)
+            for node in tree.body
+        )
+    for newer in ("strict=", "kw_only=", "slots=True"):  # zip(strict=), dataclass options: 3.10
+        assert newer not in source, newer
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_SOURCES))
+def test_shipped_code_imports_only_torch_transformers_the_stdlib_and_itself(name: str):
+    tree = ast.parse(SHIPPED_SOURCES[name])
+    imported = {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    } | {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    shipped_modules = {name.split("/")[1].removesuffix(".py") for name in SHIPPED_SOURCES}
+    assert imported <= shipped_modules | {
+        "__future__",
+        "json",
+        "logging",
+        "math",
+        "os",
+        "re",
+        "collections",
+        "dataclasses",
+        "typing",
+        "torch",
+        "transformers",
+        "safetensors",  # imported lazily, only for a Dense module saved as model.safetensors
+    }

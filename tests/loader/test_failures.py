@@ -1,0 +1,243 @@
+"""Every failure class aborts cleanly: a clear error, no object at the key, no open upload."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+import loader.hub
+import loader.version
+from loader.errors import (
+    ChecksumMismatch,
+    DownloadError,
+    EventError,
+    GatedRepoAccessDenied,
+    LoaderError,
+    RepositoryNotFound,
+    RevisionNotFound,
+    UploadError,
+)
+from loader.handler import handler
+from loader.modules import UnsupportedModules
+from tests.fixtures.hub import VALID_TOKEN, make_repo
+from tests.support.loader import (
+    TINY_FILES,
+    TINY_MODEL_ID,
+    code_files,
+    hub_event,
+    large_repo,
+    leftovers,
+    tiny_repo,
+)
+
+
+@pytest.fixture
+def s3(aws):
+    return aws.client("s3")
+
+
+def test_missing_repository_names_the_model_and_leaves_nothing(hub, s3, s3_bucket):
+    with pytest.raises(RepositoryNotFound) as caught:
+        handler(hub_event(s3_bucket, model_id="nobody/no-such-model"), None)
+    assert "'nobody/no-such-model' not found" in str(caught.value)
+    assert "step 'list-files'" in str(caught.value)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_missing_revision_names_the_revision_and_leaves_nothing(hub, s3, s3_bucket):
+    hub.register(tiny_repo())
+    with pytest.raises(RevisionNotFound) as caught:
+        handler(hub_event(s3_bucket, model_id=TINY_MODEL_ID, revision="v9.9"), None)
+    assert f"revision 'v9.9' not found in '{TINY_MODEL_ID}'" in str(caught.value)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_gated_repo_without_token_is_refused_before_any_upload(hub, s3, s3_bucket):
+    hub.register(tiny_repo(gated=True))
+    with pytest.raises(GatedRepoAccessDenied) as caught:
+        handler(hub_event(s3_bucket, model_id=TINY_MODEL_ID), None)
+    assert "gated" in str(caught.value) and "hfToken" in str(caught.value)
+    assert leftovers(s3, s3_bucket) == ([], [])
+    assert hub.downloads() == []
+
+
+def test_gated_repo_with_an_unauthorised_token_aborts_the_upload(hub, s3, s3_bucket):
+    hub.register(tiny_repo(gated=True))
+    with pytest.raises(GatedRepoAccessDenied) as caught:
+        handler(hub_event(s3_bucket, model_id=TINY_MODEL_ID, hf_token="hf_not_granted"), None)
+    assert "step 'download'" in str(caught.value)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_token_is_not_part_of_any_error_message(hub, s3_bucket):
+    hub.register(tiny_repo(gated=True))
+    with pytest.raises(LoaderError) as caught:
+        handler(hub_event(s3_bucket, model_id=TINY_MODEL_ID, hf_token="hf_not_granted"), None)
+    assert "hf_not_granted" not in str(caught.value)
+
+
+def test_connection_cut_on_every_attempt_names_the_file_and_leaves_nothing(
+    hub, s3, s3_bucket, monkeypatch
+):
+    monkeypatch.setattr(loader.hub, "RETRY_BASE_SECONDS", 0.0)
+    hub.register(large_repo())
+    hub.switches.cut_file = "model.safetensors"
+    with pytest.raises(DownloadError) as caught:
+        handler(hub_event(s3_bucket, model_id="test-org/large-weights"), None)
+    assert "file 'model.safetensors'" in str(caught.value)
+    assert "test-org/large-weights" in str(caught.value)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_missing_bucket_fails_at_the_upload_step(hub, aws):
+    with pytest.raises(UploadError, match="step 'create-multipart-upload'"):
+        hub.register(tiny_repo())
+        handler(hub_event("bucket-that-does-not-exist-0", model_id=TINY_MODEL_ID), None)
+
+
+def test_s3_failure_mid_stream_aborts_and_leaves_nothing(hub, s3, s3_bucket, monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # moto answers 500 here; do not retry it
+    hub.register(large_repo())
+
+    def abort_uploads_out_of_band(path: str) -> None:
+        # S3 loses the upload while parts are flowing: every later UploadPart is refused.
+        if path == "model.safetensors":
+            for upload in s3.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []):
+                s3.abort_multipart_upload(
+                    Bucket=s3_bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+
+    hub.switches.on_download = abort_uploads_out_of_band
+    with pytest.raises(UploadError) as caught:
+        handler(hub_event(s3_bucket, model_id="test-org/large-weights"), None)
+    assert "step 'upload-part" in str(caught.value)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_expected_sha256_mismatch_aborts_before_completing(hub, s3, s3_bucket):
+    hub.register(tiny_repo())
+    with pytest.raises(ChecksumMismatch, match="expected 0000"):
+        handler(hub_event(s3_bucket, model_id=TINY_MODEL_ID, expected_sha256="0" * 64), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_expected_sha256_mismatch_on_an_existing_artifact_keeps_it(hub, s3, s3_bucket):
+    hub.register(tiny_repo())
+    built = handler(hub_event(s3_bucket, model_id=TINY_MODEL_ID), None)
+    with pytest.raises(ChecksumMismatch, match=built["sha256"]):
+        handler(hub_event(s3_bucket, model_id=TINY_MODEL_ID, expected_sha256="0" * 64), None)
+    keys, _ = leftovers(s3, s3_bucket)
+    assert built["model_data_url"].split("/", 3)[3] in keys
+
+
+def test_repo_without_pytorch_weights_is_refused_before_any_upload(hub, s3, s3_bucket):
+    files = {name: data for name, data in TINY_FILES.items() if name != "model.safetensors"}
+    hub.register(make_repo("test-org/onnx-only", files))
+    with pytest.raises(LoaderError, match="step 'select-files'.*no PyTorch weights"):
+        handler(hub_event(s3_bucket, model_id="test-org/onnx-only"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_missing_inference_script_fails_clearly_before_any_io(hub, s3, s3_bucket, monkeypatch):
+    monkeypatch.setattr(loader.version, "ENTRY_SCRIPT", "gone.py")
+    loader.version.format_version.cache_clear()
+    try:
+        with pytest.raises(LoaderError, match="step 'format-version'.*gone.py is missing"):
+            handler(hub_event(s3_bucket), None)
+    finally:
+        loader.version.format_version.cache_clear()
+    assert hub.switches.requests == []
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_invalid_event_is_rejected_before_any_io(hub, s3_bucket):
+    with pytest.raises(EventError, match="'revision'"):
+        handler(hub_event(s3_bucket, revision="bad revision!"), None)
+    assert hub.switches.requests == []
+
+
+def test_gated_repo_with_token_from_secrets_manager_is_packaged(hub, aws, s3_bucket):
+    hub.register(tiny_repo(gated=True))
+    secrets = aws.client("secretsmanager")
+    arn = secrets.create_secret(Name=f"hf-token-{s3_bucket}", SecretString=VALID_TOKEN)["ARN"]
+    try:
+        event = hub_event(s3_bucket, model_id=TINY_MODEL_ID, hf_token_secret_arn=arn)
+        result = handler(event, None)
+    finally:
+        secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    assert "model.safetensors" in result["files"]
+
+
+def test_gated_repo_with_token_in_the_event_is_packaged(hub, s3_bucket, aws):
+    hub.register(tiny_repo(gated=True))
+    result = handler(hub_event(s3_bucket, model_id=TINY_MODEL_ID, hf_token=VALID_TOKEN), None)
+    assert result["files"] == sorted(
+        [*code_files(), "config.json", "model.safetensors", "modules.json", "tokenizer.json"]
+    )
+
+
+def test_unreadable_token_secret_names_the_secret(hub, aws, s3_bucket):
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:absent-AbCdEf"
+    with pytest.raises(LoaderError, match="step 'read-token-secret'.*absent-AbCdEf"):
+        handler(hub_event(s3_bucket, hf_token_secret_arn=arn), None)
+
+
+def test_failed_run_leaves_no_uploader_or_hashing_thread_running(hub, s3_bucket, monkeypatch):
+    monkeypatch.setattr(loader.hub, "RETRY_BASE_SECONDS", 0.0)
+    hub.register(large_repo())
+    hub.switches.cut_file = "model.safetensors"
+    with pytest.raises(DownloadError):
+        handler(hub_event(s3_bucket, model_id="test-org/large-weights"), None)
+    running = [t.name for t in threading.enumerate()]
+    assert not [name for name in running if name.startswith(("part-uploader", "archive-sha256"))]
+
+
+def _repo_with_modules(model_id: str, modules: list[dict], extra: dict | None = None):
+    files = dict(TINY_FILES)
+    files["modules.json"] = json.dumps(modules).encode()
+    files.update(extra or {})
+    return make_repo(model_id, files)
+
+
+_TRANSFORMER = {
+    "idx": 0,
+    "name": "0",
+    "path": "",
+    "type": "sentence_transformers.models.Transformer",
+}
+
+
+@pytest.mark.parametrize(
+    "module_type",
+    ["sentence_transformers.models.LayerNorm", "my_org.custom_st.Transformer"],
+    ids=["unsupported-kind", "custom-code"],
+)
+def test_unsupported_module_is_refused_before_any_upload_naming_it(hub, s3, s3_bucket, module_type):
+    module = {"idx": 1, "name": "1", "path": "1_Custom", "type": module_type}
+    repo = hub.register(_repo_with_modules("test-org/custom-modules", [_TRANSFORMER, module]))
+    with pytest.raises(UnsupportedModules) as caught:
+        handler(hub_event(s3_bucket, model_id="test-org/custom-modules"), None)
+    message = str(caught.value)
+    assert "step 'check-modules'" in message and "file 'modules.json'" in message
+    assert f"{module_type} (1_Custom)" in message
+    assert "['Transformer', 'Pooling', 'Dense', 'Normalize']" in message
+    assert leftovers(s3, s3_bucket) == ([], [])
+    assert hub.downloads() == [f"/{repo.repo_id}/resolve/{repo.commit}/modules.json"]
+
+
+def test_dense_module_without_weights_is_refused_before_any_upload(hub, s3, s3_bucket):
+    dense = {"idx": 1, "name": "1", "path": "1_Dense", "type": "sentence_transformers.models.Dense"}
+    extra = {"1_Dense/config.json": b'{"in_features": 8, "out_features": 4}'}
+    hub.register(_repo_with_modules("test-org/dense-no-weights", [_TRANSFORMER, dense], extra))
+    with pytest.raises(UnsupportedModules, match=r"'1_Dense' lacks.*1_Dense/model\.safetensors"):
+        handler(hub_event(s3_bucket, model_id="test-org/dense-no-weights"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_malformed_modules_json_is_refused_before_any_upload(hub, s3, s3_bucket):
+    hub.register(make_repo("test-org/bad-modules", {**TINY_FILES, "modules.json": b"{not json"}))
+    with pytest.raises(UnsupportedModules, match="step 'check-modules'.*not valid JSON"):
+        handler(hub_event(s3_bucket, model_id="test-org/bad-modules"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])

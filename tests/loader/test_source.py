@@ -1,0 +1,143 @@
+"""Second source: a training job's model.tar.gz in S3 repackaged with our inference code."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+
+from facts.artifact_keys import source_revision
+from loader.errors import SourceArchiveError
+from loader.handler import handler
+from loader.version import container_code
+from tests.support.loader import code_members, leftovers, member_bytes, members, read_object
+
+MODEL_ID = "my-org/finetuned-minilm"
+SOURCE_KEY = "training/job-1/output/model.tar.gz"
+
+
+def training_output(
+    extra: list[tarfile.TarInfo] | None = None, mtime: int = 1_700_000_000
+) -> bytes:
+    """An archive shaped like SageMaker training output: './' names, real mtimes and owners."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        folder = tarfile.TarInfo("./1_Pooling")
+        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o775, mtime
+        tar.addfile(folder)
+        for name, data in [
+            ("./config.json", b'{"model_type": "bert"}'),
+            ("./model.safetensors", b"\x02" * 4096),
+            ("./1_Pooling/config.json", b'{"pooling_mode_mean_tokens": true}'),
+            ("./code/inference.py", b"# stale script from training\n"),
+        ]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.uid, info.uname, info.mode = (
+                len(data),
+                mtime,
+                1000,
+                "sm",
+                0o600,
+            )
+            tar.addfile(info, io.BytesIO(data))
+        for info in extra or []:
+            tar.addfile(info)
+    return out.getvalue()
+
+
+def source_event(bucket: str, source_url: str, **fields) -> dict:
+    return {"model_id": MODEL_ID, "bucket": bucket, "source_model_data_url": source_url} | fields
+
+
+@pytest.fixture
+def source(aws, s3_bucket):
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output())
+    return s3, f"s3://{s3_bucket}/{SOURCE_KEY}"
+
+
+def test_repackaged_archive_keeps_source_order_and_appends_code(source, s3_bucket):
+    s3, url = source
+    result = handler(source_event(s3_bucket, url), None)
+    archive = read_object(s3, result["model_data_url"])
+    assert [m.name for m in members(archive)] == [
+        "1_Pooling",
+        "config.json",
+        "model.safetensors",
+        "1_Pooling/config.json",
+        *code_members(),
+    ]
+    for name, data in container_code().items():
+        assert member_bytes(archive, name) == data, name
+    assert member_bytes(archive, "model.safetensors") == b"\x02" * 4096
+
+
+def test_repackaged_entries_have_normalised_metadata(source, s3_bucket):
+    s3, url = source
+    archive = read_object(s3, handler(source_event(s3_bucket, url), None)["model_data_url"])
+    for member in members(archive):
+        assert (member.mtime, member.uid, member.uname) == (0, 0, ""), member.name
+        assert member.mode == (0o755 if member.isdir() else 0o644), member.name
+
+
+def test_artifact_is_keyed_by_the_source_objects_identity(source, s3_bucket):
+    s3, url = source
+    etag = s3.head_object(Bucket=s3_bucket, Key=SOURCE_KEY)["ETag"]
+    revision = source_revision(url, etag, None)
+    result = handler(source_event(s3_bucket, url), None)
+    assert result["revision"] == revision
+    assert result["model_data_url"] == (
+        f"s3://{s3_bucket}/models/{MODEL_ID}/{revision}/model.tar.gz"
+    )
+    assert result["weights_bytes"] == 4096
+
+
+def test_same_source_content_gives_identical_bytes_whatever_its_timestamps(aws, s3_bucket):
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key="a/model.tar.gz", Body=training_output(mtime=1))
+    s3.put_object(Bucket=s3_bucket, Key="b/model.tar.gz", Body=training_output(mtime=2))
+    first = handler(source_event(s3_bucket, f"s3://{s3_bucket}/a/model.tar.gz"), None)
+    second = handler(source_event(s3_bucket, f"s3://{s3_bucket}/b/model.tar.gz"), None)
+    assert first["sha256"] == second["sha256"]
+    assert first["model_data_url"] != second["model_data_url"]
+
+
+def test_rerun_on_the_same_source_returns_the_recorded_artifact(source, s3_bucket):
+    _, url = source
+    first = handler(source_event(s3_bucket, url), None)
+    assert handler(source_event(s3_bucket, url), None) == first
+
+
+def test_missing_source_names_the_url_and_creates_nothing(aws, s3_bucket):
+    url = f"s3://{s3_bucket}/nowhere/model.tar.gz"
+    with pytest.raises(SourceArchiveError, match="step 'read-source'.*nowhere/model.tar.gz"):
+        handler(source_event(s3_bucket, url), None)
+    assert leftovers(aws.client("s3"), s3_bucket) == ([], [])
+
+
+def test_source_with_a_symlink_is_refused_and_the_upload_aborted(aws, s3_bucket):
+    link = tarfile.TarInfo("./weights-link")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(extra=[link]))
+    with pytest.raises(SourceArchiveError, match="'./weights-link' is a link"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_source_escaping_the_root_is_refused(aws, s3_bucket):
+    escape = tarfile.TarInfo("../outside.json")
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(extra=[escape]))
+    with pytest.raises(SourceArchiveError, match="escapes the archive root"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_source_that_is_not_gzip_is_refused_and_the_upload_aborted(aws, s3_bucket):
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=b"not a tarball at all")
+    with pytest.raises(SourceArchiveError, match="cannot stream .* as a gzip'd tar"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])

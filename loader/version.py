@@ -19,7 +19,12 @@ CONTAINER_DIR = PROJECT_ROOT / "container"
 FACTS_DIR = PROJECT_ROOT / "facts"
 ENTRY_SCRIPT = "inference.py"
 # The facts modules `container/*.py` import (standard library only, Python 3.9-compatible).
-CONTAINER_FACTS = ("__init__.py", "sentence_modules.py", "serverless.py")
+CONTAINER_FACTS = (
+    "__init__.py",
+    "embedding_api.py",
+    "sentence_modules.py",
+    "serverless.py",
+)
 
 
 def container_code() -> dict[str, bytes]:

@@ -17,6 +17,7 @@ from tests.support.models import (
     DIMENSIONS,
     MAX_SEQ_LENGTH,
     REFERENCE_MODEL_DIR,
+    container_module,
     copy_model,
     import_inference,
     with_pooling,
@@ -89,7 +90,7 @@ def test_text_longer_than_max_seq_length_is_truncated_like_sentence_transformers
 
 def test_batch_larger_than_one_forward_pass_keeps_request_order(inference, loaded, reference):
     texts = [f"sentence number {i} " + "padding " * (i % 7) for i in range(70)] + [LONG_TEXT]
-    assert len(texts) > inference.ENCODE_BATCH_SIZE * 2
+    assert len(texts) > container_module("embedding_encoder").ENCODE_BATCH_SIZE * 2
     ours = embed(inference, loaded, texts)
     theirs = reference.encode(texts, normalize_embeddings=True)
     assert cosines(ours, theirs).min() >= MIN_COSINE
@@ -113,8 +114,9 @@ def test_response_reports_dimensions_and_model_id(inference, loaded, monkeypatch
     monkeypatch.setenv("EMBEDDING_MODEL_ID", "org/served-name")
     model = inference.model_fn(str(REFERENCE_MODEL_DIR))
     request = inference.input_fn('{"inputs": "hello"}', "application/json")
-    prediction = inference.predict_fn(request, model)
-    assert (prediction["dimensions"], prediction["model"]) == (DIMENSIONS, "org/served-name")
+    body = inference.output_fn(inference.predict_fn(request, model), "application/json")
+    answer = json.loads(body)
+    assert (answer["dimensions"], answer["model"]) == (DIMENSIONS, "org/served-name")
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,10 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from tests.support.models import DENSE_TYPE, import_inference, with_dense
+from tests.support.models import DENSE_TYPE, container_module, import_inference, with_dense
+
+settings = container_module("embedding_settings")
+dense = container_module("embedding_dense")
 
 MIN_COSINE = 0.9999
 SENTENCES = [
@@ -121,36 +124,36 @@ def dense_folder(root: Path, config: dict, weights: dict | None = None) -> Path:
 def test_activation_outside_the_allow_list_is_refused_naming_the_allowed(inference, tmp_path):
     config = {"in_features": 4, "out_features": 2, "activation_function": "os.system"}
     dense_folder(tmp_path, config)
-    with pytest.raises(inference.ModelFilesError, match="'os.system' is not supported") as raised:
-        inference.load_dense(str(tmp_path), "2_Dense")
+    with pytest.raises(settings.ModelFilesError, match="'os.system' is not supported") as raised:
+        dense.load_dense(str(tmp_path), "2_Dense")
     assert "torch.nn.modules.activation.Tanh" in str(raised.value)
 
 
 def test_torch_activation_with_parameters_is_refused(inference, tmp_path):
     config = {"in_features": 4, "out_features": 2, "activation_function": "torch.nn.PReLU"}
     dense_folder(tmp_path, config)
-    with pytest.raises(inference.ModelFilesError, match="2_Dense.*torch.nn.PReLU"):
-        inference.load_dense(str(tmp_path), "2_Dense")
+    with pytest.raises(settings.ModelFilesError, match="2_Dense.*torch.nn.PReLU"):
+        dense.load_dense(str(tmp_path), "2_Dense")
 
 
 def test_missing_activation_means_tanh_as_in_sentence_transformers(inference, tmp_path):
     dense_folder(tmp_path, {"in_features": 4, "out_features": 2})
-    layer = inference.load_dense(str(tmp_path), "2_Dense")
+    layer = dense.load_dense(str(tmp_path), "2_Dense")
     assert isinstance(layer.activation_function, torch.nn.Tanh)
 
 
 def test_token_level_dense_is_refused_naming_the_field(inference, tmp_path):
     config = {"in_features": 4, "out_features": 2, "module_input_name": "token_embeddings"}
     dense_folder(tmp_path, config)
-    with pytest.raises(inference.ModelFilesError, match="module_input_name 'token_embeddings'"):
-        inference.load_dense(str(tmp_path), "2_Dense")
+    with pytest.raises(settings.ModelFilesError, match="module_input_name 'token_embeddings'"):
+        dense.load_dense(str(tmp_path), "2_Dense")
 
 
 def test_weights_that_do_not_fit_the_config_are_refused(inference, tmp_path):
     weights = {"linear.weight": torch.zeros(3, 4), "linear.bias": torch.zeros(3)}
     dense_folder(tmp_path, {"in_features": 4, "out_features": 2}, weights)
-    with pytest.raises(inference.ModelFilesError, match="2_Dense weights do not fit"):
-        inference.load_dense(str(tmp_path), "2_Dense")
+    with pytest.raises(settings.ModelFilesError, match="2_Dense weights do not fit"):
+        dense.load_dense(str(tmp_path), "2_Dense")
 
 
 class _RunsCodeWhenUnpickled:
@@ -167,26 +170,24 @@ def test_pickled_code_in_pytorch_bin_is_not_run(inference, tmp_path):
     marker = tmp_path / "code-ran"
     weights = {"linear.weight": torch.zeros(2, 4), "payload": _RunsCodeWhenUnpickled(marker)}
     dense_folder(tmp_path / "model", {"in_features": 4, "out_features": 2}, weights)
-    with pytest.raises(inference.ModelFilesError, match="cannot read 2_Dense/pytorch_model.bin"):
-        inference.load_dense(str(tmp_path / "model"), "2_Dense")
+    with pytest.raises(settings.ModelFilesError, match="cannot read 2_Dense/pytorch_model.bin"):
+        dense.load_dense(str(tmp_path / "model"), "2_Dense")
     assert not marker.exists()
 
 
 def test_dense_folder_without_weights_names_the_expected_files(inference, tmp_path):
     folder = dense_folder(tmp_path, {"in_features": 4, "out_features": 2})
     (folder / "pytorch_model.bin").unlink()
-    with pytest.raises(
-        inference.ModelFilesError, match="2_Dense has no weights.*model.safetensors"
-    ):
-        inference.load_dense(str(tmp_path), "2_Dense")
+    with pytest.raises(settings.ModelFilesError, match="2_Dense has no weights.*model.safetensors"):
+        dense.load_dense(str(tmp_path), "2_Dense")
 
 
 def test_safetensors_without_the_package_is_a_clear_error(inference, tmp_path, monkeypatch):
     folder = dense_folder(tmp_path, {"in_features": 4, "out_features": 2})
     (folder / "pytorch_model.bin").rename(folder / "model.safetensors")
     monkeypatch.setitem(sys.modules, "safetensors.torch", None)  # as on the oldest DLC
-    with pytest.raises(inference.ModelFilesError, match="needs the `safetensors` package"):
-        inference.load_dense(str(tmp_path), "2_Dense")
+    with pytest.raises(settings.ModelFilesError, match="needs the `safetensors` package"):
+        dense.load_dense(str(tmp_path), "2_Dense")
 
 
 def test_without_safetensors_package_the_pytorch_bin_beside_it_is_used(
@@ -195,13 +196,13 @@ def test_without_safetensors_package_the_pytorch_bin_beside_it_is_used(
     folder = dense_folder(tmp_path, {"in_features": 4, "out_features": 2})
     (folder / "model.safetensors").write_bytes(b"not read")
     monkeypatch.setitem(sys.modules, "safetensors.torch", None)
-    layer = inference.load_dense(str(tmp_path), "2_Dense")
+    layer = dense.load_dense(str(tmp_path), "2_Dense")
     assert layer.out_features == 2
 
 
 def test_dense_input_width_must_match_the_pooled_vector(inference, tmp_path):
     folder = with_dense(tmp_path / "model", [(768, 256, "Tanh", False)])
-    with pytest.raises(inference.ModelFilesError, match="in_features is 768.*384 dimensions"):
+    with pytest.raises(settings.ModelFilesError, match="in_features is 768.*384 dimensions"):
         inference.model_fn(str(folder))
 
 
@@ -215,8 +216,8 @@ def test_dense_before_pooling_is_refused(inference, tmp_path):
             ]
         )
     )
-    with pytest.raises(inference.ModelFilesError, match="after Pooling and before Normalize"):
-        inference.read_settings(str(tmp_path))
+    with pytest.raises(settings.ModelFilesError, match="after Pooling and before Normalize"):
+        settings.read_settings(str(tmp_path))
 
 
 def test_custom_module_with_a_builtin_class_name_is_refused(inference, tmp_path):
@@ -229,8 +230,8 @@ def test_custom_module_with_a_builtin_class_name_is_refused(inference, tmp_path)
             ]
         )
     )
-    with pytest.raises(inference.ModelFilesError, match=r"my_package\.layers\.Dense \(2_Dense\)"):
-        inference.read_settings(str(tmp_path))
+    with pytest.raises(settings.ModelFilesError, match=r"my_package\.layers\.Dense \(2_Dense\)"):
+        settings.read_settings(str(tmp_path))
 
 
 @pytest.mark.parametrize("out_features", [4, 3], ids=["same-width", "projected"])
@@ -241,7 +242,7 @@ def test_residual_dense_matches_sentence_transformers_forward(inference, tmp_pat
     theirs = Dense(4, out_features, activation_function=torch.nn.GELU(), use_residual=True)
     (tmp_path / "2_Dense").mkdir()
     theirs.save(str(tmp_path / "2_Dense"))
-    ours = inference.load_dense(str(tmp_path), "2_Dense")
+    ours = dense.load_dense(str(tmp_path), "2_Dense")
     features = torch.randn(5, 4)
     expected = theirs({"sentence_embedding": features})["sentence_embedding"]
     torch.testing.assert_close(ours(features), expected)

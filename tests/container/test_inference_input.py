@@ -13,13 +13,19 @@ from pathlib import Path
 import pytest
 import torch
 
+from facts.embedding_api import InputError
 from loader.version import container_code
 from tests.support.models import (
     DIMENSIONS,
     REFERENCE_MODEL_DIR,
+    container_module,
     copy_model,
     import_inference,
 )
+
+settings = container_module("embedding_settings")
+encoder = container_module("embedding_encoder")
+threads = container_module("embedding_threads")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +39,7 @@ def loaded(inference):
 
 
 def refused(inference, body, content_type="application/json"):
-    with pytest.raises(inference.InputError) as raised:
+    with pytest.raises(InputError) as raised:
         inference.input_fn(body, content_type)
     return raised.value
 
@@ -66,8 +72,13 @@ def test_body_that_is_not_an_object_is_a_400(inference):
 
 
 def test_unknown_top_level_key_is_a_400_listing_allowed_keys(inference):
+    error = refused(inference, '{"inputs": "a", "pooling": "cls"}')
+    assert "['pooling']" in str(error) and "'parameters'" in str(error)
+
+
+def test_native_and_openai_keys_together_are_a_400(inference):
     error = refused(inference, '{"inputs": "a", "input": "b"}')
-    assert "['input']" in str(error) and "'parameters'" in str(error)
+    assert "['inputs']" in str(error) and "'input'" in str(error)
 
 
 def test_unknown_parameter_is_a_400_listing_allowed_ones(inference):
@@ -103,56 +114,60 @@ def test_body_that_is_not_utf8_is_a_400(inference):
 
 def test_single_string_is_one_text_and_parameters_default(inference):
     request = inference.input_fn('{"inputs": "hello"}', "application/json")
-    assert (request.texts, request.normalize, request.truncate) == (("hello",), None, True)
+    assert request.texts == ("hello",)
+    assert (request.options.normalize, request.options.truncate) == (None, True)
 
 
-def test_more_texts_than_the_batch_limit_is_a_413_stating_the_limit(inference, loaded):
-    limit = loaded.max_texts_per_request
+def test_more_texts_than_the_batch_limit_is_a_413_stating_both_limits(inference, loaded):
+    limit = loaded.max_texts_per_request(DIMENSIONS, "float")
     request = inference.input_fn(json.dumps({"inputs": ["a"] * (limit + 1)}), "application/json")
-    with pytest.raises(inference.InputError) as raised:
+    with pytest.raises(InputError) as raised:
         inference.predict_fn(request, loaded)
-    assert raised.value.status == 413 and f"limit for this model is {limit}" in str(raised.value)
+    message = str(raised.value)
+    assert raised.value.status == 413
+    assert f"in float is {limit} (base64: " in message
 
 
-def test_batch_limit_defaults_to_256_for_a_384_dimension_model(inference, loaded):
-    assert loaded.max_texts_per_request == inference.MAX_BATCH_SIZE == 256
+def test_base64_carries_more_texts_per_4_mb_response_than_float(loaded):
+    assert loaded.max_texts_per_request(1024, "base64") > 2 * loaded.max_texts_per_request(
+        1024, "float"
+    )
 
 
-def test_batch_limit_shrinks_so_the_response_fits_4_mb_for_wide_models(inference, loaded):
-    wide = inference.EmbeddingModel("m", None, None, loaded.settings, dimensions=4096)
-    assert wide.max_texts_per_request * 4096 * inference._BYTES_PER_VALUE < 4_000_000
-    assert wide.max_texts_per_request < inference.MAX_BATCH_SIZE
+def test_batch_limit_shrinks_so_the_response_fits_4_mb_for_wide_models(loaded):
+    assert loaded.max_texts_per_request(4096, "float") < encoder.MAX_BATCH_SIZE
+    assert loaded.max_texts_per_request(4096, "float") * 4096 * 16 < 4_000_000
 
 
-def test_batch_limit_follows_the_environment(inference, loaded, monkeypatch):
+def test_batch_limit_follows_the_environment(loaded, monkeypatch):
     monkeypatch.setenv("EMBEDDING_MAX_BATCH_SIZE", "3")
-    assert loaded.max_texts_per_request == 3
+    assert loaded.max_texts_per_request(DIMENSIONS, "base64") == 3
 
 
 def test_invalid_batch_limit_in_the_environment_fails_the_load(inference, monkeypatch):
     monkeypatch.setenv("EMBEDDING_MAX_BATCH_SIZE", "lots")
-    with pytest.raises(inference.ModelFilesError, match="EMBEDDING_MAX_BATCH_SIZE.*'lots'"):
+    with pytest.raises(settings.ModelFilesError, match="EMBEDDING_MAX_BATCH_SIZE.*'lots'"):
         inference.model_fn(str(REFERENCE_MODEL_DIR))
 
 
 def test_full_batch_at_the_limit_fits_the_response_limit(inference, loaded):
-    limit = loaded.max_texts_per_request
+    limit = loaded.max_texts_per_request(DIMENSIONS, "float")
     texts = [f"sentence {i} with several words in it" for i in range(limit)]
     request = inference.input_fn(json.dumps({"inputs": texts}), "application/json")
     body = inference.output_fn(inference.predict_fn(request, loaded), "application/json")
-    assert len(body.encode()) < inference.MAX_PAYLOAD_BYTES
+    assert len(body.encode()) < 4_000_000
 
 
 def test_truncate_false_refuses_a_text_over_max_seq_length_naming_it(inference, loaded):
     body = json.dumps({"inputs": ["short", "word " * 400], "parameters": {"truncate": False}})
-    with pytest.raises(inference.InputError) as raised:
+    with pytest.raises(InputError) as raised:
         inference.predict_fn(inference.input_fn(body, "application/json"), loaded)
     assert "[1]" in str(raised.value) and "256 tokens" in str(raised.value)
 
 
 def test_accept_other_than_json_is_a_406(inference):
-    with pytest.raises(inference.InputError) as raised:
-        inference.output_fn({"embeddings": []}, "text/csv")
+    with pytest.raises(InputError) as raised:
+        inference.output_fn({"model": "m"}, "text/csv")
     assert raised.value.status == 406
 
 
@@ -163,9 +178,9 @@ def test_json_is_answered_for_json_or_any_accept(inference, accept):
 
 def test_values_keep_float32_precision_in_json(inference, loaded):
     request = inference.input_fn('{"inputs": "precision"}', "application/json")
-    prediction = inference.predict_fn(request, loaded)
-    values = prediction["embeddings"][0]
-    exact = inference.embed(loaded, request)[0]
+    body = inference.output_fn(inference.predict_fn(request, loaded), "application/json")
+    values = json.loads(body)["embeddings"][0]
+    exact = loaded.embed(request.texts, request.options)[0][0]
     assert torch.equal(torch.tensor(values, dtype=torch.float32), exact)
     assert len(values) == DIMENSIONS
 
@@ -182,40 +197,35 @@ def test_unsupported_module_in_modules_json_fails_loading_naming_it(inference, t
         }
     )
     (folder / "modules.json").write_text(json.dumps(modules))
-    with pytest.raises(inference.ModelFilesError, match=r"LayerNorm \(3_LayerNorm\)"):
+    with pytest.raises(settings.ModelFilesError, match=r"LayerNorm \(3_LayerNorm\)"):
         inference.model_fn(str(folder))
 
 
 def test_unknown_pooling_mode_fails_naming_the_supported_ones(inference):
-    with pytest.raises(inference.ModelFilesError, match="supported") as raised:
-        inference.pooling_modes({"pooling_mode": "attention"})
+    with pytest.raises(settings.ModelFilesError, match="supported") as raised:
+        settings.pooling_modes({"pooling_mode": "attention"})
     assert "attention" in str(raised.value) and "lasttoken" in str(raised.value)
 
 
 def test_legacy_pooling_flags_with_none_set_mean_mean(inference):
-    assert inference.pooling_modes({"word_embedding_dimension": 8}) == ("mean",)
+    assert settings.pooling_modes({"word_embedding_dimension": 8}) == ("mean",)
 
 
 def test_max_seq_length_comes_from_sentence_bert_config(inference, tmp_path: Path):
     folder = copy_model(tmp_path / "model")
     (folder / "sentence_bert_config.json").write_text('{"max_seq_length": 16}')
-    assert inference.read_settings(str(folder)).max_seq_length == 16
+    assert settings.read_settings(str(folder)).max_seq_length == 16
 
 
-def test_threads_follow_the_environment_override(inference, monkeypatch):
-    before = torch.get_num_threads()
+def test_threads_follow_the_environment_override(monkeypatch):
     monkeypatch.setenv("EMBEDDING_NUM_THREADS", "1")
-    try:
-        assert inference.configure_threads() == 1
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    assert threads.intra_op_threads() == 1
 
 
-def test_available_cpus_is_within_what_the_machine_has(inference):
+def test_available_cpus_is_within_what_the_machine_has():
     import os
 
-    assert 1 <= inference.available_cpus() <= (os.cpu_count() or 1)
+    assert 1 <= threads.available_cpus() <= (os.cpu_count() or 1)
 
 
 SHIPPED_SOURCES = {name: data.decode() for name, data in container_code().items()}
@@ -269,6 +279,9 @@ def test_shipped_code_imports_only_torch_transformers_the_stdlib_and_itself(name
     shipped_modules = {name.split("/")[1].removesuffix(".py") for name in SHIPPED_SOURCES}
     assert imported <= shipped_modules | {
         "__future__",
+        "base64",
+        "binascii",
+        "struct",
         "json",
         "logging",
         "math",

@@ -22,8 +22,16 @@ DIMENSIONS = 384
 MAX_SEQ_LENGTH = 256
 
 
+CONTAINER_DIR = REPO_ROOT / "container"
+
+
 def import_inference() -> ModuleType:
-    """A fresh import of container/inference.py (a module of its own, as the DLC has it)."""
+    """A fresh import of container/inference.py, its folder first on sys.path (as the DLC has it).
+
+    Its sibling modules (embedding_*.py) are imported once per test process and shared.
+    """
+    if str(CONTAINER_DIR) not in sys.path:
+        sys.path.insert(0, str(CONTAINER_DIR))
     name = f"inference_under_test_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, INFERENCE_SCRIPT)
     assert spec is not None and spec.loader is not None
@@ -41,6 +49,13 @@ def write_container_code(model_dir: Path) -> Path:
         (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (model_dir / name).write_bytes(data)
     return model_dir / "code"
+
+
+def container_module(name: str) -> ModuleType:
+    """A sibling module of inference.py (embedding_settings, ...), imported as the script does."""
+    if str(CONTAINER_DIR) not in sys.path:
+        sys.path.insert(0, str(CONTAINER_DIR))
+    return importlib.import_module(name)
 
 
 def copy_model(destination: Path, *, with_script: bool = False) -> Path:

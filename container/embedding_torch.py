@@ -1,0 +1,35 @@
+"""The transformer's forward pass with PyTorch: token ids in, one vector per token out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import AutoModel
+
+
+class TorchEngine:
+    """A Hugging Face model in float32 on the CPU, run under `torch.inference_mode()`."""
+
+    name = "torch"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        config = model.config
+        self.hidden_size = int(config.hidden_size)
+        positions = getattr(config, "max_position_embeddings", None)
+        self.max_position_embeddings = positions if isinstance(positions, int) else None
+        self.name_or_path = getattr(config, "_name_or_path", "") or ""
+
+    @classmethod
+    def load(cls, transformer_path: str, threads: int) -> TorchEngine:
+        torch.set_num_threads(threads)
+        model = AutoModel.from_pretrained(transformer_path)
+        if model.dtype != torch.float32:
+            model = model.float()  # half precision is slow and inexact on CPU
+        return cls(model.eval())
+
+    def token_embeddings(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """`last_hidden_state` for a tokenized batch (the tokenizer's tensors, as named)."""
+        with torch.inference_mode():
+            return self.model(**features, return_dict=True).last_hidden_state

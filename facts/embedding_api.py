@@ -1,0 +1,398 @@
+"""The embedding API: the request shapes every endpoint accepts and the responses it answers.
+
+One definition for the container (shipped in `code/facts/`), the local endpoint, the HTTP API's
+proxy and the clients. Standard library only, Python 3.9-compatible. Shapes (docs/inference.md):
+
+- native, TEI-like: `{"inputs": str | [str], "parameters": {normalize, truncate,
+  truncation_direction, prompt_name, prompt, dimensions, encoding_format}}` →
+  `{"embeddings": [...], "model", "dimensions", "usage": {"prompt_tokens", "total_tokens"}}`;
+- OpenAI, recognized by its `input` key: `{"input": str | [str], "model"?, "dimensions"?,
+  "encoding_format"?, "user"?}` → `{"object": "list", "data": [{"object": "embedding",
+  "index", "embedding"}], "model", "usage"}`;
+- info: `{"info": true}` → what the model serves and its per-request limits;
+- JSON lines (Batch Transform): one JSON string or `{"inputs": str, ...}` per line → one
+  `{"embedding": [...]}` line per input line, in order.
+
+`base64` is the vector's little-endian float32 bytes, as OpenAI encodes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON_CONTENT_TYPE = "application/json"
+JSONLINES_CONTENT_TYPE = "application/jsonlines"
+CONTENT_TYPES = (JSON_CONTENT_TYPE, JSONLINES_CONTENT_TYPE)
+PARAMETERS = (
+    "normalize",
+    "truncate",
+    "truncation_direction",
+    "prompt_name",
+    "prompt",
+    "dimensions",
+    "encoding_format",
+)
+OPENAI_KEYS = ("input", "model", "dimensions", "encoding_format", "user")
+ENCODING_FORMATS = ("float", "base64")
+TRUNCATION_DIRECTIONS = ("right", "left")
+# Bytes one value takes in a response: "%.9g" of a float32 with its sign, exponent and comma,
+# or 4 bytes in base64 (4/3 of them), plus per-vector brackets or quotes.
+FLOAT_VALUE_BYTES = 16
+VECTOR_OVERHEAD_BYTES = 64
+# What the envelope of a response (model, usage, keys) may take besides the vectors.
+ENVELOPE_BYTES = 1024
+
+
+class InputError(ValueError):
+    """The request cannot be served as sent; `status` is the HTTP status a server answers."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class EmbeddingOptions:
+    """What a caller may choose besides the texts; None means the model's or server's default."""
+
+    normalize: bool | None = None
+    truncate: bool = True
+    truncation_direction: str = "right"
+    prompt_name: str | None = None
+    prompt: str | None = None
+    dimensions: int | None = None
+    encoding_format: str = "float"
+
+    def as_parameters(self) -> dict[str, Any]:
+        """The native request's `parameters`: every option that differs from its default."""
+        defaults = EmbeddingOptions()
+        return {
+            name: getattr(self, name)
+            for name in PARAMETERS
+            if getattr(self, name) != getattr(defaults, name)
+        }
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """A validated request: its texts in order, the options, and the shape to answer in."""
+
+    texts: tuple[str, ...]
+    options: EmbeddingOptions = field(default_factory=EmbeddingOptions)
+    # "native" | "openai" | "jsonlines" | "info"
+    shape: str = "native"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens the model read: after truncation, prompts and special tokens included."""
+
+    prompt_tokens: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"prompt_tokens": self.prompt_tokens, "total_tokens": self.prompt_tokens}
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+def _bool(value: Any, name: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise InputError(f'parameter "{name}" must be true or false, got {value!r}')
+    return value
+
+
+def _choice(value: Any, name: str, allowed: Sequence[str]) -> str | None:
+    if value is None:
+        return None
+    text = value.lower() if isinstance(value, str) else value
+    if text not in allowed:
+        raise InputError(f'"{name}" is {value!r}; allowed: {list(allowed)}')
+    return text
+
+
+def _dimensions(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f'"dimensions" must be a positive integer, got {value!r}')
+    return value
+
+
+def _optional_text(value: Any, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InputError(f'"{name}" must be a string, got {type(value).__name__}')
+    return value
+
+
+def _texts(inputs: Any, key: str) -> tuple[str, ...]:
+    if isinstance(inputs, str):
+        return (inputs,)
+    if not isinstance(inputs, list):
+        raise InputError(
+            f'"{key}" must be a string or a list of strings, got {type(inputs).__name__}'
+        )
+    if not inputs:
+        raise InputError(f'"{key}" is an empty list: send at least one string')
+    if all(isinstance(item, int) and not isinstance(item, bool) for item in inputs) or all(
+        isinstance(item, list) for item in inputs
+    ):
+        raise InputError(
+            f'"{key}" holds token ids: this endpoint tokenizes with its own model\'s tokenizer, '
+            "so send text (ids from another tokenizer, such as OpenAI's tiktoken, would embed "
+            "the wrong words; with LangChain's OpenAIEmbeddings set "
+            "check_embedding_ctx_length=False)"
+        )
+    for index, item in enumerate(inputs):
+        if not isinstance(item, str):
+            raise InputError(f'"{key}"[{index}] must be a string, got {type(item).__name__}')
+    return tuple(inputs)
+
+
+def _options(parameters: dict, *, prompts_allowed: bool = True) -> EmbeddingOptions:
+    prompt_name = _optional_text(parameters.get("prompt_name"), "prompt_name")
+    prompt = _optional_text(parameters.get("prompt"), "prompt")
+    if prompt is not None and prompt_name is not None:
+        raise InputError('send either "prompt" (a literal prefix) or "prompt_name", not both')
+    truncate = _bool(parameters.get("truncate"), "truncate")
+    return EmbeddingOptions(
+        normalize=_bool(parameters.get("normalize"), "normalize"),
+        truncate=True if truncate is None else truncate,
+        truncation_direction=_choice(
+            parameters.get("truncation_direction"), "truncation_direction", TRUNCATION_DIRECTIONS
+        )
+        or "right",
+        prompt_name=prompt_name if prompts_allowed else None,
+        prompt=prompt if prompts_allowed else None,
+        dimensions=_dimensions(parameters.get("dimensions")),
+        encoding_format=_choice(
+            parameters.get("encoding_format"), "encoding_format", ENCODING_FORMATS
+        )
+        or "float",
+    )
+
+
+def parse_document(document: Any) -> EmbeddingRequest:
+    """A request from a decoded JSON body: native, OpenAI (by its `input` key) or info."""
+    if not isinstance(document, dict):
+        raise InputError('request body must be a JSON object {"inputs": ..., "parameters": {...}}')
+    if "info" in document:
+        if document != {"info": True}:
+            raise InputError('an info request is exactly {"info": true}')
+        return EmbeddingRequest(texts=(), shape="info")
+    if "input" in document:
+        unknown = sorted(set(document) - set(OPENAI_KEYS))
+        if unknown:
+            raise InputError(
+                f"unknown key(s) {unknown} in an OpenAI-style request; allowed: {list(OPENAI_KEYS)}"
+            )
+        _optional_text(document.get("model"), "model")
+        _optional_text(document.get("user"), "user")
+        return EmbeddingRequest(
+            texts=_texts(document["input"], "input"),
+            options=_options(
+                {
+                    "dimensions": document.get("dimensions"),
+                    "encoding_format": document.get("encoding_format"),
+                }
+            ),
+            shape="openai",
+        )
+    if "inputs" not in document:
+        raise InputError(
+            'missing "inputs": send a string or a list of strings (or OpenAI\'s "input")'
+        )
+    unknown_keys = sorted(set(document) - {"inputs", "parameters"})
+    if unknown_keys:
+        raise InputError(f"unknown key(s) {unknown_keys}; allowed: ['inputs', 'parameters']")
+    parameters = document.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise InputError(f'"parameters" must be an object with keys {list(PARAMETERS)}')
+    unknown = sorted(set(parameters) - set(PARAMETERS))
+    if unknown:
+        raise InputError(f"unknown parameter(s) {unknown}; allowed: {list(PARAMETERS)}")
+    return EmbeddingRequest(
+        texts=_texts(document["inputs"], "inputs"), options=_options(parameters)
+    )
+
+
+def _decode_json(raw: bytes, what: str) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise InputError(f"{what} is not UTF-8: {error}") from error
+    except ValueError as error:
+        raise InputError(f"{what} is not valid JSON: {error}") from error
+
+
+def parse_json_lines(raw: bytes) -> EmbeddingRequest:
+    """Batch Transform's records: a JSON string, or an object with an `inputs` string, per line.
+
+    Other keys of an object (an id the job joins back with `JoinSource=Input`) are ignored.
+    """
+    texts = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        record = _decode_json(line, f"line {number}")
+        if isinstance(record, dict):
+            record = record.get("inputs")
+        if not isinstance(record, str):
+            raise InputError(
+                f'line {number} must be a JSON string or an object with an "inputs" string'
+            )
+        texts.append(record)
+    if not texts:
+        raise InputError("the request holds no JSON lines")
+    return EmbeddingRequest(texts=tuple(texts), shape="jsonlines")
+
+
+def parse_body(raw: bytes, media_type: str, max_bytes: int) -> EmbeddingRequest:
+    """A request from raw body bytes of `media_type` (without parameters), at most `max_bytes`."""
+    if media_type not in CONTENT_TYPES:
+        raise InputError(
+            f"unsupported content type {media_type!r}; send one of {list(CONTENT_TYPES)}",
+            status=415,
+        )
+    if len(raw) > max_bytes:
+        raise InputError(
+            f"request body is {len(raw)} bytes; the limit is {max_bytes} bytes (4 MB): "
+            "send fewer texts per request",
+            status=413,
+        )
+    if media_type == JSONLINES_CONTENT_TYPE:
+        return parse_json_lines(raw)
+    return parse_document(_decode_json(raw, "request body"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Responses
+
+
+def max_vectors(dimensions: int, encoding_format: str, max_bytes: int) -> int:
+    """How many vectors of `dimensions` one response of at most `max_bytes` can carry."""
+    if encoding_format == "base64":
+        per_vector = 4 * math.ceil(dimensions * 4 / 3) + VECTOR_OVERHEAD_BYTES
+    else:
+        per_vector = dimensions * FLOAT_VALUE_BYTES + VECTOR_OVERHEAD_BYTES
+    return max(1, (max_bytes - ENVELOPE_BYTES) // per_vector)
+
+
+def base64_vector(vector: Sequence[float]) -> str:
+    """The vector as OpenAI's base64: little-endian float32 bytes."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def _float_rows(vectors: Sequence[Sequence[float]]) -> list[str]:
+    """JSON arrays of 9 significant digits: exact for float32, one C-level format per vector."""
+    if not vectors:
+        return []
+    row_format = "[" + ",".join(["%.9g"] * len(vectors[0])) + "]"
+    return [row_format % tuple(vector) for vector in vectors]
+
+
+def _encoded(vectors: Sequence[Sequence[float]], encoding_format: str) -> list[str]:
+    if encoding_format == "base64":
+        return ['"' + base64_vector(vector) + '"' for vector in vectors]
+    return _float_rows(vectors)
+
+
+def render_response(
+    request: EmbeddingRequest,
+    vectors: Sequence[Sequence[float]],
+    model: str,
+    usage: Usage,
+) -> str:
+    """The response body for `request`, in its shape and encoding."""
+    dimensions = len(vectors[0]) if vectors else 0
+    if request.shape == "jsonlines":
+        return "".join('{"embedding":' + row + "}\n" for row in _float_rows(vectors))
+    rows = _encoded(vectors, request.options.encoding_format)
+    model_json = json.dumps(model)
+    usage_json = json.dumps(usage.as_dict(), separators=(",", ":"))
+    if request.shape == "openai":
+        data = ",".join(
+            f'{{"object":"embedding","index":{index},"embedding":{row}}}'
+            for index, row in enumerate(rows)
+        )
+        return f'{{"object":"list","data":[{data}],"model":{model_json},"usage":{usage_json}}}'
+    embeddings = ",".join(rows)
+    return (
+        f'{{"embeddings":[{embeddings}],"model":{model_json},'
+        f'"dimensions":{dimensions},"usage":{usage_json}}}'
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading responses (clients)
+
+
+class ResponseError(ValueError):
+    """A 2xx answer whose body is not one of the response shapes above."""
+
+
+@dataclass(frozen=True)
+class EmbeddingResponse:
+    """Decoded vectors in request order, the model that made them, and the tokens it read."""
+
+    vectors: list[list[float]]
+    dimensions: int
+    model: str
+    prompt_tokens: int | None = None
+
+
+def decode_vector(value: Any, where: str) -> list[float]:
+    """A float list, or a base64 string of little-endian float32, as a list of floats."""
+    if isinstance(value, str):
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise ResponseError(f"{where} is a string that is not base64: {error}") from None
+        if len(raw) % 4:
+            raise ResponseError(f"{where} decodes to {len(raw)} bytes, not whole float32 values")
+        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    if not isinstance(value, list) or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in value
+    ):
+        raise ResponseError(f"{where} is neither a list of numbers nor a base64 string")
+    return [float(x) for x in value]
+
+
+def read_response(document: Any, expected: int) -> EmbeddingResponse:
+    """Decode a native or OpenAI response for `expected` texts (either encoding)."""
+    if not isinstance(document, dict):
+        raise ResponseError(f"the answer is not a JSON object: {str(document)[:200]}")
+    if isinstance(document.get("data"), list):
+        items = sorted(
+            document["data"], key=lambda item: item.get("index", 0) if isinstance(item, dict) else 0
+        )
+        raw_vectors = [item.get("embedding") if isinstance(item, dict) else None for item in items]
+    elif isinstance(document.get("embeddings"), list):
+        raw_vectors = document["embeddings"]
+    else:
+        raise ResponseError(f'the answer has no "embeddings" or "data" list: {str(document)[:200]}')
+    if len(raw_vectors) != expected:
+        raise ResponseError(f"the answer holds {len(raw_vectors)} vectors for {expected} texts")
+    vectors = [decode_vector(value, f"vector {index}") for index, value in enumerate(raw_vectors)]
+    dimensions = document.get("dimensions", len(vectors[0]) if vectors else 0)
+    if not isinstance(dimensions, int) or dimensions < 1:
+        raise ResponseError('the answer has no positive "dimensions"')
+    for index, vector in enumerate(vectors):
+        if len(vector) != dimensions:
+            raise ResponseError(f"vector {index} does not have the {dimensions} values declared")
+    usage = document.get("usage")
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    return EmbeddingResponse(
+        vectors=vectors,
+        dimensions=dimensions,
+        model=str(document.get("model", "")),
+        prompt_tokens=tokens if isinstance(tokens, int) else None,
+    )

@@ -28,10 +28,12 @@ from embedding_client.backends import (
     ResponseFormatError,
     TargetError,
 )
+from facts.embedding_api import EmbeddingOptions
 
 PARAPHRASES = ("A man is playing a guitar on stage.", "Someone plays the guitar at a concert.")
 UNRELATED = "The tax office closes early on public holidays."
 NORM_TOLERANCE = 1e-3
+NORMALIZED = EmbeddingOptions(normalize=True)
 DEFAULT_MIN_MARGIN = 0.05
 
 
@@ -130,11 +132,11 @@ def run_smoke_test(
 ) -> SmokeReport:
     """Run every check against `backend`; raise SmokeTestFailure at the first that fails."""
     paraphrases = _with_retries(
-        lambda: backend.embed(list(PARAPHRASES), normalize=True), attempts, retry_delay_s
+        lambda: backend.embed(list(PARAPHRASES), NORMALIZED), attempts, retry_delay_s
     )
     check_vectors(paraphrases, 2, expected_dimensions)
     unrelated = _with_retries(
-        lambda: backend.embed([UNRELATED], normalize=True), attempts, retry_delay_s
+        lambda: backend.embed([UNRELATED], NORMALIZED), attempts, retry_delay_s
     )
     check_vectors(unrelated, 1, expected_dimensions)
     paraphrase, closest_unrelated = check_similarity(paraphrases, unrelated, min_margin)

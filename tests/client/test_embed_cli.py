@@ -75,7 +75,8 @@ def test_report_shows_model_dimensions_vectors_and_similarity_matrix(local_url):
     lines = console.out.splitlines()
     assert lines[0] == "model: model"  # the served folder's name; no --model-id given
     assert lines[1] == f"dimensions: {DIMENSIONS}"
-    assert lines[2].startswith('[0] "A man is eating food." [') and "…" in lines[2]
+    assert lines[2].startswith("tokens: ") and int(lines[2].split()[1]) > 3 * 3
+    assert lines[3].startswith('[0] "A man is eating food." [') and "…" in lines[3]
     assert "cosine similarity:" in lines
     matrix_rows = lines[lines.index("cosine similarity:") + 2 :]
     assert len(matrix_rows) == 3 and matrix_rows[0].split()[1] == "1.0000"

@@ -60,6 +60,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
             memory_size_mb=cfg.memory_size_mb,
             max_concurrency=cfg.max_concurrency,
             provisioned_concurrency=cfg.provisioned_concurrency,
+            default_prompt_name=cfg.default_prompt_name,
             protect=cfg.retain_artifacts,
             tags=tags,
         ),
@@ -71,7 +72,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
             endpoint_name=endpoint.endpoint_name,
             endpoint_config_name=endpoint.endpoint_config_name,
             region=cfg.region,
-            endpoint_url=cfg.aws_endpoint("sagemaker"),
+            endpoint_url=cfg.runtime_endpoint_url,
             run_on_deploy=cfg.smoke_test,
         ),
     )
@@ -85,9 +86,11 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
     pulumi.export("modelRevision", packager.revision)
     pulumi.export("artifactSha256", packager.sha256)
     pulumi.export("smokeTestCommand", check.command_line)
+    if cfg.runtime_endpoint_url:
+        pulumi.export("sagemakerRuntimeUrl", cfg.runtime_endpoint_url)
     pulumi.export("warnings", report_warnings(*cfg.warnings, endpoint.memory_warning))
     if cfg.http_api:
-        deploy_http_api("sagemaker", endpoint.endpoint_name, endpoint.endpoint_arn, tags)
+        deploy_http_api(cfg, "sagemaker", endpoint.endpoint_name, endpoint.endpoint_arn, tags)
 
 
 def deploy_bedrock(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> None:
@@ -101,24 +104,33 @@ def deploy_bedrock(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> None:
     pulumi.export("bedrockInvokePolicyArn", access.policy_arn)
     pulumi.export("warnings", report_warnings(*cfg.warnings, access.warning))
     if cfg.http_api:
-        deploy_http_api("bedrock", cfg.bedrock_model_id, access.model_arn, tags)
+        deploy_http_api(cfg, "bedrock", cfg.bedrock_model_id, access.model_arn, tags)
 
 
 def deploy_http_api(
+    cfg: StackConfig,
     backend: str,
     target_name: pulumi.Input[str],
     target_arn: pulumi.Input[str],
     tags: tuple[tuple[str, str], ...],
 ) -> None:
-    """Optional `POST /embed` (IAM auth) in front of whichever backend was deployed."""
+    """Optional HTTP API (native and OpenAI routes) in front of whichever backend was deployed."""
     api = EmbeddingHttpApi(
         "http",
         EmbeddingHttpApiArgs(
-            backend=backend, target_name=target_name, target_arn=target_arn, tags=tags
+            backend=backend,
+            target_name=target_name,
+            target_arn=target_arn,
+            auth=cfg.http_api_auth,
+            tags=tags,
         ),
     )
     pulumi.export("httpApiUrl", api.url)
-    pulumi.export("httpApiInvokePolicyArn", api.invoke_policy_arn)
+    pulumi.export("httpApiOpenAiBaseUrl", api.openai_base_url)
+    if api.invoke_policy_arn is not None:
+        pulumi.export("httpApiInvokePolicyArn", api.invoke_policy_arn)
+    if api.api_key is not None:
+        pulumi.export("httpApiKey", api.api_key)
 
 
 cfg = load_config()

@@ -15,7 +15,7 @@ import pulumi
 from components import images
 from components.packaging_runs import RUNNERS
 from facts import bedrock_models, identifiers, serverless
-from facts.identifiers import BACKENDS
+from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 
 NAMESPACE = "embedding-endpoint"
 
@@ -50,7 +50,13 @@ class StackConfig:
     backend: str = "sagemaker"
     bedrock_model_id: str = bedrock_models.DEFAULT_MODEL_ID
     http_api: bool = False
+    # iam (SigV4) or apiKey (a bearer token in Secrets Manager, for OpenAI clients).
+    http_api_auth: str = "iam"
     smoke_test: bool = True
+    # The model prompt applied when a request names none (e.g. "query"); None: the model's own.
+    default_prompt_name: str | None = None
+    # Where sagemaker-runtime calls go instead of AWS (the local stack's local endpoint).
+    runtime_endpoint_url: str | None = None
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = ()
@@ -197,7 +203,10 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         backend=backend,
         bedrock_model_id=bedrock_model_id,
         http_api=_bool(raw, "httpApi", False),
+        http_api_auth=_choice(raw, "httpApiAuth", "iam", HTTP_API_AUTH_MODES),
         smoke_test=_bool(raw, "smokeTest", True),
+        default_prompt_name=_matching(raw, "defaultPromptName", identifiers.PROMPT_NAME),
+        runtime_endpoint_url=_matching(raw, "runtimeEndpointUrl", identifiers.HTTP_URL),
         warnings=tuple(warnings),
     )
 
@@ -218,7 +227,10 @@ CONFIG_KEYS = (
     "backend",
     "bedrockModelId",
     "httpApi",
+    "httpApiAuth",
     "smokeTest",
+    "defaultPromptName",
+    "runtimeEndpointUrl",
 )
 
 

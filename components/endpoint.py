@@ -39,7 +39,10 @@ def endpoint_name_for(project: str, stack: str) -> str:
 
 
 def model_environment(
-    model_id: str, model_revision: str, artifact_sha256: str | None = None
+    model_id: str,
+    model_revision: str,
+    artifact_sha256: str | None = None,
+    default_prompt_name: str | None = None,
 ) -> dict[str, str]:
     """The DLC's environment: one worker, the embedding task, the served model for logs.
 
@@ -58,6 +61,8 @@ def model_environment(
         "EMBEDDING_MODEL_ID": model_id,
         "EMBEDDING_MODEL_REVISION": model_revision,
         **({"EMBEDDING_ARTIFACT_SHA256": artifact_sha256} if artifact_sha256 else {}),
+        # The prompt applied when a request names none (code/embedding_encoder.py checks it).
+        **({"EMBEDDING_DEFAULT_PROMPT_NAME": default_prompt_name} if default_prompt_name else {}),
     }
 
 
@@ -106,6 +111,8 @@ class ServerlessEmbeddingEndpointArgs:
     artifact_sha256: pulumi.Input[str] | None = None
     # Size of the model's weights, for the memory-fit warning (None: no warning).
     weights_bytes: pulumi.Input[int] | None = None
+    # The model prompt applied when a request names none (None: the model's own default).
+    default_prompt_name: str | None = None
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
     tags: tuple[tuple[str, str], ...] = ()
@@ -175,7 +182,9 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 "image": self.image_uri,
                 "model_data_url": args.model_data_url,
                 "environment": pulumi.Output.all(args.model_revision, args.artifact_sha256).apply(
-                    lambda values: model_environment(args.model_id, *values)
+                    lambda values: model_environment(
+                        args.model_id, *values, default_prompt_name=args.default_prompt_name
+                    )
                 ),
             },
             tags=tags,

@@ -511,11 +511,12 @@ class BedrockBackend:
         except BotoCoreError as error:
             raise _botocore_failure(error, target) from None
 
-        def invoke(body: bytes) -> bytes:
+        def invoke(body: bytes) -> tuple[bytes, int | None]:
             response = client.invoke_model(
                 modelId=self.model_id, contentType=CONTENT_TYPE, accept=CONTENT_TYPE, body=body
             )
-            return response["body"].read()
+            headers = response["ResponseMetadata"].get("HTTPHeaders", {})
+            return response["body"].read(), bedrock_formats.input_token_count(headers)
 
         try:
             bedrock_options = bedrock_formats.EmbedOptions.from_api(options)
@@ -528,7 +529,7 @@ class BedrockBackend:
             raise _client_error(error, target) from None
         except BotoCoreError as error:
             raise _botocore_failure(error, target) from None
-        return EmbeddingResult(result.vectors, result.dimensions, result.model)
+        return EmbeddingResult(result.vectors, result.dimensions, result.model, result.input_tokens)
 
 
 # ---------------------------------------------------------------------------------------------

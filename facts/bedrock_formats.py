@@ -80,6 +80,8 @@ class BedrockEmbeddings:
     vectors: list[list[float]]
     dimensions: int
     model: str
+    # Input tokens Bedrock counted (its X-Amzn-Bedrock-Input-Token-Count), when every call said.
+    input_tokens: int | None = None
 
 
 def model_format(model_id: str) -> BedrockEmbeddingModel:
@@ -242,15 +244,20 @@ def l2_normalize(vector: list[float]) -> list[float]:
     return vector if norm == 0.0 else [x / norm for x in vector]
 
 
+# What a caller's transport returns: the response body, or the body and Bedrock's input token
+# count (response header X-Amzn-Bedrock-Input-Token-Count) when it has it.
+InvokeAnswer = bytes | tuple[bytes, int | None]
+
+
 def embed_texts(
-    invoke: Callable[[bytes], bytes],
+    invoke: Callable[[bytes], InvokeAnswer],
     model_id: str,
     texts: Sequence[str],
     options: EmbedOptions = EmbedOptions(),
     *,
     concurrency: int = 1,
 ) -> BedrockEmbeddings:
-    """Embed `texts` through `invoke(body_bytes) -> response_bytes` (one InvokeModel call each).
+    """Embed `texts` through `invoke(body_bytes)` (one InvokeModel call each).
 
     `invoke` is the caller's transport (boto3 bedrock-runtime `invoke_model` in the client and the
     proxy); its exceptions propagate unchanged so callers can surface throttling as such.
@@ -260,19 +267,33 @@ def embed_texts(
     fmt = model_format(model_id)
     bodies = request_bodies(model_id, texts, options)
 
-    def one_call(body: dict[str, Any]) -> list[list[float]]:
+    def one_call(body: dict[str, Any]) -> tuple[list[list[float]], int | None]:
         count = len(body["texts"]) if "texts" in body else 1
-        return parse_response(model_id, invoke(json.dumps(body).encode("utf-8")), count)
+        answer = invoke(json.dumps(body).encode("utf-8"))
+        raw, tokens = answer if isinstance(answer, tuple) else (answer, None)
+        return parse_response(model_id, raw, count), tokens
 
     if concurrency > 1 and len(bodies) > 1:
         with ThreadPoolExecutor(max_workers=min(concurrency, len(bodies))) as pool:
             batches = list(pool.map(one_call, bodies))
     else:
         batches = [one_call(body) for body in bodies]
-    vectors = [vector for batch in batches for vector in batch]
+    vectors = [vector for batch, _ in batches for vector in batch]
+    counts = [tokens for _, tokens in batches]
     if options.normalize and not fmt.server_normalize:
         vectors = [l2_normalize(v) for v in vectors]
     dimensions = len(vectors[0])
     if any(len(v) != dimensions for v in vectors):
         raise BedrockResponseError(f"{model_id} returned vectors of different lengths")
-    return BedrockEmbeddings(vectors=vectors, dimensions=dimensions, model=model_id)
+    return BedrockEmbeddings(
+        vectors=vectors,
+        dimensions=dimensions,
+        model=model_id,
+        input_tokens=None if None in counts else sum(c for c in counts if c is not None),
+    )
+
+
+def input_token_count(headers: dict[str, str]) -> int | None:
+    """Bedrock's input token count from an InvokeModel response's headers, when present."""
+    value = {name.lower(): v for name, v in headers.items()}.get("x-amzn-bedrock-input-token-count")
+    return int(value) if value and value.isdigit() else None

@@ -5,6 +5,7 @@ under `.emulator/`. The emulator's address is read from `Pulumi.local.yaml` (`aw
 the stack config is the one place the port is written down.
 
     python scripts/emulator.py url                 # print the emulator URL
+    python scripts/emulator.py runtime-url         # where the local endpoint serves
     python scripts/emulator.py start               # prints "started URL" or "running URL"
     python scripts/emulator.py serve --port 8080 [--ready-path /ping] -- CMD ...
     python scripts/emulator.py stop [NAME ...]      # default: serve, then moto
@@ -93,6 +94,24 @@ def emulator_address(config_path: Path = DEFAULT_CONFIG) -> Address:
         raise EmulatorError(
             f"{config_path.name}: 'aws:endpoints' URL {parts.geturl()!r} must be "
             "http://127.0.0.1:<port> (the emulator only listens on loopback)"
+        )
+    return Address(host="127.0.0.1", port=parts.port)
+
+
+RUNTIME_KEY = "embedding-endpoint:runtimeEndpointUrl"
+
+
+def runtime_address(config_path: Path = DEFAULT_CONFIG) -> Address:
+    """Where the local endpoint serves: the stack's `runtimeEndpointUrl` (sagemaker-runtime)."""
+    from ruamel.yaml import YAML
+
+    document = YAML(typ="safe").load(config_path.read_text()) or {}
+    url = (document.get("config") or {}).get(RUNTIME_KEY)
+    parts = urlsplit(str(url or ""))
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
+        raise EmulatorError(
+            f"{config_path.name}: '{RUNTIME_KEY}' is {url!r}; it must be "
+            "http://127.0.0.1:<port>, where `make up` serves the packaged model"
         )
     return Address(host="127.0.0.1", port=parts.port)
 
@@ -241,6 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a start")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("url", help="print the emulator URL")
+    commands.add_parser("runtime-url", help="print where the local endpoint serves")
     commands.add_parser("start", help="start the emulator unless it runs")
     serve = commands.add_parser("serve", help="start the local endpoint command in the background")
     serve.add_argument("--port", type=int, required=True)
@@ -257,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "url":
             print(emulator_address(args.config).url)
+        elif args.command == "runtime-url":
+            print(runtime_address(args.config).url)
         elif args.command == "start":
             address = emulator_address(args.config)
             process = BackgroundProcess(EMULATOR, args.state_dir)

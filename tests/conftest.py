@@ -6,5 +6,6 @@ pytest_plugins = [
     "tests.fixtures.hub",
     "tests.fixtures.lambda_api",
     "tests.fixtures.bedrock_api",
+    "tests.fixtures.local_endpoint",
     "tests.fixtures.pulumi_mocks",
 ]

@@ -35,10 +35,10 @@ from embedding_client.backends import (
     post_with_retries,
     request_body,
 )
-from embedding_client.serve import InferenceHandler, LocalEndpoint
+from embedding_client.serve import LocalEndpoint
 from facts.embedding_api import EmbeddingOptions
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint, queue_sagemaker_results
-from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR
+from tests.support.models import DIMENSIONS
 
 REGION = "us-east-1"
 
@@ -114,13 +114,9 @@ def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
-@pytest.fixture(scope="module")
-def local_endpoint() -> Iterator[LocalEndpoint]:
-    endpoint = LocalEndpoint(lambda: InferenceHandler.load(REFERENCE_MODEL_DIR), port=0)
-    endpoint.start()
-    assert endpoint.wait_until_loaded(timeout=300), endpoint.state.load_error
-    yield endpoint
-    endpoint.stop()
+@pytest.fixture
+def local_endpoint(reference_endpoint: LocalEndpoint) -> LocalEndpoint:
+    return reference_endpoint
 
 
 def sagemaker_inputs(received: Received) -> list[str]:

@@ -7,7 +7,6 @@ import json
 import os
 import stat
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,9 @@ from embedding_client.embed import (
     cosine_matrix,
     run,
 )
-from embedding_client.serve import InferenceHandler, LocalEndpoint
+from embedding_client.serve import LocalEndpoint
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint, queue_sagemaker_results
-from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR
+from tests.support.models import DIMENSIONS
 
 PARAPHRASES = ["A man is eating food.", "A man is eating a piece of bread."]
 UNRELATED = "The stock market fell sharply today."
@@ -54,13 +53,9 @@ class Console:
         return self.streams.stderr.getvalue()
 
 
-@pytest.fixture(scope="module")
-def local_url() -> Iterator[str]:
-    endpoint = LocalEndpoint(lambda: InferenceHandler.load(REFERENCE_MODEL_DIR), port=0)
-    endpoint.start()
-    assert endpoint.wait_until_loaded(timeout=300), endpoint.state.load_error
-    yield endpoint.url
-    endpoint.stop()
+@pytest.fixture
+def local_url(reference_endpoint: LocalEndpoint) -> str:
+    return reference_endpoint.url
 
 
 def write_outputs(tmp_path: Path, outputs: dict) -> str:

@@ -121,6 +121,14 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
     ),
     ({"httpApi": "2"}, "us-east-1", "embedding-endpoint:httpApi", "true or false"),
     ({"smokeTest": "perhaps"}, "us-east-1", "embedding-endpoint:smokeTest", "true or false"),
+    ({"httpApiAuth": "basic"}, "us-east-1", "embedding-endpoint:httpApiAuth", "iam, apiKey"),
+    ({"defaultPromptName": "a b"}, "us-east-1", "embedding-endpoint:defaultPromptName", "prompt"),
+    (
+        {"runtimeEndpointUrl": "127.0.0.1:8080"},
+        "us-east-1",
+        "embedding-endpoint:runtimeEndpointUrl",
+        "http(s)://host[:port]",
+    ),
     ({}, None, "aws:region", "pulumi config set aws:region"),
     ({}, "mars-north-1", "aws:region", "us-east-1"),
 ]

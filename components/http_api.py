@@ -30,29 +30,9 @@ ROUTE_PATHS = (NATIVE_PATH, OPENAI_PATH)
 INTEGRATION_TIMEOUT_MS = 30_000
 
 
-def proxy_invoke_statements(backend: str, target_arn: str) -> list[iam.Statement]:
-    """Invoke the one endpoint (sagemaker) or foundation model (bedrock) the proxy serves."""
-    action = "sagemaker:InvokeEndpoint" if backend == "sagemaker" else "bedrock:InvokeModel"
-    return [{"Sid": "InvokeTarget", "Effect": "Allow", "Action": action, "Resource": target_arn}]
-
-
 def route_arns(execution_arn: str) -> list[str]:
     """The execute-api ARNs of the API's routes on any stage."""
     return [f"{execution_arn}/*/{ROUTE_METHOD}{path}" for path in ROUTE_PATHS]
-
-
-def caller_policy(execution_arn: str) -> iam.PolicyDocument:
-    """What a client needs to call the routes with SigV4."""
-    return iam.document(
-        [
-            {
-                "Sid": "InvokeEmbedRoutes",
-                "Effect": "Allow",
-                "Action": "execute-api:Invoke",
-                "Resource": route_arns(execution_arn),
-            }
-        ]
-    )
 
 
 def embed_url(api_endpoint: str) -> str:
@@ -136,7 +116,7 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
             ProxyFunctionArgs(
                 handler=HANDLER,
                 statements=pulumi.Output.from_input(args.target_arn).apply(
-                    lambda arn: proxy_invoke_statements(args.backend, arn)
+                    lambda arn: iam.invoke_statements(args.backend, arn)
                 ),
                 environment=pulumi.Output.from_input(args.target_name).apply(
                     lambda target: proxy_environment(args.backend, target)
@@ -218,7 +198,9 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
             self.invoke_policy_arn = aws.iam.Policy(
                 f"{name}-caller",
                 description=f"Call POST {NATIVE_PATH} and {OPENAI_PATH} on the embeddings API",
-                policy=api.execution_arn.apply(lambda arn: json.dumps(caller_policy(arn))),
+                policy=api.execution_arn.apply(
+                    lambda arn: json.dumps(iam.execute_api_invoke_policy(route_arns(arn)))
+                ),
                 tags=tags,
                 opts=child,
             ).arn

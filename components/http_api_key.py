@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components import iam
 from components.proxy_function import ProxyFunction, ProxyFunctionArgs
 
 AUTHORIZER_HANDLER = "proxy.authorizer.handler"
@@ -31,18 +32,6 @@ class HttpApiKeyAuthorizerArgs:
     execution_arn: pulumi.Input[str]
     log_retention_days: int = 14
     tags: tuple[tuple[str, str], ...] = ()
-
-
-def secret_read_statement(secret_arn: str) -> list[dict]:
-    """Read the one secret that holds the key."""
-    return [
-        {
-            "Sid": "ReadApiKey",
-            "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": secret_arn,
-        }
-    ]
 
 
 class HttpApiKeyAuthorizer(pulumi.ComponentResource):
@@ -78,7 +67,9 @@ class HttpApiKeyAuthorizer(pulumi.ComponentResource):
             f"{name}-authorizer",
             ProxyFunctionArgs(
                 handler=AUTHORIZER_HANDLER,
-                statements=secret.arn.apply(secret_read_statement),
+                statements=secret.arn.apply(
+                    lambda arn: iam.secret_read_statements(arn, sid="ReadApiKey")
+                ),
                 environment=secret.arn.apply(lambda arn: {SECRET_VARIABLE: arn}),
                 memory_size_mb=128,
                 timeout_seconds=10,

@@ -17,6 +17,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam, images
+from components.artifact_bucket import ModelArtifactBucket
+from components.config import StackConfig
+from components.packager import HfModelPackager
 from facts import serverless
 
 VARIANT_NAME = "AllTraffic"
@@ -116,6 +119,34 @@ class ServerlessEmbeddingEndpointArgs:
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
     tags: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def for_stack(
+        cls,
+        cfg: StackConfig,
+        bucket: ModelArtifactBucket,
+        packager: HfModelPackager,
+        tags: tuple[tuple[str, str], ...],
+    ) -> ServerlessEmbeddingEndpointArgs:
+        """The stack's endpoint: its name, settings, and the archive the packager built."""
+        return cls(
+            endpoint_name=endpoint_name_for(pulumi.get_project(), cfg.stack),
+            region=cfg.region,
+            image_tag=str(cfg.image_tag),
+            model_id=str(cfg.model_id),
+            model_revision=packager.revision,
+            model_data_url=packager.model_data_url,
+            artifact_sha256=packager.sha256,
+            weights_bytes=packager.weights_bytes,
+            bucket_arn=bucket.bucket_arn,
+            artifact_prefix=packager.key_prefix,
+            memory_size_mb=cfg.memory_size_mb,
+            max_concurrency=cfg.max_concurrency,
+            provisioned_concurrency=cfg.provisioned_concurrency,
+            default_prompt_name=cfg.default_prompt_name,
+            protect=cfg.retain_artifacts,
+            tags=tags,
+        )
 
     def __post_init__(self) -> None:
         if not _SAGEMAKER_NAME.match(self.endpoint_name):

@@ -16,6 +16,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.artifact_bucket import ModelArtifactBucket
+from components.config import StackConfig
 from components.loader_bundle import build_loader_zip
 from components.packager_provider import OUTPUT_NAMES, PackagerProvider
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
@@ -62,6 +64,24 @@ class HfModelPackagerArgs:
     aws_endpoints: tuple[tuple[str, str], ...] = ()
     # Runner `local` only: the deadline for one packaging run inside the Pulumi process.
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
+
+    @classmethod
+    def for_stack(cls, cfg: StackConfig, bucket: ModelArtifactBucket) -> HfModelPackagerArgs:
+        """What the stack's config asks to package, into the stack's bucket."""
+        return cls(
+            bucket_name=bucket.bucket_name,
+            bucket_arn=bucket.bucket_arn,
+            model_id=str(cfg.model_id),
+            revision=cfg.model_revision,
+            runner=cfg.packaging_runner,
+            region=cfg.region,
+            hf_token=cfg.hf_token,
+            hf_token_secret_arn=cfg.hf_token_secret_arn,
+            source_model_data_url=cfg.source_model_data_url,
+            expected_sha256=cfg.expected_artifact_sha256,
+            retain_artifacts=cfg.retain_artifacts,
+            aws_endpoints=cfg.aws_endpoints,
+        )
 
     def __post_init__(self) -> None:
         rules = (

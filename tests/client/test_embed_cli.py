@@ -9,6 +9,7 @@ import stat
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from embedding_client import __main__ as package_main
@@ -85,6 +86,30 @@ def test_json_output_carries_vectors_and_a_matrix_where_paraphrases_are_closest(
     similarity = document["similarity"]
     assert all(abs(similarity[i][i] - 1) < 1e-6 for i in range(3))
     assert similarity[0][1] > similarity[0][2] + 0.3
+
+
+def test_api_options_reach_the_endpoint_and_base64_gives_the_same_vectors(local_url):
+    plain, packed = Console(), Console()
+    options = ["--prompt", "query: ", "--dimensions", "64"]
+    assert plain.run("--url", local_url, "--json", *options, *PARAPHRASES) == EXIT_OK
+    assert packed.run("--url", local_url, "--json", "--base64", *options, *PARAPHRASES) == EXIT_OK
+    first, second = json.loads(plain.out), json.loads(packed.out)
+    assert first["dimensions"] == second["dimensions"] == 64
+    assert np.array_equal(np.float32(first["embeddings"]), np.float32(second["embeddings"]))
+    assert first["prompt_tokens"] > 2 * len(PARAPHRASES)
+
+
+def test_unknown_prompt_name_is_refused_with_the_endpoints_message(local_url):
+    console = Console()
+    assert console.run("--url", local_url, "--prompt-name", "query", "text") == EXIT_REFUSED
+    assert "prompt_name 'query' is not one of this model's prompts" in console.err
+
+
+def test_more_texts_than_one_request_are_sized_by_the_endpoints_info(local_url):
+    texts = [f"sentence number {i}" for i in range(300)]
+    console = Console(stdin="\n".join(texts) + "\n")
+    assert console.run("--url", local_url, "--json", "--base64") == EXIT_OK
+    assert len(json.loads(console.out)["embeddings"]) == 300
 
 
 def test_texts_are_read_from_stdin_one_per_line(local_url):

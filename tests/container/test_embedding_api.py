@@ -284,3 +284,13 @@ def test_json_lines_answer_one_line_per_input_line_in_order(inference, reference
 def test_bad_json_lines_are_a_400_naming_the_line(inference, reference_model, body, message):
     with pytest.raises(InputError, match=message):
         inference.input_fn(body, "application/jsonlines")
+
+
+def test_a_base64_batch_at_the_stated_limit_fits_one_4_mb_response(inference, reference_model):
+    limit = reference_model.max_texts_per_request(DIMENSIONS, "base64")
+    assert limit > reference_model.max_texts_per_request(DIMENSIONS, "float")
+    texts = [f"short text number {index}" for index in range(limit)]
+    document = {"inputs": texts, "parameters": {"encoding_format": "base64"}}
+    body = answer(inference, reference_model, document)
+    assert len(body.encode("utf-8")) <= 4_000_000
+    assert len(json.loads(body)["embeddings"]) == limit

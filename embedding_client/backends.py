@@ -214,6 +214,18 @@ def endpoint_batch_size(
 INFO_REQUEST = b'{"info":true}'
 
 
+def cached_info(cache: dict[str, Any], send: Callable[[bytes], bytes]) -> dict[str, Any] | None:
+    """The endpoint's info, asked once per backend (None when it refuses the request as unknown)."""
+    if "answer" not in cache:
+        try:
+            cache["answer"] = read_info(send(INFO_REQUEST))
+        except EndpointError as error:
+            if not error.is_client_error:
+                raise
+            cache["answer"] = None
+    return cache["answer"]
+
+
 def read_info(raw: bytes) -> dict[str, Any] | None:
     """An endpoint's answer to `{"info": true}`, or None when it is not one (an older artifact)."""
     try:
@@ -301,14 +313,7 @@ class HttpBackend:
 
     def info(self) -> dict[str, Any] | None:
         """What the endpoint serves and its per-request limits (None for an older artifact)."""
-        if "answer" not in self._info:
-            try:
-                self._info["answer"] = read_info(self._post(INFO_REQUEST))
-            except EndpointError as error:
-                if not error.is_client_error:
-                    raise
-                self._info["answer"] = None
-        return self._info["answer"]
+        return cached_info(self._info, self._post)
 
     def embed(
         self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
@@ -462,14 +467,7 @@ class SageMakerBackend:
 
     def info(self) -> dict[str, Any] | None:
         """What the endpoint serves and its per-request limits (None for an older artifact)."""
-        if "answer" not in self._info:
-            try:
-                self._info["answer"] = read_info(self._invoker()(INFO_REQUEST))
-            except EndpointError as error:
-                if not error.is_client_error:
-                    raise
-                self._info["answer"] = None
-        return self._info["answer"]
+        return cached_info(self._info, self._invoker())
 
     def embed(
         self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS

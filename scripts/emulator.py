@@ -70,14 +70,28 @@ class BackgroundProcess:
         return self.state_dir / f"{self.name}.port"
 
 
-def emulator_address(config_path: Path = DEFAULT_CONFIG) -> Address:
-    """The emulator's address: the one loopback URL that every `aws:endpoints` entry names."""
+def _stack_config(config_path: Path) -> dict:
     from ruamel.yaml import YAML  # here: `stop` must work without the virtualenv's packages
 
     if not config_path.is_file():
         raise EmulatorError(f"{config_path} not found: the local stack's config is missing")
     document = YAML(typ="safe").load(config_path.read_text()) or {}
-    entries = (document.get("config") or {}).get("aws:endpoints") or []
+    return document.get("config") or {}
+
+
+def _loopback(url: str, where: str) -> Address:
+    """The address of an http://127.0.0.1:<port> URL, or EmulatorError naming `where`."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
+        raise EmulatorError(
+            f"{where} is {url!r}; it must be http://127.0.0.1:<port> (loopback only)"
+        )
+    return Address(host="127.0.0.1", port=parts.port)
+
+
+def emulator_address(config_path: Path = DEFAULT_CONFIG) -> Address:
+    """The emulator's address: the one loopback URL that every `aws:endpoints` entry names."""
+    entries = _stack_config(config_path).get("aws:endpoints") or []
     urls = {str(url) for entry in entries for url in dict(entry).values()}
     if not urls:
         raise EmulatorError(
@@ -89,13 +103,7 @@ def emulator_address(config_path: Path = DEFAULT_CONFIG) -> Address:
             f"{config_path.name}: 'aws:endpoints' names several URLs {sorted(urls)}; "
             "they must all be the one emulator URL"
         )
-    parts = urlsplit(urls.pop())
-    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
-        raise EmulatorError(
-            f"{config_path.name}: 'aws:endpoints' URL {parts.geturl()!r} must be "
-            "http://127.0.0.1:<port> (the emulator only listens on loopback)"
-        )
-    return Address(host="127.0.0.1", port=parts.port)
+    return _loopback(urls.pop(), f"{config_path.name}: the 'aws:endpoints' URL")
 
 
 RUNTIME_KEY = "embedding-endpoint:runtimeEndpointUrl"
@@ -103,17 +111,8 @@ RUNTIME_KEY = "embedding-endpoint:runtimeEndpointUrl"
 
 def runtime_address(config_path: Path = DEFAULT_CONFIG) -> Address:
     """Where the local endpoint serves: the stack's `runtimeEndpointUrl` (sagemaker-runtime)."""
-    from ruamel.yaml import YAML
-
-    document = YAML(typ="safe").load(config_path.read_text()) or {}
-    url = (document.get("config") or {}).get(RUNTIME_KEY)
-    parts = urlsplit(str(url or ""))
-    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
-        raise EmulatorError(
-            f"{config_path.name}: '{RUNTIME_KEY}' is {url!r}; it must be "
-            "http://127.0.0.1:<port>, where `make up` serves the packaged model"
-        )
-    return Address(host="127.0.0.1", port=parts.port)
+    url = str(_stack_config(config_path).get(RUNTIME_KEY) or "")
+    return _loopback(url, f"{config_path.name}: '{RUNTIME_KEY}' (where `make up` serves)")
 
 
 def port_accepts_connections(address: Address) -> bool:

@@ -27,12 +27,8 @@ fi
 # --- the local stack: nothing below reaches a real AWS account -------------------------------
 mkdir -p .pulumi-state .emulator
 trap 'echo "make up failed; logs: .emulator/*.log. Fix and rerun make up, or stop it all: make down" >&2' ERR
-# Per-process settings, so your global `pulumi login` and AWS profile stay untouched.
-export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
-export PULUMI_CONFIG_PASSPHRASE="${LOCAL_PULUMI_CONFIG_PASSPHRASE:-local-stack-only}"
-unset PULUMI_CONFIG_PASSPHRASE_FILE AWS_PROFILE AWS_SESSION_TOKEN
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+# shellcheck source=scripts/local_env.sh
+source scripts/local_env.sh
 
 started="$("$PY" scripts/emulator.py start)"
 echo "AWS emulator: $started (log .emulator/moto.log)"

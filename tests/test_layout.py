@@ -25,7 +25,7 @@ ALLOWED = {
     "embedding_client": {"facts"},
     "components": {"facts", "loader"},
     "__main__": {"components"},
-    "scripts": set(),
+    "scripts": {"facts"},
     "benchmarks": {"facts", "loader", "embedding_client", "container"},
 }
 PROJECT = {"facts", "container", "loader", "proxy", "embedding_client", "components", "tests"}

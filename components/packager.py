@@ -241,6 +241,8 @@ class HfModelPackager(pulumi.ComponentResource):
             memory_size=LOADER_MEMORY_MB,
             environment={"variables": LOADER_ENVIRONMENT},
             logging_config={"log_format": "Text", "log_group": log_group.name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+            # Created (and so first invoked) only once its role's policy is put; IAM may still
+            # take seconds to apply it, which the loader waits out (loader/access.py).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
         )
         return function, policy

@@ -1,7 +1,8 @@
 """Lambda entry point (also called in-process by the `local` runner): event in, result dict out.
 
-A thin shell: validate the event, fetch the token if it lives in Secrets Manager, build the
-clients, run one packaging function. Logs name the step and the model, never the token.
+A thin shell: validate the event, build the clients, wait until the bucket accepts this role
+(IAM propagation, `loader/access.py`), fetch the token if it lives in Secrets Manager, run one
+packaging function. Logs name the step and the model, never the token.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from loader.access import wait_for_access
 from loader.event import LoaderRequest, parse_event
 from loader.multipart import UPLOAD_WORKERS
 from loader.package import package_hub_model
@@ -54,6 +56,7 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
         "secret" if request.hf_token_secret_arn else ("given" if request.hf_token else "none"),
     )
     s3 = _client("s3")
+    wait_for_access(s3, request.bucket, request.key_prefix, model=request.model_id)
     if source:
         result = package_source_archive(request, s3)
     else:

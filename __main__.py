@@ -42,6 +42,8 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
             expected_sha256=cfg.expected_artifact_sha256,
             retain_artifacts=cfg.retain_artifacts,
             aws_endpoints=cfg.aws_endpoints,
+            aws_profile=cfg.aws_profile,
+            aws_assume_roles=cfg.aws_assume_roles,
         ),
     )
     endpoint = ServerlessEmbeddingEndpoint(
@@ -73,6 +75,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
             endpoint_config_name=endpoint.endpoint_config_name,
             region=cfg.region,
             endpoint_url=cfg.runtime_endpoint_url,
+            aws=cfg.aws,
             run_on_deploy=cfg.smoke_test,
         ),
     )

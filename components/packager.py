@@ -19,6 +19,7 @@ from components import iam
 from components.loader_bundle import build_loader_zip
 from components.packager_provider import OUTPUT_NAMES, PackagerProvider
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
+from embedding_client.aws_session import AssumeRole
 from facts import identifiers
 from facts.identifiers import parse_s3_url
 from loader.version import format_version
@@ -60,6 +61,9 @@ class HfModelPackagerArgs:
     retain_artifacts: bool = False
     # `aws:endpoints` overrides (service -> URL) for emulator stacks.
     aws_endpoints: tuple[tuple[str, str], ...] = ()
+    # `aws:profile` and `aws:assumeRoles`: packaging runs in the AWS provider's account.
+    aws_profile: str | None = None
+    aws_assume_roles: tuple[AssumeRole, ...] = ()
     # Runner `local` only: the deadline for one packaging run inside the Pulumi process.
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
 
@@ -157,6 +161,8 @@ class HfModelPackager(pulumi.ComponentResource):
             "runner": args.runner,
             "region": args.region,
             "aws_endpoints": dict(args.aws_endpoints),
+            "aws_profile": args.aws_profile,
+            "aws_assume_roles": [role.as_config() for role in args.aws_assume_roles],
             "function_name": function_name,
             "hf_token": pulumi.Output.secret(args.hf_token) if args.hf_token else None,
             "hf_token_secret_arn": args.hf_token_secret_arn,

@@ -31,6 +31,7 @@ from components.packaging_runs import (
     RUNNERS,
     PackagingError,
     PackagingRequest,
+    aws_settings,
     run_loader,
 )
 from facts.identifiers import COMMIT_SHA
@@ -59,6 +60,8 @@ STATE_INPUTS = (
     "runner",
     "region",
     "aws_endpoints",
+    "aws_profile",
+    "aws_assume_roles",
     "function_name",
     "hf_token_secret_arn",
     "format_version",
@@ -203,11 +206,8 @@ def update(resource_id: str, olds: dict[str, Any], news: dict[str, Any]) -> Upda
 
 
 def s3_client(state: Mapping[str, Any]):
-    """An S3 client for the stack's region and (emulator) endpoint."""
-    import boto3
-
-    endpoints = state.get("aws_endpoints") or {}
-    return boto3.client("s3", region_name=state.get("region"), endpoint_url=endpoints.get("s3"))
+    """An S3 client in the stack's account and region, at its (emulator) endpoint if any."""
+    return aws_settings(state).client("s3")
 
 
 def delete(resource_id: str, state: Mapping[str, Any]) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from embedding_client.aws_session import AwsSettings, assume_roles_from_config
 from facts.identifiers import COMMIT_SHA
 
 RUNNERS = ("lambda", "local")
@@ -41,6 +42,16 @@ class PackagingError(RuntimeError):
     """Packaging failed; the message names the model, the runner and the loader's own error."""
 
 
+def aws_settings(inputs: Mapping[str, Any]) -> AwsSettings:
+    """The stack's account and region from the resource's inputs or state (names, no keys)."""
+    return AwsSettings(
+        region=inputs["region"],
+        profile=inputs.get("aws_profile") or None,
+        assume_roles=assume_roles_from_config(inputs.get("aws_assume_roles")),
+        endpoints=tuple(sorted((inputs.get("aws_endpoints") or {}).items())),
+    )
+
+
 @dataclass(frozen=True)
 class PackagingRequest:
     """One loader run, built from the resource's checked inputs."""
@@ -50,8 +61,8 @@ class PackagingRequest:
     bucket: str
     key_prefix: str
     runner: str
-    region: str
-    aws_endpoints: tuple[tuple[str, str], ...]
+    # Region, endpoint overrides, profile and assumed roles: the stack's AWS provider's account.
+    aws: AwsSettings
     function_name: str | None
     hf_token: str | None
     hf_token_secret_arn: str | None
@@ -68,8 +79,7 @@ class PackagingRequest:
             bucket=inputs["bucket"],
             key_prefix=inputs.get("key_prefix") or "",
             runner=inputs["runner"],
-            region=inputs["region"],
-            aws_endpoints=tuple(sorted((inputs.get("aws_endpoints") or {}).items())),
+            aws=aws_settings(inputs),
             function_name=inputs.get("function_name"),
             hf_token=inputs.get("hf_token") or None,
             hf_token_secret_arn=inputs.get("hf_token_secret_arn"),
@@ -174,16 +184,18 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def run_local(request: PackagingRequest) -> dict[str, Any]:
-    """Run `loader.handler.handler` in this process, against the stack's region and endpoints."""
+    """Run `loader.handler.handler` in this process, in the stack's account, region, endpoints."""
     from loader.handler import handler
 
-    environment = {"AWS_REGION": request.region, "AWS_DEFAULT_REGION": request.region}
-    environment.update(endpoint_environment(dict(request.aws_endpoints)))
+    region = request.aws.region
+    environment = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    environment.update(endpoint_environment(dict(request.aws.endpoints)))
+    session = request.aws.session()
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            outcome["result"] = handler(request.event(), context)
+            outcome["result"] = handler(request.event(), context, session=session)
         except BaseException as error:  # re-raised in the caller's thread below
             outcome["error"] = error
 
@@ -206,14 +218,11 @@ def run_local(request: PackagingRequest) -> dict[str, Any]:
 
 def run_lambda(request: PackagingRequest) -> dict[str, Any]:
     """Invoke the loader Lambda synchronously; a FunctionError carries the loader's message."""
-    import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = boto3.client(
+    client = request.aws.client(
         "lambda",
-        region_name=request.region,
-        endpoint_url=dict(request.aws_endpoints).get("lambda"),
         config=Config(
             read_timeout=LAMBDA_READ_TIMEOUT_SECONDS,
             connect_timeout=LAMBDA_CONNECT_TIMEOUT_SECONDS,

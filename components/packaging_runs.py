@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -26,6 +28,12 @@ LOCAL_TIMEOUT_SECONDS = 4 * 60 * 60
 # Above the loader Lambda's own 900 s limit, so Lambda reports its timeout before we give up.
 LAMBDA_READ_TIMEOUT_SECONDS = 960
 LAMBDA_CONNECT_TIMEOUT_SECONDS = 10
+# The invoke's connection is silent for up to 15 minutes while the loader runs; a NAT gateway drops
+# a connection idle for 350 s, and proxies often sooner. TCP keepalive probes every half minute
+# from the first minute of silence keep it open (the OS default waits 2 hours before the first).
+KEEPALIVE_IDLE_SECONDS = 60
+KEEPALIVE_INTERVAL_SECONDS = 30
+KEEPALIVE_PROBES = 5
 # What the loader returns (docs/contracts.md); every name must be present in a result.
 RESULT_NAMES = (
     "model_data_url",
@@ -36,6 +44,9 @@ RESULT_NAMES = (
     "files",
     "format_version",
 )
+
+
+log = logging.getLogger(__name__)
 
 
 class PackagingError(RuntimeError):
@@ -216,6 +227,34 @@ def run_local(request: PackagingRequest) -> dict[str, Any]:
     return validate_result(request, outcome.get("result"))
 
 
+def keepalive_timing_options() -> list[tuple[int, int, int]]:
+    """Socket options that make keepalive probe early: idle time, interval, count (if the OS has
+    them; macOS calls the idle time TCP_KEEPALIVE)."""
+    idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+    wanted = (
+        (idle, KEEPALIVE_IDLE_SECONDS),
+        (getattr(socket, "TCP_KEEPINTVL", None), KEEPALIVE_INTERVAL_SECONDS),
+        (getattr(socket, "TCP_KEEPCNT", None), KEEPALIVE_PROBES),
+    )
+    return [(socket.IPPROTO_TCP, option, value) for option, value in wanted if option is not None]
+
+
+def with_keepalive_timing(client: Any) -> Any:
+    """The client, its new connections probing after KEEPALIVE_IDLE_SECONDS of silence.
+
+    botocore's `tcp_keepalive` turns on SO_KEEPALIVE only; the timing goes into the socket
+    options its HTTP session hands to urllib3 for every new connection. That list is botocore's
+    own attribute: should it move, the connection keeps SO_KEEPALIVE with the OS timing.
+    """
+    options = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    options = getattr(options, "_socket_options", None)
+    if isinstance(options, list):
+        options.extend(keepalive_timing_options())
+    else:
+        log.warning("cannot set TCP keepalive timing on the Lambda client; OS defaults apply")
+    return client
+
+
 def run_lambda(request: PackagingRequest) -> dict[str, Any]:
     """Invoke the loader Lambda synchronously; a FunctionError carries the loader's message."""
     from botocore.config import Config
@@ -228,8 +267,10 @@ def run_lambda(request: PackagingRequest) -> dict[str, Any]:
             connect_timeout=LAMBDA_CONNECT_TIMEOUT_SECONDS,
             # A retry would start a second packaging run of up to 15 minutes.
             retries={"max_attempts": 0},
+            tcp_keepalive=True,
         ),
     )
+    with_keepalive_timing(client)
     try:
         response = client.invoke(
             FunctionName=request.function_name,

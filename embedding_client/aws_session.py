@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 # What AssumeRole accepts for DurationSeconds (the provider's `duration` must fall in it).
@@ -165,7 +165,7 @@ class AwsSettings:
     profile: str | None = None
     assume_roles: tuple[AssumeRole, ...] = ()
     # Per-service endpoint overrides from `aws:endpoints` (emulator stacks).
-    endpoints: tuple[tuple[str, str], ...] = field(default=())
+    endpoints: tuple[tuple[str, str], ...] = ()
 
     def endpoint(self, service: str) -> str | None:
         """The endpoint URL override for `service` (e.g. "s3"), or None for AWS's own."""

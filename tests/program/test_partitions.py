@@ -60,6 +60,7 @@ SAGEMAKER_VARIANTS = {
     "hub model, token secret, HTTP API, Lambda runner": {},
     "source archive": {"sourceModelDataUrl": "s3://training-out/job-1/output/model.tar.gz"},
     "local runner": {"packagingRunner": "local"},
+    "HTTP API with an API key": {"httpApiAuth": "apiKey"},
 }
 
 
@@ -74,10 +75,13 @@ def test_no_input_of_a_sagemaker_stack_names_the_commercial_partition(
 
 
 @pytest.mark.parametrize("region", sorted(PARTITIONS))
+@pytest.mark.parametrize("auth", ["iam", "apiKey"])
 def test_no_input_of_a_bedrock_stack_names_the_commercial_partition(
-    pulumi_program: Callable[..., ProgramRun], region: str
+    pulumi_program: Callable[..., ProgramRun], region: str, auth: str
 ) -> None:
-    config = stack(region, backend="bedrock", bedrockModelId=BEDROCK_MODELS[region])
+    config = stack(
+        region, backend="bedrock", bedrockModelId=BEDROCK_MODELS[region], httpApiAuth=auth
+    )
     del config["embedding-endpoint:hfTokenSecretArn"]
     run = pulumi_program(config)
     assert run.resources, "the program declared nothing"

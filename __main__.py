@@ -42,6 +42,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: Tags) -> None:
             endpoint_config_name=endpoint.endpoint_config_name,
             region=cfg.region,
             endpoint_url=cfg.runtime_endpoint_url,
+            aws=cfg.aws,
             run_on_deploy=cfg.smoke_test,
         ),
     )

@@ -14,6 +14,12 @@ import pulumi
 
 from components import images
 from components.packaging_runs import RUNNERS
+from embedding_client.aws_session import (
+    AssumeRole,
+    AwsSettings,
+    AwsSettingsError,
+    assume_roles_from_config,
+)
 from facts import bedrock_models, identifiers, serverless
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 
@@ -59,11 +65,24 @@ class StackConfig:
     runtime_endpoint_url: str | None = None
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
+    # `aws:profile` and `aws:assumeRoles`: the account the AWS provider deploys to.
+    aws_profile: str | None = None
+    aws_assume_roles: tuple[AssumeRole, ...] = ()
     warnings: tuple[str, ...] = ()
 
     def aws_endpoint(self, service: str) -> str | None:
         """The endpoint URL override for an AWS service (e.g. "s3"), or None for the real one."""
         return dict(self.aws_endpoints).get(service)
+
+    @property
+    def aws(self) -> AwsSettings:
+        """Profile, roles, region and endpoints: what every boto3 session of the stack uses."""
+        return AwsSettings(
+            region=self.region,
+            profile=self.aws_profile,
+            assume_roles=self.aws_assume_roles,
+            endpoints=self.aws_endpoints,
+        )
 
     @property
     def uses_sagemaker(self) -> bool:
@@ -247,6 +266,31 @@ def check_known_keys(keys: Iterable[str]) -> None:
         )
 
 
+# AWS provider settings that choose credentials but that the packager and the post-deploy check
+# (boto3 sessions of their own) do not follow: they use aws:profile, aws:assumeRoles and the
+# environment's credentials.
+UNFOLLOWED_AWS_KEYS = (
+    "accessKey",
+    "secretKey",
+    "token",
+    "sharedConfigFiles",
+    "sharedCredentialsFiles",
+    "assumeRoleWithWebIdentity",
+)
+
+
+def unfollowed_aws_warnings(keys: Iterable[str]) -> tuple[str, ...]:
+    """A warning for each credential setting of the AWS provider our own sessions ignore."""
+    present = set(keys)
+    return tuple(
+        f"aws:{name} is set: the AWS provider uses it, but the packager and the post-deploy check "
+        "do not (they use aws:profile, aws:assumeRoles and the environment's credentials); "
+        "give them the same account through a profile or environment variables"
+        for name in UNFOLLOWED_AWS_KEYS
+        if f"aws:{name}" in present
+    )
+
+
 def _all_config_keys() -> set[str]:
     """Every config key of the stack, however the language host passed them in."""
     from pulumi.runtime import config as runtime_config
@@ -266,7 +310,8 @@ def load_config() -> StackConfig:
 
 
 def _load_config() -> StackConfig:
-    check_known_keys(_all_config_keys())
+    keys = _all_config_keys()
+    check_known_keys(keys)
     config = pulumi.Config(NAMESPACE)
     raw = {key: config.get(key) for key in CONFIG_KEYS if key != "hfToken"}
     token = config.get_secret("hfToken")
@@ -283,11 +328,19 @@ def _load_config() -> StackConfig:
         stack=pulumi.get_stack(),
         region=region,
     )
+    aws = pulumi.Config("aws")
     endpoints: dict[str, str] = {}
-    for entry in pulumi.Config("aws").get_object("endpoints") or []:
+    for entry in aws.get_object("endpoints") or []:
         endpoints.update({str(k): str(v) for k, v in dict(entry).items()})
+    try:
+        assume_roles = assume_roles_from_config(aws.get_object("assumeRoles"))
+    except AwsSettingsError as error:
+        raise ConfigError(f"config key {error}") from None
     return replace(
         parsed,
         hf_token=token,
         aws_endpoints=tuple(sorted(endpoints.items())),
+        aws_profile=aws.get("profile") or None,
+        aws_assume_roles=assume_roles,
+        warnings=parsed.warnings + unfollowed_aws_warnings(keys),
     )

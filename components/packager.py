@@ -21,6 +21,7 @@ from components.config import StackConfig
 from components.loader_bundle import build_loader_zip
 from components.packager_provider import OUTPUT_NAMES, PackagerProvider
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
+from embedding_client.aws_session import AssumeRole
 from facts import identifiers
 from facts.identifiers import parse_s3_url
 from loader.version import format_version
@@ -62,6 +63,9 @@ class HfModelPackagerArgs:
     retain_artifacts: bool = False
     # `aws:endpoints` overrides (service -> URL) for emulator stacks.
     aws_endpoints: tuple[tuple[str, str], ...] = ()
+    # `aws:profile` and `aws:assumeRoles`: packaging runs in the AWS provider's account.
+    aws_profile: str | None = None
+    aws_assume_roles: tuple[AssumeRole, ...] = ()
     # Runner `local` only: the deadline for one packaging run inside the Pulumi process.
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
 
@@ -81,6 +85,8 @@ class HfModelPackagerArgs:
             expected_sha256=cfg.expected_artifact_sha256,
             retain_artifacts=cfg.retain_artifacts,
             aws_endpoints=cfg.aws_endpoints,
+            aws_profile=cfg.aws_profile,
+            aws_assume_roles=cfg.aws_assume_roles,
         )
 
     def __post_init__(self) -> None:
@@ -177,6 +183,8 @@ class HfModelPackager(pulumi.ComponentResource):
             "runner": args.runner,
             "region": args.region,
             "aws_endpoints": dict(args.aws_endpoints),
+            "aws_profile": args.aws_profile,
+            "aws_assume_roles": [role.as_config() for role in args.aws_assume_roles],
             "function_name": function_name,
             "hf_token": pulumi.Output.secret(args.hf_token) if args.hf_token else None,
             "hf_token_secret_arn": args.hf_token_secret_arn,
@@ -261,6 +269,8 @@ class HfModelPackager(pulumi.ComponentResource):
             memory_size=LOADER_MEMORY_MB,
             environment={"variables": LOADER_ENVIRONMENT},
             logging_config={"log_format": "Text", "log_group": log_group.name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+            # Created (and so first invoked) only once its role's policy is put; IAM may still
+            # take seconds to apply it, which the loader waits out (loader/access.py).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
         )
         return function, policy

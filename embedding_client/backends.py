@@ -386,6 +386,7 @@ def aws_client(
     region: str | None,
     endpoint_url: str | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    session: Any = None,
 ) -> Any:
     """A boto3 client with adaptive retries (throttling backs off client-side) and a long read."""
     import boto3
@@ -396,9 +397,9 @@ def aws_client(
         read_timeout=READ_TIMEOUT_SECONDS,
         connect_timeout=10,
     )
-    # A session of its own: credentials and region are read now, not cached from earlier calls.
-    session = boto3.session.Session(region_name=region)
-    return session.client(service, endpoint_url=endpoint_url, config=config)
+    # A session of its own unless given: credentials and region are read now, not cached.
+    session = session or boto3.session.Session(region_name=region)
+    return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def _botocore_failure(error: Exception, target: str) -> EmbeddingClientError:
@@ -433,6 +434,8 @@ class SageMakerBackend:
     # None: as many texts per request as the endpoint states (see `endpoint_batch_size`).
     batch_size: int | None = None
     max_attempts: int = MAX_ATTEMPTS
+    # A boto3 Session to call from (a stack's profile and assumed roles); None: the default one.
+    session: Any = None
     _info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -444,7 +447,11 @@ class SageMakerBackend:
 
         try:
             client = aws_client(
-                "sagemaker-runtime", self.region, self.endpoint_url, self.max_attempts
+                "sagemaker-runtime",
+                self.region,
+                self.endpoint_url,
+                self.max_attempts,
+                session=self.session,
             )
         except BotoCoreError as error:
             raise _botocore_failure(error, self.target) from None

@@ -1,6 +1,7 @@
 """Post-deploy smoke test: is the endpoint answering with plausible sentence embeddings?
 
     python -m embedding_client.smoke --endpoint NAME --region REGION   # SageMaker endpoint
+        [--profile PROFILE] [--assume-roles '[{"roleArn": "arn:aws:iam::…:role/…"}]']
     python -m embedding_client.smoke --url http://127.0.0.1:8080        # local endpoint
 
 Embeds a paraphrase pair in one request and an unrelated sentence in another, then checks what
@@ -149,11 +150,19 @@ def run_smoke_test(
 
 
 def _backend(args: argparse.Namespace) -> EmbeddingBackend:
+    from embedding_client.aws_session import AwsSettings, assume_roles_from_config
     from embedding_client.backends import HttpBackend, SageMakerBackend
 
     if args.url:
         return HttpBackend(args.url)
-    return SageMakerBackend(args.endpoint, args.region, endpoint_url=args.endpoint_url)
+    aws = AwsSettings(
+        region=args.region,
+        profile=args.profile,
+        assume_roles=assume_roles_from_config(args.assume_roles, key="--assume-roles"),
+    )
+    return SageMakerBackend(
+        args.endpoint, args.region, endpoint_url=args.endpoint_url, session=aws.session()
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -165,6 +174,11 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--url", help="local endpoint base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--region", help="AWS region of --endpoint")
     parser.add_argument("--endpoint-url", help="sagemaker-runtime endpoint override")
+    parser.add_argument("--profile", help="AWS profile (the stack's aws:profile)")
+    parser.add_argument(
+        "--assume-roles",
+        help="roles to assume in turn, as JSON in the shape of the stack's aws:assumeRoles",
+    )
     parser.add_argument("--expected-dimensions", type=int, help="the model's embedding size")
     parser.add_argument("--min-margin", type=float, default=DEFAULT_MIN_MARGIN)
     parser.add_argument("--attempts", type=int, default=3, help="invocation attempts")
@@ -181,8 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--attempts must be at least 1")
     target = args.url or f"endpoint {args.endpoint} in {args.region}"
     try:
+        backend = _backend(args)
+    except Exception as error:  # noqa: BLE001 - a bad profile or role chain, said in one line
+        print(f"smoke test failed ({target}): AWS settings unusable: {error}", file=sys.stderr)
+        return 1
+    try:
         report = run_smoke_test(
-            _backend(args),
+            backend,
             expected_dimensions=args.expected_dimensions,
             min_margin=args.min_margin,
             attempts=args.attempts,

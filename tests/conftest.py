@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.aws",
+    "tests.fixtures.aws_proxy",
     "tests.fixtures.artifacts",
     "tests.fixtures.hub",
     "tests.fixtures.lambda_api",

@@ -16,14 +16,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Project packages each folder may import (besides itself, the standard library and third-party
 # packages of its runtime). `facts` is the shared bottom layer; the Pulumi program (`components`)
-# drives the loader in-process (runner `local`) and reads its format version.
+# drives the loader in-process (runner `local`) and reads its format version, and runs the
+# client's post-deploy check with the client's AWS session recipe (embedding_client/aws_session).
 ALLOWED = {
     "facts": set(),
     "container": {"facts"},
     "loader": {"facts"},
     "proxy": {"facts"},
     "embedding_client": {"facts"},
-    "components": {"facts", "loader"},
+    "components": {"facts", "loader", "embedding_client"},
     "__main__": {"components"},
     "scripts": {"facts"},
     "benchmarks": {"facts", "loader", "embedding_client", "container"},

@@ -255,6 +255,13 @@ def test_an_image_without_safetensors_support_is_accepted_with_a_warning() -> No
     assert any("safetensors" in warning for warning in cfg.warnings)
 
 
+def test_an_unknown_well_formed_image_tag_deploys_with_a_warning() -> None:
+    tag = "2.6.0-transformers4.51.3-cpu-py312-ubuntu22.04"
+    cfg = parse_config(VALID | {"imageTag": tag}, stack="dev", region="us-east-1")
+    assert cfg.image_tag == tag
+    assert any(tag in warning and "not in the table" in warning for warning in cfg.warnings)
+
+
 def test_bedrock_backend_needs_no_model_id_nor_a_dlc_region() -> None:
     cfg = parse_config({"backend": "bedrock"}, stack="dev", region="us-east-1")
     assert cfg.model_id is None

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from components import images
+
+# Extracts of the SDK's huggingface.json and of aws/deep-learning-containers, with their commits.
+SOURCES = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "dlc_cpu_inference_tags.json").read_text()
+)
 
 
 # Spot checks of the table against the SageMaker Python SDK's image_uri_config/huggingface.json
@@ -126,3 +134,27 @@ def test_known_sizes_fit_the_serverless_image_cap() -> None:
     for image in images.KNOWN_CPU_INFERENCE_TAGS.values():
         if image.compressed_gb is not None:
             assert image.compressed_gb <= images.SERVERLESS_IMAGE_LIMIT_GB, image.tag
+
+
+def test_the_known_tags_are_exactly_the_cpu_images_the_dlc_data_records() -> None:
+    released = {entry["tag"] for entry in SOURCES["dlc_released_cpu_tags"]}
+    assert set(images.KNOWN_CPU_INFERENCE_TAGS) == released
+
+
+@pytest.mark.parametrize("tag", sorted(images.KNOWN_CPU_INFERENCE_TAGS))
+def test_every_known_tag_is_the_one_the_sagemaker_sdk_builds(tag: str) -> None:
+    built = {
+        f"{row['pytorch']}-transformers{row['transformers']}-cpu-{row['python']}-"
+        f"{row['cpu_container']}"
+        for row in SOURCES["sdk_cpu_inference"]
+    }
+    assert tag in built
+
+
+def test_a_tag_the_dlc_listings_show_only_for_gpu_is_unknown_and_only_warned_about() -> None:
+    (excluded,) = SOURCES["not_listed"]
+    tag = excluded["tag"]
+    assert tag not in images.KNOWN_CPU_INFERENCE_TAGS
+    assert images.tag_problem(tag) is None  # well-formed: accepted
+    (warning,) = images.tag_warnings(tag)
+    assert "not in the table" in warning

@@ -67,10 +67,11 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
     check = PostDeployCheck(
         "post-deploy-check",
         PostDeployCheckArgs(
-            endpoint=endpoint,
+            endpoint=endpoint.endpoint_resource,
             endpoint_name=endpoint.endpoint_name,
             endpoint_config_name=endpoint.endpoint_config_name,
             region=cfg.region,
+            artifact_sha256=packager.sha256,
             endpoint_url=cfg.aws_endpoint("sagemaker"),
             run_on_deploy=cfg.smoke_test,
         ),

@@ -18,8 +18,8 @@ import pulumi_aws as aws
 
 from components import iam, images
 from facts import serverless
+from facts.sagemaker_endpoints import ARTIFACT_SHA256_VARIABLE, VARIANT_NAME, endpoint_log_group
 
-VARIANT_NAME = "AllTraffic"
 SAGEMAKER_NAME_MAX = 63
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -57,7 +57,7 @@ def model_environment(
         "HF_HUB_OFFLINE": "1",
         "EMBEDDING_MODEL_ID": model_id,
         "EMBEDDING_MODEL_REVISION": model_revision,
-        **({"EMBEDDING_ARTIFACT_SHA256": artifact_sha256} if artifact_sha256 else {}),
+        **({ARTIFACT_SHA256_VARIABLE: artifact_sha256} if artifact_sha256 else {}),
     }
 
 
@@ -137,6 +137,8 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
 
     endpoint_name: pulumi.Output[str]
     endpoint_arn: pulumi.Output[str]
+    # The Endpoint resource itself: what the post-deploy check waits for and follows.
+    endpoint_resource: aws.sagemaker.Endpoint
     # Auto-named: any change of model, image or settings gives a new one (and rolls the endpoint).
     endpoint_config_name: pulumi.Output[str]
     model_name: pulumi.Output[str]
@@ -205,6 +207,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
 
+        self.endpoint_resource = endpoint
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn
         self.endpoint_config_name = config.name
@@ -227,7 +230,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
     def _execution_policy(self, args: ServerlessEmbeddingEndpointArgs) -> pulumi.Output[str]:
         """The role's policy JSON: read the artifact prefix, pull the DLC, write its own logs."""
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        log_group = iam.sagemaker_endpoint_log_group(args.endpoint_name)
+        log_group = endpoint_log_group(args.endpoint_name)
 
         def render(bucket_arn: str, account_id: str) -> str:
             return json.dumps(

@@ -200,11 +200,6 @@ def logs_statements(group_arn: str) -> list[Statement]:
     ]
 
 
-def sagemaker_endpoint_log_group(endpoint_name: str) -> str:
-    """Where SageMaker writes an endpoint's container logs."""
-    return f"/aws/sagemaker/Endpoints/{endpoint_name}"
-
-
 def sagemaker_execution_policy(
     *,
     bucket_arn: str,

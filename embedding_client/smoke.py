@@ -3,6 +3,11 @@
     python -m embedding_client.smoke --endpoint NAME --region REGION   # SageMaker endpoint
     python -m embedding_client.smoke --url http://127.0.0.1:8080        # local endpoint
 
+With `--expected-config CFG [--expected-sha256 SHA]` (what `pulumi up` runs, and the exported
+`smokeTestCommand`), the deploy check runs first: the endpoint must be InService on exactly that
+endpoint configuration, with no FailureReason and serving that archive (embedding_client/
+deploy_check.py); a rolled-back update fails here, before any invocation.
+
 Embeds a paraphrase pair in one request and an unrelated sentence in another, then checks what
 holds for any sentence-embedding model: two vectors for two inputs, each of the `dimensions` the
 response declares (and of `--expected-dimensions` when given), finite and unit-norm (normalize is
@@ -28,6 +33,7 @@ from embedding_client.backends import (
     ResponseFormatError,
     TargetError,
 )
+from embedding_client.deploy_check import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
 
 PARAPHRASES = ("A man is playing a guitar on stage.", "Someone plays the guitar at a concert.")
 UNRELATED = "The tax office closes early on public holidays."
@@ -146,6 +152,26 @@ def run_smoke_test(
     )
 
 
+def _verify_deploy(args: argparse.Namespace) -> None:
+    """The deploy check, when the command line names what the deploy created."""
+    from embedding_client import deploy_check
+
+    expected = deploy_check.ExpectedDeploy(
+        endpoint_name=args.endpoint,
+        region=args.region,
+        config_name=args.expected_config,
+        artifact_sha256=args.expected_sha256,
+    )
+    client = deploy_check.sagemaker_client(args.region, args.endpoint_url)
+    live = deploy_check.verify_deploy(
+        client, expected, timeout_s=args.wait, poll_s=args.poll_interval
+    )
+    print(
+        f"deploy check passed: {args.endpoint} is {live.status} on {live.config_name}",
+        file=sys.stderr,
+    )
+
+
 def _backend(args: argparse.Namespace) -> EmbeddingBackend:
     from embedding_client.backends import HttpBackend, SageMakerBackend
 
@@ -162,7 +188,25 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--endpoint", help="SageMaker endpoint name (needs --region)")
     target.add_argument("--url", help="local endpoint base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--region", help="AWS region of --endpoint")
-    parser.add_argument("--endpoint-url", help="sagemaker-runtime endpoint override")
+    parser.add_argument(
+        "--endpoint-url", help="SageMaker API endpoint override (an emulator), for both APIs"
+    )
+    parser.add_argument(
+        "--expected-config",
+        help="run the deploy check first: the endpoint configuration the deploy created",
+    )
+    parser.add_argument(
+        "--expected-sha256", help="with --expected-config: the archive the deploy packaged"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT_SECONDS,
+        help="seconds the deploy check waits while the endpoint is Creating or Updating",
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=DEFAULT_POLL_SECONDS, help=argparse.SUPPRESS
+    )
     parser.add_argument("--expected-dimensions", type=int, help="the model's embedding size")
     parser.add_argument("--min-margin", type=float, default=DEFAULT_MIN_MARGIN)
     parser.add_argument("--attempts", type=int, default=3, help="invocation attempts")
@@ -177,7 +221,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--endpoint needs --region")
     if args.attempts < 1:
         parser.error("--attempts must be at least 1")
+    if (args.expected_config or args.expected_sha256) and not args.endpoint:
+        parser.error("--expected-config and --expected-sha256 need --endpoint")
+    if args.expected_sha256 and not args.expected_config:
+        parser.error("--expected-sha256 needs --expected-config")
     target = args.url or f"endpoint {args.endpoint} in {args.region}"
+    if args.expected_config:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from embedding_client.deploy_check import DeployCheckFailure
+
+        try:
+            _verify_deploy(args)
+        except DeployCheckFailure as failure:
+            print(str(failure), file=sys.stderr)
+            return 1
+        except (BotoCoreError, ClientError) as error:
+            print(f"deploy check could not read {target}: {error}", file=sys.stderr)
+            return 1
     try:
         report = run_smoke_test(
             _backend(args),
@@ -188,6 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except SmokeTestFailure as failure:
         print(f"smoke test failed ({target}): {failure}", file=sys.stderr)
+        if args.endpoint:
+            from facts.sagemaker_endpoints import endpoint_log_group
+
+            print(
+                f"logs: CloudWatch log group {endpoint_log_group(args.endpoint)}", file=sys.stderr
+            )
         return 1
     print(json.dumps({"smoke_test": "passed", "target": target, **asdict(report)}))
     return 0

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from components import iam
+from facts.sagemaker_endpoints import endpoint_log_group
 
 BUCKET_ARN = "arn:aws:s3:::artifacts-1234567"
 REPOSITORY_ARN = "arn:aws:ecr:us-east-1:763104351884:repository/huggingface-pytorch-inference"
 LOG_GROUP_ARN = iam.log_group_arn(
-    "us-east-1", "123456789012", iam.sagemaker_endpoint_log_group("embedding-endpoint-dev")
+    "us-east-1", "123456789012", endpoint_log_group("embedding-endpoint-dev")
 )
 
 

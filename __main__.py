@@ -61,6 +61,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
             max_concurrency=cfg.max_concurrency,
             provisioned_concurrency=cfg.provisioned_concurrency,
             protect=cfg.retain_artifacts,
+            sagemaker_endpoint_url=cfg.aws_endpoint("sagemaker"),
             tags=tags,
         ),
     )

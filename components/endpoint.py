@@ -5,6 +5,10 @@ Endpoint's `endpoint_config_name` is an in-place update (UpdateEndpoint). So the
 EndpointConfiguration are auto-named (a replacement gets a fresh name and is created before the
 old one is deleted) and the Endpoint keeps one name for its life: a change of model, image, memory
 or concurrency rolls the endpoint to a new configuration without taking it down.
+
+Because the Endpoint's name is fixed, replacing it must delete it first (`delete_before_replace`:
+`pulumi up --replace` works), and a `Failed` endpoint left by an earlier create is removed by
+the FailedEndpointGuard before the Endpoint is declared (see components/failed_endpoint_guard.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam, images
+from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpointGuardArgs
 from facts import serverless
 from facts.sagemaker_endpoints import ARTIFACT_SHA256_VARIABLE, VARIANT_NAME, endpoint_log_group
 
@@ -108,6 +113,8 @@ class ServerlessEmbeddingEndpointArgs:
     weights_bytes: pulumi.Input[int] | None = None
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
+    # SageMaker API override (the local stack's emulator) for the failed-endpoint guard.
+    sagemaker_endpoint_url: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -199,12 +206,32 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        guard = FailedEndpointGuard(
+            f"{name}-failed-endpoint-guard",
+            FailedEndpointGuardArgs(
+                endpoint_name=args.endpoint_name,
+                region=args.region,
+                sagemaker_endpoint_url=args.sagemaker_endpoint_url,
+            ),
+            opts=child,
+        )
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
             name=args.endpoint_name,
             endpoint_config_name=config.name,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.protect,
+                # A failed endpoint of this name is gone before a create.
+                depends_on=[guard],
+                # The name is fixed: a replacement (`pulumi up --replace`, or recovery from
+                # `Failed`) must delete the old endpoint before it creates the new one.
+                delete_before_replace=True,
+                # Changes when the guard removed a failed endpoint: an Endpoint still in state
+                # for it is then recreated instead of updated (which SageMaker would refuse).
+                replacement_trigger=guard.failed_endpoint,
+            ),
         )
 
         self.endpoint_resource = endpoint

@@ -24,6 +24,7 @@ CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
 ROLE = "aws:iam/role:Role"
 POLICY = "aws:iam/rolePolicy:RolePolicy"
+GUARD = "pulumi-python:dynamic:Resource"
 TAG = "2.1.0-transformers4.37.0-cpu-py310-ubuntu22.04"
 SHA = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
 BUCKET_ARN = "arn:aws:s3:::artifacts-1234567"
@@ -44,7 +45,9 @@ ARGS = ServerlessEmbeddingEndpointArgs(
 
 
 def _run(
-    pulumi_program: Callable[..., ProgramRun], args: ServerlessEmbeddingEndpointArgs
+    pulumi_program: Callable[..., ProgramRun],
+    args: ServerlessEmbeddingEndpointArgs,
+    failed_endpoints: dict[str, str] | None = None,
 ) -> ProgramRun:
     def program() -> None:
         component = ServerlessEmbeddingEndpoint("embedding", args)
@@ -54,7 +57,9 @@ def _run(
         pulumi.export("endpointConfigName", component.endpoint_config_name)
         pulumi.export("memoryWarning", component.memory_warning)
 
-    return pulumi_program({"aws:region": args.region}, program=program)
+    return pulumi_program(
+        {"aws:region": args.region}, program=program, failed_endpoints=failed_endpoints
+    )
 
 
 @pytest.fixture
@@ -267,3 +272,29 @@ def test_memory_warning_is_an_output_once_the_weights_are_known(
     heavy = _run(pulumi_program, replace(ARGS, memory_size_mb=1024, weights_bytes=900 * 2**20))
     assert "memorySizeMb=1024" in heavy.outputs["memoryWarning"]
     assert _run(pulumi_program, ARGS).outputs["memoryWarning"] is None
+
+
+def test_a_replacement_deletes_the_endpoint_first_because_its_name_is_fixed(
+    on_demand: ProgramRun,
+) -> None:
+    # `pulumi up --replace` (and recovery from Failed): create-first would collide with itself.
+    assert on_demand.one(ENDPOINT).delete_before_replace
+
+
+def test_the_endpoint_waits_for_the_failed_endpoint_guard(on_demand: ProgramRun) -> None:
+    assert on_demand.one(GUARD).urn in on_demand.one(ENDPOINT).dependencies
+
+
+def test_the_guard_watches_the_endpoints_name_in_its_region(on_demand: ProgramRun) -> None:
+    inputs = on_demand.one(GUARD).inputs
+    assert (inputs["endpoint_name"], inputs["region"]) == ("embedding-endpoint-dev", "eu-south-1")
+
+
+def test_the_endpoint_is_replaced_when_the_guard_removed_a_failed_endpoint(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    healthy = _run(pulumi_program, ARGS)
+    assert healthy.one(ENDPOINT).replacement_trigger == ""
+    failed = "arn:aws:sagemaker:eu-south-1:123456789012:endpoint/x created 2026-01-01T00:00:00"
+    recovering = _run(pulumi_program, ARGS, {"embedding-endpoint-dev": failed})
+    assert recovering.one(ENDPOINT).replacement_trigger == failed

@@ -42,6 +42,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
             expected_sha256=cfg.expected_artifact_sha256,
             retain_artifacts=cfg.retain_artifacts,
             aws_endpoints=cfg.aws_endpoints,
+            log_retention_days=cfg.log_retention_days,
         ),
     )
     endpoint = ServerlessEmbeddingEndpoint(
@@ -61,7 +62,10 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
             max_concurrency=cfg.max_concurrency,
             provisioned_concurrency=cfg.provisioned_concurrency,
             protect=cfg.retain_artifacts,
+            log_retention_days=cfg.log_retention_days,
             sagemaker_endpoint_url=cfg.aws_endpoint("sagemaker"),
+            alarm_thresholds=cfg.alarm_thresholds,
+            alarm_topic_arn=cfg.alarm_topic_arn,
             tags=tags,
         ),
     )
@@ -89,7 +93,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
     pulumi.export("smokeTestCommand", check.command_line)
     pulumi.export("warnings", report_warnings(*cfg.warnings, endpoint.memory_warning))
     if cfg.http_api:
-        deploy_http_api("sagemaker", endpoint.endpoint_name, endpoint.endpoint_arn, tags)
+        deploy_http_api("sagemaker", endpoint.endpoint_name, endpoint.endpoint_arn, cfg, tags)
 
 
 def deploy_bedrock(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> None:
@@ -103,20 +107,25 @@ def deploy_bedrock(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> None:
     pulumi.export("bedrockInvokePolicyArn", access.policy_arn)
     pulumi.export("warnings", report_warnings(*cfg.warnings, access.warning))
     if cfg.http_api:
-        deploy_http_api("bedrock", cfg.bedrock_model_id, access.model_arn, tags)
+        deploy_http_api("bedrock", cfg.bedrock_model_id, access.model_arn, cfg, tags)
 
 
 def deploy_http_api(
     backend: str,
     target_name: pulumi.Input[str],
     target_arn: pulumi.Input[str],
+    cfg: StackConfig,
     tags: tuple[tuple[str, str], ...],
 ) -> None:
     """Optional `POST /embed` (IAM auth) in front of whichever backend was deployed."""
     api = EmbeddingHttpApi(
         "http",
         EmbeddingHttpApiArgs(
-            backend=backend, target_name=target_name, target_arn=target_arn, tags=tags
+            backend=backend,
+            target_name=target_name,
+            target_arn=target_arn,
+            log_retention_days=cfg.log_retention_days,
+            tags=tags,
         ),
     )
     pulumi.export("httpApiUrl", api.url)

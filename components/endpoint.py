@@ -9,22 +9,30 @@ or concurrency rolls the endpoint to a new configuration without taking it down.
 Because the Endpoint's name is fixed, replacing it must delete it first (`delete_before_replace`:
 `pulumi up --replace` works), and a `Failed` endpoint left by an earlier create is removed by
 the FailedEndpointGuard before the Endpoint is declared (see components/failed_endpoint_guard.py).
+The endpoint's log group is declared here too, with a retention, so `destroy` removes it, and
+its alarms and dashboard (components/endpoint_monitoring.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from components import iam, images
+from components.endpoint_monitoring import (
+    AlarmThresholds,
+    EndpointMonitoring,
+    EndpointMonitoringArgs,
+)
 from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpointGuardArgs
 from facts import serverless
 from facts.sagemaker_endpoints import ARTIFACT_SHA256_VARIABLE, VARIANT_NAME, endpoint_log_group
 
+DEFAULT_LOG_RETENTION_DAYS = 30
 SAGEMAKER_NAME_MAX = 63
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -113,8 +121,13 @@ class ServerlessEmbeddingEndpointArgs:
     weights_bytes: pulumi.Input[int] | None = None
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
+    # Days CloudWatch keeps the endpoint's container logs (one of CloudWatch's allowed values).
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     # SageMaker API override (the local stack's emulator) for the failed-endpoint guard.
     sagemaker_endpoint_url: str | None = None
+    # When the endpoint's CloudWatch alarms fire, and the SNS topic they notify (None: none).
+    alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
+    alarm_topic_arn: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -146,6 +159,8 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
     endpoint_arn: pulumi.Output[str]
     # The Endpoint resource itself: what the post-deploy check waits for and follows.
     endpoint_resource: aws.sagemaker.Endpoint
+    # Where SageMaker writes the container logs (declared here, with a retention).
+    log_group_name: str
     # Auto-named: any change of model, image or settings gives a new one (and rolls the endpoint).
     endpoint_config_name: pulumi.Output[str]
     model_name: pulumi.Output[str]
@@ -206,6 +221,14 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        self.log_group_name = endpoint_log_group(args.endpoint_name)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=self.log_group_name,
+            retention_in_days=args.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
         guard = FailedEndpointGuard(
             f"{name}-failed-endpoint-guard",
             FailedEndpointGuardArgs(
@@ -223,8 +246,9 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.protect,
-                # A failed endpoint of this name is gone before a create.
-                depends_on=[guard],
+                # The log group exists before the first container writes and outlives it on
+                # destroy; a failed endpoint of this name is gone before a create.
+                depends_on=[log_group, guard],
                 # The name is fixed: a replacement (`pulumi up --replace`, or recovery from
                 # `Failed`) must delete the old endpoint before it creates the new one.
                 delete_before_replace=True,
@@ -232,6 +256,18 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 # for it is then recreated instead of updated (which SageMaker would refuse).
                 replacement_trigger=guard.failed_endpoint,
             ),
+        )
+
+        EndpointMonitoring(
+            f"{name}-monitoring",
+            EndpointMonitoringArgs(
+                endpoint_name=args.endpoint_name,
+                region=args.region,
+                thresholds=args.alarm_thresholds,
+                alarm_topic_arn=args.alarm_topic_arn,
+                tags=args.tags,
+            ),
+            opts=child,
         )
 
         self.endpoint_resource = endpoint

@@ -77,7 +77,8 @@ class EmbeddingHttpApiArgs:
     target_arn: pulumi.Input[str]
     memory_size_mb: int = 256
     timeout_seconds: int = 30
-    log_retention_days: int = 14
+    # Days CloudWatch keeps the proxy's logs (the stack's `logRetentionDays`).
+    log_retention_days: int = 30
     throttling_rate_limit: float = 50.0
     throttling_burst_limit: int = 100
     tags: tuple[tuple[str, str], ...] = ()

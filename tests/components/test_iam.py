@@ -74,9 +74,23 @@ def test_execution_policy_has_no_s3_action_on_a_wildcard_resource(
             assert "s3:*" not in _actions(statement)
 
 
-def test_only_the_ecr_token_call_is_granted_on_star(execution_policy: iam.PolicyDocument) -> None:
+def test_only_the_ecr_token_and_conditioned_metrics_are_granted_on_star(
+    execution_policy: iam.PolicyDocument,
+) -> None:
     on_star = [s for s in execution_policy["Statement"] if "*" in _resources(s)]
-    assert [_actions(s) for s in on_star] == [["ecr:GetAuthorizationToken"]]
+    unconditioned = [_actions(s) for s in on_star if "Condition" not in s]
+    assert unconditioned == [["ecr:GetAuthorizationToken"]]
+
+
+def test_the_role_may_put_metrics_in_sagemakers_namespaces_only(
+    execution_policy: iam.PolicyDocument,
+) -> None:
+    metrics = [
+        s for s in execution_policy["Statement"] if "cloudwatch:PutMetricData" in _actions(s)
+    ]
+    (statement,) = metrics
+    assert _actions(statement) == ["cloudwatch:PutMetricData"]
+    assert statement["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
 
 
 def test_image_pull_is_scoped_to_the_dlc_repository(execution_policy: iam.PolicyDocument) -> None:

@@ -282,3 +282,42 @@ def test_the_program_runs_twice_in_one_process_without_leaking_state(
     assert "provisionedConcurrency" in _serverless(second)
     assert sorted(r.urn for r in again.resources) == sorted(r.urn for r in first.resources)
     assert again.outputs == first.outputs
+
+
+def test_every_log_group_is_managed_with_the_stacks_retention(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    config = stack_config("dev", logRetentionDays="7", httpApi="true")
+    run = pulumi_program(config, stack="dev")
+    log_groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    owners = {r.name for r in log_groups}
+    assert owners == {"embedding-logs", "model-loader-logs", "http-proxy-logs"}
+    assert {r.inputs["retentionInDays"] for r in log_groups} == {7}
+    endpoint_logs = run.named("embedding-logs").inputs["name"]
+    assert endpoint_logs == f"/aws/sagemaker/Endpoints/{run.outputs['endpointName']}"
+
+
+def test_dev_logs_are_kept_30_days_by_default(dev: ProgramRun) -> None:
+    log_groups = dev.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert {r.inputs["retentionInDays"] for r in log_groups} == {30}
+
+
+def test_the_endpoint_alarms_notify_the_configured_topic(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    topic = "arn:aws:sns:us-east-1:123456789012:embedding-alerts"
+    run = pulumi_program(stack_config("dev", alarmTopicArn=topic), stack="dev")
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert len(alarms) == 4
+    assert all(alarm.inputs["alarmActions"] == [topic] for alarm in alarms)
+    assert all(
+        alarm.inputs["dimensions"]["EndpointName"] == run.outputs["endpointName"]
+        for alarm in alarms
+    )
+
+
+def test_the_execution_role_may_put_metrics_only_in_sagemakers_namespace(dev: ProgramRun) -> None:
+    metrics = [s for s in _statements(dev) if "cloudwatch:PutMetricData" in _as_list(s["Action"])]
+    assert [s["Condition"] for s in metrics] == [
+        {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
+    ]

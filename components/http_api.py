@@ -16,13 +16,14 @@ import pulumi_aws as aws
 
 from components import iam
 from components.proxy_bundle import HANDLER, build_proxy_zip
+from facts import proxy_budget
 from facts.identifiers import BACKENDS
 
 ROUTE_METHOD = "POST"
 ROUTE_PATH = "/embed"
 LAMBDA_RUNTIME = "python3.12"
 # API Gateway HTTP APIs stop waiting for an integration after 30 s.
-INTEGRATION_TIMEOUT_MS = 30_000
+INTEGRATION_TIMEOUT_MS = proxy_budget.INTEGRATION_TIMEOUT_SECONDS * 1000
 
 
 def proxy_invoke_statements(backend: str, target_arn: str) -> list[iam.Statement]:
@@ -76,7 +77,8 @@ class EmbeddingHttpApiArgs:
     target_name: pulumi.Input[str]
     target_arn: pulumi.Input[str]
     memory_size_mb: int = 256
-    timeout_seconds: int = 30
+    # The proxy's upstream calls are sized to end before this (facts/proxy_budget.py).
+    timeout_seconds: int = proxy_budget.LAMBDA_TIMEOUT_SECONDS
     # Days CloudWatch keeps the proxy's logs (the stack's `logRetentionDays`).
     log_retention_days: int = 30
     throttling_rate_limit: float = 50.0
@@ -97,6 +99,16 @@ class EmbeddingHttpApiArgs:
             raise ValueError(
                 f"EmbeddingHttpApiArgs.timeout_seconds {self.timeout_seconds}: expected 1-30 "
                 "(API Gateway stops waiting after 30 s)"
+            )
+        problem = proxy_budget.budget_problem(
+            self.timeout_seconds,
+            proxy_budget.UPSTREAM_CONNECT_TIMEOUT_SECONDS,
+            proxy_budget.UPSTREAM_READ_TIMEOUT_SECONDS,
+            proxy_budget.UPSTREAM_MAX_ATTEMPTS,
+        )
+        if problem:
+            raise ValueError(
+                f"EmbeddingHttpApiArgs.timeout_seconds {self.timeout_seconds}: {problem}"
             )
 
 

@@ -22,7 +22,12 @@ import pytest
 from components.post_deploy_check import check_command_line
 from embedding_client import deploy_check, smoke
 from embedding_client.deploy_check import DeployCheckFailure, ExpectedDeploy
-from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint, queue_sagemaker_results
+from tests.fixtures.aws import (
+    FAKE_CREDENTIALS,
+    AwsEndpoint,
+    forget_sagemaker_results,
+    queue_sagemaker_results,
+)
 from tests.support.sagemaker_faults import (
     HEALTH_CHECK_FAILURE,
     OUT_OF_MEMORY_FAILURE,
@@ -183,6 +188,7 @@ def test_smoke_invokes_the_endpoint_once_the_deploy_check_passed(
         {"embeddings": [[1.0, 0.0], [0.8, 0.6]], "model": "org/name", "dimensions": 2},
         {"embeddings": [[0.0, 1.0]], "model": "org/name", "dimensions": 2},
     )
+    forget_sagemaker_results(aws)  # the smoke test's texts are fixed
     queue_sagemaker_results(aws, *(json.dumps(answer) for answer in answers))
     code = smoke.main(_smoke_args(aws, endpoint_name, new.config_name, NEW_SHA))
     captured = capsys.readouterr()

@@ -24,7 +24,12 @@ import pulumi
 import pytest
 
 from facts.sagemaker_endpoints import VARIANT_NAME
-from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint, queue_sagemaker_results
+from tests.fixtures.aws import (
+    FAKE_CREDENTIALS,
+    AwsEndpoint,
+    forget_sagemaker_results,
+    queue_sagemaker_results,
+)
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramMocks, ProgramRun
 from tests.support.provider_host import run_provider
 from tests.support.sagemaker_faults import OUT_OF_MEMORY_FAILURE, SageMakerFaults
@@ -160,6 +165,7 @@ def test_too_big_for_its_memory_then_one_config_change_then_a_successful_deploy(
 
     # 2. `pulumi config set embedding-endpoint:memorySizeMb 4096`, `pulumi up`: nothing else.
     mocks.events.clear()
+    forget_sagemaker_results(aws)  # the smoke test's texts are fixed
     queue_sagemaker_results(
         aws,
         json.dumps({"embeddings": [[1.0, 0.0], [0.8, 0.6]], "model": MODEL_ID, "dimensions": 2}),

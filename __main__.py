@@ -37,11 +37,13 @@ def deploy_sagemaker(cfg: StackConfig, tags: Tags) -> None:
     check = PostDeployCheck(
         "post-deploy-check",
         PostDeployCheckArgs(
-            endpoint=endpoint,
+            endpoint=endpoint.endpoint_resource,
             endpoint_name=endpoint.endpoint_name,
             endpoint_config_name=endpoint.endpoint_config_name,
             region=cfg.region,
+            artifact_sha256=packager.sha256,
             endpoint_url=cfg.runtime_endpoint_url,
+            sagemaker_endpoint_url=cfg.aws_endpoint("sagemaker"),
             aws=cfg.aws,
             run_on_deploy=cfg.smoke_test,
         ),
@@ -88,7 +90,15 @@ def deploy_http_api(
 ) -> None:
     """Optional HTTP API (native and OpenAI routes) in front of whichever backend was deployed."""
     api = EmbeddingHttpApi(
-        "http", EmbeddingHttpApiArgs(backend, name, arn, auth=cfg.http_api_auth, tags=tags)
+        "http",
+        EmbeddingHttpApiArgs(
+            backend,
+            name,
+            arn,
+            auth=cfg.http_api_auth,
+            log_retention_days=cfg.log_retention_days,
+            tags=tags,
+        ),
     )
     export(
         {

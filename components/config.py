@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import pulumi
 
 from components import images
+from components.endpoint_monitoring import LOG_RETENTION_DAYS, THRESHOLD_KEYS, AlarmThresholds
 from components.packaging_runs import RUNNERS
 from embedding_client.aws_session import (
     AssumeRole,
@@ -69,6 +70,11 @@ class StackConfig:
     aws_profile: str | None = None
     aws_assume_roles: tuple[AssumeRole, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Operations: how long CloudWatch keeps every log group of the stack, when the endpoint's
+    # alarms fire and which SNS topic they notify (None: none).
+    log_retention_days: int = 30
+    alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
+    alarm_topic_arn: str | None = None
 
     def aws_endpoint(self, service: str) -> str | None:
         """The endpoint URL override for an AWS service (e.g. "s3"), or None for the real one."""
@@ -132,6 +138,27 @@ def _matching(raw: Mapping[str, str], name: str, rule: identifiers.Rule) -> str 
     if value is not None and not rule.matches(value):
         raise _fail(name, value, str(rule.problem(value)))
     return value
+
+
+def _parse_operations(raw: Mapping[str, str]) -> dict[str, object]:
+    """Log retention and alarm settings (OPERATIONS_KEYS), as StackConfig fields."""
+    retention_allowed = f"expected one of {', '.join(map(str, LOG_RETENTION_DAYS))} (days)"
+    retention = _int(raw, "logRetentionDays", 30, retention_allowed)
+    if retention not in LOG_RETENTION_DAYS:
+        raise _fail("logRetentionDays", retention, retention_allowed)
+    thresholds = {}
+    defaults = AlarmThresholds()
+    for name, (key, low, high) in THRESHOLD_KEYS.items():
+        allowed = f"expected an integer {low}-{high}"
+        value = _int(raw, key, getattr(defaults, name), allowed)
+        if not low <= value <= high:
+            raise _fail(key, value, allowed)
+        thresholds[name] = value
+    return {
+        "log_retention_days": retention,
+        "alarm_thresholds": AlarmThresholds(**thresholds),
+        "alarm_topic_arn": _matching(raw, "alarmTopicArn", identifiers.SNS_TOPIC_ARN),
+    }
 
 
 def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> StackConfig:
@@ -227,6 +254,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         default_prompt_name=_matching(raw, "defaultPromptName", identifiers.PROMPT_NAME),
         runtime_endpoint_url=_matching(raw, "runtimeEndpointUrl", identifiers.HTTP_URL),
         warnings=tuple(warnings),
+        **_parse_operations(raw),
     )
 
 
@@ -251,6 +279,14 @@ CONFIG_KEYS = (
     "defaultPromptName",
     "runtimeEndpointUrl",
 )
+# Operations: log retention of every log group, the endpoint's alarms (components/
+# endpoint_monitoring.py) and where they notify.
+OPERATIONS_KEYS = (
+    "logRetentionDays",
+    "alarmTopicArn",
+    *(key for key, _, _ in THRESHOLD_KEYS.values()),
+)
+CONFIG_KEYS += OPERATIONS_KEYS
 
 
 def check_known_keys(keys: Iterable[str]) -> None:

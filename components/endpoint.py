@@ -5,13 +5,19 @@ Endpoint's `endpoint_config_name` is an in-place update (UpdateEndpoint). So the
 EndpointConfiguration are auto-named (a replacement gets a fresh name and is created before the
 old one is deleted) and the Endpoint keeps one name for its life: a change of model, image, memory
 or concurrency rolls the endpoint to a new configuration without taking it down.
+
+Because the Endpoint's name is fixed, replacing it must delete it first (`delete_before_replace`:
+`pulumi up --replace` works), and a `Failed` endpoint left by an earlier create is removed by
+the FailedEndpointGuard before the Endpoint is declared (see components/failed_endpoint_guard.py).
+The endpoint's log group is declared here too, with a retention, so `destroy` removes it, and
+its alarms and dashboard (components/endpoint_monitoring.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -19,10 +25,17 @@ import pulumi_aws as aws
 from components import iam, images
 from components.artifact_bucket import ModelArtifactBucket
 from components.config import StackConfig
+from components.endpoint_monitoring import (
+    AlarmThresholds,
+    EndpointMonitoring,
+    EndpointMonitoringArgs,
+)
+from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpointGuardArgs
 from components.packager import HfModelPackager
 from facts import serverless
+from facts.sagemaker_endpoints import ARTIFACT_SHA256_VARIABLE, VARIANT_NAME, endpoint_log_group
 
-VARIANT_NAME = "AllTraffic"
+DEFAULT_LOG_RETENTION_DAYS = 30
 SAGEMAKER_NAME_MAX = 63
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -63,7 +76,7 @@ def model_environment(
         "HF_HUB_OFFLINE": "1",
         "EMBEDDING_MODEL_ID": model_id,
         "EMBEDDING_MODEL_REVISION": model_revision,
-        **({"EMBEDDING_ARTIFACT_SHA256": artifact_sha256} if artifact_sha256 else {}),
+        **({ARTIFACT_SHA256_VARIABLE: artifact_sha256} if artifact_sha256 else {}),
         # The prompt applied when a request names none (code/embedding_encoder.py checks it).
         **({"EMBEDDING_DEFAULT_PROMPT_NAME": default_prompt_name} if default_prompt_name else {}),
     }
@@ -118,6 +131,13 @@ class ServerlessEmbeddingEndpointArgs:
     default_prompt_name: str | None = None
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
+    # Days CloudWatch keeps the endpoint's container logs (one of CloudWatch's allowed values).
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    # SageMaker API override (the local stack's emulator) for the failed-endpoint guard.
+    sagemaker_endpoint_url: str | None = None
+    # When the endpoint's CloudWatch alarms fire, and the SNS topic they notify (None: none).
+    alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
+    alarm_topic_arn: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
 
     @classmethod
@@ -145,6 +165,10 @@ class ServerlessEmbeddingEndpointArgs:
             provisioned_concurrency=cfg.provisioned_concurrency,
             default_prompt_name=cfg.default_prompt_name,
             protect=cfg.retain_artifacts,
+            log_retention_days=cfg.log_retention_days,
+            sagemaker_endpoint_url=cfg.aws_endpoint("sagemaker"),
+            alarm_thresholds=cfg.alarm_thresholds,
+            alarm_topic_arn=cfg.alarm_topic_arn,
             tags=tags,
         )
 
@@ -175,6 +199,10 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
 
     endpoint_name: pulumi.Output[str]
     endpoint_arn: pulumi.Output[str]
+    # The Endpoint resource itself: what the post-deploy check waits for and follows.
+    endpoint_resource: aws.sagemaker.Endpoint
+    # Where SageMaker writes the container logs (declared here, with a retention).
+    log_group_name: str
     # Auto-named: any change of model, image or settings gives a new one (and rolls the endpoint).
     endpoint_config_name: pulumi.Output[str]
     model_name: pulumi.Output[str]
@@ -237,14 +265,56 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        self.log_group_name = endpoint_log_group(args.endpoint_name)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=self.log_group_name,
+            retention_in_days=args.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+        guard = FailedEndpointGuard(
+            f"{name}-failed-endpoint-guard",
+            FailedEndpointGuardArgs(
+                endpoint_name=args.endpoint_name,
+                region=args.region,
+                sagemaker_endpoint_url=args.sagemaker_endpoint_url,
+            ),
+            opts=child,
+        )
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",
             name=args.endpoint_name,
             endpoint_config_name=config.name,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.protect,
+                # The log group exists before the first container writes and outlives it on
+                # destroy; a failed endpoint of this name is gone before a create.
+                depends_on=[log_group, guard],
+                # The name is fixed: a replacement (`pulumi up --replace`, or recovery from
+                # `Failed`) must delete the old endpoint before it creates the new one.
+                delete_before_replace=True,
+                # Changes when the guard removed a failed endpoint: an Endpoint still in state
+                # for it is then recreated instead of updated (which SageMaker would refuse).
+                replacement_trigger=guard.failed_endpoint,
+            ),
         )
 
+        EndpointMonitoring(
+            f"{name}-monitoring",
+            EndpointMonitoringArgs(
+                endpoint_name=args.endpoint_name,
+                region=args.region,
+                thresholds=args.alarm_thresholds,
+                alarm_topic_arn=args.alarm_topic_arn,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+
+        self.endpoint_resource = endpoint
         self.endpoint_name = endpoint.name
         self.endpoint_arn = endpoint.arn
         self.endpoint_config_name = config.name
@@ -267,7 +337,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
     def _execution_policy(self, args: ServerlessEmbeddingEndpointArgs) -> pulumi.Output[str]:
         """The role's policy JSON: read the artifact prefix, pull the DLC, write its own logs."""
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        log_group = iam.sagemaker_endpoint_log_group(args.endpoint_name)
+        log_group = endpoint_log_group(args.endpoint_name)
 
         def render(bucket_arn: str, account_id: str) -> str:
             return json.dumps(

@@ -20,6 +20,7 @@ from components import iam
 from components.http_api_key import HttpApiKeyAuthorizer, HttpApiKeyAuthorizerArgs
 from components.proxy_bundle import HANDLER
 from components.proxy_function import ProxyFunction, ProxyFunctionArgs
+from facts import proxy_budget
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 
 ROUTE_METHOD = "POST"
@@ -27,7 +28,7 @@ NATIVE_PATH = "/embed"
 OPENAI_PATH = "/v1/embeddings"
 ROUTE_PATHS = (NATIVE_PATH, OPENAI_PATH)
 # API Gateway HTTP APIs stop waiting for an integration after 30 s.
-INTEGRATION_TIMEOUT_MS = 30_000
+INTEGRATION_TIMEOUT_MS = proxy_budget.INTEGRATION_TIMEOUT_SECONDS * 1000
 
 
 def route_arns(execution_arn: str) -> list[str]:
@@ -60,8 +61,10 @@ class EmbeddingHttpApiArgs:
     target_arn: pulumi.Input[str]
     auth: str = "iam"
     memory_size_mb: int = 256
-    timeout_seconds: int = 30
-    log_retention_days: int = 14
+    # The proxy's upstream calls are sized to end before this (facts/proxy_budget.py).
+    timeout_seconds: int = proxy_budget.LAMBDA_TIMEOUT_SECONDS
+    # Days CloudWatch keeps the proxy's logs (the stack's `logRetentionDays`).
+    log_retention_days: int = 30
     throttling_rate_limit: float = 50.0
     throttling_burst_limit: int = 100
     tags: tuple[tuple[str, str], ...] = ()
@@ -85,6 +88,16 @@ class EmbeddingHttpApiArgs:
             raise ValueError(
                 f"EmbeddingHttpApiArgs.timeout_seconds {self.timeout_seconds}: expected 1-30 "
                 "(API Gateway stops waiting after 30 s)"
+            )
+        problem = proxy_budget.budget_problem(
+            self.timeout_seconds,
+            proxy_budget.UPSTREAM_CONNECT_TIMEOUT_SECONDS,
+            proxy_budget.UPSTREAM_READ_TIMEOUT_SECONDS,
+            proxy_budget.UPSTREAM_MAX_ATTEMPTS,
+        )
+        if problem:
+            raise ValueError(
+                f"EmbeddingHttpApiArgs.timeout_seconds {self.timeout_seconds}: {problem}"
             )
 
 

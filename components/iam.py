@@ -2,7 +2,8 @@
 
 Pure functions over resolved strings: the components call them inside `Output.apply`, and tests
 read the statements directly. No statement here grants an action on `*` except
-`ecr:GetAuthorizationToken`, which AWS only accepts on `*`.
+`ecr:GetAuthorizationToken`, which AWS only accepts on `*`, and `cloudwatch:PutMetricData`, which
+has no resource ARN and is limited to SageMaker's namespaces by a condition instead.
 """
 
 from __future__ import annotations
@@ -220,9 +221,22 @@ def logs_statements(group_arn: str) -> list[Statement]:
     ]
 
 
-def sagemaker_endpoint_log_group(endpoint_name: str) -> str:
-    """Where SageMaker writes an endpoint's container logs."""
-    return f"/aws/sagemaker/Endpoints/{endpoint_name}"
+# The metric namespaces SageMaker itself publishes under on an endpoint's behalf; the `AWS/`
+# namespaces (AWS/SageMaker invocation metrics) are reserved and need no grant.
+SAGEMAKER_METRIC_NAMESPACES = "/aws/sagemaker/*"
+
+
+def sagemaker_metrics_statements() -> list[Statement]:
+    """Publish metrics in SageMaker's namespaces only (PutMetricData has no resource ARN)."""
+    return [
+        {
+            "Sid": "PutSageMakerMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",
+            "Condition": {"StringLike": {"cloudwatch:namespace": SAGEMAKER_METRIC_NAMESPACES}},
+        }
+    ]
 
 
 def sagemaker_execution_policy(
@@ -232,11 +246,12 @@ def sagemaker_execution_policy(
     repository_arn: str,
     log_group_arn: str,
 ) -> PolicyDocument:
-    """What a serverless endpoint's execution role needs: its artifact, its image, its logs."""
+    """What a serverless endpoint's execution role needs: its artifact, image, logs, metrics."""
     return document(
         s3_read_prefix_statements(bucket_arn, artifact_prefix)
         + ecr_pull_statements(repository_arn)
         + logs_statements(log_group_arn)
+        + sagemaker_metrics_statements()
     )
 
 

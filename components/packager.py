@@ -34,7 +34,6 @@ LOADER_TIMEOUT_SECONDS = 900
 # Memory buys CPU and network bandwidth on Lambda (1,769 MB = one full vCPU); the loader's own
 # footprint stays well under 300 MB whatever the model size, so this is sized for throughput.
 LOADER_MEMORY_MB = 2048
-LOADER_LOG_RETENTION_DAYS = 14
 # The Hub client keeps its small config under HF_HOME; /tmp is Lambda's only writable path.
 LOADER_ENVIRONMENT = {
     "HF_HOME": "/tmp/hf",
@@ -68,6 +67,8 @@ class HfModelPackagerArgs:
     aws_assume_roles: tuple[AssumeRole, ...] = ()
     # Runner `local` only: the deadline for one packaging run inside the Pulumi process.
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
+    # Days CloudWatch keeps the loader Lambda's logs (the stack's `logRetentionDays`).
+    log_retention_days: int = 30
 
     @classmethod
     def for_stack(cls, cfg: StackConfig, bucket: ModelArtifactBucket) -> HfModelPackagerArgs:
@@ -87,6 +88,7 @@ class HfModelPackagerArgs:
             aws_endpoints=cfg.aws_endpoints,
             aws_profile=cfg.aws_profile,
             aws_assume_roles=cfg.aws_assume_roles,
+            log_retention_days=cfg.log_retention_days,
         )
 
     def __post_init__(self) -> None:
@@ -233,7 +235,7 @@ class HfModelPackager(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-loader-logs",
-            retention_in_days=LOADER_LOG_RETENTION_DAYS,
+            retention_in_days=args.log_retention_days,
             opts=child,
         )
         role = aws.iam.Role(

@@ -1,9 +1,16 @@
-"""Post-deploy check: a local command that fails `pulumi up` when the endpoint answers badly.
+"""Post-deploy check: a local command that fails `pulumi up` unless the endpoint serves this deploy.
 
-`pulumi up` runs `python -m embedding_client.smoke` once the endpoint is in service, and again
-whenever the endpoint moves to a new configuration (any change of model, image or settings
-creates one), so a broken model or image stops the deploy instead of reaching clients. The same
-command line is exported as `smokeTestCommand`, to re-run the check by hand.
+`pulumi up` runs `python -m embedding_client.smoke --expected-config CFG --expected-sha256 SHA`
+once the endpoint is created, again whenever it moves to a new configuration (any change of model,
+image or settings creates one) and whenever the endpoint itself is replaced. The deploy check
+comes first: SageMaker rolls a failed update back to the old configuration and reports
+`InService`, which the provider takes for success; the check sees the old configuration (or a
+FailureReason, or another archive) and fails the deploy. Then the smoke invocations run.
+
+Why this protects the old Model and EndpointConfiguration: they are replaced create-before-
+delete, and Pulumi deletes replaced resources only at the end of an update in which every step
+succeeded. The check is a step that depends on the endpoint, so when it fails nothing replaced is
+deleted. The same command line is exported as `smokeTestCommand`, to re-run the check by hand.
 """
 
 from __future__ import annotations
@@ -28,20 +35,30 @@ def check_command_line(
     region: str,
     endpoint_url: str | None = None,
     aws: AwsSettings | None = None,
+    expected_config: str | None = None,
+    expected_sha256: str | None = None,
+    sagemaker_endpoint_url: str | None = None,
 ) -> str:
     """The shell command that checks a deployed SageMaker endpoint, in the stack's account.
 
-    The profile name and the role chain (ARNs, session names) travel on the command line; the
-    credentials they stand for are looked up when the command runs.
+    With `expected_config` (and `expected_sha256`) it first checks that the live endpoint serves
+    what this deploy created. The profile name and the role chain (ARNs, session names) travel on
+    the command line; the credentials they stand for are looked up when the command runs.
     """
     words = [python, "-m", "embedding_client.smoke", "--endpoint", endpoint_name]
     words += ["--region", region]
     if endpoint_url:
         words += ["--endpoint-url", endpoint_url]
+    if sagemaker_endpoint_url:
+        words += ["--sagemaker-endpoint-url", sagemaker_endpoint_url]
     if aws is not None and aws.profile:
         words += ["--profile", aws.profile]
     if aws is not None and aws.assume_roles:
         words += ["--assume-roles", aws.assume_roles_json()]
+    if expected_config:
+        words += ["--expected-config", expected_config]
+        if expected_sha256:
+            words += ["--expected-sha256", expected_sha256]
     return shlex.join(words)
 
 
@@ -49,14 +66,20 @@ def check_command_line(
 class PostDeployCheckArgs:
     """Which endpoint to check, and whether `pulumi up` runs the check itself."""
 
-    # The endpoint component: the check starts once it is created, i.e. InService.
+    # The Endpoint resource: the check runs once it is created or updated, and again whenever it
+    # is replaced (a recreated endpoint keeps its name and configuration).
     endpoint: pulumi.Resource
     endpoint_name: pulumi.Input[str]
-    # What re-runs the check: every change of model, image or settings makes a new one.
+    # The configuration this deploy created: the live endpoint must serve it. Every change of
+    # model, image or settings makes a new one, and re-runs the check.
     endpoint_config_name: pulumi.Input[str]
     region: str
-    # sagemaker-runtime endpoint override (an emulator); None for AWS.
+    # The archive this deploy packaged: the live Model must record it. None: not compared.
+    artifact_sha256: pulumi.Input[str] | None = None
+    # sagemaker-runtime endpoint override (the local stack's local endpoint); None for AWS.
     endpoint_url: str | None = None
+    # SageMaker API endpoint override for the deploy check (an emulator); None for AWS.
+    sagemaker_endpoint_url: str | None = None
     # The stack's profile and assumed roles (`aws:profile`, `aws:assumeRoles`).
     aws: AwsSettings | None = None
     # False: only the command line is computed (to export), nothing runs during `pulumi up`.
@@ -82,9 +105,18 @@ class PostDeployCheck(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("embedding-endpoint:index:PostDeployCheck", name, None, opts)
-        self.command_line = pulumi.Output.from_input(args.endpoint_name).apply(
-            lambda endpoint_name: check_command_line(
-                args.python, endpoint_name, args.region, args.endpoint_url, args.aws
+        self.command_line = pulumi.Output.all(
+            args.endpoint_name, args.endpoint_config_name, args.artifact_sha256
+        ).apply(
+            lambda values: check_command_line(
+                args.python,
+                values[0],
+                args.region,
+                args.endpoint_url,
+                args.aws,
+                values[1],
+                values[2],
+                args.sagemaker_endpoint_url,
             )
         )
         self.stdout = None
@@ -95,7 +127,13 @@ class PostDeployCheck(pulumi.ComponentResource):
                 dir=str(PROJECT_ROOT),
                 # No `update`: a changed trigger replaces the resource, which runs `create` again.
                 triggers=[args.endpoint_config_name],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.endpoint]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[args.endpoint],
+                    # A replaced endpoint (recovery from `Failed`, `pulumi up --replace`) is
+                    # checked again although its name and configuration stay the same.
+                    replace_with=[args.endpoint],
+                ),
             )
             self.stdout = run.stdout
         self.register_outputs({"command_line": self.command_line, "stdout": self.stdout})

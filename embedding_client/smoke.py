@@ -4,6 +4,11 @@
         [--profile PROFILE] [--assume-roles '[{"roleArn": "arn:aws:iam::…:role/…"}]']
     python -m embedding_client.smoke --url http://127.0.0.1:8080        # local endpoint
 
+With `--expected-config CFG [--expected-sha256 SHA]` (what `pulumi up` runs, and the exported
+`smokeTestCommand`), the deploy check runs first: the endpoint must be InService on exactly that
+endpoint configuration, with no FailureReason and serving that archive (embedding_client/
+deploy_check.py); a rolled-back update fails here, before any invocation.
+
 Embeds a paraphrase pair in one request and an unrelated sentence in another, then checks what
 holds for any sentence-embedding model: two vectors for two inputs, each of the `dimensions` the
 response declares (and of `--expected-dimensions` when given), finite and unit-norm (normalize is
@@ -22,6 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from embedding_client.aws_session import AwsSettings, assume_roles_from_config
 from embedding_client.backends import (
     EmbeddingBackend,
     EmbeddingResult,
@@ -29,6 +35,7 @@ from embedding_client.backends import (
     ResponseFormatError,
     TargetError,
 )
+from embedding_client.deploy_check import DEFAULT_POLL_SECONDS, DEFAULT_WAIT_SECONDS
 from facts.embedding_api import EmbeddingOptions
 
 PARAPHRASES = ("A man is playing a guitar on stage.", "Someone plays the guitar at a concert.")
@@ -149,19 +156,47 @@ def run_smoke_test(
     )
 
 
-def _backend(args: argparse.Namespace) -> EmbeddingBackend:
-    from embedding_client.aws_session import AwsSettings, assume_roles_from_config
-    from embedding_client.backends import HttpBackend, SageMakerBackend
-
-    if args.url:
-        return HttpBackend(args.url)
-    aws = AwsSettings(
+def _aws_settings(args: argparse.Namespace) -> AwsSettings:
+    """The stack's region, profile and role chain, as the command line names them."""
+    return AwsSettings(
         region=args.region,
         profile=args.profile,
         assume_roles=assume_roles_from_config(args.assume_roles, key="--assume-roles"),
     )
+
+
+def _verify_deploy(args: argparse.Namespace) -> None:
+    """The deploy check, when the command line names what the deploy created."""
+    from embedding_client import deploy_check
+
+    expected = deploy_check.ExpectedDeploy(
+        endpoint_name=args.endpoint,
+        region=args.region,
+        config_name=args.expected_config,
+        artifact_sha256=args.expected_sha256,
+    )
+    client = (
+        _aws_settings(args).session().client("sagemaker", endpoint_url=args.sagemaker_endpoint_url)
+    )
+    live = deploy_check.verify_deploy(
+        client, expected, timeout_s=args.wait, poll_s=args.poll_interval
+    )
+    print(
+        f"deploy check passed: {args.endpoint} is {live.status} on {live.config_name}",
+        file=sys.stderr,
+    )
+
+
+def _backend(args: argparse.Namespace) -> EmbeddingBackend:
+    from embedding_client.backends import HttpBackend, SageMakerBackend
+
+    if args.url:
+        return HttpBackend(args.url)
     return SageMakerBackend(
-        args.endpoint, args.region, endpoint_url=args.endpoint_url, session=aws.session()
+        args.endpoint,
+        args.region,
+        endpoint_url=args.endpoint_url,
+        session=_aws_settings(args).session(),
     )
 
 
@@ -174,10 +209,30 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--url", help="local endpoint base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--region", help="AWS region of --endpoint")
     parser.add_argument("--endpoint-url", help="sagemaker-runtime endpoint override")
+    parser.add_argument(
+        "--sagemaker-endpoint-url",
+        help="SageMaker API endpoint override for the deploy check (an emulator)",
+    )
     parser.add_argument("--profile", help="AWS profile (the stack's aws:profile)")
     parser.add_argument(
         "--assume-roles",
         help="roles to assume in turn, as JSON in the shape of the stack's aws:assumeRoles",
+    )
+    parser.add_argument(
+        "--expected-config",
+        help="run the deploy check first: the endpoint configuration the deploy created",
+    )
+    parser.add_argument(
+        "--expected-sha256", help="with --expected-config: the archive the deploy packaged"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT_SECONDS,
+        help="seconds the deploy check waits while the endpoint is Creating or Updating",
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=DEFAULT_POLL_SECONDS, help=argparse.SUPPRESS
     )
     parser.add_argument("--expected-dimensions", type=int, help="the model's embedding size")
     parser.add_argument("--min-margin", type=float, default=DEFAULT_MIN_MARGIN)
@@ -193,7 +248,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--endpoint needs --region")
     if args.attempts < 1:
         parser.error("--attempts must be at least 1")
+    if (args.expected_config or args.expected_sha256) and not args.endpoint:
+        parser.error("--expected-config and --expected-sha256 need --endpoint")
+    if args.expected_sha256 and not args.expected_config:
+        parser.error("--expected-sha256 needs --expected-config")
     target = args.url or f"endpoint {args.endpoint} in {args.region}"
+    if args.expected_config:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from embedding_client.deploy_check import DeployCheckFailure
+
+        try:
+            _verify_deploy(args)
+        except DeployCheckFailure as failure:
+            print(str(failure), file=sys.stderr)
+            return 1
+        except (BotoCoreError, ClientError) as error:
+            print(f"deploy check could not read {target}: {error}", file=sys.stderr)
+            return 1
     try:
         backend = _backend(args)
     except Exception as error:  # noqa: BLE001 - a bad profile or role chain, said in one line
@@ -209,6 +281,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except SmokeTestFailure as failure:
         print(f"smoke test failed ({target}): {failure}", file=sys.stderr)
+        if args.endpoint:
+            from facts.sagemaker_endpoints import endpoint_log_group
+
+            print(
+                f"logs: CloudWatch log group {endpoint_log_group(args.endpoint)}", file=sys.stderr
+            )
         return 1
     print(json.dumps({"smoke_test": "passed", "target": target, **asdict(report)}))
     return 0

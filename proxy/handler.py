@@ -19,6 +19,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from facts.proxy_budget import (
+    UPSTREAM_CONNECT_TIMEOUT_SECONDS,
+    UPSTREAM_MAX_ATTEMPTS,
+    UPSTREAM_READ_TIMEOUT_SECONDS,
+)
 from proxy.request import OPENAI_ROUTE, BadRequest, parse_request, route_of
 from proxy.upstream import (
     ProxyTarget,
@@ -31,9 +36,13 @@ from proxy.upstream import (
 logger = logging.getLogger("embed-proxy")
 logger.setLevel(logging.INFO)
 
-# Under API Gateway's 30 s integration limit; retry mode and attempts stay overridable through
-# AWS_RETRY_MODE / AWS_MAX_ATTEMPTS.
-CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=25)
+# The upstream call ends before the Lambda's own timeout (facts/proxy_budget.py); retries are
+# set here, not left to botocore's default (AWS_MAX_ATTEMPTS), which would outlast it.
+CLIENT_CONFIG = Config(
+    connect_timeout=UPSTREAM_CONNECT_TIMEOUT_SECONDS,
+    read_timeout=UPSTREAM_READ_TIMEOUT_SECONDS,
+    retries={"mode": "standard", "total_max_attempts": UPSTREAM_MAX_ATTEMPTS},
+)
 _SERVICES = {"sagemaker": "sagemaker-runtime", "bedrock": "bedrock-runtime"}
 
 

@@ -129,6 +129,29 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "embedding-endpoint:runtimeEndpointUrl",
         "http(s)://host[:port]",
     ),
+    # Operations: log retention and alarms.
+    ({"logRetentionDays": "10"}, "us-east-1", "embedding-endpoint:logRetentionDays", "7, 14, 30"),
+    ({"logRetentionDays": "0"}, "us-east-1", "embedding-endpoint:logRetentionDays", "(days)"),
+    (
+        {"alarmTopicArn": "arn:aws:sqs:us-east-1:123456789012:alerts"},
+        "us-east-1",
+        "embedding-endpoint:alarmTopicArn",
+        "an SNS topic ARN",
+    ),
+    ({"alarmServerErrors": "0"}, "us-east-1", "embedding-endpoint:alarmServerErrors", "1-"),
+    ({"alarmClientErrors": "many"}, "us-east-1", "embedding-endpoint:alarmClientErrors", "1-"),
+    (
+        {"alarmModelLatencyMs": "90000"},
+        "us-east-1",
+        "embedding-endpoint:alarmModelLatencyMs",
+        "1-60000",
+    ),
+    (
+        {"alarmModelSetupTimeMs": "-5"},
+        "us-east-1",
+        "embedding-endpoint:alarmModelSetupTimeMs",
+        "1-600000",
+    ),
     ({}, None, "aws:region", "pulumi config set aws:region"),
     ({}, "mars-north-1", "aws:region", "us-east-1"),
 ]
@@ -280,3 +303,33 @@ def test_a_misspelt_key_from_the_language_hosts_environment_is_refused(
     assert isinstance(run.error, pulumi.RunError)
     assert "'embedding-endpoint:maxConcurency'" in str(run.error)
     assert run.resources == []
+
+
+def test_operations_defaults_keep_logs_30_days_and_alarm_without_a_topic() -> None:
+    parsed = parse_config(VALID, stack="dev", region="us-east-1")
+    assert parsed.log_retention_days == 30
+    assert parsed.alarm_topic_arn is None
+    assert parsed.alarm_thresholds.server_errors == 1
+    assert parsed.alarm_thresholds.model_latency_ms == 5000
+    assert parsed.alarm_thresholds.model_setup_time_ms == 120_000
+
+
+def test_operations_settings_are_read() -> None:
+    topic = "arn:aws:sns:eu-west-1:123456789012:embedding-alerts"
+    parsed = parse_config(
+        VALID
+        | {
+            "logRetentionDays": "90",
+            "alarmTopicArn": topic,
+            "alarmClientErrors": "50",
+            "alarmModelLatencyMs": "800",
+        },
+        stack="dev",
+        region="eu-west-1",
+    )
+    assert parsed.log_retention_days == 90
+    assert parsed.alarm_topic_arn == topic
+    assert (parsed.alarm_thresholds.client_errors, parsed.alarm_thresholds.model_latency_ms) == (
+        50,
+        800,
+    )

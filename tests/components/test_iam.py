@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from components import iam
+from facts.sagemaker_endpoints import endpoint_log_group
 
 BUCKET_ARN = "arn:aws:s3:::artifacts-1234567"
 REPOSITORY_ARN = "arn:aws:ecr:us-east-1:763104351884:repository/huggingface-pytorch-inference"
 LOG_GROUP_ARN = iam.log_group_arn(
-    "us-east-1", "123456789012", iam.sagemaker_endpoint_log_group("embedding-endpoint-dev")
+    "us-east-1", "123456789012", endpoint_log_group("embedding-endpoint-dev")
 )
 
 
@@ -73,9 +74,23 @@ def test_execution_policy_has_no_s3_action_on_a_wildcard_resource(
             assert "s3:*" not in _actions(statement)
 
 
-def test_only_the_ecr_token_call_is_granted_on_star(execution_policy: iam.PolicyDocument) -> None:
+def test_only_the_ecr_token_and_conditioned_metrics_are_granted_on_star(
+    execution_policy: iam.PolicyDocument,
+) -> None:
     on_star = [s for s in execution_policy["Statement"] if "*" in _resources(s)]
-    assert [_actions(s) for s in on_star] == [["ecr:GetAuthorizationToken"]]
+    unconditioned = [_actions(s) for s in on_star if "Condition" not in s]
+    assert unconditioned == [["ecr:GetAuthorizationToken"]]
+
+
+def test_the_role_may_put_metrics_in_sagemakers_namespaces_only(
+    execution_policy: iam.PolicyDocument,
+) -> None:
+    metrics = [
+        s for s in execution_policy["Statement"] if "cloudwatch:PutMetricData" in _actions(s)
+    ]
+    (statement,) = metrics
+    assert _actions(statement) == ["cloudwatch:PutMetricData"]
+    assert statement["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
 
 
 def test_image_pull_is_scoped_to_the_dlc_repository(execution_policy: iam.PolicyDocument) -> None:

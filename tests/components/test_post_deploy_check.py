@@ -1,4 +1,8 @@
-"""PostDeployCheck under Pulumi mocks: when it runs, what it runs, what re-runs it."""
+"""PostDeployCheck under Pulumi mocks: when it runs, what it runs, what re-runs it.
+
+What the check itself decides (rollback, Failed, another archive) is tested against moto in
+tests/client/test_deploy_check.py.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from tests.fixtures.pulumi_mocks import ProgramRun
 
 COMMAND = "command:local:Command"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
+SHA = "ab" * 32
 DEV_CONFIG = {
     "aws:region": "us-east-1",
     "embedding-endpoint:modelId": "sentence-transformers/all-MiniLM-L6-v2",
@@ -34,6 +39,7 @@ def _standalone_program(run_on_deploy: bool = True) -> Callable[[], None]:
                 endpoint_name=endpoint.name,
                 endpoint_config_name=endpoint.endpoint_config_name,
                 region="eu-west-1",
+                artifact_sha256=SHA,
                 run_on_deploy=run_on_deploy,
             ),
         )
@@ -55,7 +61,10 @@ def test_check_waits_for_the_endpoint(standalone: ProgramRun) -> None:
 def test_check_runs_the_smoke_module_with_this_interpreter(standalone: ProgramRun) -> None:
     argv = shlex.split(standalone.one(COMMAND).inputs["create"])
     assert argv[:3] == [sys.executable, "-m", "embedding_client.smoke"]
-    assert argv[3:] == ["--endpoint", "embed-dev", "--region", "eu-west-1"]
+    assert argv[3:] == [
+        "--endpoint", "embed-dev", "--region", "eu-west-1",
+        "--expected-config", "cfg-1", "--expected-sha256", SHA,
+    ]  # fmt: skip
     assert standalone.outputs["commandLine"] == standalone.one(COMMAND).inputs["create"]
 
 
@@ -66,6 +75,11 @@ def test_check_runs_where_the_smoke_module_can_be_imported(standalone: ProgramRu
 
 def test_only_a_new_endpoint_configuration_reruns_the_check(standalone: ProgramRun) -> None:
     assert standalone.one(COMMAND).inputs["triggers"] == ["cfg-1"]
+
+
+def test_a_replaced_endpoint_is_checked_again(standalone: ProgramRun) -> None:
+    # A recreated endpoint keeps its name and configuration: only `replace_with` re-runs the check.
+    assert standalone.one(COMMAND).replace_with == (standalone.one(ENDPOINT).urn,)
 
 
 def test_check_has_no_update_so_a_trigger_change_reruns_create(standalone: ProgramRun) -> None:
@@ -81,6 +95,7 @@ def test_command_line_parses_with_the_smoke_cli(standalone: ProgramRun) -> None:
     argv = shlex.split(standalone.one(COMMAND).inputs["create"])
     args = smoke._parser().parse_args(argv[3:])
     assert (args.endpoint, args.region) == ("embed-dev", "eu-west-1")
+    assert (args.expected_config, args.expected_sha256) == ("cfg-1", SHA)
 
 
 def test_without_run_on_deploy_only_the_command_line_exists(
@@ -110,6 +125,8 @@ def test_program_declares_the_check_after_the_endpoint_by_default(
     assert endpoint.urn in command.dependencies
     argv = shlex.split(command.inputs["create"])
     assert argv[argv.index("--endpoint") + 1] == endpoint.outputs["name"]
+    assert argv[argv.index("--expected-config") + 1] == endpoint.inputs["endpointConfigName"]
+    assert argv[argv.index("--expected-sha256") + 1] == run.outputs["artifactSha256"]
 
 
 def test_program_without_smoke_test_runs_nothing_but_still_exports_the_command(

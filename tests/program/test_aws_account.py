@@ -29,7 +29,7 @@ STACK = {
 def test_the_packager_runs_in_the_stacks_profile_and_role_chain(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:
-    inputs = pulumi_program(STACK).one(DYNAMIC_RESOURCE).inputs
+    inputs = pulumi_program(STACK).named("model-artifact").inputs
     assert inputs["aws_profile"] == "deployer"
     assert inputs["aws_assume_roles"] == ROLES
     assert inputs["region"] == "us-east-1"
@@ -51,7 +51,7 @@ def test_without_those_settings_nothing_extra_is_passed(
 ) -> None:
     config = {k: v for k, v in STACK.items() if k not in ("aws:profile", "aws:assumeRoles")}
     run = pulumi_program(config)
-    inputs = run.one(DYNAMIC_RESOURCE).inputs
+    inputs = run.named("model-artifact").inputs
     assert inputs.get("aws_profile") is None
     assert inputs["aws_assume_roles"] == []
     assert "--profile" not in run.outputs["smokeTestCommand"]

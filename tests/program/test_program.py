@@ -6,13 +6,12 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from components import images
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun
+from tests.support.stacks import stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "aws:s3/bucket:Bucket"
@@ -20,6 +19,8 @@ MODEL = "aws:sagemaker/model:Model"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 ENDPOINT = "aws:sagemaker/endpoint:Endpoint"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+# The packager's dynamic resource (the other one is the failed-endpoint guard).
+PACKAGED = "model-artifact"
 CONTRACT_OUTPUTS = {
     "endpointName",
     "endpointArn",
@@ -33,22 +34,6 @@ CONTRACT_OUTPUTS = {
     "smokeTestCommand",
     "warnings",
 }
-
-
-def stack_config(stack: str, **overrides: str) -> dict[str, str]:
-    """A stack file's config as the engine hands it to the program: every value a string."""
-    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-
-    def as_text(value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (dict, list)):
-            return json.dumps(value)
-        return str(value)
-
-    config = {key: as_text(value) for key, value in raw.items()}
-    config.update({f"embedding-endpoint:{key}": value for key, value in overrides.items()})
-    return config
 
 
 @pytest.fixture
@@ -115,14 +100,14 @@ def test_image_follows_the_region_and_the_configured_tag(
 
 
 def test_model_data_url_is_wired_from_the_packager(dev: ProgramRun) -> None:
-    packaged = dev.one(DYNAMIC_RESOURCE).outputs
+    packaged = dev.named(PACKAGED).outputs
     assert dev.one(MODEL).inputs["primaryContainer"]["modelDataUrl"] == packaged["model_data_url"]
     assert dev.outputs["modelDataUrl"] == packaged["model_data_url"]
     assert packaged["model_data_url"].startswith(f"s3://{dev.outputs['bucketName']}/models/")
 
 
 def test_pinned_revision_and_archive_hash_are_exported(dev: ProgramRun) -> None:
-    packaged = dev.one(DYNAMIC_RESOURCE).outputs
+    packaged = dev.named(PACKAGED).outputs
     assert re.fullmatch(r"[0-9a-f]{40}", dev.outputs["modelRevision"])
     assert dev.outputs["modelRevision"] == packaged["revision"]
     assert dev.outputs["artifactSha256"] == packaged["sha256"]
@@ -134,7 +119,7 @@ def test_a_rebuilt_archive_at_the_same_url_replaces_the_model(dev: ProgramRun) -
     # The archive's sha256 is a Model input: a new packaging format at the same key changes it,
     # which replaces the Model and rolls the endpoint onto containers that load the new bytes.
     env = dev.one(MODEL).inputs["primaryContainer"]["environment"]
-    assert env["EMBEDDING_ARTIFACT_SHA256"] == dev.one(DYNAMIC_RESOURCE).outputs["sha256"]
+    assert env["EMBEDDING_ARTIFACT_SHA256"] == dev.named(PACKAGED).outputs["sha256"]
 
 
 def test_a_token_secret_arn_reaches_the_loader_and_only_its_role_may_read_it(
@@ -142,7 +127,7 @@ def test_a_token_secret_arn_reaches_the_loader_and_only_its_role_may_read_it(
 ) -> None:
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbCdEf"
     run = pulumi_program({**stack_config("dev"), "embedding-endpoint:hfTokenSecretArn": arn})
-    assert run.one(DYNAMIC_RESOURCE).inputs["hf_token_secret_arn"] == arn
+    assert run.named(PACKAGED).inputs["hf_token_secret_arn"] == arn
     reads = [
         s for s in _statements(run) if "secretsmanager:GetSecretValue" in _as_list(s["Action"])
     ]
@@ -150,7 +135,7 @@ def test_a_token_secret_arn_reaches_the_loader_and_only_its_role_may_read_it(
 
 
 def test_packager_is_told_the_configured_model_and_revision(dev: ProgramRun) -> None:
-    inputs = dev.one(DYNAMIC_RESOURCE).inputs
+    inputs = dev.named(PACKAGED).inputs
     assert inputs["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert inputs["requested_revision"] == "main"
     assert inputs["bucket"] == dev.outputs["bucketName"]
@@ -232,7 +217,7 @@ def test_dev_artifacts_are_destroyable(dev: ProgramRun) -> None:
     assert bucket.inputs["forceDestroy"] is True
     assert not bucket.protect and not bucket.retain_on_delete
     assert not dev.one(ENDPOINT).protect
-    assert dev.one(DYNAMIC_RESOURCE).inputs["retain_artifacts"] is False
+    assert dev.named(PACKAGED).inputs["retain_artifacts"] is False
 
 
 def test_prod_artifacts_are_retained_and_protected(prod: ProgramRun) -> None:
@@ -241,7 +226,7 @@ def test_prod_artifacts_are_retained_and_protected(prod: ProgramRun) -> None:
     assert bucket.protect
     assert bucket.retain_on_delete
     assert prod.one(ENDPOINT).protect
-    assert prod.one(DYNAMIC_RESOURCE).inputs["retain_artifacts"] is True
+    assert prod.named(PACKAGED).inputs["retain_artifacts"] is True
 
 
 def test_dev_has_no_warnings(dev: ProgramRun) -> None:
@@ -297,3 +282,42 @@ def test_the_program_runs_twice_in_one_process_without_leaking_state(
     assert "provisionedConcurrency" in _serverless(second)
     assert sorted(r.urn for r in again.resources) == sorted(r.urn for r in first.resources)
     assert again.outputs == first.outputs
+
+
+def test_every_log_group_is_managed_with_the_stacks_retention(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    config = stack_config("dev", logRetentionDays="7", httpApi="true")
+    run = pulumi_program(config, stack="dev")
+    log_groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
+    owners = {r.name for r in log_groups}
+    assert owners == {"embedding-logs", "model-loader-logs", "http-proxy-logs"}
+    assert {r.inputs["retentionInDays"] for r in log_groups} == {7}
+    endpoint_logs = run.named("embedding-logs").inputs["name"]
+    assert endpoint_logs == f"/aws/sagemaker/Endpoints/{run.outputs['endpointName']}"
+
+
+def test_dev_logs_are_kept_30_days_by_default(dev: ProgramRun) -> None:
+    log_groups = dev.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert {r.inputs["retentionInDays"] for r in log_groups} == {30}
+
+
+def test_the_endpoint_alarms_notify_the_configured_topic(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    topic = "arn:aws:sns:us-east-1:123456789012:embedding-alerts"
+    run = pulumi_program(stack_config("dev", alarmTopicArn=topic), stack="dev")
+    alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert len(alarms) == 4
+    assert all(alarm.inputs["alarmActions"] == [topic] for alarm in alarms)
+    assert all(
+        alarm.inputs["dimensions"]["EndpointName"] == run.outputs["endpointName"]
+        for alarm in alarms
+    )
+
+
+def test_the_execution_role_may_put_metrics_only_in_sagemakers_namespace(dev: ProgramRun) -> None:
+    metrics = [s for s in _statements(dev) if "cloudwatch:PutMetricData" in _as_list(s["Action"])]
+    assert [s["Condition"] for s in metrics] == [
+        {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
+    ]

@@ -20,7 +20,6 @@ import runpy
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 import uuid
@@ -31,7 +30,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc, settings
+from pulumi.runtime import settings
 from ruamel.yaml import YAML
 
 from scripts import promote
@@ -44,39 +43,11 @@ from tests.fixtures.pulumi_mocks import (
     ProgramMocks,
     RecordingMonitor,
 )
+from tests.support.provider_host import run_provider
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = ROOT / "Pulumi.local.yaml"
-PROVIDER_TIMEOUT_S = 600
 SERVE_TIMEOUT_S = 300
-
-# Runs one provider operation the way Pulumi's dynamic provider host does: unpickle the provider
-# from the `__provider` input, `check` the inputs, then `create` with the checked ones.
-_PROVIDER_HOST = textwrap.dedent(
-    """
-    import base64, json, sys
-    import dill
-    inputs = json.load(sys.stdin)
-    provider = dill.loads(base64.b64decode(inputs["__provider"]))
-    checked = provider.check({}, inputs)
-    if checked.failures:
-        raise SystemExit("check failed: " + "; ".join(f.reason for f in checked.failures))
-    props = dict(checked.inputs, __provider=inputs["__provider"])
-    created = provider.create(props)
-    json.dump({"id": created.id, "outs": created.outs}, sys.stdout)
-    """
-)
-
-
-def reveal(value: Any) -> Any:
-    """Unwrap secret values as the provider host receives them (the mocks keep the wrapper)."""
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return reveal(value["value"])
-        return {key: reveal(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [reveal(item) for item in value]
-    return value
 
 
 def bucket_name(run_id: str) -> str:
@@ -100,22 +71,11 @@ class RehearsalMocks(ProgramMocks):
             self.buckets.append(name)
             return name, dict(args.inputs) | {"bucket": name, "arn": f"arn:aws:s3:::{name}"}
         if args.typ == DYNAMIC_RESOURCE:
-            return self._run_provider(reveal(dict(args.inputs)))
+            return self._run_provider(dict(args.inputs))
         return super().new_resource(args)
 
     def _run_provider(self, inputs: dict[str, Any]) -> tuple[str, dict]:
-        host = subprocess.run(
-            [sys.executable, "-c", _PROVIDER_HOST],
-            input=json.dumps(inputs),
-            capture_output=True,
-            text=True,
-            cwd=self.work_dir,  # not the project: the provider must find its own code
-            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-            timeout=PROVIDER_TIMEOUT_S,
-        )
-        if host.returncode != 0:
-            raise RuntimeError(f"packager provider failed:\n{host.stderr[-4000:]}")
-        created = json.loads(host.stdout)
+        created = run_provider(inputs, self.work_dir)
         return created["id"], created["outs"]
 
 

@@ -50,7 +50,7 @@ def sagemaker_proxy(aws, monkeypatch):
 
 @pytest.fixture
 def bedrock_proxy(bedrock_api, monkeypatch):
-    """The handler configured for Titan v2 on the Bedrock fixture server, without SDK retries."""
+    """The handler configured for Titan v2 on the Bedrock fixture server."""
     for name, value in {
         "EMBED_BACKEND": "bedrock",
         "EMBED_TARGET": TITAN_V2,
@@ -58,7 +58,6 @@ def bedrock_proxy(bedrock_api, monkeypatch):
         "AWS_REGION": bedrock_api.region,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_MAX_ATTEMPTS": "1",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -121,6 +120,7 @@ def test_bedrock_dimensions_the_model_lacks_are_a_400(bedrock_proxy):
 
 
 def test_bedrock_throttling_is_a_429_with_retry_after(bedrock_proxy):
+    # One attempt (facts/proxy_budget.py): the caller retries, after the time it is told.
     bedrock_proxy.fail_next("ThrottlingException", "Too many requests, please wait")
     status, body, headers = _call({"inputs": ["a"]})
     assert status == 429

@@ -15,7 +15,7 @@ from components.config import NAMESPACE, parse_config
 from scripts.emulator import emulator_address
 
 LOCAL_CONFIG = Path(__file__).resolve().parents[2] / "Pulumi.local.yaml"
-SERVICES_THE_PROGRAM_CALLS = {"s3", "iam", "lambda", "sagemaker", "sts"}
+SERVICES_THE_PROGRAM_CALLS = {"s3", "iam", "lambda", "sagemaker", "sts", "logs", "cloudwatch"}
 
 
 @pytest.fixture(scope="module")

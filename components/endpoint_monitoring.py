@@ -1,0 +1,240 @@
+"""EndpointMonitoring: CloudWatch alarms and a small dashboard for one serverless endpoint.
+
+SageMaker publishes the endpoint's invocation metrics in the `AWS/SageMaker` namespace with the
+dimensions EndpointName and VariantName. Four alarms watch them, each over 5-minute periods:
+
+| alarm            | metric               | statistic | threshold (stack config)            |
+|------------------|----------------------|-----------|-------------------------------------|
+| server-errors    | Invocation5XXErrors  | Sum       | `alarmServerErrors` (count)         |
+| client-errors    | Invocation4XXErrors  | Sum       | `alarmClientErrors` (count)         |
+| model-latency    | ModelLatency         | p90       | `alarmModelLatencyMs` (ms)          |
+| cold-start       | ModelSetupTime       | Maximum   | `alarmModelSetupTimeMs` (ms)        |
+
+ModelLatency and ModelSetupTime are published in microseconds; thresholds are configured in
+milliseconds and converted here. A serverless endpoint without traffic publishes nothing, so
+missing data is "not breaching". With `alarmTopicArn` the alarms notify that SNS topic when they
+fire and when they recover.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+
+import pulumi
+import pulumi_aws as aws
+
+from facts.sagemaker_endpoints import VARIANT_NAME
+
+NAMESPACE = "AWS/SageMaker"
+PERIOD_SECONDS = 300
+EVALUATION_PERIODS = 1
+MICROSECONDS_PER_MS = 1000
+# CloudWatch Logs retention: the values PutRetentionPolicy accepts, in days.
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    """When each alarm fires; the defaults suit a small embedding model on a few vCPUs."""
+
+    # 5xx answers in 5 minutes: any server error means the model or container failed a request.
+    server_errors: int = 1
+    # 4xx answers in 5 minutes: clients sending bad input now and then is normal, a stream is not.
+    client_errors: int = 10
+    # p90 time the model takes to answer, in ms; invocations are cut off at 60 s.
+    model_latency_ms: int = 5000
+    # The slowest cold start in 5 minutes, in ms; a container must be ready within 3 minutes.
+    model_setup_time_ms: int = 120_000
+
+
+# The stack config key of each threshold, and the values it may take.
+THRESHOLD_KEYS = {
+    "server_errors": ("alarmServerErrors", 1, 1_000_000),
+    "client_errors": ("alarmClientErrors", 1, 1_000_000),
+    "model_latency_ms": ("alarmModelLatencyMs", 1, 60_000),
+    "model_setup_time_ms": ("alarmModelSetupTimeMs", 1, 600_000),
+}
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One alarm: which metric, which statistic, which threshold and its unit conversion."""
+
+    suffix: str
+    metric: str
+    threshold_field: str
+    statistic: str | None = None
+    extended_statistic: str | None = None
+    factor: int = 1
+    description: str = ""
+
+
+ALARMS = (
+    AlarmSpec(
+        "server-errors",
+        "Invocation5XXErrors",
+        "server_errors",
+        statistic="Sum",
+        description="the endpoint answered 5xx (model or container errors); see its log group",
+    ),
+    AlarmSpec(
+        "client-errors",
+        "Invocation4XXErrors",
+        "client_errors",
+        statistic="Sum",
+        description="the endpoint answered 4xx (bad or too large requests, or model errors)",
+    ),
+    AlarmSpec(
+        "model-latency",
+        "ModelLatency",
+        "model_latency_ms",
+        extended_statistic="p90",
+        factor=MICROSECONDS_PER_MS,
+        description="p90 model latency above the threshold (ModelLatency is in microseconds)",
+    ),
+    AlarmSpec(
+        "cold-start",
+        "ModelSetupTime",
+        "model_setup_time_ms",
+        statistic="Maximum",
+        factor=MICROSECONDS_PER_MS,
+        description="a serverless cold start took longer than the threshold (microseconds)",
+    ),
+)
+
+
+def alarm_threshold(spec: AlarmSpec, thresholds: AlarmThresholds) -> float:
+    """The threshold in the metric's own unit."""
+    return float(getattr(thresholds, spec.threshold_field) * spec.factor)
+
+
+def metric_dimensions(endpoint_name: str) -> dict[str, str]:
+    return {"EndpointName": endpoint_name, "VariantName": VARIANT_NAME}
+
+
+def dashboard_body(endpoint_name: str, region: str) -> dict:
+    """Traffic, errors, latency and cold starts of one endpoint, side by side."""
+    dimensions = ["EndpointName", endpoint_name, "VariantName", VARIANT_NAME]
+
+    def widget(title: str, x: int, metrics: list[list]) -> dict:
+        return {
+            "type": "metric",
+            "x": x,
+            "y": 0,
+            "width": 6,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "region": region,
+                "period": PERIOD_SECONDS,
+                "view": "timeSeries",
+                "metrics": metrics,
+            },
+        }
+
+    return {
+        "widgets": [
+            widget(
+                "Invocations and errors",
+                0,
+                [
+                    [NAMESPACE, "Invocations", *dimensions, {"stat": "Sum"}],
+                    [NAMESPACE, "Invocation4XXErrors", *dimensions, {"stat": "Sum"}],
+                    [NAMESPACE, "Invocation5XXErrors", *dimensions, {"stat": "Sum"}],
+                ],
+            ),
+            widget(
+                "Model latency (microseconds)",
+                6,
+                [
+                    [NAMESPACE, "ModelLatency", *dimensions, {"stat": "p50"}],
+                    [NAMESPACE, "ModelLatency", *dimensions, {"stat": "p90"}],
+                ],
+            ),
+            widget(
+                "Cold start: ModelSetupTime (microseconds)",
+                12,
+                [[NAMESPACE, "ModelSetupTime", *dimensions, {"stat": "Maximum"}]],
+            ),
+            widget(
+                "SageMaker overhead (microseconds)",
+                18,
+                [[NAMESPACE, "OverheadLatency", *dimensions, {"stat": "p90"}]],
+            ),
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class EndpointMonitoringArgs:
+    """Which endpoint to watch, the thresholds, and where notifications go."""
+
+    endpoint_name: str
+    region: str
+    thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
+    # An SNS topic ARN (validated in the stack config); None: the alarms only change state.
+    alarm_topic_arn: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        for threshold in fields(self.thresholds):
+            key, low, high = THRESHOLD_KEYS[threshold.name]
+            value = getattr(self.thresholds, threshold.name)
+            if not low <= value <= high:
+                raise ValueError(
+                    f"EndpointMonitoringArgs.thresholds.{threshold.name} {value}: expected "
+                    f"{low}-{high} (stack config key {key})"
+                )
+
+
+class EndpointMonitoring(pulumi.ComponentResource):
+    """Four CloudWatch alarms and a dashboard for one SageMaker endpoint."""
+
+    alarm_names: list[pulumi.Output[str]]
+    dashboard_name: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: EndpointMonitoringArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("embedding-endpoint:index:EndpointMonitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        actions = [args.alarm_topic_arn] if args.alarm_topic_arn else []
+        self.alarm_names = []
+        for spec in ALARMS:
+            alarm = aws.cloudwatch.MetricAlarm(
+                f"{name}-{spec.suffix}",
+                name=f"{args.endpoint_name}-{spec.suffix}",
+                alarm_description=f"{args.endpoint_name}: {spec.description}",
+                namespace=NAMESPACE,
+                metric_name=spec.metric,
+                dimensions=metric_dimensions(args.endpoint_name),
+                statistic=spec.statistic,
+                extended_statistic=spec.extended_statistic,
+                period=PERIOD_SECONDS,
+                evaluation_periods=EVALUATION_PERIODS,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                threshold=alarm_threshold(spec, args.thresholds),
+                treat_missing_data="notBreaching",
+                alarm_actions=actions,
+                ok_actions=actions,
+                tags=dict(args.tags),
+                opts=child,
+            )
+            self.alarm_names.append(alarm.name)
+        dashboard = aws.cloudwatch.Dashboard(
+            f"{name}-dashboard",
+            dashboard_name=args.endpoint_name,
+            dashboard_body=json.dumps(dashboard_body(args.endpoint_name, args.region)),
+            opts=child,
+        )
+        self.dashboard_name = dashboard.dashboard_name
+        self.register_outputs(
+            {"alarm_names": self.alarm_names, "dashboard_name": self.dashboard_name}
+        )

@@ -1,0 +1,23 @@
+"""What SageMaker names after an endpoint, and what this project records on the endpoint's Model.
+
+Read by the program (log group, IAM, alarms, the Model's environment) and by the deploy check on
+the user's machine (which archive the live endpoint serves, where its logs are), so each name is
+written down once.
+"""
+
+from __future__ import annotations
+
+# The one production variant of every endpoint this project declares (serverless allows one).
+VARIANT_NAME = "AllTraffic"
+# The Model's environment records the sha256 of the archive it serves under this name; the DLC
+# ignores it. The deploy check compares it with the archive the deploy packaged.
+ARTIFACT_SHA256_VARIABLE = "EMBEDDING_ARTIFACT_SHA256"
+# DescribeEndpoint statuses that change by themselves; any other status is where it stays.
+TRANSITIONAL_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+IN_SERVICE = "InService"
+FAILED = "Failed"
+
+
+def endpoint_log_group(endpoint_name: str) -> str:
+    """The CloudWatch Logs group SageMaker writes an endpoint's container logs to."""
+    return f"/aws/sagemaker/Endpoints/{endpoint_name}"

@@ -1,0 +1,329 @@
+"""FailedEndpointGuard: the next `pulumi up` recovers from a `Failed` endpoint by itself.
+
+The provider runs against moto's SageMaker with the fault layer playing SageMaker's failures. Two
+paths, each as the engine drives them (provider calls in the engine's order; the Terraform
+provider's side of the Endpoint played by the fault layer):
+
+- missing from state: the failed create left no state (current provider), so the next create
+  collides with the fixed name, unless the guard deleted the failed endpoint first;
+- in state but `Failed` (older providers): an update is refused, so the guard's changed
+  `failed_endpoint` (the Endpoint's replacement trigger) makes the engine replace it, deleting
+  first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from components.failed_endpoint_guard import (
+    FailedEndpointGuard,
+    FailedEndpointGuardArgs,
+    FailedEndpointGuardProvider,
+)
+from embedding_client import deploy_check
+from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
+from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun
+from tests.support.sagemaker_faults import OUT_OF_MEMORY_FAILURE, SageMakerFaults
+
+SHA = "d" * 64
+
+
+@pytest.fixture
+def name() -> str:
+    return f"embedding-endpoint-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def faults(aws: AwsEndpoint, name: str) -> Iterator[SageMakerFaults]:
+    layer = SageMakerFaults(aws)
+    yield layer
+    layer.cleanup(name)
+
+
+@pytest.fixture
+def provider() -> FailedEndpointGuardProvider:
+    return FailedEndpointGuardProvider()
+
+
+def guard_inputs(aws: AwsEndpoint, name: str, **overrides: Any) -> dict[str, Any]:
+    """The dynamic resource's inputs as FailedEndpointGuard declares them."""
+    return {
+        "failed_endpoint": None,
+        "failure_reason": None,
+        "endpoint_name": name,
+        "region": aws.region,
+        "sagemaker_endpoint_url": aws.url,
+        "delete_timeout_seconds": 30,
+        "delete_poll_seconds": 0,
+    } | overrides
+
+
+def engine_replaces(old_trigger: Any, new_trigger: Any) -> bool:
+    """The engine's replacement-trigger rule (pulumi step_generator.go `shouldTriggerReplace`).
+
+    No trigger on either side (a resource declared before it had one) never replaces; else any
+    difference does. Unknowns (preview) count as a change.
+    """
+    if old_trigger is None or new_trigger is None:
+        return False
+    return old_trigger != new_trigger
+
+
+def deploy(provider, olds: dict, inputs: dict) -> dict:
+    """One `pulumi up` of the guard: check, then create or (when diff says so) update."""
+    checked = provider.check(olds, inputs)
+    assert checked.failures == []
+    if not olds:
+        return provider.create(checked.inputs).outs
+    if provider.diff("id", olds, checked.inputs).changes:
+        return provider.update("id", olds, checked.inputs).outs
+    return olds
+
+
+# --- check and diff: a change exactly when there is a failed endpoint ------------------------
+
+
+def test_without_an_endpoint_there_is_nothing_to_remove(provider, aws, name, faults) -> None:
+    outs = deploy(provider, {}, guard_inputs(aws, name))
+    assert outs["failed_endpoint"] == ""
+    checked = provider.check(outs, guard_inputs(aws, name)).inputs
+    assert provider.diff("id", outs, checked).changes is False
+
+
+def test_a_healthy_endpoint_is_left_alone(provider, aws, name, faults) -> None:
+    deployed = faults.model_and_config("ok", SHA)
+    faults.create_endpoint(name, deployed.config_name)
+    outs = deploy(provider, {}, guard_inputs(aws, name))
+    assert outs["failed_endpoint"] == ""
+    assert faults.endpoint(name).endpoint_status == "InService"
+
+
+def test_preview_shows_the_cleanup_when_the_endpoint_failed(provider, aws, name, faults) -> None:
+    outs = deploy(provider, {}, guard_inputs(aws, name))
+    deployed = faults.model_and_config("big", SHA)
+    faults.create_endpoint(name, deployed.config_name)
+    faults.fail_creation(name, OUT_OF_MEMORY_FAILURE)
+    checked = provider.check(outs, guard_inputs(aws, name)).inputs
+    assert checked["failed_endpoint"].startswith(faults.endpoint(name).arn)
+    assert checked["failure_reason"] == OUT_OF_MEMORY_FAILURE
+    assert provider.diff("id", outs, checked).changes is True
+    assert faults.exists(name), "check and diff (preview) never delete"
+
+
+def test_an_unreadable_endpoint_fails_check_naming_it(provider, name) -> None:
+    inputs = {
+        "endpoint_name": name,
+        "region": "us-east-1",
+        "sagemaker_endpoint_url": "http://127.0.0.1:9",
+    }
+    result = provider.check({}, inputs)
+    assert [failure.property for failure in result.failures] == ["endpoint_name"]
+    assert f"cannot read SageMaker endpoint {name}" in result.failures[0].reason
+
+
+# --- the two recovery paths ------------------------------------------------------------------
+
+
+def first_deploy_fails(provider, aws, name, faults) -> dict:
+    """`pulumi up` #1: guard created, then CreateEndpoint never becomes healthy (OOM at load)."""
+    outs = deploy(provider, {}, guard_inputs(aws, name))
+    too_small = faults.model_and_config("too-small", SHA)
+    faults.create_endpoint(name, too_small.config_name)
+    faults.fail_creation(name, OUT_OF_MEMORY_FAILURE)
+    return outs
+
+
+def test_missing_from_state_the_next_create_collides_without_the_guard(
+    provider, aws, name, faults
+) -> None:
+    first_deploy_fails(provider, aws, name, faults)
+    fixed = faults.model_and_config("fixed", SHA)
+    with pytest.raises(ClientError, match="Cannot create already existing endpoint"):
+        faults.create_endpoint(name, fixed.config_name)
+
+
+def test_missing_from_state_the_next_up_deletes_the_failed_endpoint_then_creates(
+    provider, aws, name, faults
+) -> None:
+    outs = first_deploy_fails(provider, aws, name, faults)
+    # `pulumi up` #2 after `pulumi config set memorySizeMb 4096`: a new configuration.
+    fixed = faults.model_and_config("fixed", SHA)
+    outs = deploy(provider, outs, guard_inputs(aws, name))
+    assert outs["failed_endpoint"] != ""
+    assert not faults.exists(name), "the guard deleted the failed endpoint"
+    faults.create_endpoint(name, fixed.config_name)  # the Endpoint is not in state: a create
+    expected = deploy_check.ExpectedDeploy(name, aws.region, fixed.config_name, SHA)
+    live = deploy_check.verify_deploy(faults.client, expected, poll_s=0)
+    assert (live.status, live.config_name) == ("InService", fixed.config_name)
+    # `pulumi up` #3 with nothing changed: no cleanup, no replacement.
+    again = provider.check(outs, guard_inputs(aws, name)).inputs
+    assert provider.diff("id", outs, again).changes is False
+    assert not engine_replaces(outs["failed_endpoint"], again["failed_endpoint"])
+
+
+def test_in_state_but_failed_an_update_is_refused(provider, aws, name, faults) -> None:
+    first_deploy_fails(provider, aws, name, faults)
+    fixed = faults.model_and_config("fixed", SHA)
+    with pytest.raises(ClientError, match="failed endpoint"):
+        faults.update_endpoint(name, fixed.config_name)
+
+
+def test_in_state_but_failed_the_next_up_replaces_the_endpoint(provider, aws, name, faults) -> None:
+    outs = first_deploy_fails(provider, aws, name, faults)
+    endpoint_trigger = outs["failed_endpoint"]  # recorded with the Endpoint in state
+    fixed = faults.model_and_config("fixed", SHA)
+    outs = deploy(provider, outs, guard_inputs(aws, name))
+    assert engine_replaces(endpoint_trigger, outs["failed_endpoint"])
+    # delete_before_replace: the provider's Delete (already gone: success), then Create.
+    faults.provider_delete(name)
+    faults.create_endpoint(name, fixed.config_name)
+    expected = deploy_check.ExpectedDeploy(name, aws.region, fixed.config_name, SHA)
+    assert deploy_check.verify_deploy(faults.client, expected, poll_s=0).status == "InService"
+
+
+def test_replace_of_a_healthy_endpoint_works_only_deleting_first(
+    provider, aws, name, faults
+) -> None:
+    """`pulumi up --replace` on the endpoint: its name is fixed."""
+    deployed = faults.model_and_config("live", SHA)
+    faults.create_endpoint(name, deployed.config_name)
+    with pytest.raises(ClientError, match="already existing"):
+        faults.create_endpoint(name, deployed.config_name)  # create-before-delete collides
+    faults.provider_delete(name)
+    faults.create_endpoint(name, deployed.config_name)  # delete-before-replace works
+    assert faults.endpoint(name).endpoint_status == "InService"
+
+
+# --- deleting: waits, is bounded, never touches a healthy endpoint ----------------------------
+
+
+def test_the_guard_waits_until_the_deletion_finished(
+    provider, aws, name, faults, monkeypatch
+) -> None:
+    outs = first_deploy_fails(provider, aws, name, faults)
+    checked = provider.check(outs, guard_inputs(aws, name, delete_poll_seconds=1)).inputs
+    faults.set_status(name, "Deleting")  # SageMaker is already deleting it
+    naps: list[float] = []
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 2:
+            faults.remove(name)
+
+    monkeypatch.setattr(time, "sleep", nap)
+    provider.update("id", outs, checked)
+    assert naps == [1.0, 1.0]
+    assert not faults.exists(name)
+
+
+def test_the_wait_is_bounded_and_says_what_to_do(provider, aws, name, faults, monkeypatch) -> None:
+    outs = first_deploy_fails(provider, aws, name, faults)
+    checked = provider.check(outs, guard_inputs(aws, name, delete_timeout_seconds=0.2)).inputs
+    faults.set_status(name, "Deleting")
+    monkeypatch.setattr(time, "sleep", lambda _: None)
+    with pytest.raises(TimeoutError, match=f"failed endpoint {name} was not deleted"):
+        provider.update("id", outs, checked)
+
+
+def test_an_endpoint_healthy_again_by_update_time_is_not_deleted(
+    provider, aws, name, faults
+) -> None:
+    outs = first_deploy_fails(provider, aws, name, faults)
+    checked = provider.check(outs, guard_inputs(aws, name)).inputs
+    faults.set_status(name, "InService")  # someone recreated it between preview and up
+    provider.update("id", outs, checked)
+    assert faults.exists(name)
+
+
+def test_destroy_removes_a_failed_endpoint_the_state_never_recorded(
+    provider, aws, name, faults
+) -> None:
+    outs = first_deploy_fails(provider, aws, name, faults)
+    provider.delete("id", outs)
+    assert not faults.exists(name)
+
+
+def test_destroy_leaves_a_healthy_endpoint_to_its_own_resource(provider, aws, name, faults) -> None:
+    deployed = faults.model_and_config("live", SHA)
+    faults.create_endpoint(name, deployed.config_name)
+    provider.delete("id", deploy(provider, {}, guard_inputs(aws, name)))
+    assert faults.exists(name)
+
+
+# --- as Pulumi runs it: pickled, in a process that cannot import this project ------------------
+
+CHILD = """
+import base64, importlib.util, json, sys
+import dill
+
+assert importlib.util.find_spec("components") is None, "the project leaked onto sys.path"
+provider = dill.loads(base64.b64decode(sys.stdin.read()))
+inputs = json.loads(sys.argv[1])
+checked = provider.check({}, inputs)
+print(json.dumps({"inputs": checked.inputs, "failures": [f.reason for f in checked.failures]}))
+"""
+
+
+def _registered_guard(pulumi_program: Callable[..., ProgramRun], endpoint_name: str):
+    def program() -> None:
+        FailedEndpointGuard(
+            "guard", FailedEndpointGuardArgs(endpoint_name=endpoint_name, region="us-east-1")
+        )
+
+    return pulumi_program({"aws:region": "us-east-1"}, program=program).one(DYNAMIC_RESOURCE)
+
+
+def test_the_pickled_provider_checks_in_a_process_without_the_project(
+    pulumi_program, aws, name, faults, tmp_path: Path
+) -> None:
+    registered = _registered_guard(pulumi_program, name)
+    serialized = registered.inputs["__provider"]["value"]
+    deployed = faults.model_and_config("big", SHA)
+    faults.create_endpoint(name, deployed.config_name)
+    faults.fail_creation(name, OUT_OF_MEMORY_FAILURE)
+    inputs = guard_inputs(aws, name)
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AWS_ENDPOINT_URL")
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(inputs)],
+        input=serialized,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment | FAKE_CREDENTIALS,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    answer = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert answer["failures"] == []
+    assert answer["inputs"]["failure_reason"] == OUT_OF_MEMORY_FAILURE
+
+
+def test_the_guard_watches_the_endpoint_name_and_exposes_what_check_found(pulumi_program) -> None:
+    registered = _registered_guard(pulumi_program, "embedding-endpoint-dev")
+    assert registered.inputs["endpoint_name"] == "embedding-endpoint-dev"
+    assert registered.inputs["region"] == "us-east-1"
+    assert registered.outputs["failed_endpoint"] == ""
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("endpoint_name", ""), ("region", ""), ("delete_timeout_seconds", 0)],
+)
+def test_invalid_args_are_refused(field: str, value: Any) -> None:
+    args = {"endpoint_name": "e", "region": "us-east-1"} | {field: value}
+    with pytest.raises(ValueError, match="FailedEndpointGuardArgs"):
+        FailedEndpointGuardArgs(**args)

@@ -104,8 +104,8 @@ def _child_copy(model_id: str, bucket: str) -> dict:
     from huggingface_hub.utils import get_session
 
     from loader.hub import fetch_snapshot, hub_endpoint
-    from loader.multipart import PART_SIZE, UPLOAD_WORKERS
     from loader.selection import select_files
+    from loader.upload import PART_SIZE, UPLOAD_WORKERS
 
     s3 = boto3.client("s3", config=Config(max_pool_connections=UPLOAD_WORKERS + 4))
     transfer = TransferConfig(

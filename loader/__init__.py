@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
 
 # huggingface_hub reads HF_HOME at import; the Lambda's home directory is read-only.
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):

@@ -8,6 +8,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from loader.errors import ChecksumMismatch, UploadError
+from loader.event import LoaderRequest
 from loader.keys import ArtifactLocation, parse_s3_url
 
 _MISSING = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
@@ -82,6 +84,28 @@ def find_existing(s3: Any, location: ArtifactLocation, format_version: str) -> L
     ):
         return None
     return result
+
+
+def lookup_existing(
+    s3: Any, location: ArtifactLocation, version: str, request: LoaderRequest
+) -> LoaderResult | None:
+    """The recorded artifact when it is already there (checked against `expected_sha256`)."""
+    try:
+        existing = find_existing(s3, location, version)
+    except ClientError as error:
+        raise UploadError(
+            f"cannot read s3://{location.bucket}/{location.manifest_key}: {error}",
+            step="check-existing",
+            model=request.model_id,
+        ) from error
+    if existing and request.expected_sha256 and existing.sha256 != request.expected_sha256:
+        raise ChecksumMismatch(
+            f"the artifact at {location.url} has sha256 {existing.sha256}, "
+            f"expected {request.expected_sha256}",
+            step="verify-sha256",
+            model=request.model_id,
+        )
+    return existing
 
 
 def delete_artifact(s3: Any, model_data_url: str, only_if_sha256: str | None = None) -> bool:

@@ -17,14 +17,13 @@ from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loader.artifacts import LoaderResult
+from loader.archive import Member, TarEntry
+from loader.artifacts import LoaderResult, lookup_existing
 from loader.errors import LoaderError, SourceArchiveError
 from loader.event import LoaderRequest
 from loader.keys import artifact_location, parse_s3_url, source_revision
-from loader.multipart import part_size_for
-from loader.package import code_files, finish_upload, lookup_existing
-from loader.selection import is_weights
-from loader.stream import archive_upload
+from loader.publish import code_files, publish
+from loader.upload import part_size_for
 from loader.version import format_version
 
 log = logging.getLogger(__name__)
@@ -80,21 +79,17 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
     get_args = {"Bucket": source_bucket, "Key": source_key, "IfMatch": head["ETag"]}
     if version_id:
         get_args["VersionId"] = version_id
-    part_size = part_size_for(head["ContentLength"] * _EXPANSION_ALLOWANCE)
-    with archive_upload(s3, location.bucket, location.key, model=model, part_size=part_size) as (
-        up,
-        stream,
-    ):
-        weights = 0
+
+    def members() -> Iterator[Member]:
         seen: set[str] = set()
 
-        def ensure_directory(path: str) -> None:
+        def folders(path: str) -> Iterator[Member]:
             parts = path.split("/")
             for depth in range(1, len(parts) + 1):
                 folder = "/".join(parts[:depth])
                 if folder not in seen:
                     seen.add(folder)
-                    stream.add_directory(folder)
+                    yield TarEntry(folder, is_directory=True), ()
 
         try:
             body = s3.get_object(**get_args)["Body"]
@@ -104,7 +99,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                     if name == "." or name in code:
                         continue
                     if member.isdir():
-                        ensure_directory(name)
+                        yield from folders(name)
                         continue
                     if not member.isfile():
                         raise SourceArchiveError(
@@ -118,12 +113,11 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                             f"entry {name!r} appears twice", step="read-source", model=model
                         )
                     if "/" in name:
-                        ensure_directory(name.rsplit("/", 1)[0])
+                        yield from folders(name.rsplit("/", 1)[0])
                     seen.add(name)
                     handle = source.extractfile(member)
                     assert handle is not None  # regular files always have one
-                    stream.add_file(name, member.size, _chunks(handle))
-                    weights += member.size if is_weights(name) else 0
+                    yield TarEntry(name, member.size), _chunks(handle)
         except LoaderError:
             raise
         except (tarfile.TarError, EOFError, zlib.error, OSError, ClientError, BotoCoreError) as err:
@@ -132,11 +126,11 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                 step="read-source",
                 model=model,
             ) from err
-        ensure_directory("code")
+        yield from folders("code")
         for name, data in code.items():
-            stream.add_file(name, len(data), [data])
-        result = finish_upload(
-            s3, up, stream, location, request, {"revision": revision, "weights_bytes": weights}
-        )
+            yield TarEntry(name, len(data)), (data,)
+
+    part_size = part_size_for(head["ContentLength"] * _EXPANSION_ALLOWANCE)
+    result = publish(s3, location, request, revision, members(), part_size=part_size)
     log.info("repackaged %s as %s (sha256 %s)", url, location.url, result.sha256)
     return result

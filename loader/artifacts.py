@@ -145,15 +145,3 @@ def delete_artifact(s3: Any, model_data_url: str, only_if_sha256: str | None = N
             raise
         return False
     return existed
-
-
-def artifact_exists(s3: Any, model_data_url: str) -> bool:
-    """True when the archive object is there (what the provider's `read` reports)."""
-    bucket, key = parse_s3_url(model_data_url)
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if _is_missing(error):
-            return False
-        raise
-    return True

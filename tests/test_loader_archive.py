@@ -8,8 +8,10 @@ import io
 import random
 import shutil
 import subprocess
+import sys
 import tarfile
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +168,48 @@ def test_tar_command_lists_and_extracts_the_archive(tmp_path):
     subprocess.run(["tar", "-xzf", str(archive), "-C", str(out)], check=True)
     for name, data in files.items():
         assert (out / name).read_bytes() == data
+
+
+_FRAMING_SCRIPT = """
+import hashlib, random, sys
+sys.path.insert(0, sys.argv[1])
+from loader.archive import TarEntry, stored_gzip, tar_stream
+weights = random.Random(5).randbytes(200_000)
+files = {"config.json": b"{}", "deep/" * 30 + "w.bin": weights, "tokenizer-\u00e9.json": b"2"}
+members = [(TarEntry("deep", is_directory=True), ())]
+members += [(TarEntry(n, len(d)), [d[:777], d[777:]]) for n, d in sorted(files.items())]
+print(hashlib.sha256(b"".join(stored_gzip(tar_stream(members, "m")))).hexdigest())
+"""
+
+
+def _other_interpreters() -> list[str]:
+    """Every other CPython >= 3.10 on this machine (pyenv's versions included) that runs."""
+    found = {str(p) for p in Path.home().glob(".pyenv/versions/3.*/bin/python3")}
+    found |= {w for v in range(10, 15) if (w := shutil.which(f"python3.{v}"))}
+    usable = []
+    for path in sorted(found):
+        probe = subprocess.run(
+            [path, "-c", "import sys; print(sys.version_info >= (3, 10), sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.startswith("True") and path != sys.executable:
+            usable.append(path)
+    return usable
+
+
+def test_framing_bytes_are_the_same_under_every_python_on_this_machine():
+    # tarfile's headers come from the interpreter's standard library: the local runner (any
+    # Python >= 3.10) must build the bytes the Lambda (python3.12) builds.
+    others = _other_interpreters()
+    if not others:
+        pytest.skip("no other Python >= 3.10 on this machine")
+    root = str(Path(__file__).resolve().parent.parent)
+    digests = {
+        path: subprocess.run(
+            [path, "-c", _FRAMING_SCRIPT, root], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for path in [sys.executable, *others]
+    }
+    assert len(set(digests.values())) == 1, digests

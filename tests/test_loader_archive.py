@@ -213,3 +213,20 @@ def test_framing_bytes_are_the_same_under_every_python_on_this_machine():
         for path in [sys.executable, *others]
     }
     assert len(set(digests.values())) == 1, digests
+
+
+def test_stdlib_gzip_at_level_0_is_not_chunking_independent():
+    # Why the stored-block writer stays hand-written (docs/loader.md, "Library or hand-written:
+    # measured"): zlib's stored blocks follow its caller's buffers. If this ever fails, the
+    # library may have become an option again.
+    data = random.Random(4).randbytes(3 * STORED_BLOCK_MAX + 100)
+
+    def stdlib(piece: int) -> bytes:
+        out = io.BytesIO()
+        with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=0) as zipped:
+            for start in range(0, len(data), piece):
+                zipped.write(data[start : start + piece])
+        return out.getvalue()
+
+    assert stdlib(1 << 20) != stdlib(1 << 14)
+    assert gzip_bytes([data]) == gzip_bytes([data[:1000], data[1000:]])

@@ -5,12 +5,12 @@ writes to the same moto S3 server over loopback. The plain copy is HTTP → boto
 with the same part size and concurrency, no tar, no gzip, no hashing. The loader variants:
 
 - `shipped`: the loader in this tree (tarfile headers, hand-written stored gzip, boto3's transfer
-  manager, sha256 on a one-thread executor);
+  manager, sha256 inline);
 - `hand-written`: the loader at HAND_WRITTEN_REF, the last commit before the library switch (hand
   tar headers and stored gzip, its own part-upload thread pool, sha256 on a thread), extracted
   with `git archive` (skipped outside a git checkout);
 - the shipped loader with one piece swapped for the option it does not ship
-  (benchmarks/packaging_variants.py): `+stdlib-gzip`, `+tarfile-stream`, `+sha256-inline`.
+  (benchmarks/packaging_variants.py): `+stdlib-gzip`, `+tarfile-stream`, `+sha256-thread`.
 
 Each run happens in a fresh subprocess so its peak RSS is its own; a baseline subprocess that only
 imports the same libraries shows how much of that peak is the interpreter. Repos: the real
@@ -54,7 +54,7 @@ ALL_VARIANTS = (
     Variant("hand-written", ref=HAND_WRITTEN_REF),
     Variant("+stdlib-gzip", patches=("stdlib-gzip",)),
     Variant("+tarfile-stream", patches=("tarfile-stream",)),
-    Variant("+sha256-inline", patches=("sha256-inline",)),
+    Variant("+sha256-thread", patches=("sha256-thread",)),
 )
 _CHOSEN = os.environ.get("BENCH_PACKAGING_VARIANTS", "")  # comma-separated names; empty: all
 VARIANTS = tuple(v for v in ALL_VARIANTS if not _CHOSEN or v.name in _CHOSEN.split(","))
@@ -288,7 +288,7 @@ def _markdown(report: dict) -> str:
         "Limits: at most 1.2× the plain copy's time, at most 300 MB peak RSS.",
         "",
         "Variants: `shipped` = tarfile headers + hand-written stored gzip + boto3 transfer "
-        "manager + sha256 on a one-thread executor; `hand-written` = the loader at "
+        "manager + inline sha256; `hand-written` = the loader at "
         f"`{report['hand_written_ref']}`; `+x` = shipped with one piece swapped "
         "(benchmarks/packaging_variants.py). Same sha256 = byte-identical archive.",
         "",

@@ -1,8 +1,7 @@
 """The archive's trip to S3: boto3's transfer manager reads the archive while it is being built.
 
 `ArchiveReader` is the archive as a file: each `read()` pulls just enough bytes from the Hub (or
-the source archive) through tar and gzip, and hashes what it hands out on a one-thread executor
-(hashlib releases the GIL, so hashing a part overlaps building the next). The transfer manager turns
+the source archive) through tar and gzip, and hashes what it hands out. The transfer manager turns
 the reads into CRC32-checked parts uploaded by a small thread pool, keeps at most a few parts in
 memory, and aborts the multipart upload when anything fails, including the reader itself, so a
 failed run leaves no object and no parts. Nothing touches disk.
@@ -14,7 +13,6 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
@@ -59,8 +57,6 @@ class ArchiveReader:
         self._buffer = bytearray()
         self._ended = False
         self._digest = hashlib.sha256()
-        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-sha256")
-        self._hashing: Future[None] | None = None
         self.size = 0
         self.sha256 = ""
         self.stopped: Callable[[], bool] = lambda: False
@@ -78,20 +74,15 @@ class ArchiveReader:
         with memoryview(self._buffer) as view:
             data = bytes(view[:count])  # one copy, not slice-then-copy
         del self._buffer[:count]
-        if self._hashing is not None:
-            self._hashing.result()  # in order, and at most one part waiting to be hashed
-        self._hashing = self._hasher.submit(self._digest.update, data)
+        self._digest.update(data)
         self.size += count
         if self._ended and not self._buffer and not self.sha256:
-            self._hashing.result()
             self.sha256 = self._digest.hexdigest()
             self._verify(self.sha256)
         return data
 
     def close(self) -> None:
-        """Stop the hashing thread; close the chunk generators (and the HTTP responses they
-        hold) after a failure."""
-        self._hasher.shutdown(cancel_futures=True)
+        """Close the chunk generators (and the HTTP responses they hold) after a failure."""
         close = getattr(self._chunks, "close", None)
         if close is not None:
             close()

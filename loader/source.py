@@ -13,13 +13,14 @@ import posixpath
 import tarfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loader.archive import Member, TarEntry
 from loader.artifacts import LoaderResult, lookup_existing
-from loader.errors import LoaderError, SourceArchiveError
+from loader.errors import SourceArchiveError
 from loader.event import LoaderRequest
 from loader.keys import artifact_location, parse_s3_url, source_revision
 from loader.publish import code_files, publish
@@ -31,6 +32,7 @@ READ_CHUNK = 1024 * 1024
 # A training output's weights are already near-incompressible; 3× its compressed size leaves
 # room for text-heavy archives when sizing parts (the upload still fails cleanly past 10,000).
 _EXPANSION_ALLOWANCE = 3
+_UNREADABLE = (tarfile.TarError, EOFError, zlib.error, OSError, ClientError, BotoCoreError)
 
 
 def member_name(member: tarfile.TarInfo, model: str) -> str:
@@ -43,9 +45,23 @@ def member_name(member: tarfile.TarInfo, model: str) -> str:
     return name
 
 
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    while chunk := handle.read(READ_CHUNK):
-        yield chunk
+@contextmanager
+def _reading(url: str, model: str) -> Iterator[None]:
+    """SourceArchiveError for whatever breaks while the source is read (headers or data)."""
+    try:
+        yield
+    except _UNREADABLE as err:
+        raise SourceArchiveError(
+            f"cannot stream {url} as a gzip'd tar: {type(err).__name__}: {err}",
+            step="read-source",
+            model=model,
+        ) from err
+
+
+def _chunks(handle: IO[bytes], url: str, model: str) -> Iterator[bytes]:
+    with _reading(url, model):
+        while chunk := handle.read(READ_CHUNK):
+            yield chunk
 
 
 def _open_source(s3: Any, request: LoaderRequest) -> tuple[dict[str, Any], str, str]:
@@ -91,7 +107,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                     seen.add(folder)
                     yield TarEntry(folder, is_directory=True), ()
 
-        try:
+        with _reading(url, model):
             body = s3.get_object(**get_args)["Body"]
             with tarfile.open(fileobj=body, mode="r|gz") as source:
                 for member in source:
@@ -117,15 +133,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                     seen.add(name)
                     handle = source.extractfile(member)
                     assert handle is not None  # regular files always have one
-                    yield TarEntry(name, member.size), _chunks(handle)
-        except LoaderError:
-            raise
-        except (tarfile.TarError, EOFError, zlib.error, OSError, ClientError, BotoCoreError) as err:
-            raise SourceArchiveError(
-                f"cannot stream {url} as a gzip'd tar: {type(err).__name__}: {err}",
-                step="read-source",
-                model=model,
-            ) from err
+                    yield TarEntry(name, member.size), _chunks(handle, url, model)
         yield from folders("code")
         for name, data in code.items():
             yield TarEntry(name, len(data)), (data,)

@@ -119,3 +119,26 @@ def test_upload_to_a_missing_bucket_fails_naming_the_step_and_model(aws):
         upload_archive(
             s3, "no-such-bucket-for-parts", "obj", reader, part_size=MIN_PART, model="org/m"
         )
+
+
+def test_a_refused_part_stops_the_reader_instead_of_reading_to_the_end(aws, s3_bucket, monkeypatch):
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # moto answers 500 here; do not retry it
+    s3 = aws.client("s3")
+    produced = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal produced
+        while produced < 100:  # 500 MiB if nothing stopped it
+            produced += 1
+            if produced == 3:  # S3 loses the upload: every later UploadPart is refused
+                for upload in s3.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []):
+                    s3.abort_multipart_upload(
+                        Bucket=s3_bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+            yield bytes(MIN_PART)
+
+    reader = ArchiveReader(chunks(), accept)
+    with pytest.raises(UploadError, match="step 'upload-part'"):
+        upload_archive(s3, s3_bucket, "obj", reader, part_size=MIN_PART, model="m")
+    assert produced < 20  # at most the parts already in memory when the refusal came back
+    assert leftovers(s3, s3_bucket) == ([], [])

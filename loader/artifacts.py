@@ -9,7 +9,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from loader.errors import ChecksumMismatch, UploadError
-from loader.event import LoaderRequest
 from loader.keys import ArtifactLocation, parse_s3_url
 
 _MISSING = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
@@ -87,7 +86,7 @@ def find_existing(s3: Any, location: ArtifactLocation, format_version: str) -> L
 
 
 def lookup_existing(
-    s3: Any, location: ArtifactLocation, version: str, request: LoaderRequest
+    s3: Any, location: ArtifactLocation, version: str, model: str, expected_sha256: str | None
 ) -> LoaderResult | None:
     """The recorded artifact when it is already there (checked against `expected_sha256`)."""
     try:
@@ -96,14 +95,14 @@ def lookup_existing(
         raise UploadError(
             f"cannot read s3://{location.bucket}/{location.manifest_key}: {error}",
             step="check-existing",
-            model=request.model_id,
+            model=model,
         ) from error
-    if existing and request.expected_sha256 and existing.sha256 != request.expected_sha256:
+    if existing and expected_sha256 and existing.sha256 != expected_sha256:
         raise ChecksumMismatch(
             f"the artifact at {location.url} has sha256 {existing.sha256}, "
-            f"expected {request.expected_sha256}",
+            f"expected {expected_sha256}",
             step="verify-sha256",
-            model=request.model_id,
+            model=model,
         )
     return existing
 

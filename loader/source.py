@@ -87,7 +87,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
     version_id = head.get("VersionId")
     revision = source_revision(url, head["ETag"], version_id)
     location = artifact_location(request.bucket, request.key_prefix, model, revision)
-    existing = lookup_existing(s3, location, version, request)
+    existing = lookup_existing(s3, location, version, model, request.expected_sha256)
     if existing is not None:
         return existing
 

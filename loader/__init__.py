@@ -3,5 +3,3 @@
 Runs inside the loader Lambda and in-process for the `local` runner; never imports Pulumi.
 Entry point: `loader.handler.handler`. The archive's format version: `loader.version`.
 """
-
-LAYOUT_VERSION = "1"

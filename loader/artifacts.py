@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from facts.artifact_keys import ArtifactLocation
 from facts.identifiers import parse_s3_url
+from loader.errors import ChecksumMismatch, UploadError
 
 _MISSING = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
 
@@ -85,6 +86,28 @@ def find_existing(s3: Any, location: ArtifactLocation, format_version: str) -> L
     return result
 
 
+def lookup_existing(
+    s3: Any, location: ArtifactLocation, version: str, model: str, expected_sha256: str | None
+) -> LoaderResult | None:
+    """The recorded artifact when it is already there (checked against `expected_sha256`)."""
+    try:
+        existing = find_existing(s3, location, version)
+    except ClientError as error:
+        raise UploadError(
+            f"cannot read s3://{location.bucket}/{location.manifest_key}: {error}",
+            step="check-existing",
+            model=model,
+        ) from error
+    if existing and expected_sha256 and existing.sha256 != expected_sha256:
+        raise ChecksumMismatch(
+            f"the artifact at {location.url} has sha256 {existing.sha256}, "
+            f"expected {expected_sha256}",
+            step="verify-sha256",
+            model=model,
+        )
+    return existing
+
+
 def delete_artifact(s3: Any, model_data_url: str, only_if_sha256: str | None = None) -> bool:
     """Delete an archive and its manifest; False when there was nothing (of that sha256) to delete.
 
@@ -122,15 +145,3 @@ def delete_artifact(s3: Any, model_data_url: str, only_if_sha256: str | None = N
             raise
         return False
     return existed
-
-
-def artifact_exists(s3: Any, model_data_url: str) -> bool:
-    """True when the archive object is there (what the provider's `read` reports)."""
-    bucket, key = parse_s3_url(model_data_url)
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if _is_missing(error):
-            return False
-        raise
-    return True

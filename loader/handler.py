@@ -15,10 +15,10 @@ from botocore.config import Config
 
 from loader.access import wait_for_access
 from loader.event import LoaderRequest, parse_event
-from loader.multipart import UPLOAD_WORKERS
 from loader.package import package_hub_model
 from loader.secrets import token_from_secret
 from loader.source import package_source_archive
+from loader.upload import UPLOAD_WORKERS
 from loader.version import format_version
 
 log = logging.getLogger("loader")

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from facts.artifact_keys import ArtifactLocation, artifact_location
-from loader.archive import TarEntry, gzip_size, tar_size
-from loader.artifacts import LoaderResult, find_existing, write_manifest
-from loader.errors import (
-    ChecksumMismatch,
-    GatedRepoAccessDenied,
-    LoaderError,
-    UploadError,
-)
+from facts.artifact_keys import artifact_location
+from loader.archive import Member, TarEntry, gzip_size, tar_size
+from loader.artifacts import LoaderResult, lookup_existing
+from loader.errors import GatedRepoAccessDenied, LoaderError
 from loader.event import LoaderRequest
 from loader.hub import fetch_snapshot, stream_file
 from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules
-from loader.multipart import MultipartUpload, part_size_for
-from loader.selection import NoWeightsError, RepoFile, is_weights, select_files
-from loader.stream import ArchiveStream, archive_upload
-from loader.version import container_code, format_version
+from loader.publish import code_files, publish
+from loader.selection import NoWeightsError, RepoFile, select_files
+from loader.upload import part_size_for
+from loader.version import format_version
 
 log = logging.getLogger(__name__)
-
-
-def code_files() -> dict[str, bytes]:
-    """Everything the archive ships under `code/` (see loader/version.py)."""
-    return container_code()
 
 
 def parent_directories(paths: list[str]) -> list[str]:
@@ -39,28 +28,6 @@ def parent_directories(paths: list[str]) -> list[str]:
         parts = path.split("/")[:-1]
         folders.update("/".join(parts[: depth + 1]) for depth in range(len(parts)))
     return sorted(folders)
-
-
-def lookup_existing(
-    s3: Any, location: ArtifactLocation, version: str, request: LoaderRequest
-) -> LoaderResult | None:
-    """The recorded artifact when it is already there (checked against `expected_sha256`)."""
-    try:
-        existing = find_existing(s3, location, version)
-    except ClientError as error:
-        raise UploadError(
-            f"cannot read s3://{location.bucket}/{location.manifest_key}: {error}",
-            step="check-existing",
-            model=request.model_id,
-        ) from error
-    if existing and request.expected_sha256 and existing.sha256 != request.expected_sha256:
-        raise ChecksumMismatch(
-            f"the artifact at {location.url} has sha256 {existing.sha256}, "
-            f"expected {request.expected_sha256}",
-            step="verify-sha256",
-            model=request.model_id,
-        )
-    return existing
 
 
 def checked_modules_file(
@@ -87,44 +54,6 @@ def checked_modules_file(
     return data
 
 
-def finish_upload(
-    s3: Any,
-    upload: MultipartUpload,
-    stream: ArchiveStream,
-    location: ArtifactLocation,
-    request: LoaderRequest,
-    result_fields: dict[str, Any],
-) -> LoaderResult:
-    """Verify, complete the upload, record the manifest; any failure leaves no object behind."""
-    sha256 = stream.finish()
-    if request.expected_sha256 and sha256 != request.expected_sha256:
-        raise ChecksumMismatch(
-            f"built archive has sha256 {sha256}, expected {request.expected_sha256}; "
-            "the upload was aborted",
-            step="verify-sha256",
-            model=request.model_id,
-        )
-    etag = upload.complete()
-    result = LoaderResult(
-        model_data_url=location.url,
-        sha256=sha256,
-        size_bytes=stream.size,
-        files=tuple(stream.files),
-        format_version=format_version(),
-        **result_fields,
-    )
-    try:
-        write_manifest(s3, location, result, etag)
-    except Exception as error:
-        s3.delete_object(Bucket=location.bucket, Key=location.key)
-        raise UploadError(
-            f"could not write the manifest, removed the archive: {error}",
-            step="write-manifest",
-            model=request.model_id,
-        ) from error
-    return result
-
-
 def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> LoaderResult:
     """Resolve, select, stream every file into one archive upload; idempotent per commit."""
     version = format_version()
@@ -142,7 +71,7 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
     except NoWeightsError as error:
         raise LoaderError(str(error), step="select-files", model=model) from error
     location = artifact_location(request.bucket, request.key_prefix, model, snapshot.revision)
-    existing = lookup_existing(s3, location, version, request)
+    existing = lookup_existing(s3, location, version, model, request.expected_sha256)
     if existing is not None:
         log.info("artifact already present, nothing to do: %s", location.url)
         return existing
@@ -162,28 +91,16 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
     total = gzip_size(tar_size(entries))
     log.info("packaging %s@%s: %d files, %d bytes", model, snapshot.revision, len(files), total)
 
-    with archive_upload(
-        s3, location.bucket, location.key, model=model, part_size=part_size_for(total)
-    ) as (upload, stream):
+    def members() -> Iterator[Member]:
         for entry in entries:
-            if entry.is_directory:
-                stream.add_directory(entry.name)
-                continue
-            value = files[entry.name]
-            chunks = (
-                stream_file(model, snapshot.revision, value, token)
-                if isinstance(value, RepoFile)
-                else [value]
-            )
-            stream.add_file(entry.name, entry.size, chunks)
-        weights = sum(item.size for item in selected if is_weights(item.path))
-        result = finish_upload(
-            s3,
-            upload,
-            stream,
-            location,
-            request,
-            {"revision": snapshot.revision, "weights_bytes": weights},
-        )
+            value = files.get(entry.name)
+            if isinstance(value, RepoFile):
+                yield entry, stream_file(model, snapshot.revision, value, token)
+            else:  # a folder, or bytes already in memory
+                yield entry, () if value is None else (value,)
+
+    result = publish(
+        s3, location, request, snapshot.revision, members(), part_size=part_size_for(total)
+    )
     log.info("packaged %s: sha256 %s, %d bytes", location.url, result.sha256, result.size_bytes)
     return result

@@ -13,19 +13,19 @@ import posixpath
 import tarfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from facts.artifact_keys import artifact_location, source_revision
 from facts.identifiers import parse_s3_url
-from loader.artifacts import LoaderResult
-from loader.errors import LoaderError, SourceArchiveError
+from loader.archive import Member, TarEntry
+from loader.artifacts import LoaderResult, lookup_existing
+from loader.errors import SourceArchiveError
 from loader.event import LoaderRequest
-from loader.multipart import part_size_for
-from loader.package import code_files, finish_upload, lookup_existing
-from loader.selection import is_weights
-from loader.stream import archive_upload
+from loader.publish import code_files, publish
+from loader.upload import part_size_for
 from loader.version import format_version
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ READ_CHUNK = 1024 * 1024
 # A training output's weights are already near-incompressible; 3× its compressed size leaves
 # room for text-heavy archives when sizing parts (the upload still fails cleanly past 10,000).
 _EXPANSION_ALLOWANCE = 3
+_UNREADABLE = (tarfile.TarError, EOFError, zlib.error, OSError, ClientError, BotoCoreError)
 
 
 def member_name(member: tarfile.TarInfo, model: str) -> str:
@@ -45,9 +46,23 @@ def member_name(member: tarfile.TarInfo, model: str) -> str:
     return name
 
 
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    while chunk := handle.read(READ_CHUNK):
-        yield chunk
+@contextmanager
+def _reading(url: str, model: str) -> Iterator[None]:
+    """SourceArchiveError for whatever breaks while the source is read (headers or data)."""
+    try:
+        yield
+    except _UNREADABLE as err:
+        raise SourceArchiveError(
+            f"cannot stream {url} as a gzip'd tar: {type(err).__name__}: {err}",
+            step="read-source",
+            model=model,
+        ) from err
+
+
+def _chunks(handle: IO[bytes], url: str, model: str) -> Iterator[bytes]:
+    with _reading(url, model):
+        while chunk := handle.read(READ_CHUNK):
+            yield chunk
 
 
 def _open_source(s3: Any, request: LoaderRequest) -> tuple[dict[str, Any], str, str]:
@@ -73,7 +88,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
     version_id = head.get("VersionId")
     revision = source_revision(url, head["ETag"], version_id)
     location = artifact_location(request.bucket, request.key_prefix, model, revision)
-    existing = lookup_existing(s3, location, version, request)
+    existing = lookup_existing(s3, location, version, model, request.expected_sha256)
     if existing is not None:
         return existing
 
@@ -81,23 +96,19 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
     get_args = {"Bucket": source_bucket, "Key": source_key, "IfMatch": head["ETag"]}
     if version_id:
         get_args["VersionId"] = version_id
-    part_size = part_size_for(head["ContentLength"] * _EXPANSION_ALLOWANCE)
-    with archive_upload(s3, location.bucket, location.key, model=model, part_size=part_size) as (
-        up,
-        stream,
-    ):
-        weights = 0
+
+    def members() -> Iterator[Member]:
         seen: set[str] = set()
 
-        def ensure_directory(path: str) -> None:
+        def folders(path: str) -> Iterator[Member]:
             parts = path.split("/")
             for depth in range(1, len(parts) + 1):
                 folder = "/".join(parts[:depth])
                 if folder not in seen:
                     seen.add(folder)
-                    stream.add_directory(folder)
+                    yield TarEntry(folder, is_directory=True), ()
 
-        try:
+        with _reading(url, model):
             body = s3.get_object(**get_args)["Body"]
             with tarfile.open(fileobj=body, mode="r|gz") as source:
                 for member in source:
@@ -105,7 +116,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                     if name == "." or name in code:
                         continue
                     if member.isdir():
-                        ensure_directory(name)
+                        yield from folders(name)
                         continue
                     if not member.isfile():
                         raise SourceArchiveError(
@@ -119,25 +130,16 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                             f"entry {name!r} appears twice", step="read-source", model=model
                         )
                     if "/" in name:
-                        ensure_directory(name.rsplit("/", 1)[0])
+                        yield from folders(name.rsplit("/", 1)[0])
                     seen.add(name)
                     handle = source.extractfile(member)
                     assert handle is not None  # regular files always have one
-                    stream.add_file(name, member.size, _chunks(handle))
-                    weights += member.size if is_weights(name) else 0
-        except LoaderError:
-            raise
-        except (tarfile.TarError, EOFError, zlib.error, OSError, ClientError, BotoCoreError) as err:
-            raise SourceArchiveError(
-                f"cannot stream {url} as a gzip'd tar: {type(err).__name__}: {err}",
-                step="read-source",
-                model=model,
-            ) from err
+                    yield TarEntry(name, member.size), _chunks(handle, url, model)
         for name, data in code.items():
-            ensure_directory(name.rsplit("/", 1)[0])
-            stream.add_file(name, len(data), [data])
-        result = finish_upload(
-            s3, up, stream, location, request, {"revision": revision, "weights_bytes": weights}
-        )
+            yield from folders(name.rsplit("/", 1)[0])
+            yield TarEntry(name, len(data)), (data,)
+
+    part_size = part_size_for(head["ContentLength"] * _EXPANSION_ALLOWANCE)
+    result = publish(s3, location, request, revision, members(), part_size=part_size)
     log.info("repackaged %s as %s (sha256 %s)", url, location.url, result.sha256)
     return result

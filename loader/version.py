@@ -11,8 +11,10 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
-from loader import LAYOUT_VERSION
 from loader.errors import LoaderError
+
+# The archive's framing (tar headers, gzip blocks, key layout). 2: headers from `tarfile` (PAX).
+LAYOUT_VERSION = "2"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTAINER_DIR = PROJECT_ROOT / "container"

@@ -1,12 +1,22 @@
-"""Artifact records: manifest-backed idempotence, guarded deletion, existence for `read`."""
+"""Artifact records: manifest-backed idempotence and guarded deletion."""
 
 from __future__ import annotations
 
 import pytest
+from botocore.exceptions import ClientError
 
-from loader.artifacts import artifact_exists, delete_artifact
+from loader.artifacts import delete_artifact
 from loader.handler import handler
 from tests.support.loader import TINY_MODEL_ID, hub_event, leftovers, tiny_repo
+
+
+def artifact_exists(s3, model_data_url: str) -> bool:
+    bucket, key = model_data_url.removeprefix("s3://").split("/", 1)
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return False
+    return True
 
 
 @pytest.fixture

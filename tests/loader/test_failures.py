@@ -184,14 +184,16 @@ def test_unreadable_token_secret_names_the_secret(hub, aws, s3_bucket):
         handler(hub_event(s3_bucket, hf_token_secret_arn=arn), None)
 
 
-def test_failed_run_leaves_no_uploader_or_hashing_thread_running(hub, s3_bucket, monkeypatch):
+def test_failed_run_leaves_no_thread_running(hub, s3_bucket, monkeypatch):
     monkeypatch.setattr(loader.hub, "RETRY_BASE_SECONDS", 0.0)
     hub.register(large_repo())
     hub.switches.cut_file = "model.safetensors"
+    before = set(threading.enumerate())
     with pytest.raises(DownloadError):
         handler(hub_event(s3_bucket, model_id="test-org/large-weights"), None)
-    running = [t.name for t in threading.enumerate()]
-    assert not [name for name in running if name.startswith(("part-uploader", "archive-sha256"))]
+    # The Hub fixture's request threads may still be finishing; none of the loader's may remain.
+    left = [t.name for t in set(threading.enumerate()) - before if not t.name.startswith("Thread-")]
+    assert left == []
 
 
 def _repo_with_modules(model_id: str, modules: list[dict], extra: dict | None = None):

@@ -10,7 +10,9 @@ import tarfile
 import pytest
 
 import loader
+import loader.hub
 from components.packaging_runs import RESULT_NAMES
+from loader.artifacts import delete_artifact
 from loader.handler import handler
 from loader.version import container_code
 from tests.fixtures.artifacts import PackagedArtifact
@@ -19,6 +21,7 @@ from tests.support.loader import (
     code_files,
     code_members,
     hub_event,
+    large_repo,
     member_bytes,
     members,
     read_object,
@@ -121,6 +124,27 @@ def test_second_run_into_another_bucket_is_byte_identical(packaged, hub, aws, s3
     result = handler(hub_event(s3_bucket), None)
     assert result["sha256"] == packaged.result["sha256"]
     assert read_object(aws.client("s3"), result["model_data_url"]) == packaged.archive
+
+
+def test_archive_bytes_do_not_depend_on_how_the_download_is_chunked(
+    hub, aws, s3_bucket, monkeypatch
+):
+    monkeypatch.setattr(loader.hub, "RETRY_BASE_SECONDS", 0.0)
+    repo = hub.register(large_repo(weights_mib=9))
+    s3 = aws.client("s3")
+    digests = []
+    for chunk_size, cut in ((1024 * 1024, False), (7_777, False), (3 * 1024 * 1024 + 1, True)):
+        monkeypatch.setattr(loader.hub, "DOWNLOAD_CHUNK", chunk_size)
+        hub.switches.cut_file, hub.switches.cut_times = (
+            ("model.safetensors", 1) if cut else (None, 0)
+        )
+        result = handler(hub_event(s3_bucket, model_id=repo.repo_id), None)
+        digests.append(hashlib.sha256(read_object(s3, result["model_data_url"])).hexdigest())
+        assert digests[-1] == result["sha256"]
+        assert delete_artifact(s3, result["model_data_url"])  # the next run builds it again
+    assert len(set(digests)) == 1, digests
+    weights_gets = [path for path in hub.downloads() if path.endswith("/model.safetensors")]
+    assert len(weights_gets) == 4  # the last run was cut once and resumed with a Range request
 
 
 def test_rerun_returns_the_recorded_artifact_without_downloading(packaged, hub, aws):

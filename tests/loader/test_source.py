@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 
 import pytest
@@ -139,5 +140,19 @@ def test_source_that_is_not_gzip_is_refused_and_the_upload_aborted(aws, s3_bucke
     s3 = aws.client("s3")
     s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=b"not a tarball at all")
     with pytest.raises(SourceArchiveError, match="cannot stream .* as a gzip'd tar"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_source_cut_inside_a_file_is_refused_and_the_upload_aborted(aws, s3_bucket):
+    weights = tarfile.TarInfo("./model.safetensors")
+    data = os.urandom(3 * 1024 * 1024)  # incompressible: the cut lands inside its data
+    weights.size = len(data)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        tar.addfile(weights, io.BytesIO(data))
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=out.getvalue()[: 2 * 1024 * 1024])
+    with pytest.raises(SourceArchiveError, match="step 'read-source'.*cannot stream"):
         handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
     assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])

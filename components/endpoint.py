@@ -32,6 +32,7 @@ from components.endpoint_monitoring import (
 )
 from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpointGuardArgs
 from components.packager import HfModelPackager
+from embedding_client.aws_session import AwsSettings
 from facts import serverless
 from facts.sagemaker_endpoints import ARTIFACT_SHA256_VARIABLE, VARIANT_NAME, endpoint_log_group
 
@@ -133,8 +134,8 @@ class ServerlessEmbeddingEndpointArgs:
     protect: bool = False
     # Days CloudWatch keeps the endpoint's container logs (one of CloudWatch's allowed values).
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
-    # SageMaker API override (the local stack's emulator) for the failed-endpoint guard.
-    sagemaker_endpoint_url: str | None = None
+    # The stack's profile, roles and endpoint overrides: the failed-endpoint guard's session.
+    aws: AwsSettings | None = None
     # When the endpoint's CloudWatch alarms fire, and the SNS topic they notify (None: none).
     alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
     alarm_topic_arn: str | None = None
@@ -166,7 +167,7 @@ class ServerlessEmbeddingEndpointArgs:
             default_prompt_name=cfg.default_prompt_name,
             protect=cfg.retain_artifacts,
             log_retention_days=cfg.log_retention_days,
-            sagemaker_endpoint_url=cfg.aws_endpoint("sagemaker"),
+            aws=cfg.aws,
             alarm_thresholds=cfg.alarm_thresholds,
             alarm_topic_arn=cfg.alarm_topic_arn,
             tags=tags,
@@ -278,7 +279,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             FailedEndpointGuardArgs(
                 endpoint_name=args.endpoint_name,
                 region=args.region,
-                sagemaker_endpoint_url=args.sagemaker_endpoint_url,
+                aws=args.aws,
             ),
             opts=child,
         )

@@ -15,8 +15,10 @@ it) and makes that next `pulumi up` recover by itself:
   replaced (delete first, its name is fixed), one missing from state is simply created;
 - `delete` (on destroy) removes a `Failed` endpoint the state never recorded.
 
-The provider is pickled by value and self-contained: the provider process needs only boto3,
-never this project on its path (pulumi issue 7453). Clients are created per call.
+Its SageMaker client is the stack's: region, `aws:profile`, `aws:assumeRoles` and `aws:endpoints`
+(embedding_client/aws_session.py), so it looks in the account the provider deploys to. The
+pickled part is a `ProjectProvider` shell (components/project_provider.py) calling this module's
+functions of the same name; clients are created per call.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    ResourceProvider,
     UpdateResult,
 )
 
-from components.packager_provider import _pickle_by_value
+from components.project_provider import ProjectProvider, pickle_by_value
+from embedding_client.aws_session import AwsSettings
 
 # The provider's own deadline (dynamic providers ignore CustomTimeouts). Deleting a serverless
 # endpoint takes minutes; Terraform waits 10 for the same thing.
@@ -45,7 +47,9 @@ OUTPUT_NAMES = ("failed_endpoint", "failure_reason")
 INPUT_NAMES = (
     "endpoint_name",
     "region",
-    "sagemaker_endpoint_url",
+    "aws_profile",
+    "aws_assume_roles",
+    "aws_endpoints",
     "failed_endpoint",
     "failure_reason",
     "delete_timeout_seconds",
@@ -53,114 +57,125 @@ INPUT_NAMES = (
 )
 
 
-class FailedEndpointGuardProvider(ResourceProvider):
-    """check/diff/create/update/delete/read for FailedEndpointGuard; pickled by value."""
+# --- SageMaker ------------------------------------------------------------------------------------
 
-    # --- SageMaker ------------------------------------------------------------------------------
 
-    def _client(self, props: Any) -> Any:
-        import boto3
+def sagemaker_client(props: Any) -> Any:
+    """A SageMaker client in the stack's account and region (the resource's recorded settings)."""
+    return AwsSettings.from_inputs(props).client("sagemaker")
 
-        session = boto3.session.Session(region_name=props.get("region"))
-        return session.client("sagemaker", endpoint_url=props.get("sagemaker_endpoint_url"))
 
-    def _describe(self, client: Any, name: str) -> Any:
-        """DescribeEndpoint, or None when no endpoint of that name exists."""
-        from botocore.exceptions import ClientError
+def describe(client: Any, name: str) -> Any:
+    """DescribeEndpoint, or None when no endpoint of that name exists."""
+    from botocore.exceptions import ClientError
 
-        try:
-            return client.describe_endpoint(EndpointName=name)
-        except ClientError as error:
-            if "Could not find endpoint" in error.response.get("Error", {}).get("Message", ""):
-                return None
-            raise
+    try:
+        return client.describe_endpoint(EndpointName=name)
+    except ClientError as error:
+        if "Could not find endpoint" in error.response.get("Error", {}).get("Message", ""):
+            return None
+        raise
 
-    def _identity(self, described: Any) -> str:
-        """Names one endpoint incarnation: a recreated endpoint has the same ARN, not the time."""
-        created = described.get("CreationTime")
-        stamp = created.isoformat() if hasattr(created, "isoformat") else str(created)
-        return f"{described['EndpointArn']} created {stamp}"
 
-    def _remove_failed(self, props: Any) -> None:
-        """Delete the endpoint `failed_endpoint` names, if it is still that `Failed` endpoint."""
-        import time
+def identity(described: Any) -> str:
+    """Names one endpoint incarnation: a recreated endpoint has the same ARN, not the time."""
+    created = described.get("CreationTime")
+    stamp = created.isoformat() if hasattr(created, "isoformat") else str(created)
+    return f"{described['EndpointArn']} created {stamp}"
 
-        name, wanted = props["endpoint_name"], props.get("failed_endpoint")
-        if not wanted:
+
+def remove_failed(props: Any) -> None:
+    """Delete the endpoint `failed_endpoint` names, if it is still that `Failed` endpoint."""
+    import time
+
+    name, wanted = props["endpoint_name"], props.get("failed_endpoint")
+    if not wanted:
+        return
+    client = sagemaker_client(props)
+    described = describe(client, name)
+    if described is None or described["EndpointStatus"] not in ("Failed", "Deleting"):
+        return  # gone already, or recreated healthy since `check`: nothing of ours to delete
+    if described["EndpointStatus"] == "Failed":
+        if identity(described) != wanted:
             return
-        client = self._client(props)
-        described = self._describe(client, name)
-        if described is None or described["EndpointStatus"] not in ("Failed", "Deleting"):
-            return  # gone already, or recreated healthy since `check`: nothing of ours to delete
-        if described["EndpointStatus"] == "Failed":
-            if self._identity(described) != wanted:
-                return
-            client.delete_endpoint(EndpointName=name)
-        timeout = float(props.get("delete_timeout_seconds") or DELETE_TIMEOUT_SECONDS)
-        poll = float(props.get("delete_poll_seconds") or 0)
-        deadline = time.monotonic() + timeout
-        while self._describe(client, name) is not None:
-            if time.monotonic() >= deadline:
-                raise TimeoutError(
-                    f"the failed endpoint {name} was not deleted within {timeout:g} s; "
-                    "run `pulumi up` again once it is gone (aws sagemaker describe-endpoint "
-                    f"--endpoint-name {name})"
-                )
-            time.sleep(poll)
-
-    def _outputs(self, props: Any) -> dict[str, Any]:
-        return {name: props.get(name) for name in INPUT_NAMES}
-
-    # --- the operations -------------------------------------------------------------------------
-
-    def check(self, olds: Any, news: Any) -> CheckResult:
-        """Record a `Failed` endpoint of this name; else keep what the state says."""
-        inputs = dict(news)
-        inputs["failed_endpoint"] = (olds or {}).get("failed_endpoint") or ""
-        inputs["failure_reason"] = (olds or {}).get("failure_reason") or ""
-        name = inputs["endpoint_name"]
-        try:
-            described = self._describe(self._client(inputs), name)
-        except Exception as error:  # noqa: BLE001 - reported as a failure naming the endpoint
-            return CheckResult(
-                inputs,
-                [CheckFailure("endpoint_name", f"cannot read SageMaker endpoint {name}: {error}")],
+        client.delete_endpoint(EndpointName=name)
+    timeout = float(props.get("delete_timeout_seconds") or DELETE_TIMEOUT_SECONDS)
+    poll = float(props.get("delete_poll_seconds") or 0)
+    deadline = time.monotonic() + timeout
+    while describe(client, name) is not None:
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"the failed endpoint {name} was not deleted within {timeout:g} s; "
+                "run `pulumi up` again once it is gone (aws sagemaker describe-endpoint "
+                f"--endpoint-name {name})"
             )
-        if described is not None and described["EndpointStatus"] == "Failed":
-            inputs["failed_endpoint"] = self._identity(described)
-            inputs["failure_reason"] = described.get("FailureReason") or ""
-        return CheckResult(inputs, [])
+        time.sleep(poll)
 
-    def diff(self, _id: str, olds: Any, news: Any) -> DiffResult:
-        changed = [name for name in INPUT_NAMES if olds.get(name) != news.get(name)]
-        return DiffResult(
-            changes=bool(changed), replaces=[], stables=[], delete_before_replace=False
+
+def _outputs(props: Any) -> dict[str, Any]:
+    return {name: props.get(name) for name in INPUT_NAMES}
+
+
+# --- the operations (called by the pickled shell) ---------------------------------------------
+
+
+def check(olds: Any, news: Any) -> CheckResult:
+    """Record a `Failed` endpoint of this name; else keep what the state says."""
+    inputs = dict(news)
+    inputs["failed_endpoint"] = (olds or {}).get("failed_endpoint") or ""
+    inputs["failure_reason"] = (olds or {}).get("failure_reason") or ""
+    name = inputs["endpoint_name"]
+    try:
+        described = describe(sagemaker_client(inputs), name)
+    except Exception as error:  # noqa: BLE001 - reported as a failure naming the endpoint
+        return CheckResult(
+            inputs,
+            [CheckFailure("endpoint_name", f"cannot read SageMaker endpoint {name}: {error}")],
         )
-
-    def create(self, props: Any) -> CreateResult:
-        self._remove_failed(props)
-        return CreateResult(props["endpoint_name"], self._outputs(props))
-
-    def update(self, _id: str, olds: Any, news: Any) -> UpdateResult:
-        if news.get("failed_endpoint") != olds.get("failed_endpoint"):
-            self._remove_failed(news)
-        return UpdateResult(self._outputs(news))
-
-    def delete(self, _id: str, props: Any) -> None:
-        """On destroy, remove a `Failed` endpoint of this name that never made it into state.
-
-        The Endpoint depends on the guard, so Pulumi deletes it first; what is left here is the
-        failed endpoint of a create the provider did not record.
-        """
-        described = self._describe(self._client(props), props["endpoint_name"])
-        if described is not None and described["EndpointStatus"] == "Failed":
-            self._remove_failed({**props, "failed_endpoint": self._identity(described)})
-
-    def read(self, id_: str, props: Any) -> ReadResult:
-        return ReadResult(id_, dict(props))
+    if described is not None and described["EndpointStatus"] == "Failed":
+        inputs["failed_endpoint"] = identity(described)
+        inputs["failure_reason"] = described.get("FailureReason") or ""
+    return CheckResult(inputs, [])
 
 
-_pickle_by_value(FailedEndpointGuardProvider)
+def diff(_id: str, olds: Any, news: Any) -> DiffResult:
+    changed = [name for name in INPUT_NAMES if olds.get(name) != news.get(name)]
+    return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
+
+
+def create(props: Any) -> CreateResult:
+    remove_failed(props)
+    return CreateResult(props["endpoint_name"], _outputs(props))
+
+
+def update(_id: str, olds: Any, news: Any) -> UpdateResult:
+    if news.get("failed_endpoint") != olds.get("failed_endpoint"):
+        remove_failed(news)
+    return UpdateResult(_outputs(news))
+
+
+def delete(_id: str, props: Any) -> None:
+    """On destroy, remove a `Failed` endpoint of this name that never made it into state.
+
+    The Endpoint depends on the guard, so Pulumi deletes it first; what is left here is the
+    failed endpoint of a create the provider did not record.
+    """
+    described = describe(sagemaker_client(props), props["endpoint_name"])
+    if described is not None and described["EndpointStatus"] == "Failed":
+        remove_failed({**props, "failed_endpoint": identity(described)})
+
+
+def read(id_: str, props: Any) -> ReadResult:
+    return ReadResult(id_, dict(props))
+
+
+class FailedEndpointGuardProvider(ProjectProvider):
+    """Pickled by value; each method calls this module's function of the same name."""
+
+    OPERATIONS_MODULE = "components.failed_endpoint_guard"
+
+
+pickle_by_value(FailedEndpointGuardProvider)
 
 
 @dataclass(frozen=True)
@@ -169,8 +184,8 @@ class FailedEndpointGuardArgs:
 
     endpoint_name: str
     region: str
-    # SageMaker API override (the local stack's emulator); None for AWS.
-    sagemaker_endpoint_url: str | None = None
+    # The stack's profile, role chain and endpoint overrides (None: default credentials).
+    aws: AwsSettings | None = None
     delete_timeout_seconds: int = DELETE_TIMEOUT_SECONDS
     delete_poll_seconds: int = DELETE_POLL_SECONDS
 
@@ -179,6 +194,11 @@ class FailedEndpointGuardArgs:
             raise ValueError(
                 "FailedEndpointGuardArgs.endpoint_name and .region must be set: the endpoint "
                 "to watch and its region"
+            )
+        if self.aws is not None and self.aws.region != self.region:
+            raise ValueError(
+                f"FailedEndpointGuardArgs.aws.region {self.aws.region!r} differs from region "
+                f"{self.region!r}: expected the endpoint's region"
             )
         if self.delete_timeout_seconds <= 0 or self.delete_poll_seconds < 0:
             raise ValueError(
@@ -197,10 +217,10 @@ class FailedEndpointGuard(pulumi.dynamic.Resource):
     def __init__(
         self, name: str, args: FailedEndpointGuardArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        aws = args.aws or AwsSettings(region=args.region)
         props = {
             "endpoint_name": args.endpoint_name,
-            "region": args.region,
-            "sagemaker_endpoint_url": args.sagemaker_endpoint_url,
+            **aws.as_inputs(),
             "delete_timeout_seconds": args.delete_timeout_seconds,
             "delete_poll_seconds": args.delete_poll_seconds,
         }

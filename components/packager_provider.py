@@ -1,19 +1,13 @@
 """The dynamic provider behind HfModelPackager: check (pin), diff, create, update, delete, read.
 
-Pulumi pickles the provider object with dill and unpickles it in a separate provider process,
-which may not have this project on `sys.path` (pulumi issue 7453). So the pickled part is a thin
-shell, `PackagerProvider`, pickled *by value*: it finds the project's checkout (the working
-directory Pulumi runs in, else the one it was deployed from), puts it on `sys.path` and calls the
-function of the same name in this module.
-Everything below the shell is ordinary, importable, testable code; every AWS and Hub client is
-created per call. Running the loader is `components/packaging_runs.py`.
+The pickled part is `PackagerProvider`, a `ProjectProvider` shell (components/project_provider.py)
+that calls the function of the same name in this module, from the project's checkout. Every AWS
+and Hub client is created per call. Running the loader is `components/packaging_runs.py`.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pulumi.dynamic import (
@@ -22,7 +16,6 @@ from pulumi.dynamic import (
     CreateResult,
     DiffResult,
     ReadResult,
-    ResourceProvider,
     UpdateResult,
 )
 
@@ -31,9 +24,10 @@ from components.packaging_runs import (
     RUNNERS,
     PackagingError,
     PackagingRequest,
-    aws_settings,
     run_loader,
 )
+from components.project_provider import ProjectProvider, pickle_by_value
+from embedding_client.aws_session import AwsSettings
 from facts.identifiers import COMMIT_SHA
 
 # Properties the dynamic resource exposes (declared on the Resource class, seeded as None).
@@ -193,7 +187,7 @@ def secret_token(inputs: Mapping[str, Any]) -> str | None:
     if not arn or is_unknown(arn):
         return None
     try:
-        client = aws_settings(inputs).client("secretsmanager")
+        client = AwsSettings.from_inputs(inputs).client("secretsmanager")
     except Exception as error:  # a profile or role chain that cannot be used
         raise LoaderError(
             str(error), step="read-token-secret", model=inputs.get("model_id")
@@ -243,7 +237,7 @@ def update(resource_id: str, olds: dict[str, Any], news: dict[str, Any]) -> Upda
 
 def s3_client(state: Mapping[str, Any]):
     """An S3 client in the stack's account and region, at its (emulator) endpoint if any."""
-    return aws_settings(state).client("s3")
+    return AwsSettings.from_inputs(state).client("s3")
 
 
 def delete(resource_id: str, state: Mapping[str, Any]) -> None:
@@ -315,69 +309,10 @@ def upstream_moved(state: Mapping[str, Any]) -> bool:
 # --- the pickled shell ---------------------------------------------------------------------------
 
 
-class PackagerProvider(ResourceProvider):
+class PackagerProvider(ProjectProvider):
     """Pickled by value; each method calls this module's function of the same name."""
 
-    def __init__(self, project_root: str | None = None) -> None:
-        ResourceProvider.__init__(self)
-        # Where the program ran when the resource was last written; the state keeps it.
-        self.project_root = project_root or str(Path(__file__).resolve().parents[1])
-
-    def _operations(self):
-        """This module, from the checkout `pulumi` runs in now, else the one recorded at deploy.
-
-        The state keeps the pickled provider, so a `destroy` from another clone (a CI runner, a
-        moved checkout) must not depend on the path recorded when the resource was created.
-        """
-        import importlib
-        import os
-        import sys
-
-        module = "components.packager_provider"
-        relative = os.path.join("components", "packager_provider.py")
-        candidates = [os.getcwd(), self.project_root]
-        found = [root for root in candidates if os.path.isfile(os.path.join(root, relative))]
-        if not found:
-            raise RuntimeError(
-                f"cannot find this project's {relative} in the working directory "
-                f"{candidates[0]} nor in {candidates[1]}, where the resource was last deployed "
-                "from: run pulumi from the project's checkout"
-            )
-        if found[0] not in sys.path:
-            sys.path.insert(0, found[0])
-        return importlib.import_module(module)
-
-    def check(self, olds, news):
-        return self._operations().check(olds, news)
-
-    def diff(self, _id, olds, news):
-        return self._operations().diff(_id, olds, news)
-
-    def create(self, props):
-        return self._operations().create(props)
-
-    def update(self, _id, olds, news):
-        return self._operations().update(_id, olds, news)
-
-    def delete(self, _id, props):
-        return self._operations().delete(_id, props)
-
-    def read(self, id_, props):
-        return self._operations().read(id_, props)
+    OPERATIONS_MODULE = "components.packager_provider"
 
 
-def _pickle_by_value(cls: type) -> type:
-    """Make dill serialize `cls` and its methods by value, as it does for `__main__` objects.
-
-    dill pickles a class found at `module.qualname` by reference, i.e. as an import the provider
-    process may be unable to do; objects of `__main__` are always pickled with their code.
-    """
-    cls.__module__ = "__main__"
-    for member in vars(cls).values():
-        function = getattr(member, "__func__", member)
-        if inspect.isfunction(function):
-            function.__module__ = "__main__"
-    return cls
-
-
-_pickle_by_value(PackagerProvider)
+pickle_by_value(PackagerProvider)

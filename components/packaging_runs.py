@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from embedding_client.aws_session import AwsSettings, assume_roles_from_config
+from embedding_client.aws_session import AwsSettings
 from facts.identifiers import COMMIT_SHA
 
 RUNNERS = ("lambda", "local")
@@ -53,16 +53,6 @@ class PackagingError(RuntimeError):
     """Packaging failed; the message names the model, the runner and the loader's own error."""
 
 
-def aws_settings(inputs: Mapping[str, Any]) -> AwsSettings:
-    """The stack's account and region from the resource's inputs or state (names, no keys)."""
-    return AwsSettings(
-        region=inputs["region"],
-        profile=inputs.get("aws_profile") or None,
-        assume_roles=assume_roles_from_config(inputs.get("aws_assume_roles")),
-        endpoints=tuple(sorted((inputs.get("aws_endpoints") or {}).items())),
-    )
-
-
 @dataclass(frozen=True)
 class PackagingRequest:
     """One loader run, built from the resource's checked inputs."""
@@ -90,7 +80,7 @@ class PackagingRequest:
             bucket=inputs["bucket"],
             key_prefix=inputs.get("key_prefix") or "",
             runner=inputs["runner"],
-            aws=aws_settings(inputs),
+            aws=AwsSettings.from_inputs(inputs),
             function_name=inputs.get("function_name"),
             hf_token=inputs.get("hf_token") or None,
             hf_token_secret_arn=inputs.get("hf_token_secret_arn"),

@@ -171,6 +171,25 @@ class AwsSettings:
         """The endpoint URL override for `service` (e.g. "s3"), or None for AWS's own."""
         return dict(self.endpoints).get(service)
 
+    @classmethod
+    def from_inputs(cls, inputs: Mapping[str, Any]) -> AwsSettings:
+        """The settings a dynamic resource recorded with `as_inputs` (its inputs or state)."""
+        return cls(
+            region=inputs["region"],
+            profile=inputs.get("aws_profile") or None,
+            assume_roles=assume_roles_from_config(inputs.get("aws_assume_roles")),
+            endpoints=tuple(sorted((inputs.get("aws_endpoints") or {}).items())),
+        )
+
+    def as_inputs(self) -> dict[str, Any]:
+        """Names only (region, profile, role chain, endpoints): what a dynamic resource records."""
+        return {
+            "region": self.region,
+            "aws_profile": self.profile,
+            "aws_assume_roles": [role.as_config() for role in self.assume_roles],
+            "aws_endpoints": dict(self.endpoints),
+        }
+
     def assume_roles_json(self) -> str:
         """The role chain as compact JSON in the provider's shape (for inputs, command lines)."""
         return json.dumps([role.as_config() for role in self.assume_roles], separators=(",", ":"))

@@ -32,9 +32,12 @@ from components.failed_endpoint_guard import (
     FailedEndpointGuardProvider,
 )
 from embedding_client import deploy_check
+from embedding_client.aws_session import AssumeRole, AwsSettings
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun
 from tests.support.sagemaker_faults import OUT_OF_MEMORY_FAILURE, SageMakerFaults
+
+OTHER_ACCOUNT = "210987654321"
 
 SHA = "d" * 64
 
@@ -63,7 +66,9 @@ def guard_inputs(aws: AwsEndpoint, name: str, **overrides: Any) -> dict[str, Any
         "failure_reason": None,
         "endpoint_name": name,
         "region": aws.region,
-        "sagemaker_endpoint_url": aws.url,
+        "aws_profile": None,
+        "aws_assume_roles": [],
+        "aws_endpoints": {"sagemaker": aws.url},
         "delete_timeout_seconds": 30,
         "delete_poll_seconds": 0,
     } | overrides
@@ -125,11 +130,32 @@ def test_an_unreadable_endpoint_fails_check_naming_it(provider, name) -> None:
     inputs = {
         "endpoint_name": name,
         "region": "us-east-1",
-        "sagemaker_endpoint_url": "http://127.0.0.1:9",
+        "aws_endpoints": {"sagemaker": "http://127.0.0.1:9"},
     }
     result = provider.check({}, inputs)
     assert [failure.property for failure in result.failures] == ["endpoint_name"]
     assert f"cannot read SageMaker endpoint {name}" in result.failures[0].reason
+
+
+def test_the_guard_looks_in_the_account_of_the_stacks_role_chain(provider, aws, name) -> None:
+    """With `aws:assumeRoles` the failed endpoint is in the role's account, not the caller's."""
+    settings = AwsSettings(
+        region=aws.region,
+        assume_roles=(AssumeRole(f"arn:aws:iam::{OTHER_ACCOUNT}:role/deployer", "guard"),),
+        endpoints=(("sagemaker", aws.url), ("sts", aws.url)),
+    )
+    other = SageMakerFaults(aws, client=settings.client("sagemaker"), account=OTHER_ACCOUNT)
+    try:
+        deployed = other.model_and_config("other-account", SHA)
+        other.create_endpoint(name, deployed.config_name)
+        other.fail_creation(name, OUT_OF_MEMORY_FAILURE)
+        assert provider.check({}, guard_inputs(aws, name)).inputs["failed_endpoint"] == ""
+        checked = provider.check({}, guard_inputs(aws, name) | settings.as_inputs())
+        assert checked.inputs["failure_reason"] == OUT_OF_MEMORY_FAILURE
+        provider.create(checked.inputs)
+        assert not other.exists(name)
+    finally:
+        other.cleanup(name)
 
 
 # --- the two recovery paths ------------------------------------------------------------------
@@ -325,5 +351,11 @@ def test_the_guard_watches_the_endpoint_name_and_exposes_what_check_found(pulumi
 )
 def test_invalid_args_are_refused(field: str, value: Any) -> None:
     args = {"endpoint_name": "e", "region": "us-east-1"} | {field: value}
+    with pytest.raises(ValueError, match="FailedEndpointGuardArgs"):
+        FailedEndpointGuardArgs(**args)
+
+
+def test_settings_of_another_region_are_refused() -> None:
+    args = {"endpoint_name": "e", "region": "us-east-1", "aws": AwsSettings(region="eu-west-1")}
     with pytest.raises(ValueError, match="FailedEndpointGuardArgs"):
         FailedEndpointGuardArgs(**args)

@@ -35,6 +35,17 @@ def test_the_packager_runs_in_the_stacks_profile_and_role_chain(
     assert inputs["region"] == "us-east-1"
 
 
+def test_the_failed_endpoint_guard_looks_in_the_stacks_profile_and_role_chain(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    (guard,) = [
+        r for r in pulumi_program(STACK).of_type(DYNAMIC_RESOURCE) if "endpoint_name" in r.inputs
+    ]
+    assert guard.inputs["aws_profile"] == "deployer"
+    assert guard.inputs["aws_assume_roles"] == ROLES
+    assert guard.inputs["region"] == "us-east-1"
+
+
 def test_the_post_deploy_check_runs_in_the_stacks_profile_and_role_chain(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:

@@ -52,10 +52,11 @@ class Deployed:
 class SageMakerFaults:
     """SageMaker's documented failure behaviour, played on moto's in-process state."""
 
-    def __init__(self, aws: AwsEndpoint) -> None:
+    def __init__(self, aws: AwsEndpoint, client: Any = None, account: str = MOTO_ACCOUNT) -> None:
+        """`client` and `account`: another account's SageMaker (credentials of a role in it)."""
         self.aws = aws
-        self.client = aws.client("sagemaker")
-        self.backend = get_backend("sagemaker")[MOTO_ACCOUNT][aws.region]
+        self.client = client or aws.client("sagemaker")
+        self.backend = get_backend("sagemaker")[account][aws.region]
         self.created: list[Deployed] = []
 
     # --- what a deploy creates before the endpoint ---------------------------------------------

@@ -1,0 +1,88 @@
+"""The pickled shell of this project's dynamic providers: find the checkout, run its operations.
+
+Pulumi pickles a dynamic provider object with dill and unpickles it in a separate provider
+process, which may not have this project on `sys.path` (pulumi issue 7453). So what is pickled
+is a thin shell, pickled *by value*: it finds the project's checkout (the working directory
+Pulumi runs in, else the one it was last deployed from), puts it on `sys.path` and calls the
+module-level function of the same name in its operations module. Everything below the shell is
+ordinary, importable, testable code, and a provider's operations can use the project's modules
+(the stack's AWS session, the loader) like any other code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from pulumi.dynamic import ResourceProvider
+
+
+def pickle_by_value(cls: type) -> type:
+    """Make dill serialize `cls` and its methods by value, as it does for `__main__` objects.
+
+    dill pickles a class found at `module.qualname` by reference, i.e. as an import the provider
+    process may be unable to do; objects of `__main__` are always pickled with their code.
+    """
+    cls.__module__ = "__main__"
+    for member in vars(cls).values():
+        function = getattr(member, "__func__", member)
+        if inspect.isfunction(function):
+            function.__module__ = "__main__"
+    return cls
+
+
+class ProjectProvider(ResourceProvider):
+    """Pickled by value; each method calls the function of the same name in `OPERATIONS_MODULE`."""
+
+    # The dotted module holding check/diff/create/update/delete/read (set by each subclass).
+    OPERATIONS_MODULE = ""
+
+    def __init__(self, project_root: str | None = None) -> None:
+        ResourceProvider.__init__(self)
+        # Where the program ran when the resource was last written; the state keeps it.
+        self.project_root = project_root or str(Path(__file__).resolve().parents[1])
+
+    def _operations(self):
+        """The operations module, from the checkout `pulumi` runs in now, else the recorded one.
+
+        The state keeps the pickled provider, so a `destroy` from another clone (a CI runner, a
+        moved checkout) must not depend on the path recorded when the resource was created.
+        """
+        import importlib
+        import os
+        import sys
+
+        module = self.OPERATIONS_MODULE
+        relative = os.path.join(*module.split(".")) + ".py"
+        candidates = [os.getcwd(), self.project_root]
+        found = [root for root in candidates if os.path.isfile(os.path.join(root, relative))]
+        if not found:
+            raise RuntimeError(
+                f"cannot find this project's {relative} in the working directory "
+                f"{candidates[0]} nor in {candidates[1]}, where the resource was last deployed "
+                "from: run pulumi from the project's checkout"
+            )
+        if found[0] not in sys.path:
+            sys.path.insert(0, found[0])
+        return importlib.import_module(module)
+
+    def check(self, olds, news):
+        return self._operations().check(olds, news)
+
+    def diff(self, _id, olds, news):
+        return self._operations().diff(_id, olds, news)
+
+    def create(self, props):
+        return self._operations().create(props)
+
+    def update(self, _id, olds, news):
+        return self._operations().update(_id, olds, news)
+
+    def delete(self, _id, props):
+        return self._operations().delete(_id, props)
+
+    def read(self, id_, props):
+        return self._operations().read(id_, props)
+
+
+pickle_by_value(ProjectProvider)

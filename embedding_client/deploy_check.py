@@ -234,10 +234,3 @@ def verify_deploy(
     assert live is not None
     return live
 
-
-def sagemaker_client(region: str, endpoint_url: str | None = None) -> Any:
-    """A SageMaker control-plane client; `endpoint_url` redirects it (an emulator)."""
-    import boto3
-
-    session = boto3.session.Session(region_name=region)
-    return session.client("sagemaker", endpoint_url=endpoint_url)

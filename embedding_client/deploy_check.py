@@ -233,4 +233,3 @@ def verify_deploy(
         raise DeployCheckFailure(failure_message(expected, live))
     assert live is not None
     return live
-

@@ -13,26 +13,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from embedding_limits import in_batch_transform, response_limit_bytes
 from embedding_pooling import pool
 from embedding_settings import EmbeddingSettings, ModelFilesError
 
 from facts.embedding_api import EmbeddingOptions, InputError, max_vectors
-from facts.serverless import MAX_PAYLOAD_BYTES
 
 # Texts run through the transformer this many at a time, longest first (as sentence-transformers
 # does), so one long text does not pad a whole large request.
 ENCODE_BATCH_SIZE = 32
 # At most this many texts per request (env EMBEDDING_MAX_BATCH_SIZE lowers or raises it): as
 # many as OpenAI's API takes. Responses must also fit 4 MB, which bounds wide float vectors.
+# In a Batch Transform job SageMaker sizes the requests (MaxPayloadInMB), so only the response
+# limit and an explicit EMBEDDING_MAX_BATCH_SIZE apply there.
 MAX_BATCH_SIZE = 2048
 DEFAULT_PROMPT_VARIABLE = "EMBEDDING_DEFAULT_PROMPT_NAME"
 
 
 def max_batch_size() -> int:
-    """MAX_BATCH_SIZE, or EMBEDDING_MAX_BATCH_SIZE when the deployment sets it."""
+    """EMBEDDING_MAX_BATCH_SIZE when set, else MAX_BATCH_SIZE (unbounded in Batch Transform)."""
     raw = os.environ.get("EMBEDDING_MAX_BATCH_SIZE")
     if raw is None:
-        return MAX_BATCH_SIZE
+        return MAX_BATCH_SIZE if not in_batch_transform() else 2**31 - 1
     try:
         value = int(raw)
     except ValueError:
@@ -67,8 +69,8 @@ class EmbeddingModel:
     default_prompt_name: str | None = None
 
     def max_texts_per_request(self, dimensions: int, encoding_format: str) -> int:
-        """The batch limit, also bounded so the response fits SageMaker's 4 MB."""
-        by_response = max_vectors(dimensions, encoding_format, MAX_PAYLOAD_BYTES)
+        """The batch limit, also bounded so the response fits the platform's response limit."""
+        by_response = max_vectors(dimensions, encoding_format, response_limit_bytes())
         return max(1, min(max_batch_size(), by_response))
 
     def prompt_for(self, options: EmbeddingOptions) -> str:
@@ -105,7 +107,8 @@ class EmbeddingModel:
                 f"{count} inputs in one request; the limit for {dimensions} dimensions in "
                 f"{options.encoding_format} is {limit} ({other}: "
                 f"{self.max_texts_per_request(dimensions, other)}), set by "
-                "EMBEDDING_MAX_BATCH_SIZE and the 4 MB response size: send smaller batches",
+                f"EMBEDDING_MAX_BATCH_SIZE and the {response_limit_bytes()}-byte response limit: "
+                "send smaller batches",
                 status=413,
             )
 

@@ -28,6 +28,7 @@ from embedding_encoder import (
     effective_max_length,
     max_batch_size,
 )
+from embedding_limits import request_limit_bytes
 from embedding_settings import read_settings
 from embedding_threads import intra_op_threads
 from embedding_torch import TorchEngine
@@ -42,7 +43,6 @@ from facts.embedding_api import (
     parse_body,
     render_response,
 )
-from facts.serverless import MAX_PAYLOAD_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
 def input_fn(input_data: Any, content_type: str | None, context: Any = None) -> EmbeddingRequest:
     """Toolkit hook: decode and validate the request body (JSON, or JSON lines)."""
     raw = input_data.encode("utf-8") if isinstance(input_data, str) else bytes(input_data)
-    return parse_body(raw, _media_type(content_type) or JSON_CONTENT_TYPE, MAX_PAYLOAD_BYTES)
+    return parse_body(raw, _media_type(content_type) or JSON_CONTENT_TYPE, request_limit_bytes())
 
 
 def info(model: EmbeddingModel) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def info(model: EmbeddingModel) -> dict[str, Any]:
         "normalize": model.settings.normalize,
         "prompts": model.settings.prompts,
         "default_prompt_name": model.default_prompt_name,
-        "max_request_bytes": MAX_PAYLOAD_BYTES,
+        "max_request_bytes": request_limit_bytes(),
         "max_texts_per_request": {
             encoding: model.max_texts_per_request(model.dimensions, encoding)
             for encoding in ("float", "base64")

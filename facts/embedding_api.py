@@ -266,7 +266,8 @@ def parse_body(raw: bytes, media_type: str, max_bytes: int) -> EmbeddingRequest:
         )
     if len(raw) > max_bytes:
         raise InputError(
-            f"request body is {len(raw)} bytes; the limit is {max_bytes} bytes (4 MB): "
+            f"request body is {len(raw)} bytes; the limit is {max_bytes} bytes "
+            f"({max_bytes / 1_000_000:g} MB): "
             "send fewer texts per request",
             status=413,
         )

@@ -23,6 +23,7 @@ ENTRY_SCRIPT = "inference.py"
 # The facts modules `container/*.py` import (standard library only, Python 3.9-compatible).
 CONTAINER_FACTS = (
     "__init__.py",
+    "batch_transform.py",
     "embedding_api.py",
     "sentence_modules.py",
     "serverless.py",

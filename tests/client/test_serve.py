@@ -118,6 +118,23 @@ def test_invocations_return_sentence_transformers_vectors_for_the_loaders_artifa
     assert cosine.min() >= 0.9999
 
 
+def test_json_lines_are_answered_line_for_line_in_order_as_batch_transform_sends_them(served):
+    records = [{"id": "x1", "inputs": SENTENCES[0]}, SENTENCES[1], {"inputs": SENTENCES[2]}]
+    body = "".join(json.dumps(record) + "\n" for record in records).encode()
+    status, headers, answer = invoke(
+        served.url, body, content_type="application/jsonlines", accept="application/jsonlines"
+    )
+    assert status == 200, answer
+    assert headers["Content-Type"] == "application/jsonlines"
+    lines = [json.loads(line) for line in answer.decode().splitlines()]
+    assert [list(line) for line in lines] == [["embedding"]] * 3
+    ours = np.asarray([line["embedding"] for line in lines])
+    theirs = SentenceTransformer(str(REFERENCE_MODEL_DIR), device="cpu").encode(
+        SENTENCES, normalize_embeddings=True
+    )
+    assert ((ours * theirs).sum(axis=1)).min() >= 0.9999
+
+
 def test_bad_input_is_a_400_with_the_scripts_message(served):
     status, _, body = invoke(served.url, {"inputs": []})
     answer = json.loads(body)

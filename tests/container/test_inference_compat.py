@@ -170,3 +170,31 @@ def test_dlc_handler_service_serves_the_script_and_turns_bad_input_into_a_400(tm
     assert cosine.min() >= 0.9999
     assert report["refused"]["code"] == 400
     assert "empty list" in report["refused"]["message"]
+
+
+# Batch Transform's request: several JSON lines in one body, answered line for line.
+_TOOLKIT_JSONLINES_CHILD = (
+    _TOOLKIT_CHILD.split("service = HuggingFaceHandlerService()")[0]
+    + """
+service = HuggingFaceHandlerService()
+headers = {"Content-Type": "application/jsonlines", "Accept": "application/jsonlines"}
+context = Context(sys.argv[1], headers)
+records = [{"id": i, "inputs": text} for i, text in enumerate(json.loads(sys.argv[2]))]
+body = "".join(json.dumps(record) + "\\n" for record in records).encode()
+answer = service.handle([{"body": bytearray(body)}], context)[0]
+lines = [json.loads(line)["embedding"] for line in answer.splitlines()]
+report = {"response": {"embeddings": lines}, "content_type": context.response_content_type}
+print(json.dumps(report))
+"""
+)
+
+
+@needs_old_stack
+def test_dlc_handler_service_answers_batch_transform_json_lines_line_for_line(tmp_path):
+    folder = copy_model(tmp_path / "model", with_script=True)
+    report = run_in_old_stack(_TOOLKIT_JSONLINES_CHILD, str(folder), json.dumps(SENTENCES))
+    if "skip" in report:
+        pytest.skip(f"no inference toolkit in {COMPAT_PYTHON}: {report['skip']}")
+    assert report["content_type"] == "application/jsonlines"
+    cosine = cosines_to_sentence_transformers(report, folder)
+    assert cosine.min() >= 0.9999

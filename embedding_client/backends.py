@@ -41,6 +41,8 @@ MAX_ATTEMPTS = 8
 READ_TIMEOUT_SECONDS = 90
 RETRYABLE_STATUS = (429, 502, 503, 504)
 THROTTLING_CODES = ("ThrottlingException", "Throttling", "TooManyRequestsException")
+# Answers that mean "send less, later": throttling, and a serverless endpoint still scaling up.
+RETRY_LATER_CODES = (*THROTTLING_CODES, "ModelNotReadyException")
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,14 @@ class EndpointError(EmbeddingClientError):
             )
 
     @property
+    def is_throttling(self) -> bool:
+        """The target asks for fewer requests (throttling, 429, a model still scaling up)."""
+        return self.code in RETRY_LATER_CODES or self.status == 429
+
+    @property
     def is_client_error(self) -> bool:
         """The request was refused (4xx, not throttling): sending it again will not help."""
-        if self.code in THROTTLING_CODES or self.status == 429:
+        if self.is_throttling:
             return False
         return self.status is not None and 400 <= self.status < 500
 
@@ -296,6 +303,7 @@ class HttpBackend:
     # None: as many texts per request as the endpoint states (see `endpoint_batch_size`).
     batch_size: int | None = None
     timeout: float = READ_TIMEOUT_SECONDS
+    max_attempts: int = MAX_ATTEMPTS
     _info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def _post(self, body: bytes) -> bytes:
@@ -309,7 +317,9 @@ class HttpBackend:
                 headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
             )
 
-        return post_with_retries(factory, self.url, timeout=self.timeout)
+        return post_with_retries(
+            factory, self.url, attempts=self.max_attempts, timeout=self.timeout
+        )
 
     def info(self) -> dict[str, Any] | None:
         """What the endpoint serves and its per-request limits (None for an older artifact)."""
@@ -388,12 +398,18 @@ def aws_client(
     max_attempts: int = MAX_ATTEMPTS,
     session: Any = None,
 ) -> Any:
-    """A boto3 client with adaptive retries (throttling backs off client-side) and a long read."""
+    """A boto3 client with adaptive retries (throttling backs off client-side) and a long read.
+
+    With `max_attempts=1` the caller paces itself (`embed file`), so no client-side rate limiter.
+    """
     import boto3
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "adaptive", "total_max_attempts": max_attempts},
+        retries={
+            "mode": "adaptive" if max_attempts > 1 else "standard",
+            "total_max_attempts": max_attempts,
+        },
         read_timeout=READ_TIMEOUT_SECONDS,
         connect_timeout=10,
     )
@@ -437,6 +453,8 @@ class SageMakerBackend:
     # A boto3 Session to call from (a stack's profile and assumed roles); None: the default one.
     session: Any = None
     _info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # One boto3 client per backend (thread-safe), not one per call: `embed file` calls often.
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def target(self) -> str:
@@ -446,12 +464,16 @@ class SageMakerBackend:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            client = aws_client(
-                "sagemaker-runtime",
-                self.region,
-                self.endpoint_url,
-                self.max_attempts,
-                session=self.session,
+            key = f"runtime/{self.max_attempts}"  # a copy with other retries gets its own
+            client = self._clients.get(key) or self._clients.setdefault(
+                key,
+                aws_client(
+                    "sagemaker-runtime",
+                    self.region,
+                    self.endpoint_url,
+                    self.max_attempts,
+                    session=self.session,
+                ),
             )
         except BotoCoreError as error:
             raise _botocore_failure(error, self.target) from None
@@ -501,6 +523,7 @@ class BedrockBackend:
     region: str | None = None
     endpoint_url: str | None = None
     max_attempts: int = MAX_ATTEMPTS
+    _clients: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def embed(
         self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
@@ -510,8 +533,10 @@ class BedrockBackend:
         _check_texts(texts)
         target = f"Bedrock model {self.model_id}"
         try:
-            client = aws_client(
-                "bedrock-runtime", self.region, self.endpoint_url, self.max_attempts
+            key = f"runtime/{self.max_attempts}"
+            client = self._clients.get(key) or self._clients.setdefault(
+                key,
+                aws_client("bedrock-runtime", self.region, self.endpoint_url, self.max_attempts),
             )
         except BotoCoreError as error:
             raise _botocore_failure(error, target) from None

@@ -9,4 +9,5 @@ pytest_plugins = [
     "tests.fixtures.bedrock_api",
     "tests.fixtures.local_endpoint",
     "tests.fixtures.pulumi_mocks",
+    "tests.fixtures.sagemaker_runtime",
 ]

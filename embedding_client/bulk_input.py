@@ -1,0 +1,197 @@
+"""`embed file`'s input: a corpus streamed one record at a time, whatever its format.
+
+JSONL (one object per line, `--id-field` / `--text-field`), CSV (a header row naming the same
+fields), Parquet (the same columns; needs pyarrow) or plain text (one document per line; the id is
+the line number). Nothing reads the whole file: memory stays flat however large the corpus is.
+A record that cannot be embedded (no id, no text, not JSON) comes out as a `Document` with a
+`problem`, so the run reports it in the error file and carries on.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("jsonl", "csv", "parquet", "text")
+SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".text": "text",
+}
+PYARROW_INSTALL = "pip install 'pyarrow>=14' (or: pip install -e '.[bulk]')"
+
+
+class InputFormatError(Exception):
+    """The input as a whole cannot be read (unknown format, missing columns); nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One record of the corpus; `problem` says why it cannot be embedded (None: it can)."""
+
+    id: str | None
+    text: str | None
+    position: int  # line number (JSONL, text) or data row number (CSV, Parquet), from 1
+    problem: str | None = None
+
+
+def input_format(path: Path, requested: str | None = None) -> str:
+    """The format named by `--input-format`, else by the file's extension."""
+    if requested:
+        if requested not in FORMATS:
+            raise InputFormatError(f"--input-format {requested!r}: expected one of {FORMATS}")
+        return requested
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise InputFormatError(
+            f"{path}: cannot tell the format from {path.suffix or 'no extension'!r}; use one of "
+            f"{', '.join(SUFFIXES)} or pass --input-format {{{','.join(FORMATS)}}}"
+        )
+    return fmt
+
+
+def import_pyarrow_parquet() -> Any:
+    """`pyarrow.parquet`, or an error naming the command that installs it."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputFormatError(
+            f"Parquet needs pyarrow, which is not installed: {PYARROW_INSTALL}"
+        ) from None
+    return pq
+
+
+def _identifier(value: Any) -> str | None:
+    """A record's id as text: strings as they are, integers in decimal; anything else is None."""
+    if isinstance(value, str) and value != "":
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _document(record: dict, position: int, id_field: str, text_field: str) -> Document:
+    raw_id = record.get(id_field)
+    identifier = _identifier(raw_id)
+    if identifier is None:
+        what = "has no" if raw_id is None else f"has a {type(raw_id).__name__} as its"
+        return Document(None, None, position, f"record {what} {id_field!r} (a string or integer)")
+    text = record.get(text_field)
+    if not isinstance(text, str):
+        what = "no" if text is None else f"a {type(text).__name__} as its"
+        return Document(identifier, None, position, f"record has {what} {text_field!r} string")
+    return Document(identifier, text, position)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
+    """(line number, text without its line break) per line; None for a line that is not UTF-8."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                yield number, raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                yield number, None
+
+
+def _read_jsonl(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
+    for number, line in _lines(path):
+        if line is None:
+            yield Document(None, None, number, "line is not UTF-8")
+            continue
+        if not line.strip():
+            continue  # blank lines separate nothing in JSONL
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            yield Document(None, None, number, f"line is not JSON: {error}")
+            continue
+        if not isinstance(record, dict):
+            yield Document(None, None, number, "line is not a JSON object")
+            continue
+        yield _document(record, number, id_field, text_field)
+
+
+def _read_text(path: Path) -> Iterator[Document]:
+    for number, line in _lines(path):
+        if line is None:
+            yield Document(str(number), None, number, "line is not UTF-8")
+        else:
+            yield Document(str(number), line, number)
+
+
+def _read_csv(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
+    handle = path.open(newline="", encoding="utf-8")
+    reader = csv.DictReader(handle)
+    columns = reader.fieldnames or []
+    missing = [name for name in (id_field, text_field) if name not in columns]
+    if missing:
+        handle.close()
+        raise InputFormatError(
+            f"{path}: no column {missing[0]!r}; the header has {columns}: "
+            "pass --id-field/--text-field"
+        )
+
+    def rows() -> Iterator[Document]:
+        with handle:
+            for number, row in enumerate(reader, start=1):
+                yield _document(row, number, id_field, text_field)
+
+    return rows()
+
+
+def _read_parquet(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
+    parquet = import_pyarrow_parquet().ParquetFile(path)
+    columns = parquet.schema_arrow.names
+    missing = [name for name in (id_field, text_field) if name not in columns]
+    if missing:
+        raise InputFormatError(
+            f"{path}: no column {missing[0]!r}; it has {columns}: pass --id-field/--text-field"
+        )
+
+    def rows() -> Iterator[Document]:
+        number = 0
+        for batch in parquet.iter_batches(columns=[id_field, text_field], batch_size=4096):
+            for row in batch.to_pylist():
+                number += 1
+                yield _document(row, number, id_field, text_field)
+
+    return rows()
+
+
+def read_documents(
+    path: Path, fmt: str, *, id_field: str = "id", text_field: str = "text"
+) -> Iterator[Document]:
+    """The corpus's records in file order, streamed; a missing column fails here, at once."""
+    if not path.is_file():
+        raise InputFormatError(f"{path}: no such file")
+    if fmt == "jsonl":
+        return _read_jsonl(path, id_field, text_field)
+    if fmt == "csv":
+        return _read_csv(path, id_field, text_field)
+    if fmt == "parquet":
+        return _read_parquet(path, id_field, text_field)
+    if fmt == "text":
+        return _read_text(path)
+    raise InputFormatError(f"unknown input format {fmt!r}; expected one of {FORMATS}")
+
+
+def count_records(path: Path, fmt: str) -> int:
+    """How many records the corpus holds (for the progress bar's ETA), in one streaming pass."""
+    if fmt == "parquet":
+        return import_pyarrow_parquet().ParquetFile(path).metadata.num_rows
+    if fmt == "csv":
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+    count = 0
+    with path.open("rb") as handle:
+        for line in handle:
+            if fmt == "text" or line.strip():
+                count += 1
+    return count

@@ -1,0 +1,316 @@
+"""`embed file`'s output: vectors written so that a rerun can skip what is done.
+
+Layout (docs/bulk.md):
+- `OUT.jsonl`: one line per document, `{"id", "model", "dimensions", "vector": [...]}`, id first.
+  Each batch is appended as whole lines and flushed to disk. A hard kill in the middle of a write
+  can leave one incomplete last line; the next run cuts it off before it resumes.
+- `OUT.parquet`: a directory of Parquet part files (`part-<run>-<n>.parquet`, columns id string,
+  vector fixed_size_list<float32>[dimensions], model string, dimensions int32), readable as one
+  dataset (`pyarrow.parquet.read_table(OUT)`, `pandas.read_parquet(OUT)`). A Parquet file cannot
+  be appended to, so each part is written under a hidden temporary name and renamed into place
+  when complete: a reader, or a resumed run, never sees half a part. Rows wait in memory for at
+  most `PART_ROWS` rows or `PART_SECONDS` seconds; a crash loses those and the rerun redoes them.
+- `OUT.errors.jsonl` beside it: one line per document the run could not embed, `{"id",
+  "position", "error"}`; rewritten by every run (it lists the latest run's failures).
+
+Every id is written once: the run reads the ids already in OUT first and never sends them again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from embedding_client.bulk_input import PYARROW_INSTALL
+
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
+PART_ROWS = 10_000
+PART_SECONDS = 60.0
+PART_PATTERN = "part-*.parquet"
+TEMPORARY_PREFIX = ".part-"
+
+
+class OutputError(Exception):
+    """The output cannot be written or resumed (wrong kind of path, another model's vectors)."""
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What every vector of one output shares."""
+
+    model: str
+    dimensions: int
+
+
+class VectorSink(Protocol):
+    """Where the vectors go; `write` is called from one thread only."""
+
+    path: Path
+
+    def done_ids(self) -> Iterator[str]:
+        """Ids already in the output (after repairing what a crash left)."""
+        ...
+
+    def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
+        """Add rows; refuses vectors of another model or size than those already written."""
+        ...
+
+    def close(self) -> None:
+        """Make everything written so far durable and readable."""
+        ...
+
+
+def output_format(path: Path) -> str:
+    fmt = OUTPUT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise OutputError(
+            f"--out {path}: the extension decides the format; expected one of "
+            f"{', '.join(OUTPUT_FORMATS)}"
+        )
+    return fmt
+
+
+def errors_path(path: Path) -> Path:
+    """Where the documents that could not be embedded are listed."""
+    return path.with_name(path.name + ".errors.jsonl")
+
+
+def open_sink(path: Path, *, part_rows: int = PART_ROWS) -> VectorSink:
+    """The sink for `path`'s format (by extension)."""
+    if output_format(path) == "parquet":
+        return ParquetSink(path, part_rows=part_rows)
+    return JsonlSink(path)
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _check_signature(existing: Signature | None, sig: Signature, path: Path) -> None:
+    if existing is not None and existing != sig:
+        raise OutputError(
+            f"{path} holds vectors of {existing.model} ({existing.dimensions} dimensions); this "
+            f"run gives {sig.model} ({sig.dimensions} dimensions): write to another --out"
+        )
+
+
+def _float32_row(vector: Sequence[float]) -> str:
+    """A JSON array with 9 significant digits: every float32 value round-trips exactly."""
+    return "[" + ",".join(["%.9g"] * len(vector)) % tuple(vector) + "]"
+
+
+class JsonlSink:
+    """Whole lines appended per batch, flushed and fsynced; the id leads every line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: Any = None
+        self._signature: Signature | None = None
+
+    def done_ids(self) -> Iterator[str]:
+        if self.path.is_dir():
+            raise OutputError(f"--out {self.path} is a directory; a .jsonl output is one file")
+        if not self.path.exists():
+            return
+        self._cut_incomplete_line()
+        decoder = json.JSONDecoder()
+        with self.path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    if line.startswith('{"id":'):  # what this sink writes: read the id only
+                        identifier, _ = decoder.raw_decode(line, 6)
+                    else:
+                        identifier = json.loads(line)["id"]
+                except (ValueError, KeyError, TypeError):
+                    raise OutputError(
+                        f"{self.path} line {number} is not a vector line this command wrote; "
+                        "write to another --out"
+                    ) from None
+                if self._signature is None:
+                    record = json.loads(line)
+                    self._signature = Signature(str(record["model"]), int(record["dimensions"]))
+                yield str(identifier)
+
+    def _cut_incomplete_line(self) -> None:
+        """Drop a last line without its line break: a write cut short by a hard kill."""
+        with self.path.open("rb+") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            position = size
+            while position > 0:
+                step = min(65536, position)
+                handle.seek(position - step)
+                chunk = handle.read(step)
+                newline = chunk.rfind(b"\n")
+                if newline >= 0:
+                    position = position - step + newline + 1
+                    break
+                position -= step
+            handle.truncate(position)
+
+    def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
+        _check_signature(self._signature, sig, self.path)
+        self._signature = sig
+        if self._handle is None:
+            self._handle = self.path.open("a", encoding="utf-8")
+        head = f',"model":{json.dumps(sig.model)},"dimensions":{sig.dimensions},"vector":'
+        lines = [
+            '{"id":' + json.dumps(identifier, ensure_ascii=False) + head + _float32_row(v) + "}\n"
+            for identifier, v in zip(ids, vectors, strict=True)
+        ]
+        self._handle.write("".join(lines))
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def _import_pyarrow() -> tuple[Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise OutputError(
+            f"Parquet output needs pyarrow, which is not installed: {PYARROW_INSTALL}; "
+            "or write --out FILE.jsonl"
+        ) from None
+    return pa, pq
+
+
+class ParquetSink:
+    """A dataset directory of part files, each renamed into place once complete."""
+
+    def __init__(
+        self, path: Path, *, part_rows: int = PART_ROWS, part_seconds: float = PART_SECONDS
+    ):
+        self.path = path
+        self._pa, self._pq = _import_pyarrow()
+        self._part_rows = part_rows
+        self._part_seconds = part_seconds
+        self._run = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        self._parts = 0
+        self._ids: list[str] = []
+        self._vectors: list[Sequence[float]] = []
+        self._since = time.monotonic()
+        self._signature: Signature | None = None
+
+    def _prepare_directory(self) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise OutputError(
+                f"--out {self.path} is a file; Parquet output is a directory of part files "
+                "(docs/bulk.md): choose a path that does not exist yet"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        for leftover in self.path.glob(TEMPORARY_PREFIX + "*"):
+            leftover.unlink()  # a part a crash left half-written: its rows were never done
+        strangers = sorted(
+            entry.name
+            for entry in self.path.iterdir()
+            if not (entry.is_file() and entry.match(PART_PATTERN))
+        )
+        if strangers:
+            raise OutputError(
+                f"--out {self.path} holds files this command did not write ({strangers[0]}, ...); "
+                "choose another --out"
+            )
+
+    def done_ids(self) -> Iterator[str]:
+        self._prepare_directory()
+        for part in sorted(self.path.glob(PART_PATTERN)):
+            parquet = self._pq.ParquetFile(part)
+            if self._signature is None and parquet.metadata.num_rows:
+                first = next(parquet.iter_batches(batch_size=1, columns=["model", "dimensions"]))
+                row = first.to_pylist()[0]
+                self._signature = Signature(row["model"], row["dimensions"])
+            for batch in parquet.iter_batches(columns=["id"], batch_size=65536):
+                yield from batch.column(0).to_pylist()
+
+    def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
+        _check_signature(self._signature, sig, self.path)
+        self._signature = sig
+        self._ids.extend(ids)
+        self._vectors.extend(vectors)
+        if (
+            len(self._ids) >= self._part_rows
+            or time.monotonic() - self._since >= self._part_seconds
+        ):
+            self._write_part()
+
+    def _table(self, ids: list[str], vectors: list[Sequence[float]]) -> Any:
+        pa = self._pa
+        assert self._signature is not None
+        dimensions = self._signature.dimensions
+        values = pa.array(itertools.chain.from_iterable(vectors), type=pa.float32())
+        count = len(ids)
+        return pa.table(
+            {
+                "id": pa.array(ids, type=pa.string()),
+                "vector": pa.FixedSizeListArray.from_arrays(values, dimensions),
+                "model": pa.array([self._signature.model] * count, type=pa.string()),
+                "dimensions": pa.array([dimensions] * count, type=pa.int32()),
+            }
+        )
+
+    def _write_part(self) -> None:
+        self._since = time.monotonic()
+        if not self._ids:
+            return
+        # Taken out of the buffer first: whatever interrupts this, no row is written twice.
+        ids, vectors = self._ids, self._vectors
+        self._ids, self._vectors = [], []
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._parts += 1
+        name = f"part-{self._run}-{self._parts:05d}.parquet"
+        temporary = self.path / (TEMPORARY_PREFIX + name + ".tmp")
+        with temporary.open("wb") as handle:
+            self._pq.write_table(self._table(ids, vectors), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path / name)
+        _fsync_directory(self.path)
+
+    def close(self) -> None:
+        self._write_part()
+
+
+class ErrorLog:
+    """`OUT.errors.jsonl`: the documents this run could not embed, one JSON line each."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._handle: Any = None
+
+    def add(self, identifier: str | None, position: int, error: str) -> None:
+        if self._handle is None:
+            self._handle = self.path.open("w", encoding="utf-8")
+        record = {"id": identifier, "position": position, "error": error}
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._handle.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        """Close; a run without failures removes the previous run's list."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        elif self.path.exists():
+            self.path.unlink()

@@ -1,0 +1,176 @@
+"""What `embed file` sends to: a backend built for one request per call, its limits, its
+concurrency and its prices.
+
+The limits come from the endpoint itself (its answer to `{"info": true}`: texts per request,
+request bytes, maximum sequence length); the concurrency from the endpoint's configuration
+(ServerlessConfig.MaxConcurrency, read through DescribeEndpoint and DescribeEndpointConfig) unless
+`--concurrency` says otherwise. A serverless endpoint that answers info requests gets base64
+vectors: the same float32 values in about a third of the bytes, so more texts fit a response and
+less data is billed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from embedding_client.backends import (
+    SAGEMAKER_MAX_BODY_BYTES,
+    BedrockBackend,
+    EmbeddingBackend,
+    HttpBackend,
+    InputTooLargeError,
+    SageMakerBackend,
+    TargetError,
+    aws_client,
+    endpoint_batch_size,
+)
+from embedding_client.bulk_progress import Pricing
+from embedding_client.bulk_runner import Limits
+from facts import bedrock_formats, pricing
+from facts.embedding_api import EmbeddingOptions
+
+# In flight at once when the target states no limit of its own.
+LOCAL_CONCURRENCY = 2  # the local endpoint serves one request at a time; one more hides latency
+BEDROCK_CONCURRENCY = 8  # Bedrock's quotas are per minute; throttling halves this as needed
+SAGEMAKER_FALLBACK_CONCURRENCY = 4  # when the endpoint's configuration cannot be read
+
+
+@dataclass(frozen=True)
+class ServerlessConfig:
+    max_concurrency: int
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class BulkTarget:
+    """A backend with one attempt per call, and how hard `embed file` may drive it."""
+
+    backend: EmbeddingBackend
+    label: str
+    options: EmbeddingOptions
+    limits: Limits
+    concurrency: int
+    concurrency_source: str
+    pricing: Pricing | None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PriceOverrides:
+    per_gb_second: float | None = None
+    per_1k_tokens: float | None = None
+
+
+def serverless_config(endpoint_name: str, region: str | None) -> ServerlessConfig:
+    """The endpoint's MaxConcurrency and memory: DescribeEndpoint → DescribeEndpointConfig."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client = aws_client("sagemaker", region)
+        config_name = client.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
+        variants = client.describe_endpoint_config(EndpointConfigName=config_name)[
+            "ProductionVariants"
+        ]
+    except (BotoCoreError, ClientError) as error:
+        raise TargetError(
+            f"cannot read the configuration of endpoint {endpoint_name}: {error}"
+        ) from None
+    serverless = (variants[0] if variants else {}).get("ServerlessConfig")
+    if not serverless:
+        raise TargetError(f"endpoint {endpoint_name} has no ServerlessConfig (not serverless)")
+    return ServerlessConfig(int(serverless["MaxConcurrency"]), int(serverless["MemorySizeInMB"]))
+
+
+def _endpoint_limits(
+    backend: HttpBackend | SageMakerBackend, options: EmbeddingOptions, max_tokens: int | None
+) -> tuple[EmbeddingOptions, Limits, list[str]]:
+    info = backend.info()
+    notes = []
+    if info is None:
+        notes.append("the endpoint answers no info request (an older artifact): 32 texts/request")
+    else:
+        options = replace(options, encoding_format="base64")
+    limits = Limits(
+        max_texts=endpoint_batch_size(None, info, options),
+        max_body_bytes=int((info or {}).get("max_request_bytes") or SAGEMAKER_MAX_BODY_BYTES),
+        max_sequence_length=(info or {}).get("max_sequence_length"),
+        token_budget=max_tokens,
+    )
+    return options, limits, notes
+
+
+def bulk_target(
+    backend: EmbeddingBackend,
+    options: EmbeddingOptions,
+    *,
+    concurrency: int | None = None,
+    max_tokens: int | None = None,
+    prices: PriceOverrides = PriceOverrides(),
+) -> BulkTarget:
+    """Limits, concurrency and pricing for `backend`; asks the endpoint what it can take."""
+    if isinstance(backend, HttpBackend):
+        options, limits, notes = _endpoint_limits(backend, options, max_tokens)
+        return BulkTarget(
+            backend=replace(backend, batch_size=limits.max_texts, max_attempts=1),
+            label=f"local endpoint {backend.url}",
+            options=options,
+            limits=limits,
+            concurrency=concurrency or LOCAL_CONCURRENCY,
+            concurrency_source="--concurrency" if concurrency else "default for a local endpoint",
+            pricing=None,
+            notes=tuple(notes),
+        )
+    if isinstance(backend, SageMakerBackend):
+        options, limits, notes = _endpoint_limits(backend, options, max_tokens)
+        config: ServerlessConfig | None = None
+        try:
+            config = serverless_config(backend.endpoint_name, backend.region)
+        except TargetError as error:
+            notes.append(f"{error}; no MaxConcurrency or memory size to go by")
+        if concurrency:
+            chosen, source = concurrency, "--concurrency"
+        elif config is not None:
+            chosen, source = config.max_concurrency, "the endpoint's MaxConcurrency"
+        else:
+            chosen, source = SAGEMAKER_FALLBACK_CONCURRENCY, "a fallback"
+        cost = None
+        if config is not None:
+            cost = Pricing(
+                "serverless",
+                memory_mb=config.memory_mb,
+                per_gb_second=prices.per_gb_second or pricing.SERVERLESS_PER_GB_SECOND,
+                overridden=prices.per_gb_second is not None,
+            )
+        return BulkTarget(
+            backend=replace(backend, batch_size=limits.max_texts, max_attempts=1),
+            label=backend.target,
+            options=options,
+            limits=limits,
+            concurrency=chosen,
+            concurrency_source=source,
+            pricing=cost,
+            notes=tuple(notes),
+        )
+    if isinstance(backend, BedrockBackend):
+        try:
+            model = bedrock_formats.model_format(backend.model_id)
+            bedrock_formats.EmbedOptions.from_api(options)
+        except bedrock_formats.BedrockRequestError as error:
+            raise InputTooLargeError(str(error)) from None
+        price = prices.per_1k_tokens or pricing.BEDROCK_PER_1K_TOKENS.get(backend.model_id)
+        return BulkTarget(
+            backend=replace(backend, max_attempts=1),
+            label=f"Bedrock model {backend.model_id}",
+            options=options,
+            limits=Limits(model.max_texts_per_call, None, None, max_tokens),
+            concurrency=concurrency or BEDROCK_CONCURRENCY,
+            concurrency_source="--concurrency" if concurrency else "the default for Bedrock",
+            pricing=Pricing(
+                "bedrock", per_1k_tokens=price, overridden=prices.per_1k_tokens is not None
+            )
+            if price
+            else None,
+        )
+    raise TargetError(
+        "embed file sends to --stack, --outputs-file, --endpoint, --url or --bedrock targets"
+    )

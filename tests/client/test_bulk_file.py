@@ -1,0 +1,414 @@
+"""`embed file` end to end: the local endpoint, a SageMaker endpoint (moto's control plane and a
+sagemaker-runtime fault layer in front of the real model), and Bedrock (its fixture).
+
+What the issue asks of it: Parquet read back with pyarrow matches sentence-transformers; a killed
+and resumed run writes each id exactly once; injected throttling halves the concurrency and it
+recovers; a bad document lands in the error file while the rest is embedded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from embedding_client.bulk_command import EXIT_INTERRUPTED, run
+from embedding_client.embed import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from embedding_client.serve import InferenceHandler, LocalEndpoint
+from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
+from tests.fixtures.sagemaker_runtime import FaultyRuntime
+from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR, REPO_ROOT
+
+WORDS = "river mountain bread coffee engine violin garden winter market signal harbor".split()
+
+
+def corpus_texts(count: int, seed: int = 0) -> list[str]:
+    """Deterministic short documents of 3 to 30 words."""
+    rng = np.random.default_rng(seed)
+    return [
+        " ".join(rng.choice(WORDS, size=int(rng.integers(3, 30)))) + f" ({index})"
+        for index in range(count)
+    ]
+
+
+def write_corpus(path: Path, texts: list[str], id_prefix: str = "doc-") -> dict[str, str]:
+    records = {f"{id_prefix}{i}": text for i, text in enumerate(texts)}
+    path.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in records.items()))
+    return records
+
+
+def read_output(path: Path) -> dict[str, list[float]]:
+    """id → vector, asserting that no id appears twice."""
+    if path.suffix == ".parquet":
+        rows = pq.read_table(path).to_pylist()
+    else:
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+    ids = [row["id"] for row in rows]
+    assert len(ids) == len(set(ids)), "an id was written twice"
+    return {row["id"]: row["vector"] for row in rows}
+
+
+class Outcome:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+def embed_file(*argv: str) -> Outcome:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = run([str(a) for a in argv], stdout, stderr)
+    return Outcome(code, stdout.getvalue(), stderr.getvalue())
+
+
+@pytest.fixture(scope="module")
+def sentence_transformer() -> SentenceTransformer:
+    return SentenceTransformer(str(REFERENCE_MODEL_DIR), device="cpu")
+
+
+def assert_matches_sentence_transformers(model, vectors: dict[str, list[float]], records):
+    ids = sorted(vectors)
+    theirs = model.encode([records[i] for i in ids], normalize_embeddings=True)
+    ours = np.asarray([vectors[i] for i in ids], dtype=np.float32)
+    assert ours.shape == (len(ids), DIMENSIONS)
+    cosine = (ours * theirs).sum(axis=1) / np.linalg.norm(ours, axis=1)
+    assert cosine.min() >= 0.9999
+
+
+@pytest.fixture(scope="module")
+def local_url(reference_handler: InferenceHandler) -> Iterator[str]:
+    endpoint = LocalEndpoint(lambda: reference_handler, port=0)
+    endpoint.start()
+    assert endpoint.wait_until_loaded(timeout=300), endpoint.state.load_error
+    yield endpoint.url
+    endpoint.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# The local endpoint
+
+
+def test_parquet_output_read_back_with_pyarrow_matches_sentence_transformers(
+    tmp_path, local_url, sentence_transformer
+):
+    texts = corpus_texts(60) + ["Ein Mann isst Essen.", "短い文", "  spaced out  "]
+    records = write_corpus(tmp_path / "corpus.jsonl", texts)
+    outcome = embed_file(
+        tmp_path / "corpus.jsonl", "--out", tmp_path / "v.parquet", "--url", local_url
+    )
+    assert outcome.code == EXIT_OK, outcome.err
+    assert f"done: {len(records)} embedded, 0 skipped" in outcome.out
+    table = pq.read_table(tmp_path / "v.parquet")
+    assert (
+        str(table.schema.field("vector").type) == f"fixed_size_list<element: float>[{DIMENSIONS}]"
+    )
+    assert set(table.column("model").to_pylist()) == {"model"}
+    assert set(table.column("dimensions").to_pylist()) == {DIMENSIONS}
+    assert_matches_sentence_transformers(
+        sentence_transformer, read_output(tmp_path / "v.parquet"), records
+    )
+    assert not (tmp_path / "v.parquet.errors.jsonl").exists()
+
+
+def test_bad_documents_land_in_the_error_file_and_the_rest_is_embedded(
+    tmp_path, local_url, sentence_transformer
+):
+    texts = corpus_texts(30)
+    texts[4] = ""  # empty
+    texts[9] = "word " * 400  # over the model's 256 tokens: the endpoint refuses it (no truncate)
+    texts[17] = "x" * 4_100_000  # over a request's 4 MB on its own
+    records = write_corpus(tmp_path / "corpus.jsonl", texts)
+    outcome = embed_file(
+        tmp_path / "corpus.jsonl",
+        "--out",
+        tmp_path / "v.jsonl",
+        "--url",
+        local_url,
+        "--no-truncate",
+    )
+    assert outcome.code == EXIT_REFUSED, outcome.err
+    assert "27 embedded" in outcome.out and "3 failed (listed in" in outcome.out
+    errors = {
+        line["id"]: line for line in map(json.loads, (tmp_path / "v.jsonl.errors.jsonl").open())
+    }
+    assert sorted(errors) == ["doc-17", "doc-4", "doc-9"]
+    assert errors["doc-4"]["error"] == "empty text: nothing to embed"
+    assert "max_seq_length" in errors["doc-9"]["error"] and errors["doc-9"]["position"] == 10
+    assert "one request holds at most 4000000 bytes" in errors["doc-17"]["error"]
+    vectors = read_output(tmp_path / "v.jsonl")
+    assert sorted(vectors) == sorted(set(records) - set(errors))
+    good = {k: v for k, v in records.items() if k not in errors}
+    assert_matches_sentence_transformers(sentence_transformer, vectors, good)
+
+
+def test_duplicate_ids_are_embedded_once_and_counted(tmp_path, local_url):
+    path = tmp_path / "corpus.jsonl"
+    path.write_text(
+        "".join(json.dumps({"id": i, "text": f"text {n}"}) + "\n" for n, i in enumerate("abab"))
+    )
+    outcome = embed_file(path, "--out", tmp_path / "v.jsonl", "--url", local_url)
+    assert outcome.code == EXIT_OK and "2 duplicate ids skipped" in outcome.out
+    assert sorted(read_output(tmp_path / "v.jsonl")) == ["a", "b"]
+
+
+def test_plain_text_and_csv_inputs_are_embedded_with_their_ids(tmp_path, local_url):
+    (tmp_path / "lines.txt").write_text("first line\nsecond line\n")
+    outcome = embed_file(tmp_path / "lines.txt", "--out", tmp_path / "t.jsonl", "--url", local_url)
+    assert outcome.code == EXIT_OK, outcome.err
+    assert sorted(read_output(tmp_path / "t.jsonl")) == ["1", "2"]
+    (tmp_path / "c.csv").write_text('key,body\nk1,"one, two"\nk2,three\n')
+    outcome = embed_file(
+        tmp_path / "c.csv", "--out", tmp_path / "c.parquet", "--url", local_url,
+        "--id-field", "key", "--text-field", "body",
+    )  # fmt: skip
+    assert outcome.code == EXIT_OK, outcome.err
+    assert sorted(read_output(tmp_path / "c.parquet")) == ["k1", "k2"]
+
+
+def test_an_unusable_input_or_output_fails_before_anything_is_sent(tmp_path, local_url):
+    (tmp_path / "c.csv").write_text("key,text\n1,a\n")
+    outcome = embed_file(tmp_path / "c.csv", "--out", tmp_path / "v.jsonl", "--url", local_url)
+    assert outcome.code == EXIT_USAGE and "no column 'id'" in outcome.err
+    write_corpus(tmp_path / "c.jsonl", ["a"])
+    outcome = embed_file(tmp_path / "c.jsonl", "--out", tmp_path / "v.csv", "--url", local_url)
+    assert outcome.code == EXIT_USAGE and "expected one of .jsonl, .parquet" in outcome.err
+    assert not (tmp_path / "v.jsonl").exists()
+
+
+def _embed_file_process(corpus: Path, out: Path, url: str, *extra: str) -> subprocess.Popen:
+    """`python -m embedding_client embed file ...` in its own process, as a user runs it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "embedding_client", "embed", "file", str(corpus), "--out", str(out)]
+        + ["--url", url, "--concurrency", "1", "--max-tokens", "40", *extra],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _written(out: Path) -> int:
+    if out.suffix == ".parquet":
+        return len(list(out.glob("part-*.parquet"))) if out.exists() else 0
+    return out.read_text().count("\n") if out.exists() else 0
+
+
+def _wait_until_written(process: subprocess.Popen, out: Path, at_least: int) -> None:
+    deadline = time.monotonic() + 120
+    while _written(out) < at_least:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run wrote nothing in time"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_killed_then_interrupted_then_finished_run_writes_each_id_exactly_once(
+    tmp_path, local_url, sentence_transformer, suffix
+):
+    records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(240, seed=3))
+    out = tmp_path / f"v{suffix}"
+    extra = ("--part-rows", "8") if suffix == ".parquet" else ()
+
+    killed = _embed_file_process(tmp_path / "corpus.jsonl", out, local_url, *extra)
+    _wait_until_written(killed, out, 3)
+    killed.send_signal(signal.SIGKILL)  # no chance to clean up
+    killed.communicate(timeout=30)
+    after_kill = read_output(out)  # readable as it is
+    assert 0 < len(after_kill) < len(records)
+
+    interrupted = _embed_file_process(tmp_path / "corpus.jsonl", out, local_url, *extra)
+    _wait_until_written(interrupted, out, _written(out) + 3)
+    interrupted.send_signal(signal.SIGINT)
+    stdout, stderr = interrupted.communicate(timeout=60)
+    assert interrupted.returncode == EXIT_INTERRUPTED, stderr
+    assert f"resuming after {len(after_kill)} ids" in stderr
+    assert "interrupted: rerun the same command" in stdout
+    after_interrupt = read_output(out)
+    assert len(after_kill) < len(after_interrupt) < len(records)
+
+    finished = embed_file(tmp_path / "corpus.jsonl", "--out", out, "--url", local_url, *extra)
+    assert finished.code == EXIT_OK, finished.err
+    assert f"{len(after_interrupt)} skipped (already in the output)" in finished.out
+    vectors = read_output(out)
+    assert sorted(vectors) == sorted(records)
+    assert_matches_sentence_transformers(sentence_transformer, vectors, records)
+    assert not list(out.parent.glob("**/.part-*"))
+
+
+def test_embedding_a_text_that_reads_file_still_works_the_old_way(local_url, capsys):
+    from embedding_client import __main__ as package_main
+
+    assert package_main.main(["embed", "--url", local_url, "file"]) == EXIT_OK
+    assert '[0] "file"' in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# A SageMaker endpoint: moto's control plane, the fault layer as sagemaker-runtime
+
+
+def serverless_endpoint(aws: AwsEndpoint, max_concurrency: int, memory_mb: int = 2048) -> str:
+    """An endpoint in moto whose configuration says ServerlessConfig(memory, MaxConcurrency)."""
+    sagemaker = aws.client("sagemaker")
+    name = f"ep-{uuid.uuid4().hex[:8]}"
+    sagemaker.create_model(
+        ModelName=f"{name}-model",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
+        PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=f"{name}-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": f"{name}-model",
+                "ServerlessConfig": {
+                    "MemorySizeInMB": memory_mb,
+                    "MaxConcurrency": max_concurrency,
+                },
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-config")
+    return name
+
+
+def stack_outputs_file(tmp_path: Path, endpoint: str, runtime: FaultyRuntime) -> Path:
+    """What a local stack exports: the endpoint, its region, where its runtime answers."""
+    path = tmp_path / "outputs.json"
+    outputs = {"endpointName": endpoint, "region": "us-east-1", "sagemakerRuntimeUrl": runtime.url}
+    path.write_text(json.dumps(outputs))
+    return path
+
+
+def test_concurrency_starts_at_the_endpoints_max_concurrency_and_cost_is_estimated(
+    tmp_path, aws, faulty_runtime, sentence_transformer
+):
+    endpoint = serverless_endpoint(aws, max_concurrency=3, memory_mb=3072)
+    records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(90, seed=5))
+    outcome = embed_file(
+        tmp_path / "corpus.jsonl", "--out", tmp_path / "v.parquet",
+        "--outputs-file", stack_outputs_file(tmp_path, endpoint, faulty_runtime),
+        "--max-tokens", "60",
+    )  # fmt: skip
+    assert outcome.code == EXIT_OK, outcome.err
+    assert "3 in flight (the endpoint's MaxConcurrency)" in outcome.err
+    assert max(faulty_runtime.in_flight_by_request) == 3
+    assert "estimated cost: $" in outcome.out and "(serverless 3072 MB:" in outcome.out
+    assert_matches_sentence_transformers(
+        sentence_transformer, read_output(tmp_path / "v.parquet"), records
+    )
+
+
+def test_injected_throttling_halves_the_concurrency_and_it_grows_back(
+    tmp_path, aws, faulty_runtime, sentence_transformer
+):
+    endpoint = serverless_endpoint(aws, max_concurrency=4)
+    # Request 1 is the info request; the first round of four batches is throttled (one of them
+    # as a serverless endpoint still scaling up), and so is the first request after the cut.
+    faulty_runtime.faults = {
+        2: "throttle",
+        3: "throttle",
+        4: "not-ready",
+        5: "throttle",
+        6: "throttle",
+    }
+    records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(160, seed=7))
+    outcome = embed_file(
+        tmp_path / "corpus.jsonl", "--out", tmp_path / "v.jsonl",
+        "--outputs-file", stack_outputs_file(tmp_path, endpoint, faulty_runtime),
+        "--max-tokens", "60",
+    )  # fmt: skip
+    assert outcome.code == EXIT_OK, outcome.err
+    assert "5 throttled" in outcome.out
+    assert "lowest concurrency 1" in outcome.out  # 4 → 2 → 1: once per round, not per request
+    later = faulty_runtime.in_flight_by_request[len(faulty_runtime.in_flight_by_request) // 2 :]
+    assert max(later) == 4  # grown back to the endpoint's MaxConcurrency
+    vectors = read_output(tmp_path / "v.jsonl")
+    assert sorted(vectors) == sorted(records)
+    assert_matches_sentence_transformers(sentence_transformer, vectors, records)
+
+
+def test_an_endpoint_that_keeps_failing_stops_the_run_and_a_rerun_finishes_it(
+    tmp_path, aws, faulty_runtime
+):
+    endpoint = serverless_endpoint(aws, max_concurrency=2)
+    records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(120, seed=9))
+    outputs = stack_outputs_file(tmp_path, endpoint, faulty_runtime)
+    faulty_runtime.fail_from = 8
+    args = [tmp_path / "corpus.jsonl", "--out", tmp_path / "v.parquet", "--outputs-file", outputs]
+    outcome = embed_file(*args, "--max-tokens", "60")
+    assert outcome.code == EXIT_FAILED, outcome.err
+    assert "stopped: " in outcome.out and "InternalFailure" in outcome.out
+    partial = read_output(tmp_path / "v.parquet")
+    assert 0 < len(partial) < len(records)
+
+    faulty_runtime.reset()
+    outcome = embed_file(*args)
+    assert outcome.code == EXIT_OK, outcome.err
+    assert sorted(read_output(tmp_path / "v.parquet")) == sorted(records)
+    # The rerun sent only what was missing: one info request, then the rest.
+    assert sum(1 for _ in faulty_runtime.answered) < 1 + len(records)
+
+
+def test_a_finished_output_is_skipped_without_sending_anything(tmp_path, aws, faulty_runtime):
+    endpoint = serverless_endpoint(aws, max_concurrency=2)
+    write_corpus(tmp_path / "corpus.jsonl", corpus_texts(20))
+    outputs = stack_outputs_file(tmp_path, endpoint, faulty_runtime)
+    args = [tmp_path / "corpus.jsonl", "--out", tmp_path / "v.jsonl", "--outputs-file", outputs]
+    assert embed_file(*args).code == EXIT_OK
+    faulty_runtime.reset()
+    outcome = embed_file(*args)
+    assert outcome.code == EXIT_OK and "0 embedded, 20 skipped" in outcome.out
+    assert faulty_runtime.requests == 1  # the info request only
+
+
+# ---------------------------------------------------------------------------------------------
+# Bedrock
+
+
+def test_bedrock_titan_corpus_is_embedded_one_text_per_call_with_a_token_cost(
+    tmp_path, bedrock_api, monkeypatch
+):
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", bedrock_api.url)
+    records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(12))
+    bedrock_api.fail_next("ThrottlingException", times=2)
+    outcome = embed_file(
+        tmp_path / "corpus.jsonl", "--out", tmp_path / "v.jsonl", "--region", "us-east-1",
+        "--bedrock", "amazon.titan-embed-text-v2:0", "--dimensions", "256",
+    )  # fmt: skip
+    assert outcome.code == EXIT_OK, outcome.err
+    assert "2 throttled" in outcome.out
+    assert "(Bedrock: " in outcome.out and "estimated tokens × $2e-05/1k" in outcome.out
+    vectors = read_output(tmp_path / "v.jsonl")
+    assert sorted(vectors) == sorted(records) and {len(v) for v in vectors.values()} == {256}
+    assert len(bedrock_api.calls) == len(records) + 2
+
+
+def test_bedrock_refuses_prompts_before_sending(tmp_path, bedrock_api, monkeypatch):
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", bedrock_api.url)
+    write_corpus(tmp_path / "corpus.jsonl", ["a"])
+    outcome = embed_file(
+        tmp_path / "corpus.jsonl", "--out", tmp_path / "v.jsonl", "--region", "us-east-1",
+        "--bedrock", "amazon.titan-embed-text-v2:0", "--prompt-name", "query",
+    )  # fmt: skip
+    assert outcome.code == EXIT_USAGE and "prompt" in outcome.err
+    assert bedrock_api.calls == []
+
+
+def test_embed_file_needs_no_torch_in_the_client_process():
+    """The client runs where `pulumi up` runs: importing it must not pull in torch."""
+    code = "import sys, embedding_client.bulk_command; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, check=False).returncode == 0

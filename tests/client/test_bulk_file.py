@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from sentence_transformers import SentenceTransformer
 
 from embedding_client.bulk_command import EXIT_INTERRUPTED, run
 from embedding_client.embed import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
-from embedding_client.serve import InferenceHandler, LocalEndpoint
+from embedding_client.serve import LocalEndpoint
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.sagemaker_runtime import FaultyRuntime
 from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR, REPO_ROOT
@@ -84,13 +83,9 @@ def assert_matches_sentence_transformers(model, vectors: dict[str, list[float]],
     assert cosine.min() >= 0.9999
 
 
-@pytest.fixture(scope="module")
-def local_url(reference_handler: InferenceHandler) -> Iterator[str]:
-    endpoint = LocalEndpoint(lambda: reference_handler, port=0)
-    endpoint.start()
-    assert endpoint.wait_until_loaded(timeout=300), endpoint.state.load_error
-    yield endpoint.url
-    endpoint.stop()
+@pytest.fixture
+def local_url(reference_endpoint: LocalEndpoint) -> str:
+    return reference_endpoint.url
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,7 +384,8 @@ def test_bedrock_titan_corpus_is_embedded_one_text_per_call_with_a_token_cost(
     )  # fmt: skip
     assert outcome.code == EXIT_OK, outcome.err
     assert "2 throttled" in outcome.out
-    assert "(Bedrock: " in outcome.out and "estimated tokens × $2e-05/1k" in outcome.out
+    # Tokens as Bedrock counts them (its fixture answers one per call), at Titan v2's price.
+    assert f"(Bedrock: {len(records)} tokens × $2e-05/1k" in outcome.out
     vectors = read_output(tmp_path / "v.jsonl")
     assert sorted(vectors) == sorted(records) and {len(v) for v in vectors.values()} == {256}
     assert len(bedrock_api.calls) == len(records) + 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pulumi
 
 from components.artifact_bucket import ModelArtifactBucket, ModelArtifactBucketArgs
+from components.batch_access import BatchTransformAccess, BatchTransformAccessArgs
 from components.bedrock_access import BedrockEmbeddingAccess, BedrockEmbeddingAccessArgs
 from components.config import StackConfig, load_config
 from components.endpoint import ServerlessEmbeddingEndpoint, ServerlessEmbeddingEndpointArgs
@@ -53,6 +54,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: Tags) -> None:
             "endpointName": endpoint.endpoint_name,
             "endpointArn": endpoint.endpoint_arn,
             "endpointConfigName": endpoint.endpoint_config_name,
+            "modelName": endpoint.model_name,
             "imageUri": endpoint.image_uri,
             "bucketName": bucket.bucket_name,
             "modelDataUrl": packager.model_data_url,
@@ -66,6 +68,20 @@ def deploy_sagemaker(cfg: StackConfig, tags: Tags) -> None:
     )
     if cfg.http_api:
         deploy_http_api(cfg, "sagemaker", endpoint.endpoint_name, endpoint.endpoint_arn, tags)
+    if cfg.batch_input_prefix and cfg.batch_output_prefix:
+        deploy_batch_access(cfg, endpoint)
+
+
+def deploy_batch_access(cfg: StackConfig, endpoint: ServerlessEmbeddingEndpoint) -> None:
+    """Batch Transform on the stack's Model: its role reads one S3 folder and writes another."""
+    batch = BatchTransformAccess("batch", BatchTransformAccessArgs.for_stack(cfg, endpoint))
+    export(
+        {
+            "batchInputPrefix": cfg.batch_input_prefix,
+            "batchOutputPrefix": cfg.batch_output_prefix,
+            "batchJobPrefix": batch.job_name_prefix,
+        }
+    )
 
 
 def deploy_bedrock(cfg: StackConfig, tags: Tags) -> None:

@@ -64,6 +64,9 @@ class StackConfig:
     default_prompt_name: str | None = None
     # Where sagemaker-runtime calls go instead of AWS (the local stack's local endpoint).
     runtime_endpoint_url: str | None = None
+    # Batch Transform: the folders a job may read and write (the Model's role is granted them).
+    batch_input_prefix: str | None = None
+    batch_output_prefix: str | None = None
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
     # `aws:profile` and `aws:assumeRoles`: the account the AWS provider deploys to.
@@ -253,9 +256,34 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         smoke_test=_bool(raw, "smokeTest", True),
         default_prompt_name=_matching(raw, "defaultPromptName", identifiers.PROMPT_NAME),
         runtime_endpoint_url=_matching(raw, "runtimeEndpointUrl", identifiers.HTTP_URL),
+        **_batch_prefixes(raw, backend),
         warnings=tuple(warnings),
         **_parse_operations(raw),
     )
+
+
+def _batch_prefixes(raw: Mapping[str, str], backend: str) -> dict[str, str | None]:
+    """batchInputPrefix and batchOutputPrefix: both or neither, separate folders, SageMaker only."""
+    source = _matching(raw, "batchInputPrefix", identifiers.S3_PREFIX_URL)
+    target = _matching(raw, "batchOutputPrefix", identifiers.S3_PREFIX_URL)
+    if (source is None) != (target is None):
+        missing = "batchOutputPrefix" if target is None else "batchInputPrefix"
+        raise ConfigError(
+            f"config key '{_key(missing)}' is required with "
+            f"'{_key('batchInputPrefix' if target is None else 'batchOutputPrefix')}': "
+            "Batch Transform reads one folder and writes another"
+        )
+    if source is not None and target is not None:
+        if backend != "sagemaker":
+            raise _fail("batchInputPrefix", source, "Batch Transform needs backend sagemaker")
+        if source.startswith(target) or target.startswith(source):
+            raise _fail(
+                "batchOutputPrefix",
+                target,
+                f"expected a folder outside batchInputPrefix {source!r} and not containing it "
+                "(a job would read its own output)",
+            )
+    return {"batch_input_prefix": source, "batch_output_prefix": target}
 
 
 CONFIG_KEYS = (
@@ -278,6 +306,9 @@ CONFIG_KEYS = (
     "smokeTest",
     "defaultPromptName",
     "runtimeEndpointUrl",
+    # Batch Transform (docs/bulk.md)
+    "batchInputPrefix",
+    "batchOutputPrefix",
 )
 # Operations: log retention of every log group, the endpoint's alarms (components/
 # endpoint_monitoring.py) and where they notify.

@@ -208,6 +208,8 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
     endpoint_config_name: pulumi.Output[str]
     model_name: pulumi.Output[str]
     role_arn: pulumi.Output[str]
+    # The Model's execution role, which Batch Transform jobs on the Model also run as.
+    role_name: pulumi.Output[str]
     image_uri: str
     # The memory-fit warning once the weights' size is known, else None.
     memory_warning: pulumi.Output[str | None]
@@ -321,6 +323,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
         self.endpoint_config_name = config.name
         self.model_name = model.name
         self.role_arn = role.arn
+        self.role_name = role.name
         self.memory_warning = pulumi.Output.from_input(args.weights_bytes).apply(
             lambda weights: memory_fit_warning(args.model_id, weights, args.memory_size_mb)
         )
@@ -331,6 +334,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 "endpoint_config_name": self.endpoint_config_name,
                 "model_name": self.model_name,
                 "role_arn": self.role_arn,
+                "role_name": self.role_name,
                 "memory_warning": self.memory_warning,
             }
         )

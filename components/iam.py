@@ -278,3 +278,57 @@ def loader_policy(
     if source_model_data_url:
         statements += s3_read_object_statements(s3_object_arn(region, source_model_data_url))
     return document(statements)
+
+
+SAGEMAKER_TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"
+
+
+def s3_bucket_arn(region: str, bucket: str) -> str:
+    """The ARN of one bucket, in the partition of `region`."""
+    return f"arn:{partition(region)}:s3:::{bucket}"
+
+
+def batch_transform_statements(
+    *,
+    region: str,
+    input_url: str,
+    output_url: str,
+    log_group_arn: str,
+    job_name_prefix: str,
+) -> list[Statement]:
+    """What a Batch Transform job of this stack needs beyond the endpoint's role: read and list
+    one input folder, write one output folder, write the logs of its own jobs (by name prefix).
+
+    A transform job runs as its Model's execution role (CreateTransformJob takes no role), so
+    these statements extend that role.
+    """
+    input_bucket, input_prefix = parse_s3_url(input_url)
+    output_bucket, output_prefix = parse_s3_url(output_url)
+    input_bucket_arn = s3_bucket_arn(region, input_bucket)
+    return [
+        {
+            "Sid": "ReadBatchInput",
+            "Effect": "Allow",
+            "Action": S3_READ_OBJECT_ACTIONS,
+            "Resource": _object_arn(input_bucket_arn, input_prefix),
+        },
+        {**_list_prefix_statement(input_bucket_arn, input_prefix), "Sid": "ListBatchInput"},
+        {
+            "Sid": "WriteBatchOutput",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
+            "Resource": _object_arn(s3_bucket_arn(region, output_bucket), output_prefix),
+        },
+        {
+            "Sid": "CreateTransformLogGroup",
+            "Effect": "Allow",
+            "Action": "logs:CreateLogGroup",
+            "Resource": log_group_arn,
+        },
+        {
+            "Sid": "WriteTransformLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{log_group_arn}:log-stream:{job_name_prefix}*",
+        },
+    ]

@@ -64,6 +64,11 @@ KEY_PREFIX = Rule(
     "'' or '/'-terminated path segments without a leading '/', such as 'models/'",
 )
 
+# A folder of a bucket: what a Batch Transform job reads from or writes to, and IAM scopes.
+S3_PREFIX_URL = Rule(
+    re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^/*][^*]*/$"),
+    "an s3://bucket/folder/ URL ending in '/' (a folder, not the whole bucket)",
+)
 # A name in a model's `prompts` (config_sentence_transformers.json), such as "query".
 PROMPT_NAME = Rule(re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a prompt name such as 'query'")
 # An http(s) base URL (a local endpoint standing in for SageMaker Runtime).

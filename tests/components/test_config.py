@@ -152,6 +152,44 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "embedding-endpoint:alarmModelSetupTimeMs",
         "1-600000",
     ),
+    # Batch Transform folders.
+    (
+        {"batchInputPrefix": "s3://corpus-bucket/in", "batchOutputPrefix": "s3://out-bucket/v/"},
+        "us-east-1",
+        "embedding-endpoint:batchInputPrefix",
+        "ending in '/'",
+    ),
+    (
+        {"batchInputPrefix": "s3://corpus-bucket/in/"},
+        "us-east-1",
+        "embedding-endpoint:batchOutputPrefix",
+        "one folder and writes another",
+    ),
+    (
+        {"batchInputPrefix": "s3://corpus-bucket/in/", "batchOutputPrefix": "s3://corpus-bucket/"},
+        "us-east-1",
+        "embedding-endpoint:batchOutputPrefix",
+        "not the whole bucket",
+    ),
+    (
+        {
+            "batchInputPrefix": "s3://corpus-bucket/in/",
+            "batchOutputPrefix": "s3://corpus-bucket/in/vectors/",
+        },
+        "us-east-1",
+        "embedding-endpoint:batchOutputPrefix",
+        "a job would read its own output",
+    ),
+    (
+        {
+            "backend": "bedrock",
+            "batchInputPrefix": "s3://corpus-bucket/in/",
+            "batchOutputPrefix": "s3://corpus-bucket/out/",
+        },
+        "us-east-1",
+        "embedding-endpoint:batchInputPrefix",
+        "needs backend sagemaker",
+    ),
     ({}, None, "aws:region", "pulumi config set aws:region"),
     ({}, "mars-north-1", "aws:region", "us-east-1"),
 ]
@@ -332,4 +370,17 @@ def test_operations_settings_are_read() -> None:
     assert (parsed.alarm_thresholds.client_errors, parsed.alarm_thresholds.model_latency_ms) == (
         50,
         800,
+    )
+
+
+def test_batch_prefixes_are_read_as_folders_of_any_buckets() -> None:
+    cfg = parse_config(
+        VALID
+        | {"batchInputPrefix": "s3://corpus-bucket/in/", "batchOutputPrefix": "s3://vec/out/a/"},
+        stack="dev",
+        region="us-east-1",
+    )
+    assert (cfg.batch_input_prefix, cfg.batch_output_prefix) == (
+        "s3://corpus-bucket/in/",
+        "s3://vec/out/a/",
     )

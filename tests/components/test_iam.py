@@ -127,3 +127,43 @@ def test_arns_are_built_in_the_partition_of_the_region(region: str, partition: s
     assert iam.log_group_arn(region, "123456789012", "/g").startswith(f"arn:{partition}:logs:")
     source = iam.s3_object_arn(region, "s3://training/out/model.tar.gz")
     assert source == f"arn:{partition}:s3:::training/out/model.tar.gz"
+
+
+def batch_statements(region: str = "us-east-1") -> dict[str, dict]:
+    statements = iam.batch_transform_statements(
+        region=region,
+        input_url="s3://corpus/in/",
+        output_url="s3://vectors/out/",
+        log_group_arn=iam.log_group_arn(region, "123456789012", iam.SAGEMAKER_TRANSFORM_LOG_GROUP),
+        job_name_prefix="embedding-endpoint-dev-batch-",
+    )
+    return {statement["Sid"]: statement for statement in statements}
+
+
+def test_batch_transform_reads_and_lists_only_its_input_folder() -> None:
+    statements = batch_statements()
+    assert statements["ReadBatchInput"]["Action"] == ["s3:GetObject"]
+    assert statements["ReadBatchInput"]["Resource"] == "arn:aws:s3:::corpus/in/*"
+    listing = statements["ListBatchInput"]
+    assert listing["Resource"] == "arn:aws:s3:::corpus"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["in/*"]}}
+
+
+def test_batch_transform_writes_only_its_output_folder_and_never_reads_or_deletes_it() -> None:
+    write = batch_statements()["WriteBatchOutput"]
+    assert write["Resource"] == "arn:aws:s3:::vectors/out/*"
+    assert sorted(write["Action"]) == ["s3:AbortMultipartUpload", "s3:PutObject"]
+
+
+def test_batch_transform_logs_only_to_streams_of_the_stacks_jobs() -> None:
+    statements = batch_statements("eu-west-1")
+    group = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/TransformJobs"
+    assert statements["CreateTransformLogGroup"]["Resource"] == group
+    assert statements["WriteTransformLogs"]["Resource"] == (
+        f"{group}:log-stream:embedding-endpoint-dev-batch-*"
+    )
+
+
+def test_batch_transform_arns_follow_the_partition_of_the_region() -> None:
+    statements = batch_statements("cn-north-1")
+    assert statements["ReadBatchInput"]["Resource"] == "arn:aws-cn:s3:::corpus/in/*"

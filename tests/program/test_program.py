@@ -33,6 +33,7 @@ CONTRACT_OUTPUTS = {
     "backend",
     "smokeTestCommand",
     "warnings",
+    "modelName",
 }
 
 
@@ -321,3 +322,40 @@ def test_the_execution_role_may_put_metrics_only_in_sagemakers_namespace(dev: Pr
     assert [s["Condition"] for s in metrics] == [
         {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
     ]
+
+
+def test_model_name_is_exported_for_batch_transform(dev: ProgramRun) -> None:
+    assert dev.outputs["modelName"] == dev.one(MODEL).outputs["name"]
+
+
+def test_without_batch_prefixes_no_batch_access_is_granted(dev: ProgramRun) -> None:
+    assert not {"batchInputPrefix", "batchOutputPrefix", "batchJobPrefix"} & set(dev.outputs)
+    assert not [p for p in dev.of_type(ROLE_POLICY) if p.name == "batch-policy"]
+    batch_sids = {"ReadBatchInput", "ListBatchInput", "WriteBatchOutput", "WriteTransformLogs"}
+    assert not [s for s in _statements(dev) if s.get("Sid") in batch_sids]
+
+
+def test_batch_prefixes_extend_the_models_role_with_one_folder_in_and_one_out(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    run = pulumi_program(
+        stack_config(
+            "dev",
+            batchInputPrefix="s3://corpus-bucket/in/",
+            batchOutputPrefix="s3://vectors-bucket/out/",
+        ),
+        stack="dev",
+    )
+    (batch_policy,) = [p for p in run.of_type(ROLE_POLICY) if p.name == "batch-policy"]
+    (role,) = [r for r in run.of_type("aws:iam/role:Role") if r.name == "embedding-role"]
+    assert run.one(MODEL).inputs["executionRoleArn"] == role.outputs["arn"]
+    assert batch_policy.inputs["role"] == role.outputs["name"]  # the Model's execution role
+    statements = {s["Sid"]: s for s in json.loads(batch_policy.inputs["policy"])["Statement"]}
+    assert statements["ReadBatchInput"]["Resource"] == "arn:aws:s3:::corpus-bucket/in/*"
+    assert statements["WriteBatchOutput"]["Resource"] == "arn:aws:s3:::vectors-bucket/out/*"
+    assert statements["WriteTransformLogs"]["Resource"].endswith(
+        ":log-group:/aws/sagemaker/TransformJobs:log-stream:embedding-endpoint-dev-batch-*"
+    )
+    assert run.outputs["batchInputPrefix"] == "s3://corpus-bucket/in/"
+    assert run.outputs["batchOutputPrefix"] == "s3://vectors-bucket/out/"
+    assert run.outputs["batchJobPrefix"] == "embedding-endpoint-dev-batch-"

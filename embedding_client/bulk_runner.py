@@ -321,7 +321,7 @@ class BulkRun:
         order = 0
         in_flight = 0
         stopping = False
-        with _CtrlC() as interrupts:
+        with CtrlC() as interrupts:
             try:
                 while True:
                     if interrupts.count and not stopping:
@@ -459,7 +459,7 @@ class BulkRun:
         self.progress.advance(count, tokens)
 
 
-class _CtrlC:
+class CtrlC:
     """Counts Ctrl-C presses instead of raising KeyboardInterrupt mid-write (main thread only)."""
 
     def __init__(self) -> None:
@@ -469,7 +469,7 @@ class _CtrlC:
     def _pressed(self, signum: int, frame: object) -> None:
         self.count += 1
 
-    def __enter__(self) -> _CtrlC:
+    def __enter__(self) -> CtrlC:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._pressed)
         return self

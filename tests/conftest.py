@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.local_endpoint",
     "tests.fixtures.pulumi_mocks",
     "tests.fixtures.sagemaker_runtime",
+    "tests.fixtures.transform_jobs",
 ]

@@ -126,10 +126,22 @@ def _read_text(path: Path) -> Iterator[Document]:
             yield Document(str(number), line, number)
 
 
+def _not_utf8(path: Path, error: UnicodeDecodeError) -> InputFormatError:
+    # Text is decoded in chunks, and a CSV reader cannot resume after bad bytes: stop here.
+    return InputFormatError(
+        f"{path} is not UTF-8 ({error.reason}): re-encode it as UTF-8, then rerun (what is "
+        "done stays done)"
+    )
+
+
 def _read_csv(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
     handle = path.open(newline="", encoding="utf-8")
     reader = csv.DictReader(handle)
-    columns = reader.fieldnames or []
+    try:
+        columns = reader.fieldnames or []
+    except UnicodeDecodeError as error:
+        handle.close()
+        raise _not_utf8(path, error) from None
     missing = [name for name in (id_field, text_field) if name not in columns]
     if missing:
         handle.close()
@@ -140,8 +152,11 @@ def _read_csv(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
 
     def rows() -> Iterator[Document]:
         with handle:
-            for number, row in enumerate(reader, start=1):
-                yield _document(row, number, id_field, text_field)
+            try:
+                for number, row in enumerate(reader, start=1):
+                    yield _document(row, number, id_field, text_field)
+            except UnicodeDecodeError as error:
+                raise _not_utf8(path, error) from None
 
     return rows()
 

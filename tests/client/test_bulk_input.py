@@ -129,3 +129,10 @@ def test_unknown_extension_names_the_known_ones_and_the_option():
 def test_missing_input_file_is_named(tmp_path):
     with pytest.raises(InputFormatError, match="no such file"):
         read_documents(tmp_path / "absent.jsonl", "jsonl")
+
+
+def test_csv_bytes_that_are_not_utf8_stop_the_reading_with_what_to_do(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"id,text\n1,fine\n" + b"2,ok\n" * 5000 + b"3,\xff\xfe broken\n")
+    with pytest.raises(InputFormatError, match=r"is not UTF-8 .*re-encode it as UTF-8"):
+        list(read_documents(path, "csv"))

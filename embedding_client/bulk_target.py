@@ -25,7 +25,7 @@ from embedding_client.backends import (
     endpoint_batch_size,
 )
 from embedding_client.bulk_progress import Pricing
-from embedding_client.bulk_runner import Limits
+from embedding_client.bulk_runner import DEFAULT_TOKEN_BUDGET, Limits
 from facts import bedrock_formats, pricing
 from facts.embedding_api import EmbeddingOptions
 
@@ -109,7 +109,11 @@ def bulk_target(
 ) -> BulkTarget:
     """Limits, concurrency and pricing for `backend`; asks the endpoint what it can take."""
     if isinstance(backend, HttpBackend):
-        options, limits, notes = _endpoint_limits(backend, options, max_tokens)
+        # A fixed token budget: the local endpoint has no 60 s invocation limit to keep inside,
+        # and it serves one request at a time, so latency there measures queueing, not size.
+        options, limits, notes = _endpoint_limits(
+            backend, options, max_tokens or DEFAULT_TOKEN_BUDGET
+        )
         return BulkTarget(
             backend=replace(backend, batch_size=limits.max_texts, max_attempts=1),
             label=f"local endpoint {backend.url}",

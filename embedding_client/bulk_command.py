@@ -206,7 +206,3 @@ def run(argv: Sequence[str], stdout=sys.stdout, stderr=sys.stderr) -> int:
     if stats.stopped_by:
         return EXIT_FAILED
     return EXIT_REFUSED if stats.failed else EXIT_OK
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return run(sys.argv[2:] if argv is None else argv)

@@ -61,12 +61,14 @@ class PriceOverrides:
     per_1k_tokens: float | None = None
 
 
-def serverless_config(endpoint_name: str, region: str | None) -> ServerlessConfig:
+def serverless_config(
+    endpoint_name: str, region: str | None, session: object = None
+) -> ServerlessConfig:
     """The endpoint's MaxConcurrency and memory: DescribeEndpoint → DescribeEndpointConfig."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        client = aws_client("sagemaker", region)
+        client = aws_client("sagemaker", region, session=session)
         config_name = client.describe_endpoint(EndpointName=endpoint_name)["EndpointConfigName"]
         variants = client.describe_endpoint_config(EndpointConfigName=config_name)[
             "ProductionVariants"
@@ -128,7 +130,7 @@ def bulk_target(
         options, limits, notes = _endpoint_limits(backend, options, max_tokens)
         config: ServerlessConfig | None = None
         try:
-            config = serverless_config(backend.endpoint_name, backend.region)
+            config = serverless_config(backend.endpoint_name, backend.region, backend.session)
         except TargetError as error:
             notes.append(f"{error}; no MaxConcurrency or memory size to go by")
         if concurrency:

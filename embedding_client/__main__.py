@@ -28,7 +28,7 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["embed"]:
-        from embedding_client.embed import main as embed_main
+        from embedding_client.cli import main as embed_main
 
         return embed_main(args[1:])
     parser = argparse.ArgumentParser(prog="python -m embedding_client", description=__doc__)

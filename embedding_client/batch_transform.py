@@ -319,9 +319,11 @@ def _normalized(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def run(argv: Sequence[str], stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """`embed batch ARGS`; the process's exit code."""
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
 
     args = parse_args(argv)
     try:

@@ -18,6 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from embedding_client.backends import (
     BedrockBackend,
@@ -137,8 +138,9 @@ def build_backend(args: argparse.Namespace) -> EmbeddingBackend:
     return backend_for_stack(outputs)
 
 
-def run(argv: Sequence[str], stdout=sys.stdout, stderr=sys.stderr) -> int:
+def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """`embed file ARGS`; the process's exit code."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     args = parse_args(argv)
     try:
         fmt = input_format(args.input, args.input_format)

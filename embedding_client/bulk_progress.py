@@ -124,7 +124,7 @@ def summary(stats: RunStats, *, errors_file: str, pricing_model: Pricing | None)
         + (f", {stats.duplicates:,} duplicate ids skipped" if stats.duplicates else ""),
         f"elapsed: {_duration(stats.elapsed_seconds)}, {rate:,.1f} docs/s, "
         f"{stats.requests:,} requests ({stats.throttled:,} throttled, {stats.retried:,} retried, "
-        f"lowest concurrency {stats.lowest_concurrency})",
+        f"concurrency lowest {stats.lowest_concurrency}, at the end {stats.final_concurrency})",
     ]
     if stats.model:
         lines.append(f"model: {stats.model}, {stats.dimensions} dimensions")

@@ -171,6 +171,7 @@ class RunStats:
     throttled: int = 0
     retried: int = 0
     lowest_concurrency: int = 0
+    final_concurrency: int = 0  # the limit when the run ended: grown back after throttling?
     elapsed_seconds: float = 0.0
     interrupted: bool = False
     abandoned: int = 0  # requests in flight when a second Ctrl-C gave up on them
@@ -373,6 +374,7 @@ class BulkRun:
                 self.sink.close()
                 self.errors.close()
                 stats.lowest_concurrency = limiter.lowest
+                stats.final_concurrency = limiter.limit
                 stats.elapsed_seconds = self.clock() - started
         return stats
 

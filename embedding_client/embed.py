@@ -6,8 +6,8 @@
     embed --bedrock cohere.embed-multilingual-v3 "text"          # an Amazon Bedrock model
     embed --http-api https://…/embed --region eu-west-1 "text"  # the stack's HTTP API (SigV4)
     echo "one text per line" | embed --url http://127.0.0.1:8080
-    embed file corpus.jsonl --out vectors.parquet --stack dev    # a corpus: docs/bulk.md
-    embed batch --stack dev s3://bucket/in/ s3://bucket/out/     # Batch Transform: docs/bulk.md
+    embed file corpus.jsonl --out vectors.parquet --stack dev    # a corpus (cli.py, docs/bulk.md)
+    embed batch --stack dev s3://bucket/in/ s3://bucket/out/     # Batch Transform (docs/bulk.md)
 
 Exit codes: 0 success; 2 bad usage or input; 3 the target cannot be resolved (stack outputs,
 pulumi CLI, credentials); 4 the endpoint refused the request (4xx); 5 the endpoint failed
@@ -50,8 +50,6 @@ EXIT_REFUSED = 4
 EXIT_FAILED = 5
 SHOWN_VALUES = 4  # values printed from each end of a vector
 MAX_MATRIX_TEXTS = 20
-# `embed file ...` and `embed batch ...`; anything else is texts to embed, as before.
-SUBCOMMANDS = ("file", "batch")
 
 
 def cosine_matrix(vectors: Sequence[Sequence[float]]) -> list[list[float]]:
@@ -240,21 +238,7 @@ class _Streams:
     stderr: TextIO
 
 
-def run_subcommand(name: str, argv: Sequence[str], streams: _Streams) -> int:
-    """`embed file` (embedding_client/bulk_command.py) or `embed batch` (batch_transform.py)."""
-    if name == "file":
-        from embedding_client import bulk_command
-
-        return bulk_command.run(argv, streams.stdout, streams.stderr)
-    from embedding_client import batch_transform
-
-    return batch_transform.run(argv, streams.stdout, streams.stderr)
-
-
 def run(argv: Sequence[str] | None, streams: _Streams) -> int:
-    words = list(sys.argv[1:] if argv is None else argv)
-    if words[:1] and words[0] in SUBCOMMANDS:
-        return run_subcommand(words[0], words[1:], streams)
     args = parse_args(argv)
     texts = list(args.texts)
     if not texts and not streams.stdin.isatty():

@@ -36,18 +36,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: Tags) -> None:
         "embedding", ServerlessEmbeddingEndpointArgs.for_stack(cfg, bucket, packager, tags)
     )
     check = PostDeployCheck(
-        "post-deploy-check",
-        PostDeployCheckArgs(
-            endpoint=endpoint.endpoint_resource,
-            endpoint_name=endpoint.endpoint_name,
-            endpoint_config_name=endpoint.endpoint_config_name,
-            region=cfg.region,
-            artifact_sha256=packager.sha256,
-            endpoint_url=cfg.runtime_endpoint_url,
-            sagemaker_endpoint_url=cfg.aws_endpoint("sagemaker"),
-            aws=cfg.aws,
-            run_on_deploy=cfg.smoke_test,
-        ),
+        "post-deploy-check", PostDeployCheckArgs.for_stack(cfg, endpoint, packager)
     )
     export(
         {
@@ -105,17 +94,7 @@ def deploy_http_api(
     cfg: StackConfig, backend: str, name: pulumi.Input[str], arn: pulumi.Input[str], tags: Tags
 ) -> None:
     """Optional HTTP API (native and OpenAI routes) in front of whichever backend was deployed."""
-    api = EmbeddingHttpApi(
-        "http",
-        EmbeddingHttpApiArgs(
-            backend,
-            name,
-            arn,
-            auth=cfg.http_api_auth,
-            log_retention_days=cfg.log_retention_days,
-            tags=tags,
-        ),
-    )
+    api = EmbeddingHttpApi("http", EmbeddingHttpApiArgs.for_stack(cfg, backend, (name, arn), tags))
     export(
         {
             "httpApiUrl": api.url,

@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.config import StackConfig
 from components.http_api_key import HttpApiKeyAuthorizer, HttpApiKeyAuthorizerArgs
 from components.proxy_bundle import HANDLER
 from components.proxy_function import ProxyFunction, ProxyFunctionArgs
@@ -68,6 +69,25 @@ class EmbeddingHttpApiArgs:
     throttling_rate_limit: float = 50.0
     throttling_burst_limit: int = 100
     tags: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def for_stack(
+        cls,
+        cfg: StackConfig,
+        backend: str,
+        target: tuple[pulumi.Input[str], pulumi.Input[str]],
+        tags: tuple[tuple[str, str], ...],
+    ) -> EmbeddingHttpApiArgs:
+        """An HTTP API in front of the stack's deployed backend (its name and ARN)."""
+        name, arn = target
+        return cls(
+            backend,
+            name,
+            arn,
+            auth=cfg.http_api_auth,
+            log_retention_days=cfg.log_retention_days,
+            tags=tags,
+        )
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

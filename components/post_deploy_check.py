@@ -23,6 +23,9 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
+from components.config import StackConfig
+from components.endpoint import ServerlessEmbeddingEndpoint
+from components.packager import HfModelPackager
 from embedding_client.aws_session import AwsSettings
 
 # `python -m embedding_client.smoke` finds the package from here, wherever Pulumi runs commands.
@@ -86,6 +89,23 @@ class PostDeployCheckArgs:
     run_on_deploy: bool = True
     # The interpreter that runs the program has the client installed.
     python: str = field(default_factory=lambda: sys.executable)
+
+    @classmethod
+    def for_stack(
+        cls, cfg: StackConfig, endpoint: ServerlessEmbeddingEndpoint, packager: HfModelPackager
+    ) -> PostDeployCheckArgs:
+        """The stack's endpoint, the configuration and archive this deploy made, its account."""
+        return cls(
+            endpoint=endpoint.endpoint_resource,
+            endpoint_name=endpoint.endpoint_name,
+            endpoint_config_name=endpoint.endpoint_config_name,
+            region=cfg.region,
+            artifact_sha256=packager.sha256,
+            endpoint_url=cfg.runtime_endpoint_url,
+            sagemaker_endpoint_url=cfg.aws_endpoint("sagemaker"),
+            aws=cfg.aws,
+            run_on_deploy=cfg.smoke_test,
+        )
 
     def __post_init__(self) -> None:
         if not self.region:

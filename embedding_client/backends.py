@@ -205,6 +205,32 @@ def embed_in_batches(
     return merge_results(parts, target)
 
 
+def embed_at_endpoint(
+    texts: Sequence[str],
+    options: EmbeddingOptions,
+    *,
+    batch_size: int | None,
+    info: Callable[[], Mapping[str, Any] | None],
+    send: Callable[[bytes], bytes],
+    target: str,
+) -> EmbeddingResult:
+    """An endpoint of this project: batches as the caller says, else as its `info` states.
+
+    The info request is made only when the texts do not fit one default batch.
+    """
+    _check_texts(texts)
+    if batch_size is None and len(texts) > DEFAULT_BATCH_SIZE:
+        batch_size = endpoint_batch_size(None, info(), options)
+    return embed_in_batches(
+        texts,
+        options,
+        max_texts=batch_size or DEFAULT_BATCH_SIZE,
+        max_body_bytes=SAGEMAKER_MAX_BODY_BYTES,
+        send=send,
+        target=target,
+    )
+
+
 def endpoint_batch_size(
     requested: int | None, info: Mapping[str, Any] | None, options: EmbeddingOptions
 ) -> int:
@@ -328,15 +354,11 @@ class HttpBackend:
     def embed(
         self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
     ) -> EmbeddingResult:
-        _check_texts(texts)
-        batch_size = self.batch_size
-        if batch_size is None and len(texts) > DEFAULT_BATCH_SIZE:
-            batch_size = endpoint_batch_size(None, self.info(), options)
-        return embed_in_batches(
+        return embed_at_endpoint(
             texts,
             options,
-            max_texts=batch_size or DEFAULT_BATCH_SIZE,
-            max_body_bytes=SAGEMAKER_MAX_BODY_BYTES,
+            batch_size=self.batch_size,
+            info=self.info,
             send=self._post,
             target=self.url,
         )
@@ -501,15 +523,11 @@ class SageMakerBackend:
     def embed(
         self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
     ) -> EmbeddingResult:
-        _check_texts(texts)
-        batch_size = self.batch_size
-        if batch_size is None and len(texts) > DEFAULT_BATCH_SIZE:
-            batch_size = endpoint_batch_size(None, self.info(), options)
-        return embed_in_batches(
+        return embed_at_endpoint(
             texts,
             options,
-            max_texts=batch_size or DEFAULT_BATCH_SIZE,
-            max_body_bytes=SAGEMAKER_MAX_BODY_BYTES,
+            batch_size=self.batch_size,
+            info=self.info,
             send=self._invoker(),
             target=self.target,
         )

@@ -205,32 +205,6 @@ def embed_in_batches(
     return merge_results(parts, target)
 
 
-def embed_at_endpoint(
-    texts: Sequence[str],
-    options: EmbeddingOptions,
-    *,
-    batch_size: int | None,
-    info: Callable[[], Mapping[str, Any] | None],
-    send: Callable[[bytes], bytes],
-    target: str,
-) -> EmbeddingResult:
-    """An endpoint of this project: batches as the caller says, else as its `info` states.
-
-    The info request is made only when the texts do not fit one default batch.
-    """
-    _check_texts(texts)
-    if batch_size is None and len(texts) > DEFAULT_BATCH_SIZE:
-        batch_size = endpoint_batch_size(None, info(), options)
-    return embed_in_batches(
-        texts,
-        options,
-        max_texts=batch_size or DEFAULT_BATCH_SIZE,
-        max_body_bytes=SAGEMAKER_MAX_BODY_BYTES,
-        send=send,
-        target=target,
-    )
-
-
 def endpoint_batch_size(
     requested: int | None, info: Mapping[str, Any] | None, options: EmbeddingOptions
 ) -> int:
@@ -321,8 +295,47 @@ def post_with_retries(
     raise AssertionError("unreachable")
 
 
+class ProjectEndpointBackend:
+    """What an endpoint serving this project's container offers: `info`, and `embed` in batches.
+
+    Its subclasses say how one request body is sent (`sender`) and name the target; batches are
+    as the caller says (`batch_size`), else as the endpoint states in its info answer, which is
+    asked for only when the texts do not fit one default batch.
+    """
+
+    batch_size: int | None
+    _info: dict[str, Any]
+
+    @property
+    def target(self) -> str:
+        raise NotImplementedError
+
+    def sender(self) -> Callable[[bytes], bytes]:
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any] | None:
+        """What the endpoint serves and its per-request limits (None for an older artifact)."""
+        return cached_info(self._info, self.sender())
+
+    def embed(
+        self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
+    ) -> EmbeddingResult:
+        _check_texts(texts)
+        batch_size = self.batch_size
+        if batch_size is None and len(texts) > DEFAULT_BATCH_SIZE:
+            batch_size = endpoint_batch_size(None, self.info(), options)
+        return embed_in_batches(
+            texts,
+            options,
+            max_texts=batch_size or DEFAULT_BATCH_SIZE,
+            max_body_bytes=SAGEMAKER_MAX_BODY_BYTES,
+            send=self.sender(),
+            target=self.target,
+        )
+
+
 @dataclass(frozen=True)
-class HttpBackend:
+class HttpBackend(ProjectEndpointBackend):
     """The local endpoint (or any server with SageMaker's container contract)."""
 
     url: str
@@ -347,21 +360,12 @@ class HttpBackend:
             factory, self.url, attempts=self.max_attempts, timeout=self.timeout
         )
 
-    def info(self) -> dict[str, Any] | None:
-        """What the endpoint serves and its per-request limits (None for an older artifact)."""
-        return cached_info(self._info, self._post)
+    @property
+    def target(self) -> str:
+        return self.url
 
-    def embed(
-        self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
-    ) -> EmbeddingResult:
-        return embed_at_endpoint(
-            texts,
-            options,
-            batch_size=self.batch_size,
-            info=self.info,
-            send=self._post,
-            target=self.url,
-        )
+    def sender(self) -> Callable[[bytes], bytes]:
+        return self._post
 
 
 @dataclass(frozen=True)
@@ -463,7 +467,7 @@ def _client_error(error: Any, target: str) -> EndpointError:
 
 
 @dataclass(frozen=True)
-class SageMakerBackend:
+class SageMakerBackend(ProjectEndpointBackend):
     """A deployed SageMaker endpoint through sagemaker-runtime InvokeEndpoint."""
 
     endpoint_name: str
@@ -482,7 +486,7 @@ class SageMakerBackend:
     def target(self) -> str:
         return f"SageMaker endpoint {self.endpoint_name}"
 
-    def _invoker(self) -> Callable[[bytes], bytes]:
+    def sender(self) -> Callable[[bytes], bytes]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -515,22 +519,6 @@ class SageMakerBackend:
                 raise _botocore_failure(error, self.target) from None
 
         return invoke
-
-    def info(self) -> dict[str, Any] | None:
-        """What the endpoint serves and its per-request limits (None for an older artifact)."""
-        return cached_info(self._info, self._invoker())
-
-    def embed(
-        self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
-    ) -> EmbeddingResult:
-        return embed_at_endpoint(
-            texts,
-            options,
-            batch_size=self.batch_size,
-            info=self.info,
-            send=self._invoker(),
-            target=self.target,
-        )
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from facts.artifact_keys import ArtifactLocation, artifact_location
+from facts.onnx_runtime import RuntimeWheel
 from loader.archive import TarEntry, gzip_size, tar_size
 from loader.artifacts import LoaderResult, find_existing, write_manifest
 from loader.errors import (
@@ -27,9 +28,9 @@ from loader.version import container_code, format_version
 log = logging.getLogger(__name__)
 
 
-def code_files() -> dict[str, bytes]:
+def code_files(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
     """Everything the archive ships under `code/` (see loader/version.py)."""
-    return container_code()
+    return container_code(runtime)
 
 
 def parent_directories(paths: list[str]) -> list[str]:
@@ -110,7 +111,7 @@ def finish_upload(
         sha256=sha256,
         size_bytes=stream.size,
         files=tuple(stream.files),
-        format_version=format_version(),
+        format_version=format_version(request.runtime),
         **result_fields,
     )
     try:
@@ -127,7 +128,7 @@ def finish_upload(
 
 def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> LoaderResult:
     """Resolve, select, stream every file into one archive upload; idempotent per commit."""
-    version = format_version()
+    version = format_version(request.runtime)
     model = request.model_id
     snapshot = fetch_snapshot(model, request.revision, token)
     if snapshot.gated and not token:
@@ -138,17 +139,19 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
             model=model,
         )
     try:
-        selected = select_files(model, snapshot.files)
+        selected = select_files(model, snapshot.files, request.engine)
     except NoWeightsError as error:
         raise LoaderError(str(error), step="select-files", model=model) from error
-    location = artifact_location(request.bucket, request.key_prefix, model, snapshot.revision)
+    location = artifact_location(
+        request.bucket, request.key_prefix, model, snapshot.revision, request.artifact_variant
+    )
     existing = lookup_existing(s3, location, version, request)
     if existing is not None:
         log.info("artifact already present, nothing to do: %s", location.url)
         return existing
 
     modules = checked_modules_file(model, snapshot.revision, selected, token)
-    code = code_files()
+    code = code_files(request.runtime)
     files: dict[str, RepoFile | bytes] = {item.path: item for item in selected}
     if modules is not None:
         files[MODULES_FILE] = modules

@@ -42,6 +42,8 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
             expected_sha256=cfg.expected_artifact_sha256,
             retain_artifacts=cfg.retain_artifacts,
             aws_endpoints=cfg.aws_endpoints,
+            inference_engine=cfg.inference_engine,
+            onnx_runtime=cfg.onnx_runtime,
         ),
     )
     endpoint = ServerlessEmbeddingEndpoint(
@@ -84,6 +86,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: tuple[tuple[str, str], ...]) -> Non
     pulumi.export("modelId", cfg.model_id)
     pulumi.export("modelRevision", packager.revision)
     pulumi.export("artifactSha256", packager.sha256)
+    pulumi.export("inferenceEngine", packager.engine)
     pulumi.export("smokeTestCommand", check.command_line)
     pulumi.export("warnings", report_warnings(*cfg.warnings, endpoint.memory_warning))
     if cfg.http_api:

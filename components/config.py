@@ -16,6 +16,7 @@ from components import images
 from components.packaging_runs import RUNNERS
 from facts import bedrock_models, identifiers, serverless
 from facts.identifiers import BACKENDS
+from facts.onnx_runtime import ENGINE_CHOICES, RUNTIME_WHEELS, RuntimeWheel, runtime_wheel
 
 NAMESPACE = "embedding-endpoint"
 
@@ -51,6 +52,8 @@ class StackConfig:
     bedrock_model_id: str = bedrock_models.DEFAULT_MODEL_ID
     http_api: bool = False
     smoke_test: bool = True
+    # auto: ONNX when the pinned revision ships onnx/model.onnx, else PyTorch (packager decides).
+    inference_engine: str = "auto"
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = ()
@@ -62,6 +65,13 @@ class StackConfig:
     @property
     def uses_sagemaker(self) -> bool:
         return self.backend == "sagemaker"
+
+    @property
+    def onnx_runtime(self) -> RuntimeWheel | None:
+        """The ONNX Runtime wheel archives may vendor: None when the ONNX engine cannot be used."""
+        if self.inference_engine == "torch" or self.source_model_data_url:
+            return None
+        return runtime_wheel(images.python_version(self.image_tag or ""))
 
 
 def _key(name: str) -> str:
@@ -173,6 +183,28 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     source_url = _matching(raw, "sourceModelDataUrl", identifiers.S3_TARBALL_URL)
     expected_sha = _matching(raw, "expectedArtifactSha256", identifiers.SHA256)
 
+    engine = _choice(raw, "inferenceEngine", "auto", ENGINE_CHOICES)
+    python = images.python_version(image_tag)
+    if engine == "onnx" and source_url:
+        raise _fail(
+            "inferenceEngine",
+            engine,
+            f"'{_key('sourceModelDataUrl')}' archives are packaged for PyTorch; the ONNX engine "
+            "needs a Hub model that ships onnx/model.onnx (use auto or torch)",
+        )
+    if engine == "onnx" and runtime_wheel(python) is None:
+        raise _fail(
+            "inferenceEngine",
+            engine,
+            f"no ONNX Runtime wheel is known for Python {python} (imageTag {image_tag!r}); "
+            f"known: Python {', '.join(RUNTIME_WHEELS)}. Use auto or torch, or such an image",
+        )
+    if engine == "auto" and not source_url and runtime_wheel(python) is None:
+        warnings.append(
+            f"inferenceEngine auto runs PyTorch: no ONNX Runtime wheel is known for the Python "
+            f"{python} of imageTag {image_tag!r}"
+        )
+
     bedrock_model_id = raw.get("bedrockModelId") or bedrock_models.DEFAULT_MODEL_ID
     if backend == "bedrock":
         problem = bedrock_models.model_problem(bedrock_model_id)
@@ -198,6 +230,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         bedrock_model_id=bedrock_model_id,
         http_api=_bool(raw, "httpApi", False),
         smoke_test=_bool(raw, "smokeTest", True),
+        inference_engine=engine,
         warnings=tuple(warnings),
     )
 
@@ -219,6 +252,7 @@ CONFIG_KEYS = (
     "bedrockModelId",
     "httpApi",
     "smokeTest",
+    "inferenceEngine",
 )
 
 

@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.aws",
     "tests.fixtures.artifacts",
     "tests.fixtures.hub",
+    "tests.fixtures.onnx_export",
     "tests.fixtures.lambda_api",
     "tests.fixtures.bedrock_api",
     "tests.fixtures.pulumi_mocks",

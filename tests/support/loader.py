@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from pathlib import Path
 from typing import Any
 
 from loader.version import container_code
-from tests.fixtures.hub import REFERENCE_MODEL_ID, HubRepo, make_repo
+from tests.fixtures.hub import REFERENCE_MODEL_ID, HubRepo, make_repo, reference_files
 
 TINY_MODEL_ID = "test-org/tiny-embedder"
 TINY_FILES = {
@@ -19,6 +20,27 @@ TINY_FILES = {
     "README.md": b"# tiny",
     "onnx/model.onnx": b"onnx bytes",
 }
+
+
+# A repo laid out as the Hub's popular embedding repos are: PyTorch weights, the ONNX export
+# and the variants the ONNX engine must never package (these are placeholders, never fetched).
+ONNX_MODEL_ID = "test-org/minilm-with-onnx"
+ONNX_VARIANTS = {
+    "onnx/model_O1.onnx": b"optimized graph, never packaged",
+    "onnx/model_O4.onnx": b"optimized graph, never packaged",
+    "onnx/model_qint8_avx512_vnni.onnx": b"quantized graph, never packaged",
+    "onnx/model_quint8_avx2.onnx": b"quantized graph, never packaged",
+    "openvino/openvino_model.xml": b"<net/>",
+    "openvino/openvino_model.bin": b"openvino weights, never packaged",
+}
+
+
+def onnx_repo(
+    export: Path, model_id: str = ONNX_MODEL_ID, files: dict[str, bytes | Path] | None = None
+) -> HubRepo:
+    """The reference model's files, its ONNX export at onnx/model.onnx, and the variants."""
+    extra = {"onnx/model.onnx": export, **ONNX_VARIANTS, **(files or {})}
+    return make_repo(model_id, {**reference_files(), **extra})
 
 
 def hub_event(bucket: str, model_id: str = REFERENCE_MODEL_ID, **fields: Any) -> dict[str, Any]:

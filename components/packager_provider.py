@@ -82,9 +82,18 @@ def is_unknown(value: object) -> bool:
     return value == _UNKNOWN
 
 
+# What a state written before an input existed meant by its absence.
+_ABSENT_MEANS = {"engine": "torch"}
+
+
 def changed_inputs(olds: Mapping[str, Any], news: Mapping[str, Any], names: tuple[str, ...]):
     """The names among `names` whose value differs between olds and news (unknown = changed)."""
-    return [name for name in names if olds.get(name) != news.get(name)]
+
+    def value(inputs: Mapping[str, Any], name: str) -> Any:
+        found = inputs.get(name)
+        return _ABSENT_MEANS.get(name) if found is None else found
+
+    return [name for name in names if value(olds, name) != value(news, name)]
 
 
 def diff(resource_id: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffResult:

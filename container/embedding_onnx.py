@@ -20,7 +20,7 @@ from transformers import AutoConfig
 from facts.onnx_runtime import ONNX_MODEL_FILE
 
 # What the Hub's exports (optimum's) and torch.onnx.export of a Hugging Face encoder take.
-_KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+_KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 # Output names, most specific first; otherwise the graph's only rank-3 output.
 _TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
 _NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
@@ -102,18 +102,23 @@ class OnnxEngine:
         return cls(session, AutoConfig.from_pretrained(transformer_path))
 
     def token_embeddings(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """`last_hidden_state` for a tokenized batch; token_type_ids are zeros if not given."""
+        """`last_hidden_state` for a tokenized batch; defaults as transformers' for ids not given.
+
+        token_type_ids: zeros (every token in segment 0); position_ids: 0..length-1 per row.
+        """
         input_ids = features["input_ids"]
         feeds = {}
         for name, kind in self.inputs:
             tensor = features.get(name)
-            if tensor is None:
-                if name != "token_type_ids":
-                    raise ModelFilesError(
-                        f"{ONNX_MODEL_FILE} takes {name!r}, which the model's tokenizer does not "
-                        "produce; package the model with inferenceEngine torch"
-                    )
-                tensor = torch.zeros_like(input_ids)  # BERT's default: every token in segment 0
+            if tensor is None and name == "token_type_ids":
+                tensor = torch.zeros_like(input_ids)
+            elif tensor is None and name == "position_ids":
+                tensor = torch.arange(input_ids.shape[1]).expand_as(input_ids)
+            elif tensor is None:
+                raise ModelFilesError(
+                    f"{ONNX_MODEL_FILE} takes {name!r}, which the model's tokenizer does not "
+                    "produce; package the model with inferenceEngine torch"
+                )
             feeds[name] = tensor.numpy().astype(kind, copy=False)
         (hidden,) = self.session.run([self.output_name], feeds)
         return torch.from_numpy(hidden).float()

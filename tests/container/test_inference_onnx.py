@@ -207,3 +207,24 @@ def test_a_file_that_is_not_an_onnx_graph_fails_the_load_naming_it(inference, tm
     (folder / "onnx" / "model.onnx").write_bytes(b"not a graph")
     with pytest.raises(ValueError, match=r"cannot load onnx/model.onnx"):
         inference.model_fn(str(folder))
+
+
+def test_a_graph_taking_position_ids_but_no_token_type_ids_is_fed_as_transformers_would(
+    inference, tmp_path: Path, reference
+):
+    from tests.fixtures.onnx_export import export_transformer
+
+    export = export_transformer(
+        REFERENCE_MODEL_DIR,
+        tmp_path / "export" / "model.onnx",
+        inputs=("input_ids", "attention_mask", "position_ids"),
+    )
+    model = inference.model_fn(str(with_onnx(copy_model(tmp_path / "model"), export)))
+    assert [name for name, _ in model.engine.inputs] == [
+        "input_ids",
+        "attention_mask",
+        "position_ids",
+    ]
+    texts = [*SENTENCES, LONG_TEXT]
+    ours = embed(inference, model, texts)
+    assert cosines(ours, reference.encode(texts, normalize_embeddings=True)).min() >= MIN_COSINE

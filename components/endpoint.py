@@ -17,6 +17,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam, images
+from components.artifact_bucket import ModelArtifactBucket
+from components.config import StackConfig
+from components.packager import HfModelPackager
 from facts import serverless
 
 VARIANT_NAME = "AllTraffic"
@@ -39,7 +42,10 @@ def endpoint_name_for(project: str, stack: str) -> str:
 
 
 def model_environment(
-    model_id: str, model_revision: str, artifact_sha256: str | None = None
+    model_id: str,
+    model_revision: str,
+    artifact_sha256: str | None = None,
+    default_prompt_name: str | None = None,
 ) -> dict[str, str]:
     """The DLC's environment: one worker, the embedding task, the served model for logs.
 
@@ -58,6 +64,8 @@ def model_environment(
         "EMBEDDING_MODEL_ID": model_id,
         "EMBEDDING_MODEL_REVISION": model_revision,
         **({"EMBEDDING_ARTIFACT_SHA256": artifact_sha256} if artifact_sha256 else {}),
+        # The prompt applied when a request names none (code/embedding_encoder.py checks it).
+        **({"EMBEDDING_DEFAULT_PROMPT_NAME": default_prompt_name} if default_prompt_name else {}),
     }
 
 
@@ -106,9 +114,39 @@ class ServerlessEmbeddingEndpointArgs:
     artifact_sha256: pulumi.Input[str] | None = None
     # Size of the model's weights, for the memory-fit warning (None: no warning).
     weights_bytes: pulumi.Input[int] | None = None
+    # The model prompt applied when a request names none (None: the model's own default).
+    default_prompt_name: str | None = None
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
     tags: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def for_stack(
+        cls,
+        cfg: StackConfig,
+        bucket: ModelArtifactBucket,
+        packager: HfModelPackager,
+        tags: tuple[tuple[str, str], ...],
+    ) -> ServerlessEmbeddingEndpointArgs:
+        """The stack's endpoint: its name, settings, and the archive the packager built."""
+        return cls(
+            endpoint_name=endpoint_name_for(pulumi.get_project(), cfg.stack),
+            region=cfg.region,
+            image_tag=str(cfg.image_tag),
+            model_id=str(cfg.model_id),
+            model_revision=packager.revision,
+            model_data_url=packager.model_data_url,
+            artifact_sha256=packager.sha256,
+            weights_bytes=packager.weights_bytes,
+            bucket_arn=bucket.bucket_arn,
+            artifact_prefix=packager.key_prefix,
+            memory_size_mb=cfg.memory_size_mb,
+            max_concurrency=cfg.max_concurrency,
+            provisioned_concurrency=cfg.provisioned_concurrency,
+            default_prompt_name=cfg.default_prompt_name,
+            protect=cfg.retain_artifacts,
+            tags=tags,
+        )
 
     def __post_init__(self) -> None:
         if not _SAGEMAKER_NAME.match(self.endpoint_name):
@@ -175,7 +213,9 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 "image": self.image_uri,
                 "model_data_url": args.model_data_url,
                 "environment": pulumi.Output.all(args.model_revision, args.artifact_sha256).apply(
-                    lambda values: model_environment(args.model_id, *values)
+                    lambda values: model_environment(
+                        args.model_id, *values, default_prompt_name=args.default_prompt_name
+                    )
                 ),
             },
             tags=tags,

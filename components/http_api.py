@@ -1,9 +1,11 @@
-"""`EmbeddingHttpApi`: an API Gateway HTTP API with IAM auth in front of a small proxy Lambda.
+"""`EmbeddingHttpApi`: an API Gateway HTTP API in front of a small proxy Lambda.
 
-`POST /embed` (SigV4-signed, `execute-api:Invoke`) → proxy Lambda (python3.12, code from
-`proxy/`, built as a deterministic zip) → SageMaker `InvokeEndpoint` or Bedrock `InvokeModel`.
-The Lambda's role may invoke only that one endpoint or model and write only its own log group.
-Callers get a managed policy allowing `execute-api:Invoke` on exactly this route.
+`POST /embed` (the embedding API's native shape) and `POST /v1/embeddings` (OpenAI's) → proxy
+Lambda (components/proxy_function.py, code from `proxy/`) → SageMaker `InvokeEndpoint` or
+Bedrock `InvokeModel`. The proxy's role may invoke only that one endpoint or model. Callers
+authenticate either with SigV4 (`iam`: a managed policy allows `execute-api:Invoke` on exactly
+these routes) or with a bearer token (`apiKey`, components/http_api_key.py), which OpenAI
+clients send as their API key.
 """
 
 from __future__ import annotations
@@ -15,51 +17,32 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
-from components.proxy_bundle import HANDLER, build_proxy_zip
-from facts.identifiers import BACKENDS
+from components.http_api_key import HttpApiKeyAuthorizer, HttpApiKeyAuthorizerArgs
+from components.proxy_bundle import HANDLER
+from components.proxy_function import ProxyFunction, ProxyFunctionArgs
+from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 
 ROUTE_METHOD = "POST"
-ROUTE_PATH = "/embed"
-LAMBDA_RUNTIME = "python3.12"
+NATIVE_PATH = "/embed"
+OPENAI_PATH = "/v1/embeddings"
+ROUTE_PATHS = (NATIVE_PATH, OPENAI_PATH)
 # API Gateway HTTP APIs stop waiting for an integration after 30 s.
 INTEGRATION_TIMEOUT_MS = 30_000
 
 
-def proxy_invoke_statements(backend: str, target_arn: str) -> list[iam.Statement]:
-    """Invoke the one endpoint (sagemaker) or foundation model (bedrock) the proxy serves."""
-    action = "sagemaker:InvokeEndpoint" if backend == "sagemaker" else "bedrock:InvokeModel"
-    return [{"Sid": "InvokeTarget", "Effect": "Allow", "Action": action, "Resource": target_arn}]
-
-
-def proxy_role_policy(backend: str, target_arn: str, log_group_arn: str) -> iam.PolicyDocument:
-    """The proxy role's whole policy: its target and its own logs."""
-    return iam.document(
-        proxy_invoke_statements(backend, target_arn) + iam.log_write_statements(log_group_arn)
-    )
-
-
-def route_arn(execution_arn: str) -> str:
-    """The execute-api ARN of `POST /embed` on any stage of the API."""
-    return f"{execution_arn}/*/{ROUTE_METHOD}{ROUTE_PATH}"
-
-
-def caller_policy(execution_arn: str) -> iam.PolicyDocument:
-    """What a client needs to call the route with SigV4."""
-    return iam.document(
-        [
-            {
-                "Sid": "InvokeEmbedRoute",
-                "Effect": "Allow",
-                "Action": "execute-api:Invoke",
-                "Resource": route_arn(execution_arn),
-            }
-        ]
-    )
+def route_arns(execution_arn: str) -> list[str]:
+    """The execute-api ARNs of the API's routes on any stage."""
+    return [f"{execution_arn}/*/{ROUTE_METHOD}{path}" for path in ROUTE_PATHS]
 
 
 def embed_url(api_endpoint: str) -> str:
-    """The full URL clients POST to."""
-    return f"{api_endpoint.rstrip('/')}{ROUTE_PATH}"
+    """The full URL native clients POST to."""
+    return f"{api_endpoint.rstrip('/')}{NATIVE_PATH}"
+
+
+def openai_base_url(api_endpoint: str) -> str:
+    """What OpenAI clients take as `base_url` (they append `/embeddings`)."""
+    return f"{api_endpoint.rstrip('/')}/v1"
 
 
 def proxy_environment(backend: str, target: str) -> dict[str, str]:
@@ -69,12 +52,13 @@ def proxy_environment(backend: str, target: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class EmbeddingHttpApiArgs:
-    """What the proxy calls and how it is sized. Validated on construction."""
+    """What the proxy calls, how callers authenticate and how it is sized. Validated."""
 
     backend: str
     # SageMaker endpoint name or Bedrock model id, and its ARN (what the role may invoke).
     target_name: pulumi.Input[str]
     target_arn: pulumi.Input[str]
+    auth: str = "iam"
     memory_size_mb: int = 256
     timeout_seconds: int = 30
     log_retention_days: int = 14
@@ -88,6 +72,11 @@ class EmbeddingHttpApiArgs:
                 f"EmbeddingHttpApiArgs.backend {self.backend!r}: expected one of "
                 f"{', '.join(BACKENDS)}"
             )
+        if self.auth not in HTTP_API_AUTH_MODES:
+            raise ValueError(
+                f"EmbeddingHttpApiArgs.auth {self.auth!r}: expected one of "
+                f"{', '.join(HTTP_API_AUTH_MODES)}"
+            )
         if not 128 <= self.memory_size_mb <= 10_240:
             raise ValueError(
                 f"EmbeddingHttpApiArgs.memory_size_mb {self.memory_size_mb}: expected 128-10240"
@@ -100,13 +89,17 @@ class EmbeddingHttpApiArgs:
 
 
 class EmbeddingHttpApi(pulumi.ComponentResource):
-    """HTTP API + IAM-authorized route + proxy Lambda for one embedding target."""
+    """HTTP API + authorized routes + proxy Lambda for one embedding target."""
 
     url: pulumi.Output[str]
+    openai_base_url: pulumi.Output[str]
     api_id: pulumi.Output[str]
     function_name: pulumi.Output[str]
-    role_arn: pulumi.Output[str]
-    invoke_policy_arn: pulumi.Output[str]
+    # `iam` only: the managed policy callers attach to sign requests.
+    invoke_policy_arn: pulumi.Output[str] | None
+    # `apiKey` only: the bearer token (a secret output) and the secret that keeps it.
+    api_key: pulumi.Output[str] | None
+    api_key_secret_arn: pulumi.Output[str] | None
 
     def __init__(
         self,
@@ -118,52 +111,27 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
 
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-proxy-logs",
-            name_prefix=f"/aws/lambda/{name}-proxy-",
-            retention_in_days=args.log_retention_days,
-            tags=tags,
-            opts=child,
-        )
-        role = aws.iam.Role(
-            f"{name}-proxy-role",
-            assume_role_policy=json.dumps(iam.assume_role_policy("lambda.amazonaws.com")),
-            tags=tags,
-            opts=child,
-        )
-        role_policy = aws.iam.RolePolicy(
-            f"{name}-proxy-policy",
-            role=role.id,
-            policy=pulumi.Output.all(args.target_arn, log_group.arn).apply(
-                lambda arns: json.dumps(proxy_role_policy(args.backend, arns[0], arns[1]))
+        proxy = ProxyFunction(
+            f"{name}-proxy",
+            ProxyFunctionArgs(
+                handler=HANDLER,
+                statements=pulumi.Output.from_input(args.target_arn).apply(
+                    lambda arn: iam.invoke_statements(args.backend, arn)
+                ),
+                environment=pulumi.Output.from_input(args.target_name).apply(
+                    lambda target: proxy_environment(args.backend, target)
+                ),
+                memory_size_mb=args.memory_size_mb,
+                timeout_seconds=args.timeout_seconds,
+                log_retention_days=args.log_retention_days,
+                tags=args.tags,
             ),
             opts=child,
         )
-        # Deterministic bytes, so Pulumi's archive hash (and an update) changes only with the code.
-        # No code_sha256/source_code_hash: the provider compares those with what AWS computes.
-        function = aws.lambda_.Function(
-            f"{name}-proxy",
-            runtime=LAMBDA_RUNTIME,
-            handler=HANDLER,
-            role=role.arn,
-            code=pulumi.FileArchive(str(build_proxy_zip())),
-            memory_size=args.memory_size_mb,
-            timeout=args.timeout_seconds,
-            environment={
-                "variables": pulumi.Output.from_input(args.target_name).apply(
-                    lambda target: proxy_environment(args.backend, target)
-                )
-            },
-            logging_config={"log_format": "Text", "log_group": log_group.name},
-            tags=tags,
-            # The first request must find the role allowed to call the target.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
-        )
-
         api = aws.apigatewayv2.Api(
             f"{name}-api",
             protocol_type="HTTP",
-            description="Embeddings: POST /embed (IAM auth)",
+            description=f"Embeddings: POST {NATIVE_PATH}, POST {OPENAI_PATH} ({args.auth} auth)",
             tags=tags,
             opts=child,
         )
@@ -172,19 +140,40 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
             api_id=api.id,
             integration_type="AWS_PROXY",
             integration_method="POST",
-            integration_uri=function.invoke_arn,
+            integration_uri=proxy.function.invoke_arn,
             payload_format_version="2.0",
             timeout_milliseconds=INTEGRATION_TIMEOUT_MS,
             opts=child,
         )
-        route = aws.apigatewayv2.Route(
-            f"{name}-route",
-            api_id=api.id,
-            route_key=f"{ROUTE_METHOD} {ROUTE_PATH}",
-            authorization_type="AWS_IAM",
-            target=integration.id.apply(lambda integration_id: f"integrations/{integration_id}"),
-            opts=child,
-        )
+        self.api_key = self.api_key_secret_arn = None
+        self.invoke_policy_arn = None
+        route_auth: dict[str, pulumi.Input[str]] = {"authorization_type": "AWS_IAM"}
+        if args.auth == "apiKey":
+            key = HttpApiKeyAuthorizer(
+                f"{name}-key",
+                HttpApiKeyAuthorizerArgs(
+                    api_id=api.id,
+                    execution_arn=api.execution_arn,
+                    log_retention_days=args.log_retention_days,
+                    tags=args.tags,
+                ),
+                opts=child,
+            )
+            route_auth = {"authorization_type": "CUSTOM", "authorizer_id": key.authorizer_id}
+            self.api_key, self.api_key_secret_arn = key.api_key, key.secret_arn
+        routes = [
+            aws.apigatewayv2.Route(
+                f"{name}-route" if path == NATIVE_PATH else f"{name}-openai-route",
+                api_id=api.id,
+                route_key=f"{ROUTE_METHOD} {path}",
+                target=integration.id.apply(
+                    lambda integration_id: f"integrations/{integration_id}"
+                ),
+                **route_auth,
+                opts=child,
+            )
+            for path in ROUTE_PATHS
+        ]
         aws.apigatewayv2.Stage(
             f"{name}-stage",
             api_id=api.id,
@@ -195,35 +184,38 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
                 "throttling_burst_limit": args.throttling_burst_limit,
             },
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[route]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=routes),
         )
         aws.lambda_.Permission(
             f"{name}-invoke-permission",
             action="lambda:InvokeFunction",
-            function=function.name,
+            function=proxy.function.name,
             principal="apigateway.amazonaws.com",
-            source_arn=api.execution_arn.apply(route_arn),
+            source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/{ROUTE_METHOD}/*"),
             opts=child,
         )
-        invoke_policy = aws.iam.Policy(
-            f"{name}-caller",
-            description="Call POST /embed on the embeddings HTTP API (SigV4)",
-            policy=api.execution_arn.apply(lambda arn: json.dumps(caller_policy(arn))),
-            tags=tags,
-            opts=child,
-        )
+        if args.auth == "iam":
+            self.invoke_policy_arn = aws.iam.Policy(
+                f"{name}-caller",
+                description=f"Call POST {NATIVE_PATH} and {OPENAI_PATH} on the embeddings API",
+                policy=api.execution_arn.apply(
+                    lambda arn: json.dumps(iam.execute_api_invoke_policy(route_arns(arn)))
+                ),
+                tags=tags,
+                opts=child,
+            ).arn
 
         self.url = api.api_endpoint.apply(embed_url)
+        self.openai_base_url = api.api_endpoint.apply(openai_base_url)
         self.api_id = api.id
-        self.function_name = function.name
-        self.role_arn = role.arn
-        self.invoke_policy_arn = invoke_policy.arn
+        self.function_name = proxy.function.name
         self.register_outputs(
             {
                 "url": self.url,
+                "openai_base_url": self.openai_base_url,
                 "api_id": self.api_id,
                 "function_name": self.function_name,
-                "role_arn": self.role_arn,
                 "invoke_policy_arn": self.invoke_policy_arn,
+                "api_key_secret_arn": self.api_key_secret_arn,
             }
         )

@@ -124,16 +124,36 @@ def s3_read_object_statements(object_arn: str) -> list[Statement]:
     ]
 
 
-def secret_read_statements(secret_arn: str) -> list[Statement]:
+def secret_read_statements(secret_arn: str, sid: str = "ReadSecret") -> list[Statement]:
     """Read one Secrets Manager secret's value."""
     return [
         {
-            "Sid": "ReadHubToken",
+            "Sid": sid,
             "Effect": "Allow",
             "Action": "secretsmanager:GetSecretValue",
             "Resource": secret_arn,
         }
     ]
+
+
+def invoke_statements(backend: str, target_arn: str, sid: str = "InvokeTarget") -> list[Statement]:
+    """Invoke one SageMaker endpoint (`sagemaker`) or one Bedrock foundation model (`bedrock`)."""
+    action = "sagemaker:InvokeEndpoint" if backend == "sagemaker" else "bedrock:InvokeModel"
+    return [{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": target_arn}]
+
+
+def execute_api_invoke_policy(route_arns: list[str]) -> PolicyDocument:
+    """What a caller needs to call these HTTP API routes with SigV4."""
+    return document(
+        [
+            {
+                "Sid": "InvokeEmbedRoutes",
+                "Effect": "Allow",
+                "Action": "execute-api:Invoke",
+                "Resource": route_arns,
+            }
+        ]
+    )
 
 
 def deny_insecure_transport_policy(bucket_arn: str) -> PolicyDocument:
@@ -239,7 +259,7 @@ def loader_policy(
         *log_write_statements(log_group_arn),
     ]
     if hf_token_secret_arn:
-        statements += secret_read_statements(hf_token_secret_arn)
+        statements += secret_read_statements(hf_token_secret_arn, sid="ReadHubToken")
     if source_model_data_url:
         statements += s3_read_object_statements(s3_object_arn(region, source_model_data_url))
     return document(statements)

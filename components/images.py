@@ -2,7 +2,10 @@
 
 Pure data and functions (no Pulumi): the registry account per region, the known CPU inference tags
 with what we know about them, tag validation and the image URI / ECR repository ARN. Sources: the
-SageMaker Python SDK's `image_uri_config/huggingface.json` and the DLC release notes.
+SageMaker Python SDK's `image_uri_config/huggingface.json` (accounts, tag form) and the data of
+`aws/deep-learning-containers` (which CPU images were released). A tag is in the known table only
+when both name it; tests/data/dlc_cpu_inference_tags.json holds the extracts with their commits,
+and an unknown but well-formed tag deploys with a warning.
 """
 
 from __future__ import annotations
@@ -82,12 +85,22 @@ class DlcImage:
         )
 
 
+# Each line: where the DLC project records the CPU image (full citations in
+# tests/data/dlc_cpu_inference_tags.json). 2.6.0/4.51.3 is not here: the DLC image listings show
+# it for GPU only, so it deploys with the unknown-tag warning.
 _KNOWN_IMAGES = (
+    # release_images_inference.yml @ 1e3d06f; available_images.md (2024)
     DlcImage("1.13.1", "4.26.0", "39", "20.04", 1.45, loads_safetensors=False),
+    # release_images_inference.yml @ 1e3d06f; available_images.md (2024)
     DlcImage("2.0.0", "4.28.1", "310", "20.04", 6.1, loads_safetensors=False),
+    # docs/src/data/huggingface-pytorch-inference/2.1-cpu-sagemaker.yml
     DlcImage("2.1.0", "4.37.0", "310", "22.04", None, loads_safetensors=True),
+    # release_images_inference.yml @ 1e3d06f; release tag v2.2-hf-4.48.0-pt-2.3.0-inf-py311
     DlcImage("2.3.0", "4.48.0", "311", "22.04", None, loads_safetensors=True),
+    # docs/src/data/huggingface-pytorch-inference/2.6-cpu-sagemaker.yml @ e69f112
     DlcImage("2.6.0", "4.49.0", "312", "22.04", None, loads_safetensors=True),
+    # docs/src/data/huggingface-pytorch-inference/2.6-cpu-sagemaker.yml @ 9602de4 (current)
+    DlcImage("2.6.0", "5.5.3", "312", "22.04", None, loads_safetensors=True),
 )
 KNOWN_CPU_INFERENCE_TAGS: dict[str, DlcImage] = {image.tag: image for image in _KNOWN_IMAGES}
 

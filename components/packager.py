@@ -16,9 +16,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam
+from components.artifact_bucket import ModelArtifactBucket
+from components.config import StackConfig
 from components.loader_bundle import build_loader_zip
 from components.packager_provider import OUTPUT_NAMES, PackagerProvider
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
+from embedding_client.aws_session import AssumeRole
 from facts import identifiers
 from facts.identifiers import parse_s3_url
 from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel
@@ -61,11 +64,36 @@ class HfModelPackagerArgs:
     retain_artifacts: bool = False
     # `aws:endpoints` overrides (service -> URL) for emulator stacks.
     aws_endpoints: tuple[tuple[str, str], ...] = ()
+    # `aws:profile` and `aws:assumeRoles`: packaging runs in the AWS provider's account.
+    aws_profile: str | None = None
+    aws_assume_roles: tuple[AssumeRole, ...] = ()
     # Runner `local` only: the deadline for one packaging run inside the Pulumi process.
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
     # auto | torch | onnx; auto and onnx need `onnx_runtime`, the wheel for the image's Python.
     inference_engine: str = "torch"
     onnx_runtime: RuntimeWheel | None = None
+
+    @classmethod
+    def for_stack(cls, cfg: StackConfig, bucket: ModelArtifactBucket) -> HfModelPackagerArgs:
+        """What the stack's config asks to package, into the stack's bucket."""
+        return cls(
+            bucket_name=bucket.bucket_name,
+            bucket_arn=bucket.bucket_arn,
+            model_id=str(cfg.model_id),
+            revision=cfg.model_revision,
+            runner=cfg.packaging_runner,
+            region=cfg.region,
+            hf_token=cfg.hf_token,
+            hf_token_secret_arn=cfg.hf_token_secret_arn,
+            source_model_data_url=cfg.source_model_data_url,
+            expected_sha256=cfg.expected_artifact_sha256,
+            retain_artifacts=cfg.retain_artifacts,
+            aws_endpoints=cfg.aws_endpoints,
+            aws_profile=cfg.aws_profile,
+            aws_assume_roles=cfg.aws_assume_roles,
+            inference_engine=cfg.inference_engine,
+            onnx_runtime=cfg.onnx_runtime,
+        )
 
     def __post_init__(self) -> None:
         rules = (
@@ -178,6 +206,8 @@ class HfModelPackager(pulumi.ComponentResource):
             "runner": args.runner,
             "region": args.region,
             "aws_endpoints": dict(args.aws_endpoints),
+            "aws_profile": args.aws_profile,
+            "aws_assume_roles": [role.as_config() for role in args.aws_assume_roles],
             "function_name": function_name,
             "hf_token": pulumi.Output.secret(args.hf_token) if args.hf_token else None,
             "hf_token_secret_arn": args.hf_token_secret_arn,
@@ -269,6 +299,8 @@ class HfModelPackager(pulumi.ComponentResource):
             memory_size=LOADER_MEMORY_MB,
             environment={"variables": LOADER_ENVIRONMENT},
             logging_config={"log_format": "Text", "log_group": log_group.name},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+            # Created (and so first invoked) only once its role's policy is put; IAM may still
+            # take seconds to apply it, which the loader waits out (loader/access.py).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
         )
         return function, policy

@@ -31,6 +31,7 @@ from components.packaging_runs import (
     RUNNERS,
     PackagingError,
     PackagingRequest,
+    aws_settings,
     run_loader,
 )
 from facts.identifiers import COMMIT_SHA
@@ -61,6 +62,8 @@ STATE_INPUTS = (
     "runner",
     "region",
     "aws_endpoints",
+    "aws_profile",
+    "aws_assume_roles",
     "function_name",
     "hf_token_secret_arn",
     "format_version",
@@ -179,6 +182,11 @@ def pin_revision(
 
     token = None if is_unknown(inputs.get("hf_token")) else inputs.get("hf_token")
     try:
+        token = token or secret_token(inputs)
+    except LoaderError as error:
+        failures.append(CheckFailure("hf_token_secret_arn", str(error)))
+        return None
+    try:
         snapshot = fetch_snapshot(model_id, requested, token)
     except LoaderError as error:
         failures.append(CheckFailure("requested_revision", str(error)))
@@ -260,11 +268,42 @@ def _lists_onnx_export(
 
     token = None if is_unknown(inputs.get("hf_token")) else inputs.get("hf_token")
     try:
-        snapshot = fetch_snapshot(inputs["model_id"], pinned, token)
+        snapshot = fetch_snapshot(inputs["model_id"], pinned, token or secret_token(inputs))
     except LoaderError as error:
         failures.append(CheckFailure("inference_engine", str(error)))
         return None
     return has_onnx_export(item.path for item in snapshot.files)
+
+
+def secret_token(inputs: Mapping[str, Any]) -> str | None:
+    """The Hub token from `hf_token_secret_arn`, read in the stack's account; None without one.
+
+    A branch of a private (or gated) repo can only be resolved with the token, so `check` reads
+    it here too, not only the loader: the account running pulumi needs GetSecretValue on it.
+    The token stays in this process; it is never an input or output.
+    """
+    from loader.errors import LoaderError
+    from loader.secrets import token_from_secret
+
+    arn = inputs.get("hf_token_secret_arn")
+    if not arn or is_unknown(arn):
+        return None
+    try:
+        client = aws_settings(inputs).client("secretsmanager")
+    except Exception as error:  # a profile or role chain that cannot be used
+        raise LoaderError(
+            str(error), step="read-token-secret", model=inputs.get("model_id")
+        ) from error
+    try:
+        return token_from_secret(client, arn, inputs.get("model_id") or "")
+    except LoaderError as error:
+        raise LoaderError(
+            f"{error.detail}; `pulumi preview` and `up` read it to pin the revision, so the "
+            "account running pulumi needs secretsmanager:GetSecretValue on it as well (or set "
+            "modelRevision to a 40-hex commit sha)",
+            step=error.step,
+            model=error.model,
+        ) from None
 
 
 # --- packaging ---------------------------------------------------------------------------------
@@ -299,11 +338,8 @@ def update(resource_id: str, olds: dict[str, Any], news: dict[str, Any]) -> Upda
 
 
 def s3_client(state: Mapping[str, Any]):
-    """An S3 client for the stack's region and (emulator) endpoint."""
-    import boto3
-
-    endpoints = state.get("aws_endpoints") or {}
-    return boto3.client("s3", region_name=state.get("region"), endpoint_url=endpoints.get("s3"))
+    """An S3 client in the stack's account and region, at its (emulator) endpoint if any."""
+    return aws_settings(state).client("s3")
 
 
 def delete(resource_id: str, state: Mapping[str, Any]) -> None:
@@ -357,8 +393,8 @@ def read(resource_id: str, state: Mapping[str, Any]) -> ReadResult:
 def upstream_moved(state: Mapping[str, Any]) -> bool:
     """True when the requested branch or tag now names another commit than the pinned one.
 
-    Best effort: when the Hub cannot answer (offline, private repo without a token in the
-    state), the pin stands and refresh reports no drift.
+    Best effort: when the Hub cannot answer (offline, a private repo whose token is not in a
+    readable secret), the pin stands and refresh reports no drift.
     """
     from loader.errors import LoaderError
     from loader.hub import resolve_revision
@@ -367,7 +403,7 @@ def upstream_moved(state: Mapping[str, Any]) -> bool:
     if state.get("source_model_data_url") or not requested or COMMIT_SHA.matches(requested):
         return False
     try:
-        return resolve_revision(state["model_id"], requested) != pinned
+        return resolve_revision(state["model_id"], requested, secret_token(state)) != pinned
     except LoaderError:
         return False
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from embedding_client.aws_session import AwsSettings, assume_roles_from_config
 from facts.identifiers import COMMIT_SHA
 
 RUNNERS = ("lambda", "local")
@@ -25,6 +28,12 @@ LOCAL_TIMEOUT_SECONDS = 4 * 60 * 60
 # Above the loader Lambda's own 900 s limit, so Lambda reports its timeout before we give up.
 LAMBDA_READ_TIMEOUT_SECONDS = 960
 LAMBDA_CONNECT_TIMEOUT_SECONDS = 10
+# The invoke's connection is silent for up to 15 minutes while the loader runs; a NAT gateway drops
+# a connection idle for 350 s, and proxies often sooner. TCP keepalive probes every half minute
+# from the first minute of silence keep it open (the OS default waits 2 hours before the first).
+KEEPALIVE_IDLE_SECONDS = 60
+KEEPALIVE_INTERVAL_SECONDS = 30
+KEEPALIVE_PROBES = 5
 # What the loader returns (docs/contracts.md); every name must be present in a result.
 RESULT_NAMES = (
     "model_data_url",
@@ -37,8 +46,21 @@ RESULT_NAMES = (
 )
 
 
+log = logging.getLogger(__name__)
+
+
 class PackagingError(RuntimeError):
     """Packaging failed; the message names the model, the runner and the loader's own error."""
+
+
+def aws_settings(inputs: Mapping[str, Any]) -> AwsSettings:
+    """The stack's account and region from the resource's inputs or state (names, no keys)."""
+    return AwsSettings(
+        region=inputs["region"],
+        profile=inputs.get("aws_profile") or None,
+        assume_roles=assume_roles_from_config(inputs.get("aws_assume_roles")),
+        endpoints=tuple(sorted((inputs.get("aws_endpoints") or {}).items())),
+    )
 
 
 @dataclass(frozen=True)
@@ -50,8 +72,8 @@ class PackagingRequest:
     bucket: str
     key_prefix: str
     runner: str
-    region: str
-    aws_endpoints: tuple[tuple[str, str], ...]
+    # Region, endpoint overrides, profile and assumed roles: the stack's AWS provider's account.
+    aws: AwsSettings
     function_name: str | None
     hf_token: str | None
     hf_token_secret_arn: str | None
@@ -71,8 +93,7 @@ class PackagingRequest:
             bucket=inputs["bucket"],
             key_prefix=inputs.get("key_prefix") or "",
             runner=inputs["runner"],
-            region=inputs["region"],
-            aws_endpoints=tuple(sorted((inputs.get("aws_endpoints") or {}).items())),
+            aws=aws_settings(inputs),
             function_name=inputs.get("function_name"),
             hf_token=inputs.get("hf_token") or None,
             hf_token_secret_arn=inputs.get("hf_token_secret_arn"),
@@ -181,7 +202,7 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def run_local(request: PackagingRequest) -> dict[str, Any]:
-    """Run `loader.handler.handler` in this process, against the stack's region and endpoints."""
+    """Run `loader.handler.handler` in this process, in the stack's account, region, endpoints."""
     from loader.handler import handler
 
     if request.engine == "onnx":
@@ -195,13 +216,15 @@ def run_local(request: PackagingRequest) -> dict[str, Any]:
                 ensure_wheel(runtime)
         except RuntimeWheelError as error:
             raise PackagingError(f"{request.describe()}: {error}") from error
-    environment = {"AWS_REGION": request.region, "AWS_DEFAULT_REGION": request.region}
-    environment.update(endpoint_environment(dict(request.aws_endpoints)))
+    region = request.aws.region
+    environment = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    environment.update(endpoint_environment(dict(request.aws.endpoints)))
+    session = request.aws.session()
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            outcome["result"] = handler(request.event(), context)
+            outcome["result"] = handler(request.event(), context, session=session)
         except BaseException as error:  # re-raised in the caller's thread below
             outcome["error"] = error
 
@@ -222,23 +245,50 @@ def run_local(request: PackagingRequest) -> dict[str, Any]:
     return validate_result(request, outcome.get("result"))
 
 
+def keepalive_timing_options() -> list[tuple[int, int, int]]:
+    """Socket options that make keepalive probe early: idle time, interval, count (if the OS has
+    them; macOS calls the idle time TCP_KEEPALIVE)."""
+    idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+    wanted = (
+        (idle, KEEPALIVE_IDLE_SECONDS),
+        (getattr(socket, "TCP_KEEPINTVL", None), KEEPALIVE_INTERVAL_SECONDS),
+        (getattr(socket, "TCP_KEEPCNT", None), KEEPALIVE_PROBES),
+    )
+    return [(socket.IPPROTO_TCP, option, value) for option, value in wanted if option is not None]
+
+
+def with_keepalive_timing(client: Any) -> Any:
+    """The client, its new connections probing after KEEPALIVE_IDLE_SECONDS of silence.
+
+    botocore's `tcp_keepalive` turns on SO_KEEPALIVE only; the timing goes into the socket
+    options its HTTP session hands to urllib3 for every new connection. That list is botocore's
+    own attribute: should it move, the connection keeps SO_KEEPALIVE with the OS timing.
+    """
+    options = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    options = getattr(options, "_socket_options", None)
+    if isinstance(options, list):
+        options.extend(keepalive_timing_options())
+    else:
+        log.warning("cannot set TCP keepalive timing on the Lambda client; OS defaults apply")
+    return client
+
+
 def run_lambda(request: PackagingRequest) -> dict[str, Any]:
     """Invoke the loader Lambda synchronously; a FunctionError carries the loader's message."""
-    import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
-    client = boto3.client(
+    client = request.aws.client(
         "lambda",
-        region_name=request.region,
-        endpoint_url=dict(request.aws_endpoints).get("lambda"),
         config=Config(
             read_timeout=LAMBDA_READ_TIMEOUT_SECONDS,
             connect_timeout=LAMBDA_CONNECT_TIMEOUT_SECONDS,
             # A retry would start a second packaging run of up to 15 minutes.
             retries={"max_attempts": 0},
+            tcp_keepalive=True,
         ),
     )
+    with_keepalive_timing(client)
     try:
         response = client.invoke(
             FunctionName=request.function_name,

@@ -16,18 +16,32 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
+from embedding_client.aws_session import AwsSettings
+
 # `python -m embedding_client.smoke` finds the package from here, wherever Pulumi runs commands.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def check_command_line(
-    python: str, endpoint_name: str, region: str, endpoint_url: str | None = None
+    python: str,
+    endpoint_name: str,
+    region: str,
+    endpoint_url: str | None = None,
+    aws: AwsSettings | None = None,
 ) -> str:
-    """The shell command that checks a deployed SageMaker endpoint."""
+    """The shell command that checks a deployed SageMaker endpoint, in the stack's account.
+
+    The profile name and the role chain (ARNs, session names) travel on the command line; the
+    credentials they stand for are looked up when the command runs.
+    """
     words = [python, "-m", "embedding_client.smoke", "--endpoint", endpoint_name]
     words += ["--region", region]
     if endpoint_url:
         words += ["--endpoint-url", endpoint_url]
+    if aws is not None and aws.profile:
+        words += ["--profile", aws.profile]
+    if aws is not None and aws.assume_roles:
+        words += ["--assume-roles", aws.assume_roles_json()]
     return shlex.join(words)
 
 
@@ -43,6 +57,8 @@ class PostDeployCheckArgs:
     region: str
     # sagemaker-runtime endpoint override (an emulator); None for AWS.
     endpoint_url: str | None = None
+    # The stack's profile and assumed roles (`aws:profile`, `aws:assumeRoles`).
+    aws: AwsSettings | None = None
     # False: only the command line is computed (to export), nothing runs during `pulumi up`.
     run_on_deploy: bool = True
     # The interpreter that runs the program has the client installed.
@@ -68,7 +84,7 @@ class PostDeployCheck(pulumi.ComponentResource):
         super().__init__("embedding-endpoint:index:PostDeployCheck", name, None, opts)
         self.command_line = pulumi.Output.from_input(args.endpoint_name).apply(
             lambda endpoint_name: check_command_line(
-                args.python, endpoint_name, args.region, args.endpoint_url
+                args.python, endpoint_name, args.region, args.endpoint_url, args.aws
             )
         )
         self.stdout = None

@@ -5,9 +5,11 @@
 - `BedrockBackend(model_id, region)`: Amazon Bedrock embedding models, each in its own shape.
 - `HttpApiBackend(url, region)`: the optional IAM-authorized HTTP API (SigV4, execute-api).
 
-Long inputs are split into requests under each target's payload and batch limits; throttling is
-retried with backoff (botocore's adaptive retry mode for AWS APIs); errors from the endpoint are
-raised as `EndpointError` with the endpoint's own message, unchanged.
+Each `embed(texts, options)` takes the embedding API's options (facts/embedding_api.py: normalize,
+truncate, prompts, dimensions, encoding). Long inputs are split into requests under each target's
+payload and per-request text limits (for an endpoint, the limits it states in answer to an info
+request); throttling is retried with backoff (botocore's adaptive retry mode for AWS APIs); errors
+from the endpoint are raised as `EndpointError` with the endpoint's own message, unchanged.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from facts import bedrock_formats
+from facts.embedding_api import EmbeddingOptions, ResponseError, read_response
 from facts.serverless import MAX_PAYLOAD_BYTES as SAGEMAKER_MAX_BODY_BYTES
 
 CONTENT_TYPE = "application/json"
-# Each request must also finish within SageMaker's 60 s invocation timeout on a few vCPUs.
+# Texts per request when the endpoint states no limit (an older artifact without info requests).
 DEFAULT_BATCH_SIZE = 32
+# At most this many texts per request even when the endpoint takes more: each request must also
+# finish within SageMaker's 60 s invocation timeout on a few vCPUs.
+MAX_AUTO_BATCH_SIZE = 256
 # The HTTP API's proxy accepts at most 96 texts and 1 MB per request (proxy/request.py).
 HTTP_API_MAX_TEXTS = 96
 HTTP_API_MAX_BODY_BYTES = 1_000_000
@@ -39,15 +45,23 @@ THROTTLING_CODES = ("ThrottlingException", "Throttling", "TooManyRequestsExcepti
 
 @dataclass(frozen=True)
 class EmbeddingResult:
-    """One vector per input text, in input order."""
+    """One vector per input text, in input order; the tokens the model read, when it says."""
 
     vectors: list[list[float]]
     dimensions: int
     model: str
+    prompt_tokens: int | None = None
+
+
+DEFAULT_OPTIONS = EmbeddingOptions(normalize=True)
 
 
 class EmbeddingBackend(Protocol):
-    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult: ...
+    def embed(
+        self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
+    ) -> EmbeddingResult:
+        """Vectors for `texts` with the embedding API's `options`."""
+        ...
 
 
 class EmbeddingClientError(Exception):
@@ -93,17 +107,26 @@ class ResponseFormatError(EmbeddingClientError):
 # Batching and responses (pure)
 
 
-def request_body(texts: Sequence[str], *, normalize: bool, truncate: bool) -> bytes:
-    """The inference contract's request: `{"inputs": [...], "parameters": {...}}`."""
-    document = {"inputs": list(texts), "parameters": {"normalize": normalize, "truncate": truncate}}
+def request_body(texts: Sequence[str], options: EmbeddingOptions = DEFAULT_OPTIONS) -> bytes:
+    """The native request: `{"inputs": [...], "parameters": {...}}` (only options that are set)."""
+    document: dict[str, Any] = {"inputs": list(texts)}
+    parameters = options.as_parameters()
+    if parameters:
+        document["parameters"] = parameters
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def plan_batches(texts: Sequence[str], *, max_texts: int, max_body_bytes: int) -> list[list[str]]:
+def plan_batches(
+    texts: Sequence[str],
+    *,
+    max_texts: int,
+    max_body_bytes: int,
+    options: EmbeddingOptions = DEFAULT_OPTIONS,
+) -> list[list[str]]:
     """Consecutive groups of texts whose request bodies fit `max_body_bytes` and `max_texts`."""
     if max_texts < 1:
         raise ValueError(f"max_texts must be at least 1, got {max_texts}")
-    envelope = len(request_body([], normalize=False, truncate=False))
+    envelope = len(request_body([], options))
     batches: list[list[str]] = []
     current: list[str] = []
     size = envelope
@@ -125,32 +148,19 @@ def plan_batches(texts: Sequence[str], *, max_texts: int, max_body_bytes: int) -
 
 
 def parse_embeddings(raw: bytes | str, expected: int, target: str) -> EmbeddingResult:
-    """Check and decode a `{"embeddings", "model", "dimensions"}` response for `expected` texts."""
+    """Check and decode a native or OpenAI response (float or base64) for `expected` texts."""
     try:
         document = json.loads(raw)
     except ValueError as error:
         raise ResponseFormatError(
             f"{target} answered with a body that is not JSON: {error}"
         ) from None
-    if not isinstance(document, dict) or not isinstance(document.get("embeddings"), list):
-        raise ResponseFormatError(
-            f'{target} answered without an "embeddings" list: {str(document)[:200]}'
-        )
-    vectors = document["embeddings"]
-    if len(vectors) != expected:
-        raise ResponseFormatError(f"{target} returned {len(vectors)} vectors for {expected} texts")
-    dimensions = document.get("dimensions")
-    if not isinstance(dimensions, int) or dimensions < 1:
-        raise ResponseFormatError(f'{target} answered without a positive "dimensions"')
-    for index, vector in enumerate(vectors):
-        if not isinstance(vector, list) or len(vector) != dimensions:
-            raise ResponseFormatError(
-                f"{target}: vector {index} does not have the {dimensions} values declared"
-            )
+    try:
+        response = read_response(document, expected)
+    except ResponseError as error:
+        raise ResponseFormatError(f"{target}: {error}") from None
     return EmbeddingResult(
-        vectors=[[float(value) for value in vector] for vector in vectors],
-        dimensions=dimensions,
-        model=str(document.get("model", "")),
+        response.vectors, response.dimensions, response.model, response.prompt_tokens
     )
 
 
@@ -159,11 +169,70 @@ def merge_results(parts: Sequence[EmbeddingResult], target: str) -> EmbeddingRes
     dimensions = {part.dimensions for part in parts}
     if len(dimensions) != 1:
         raise ResponseFormatError(f"{target} returned different dimensions across batches")
+    tokens = [part.prompt_tokens for part in parts]
     return EmbeddingResult(
         vectors=[vector for part in parts for vector in part.vectors],
         dimensions=parts[0].dimensions,
         model=parts[0].model,
+        prompt_tokens=None if None in tokens else sum(tokens),  # type: ignore[arg-type]
     )
+
+
+def embed_in_batches(
+    texts: Sequence[str],
+    options: EmbeddingOptions,
+    *,
+    max_texts: int,
+    max_body_bytes: int,
+    send: Callable[[bytes], bytes],
+    target: str,
+) -> EmbeddingResult:
+    """Send the texts in planned batches through `send(body) -> answer`; one merged result."""
+    _check_texts(texts)
+    parts = [
+        parse_embeddings(send(request_body(batch, options)), len(batch), target)
+        for batch in plan_batches(
+            texts, max_texts=max_texts, max_body_bytes=max_body_bytes, options=options
+        )
+    ]
+    return merge_results(parts, target)
+
+
+def endpoint_batch_size(
+    requested: int | None, info: Mapping[str, Any] | None, options: EmbeddingOptions
+) -> int:
+    """Texts per request: the caller's number, else what the endpoint states (capped), else 32."""
+    if requested is not None:
+        return requested
+    limits = (info or {}).get("max_texts_per_request") or {}
+    stated = limits.get(options.encoding_format)
+    if isinstance(stated, int) and stated > 0:
+        return min(stated, MAX_AUTO_BATCH_SIZE)
+    return DEFAULT_BATCH_SIZE
+
+
+INFO_REQUEST = b'{"info":true}'
+
+
+def cached_info(cache: dict[str, Any], send: Callable[[bytes], bytes]) -> dict[str, Any] | None:
+    """The endpoint's info, asked once per backend (None when it refuses the request as unknown)."""
+    if "answer" not in cache:
+        try:
+            cache["answer"] = read_info(send(INFO_REQUEST))
+        except EndpointError as error:
+            if not error.is_client_error:
+                raise
+            cache["answer"] = None
+    return cache["answer"]
+
+
+def read_info(raw: bytes) -> dict[str, Any] | None:
+    """An endpoint's answer to `{"info": true}`, or None when it is not one (an older artifact)."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) and "max_texts_per_request" in document else None
 
 
 def _check_texts(texts: Sequence[str]) -> None:
@@ -224,31 +293,43 @@ class HttpBackend:
     """The local endpoint (or any server with SageMaker's container contract)."""
 
     url: str
-    batch_size: int = DEFAULT_BATCH_SIZE
-    truncate: bool = True
+    # None: as many texts per request as the endpoint states (see `endpoint_batch_size`).
+    batch_size: int | None = None
     timeout: float = READ_TIMEOUT_SECONDS
+    _info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
-        _check_texts(texts)
-        target = self.url
+    def _post(self, body: bytes) -> bytes:
         invocations = self.url.rstrip("/") + "/invocations"
-        parts = []
-        for batch in plan_batches(
-            texts, max_texts=self.batch_size, max_body_bytes=SAGEMAKER_MAX_BODY_BYTES
-        ):
-            body = request_body(batch, normalize=normalize, truncate=self.truncate)
 
-            def factory(body: bytes = body) -> urllib.request.Request:
-                return urllib.request.Request(
-                    invocations,
-                    data=body,
-                    method="POST",
-                    headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
-                )
+        def factory() -> urllib.request.Request:
+            return urllib.request.Request(
+                invocations,
+                data=body,
+                method="POST",
+                headers={"Content-Type": CONTENT_TYPE, "Accept": CONTENT_TYPE},
+            )
 
-            raw = post_with_retries(factory, target, timeout=self.timeout)
-            parts.append(parse_embeddings(raw, len(batch), target))
-        return merge_results(parts, target)
+        return post_with_retries(factory, self.url, timeout=self.timeout)
+
+    def info(self) -> dict[str, Any] | None:
+        """What the endpoint serves and its per-request limits (None for an older artifact)."""
+        return cached_info(self._info, self._post)
+
+    def embed(
+        self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
+    ) -> EmbeddingResult:
+        _check_texts(texts)
+        batch_size = self.batch_size
+        if batch_size is None and len(texts) > DEFAULT_BATCH_SIZE:
+            batch_size = endpoint_batch_size(None, self.info(), options)
+        return embed_in_batches(
+            texts,
+            options,
+            max_texts=batch_size or DEFAULT_BATCH_SIZE,
+            max_body_bytes=SAGEMAKER_MAX_BODY_BYTES,
+            send=self._post,
+            target=self.url,
+        )
 
 
 @dataclass(frozen=True)
@@ -258,9 +339,10 @@ class HttpApiBackend:
     url: str
     region: str
     batch_size: int = DEFAULT_BATCH_SIZE
-    truncate: bool = True
 
-    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
+    def embed(
+        self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
+    ) -> EmbeddingResult:
         import boto3
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
@@ -269,14 +351,9 @@ class HttpApiBackend:
         credentials = boto3.Session(region_name=self.region).get_credentials()
         if credentials is None:
             raise TargetError("no AWS credentials found to sign the HTTP API request")
-        max_texts = min(self.batch_size, HTTP_API_MAX_TEXTS)
-        parts = []
-        for batch in plan_batches(
-            texts, max_texts=max_texts, max_body_bytes=HTTP_API_MAX_BODY_BYTES
-        ):
-            body = request_body(batch, normalize=normalize, truncate=self.truncate)
 
-            def factory(body: bytes = body) -> urllib.request.Request:
+        def send(body: bytes) -> bytes:
+            def factory() -> urllib.request.Request:
                 # Signed afresh on every attempt: a retried request needs a current timestamp.
                 signed = AWSRequest(
                     method="POST", url=self.url, data=body, headers={"Content-Type": CONTENT_TYPE}
@@ -288,9 +365,16 @@ class HttpApiBackend:
                     self.url, data=body, method="POST", headers=dict(signed.headers.items())
                 )
 
-            raw = post_with_retries(factory, self.url)
-            parts.append(parse_embeddings(raw, len(batch), self.url))
-        return merge_results(parts, self.url)
+            return post_with_retries(factory, self.url)
+
+        return embed_in_batches(
+            texts,
+            options,
+            max_texts=min(self.batch_size, HTTP_API_MAX_TEXTS),
+            max_body_bytes=HTTP_API_MAX_BODY_BYTES,
+            send=send,
+            target=self.url,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,6 +386,7 @@ def aws_client(
     region: str | None,
     endpoint_url: str | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    session: Any = None,
 ) -> Any:
     """A boto3 client with adaptive retries (throttling backs off client-side) and a long read."""
     import boto3
@@ -312,9 +397,9 @@ def aws_client(
         read_timeout=READ_TIMEOUT_SECONDS,
         connect_timeout=10,
     )
-    # A session of its own: credentials and region are read now, not cached from earlier calls.
-    session = boto3.session.Session(region_name=region)
-    return session.client(service, endpoint_url=endpoint_url, config=config)
+    # A session of its own unless given: credentials and region are read now, not cached.
+    session = session or boto3.session.Session(region_name=region)
+    return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
 
 
 def _botocore_failure(error: Exception, target: str) -> EmbeddingClientError:
@@ -346,39 +431,66 @@ class SageMakerBackend:
     endpoint_name: str
     region: str | None = None
     endpoint_url: str | None = None
-    batch_size: int = DEFAULT_BATCH_SIZE
-    truncate: bool = True
+    # None: as many texts per request as the endpoint states (see `endpoint_batch_size`).
+    batch_size: int | None = None
     max_attempts: int = MAX_ATTEMPTS
+    # A boto3 Session to call from (a stack's profile and assumed roles); None: the default one.
+    session: Any = None
+    _info: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
+    @property
+    def target(self) -> str:
+        return f"SageMaker endpoint {self.endpoint_name}"
+
+    def _invoker(self) -> Callable[[bytes], bytes]:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        _check_texts(texts)
-        target = f"SageMaker endpoint {self.endpoint_name}"
         try:
             client = aws_client(
-                "sagemaker-runtime", self.region, self.endpoint_url, self.max_attempts
+                "sagemaker-runtime",
+                self.region,
+                self.endpoint_url,
+                self.max_attempts,
+                session=self.session,
             )
         except BotoCoreError as error:
-            raise _botocore_failure(error, target) from None
-        parts = []
-        for batch in plan_batches(
-            texts, max_texts=self.batch_size, max_body_bytes=SAGEMAKER_MAX_BODY_BYTES
-        ):
+            raise _botocore_failure(error, self.target) from None
+
+        def invoke(body: bytes) -> bytes:
             try:
                 response = client.invoke_endpoint(
                     EndpointName=self.endpoint_name,
                     ContentType=CONTENT_TYPE,
                     Accept=CONTENT_TYPE,
-                    Body=request_body(batch, normalize=normalize, truncate=self.truncate),
+                    Body=body,
                 )
-                raw = response["Body"].read()
+                return response["Body"].read()
             except ClientError as error:
-                raise _client_error(error, target) from None
+                raise _client_error(error, self.target) from None
             except BotoCoreError as error:
-                raise _botocore_failure(error, target) from None
-            parts.append(parse_embeddings(raw, len(batch), target))
-        return merge_results(parts, target)
+                raise _botocore_failure(error, self.target) from None
+
+        return invoke
+
+    def info(self) -> dict[str, Any] | None:
+        """What the endpoint serves and its per-request limits (None for an older artifact)."""
+        return cached_info(self._info, self._invoker())
+
+    def embed(
+        self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
+    ) -> EmbeddingResult:
+        _check_texts(texts)
+        batch_size = self.batch_size
+        if batch_size is None and len(texts) > DEFAULT_BATCH_SIZE:
+            batch_size = endpoint_batch_size(None, self.info(), options)
+        return embed_in_batches(
+            texts,
+            options,
+            max_texts=batch_size or DEFAULT_BATCH_SIZE,
+            max_body_bytes=SAGEMAKER_MAX_BODY_BYTES,
+            send=self._invoker(),
+            target=self.target,
+        )
 
 
 @dataclass(frozen=True)
@@ -388,10 +500,11 @@ class BedrockBackend:
     model_id: str
     region: str | None = None
     endpoint_url: str | None = None
-    truncate: bool = True
     max_attempts: int = MAX_ATTEMPTS
 
-    def embed(self, texts: list[str], *, normalize: bool = True) -> EmbeddingResult:
+    def embed(
+        self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
+    ) -> EmbeddingResult:
         from botocore.exceptions import BotoCoreError, ClientError
 
         _check_texts(texts)
@@ -403,15 +516,16 @@ class BedrockBackend:
         except BotoCoreError as error:
             raise _botocore_failure(error, target) from None
 
-        def invoke(body: bytes) -> bytes:
+        def invoke(body: bytes) -> tuple[bytes, int | None]:
             response = client.invoke_model(
                 modelId=self.model_id, contentType=CONTENT_TYPE, accept=CONTENT_TYPE, body=body
             )
-            return response["body"].read()
+            headers = response["ResponseMetadata"].get("HTTPHeaders", {})
+            return response["body"].read(), bedrock_formats.input_token_count(headers)
 
-        options = bedrock_formats.EmbedOptions(normalize=normalize, truncate=self.truncate)
         try:
-            result = bedrock_formats.embed_texts(invoke, self.model_id, texts, options)
+            bedrock_options = bedrock_formats.EmbedOptions.from_api(options)
+            result = bedrock_formats.embed_texts(invoke, self.model_id, texts, bedrock_options)
         except bedrock_formats.BedrockRequestError as error:
             raise InputTooLargeError(str(error)) from None
         except bedrock_formats.BedrockResponseError as error:
@@ -420,7 +534,7 @@ class BedrockBackend:
             raise _client_error(error, target) from None
         except BotoCoreError as error:
             raise _botocore_failure(error, target) from None
-        return EmbeddingResult(result.vectors, result.dimensions, result.model)
+        return EmbeddingResult(result.vectors, result.dimensions, result.model, result.input_tokens)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,15 +552,24 @@ def _output(outputs: Mapping[str, Any], key: str) -> str:
 
 
 def backend_for_stack(
-    outputs: Mapping[str, Any], *, use_http_api: bool = False, batch_size: int = DEFAULT_BATCH_SIZE
+    outputs: Mapping[str, Any], *, use_http_api: bool = False, batch_size: int | None = None
 ) -> EmbeddingBackend:
     """The backend a stack deployed, from its `pulumi stack output --json`."""
     region = _output(outputs, "region")
     if use_http_api:
-        return HttpApiBackend(_output(outputs, "httpApiUrl"), region, batch_size=batch_size)
+        return HttpApiBackend(
+            _output(outputs, "httpApiUrl"), region, batch_size=batch_size or DEFAULT_BATCH_SIZE
+        )
     backend = outputs.get("backend", "sagemaker")
     if backend == "sagemaker":
-        return SageMakerBackend(_output(outputs, "endpointName"), region, batch_size=batch_size)
+        # A local stack's endpoint is served on this machine; its outputs say where.
+        runtime_url = outputs.get("sagemakerRuntimeUrl") or None
+        return SageMakerBackend(
+            _output(outputs, "endpointName"),
+            region,
+            endpoint_url=runtime_url,
+            batch_size=batch_size,
+        )
     if backend == "bedrock":
         return BedrockBackend(_output(outputs, "bedrockModelId"), region)
     raise TargetError(f"stack output 'backend' is {backend!r}; expected 'sagemaker' or 'bedrock'")

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from embedding_client.backends import (
     DEFAULT_BATCH_SIZE,
+    MAX_AUTO_BATCH_SIZE,
     BedrockBackend,
     EmbeddingBackend,
     EmbeddingResult,
@@ -38,6 +39,7 @@ from embedding_client.backends import (
     TargetError,
     backend_for_stack,
 )
+from facts.embedding_api import EmbeddingOptions
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -87,21 +89,30 @@ def read_outputs(text: str, source: str) -> dict[str, Any]:
     return outputs
 
 
+def embedding_options(args: argparse.Namespace) -> EmbeddingOptions:
+    """The embedding API's options the command line asks for."""
+    return EmbeddingOptions(
+        normalize=not args.no_normalize,
+        truncate=not args.no_truncate,
+        prompt_name=args.prompt_name,
+        prompt=args.prompt,
+        dimensions=args.dimensions,
+        encoding_format="base64" if args.base64 else "float",
+    )
+
+
 def build_backend(args: argparse.Namespace) -> EmbeddingBackend:
     """The backend the command line names."""
-    truncate = not args.no_truncate
     if args.url:
-        return HttpBackend(args.url, batch_size=args.batch_size, truncate=truncate)
+        return HttpBackend(args.url, batch_size=args.batch_size)
     if args.endpoint:
-        return SageMakerBackend(
-            args.endpoint, args.region, batch_size=args.batch_size, truncate=truncate
-        )
+        return SageMakerBackend(args.endpoint, args.region, batch_size=args.batch_size)
     if args.bedrock:
-        return BedrockBackend(args.bedrock, args.region, truncate=truncate)
+        return BedrockBackend(args.bedrock, args.region)
     if args.http_api:
         if not args.region:
             raise TargetError("--http-api needs --region (the API's region, used for SigV4)")
-        return HttpApiBackend(args.http_api, args.region, args.batch_size, truncate)
+        return HttpApiBackend(args.http_api, args.region, args.batch_size or DEFAULT_BATCH_SIZE)
     if args.outputs_file:
         try:
             with open(args.outputs_file, encoding="utf-8") as handle:
@@ -129,6 +140,8 @@ def print_report(texts: Sequence[str], result: EmbeddingResult, out: TextIO) -> 
     """Human-readable: model, dimensions, truncated vectors and the similarity matrix."""
     print(f"model: {result.model}", file=out)
     print(f"dimensions: {result.dimensions}", file=out)
+    if result.prompt_tokens is not None:
+        print(f"tokens: {result.prompt_tokens}", file=out)
     for index, (text, vector) in enumerate(zip(texts, result.vectors, strict=True)):
         print(f"[{index}] {_label(text)} {_preview(vector)}", file=out)
     if len(texts) < 2:
@@ -150,6 +163,7 @@ def print_json(texts: Sequence[str], result: EmbeddingResult, out: TextIO) -> No
     document = {
         "model": result.model,
         "dimensions": result.dimensions,
+        "prompt_tokens": result.prompt_tokens,
         "texts": list(texts),
         "embeddings": result.vectors,
         "similarity": cosine_matrix(result.vectors),
@@ -185,16 +199,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="refuse texts over the model's maximum length instead of truncating them",
     )
+    prompts = parser.add_mutually_exclusive_group()
+    prompts.add_argument(
+        "--prompt-name", help="one of the model's prompts, e.g. query (the endpoint lists them)"
+    )
+    prompts.add_argument("--prompt", help="a literal prefix, e.g. 'query: '")
+    parser.add_argument(
+        "--dimensions", type=int, help="Matryoshka: keep this many leading dimensions"
+    )
+    parser.add_argument(
+        "--base64",
+        action="store_true",
+        help="ask for base64 vectors (smaller responses: more texts per request)",
+    )
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=DEFAULT_BATCH_SIZE,
-        help="texts per request (default: %(default)s; requests also stay under 4 MB)",
+        help="texts per request (default: what the endpoint states, at most "
+        f"{MAX_AUTO_BATCH_SIZE}; requests also stay under 4 MB)",
     )
     parser.add_argument("texts", nargs="*", help="texts to embed")
     args = parser.parse_args(argv)
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.dimensions is not None and args.dimensions < 1:
+        parser.error("--dimensions must be at least 1")
     if args.via_http_api and not (args.stack or args.outputs_file):
         parser.error("--via-http-api goes with --stack or --outputs-file")
     return args
@@ -219,7 +248,7 @@ def run(argv: Sequence[str] | None, streams: _Streams) -> int:
         return EXIT_USAGE
     try:
         backend = build_backend(args)
-        result = backend.embed(texts, normalize=not args.no_normalize)
+        result = backend.embed(texts, embedding_options(args))
     except TargetError as error:
         print(f"embed: {error}", file=streams.stderr)
         return EXIT_TARGET

@@ -10,6 +10,11 @@ model directory and `code/inference.py` is imported from it; its `model_fn` load
 the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
 worker. Errors an inference script marks with an HTTP `status` (4xx) keep it; any other exception
 is a 500 here (the DLC's toolkit would answer 400 with the same message).
+
+Two more doors to the same model: `POST /v1/embeddings` (OpenAI's route and error shape, so the
+`openai` SDK works with `base_url=…/v1`), and `POST /endpoints/{name}/invocations` (SageMaker
+Runtime's own API: boto3's `invoke_endpoint`, the AWS CLI and LangChain's SagemakerEndpoint
+reach it with `endpoint_url=…`; any name and any SigV4 signature are accepted, not checked).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -42,6 +48,11 @@ logger = logging.getLogger("embedding_client.serve")
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
 INFERENCE_SCRIPT = Path("code") / "inference.py"
+# OpenAI's route (clients take `base_url=http://host:port/v1`), and SageMaker Runtime's own path
+# (boto3 `invoke_endpoint`, the AWS CLI and LangChain with `endpoint_url=http://host:port`).
+OPENAI_PATH = "/v1/embeddings"
+RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
+RUNTIME_HEADERS = {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
 # Used when an extracted folder (e.g. a plain Hub snapshot) carries no script of its own.
 PACKAGED_SCRIPT = Path(__file__).resolve().parent.parent / "container" / "inference.py"
 
@@ -171,12 +182,30 @@ def error_body(status: int, message: str) -> bytes:
     return json.dumps({"code": status, "type": kind, "message": message}).encode("utf-8")
 
 
-def _response_type(accept: str) -> str:
-    """JSON whenever the caller accepts it (or anything); else the first type it named."""
-    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    if any(t in ("application/json", "application/*", "*/*") for t in types):
-        return "application/json"
-    return types[0]
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def openai_error_body(status: int, message: str) -> bytes:
+    """OpenAI's error shape, which its SDK turns into an exception carrying the message."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    document = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    return json.dumps(document).encode("utf-8")
+
+
+def model_error_body(endpoint: str, answer: Invocation) -> bytes:
+    """SageMaker Runtime's ModelError: the container's status and body, as InvokeEndpoint says."""
+    original = answer.body.decode("utf-8", errors="replace")
+    return json.dumps(
+        {
+            "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if answer.status < 500 else "SERVER_ERROR",
+            "OriginalStatusCode": answer.status,
+            "OriginalMessage": original,
+            "Message": f"Received error ({answer.status}) from primary with message "
+            f'"{original}". See the local endpoint\'s log for more information.',
+            "LogStreamArn": f"local:{endpoint}",
+        }
+    ).encode("utf-8")
 
 
 class InferenceHandler:
@@ -207,7 +236,11 @@ class InferenceHandler:
                 logger.exception("inference failed")
             return Invocation(int(status), error_body(int(status), str(error)), "application/json")
         payload = output.encode("utf-8") if isinstance(output, str) else bytes(output)
-        return Invocation(HTTPStatus.OK, payload, _response_type(accept))
+        # As the toolkit does: the answer is labelled with what the caller accepts, JSON for any.
+        answer_type = _media_type(content_type) or "application/json"
+        if answer_type != "application/jsonlines":
+            answer_type = "application/json"
+        return Invocation(HTTPStatus.OK, payload, answer_type)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,10 +264,18 @@ def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             logger.info("%s %s", self.address_string(), format % args)
 
-        def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            content_type: str = "application/json",
+            headers: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
@@ -259,28 +300,54 @@ def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
             elif not self._not_ready():
                 self._send(200, b'{"status":"Healthy"}\n')
 
-        def do_POST(self) -> None:
-            if self.path.split("?")[0] != "/invocations":
-                self._send(404, error_body(404, f"no such path {self.path}; POST /invocations"))
-                return
+        def _read_body(self) -> bytes | None:
+            """The request body, or None after answering 400/413 (read either way)."""
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
                 self._send(400, error_body(400, "invalid Content-Length"))
-                return
+                return None
             if length > MAX_PAYLOAD_BYTES:
                 self._discard(length)  # read, so the client sees the answer, not a reset
                 message = f"request body is {length} bytes; SageMaker Serverless accepts 4 MB"
                 self._send(413, error_body(413, message))
-                return
-            body = self.rfile.read(length)
+                return None
+            return self.rfile.read(length)
+
+        def _invoke(self, body: bytes) -> Invocation | None:
             if self._not_ready():
-                return
+                return None
             assert state.handler is not None
-            answer = state.handler.invoke(
+            return state.handler.invoke(
                 body, self.headers.get("Content-Type"), self.headers.get("Accept")
             )
-            self._send(answer.status, answer.body, answer.content_type)
+
+        def do_POST(self) -> None:
+            path = self.path.split("?")[0]
+            runtime = RUNTIME_PATH.match(path)
+            if path not in ("/invocations", OPENAI_PATH) and runtime is None:
+                message = f"no such path {self.path}; POST /invocations or {OPENAI_PATH}"
+                self._send(404, error_body(404, message))
+                return
+            body = self._read_body()
+            if body is None:
+                return
+            answer = self._invoke(body)
+            if answer is None:
+                return
+            if path == OPENAI_PATH and answer.status != HTTPStatus.OK:
+                message = json.loads(answer.body).get("message", "")
+                self._send(answer.status, openai_error_body(answer.status, message))
+            elif runtime is not None and answer.status != HTTPStatus.OK:
+                self._send_model_error(runtime.group("name"), answer)
+            elif runtime is not None:
+                self._send(answer.status, answer.body, answer.content_type, RUNTIME_HEADERS)
+            else:
+                self._send(answer.status, answer.body, answer.content_type)
+
+        def _send_model_error(self, endpoint: str, answer: Invocation) -> None:
+            headers = {"x-amzn-ErrorType": "ModelError"}
+            self._send(424, model_error_body(endpoint, answer), "application/json", headers)
 
     return ContainerContract
 

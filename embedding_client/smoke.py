@@ -1,6 +1,7 @@
 """Post-deploy smoke test: is the endpoint answering with plausible sentence embeddings?
 
     python -m embedding_client.smoke --endpoint NAME --region REGION   # SageMaker endpoint
+        [--profile PROFILE] [--assume-roles '[{"roleArn": "arn:aws:iam::…:role/…"}]']
     python -m embedding_client.smoke --url http://127.0.0.1:8080        # local endpoint
 
 Embeds a paraphrase pair in one request and an unrelated sentence in another, then checks what
@@ -28,10 +29,12 @@ from embedding_client.backends import (
     ResponseFormatError,
     TargetError,
 )
+from facts.embedding_api import EmbeddingOptions
 
 PARAPHRASES = ("A man is playing a guitar on stage.", "Someone plays the guitar at a concert.")
 UNRELATED = "The tax office closes early on public holidays."
 NORM_TOLERANCE = 1e-3
+NORMALIZED = EmbeddingOptions(normalize=True)
 DEFAULT_MIN_MARGIN = 0.05
 
 
@@ -130,11 +133,11 @@ def run_smoke_test(
 ) -> SmokeReport:
     """Run every check against `backend`; raise SmokeTestFailure at the first that fails."""
     paraphrases = _with_retries(
-        lambda: backend.embed(list(PARAPHRASES), normalize=True), attempts, retry_delay_s
+        lambda: backend.embed(list(PARAPHRASES), NORMALIZED), attempts, retry_delay_s
     )
     check_vectors(paraphrases, 2, expected_dimensions)
     unrelated = _with_retries(
-        lambda: backend.embed([UNRELATED], normalize=True), attempts, retry_delay_s
+        lambda: backend.embed([UNRELATED], NORMALIZED), attempts, retry_delay_s
     )
     check_vectors(unrelated, 1, expected_dimensions)
     paraphrase, closest_unrelated = check_similarity(paraphrases, unrelated, min_margin)
@@ -147,11 +150,19 @@ def run_smoke_test(
 
 
 def _backend(args: argparse.Namespace) -> EmbeddingBackend:
+    from embedding_client.aws_session import AwsSettings, assume_roles_from_config
     from embedding_client.backends import HttpBackend, SageMakerBackend
 
     if args.url:
         return HttpBackend(args.url)
-    return SageMakerBackend(args.endpoint, args.region, endpoint_url=args.endpoint_url)
+    aws = AwsSettings(
+        region=args.region,
+        profile=args.profile,
+        assume_roles=assume_roles_from_config(args.assume_roles, key="--assume-roles"),
+    )
+    return SageMakerBackend(
+        args.endpoint, args.region, endpoint_url=args.endpoint_url, session=aws.session()
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,6 +174,11 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--url", help="local endpoint base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--region", help="AWS region of --endpoint")
     parser.add_argument("--endpoint-url", help="sagemaker-runtime endpoint override")
+    parser.add_argument("--profile", help="AWS profile (the stack's aws:profile)")
+    parser.add_argument(
+        "--assume-roles",
+        help="roles to assume in turn, as JSON in the shape of the stack's aws:assumeRoles",
+    )
     parser.add_argument("--expected-dimensions", type=int, help="the model's embedding size")
     parser.add_argument("--min-margin", type=float, default=DEFAULT_MIN_MARGIN)
     parser.add_argument("--attempts", type=int, default=3, help="invocation attempts")
@@ -179,8 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--attempts must be at least 1")
     target = args.url or f"endpoint {args.endpoint} in {args.region}"
     try:
+        backend = _backend(args)
+    except Exception as error:  # noqa: BLE001 - a bad profile or role chain, said in one line
+        print(f"smoke test failed ({target}): AWS settings unusable: {error}", file=sys.stderr)
+        return 1
+    try:
         report = run_smoke_test(
-            _backend(args),
+            backend,
             expected_dimensions=args.expected_dimensions,
             min_margin=args.min_margin,
             attempts=args.attempts,

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facts.bedrock_models import MODELS, BedrockEmbeddingModel
+from facts.embedding_api import EmbeddingOptions
 
 CONTENT_TYPE = "application/json"
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
@@ -50,8 +51,26 @@ class EmbedOptions:
     # Like the SageMaker endpoint: cut over-long input rather than fail (Cohere cuts at its token
     # limit; Titan has no such switch, so text over its character limit is cut here).
     truncate: bool = True
+    # Which end of an over-long text is cut: "right" keeps its start, "left" its end.
+    truncation_direction: str = "right"
     dimensions: int | None = None  # None: the model's default
     input_type: str = DEFAULT_INPUT_TYPE  # Cohere only
+
+    @classmethod
+    def from_api(cls, options: EmbeddingOptions, input_type: str | None = None) -> EmbedOptions:
+        """The embedding API's options for a Bedrock model; prompts have no Bedrock equivalent."""
+        if options.prompt is not None or options.prompt_name is not None:
+            raise BedrockRequestError(
+                "prompt and prompt_name are not supported by Bedrock models (they take no "
+                "prefix); Cohere models take input_type (search_query, search_document, ...)"
+            )
+        return cls(
+            normalize=True if options.normalize is None else options.normalize,
+            truncate=options.truncate,
+            truncation_direction=options.truncation_direction,
+            dimensions=options.dimensions,
+            input_type=input_type or DEFAULT_INPUT_TYPE,
+        )
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,8 @@ class BedrockEmbeddings:
     vectors: list[list[float]]
     dimensions: int
     model: str
+    # Input tokens Bedrock counted (its X-Amzn-Bedrock-Input-Token-Count), when every call said.
+    input_tokens: int | None = None
 
 
 def model_format(model_id: str) -> BedrockEmbeddingModel:
@@ -74,7 +95,9 @@ def model_format(model_id: str) -> BedrockEmbeddingModel:
         ) from None
 
 
-def _check_texts(fmt: BedrockEmbeddingModel, texts: Sequence[str], truncate: bool) -> list[str]:
+def _check_texts(
+    fmt: BedrockEmbeddingModel, texts: Sequence[str], truncate: bool, direction: str = "right"
+) -> list[str]:
     if isinstance(texts, str) or not isinstance(texts, Sequence):
         raise BedrockRequestError("inputs must be a list of strings")
     if not texts:
@@ -95,7 +118,8 @@ def _check_texts(fmt: BedrockEmbeddingModel, texts: Sequence[str], truncate: boo
                     f"inputs[{index}] has {len(text)} characters; {fmt.model_id} accepts at most "
                     f"{fmt.max_chars_per_text} (set truncate to cut it)"
                 )
-            text = text[: fmt.max_chars_per_text]
+            limit = fmt.max_chars_per_text
+            text = text[-limit:] if direction == "left" else text[:limit]
         checked.append(text)
     return checked
 
@@ -113,6 +137,13 @@ def _check_options(fmt: BedrockEmbeddingModel, options: EmbedOptions) -> None:
         )
 
 
+def _cut(options: EmbedOptions, left: str, right: str) -> str:
+    """Cohere's `truncate` value: which end to cut, or NONE (refuse over-long input)."""
+    if not options.truncate:
+        return "NONE"
+    return left if options.truncation_direction == "left" else right
+
+
 def _body(fmt: BedrockEmbeddingModel, texts: list[str], options: EmbedOptions) -> dict[str, Any]:
     if fmt.family == "titan-v2":
         body: dict[str, Any] = {"inputText": texts[0], "normalize": options.normalize}
@@ -128,13 +159,13 @@ def _body(fmt: BedrockEmbeddingModel, texts: list[str], options: EmbedOptions) -
         return {
             "texts": texts,
             "input_type": options.input_type,
-            "truncate": "END" if options.truncate else "NONE",
+            "truncate": _cut(options, "START", "END"),
         }
     if fmt.family == "cohere-v4":
         body = {
             "texts": texts,
             "input_type": options.input_type,
-            "truncate": "RIGHT" if options.truncate else "NONE",
+            "truncate": _cut(options, "LEFT", "RIGHT"),
             "embedding_types": ["float"],
         }
         if options.dimensions is not None:
@@ -149,7 +180,7 @@ def request_bodies(
     """The InvokeModel bodies for `texts`, in order (one text each for Titan, ≤96 for Cohere)."""
     fmt = model_format(model_id)
     _check_options(fmt, options)
-    checked = _check_texts(fmt, texts, options.truncate)
+    checked = _check_texts(fmt, texts, options.truncate, options.truncation_direction)
     size = fmt.max_texts_per_call
     return [_body(fmt, checked[i : i + size], options) for i in range(0, len(checked), size)]
 
@@ -213,15 +244,20 @@ def l2_normalize(vector: list[float]) -> list[float]:
     return vector if norm == 0.0 else [x / norm for x in vector]
 
 
+# What a caller's transport returns: the response body, or the body and Bedrock's input token
+# count (response header X-Amzn-Bedrock-Input-Token-Count) when it has it.
+InvokeAnswer = bytes | tuple[bytes, int | None]
+
+
 def embed_texts(
-    invoke: Callable[[bytes], bytes],
+    invoke: Callable[[bytes], InvokeAnswer],
     model_id: str,
     texts: Sequence[str],
     options: EmbedOptions = EmbedOptions(),
     *,
     concurrency: int = 1,
 ) -> BedrockEmbeddings:
-    """Embed `texts` through `invoke(body_bytes) -> response_bytes` (one InvokeModel call each).
+    """Embed `texts` through `invoke(body_bytes)` (one InvokeModel call each).
 
     `invoke` is the caller's transport (boto3 bedrock-runtime `invoke_model` in the client and the
     proxy); its exceptions propagate unchanged so callers can surface throttling as such.
@@ -231,19 +267,33 @@ def embed_texts(
     fmt = model_format(model_id)
     bodies = request_bodies(model_id, texts, options)
 
-    def one_call(body: dict[str, Any]) -> list[list[float]]:
+    def one_call(body: dict[str, Any]) -> tuple[list[list[float]], int | None]:
         count = len(body["texts"]) if "texts" in body else 1
-        return parse_response(model_id, invoke(json.dumps(body).encode("utf-8")), count)
+        answer = invoke(json.dumps(body).encode("utf-8"))
+        raw, tokens = answer if isinstance(answer, tuple) else (answer, None)
+        return parse_response(model_id, raw, count), tokens
 
     if concurrency > 1 and len(bodies) > 1:
         with ThreadPoolExecutor(max_workers=min(concurrency, len(bodies))) as pool:
             batches = list(pool.map(one_call, bodies))
     else:
         batches = [one_call(body) for body in bodies]
-    vectors = [vector for batch in batches for vector in batch]
+    vectors = [vector for batch, _ in batches for vector in batch]
+    counts = [tokens for _, tokens in batches]
     if options.normalize and not fmt.server_normalize:
         vectors = [l2_normalize(v) for v in vectors]
     dimensions = len(vectors[0])
     if any(len(v) != dimensions for v in vectors):
         raise BedrockResponseError(f"{model_id} returned vectors of different lengths")
-    return BedrockEmbeddings(vectors=vectors, dimensions=dimensions, model=model_id)
+    return BedrockEmbeddings(
+        vectors=vectors,
+        dimensions=dimensions,
+        model=model_id,
+        input_tokens=None if None in counts else sum(c for c in counts if c is not None),
+    )
+
+
+def input_token_count(headers: dict[str, str]) -> int | None:
+    """Bedrock's input token count from an InvokeModel response's headers, when present."""
+    value = {name.lower(): v for name, v in headers.items()}.get("x-amzn-bedrock-input-token-count")
+    return int(value) if value and value.isdigit() else None

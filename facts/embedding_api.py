@@ -213,7 +213,9 @@ def parse_document(document: Any) -> EmbeddingRequest:
     unknown_keys = sorted(set(document) - {"inputs", "parameters"})
     if unknown_keys:
         raise InputError(f"unknown key(s) {unknown_keys}; allowed: ['inputs', 'parameters']")
-    parameters = document.get("parameters") or {}
+    parameters = document.get("parameters")
+    if parameters is None:
+        parameters = {}
     if not isinstance(parameters, dict):
         raise InputError(f'"parameters" must be an object with keys {list(PARAMETERS)}')
     unknown = sorted(set(parameters) - set(PARAMETERS))

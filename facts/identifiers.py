@@ -64,8 +64,17 @@ KEY_PREFIX = Rule(
     "'' or '/'-terminated path segments without a leading '/', such as 'models/'",
 )
 
+# A name in a model's `prompts` (config_sentence_transformers.json), such as "query".
+PROMPT_NAME = Rule(re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a prompt name such as 'query'")
+# An http(s) base URL (a local endpoint standing in for SageMaker Runtime).
+HTTP_URL = Rule(
+    re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$"), "an http(s)://host[:port] URL"
+)
+
 # Where embeddings come from: a packaged model on a SageMaker endpoint, or a Bedrock model.
 BACKENDS = ("sagemaker", "bedrock")
+# How the optional HTTP API authenticates callers: SigV4 (IAM) or a bearer token (OpenAI clients).
+HTTP_API_AUTH_MODES = ("iam", "apiKey")
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:

@@ -1,7 +1,8 @@
 """Lambda entry point (also called in-process by the `local` runner): event in, result dict out.
 
-A thin shell: validate the event, fetch the token if it lives in Secrets Manager, build the
-clients, run one packaging function. Logs name the step and the model, never the token.
+A thin shell: validate the event, build the clients, wait until the bucket accepts this role
+(IAM propagation, `loader/access.py`), fetch the token if it lives in Secrets Manager, run one
+packaging function. Logs name the step and the model, never the token.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from loader.access import wait_for_access
 from loader.event import LoaderRequest, parse_event
 from loader.multipart import UPLOAD_WORKERS
 from loader.package import package_hub_model
@@ -29,22 +31,29 @@ log.setLevel(logging.INFO)
 _CLIENT_CONFIG = Config(max_pool_connections=UPLOAD_WORKERS + 4, retries={"mode": "standard"})
 
 
-def _client(service: str) -> Any:
-    """A client honouring AWS_ENDPOINT_URL and the region from the environment (read now)."""
-    return boto3.client(service, config=_CLIENT_CONFIG)
+def _client(session: Any, service: str) -> Any:
+    """A client of `session` honouring AWS_ENDPOINT_URL(_<SERVICE>) from the environment (now)."""
+    return session.client(service, config=_CLIENT_CONFIG)
 
 
-def _token(request: LoaderRequest) -> str | None:
+def _token(request: LoaderRequest, session: Any) -> str | None:
     if request.hf_token_secret_arn:
-        client = _client("secretsmanager")
+        client = _client(session, "secretsmanager")
         return token_from_secret(client, request.hf_token_secret_arn, request.model_id)
     return request.hf_token
 
 
-def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
-    """Package the model named by `event` into S3; see docs/contracts.md for event and result."""
+def handler(
+    event: dict[str, Any], context: object = None, *, session: Any = None
+) -> dict[str, Any]:
+    """Package the model named by `event` into S3; see docs/contracts.md for event and result.
+
+    `session`: the boto3 Session to work in. Lambda passes none (the function's role, from the
+    environment); runner `local` passes the stack's (its profile and assumed roles).
+    """
     request = parse_event(event)
     format_version()  # fails now, before any I/O, if code/inference.py is missing
+    session = session or boto3.Session()
     if request.runtime is not None:
         find_wheel(request.runtime)  # likewise for the ONNX engine's runtime wheel
     source = request.source_model_data_url
@@ -57,11 +66,12 @@ def handler(event: dict[str, Any], context: object = None) -> dict[str, Any]:
         request.bucket,
         "secret" if request.hf_token_secret_arn else ("given" if request.hf_token else "none"),
     )
-    s3 = _client("s3")
+    s3 = _client(session, "s3")
+    wait_for_access(s3, request.bucket, request.key_prefix, model=request.model_id)
     if source:
         result = package_source_archive(request, s3)
     else:
-        result = package_hub_model(request, s3, token=_token(request))
+        result = package_hub_model(request, s3, token=_token(request, session))
     log.info(
         "done model=%s url=%s sha256=%s", request.model_id, result.model_data_url, result.sha256
     )

@@ -1,9 +1,10 @@
-"""Lambda entry point for `POST /embed` behind the HTTP API (payload format 2.0).
+"""The proxy Lambda behind the HTTP API (payload 2.0): `POST /embed` and `POST /v1/embeddings`.
 
-A thin shell: parse the request, call the target with a cached client, answer
-`{"embeddings": [...], "model": ..., "dimensions": ...}`. Bad requests are 400 with a message
-naming the field; upstream failures keep their cause (429 throttled, 504 timed out, 502 otherwise).
-Logs are one JSON line per request with sizes and timings, never the texts.
+A thin shell: parse the request, call the target with a cached client, answer in the route's
+shape (the embedding API's native response, or OpenAI's). Bad requests are 400 with a message
+naming the field; upstream failures keep their cause (429 throttled, 504 timed out, 502
+otherwise); errors on the OpenAI route use OpenAI's error shape. Logs are one JSON line per
+request with sizes and timings, never the texts.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from proxy.request import BadRequest, parse_request
+from proxy.request import OPENAI_ROUTE, BadRequest, parse_request, route_of
 from proxy.upstream import (
     ProxyTarget,
     UpstreamError,
@@ -49,13 +50,25 @@ def client_for(backend: str) -> Any:
     return _cached_client(_SERVICES[backend], region, os.environ.get("AWS_ENDPOINT_URL"))
 
 
-def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict:
+def _answer(status: int, body: str, headers: dict[str, str] | None = None) -> dict:
     return {
         "statusCode": status,
         "headers": {"content-type": "application/json", **(headers or {})},
-        "body": json.dumps(body),
+        "body": body,
         "isBase64Encoded": False,
     }
+
+
+def _error(route: str, status: int, message: str, headers: dict[str, str] | None = None) -> dict:
+    """An error in the route's own shape: OpenAI's `{"error": {...}}` or `{"error": message}`."""
+    if route == OPENAI_ROUTE:
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        document: dict[str, Any] = {
+            "error": {"message": message, "type": kind, "param": None, "code": None}
+        }
+    else:
+        document = {"error": message}
+    return _answer(status, json.dumps(document), headers)
 
 
 def _log(**fields: Any) -> None:
@@ -63,40 +76,40 @@ def _log(**fields: Any) -> None:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Embed the request's texts with the configured backend."""
+    """Embed the request's texts with the configured backend, in the route's shape."""
     started = time.monotonic()
     target = ProxyTarget.from_env()
+    route = route_of(event)
     method = event.get("requestContext", {}).get("http", {}).get("method", "POST")
     if method != "POST":
-        return _answer(
-            405, {"error": f"method {method} is not allowed: use POST"}, {"allow": "POST"}
-        )
+        message = f"method {method} is not allowed: use POST"
+        return _error(route, 405, message, {"allow": "POST"})
     try:
         request = parse_request(event, target.backend)
         client = client_for(target.backend)
         try:
             if target.backend == "sagemaker":
-                result = embed_with_sagemaker(client, target.target, request)
+                body = embed_with_sagemaker(client, target.target, request)
             else:
-                result = embed_with_bedrock(client, target.target, request)
+                body = embed_with_bedrock(client, target.target, request)
         except (BadRequest, UpstreamError):
             raise
         except Exception as error:  # noqa: BLE001 (boto3/botocore errors are mapped, others re-raised)
             raise upstream_error(error, target) from error
     except BadRequest as error:
-        _log(step="parse", status=400, backend=target.backend, error=str(error))
-        return _answer(400, {"error": str(error)})
+        _log(step="parse", status=400, backend=target.backend, route=route, error=str(error))
+        return _error(route, 400, str(error))
     except UpstreamError as error:
         _log(step="invoke", status=error.status, backend=target.backend, error=error.message)
         headers = {"retry-after": "1"} if error.status == 429 else None
-        return _answer(error.status, {"error": error.message}, headers)
+        return _error(route, error.status, error.message, headers)
     _log(
         step="done",
         status=200,
         backend=target.backend,
         target=target.target,
-        texts=len(request.texts),
-        dimensions=result.dimensions,
+        route=route,
+        texts=len(request.request.texts),
         ms=round((time.monotonic() - started) * 1000),
     )
-    return _answer(200, result.as_body())
+    return _answer(200, body)

@@ -1,7 +1,9 @@
-"""Parse and validate an API Gateway HTTP API (payload format 2.0) request into an EmbedRequest.
+"""Parse and validate an API Gateway HTTP API (payload format 2.0) request into a ProxyRequest.
 
-Everything here is pure so that each bad-request rule is a unit test. The body follows the
-endpoint's inference contract: `{"inputs": str | [str], "parameters": {...}}`.
+Pure, so that each bad-request rule is a unit test. The bodies are the embedding API's
+(facts/embedding_api.py): the native shape on `POST /embed`, OpenAI's on `POST /v1/embeddings`.
+The proxy adds its own limits (API Gateway's payload, 96 texts) and, for Bedrock on the native
+route, one extra parameter: Cohere's `input_type`.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from facts.embedding_api import EmbeddingRequest, InputError, parse_document
+
 MAX_INPUTS = 96
 MAX_BODY_BYTES = 1_000_000
-# Parameters each backend understands; anything else is a 400 naming the allowed ones.
-COMMON_PARAMETERS = ("normalize", "truncate")
-BEDROCK_PARAMETERS = COMMON_PARAMETERS + ("dimensions", "input_type")
+NATIVE_ROUTE = "/embed"
+OPENAI_ROUTE = "/v1/embeddings"
+ROUTES = (NATIVE_ROUTE, OPENAI_ROUTE)
 
 
 class BadRequest(ValueError):
@@ -24,16 +28,20 @@ class BadRequest(ValueError):
 
 
 @dataclass(frozen=True)
-class EmbedRequest:
-    """A validated request: the texts in order and the options the caller set."""
+class ProxyRequest:
+    """A validated request: the embedding API's request, its route and the body to forward."""
 
-    texts: tuple[str, ...]
-    # None: not sent, so the backend's own default applies (the endpoint and bedrock_formats
-    # both normalize and truncate by default).
-    normalize: bool | None = None
-    truncate: bool | None = None
-    dimensions: int | None = None
-    input_type: str | None = None
+    request: EmbeddingRequest
+    route: str
+    # The body as received (SageMaker endpoints speak the same API and take it as is).
+    body: bytes
+    input_type: str | None = None  # Cohere on Bedrock only
+
+
+def route_of(event: dict[str, Any]) -> str:
+    """The route's path (`/embed` or `/v1/embeddings`) of an HTTP API event."""
+    http = event.get("requestContext", {}).get("http", {})
+    return str(event.get("rawPath") or http.get("path") or NATIVE_ROUTE)
 
 
 def _raw_body(event: dict[str, Any]) -> bytes:
@@ -48,74 +56,50 @@ def _raw_body(event: dict[str, Any]) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
 
-def _texts(inputs: Any) -> tuple[str, ...]:
-    if isinstance(inputs, str):
-        inputs = [inputs]
-    if not isinstance(inputs, list):
+def _input_type(document: dict[str, Any], route: str, backend: str) -> str | None:
+    """Take Cohere's `input_type` out of the native parameters (Bedrock only)."""
+    parameters = document.get("parameters")
+    if route != NATIVE_ROUTE or not isinstance(parameters, dict) or "input_type" not in parameters:
+        return None
+    if backend != "bedrock":
         raise BadRequest(
-            f"field 'inputs' must be a string or a list of strings, got {type(inputs).__name__}"
+            "parameters.input_type is a Bedrock (Cohere) option; this API is SageMaker"
         )
-    if not inputs:
-        raise BadRequest("field 'inputs' is an empty list: send at least one text")
-    if len(inputs) > MAX_INPUTS:
-        raise BadRequest(
-            f"field 'inputs' has {len(inputs)} texts; at most {MAX_INPUTS} per request"
-        )
-    for index, text in enumerate(inputs):
-        if not isinstance(text, str):
-            raise BadRequest(f"inputs[{index}] must be a string, got {type(text).__name__}")
-        if not text.strip():
-            raise BadRequest(f"inputs[{index}] is empty")
-    return tuple(inputs)
-
-
-def _flag(parameters: dict[str, Any], name: str) -> bool | None:
-    value = parameters.get(name)
-    if value is not None and not isinstance(value, bool):
-        raise BadRequest(f"parameters.{name} must be true or false, got {value!r}")
+    value = parameters.pop("input_type")
+    if not isinstance(value, str):
+        raise BadRequest(f"parameters.input_type must be a string, got {value!r}")
     return value
 
 
-def parse_request(event: dict[str, Any], backend: str) -> EmbedRequest:
-    """The validated request in an HTTP API event, or BadRequest."""
+def parse_request(event: dict[str, Any], backend: str) -> ProxyRequest:
+    """The validated request in an HTTP API event, or BadRequest naming the field."""
+    route = route_of(event)
+    if route not in ROUTES:
+        raise BadRequest(f"no route {route}; POST {NATIVE_ROUTE} or {OPENAI_ROUTE}")
     raw = _raw_body(event)
     if len(raw) > MAX_BODY_BYTES:
         raise BadRequest(f"request body has {len(raw)} bytes; at most {MAX_BODY_BYTES}")
     try:
-        payload = json.loads(raw)
+        document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"request body is not valid JSON: {error}") from None
-    if not isinstance(payload, dict):
+    if not isinstance(document, dict):
         raise BadRequest('request body must be a JSON object {"inputs": [...]}')
-    unknown = sorted(set(payload) - {"inputs", "parameters"})
-    if unknown:
-        raise BadRequest(
-            f"unknown field {unknown[0]!r}: expected 'inputs' and optional 'parameters'"
-        )
-    if "inputs" not in payload:
-        raise BadRequest("field 'inputs' is required: a string or a list of strings")
-    parameters = payload.get("parameters")
-    if parameters is None:
-        parameters = {}
-    if not isinstance(parameters, dict):
-        raise BadRequest("field 'parameters' must be an object")
-    allowed = BEDROCK_PARAMETERS if backend == "bedrock" else COMMON_PARAMETERS
-    unknown = sorted(set(parameters) - set(allowed))
-    if unknown:
-        raise BadRequest(
-            f"unknown parameter {unknown[0]!r} for backend {backend}: "
-            f"expected any of {', '.join(allowed)}"
-        )
-    dimensions = parameters.get("dimensions")
-    if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int)):
-        raise BadRequest(f"parameters.dimensions must be an integer, got {dimensions!r}")
-    input_type = parameters.get("input_type")
-    if input_type is not None and not isinstance(input_type, str):
-        raise BadRequest(f"parameters.input_type must be a string, got {input_type!r}")
-    return EmbedRequest(
-        texts=_texts(payload["inputs"]),
-        normalize=_flag(parameters, "normalize"),
-        truncate=_flag(parameters, "truncate"),
-        dimensions=dimensions,
-        input_type=input_type,
-    )
+    if route == OPENAI_ROUTE and "input" not in document:
+        raise BadRequest(f'{OPENAI_ROUTE} takes OpenAI\'s request: {{"input": ..., "model": ...}}')
+    if route == NATIVE_ROUTE and "input" in document:
+        raise BadRequest(f'{NATIVE_ROUTE} takes {{"inputs": ...}}; OpenAI clients: {OPENAI_ROUTE}')
+    input_type = _input_type(document, route, backend)
+    try:
+        request = parse_document(document)
+    except InputError as error:
+        raise BadRequest(str(error)) from None
+    if request.shape == "info":
+        raise BadRequest("info requests are answered by the endpoint itself, not through the API")
+    if len(request.texts) > MAX_INPUTS:
+        raise BadRequest(f"{len(request.texts)} texts in one request; at most {MAX_INPUTS}")
+    for index, text in enumerate(request.texts):
+        if not text.strip():
+            raise BadRequest(f"inputs[{index}] is empty")
+    body = raw if input_type is None else json.dumps(document).encode("utf-8")
+    return ProxyRequest(request=request, route=route, body=body, input_type=input_type)

@@ -19,9 +19,11 @@ from facts.bedrock_formats import (
     BedrockResponseError,
     EmbedOptions,
     embed_texts,
+    input_token_count,
 )
+from facts.embedding_api import ResponseError, Usage, read_response, render_response
 from facts.identifiers import BACKENDS
-from proxy.request import BadRequest, EmbedRequest
+from proxy.request import BadRequest, ProxyRequest
 
 # Titan takes one text per call: 96 texts one after another could approach API Gateway's 30 s.
 BEDROCK_CONCURRENCY = 8
@@ -61,18 +63,6 @@ class ProxyTarget:
         return cls(backend=backend, target=target)
 
 
-@dataclass(frozen=True)
-class Embeddings:
-    """The proxy's answer body."""
-
-    vectors: list[list[float]]
-    dimensions: int
-    model: str
-
-    def as_body(self) -> dict[str, Any]:
-        return {"embeddings": self.vectors, "model": self.model, "dimensions": self.dimensions}
-
-
 class UpstreamError(Exception):
     """The model behind the proxy failed; `status` is what the proxy answers with."""
 
@@ -82,70 +72,48 @@ class UpstreamError(Exception):
         self.message = message
 
 
-def embed_with_sagemaker(client: Any, endpoint_name: str, request: EmbedRequest) -> Embeddings:
-    """One InvokeEndpoint call with the inference contract's body; the answer is checked."""
-    parameters = {
-        name: value
-        for name, value in (("normalize", request.normalize), ("truncate", request.truncate))
-        if value is not None
-    }
-    body: dict[str, Any] = {"inputs": list(request.texts)}
-    if parameters:
-        body["parameters"] = parameters
+def embed_with_sagemaker(client: Any, endpoint_name: str, request: ProxyRequest) -> str:
+    """One InvokeEndpoint call with the caller's body (the endpoint speaks the same API).
+
+    The answer is checked (one vector per text, all of one size) and passed on as it came.
+    """
     response = client.invoke_endpoint(
         EndpointName=endpoint_name,
         ContentType=CONTENT_TYPE,
         Accept=CONTENT_TYPE,
-        Body=json.dumps(body).encode("utf-8"),
+        Body=request.body,
     )
     raw = response["Body"].read()
     where = f"SageMaker endpoint {endpoint_name}"
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise UpstreamError(
-            502, f"{where} returned a body that is not JSON: {raw[:200]!r}"
-        ) from None
-    vectors = payload.get("embeddings") if isinstance(payload, dict) else None
-    if not isinstance(vectors, list) or len(vectors) != len(request.texts):
-        raise UpstreamError(
-            502, f"{where} returned no 'embeddings' list with one vector per input text"
-        )
-    if not all(isinstance(v, list) and v for v in vectors):
-        raise UpstreamError(502, f"{where} returned an embedding that is not a list of numbers")
-    dimensions = len(vectors[0])
-    if any(len(v) != dimensions for v in vectors):
-        raise UpstreamError(502, f"{where} returned vectors of different lengths")
-    return Embeddings(
-        vectors=vectors, dimensions=dimensions, model=str(payload.get("model") or endpoint_name)
-    )
+        read_response(json.loads(raw), len(request.request.texts))
+    except (ValueError, UnicodeDecodeError) as error:
+        detail = str(error) if isinstance(error, ResponseError) else f"not JSON: {raw[:200]!r}"
+        raise UpstreamError(502, f"{where} returned an unusable answer: {detail}") from None
+    return raw.decode("utf-8")
 
 
-def embed_with_bedrock(client: Any, model_id: str, request: EmbedRequest) -> Embeddings:
-    """InvokeModel call(s) in the model's own format (bedrock_formats decides the batching)."""
-    chosen = {
-        "normalize": request.normalize,
-        "truncate": request.truncate,
-        "dimensions": request.dimensions,
-        "input_type": request.input_type,
-    }
-    options = EmbedOptions(**{name: value for name, value in chosen.items() if value is not None})
+def embed_with_bedrock(client: Any, model_id: str, request: ProxyRequest) -> str:
+    """InvokeModel call(s) in the model's own format, answered in the caller's shape."""
 
-    def invoke(body: bytes) -> bytes:
+    def invoke(body: bytes) -> tuple[bytes, int | None]:
         response = client.invoke_model(
             modelId=model_id, body=body, contentType=CONTENT_TYPE, accept=CONTENT_TYPE
         )
-        return response["body"].read()
+        headers = response["ResponseMetadata"].get("HTTPHeaders", {})
+        return response["body"].read(), input_token_count(headers)
 
     try:
+        options = EmbedOptions.from_api(request.request.options, request.input_type)
         result = embed_texts(
-            invoke, model_id, request.texts, options, concurrency=BEDROCK_CONCURRENCY
+            invoke, model_id, request.request.texts, options, concurrency=BEDROCK_CONCURRENCY
         )
     except BedrockRequestError as error:
         raise BadRequest(str(error)) from None
     except BedrockResponseError as error:
         raise UpstreamError(502, f"Bedrock model {model_id}: {error}") from None
-    return Embeddings(vectors=result.vectors, dimensions=result.dimensions, model=result.model)
+    usage = Usage(result.input_tokens or 0)
+    return render_response(request.request, result.vectors, result.model, usage)
 
 
 def _client_error(error: ClientError, target: ProxyTarget) -> UpstreamError:

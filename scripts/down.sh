@@ -13,11 +13,8 @@ fi
 
 if [[ -d .pulumi-state ]] && "$PY" scripts/emulator.py status | grep -q '^moto: running'; then
     if command -v pulumi >/dev/null 2>&1; then
-        export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
-        export PULUMI_CONFIG_PASSPHRASE="${LOCAL_PULUMI_CONFIG_PASSPHRASE:-local-stack-only}"
-        unset PULUMI_CONFIG_PASSPHRASE_FILE AWS_PROFILE AWS_SESSION_TOKEN
-        export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-        export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+        # shellcheck source=scripts/local_env.sh
+        source scripts/local_env.sh
         AWS_ENDPOINT_URL="$("$PY" scripts/emulator.py url)"
         export AWS_ENDPOINT_URL
         if pulumi stack ls --json 2>/dev/null | grep -q '"name": *"local"'; then

@@ -5,6 +5,7 @@ under `.emulator/`. The emulator's address is read from `Pulumi.local.yaml` (`aw
 the stack config is the one place the port is written down.
 
     python scripts/emulator.py url                 # print the emulator URL
+    python scripts/emulator.py runtime-url         # where the local endpoint serves
     python scripts/emulator.py start               # prints "started URL" or "running URL"
     python scripts/emulator.py serve --port 8080 [--ready-path /ping] -- CMD ...
     python scripts/emulator.py stop [NAME ...]      # default: serve, then moto
@@ -69,14 +70,28 @@ class BackgroundProcess:
         return self.state_dir / f"{self.name}.port"
 
 
-def emulator_address(config_path: Path = DEFAULT_CONFIG) -> Address:
-    """The emulator's address: the one loopback URL that every `aws:endpoints` entry names."""
+def _stack_config(config_path: Path) -> dict:
     from ruamel.yaml import YAML  # here: `stop` must work without the virtualenv's packages
 
     if not config_path.is_file():
         raise EmulatorError(f"{config_path} not found: the local stack's config is missing")
     document = YAML(typ="safe").load(config_path.read_text()) or {}
-    entries = (document.get("config") or {}).get("aws:endpoints") or []
+    return document.get("config") or {}
+
+
+def _loopback(url: str, where: str) -> Address:
+    """The address of an http://127.0.0.1:<port> URL, or EmulatorError naming `where`."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
+        raise EmulatorError(
+            f"{where} is {url!r}; it must be http://127.0.0.1:<port> (loopback only)"
+        )
+    return Address(host="127.0.0.1", port=parts.port)
+
+
+def emulator_address(config_path: Path = DEFAULT_CONFIG) -> Address:
+    """The emulator's address: the one loopback URL that every `aws:endpoints` entry names."""
+    entries = _stack_config(config_path).get("aws:endpoints") or []
     urls = {str(url) for entry in entries for url in dict(entry).values()}
     if not urls:
         raise EmulatorError(
@@ -88,13 +103,16 @@ def emulator_address(config_path: Path = DEFAULT_CONFIG) -> Address:
             f"{config_path.name}: 'aws:endpoints' names several URLs {sorted(urls)}; "
             "they must all be the one emulator URL"
         )
-    parts = urlsplit(urls.pop())
-    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS or parts.port is None:
-        raise EmulatorError(
-            f"{config_path.name}: 'aws:endpoints' URL {parts.geturl()!r} must be "
-            "http://127.0.0.1:<port> (the emulator only listens on loopback)"
-        )
-    return Address(host="127.0.0.1", port=parts.port)
+    return _loopback(urls.pop(), f"{config_path.name}: the 'aws:endpoints' URL")
+
+
+RUNTIME_KEY = "embedding-endpoint:runtimeEndpointUrl"
+
+
+def runtime_address(config_path: Path = DEFAULT_CONFIG) -> Address:
+    """Where the local endpoint serves: the stack's `runtimeEndpointUrl` (sagemaker-runtime)."""
+    url = str(_stack_config(config_path).get(RUNTIME_KEY) or "")
+    return _loopback(url, f"{config_path.name}: '{RUNTIME_KEY}' (where `make up` serves)")
 
 
 def port_accepts_connections(address: Address) -> bool:
@@ -241,6 +259,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a start")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("url", help="print the emulator URL")
+    commands.add_parser("runtime-url", help="print where the local endpoint serves")
     commands.add_parser("start", help="start the emulator unless it runs")
     serve = commands.add_parser("serve", help="start the local endpoint command in the background")
     serve.add_argument("--port", type=int, required=True)
@@ -257,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "url":
             print(emulator_address(args.config).url)
+        elif args.command == "runtime-url":
+            print(runtime_address(args.config).url)
         elif args.command == "start":
             address = emulator_address(args.config)
             process = BackgroundProcess(EMULATOR, args.state_dir)

@@ -30,10 +30,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from facts.identifiers import COMMIT_SHA, MODEL_ID, SHA256
+
 NAMESPACE = "embedding-endpoint"
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _ENGINES = ("torch", "onnx")
 REQUIRED_OUTPUTS = ("modelId", "modelRevision", "artifactSha256")
@@ -81,14 +80,14 @@ def promotion_from_outputs(outputs: Mapping[str, object], source: str) -> Promot
     model_id = str(outputs["modelId"])
     revision = str(outputs["modelRevision"])
     sha256 = str(outputs["artifactSha256"])
-    if not _MODEL_ID.match(model_id):
+    if not MODEL_ID.matches(model_id):
         raise PromotionError(f"output modelId of stack '{source}' is {model_id!r}, not 'org/name'")
-    if not _COMMIT_SHA.match(revision):
+    if not COMMIT_SHA.matches(revision):
         raise PromotionError(
             f"output modelRevision of stack '{source}' is {revision!r}, not a pinned 40-hex "
             "commit sha"
         )
-    if not _SHA256.match(sha256):
+    if not SHA256.matches(sha256):
         raise PromotionError(
             f"output artifactSha256 of stack '{source}' is {sha256!r}, not 64 lowercase hex "
             "characters"

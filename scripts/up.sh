@@ -7,7 +7,6 @@ cd "$(dirname "$0")/.."
 
 STACK="${STACK:-local}"
 PY="${PY:-.venv/bin/python}"
-SERVE_PORT="${SERVE_PORT:-8080}"
 
 if ! command -v pulumi >/dev/null 2>&1; then
     echo "error: the Pulumi CLI ('pulumi') is not installed or not on PATH; 'make up' needs it." >&2
@@ -28,12 +27,8 @@ fi
 # --- the local stack: nothing below reaches a real AWS account -------------------------------
 mkdir -p .pulumi-state .emulator
 trap 'echo "make up failed; logs: .emulator/*.log. Fix and rerun make up, or stop it all: make down" >&2' ERR
-# Per-process settings, so your global `pulumi login` and AWS profile stay untouched.
-export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
-export PULUMI_CONFIG_PASSPHRASE="${LOCAL_PULUMI_CONFIG_PASSPHRASE:-local-stack-only}"
-unset PULUMI_CONFIG_PASSPHRASE_FILE AWS_PROFILE AWS_SESSION_TOKEN
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+# shellcheck source=scripts/local_env.sh
+source scripts/local_env.sh
 
 started="$("$PY" scripts/emulator.py start)"
 echo "AWS emulator: $started (log .emulator/moto.log)"
@@ -54,12 +49,18 @@ fi
 pulumi up -s local --yes
 
 model_data_url="$(pulumi stack output -s local modelDataUrl)"
+# The stack's runtimeEndpointUrl: where sagemaker-runtime calls of this stack go.
+runtime_url="$("$PY" scripts/emulator.py runtime-url)"
+serve_port="${runtime_url##*:}"
 "$PY" scripts/emulator.py stop serve >/dev/null
-"$PY" scripts/emulator.py --timeout 600 serve --port "$SERVE_PORT" --ready-path /ping -- \
-    "$PY" -m embedding_client serve "$model_data_url" --host 127.0.0.1 --port "$SERVE_PORT"
-echo "Local endpoint: http://127.0.0.1:$SERVE_PORT (log .emulator/serve.log) serving $model_data_url"
+"$PY" scripts/emulator.py --timeout 600 serve --port "$serve_port" --ready-path /ping -- \
+    "$PY" -m embedding_client serve "$model_data_url" --host 127.0.0.1 --port "$serve_port"
+echo "Local endpoint: $runtime_url (log .emulator/serve.log) serving $model_data_url"
 
-"$PY" -m embedding_client.smoke --url "http://127.0.0.1:$SERVE_PORT"
+# The stack's own post-deploy check, through SageMaker Runtime's API, against the real model.
+eval "$(pulumi stack output -s local smokeTestCommand)"
 echo
-echo "Try it:  .venv/bin/embed --url http://127.0.0.1:$SERVE_PORT \"hello world\""
+echo "Try it:  .venv/bin/embed --stack local \"hello world\""
+echo "         curl -s $runtime_url/v1/embeddings -H 'Content-Type: application/json' \\"
+echo "              -d '{\"input\": [\"hello world\"], \"model\": \"local\"}'"
 echo "Stop:    make down"

@@ -2,10 +2,12 @@
 
 pytest_plugins = [
     "tests.fixtures.aws",
+    "tests.fixtures.aws_proxy",
     "tests.fixtures.artifacts",
     "tests.fixtures.hub",
     "tests.fixtures.onnx_export",
     "tests.fixtures.lambda_api",
     "tests.fixtures.bedrock_api",
+    "tests.fixtures.local_endpoint",
     "tests.fixtures.pulumi_mocks",
 ]

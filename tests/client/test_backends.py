@@ -35,9 +35,10 @@ from embedding_client.backends import (
     post_with_retries,
     request_body,
 )
-from embedding_client.serve import InferenceHandler, LocalEndpoint
+from embedding_client.serve import LocalEndpoint
+from facts.embedding_api import EmbeddingOptions
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint, queue_sagemaker_results
-from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR
+from tests.support.models import DIMENSIONS
 
 REGION = "us-east-1"
 
@@ -113,13 +114,9 @@ def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
-@pytest.fixture(scope="module")
-def local_endpoint() -> Iterator[LocalEndpoint]:
-    endpoint = LocalEndpoint(lambda: InferenceHandler.load(REFERENCE_MODEL_DIR), port=0)
-    endpoint.start()
-    assert endpoint.wait_until_loaded(timeout=300), endpoint.state.load_error
-    yield endpoint
-    endpoint.stop()
+@pytest.fixture
+def local_endpoint(reference_endpoint: LocalEndpoint) -> LocalEndpoint:
+    return reference_endpoint
 
 
 def sagemaker_inputs(received: Received) -> list[str]:
@@ -142,7 +139,7 @@ def test_batches_keep_every_request_body_under_the_byte_limit():
     batches = plan_batches(texts, max_texts=100, max_body_bytes=limit)
     assert [text for batch in batches for text in batch] == texts
     for batch in batches:
-        assert len(request_body(batch, normalize=False, truncate=False)) <= limit
+        assert len(request_body(batch)) <= limit
     assert len(batches) > 1
 
 
@@ -187,9 +184,9 @@ def test_http_backend_batches_give_the_same_vectors_as_one_request(local_endpoin
 
 
 def test_http_backend_reports_the_endpoints_error_verbatim(local_endpoint):
-    backend = HttpBackend(local_endpoint.url, truncate=False)
+    backend = HttpBackend(local_endpoint.url)
     with pytest.raises(EndpointError) as raised:
-        backend.embed(["word " * 400])
+        backend.embed(["word " * 400], EmbeddingOptions(truncate=False))
     assert raised.value.status == 400 and raised.value.is_client_error
     assert "longer than the model's max_seq_length of 256 tokens" in raised.value.message
 
@@ -253,12 +250,12 @@ def test_sagemaker_backend_sends_the_inference_contract_in_batches(scripted, fak
     scripted.embeddings(2)
     scripted.embeddings(1)
     backend = SageMakerBackend("my-ep", REGION, endpoint_url=scripted.url, batch_size=2)
-    result = backend.embed(["a", "b", "c", "d", "e"], normalize=False)
+    result = backend.embed(["a", "b", "c", "d", "e"], EmbeddingOptions(normalize=False))
     assert len(result.vectors) == 5
     assert [r.path for r in scripted.received] == ["/endpoints/my-ep/invocations"] * 3
     assert [sagemaker_inputs(r) for r in scripted.received] == [["a", "b"], ["c", "d"], ["e"]]
     first = json.loads(scripted.received[0].body)
-    assert first["parameters"] == {"normalize": False, "truncate": True}
+    assert first["parameters"] == {"normalize": False}
     assert scripted.received[0].headers["Content-Type"] == "application/json"
 
 

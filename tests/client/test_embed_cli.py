@@ -7,9 +7,9 @@ import json
 import os
 import stat
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from embedding_client import __main__ as package_main
@@ -23,9 +23,9 @@ from embedding_client.embed import (
     cosine_matrix,
     run,
 )
-from embedding_client.serve import InferenceHandler, LocalEndpoint
+from embedding_client.serve import LocalEndpoint
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint, queue_sagemaker_results
-from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR
+from tests.support.models import DIMENSIONS
 
 PARAPHRASES = ["A man is eating food.", "A man is eating a piece of bread."]
 UNRELATED = "The stock market fell sharply today."
@@ -54,13 +54,9 @@ class Console:
         return self.streams.stderr.getvalue()
 
 
-@pytest.fixture(scope="module")
-def local_url() -> Iterator[str]:
-    endpoint = LocalEndpoint(lambda: InferenceHandler.load(REFERENCE_MODEL_DIR), port=0)
-    endpoint.start()
-    assert endpoint.wait_until_loaded(timeout=300), endpoint.state.load_error
-    yield endpoint.url
-    endpoint.stop()
+@pytest.fixture
+def local_url(reference_endpoint: LocalEndpoint) -> str:
+    return reference_endpoint.url
 
 
 def write_outputs(tmp_path: Path, outputs: dict) -> str:
@@ -75,7 +71,8 @@ def test_report_shows_model_dimensions_vectors_and_similarity_matrix(local_url):
     lines = console.out.splitlines()
     assert lines[0] == "model: model"  # the served folder's name; no --model-id given
     assert lines[1] == f"dimensions: {DIMENSIONS}"
-    assert lines[2].startswith('[0] "A man is eating food." [') and "…" in lines[2]
+    assert lines[2].startswith("tokens: ") and int(lines[2].split()[1]) > 3 * 3
+    assert lines[3].startswith('[0] "A man is eating food." [') and "…" in lines[3]
     assert "cosine similarity:" in lines
     matrix_rows = lines[lines.index("cosine similarity:") + 2 :]
     assert len(matrix_rows) == 3 and matrix_rows[0].split()[1] == "1.0000"
@@ -89,6 +86,30 @@ def test_json_output_carries_vectors_and_a_matrix_where_paraphrases_are_closest(
     similarity = document["similarity"]
     assert all(abs(similarity[i][i] - 1) < 1e-6 for i in range(3))
     assert similarity[0][1] > similarity[0][2] + 0.3
+
+
+def test_api_options_reach_the_endpoint_and_base64_gives_the_same_vectors(local_url):
+    plain, packed = Console(), Console()
+    options = ["--prompt", "query: ", "--dimensions", "64"]
+    assert plain.run("--url", local_url, "--json", *options, *PARAPHRASES) == EXIT_OK
+    assert packed.run("--url", local_url, "--json", "--base64", *options, *PARAPHRASES) == EXIT_OK
+    first, second = json.loads(plain.out), json.loads(packed.out)
+    assert first["dimensions"] == second["dimensions"] == 64
+    assert np.array_equal(np.float32(first["embeddings"]), np.float32(second["embeddings"]))
+    assert first["prompt_tokens"] > 2 * len(PARAPHRASES)
+
+
+def test_unknown_prompt_name_is_refused_with_the_endpoints_message(local_url):
+    console = Console()
+    assert console.run("--url", local_url, "--prompt-name", "query", "text") == EXIT_REFUSED
+    assert "prompt_name 'query' is not one of this model's prompts" in console.err
+
+
+def test_more_texts_than_one_request_are_sized_by_the_endpoints_info(local_url):
+    texts = [f"sentence number {i}" for i in range(300)]
+    console = Console(stdin="\n".join(texts) + "\n")
+    assert console.run("--url", local_url, "--json", "--base64") == EXIT_OK
+    assert len(json.loads(console.out)["embeddings"]) == 300
 
 
 def test_texts_are_read_from_stdin_one_per_line(local_url):

@@ -32,7 +32,7 @@ def test_policy_allows_invoke_model_on_exactly_the_configured_model(pulumi_progr
         {
             "Sid": "InvokeEmbeddingModel",
             "Effect": "Allow",
-            "Action": ["bedrock:InvokeModel"],
+            "Action": "bedrock:InvokeModel",
             "Resource": (
                 "arn:aws:bedrock:eu-central-1::foundation-model/cohere.embed-multilingual-v3"
             ),

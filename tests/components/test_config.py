@@ -139,6 +139,14 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "embedding-endpoint:inferenceEngine",
         "Python 3.13",
     ),
+    ({"httpApiAuth": "basic"}, "us-east-1", "embedding-endpoint:httpApiAuth", "iam, apiKey"),
+    ({"defaultPromptName": "a b"}, "us-east-1", "embedding-endpoint:defaultPromptName", "prompt"),
+    (
+        {"runtimeEndpointUrl": "127.0.0.1:8080"},
+        "us-east-1",
+        "embedding-endpoint:runtimeEndpointUrl",
+        "http(s)://host[:port]",
+    ),
     ({}, None, "aws:region", "pulumi config set aws:region"),
     ({}, "mars-north-1", "aws:region", "us-east-1"),
 ]
@@ -302,6 +310,13 @@ def test_auto_on_an_image_without_a_known_runtime_warns_that_it_runs_pytorch() -
     cfg = parse_config(VALID | {"imageTag": tag}, stack="dev", region="us-east-1")
     assert cfg.onnx_runtime is None
     assert any("auto runs PyTorch" in warning for warning in cfg.warnings)
+
+
+def test_an_unknown_well_formed_image_tag_deploys_with_a_warning() -> None:
+    tag = "2.6.0-transformers4.51.3-cpu-py312-ubuntu22.04"
+    cfg = parse_config(VALID | {"imageTag": tag}, stack="dev", region="us-east-1")
+    assert cfg.image_tag == tag
+    assert any(tag in warning and "not in the table" in warning for warning in cfg.warnings)
 
 
 def test_bedrock_backend_needs_no_model_id_nor_a_dlc_region() -> None:

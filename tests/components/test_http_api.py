@@ -1,5 +1,5 @@
-"""`httpApi: true` under Pulumi mocks: IAM-authorized `POST /embed` → proxy Lambda whose role may
-invoke only the one endpoint or model, for both backends."""
+"""`httpApi: true` under Pulumi mocks: `POST /embed` and `POST /v1/embeddings`, authorized by IAM or
+an API key, → proxy Lambda whose role may invoke only the one endpoint or model, both backends."""
 
 from __future__ import annotations
 
@@ -58,10 +58,14 @@ def test_http_api_is_absent_unless_enabled(run_with_api):
     assert not run.of_type(COMPONENT) and not run.of_type(API)
 
 
-def test_route_is_post_embed_with_iam_authorization(run_with_api):
-    route = run_with_api(_bedrock(httpApi="true")).one(ROUTE)
-    assert route.inputs["routeKey"] == "POST /embed"
-    assert route.inputs["authorizationType"] == "AWS_IAM"
+def _routes(run) -> dict[str, dict]:
+    return {route.inputs["routeKey"]: route.inputs for route in run.of_type(ROUTE)}
+
+
+def test_routes_are_native_and_openai_with_iam_authorization_by_default(run_with_api):
+    routes = _routes(run_with_api(_bedrock(httpApi="true")))
+    assert set(routes) == {"POST /embed", "POST /v1/embeddings"}
+    assert {route["authorizationType"] for route in routes.values()} == {"AWS_IAM"}
 
 
 def test_route_targets_a_lambda_proxy_integration_with_payload_2(run_with_api):
@@ -72,7 +76,8 @@ def test_route_targets_a_lambda_proxy_integration_with_payload_2(run_with_api):
     assert integration.inputs["integrationUri"].endswith(
         f"{run.one(FUNCTION).outputs['arn']}/invocations"
     )
-    assert run.one(ROUTE).inputs["target"] == f"integrations/{integration.outputs['name']}"
+    for route in _routes(run).values():
+        assert route["target"] == f"integrations/{integration.outputs['name']}"
 
 
 def test_stage_is_the_auto_deployed_default(run_with_api):
@@ -113,7 +118,7 @@ def test_no_proxy_statement_grants_a_wildcard_resource(run_with_api):
 
 
 def test_proxy_function_runs_the_proxy_archive_on_python_312(run_with_api):
-    function = run_with_api(_bedrock(httpApi="true")).one(FUNCTION)
+    function = _named(run_with_api(_bedrock(httpApi="true")), FUNCTION, "http-proxy")
     assert function.inputs["runtime"] == "python3.12"
     assert function.inputs["handler"] == HANDLER
     assert Path(function.inputs["code"].path) == build_proxy_zip()
@@ -128,18 +133,19 @@ def test_proxy_environment_names_the_backend_and_target(run_with_api):
 def test_proxy_logs_go_to_its_own_group(run_with_api):
     run = run_with_api(_bedrock(httpApi="true"))
     log_group = run.one("aws:cloudwatch/logGroup:LogGroup")
-    assert run.one(FUNCTION).inputs["loggingConfig"]["logGroup"] == log_group.outputs["name"]
+    function = _named(run, FUNCTION, "http-proxy")
+    assert function.inputs["loggingConfig"]["logGroup"] == log_group.outputs["name"]
 
 
-def test_api_gateway_may_invoke_the_function_only_through_the_route(run_with_api):
+def test_api_gateway_may_invoke_the_function_only_through_its_post_routes(run_with_api):
     run = run_with_api(_bedrock(httpApi="true"))
     permission = run.one(PERMISSION)
     execution_arn = run.one(API).outputs["executionArn"]
     assert permission.inputs["principal"] == "apigateway.amazonaws.com"
-    assert permission.inputs["sourceArn"] == f"{execution_arn}/*/POST/embed"
+    assert permission.inputs["sourceArn"] == f"{execution_arn}/*/POST/*"
 
 
-def test_caller_policy_allows_execute_api_invoke_on_the_route_only(run_with_api):
+def test_caller_policy_allows_execute_api_invoke_on_the_routes_only(run_with_api):
     run = run_with_api(_bedrock(httpApi="true"))
     execution_arn = run.one(API).outputs["executionArn"]
     caller = next(
@@ -147,27 +153,78 @@ def test_caller_policy_allows_execute_api_invoke_on_the_route_only(run_with_api)
     )
     assert json.loads(caller.inputs["policy"])["Statement"] == [
         {
-            "Sid": "InvokeEmbedRoute",
+            "Sid": "InvokeEmbedRoutes",
             "Effect": "Allow",
             "Action": "execute-api:Invoke",
-            "Resource": f"{execution_arn}/*/POST/embed",
+            "Resource": [f"{execution_arn}/*/POST/embed", f"{execution_arn}/*/POST/v1/embeddings"],
         }
     ]
     assert run.outputs["httpApiInvokePolicyArn"] == caller.outputs["arn"]
 
 
-def test_http_api_url_is_the_embed_route(run_with_api):
+def test_http_api_url_is_the_embed_route_and_openai_clients_get_a_base_url(run_with_api):
     run = run_with_api(_sagemaker(httpApi="true"))
     assert run.outputs["httpApiUrl"] == f"{run.one(API).outputs['apiEndpoint']}/embed"
+    assert run.outputs["httpApiOpenAiBaseUrl"] == f"{run.one(API).outputs['apiEndpoint']}/v1"
 
 
-def test_every_http_api_resource_is_a_child_of_the_component(run_with_api):
-    run = run_with_api(_bedrock(httpApi="true"))
-    component = run.one(COMPONENT)
-    kinds = {API, ROUTE, INTEGRATION, STAGE, FUNCTION, PERMISSION, ROLE_POLICY}
-    for resource in run.resources:
-        if resource.typ in kinds:
-            assert resource.parent == component.urn, resource.name
+def test_every_http_api_resource_is_under_the_component(run_with_api):
+    for auth in ("iam", "apiKey"):
+        run = run_with_api(_bedrock(httpApi="true", httpApiAuth=auth))
+        component = run.one(COMPONENT)
+        for resource in run.resources:
+            if resource.name.startswith("http-"):
+                ancestors = _ancestors(run, resource)
+                assert component.urn in ancestors, f"{auth}: {resource.name}"
+
+
+def _ancestors(run, resource) -> list[str]:
+    by_urn = {r.urn: r for r in run.resources}
+    found = []
+    while resource.parent in by_urn:
+        found.append(resource.parent)
+        resource = by_urn[resource.parent]
+    return found
+
+
+# --- apiKey mode: a bearer token for OpenAI clients ---------------------------------------------
+
+AUTHORIZER = "aws:apigatewayv2/authorizer:Authorizer"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+
+
+def test_api_key_mode_guards_both_routes_with_a_lambda_authorizer(run_with_api):
+    run = run_with_api(_sagemaker(httpApi="true", httpApiAuth="apiKey"))
+    authorizer = run.one(AUTHORIZER)
+    assert authorizer.inputs["authorizerType"] == "REQUEST"
+    assert authorizer.inputs["identitySources"] == ["$request.header.Authorization"]
+    assert authorizer.inputs["enableSimpleResponses"] is True
+    assert authorizer.inputs["authorizerPayloadFormatVersion"] == "2.0"
+    function = _named(run, FUNCTION, "http-key-authorizer")
+    assert function.inputs["handler"] == "proxy.authorizer.handler"
+    assert authorizer.inputs["authorizerUri"].endswith(f"{function.outputs['arn']}/invocations")
+    for route in _routes(run).values():
+        assert route["authorizationType"] == "CUSTOM"
+        assert route["authorizerId"] == authorizer.outputs["name"]
+
+
+def test_api_key_is_a_secret_output_generated_once(run_with_api):
+    run = run_with_api(_sagemaker(httpApi="true", httpApiAuth="apiKey"))
+    version = run.one(SECRET_VERSION)
+    # Later runs must not mint a new key (nor undo a rotation made in Secrets Manager).
+    assert version.ignore_changes == ("secretString",)
+    assert "httpApiKey" in run.outputs and "httpApiInvokePolicyArn" not in run.outputs
+    assert len(run.outputs["httpApiKey"]) >= 40
+
+
+def test_authorizer_reads_only_its_secret(run_with_api):
+    run = run_with_api(_bedrock(httpApi="true", httpApiAuth="apiKey"))
+    policy = json.loads(_named(run, ROLE_POLICY, "http-key-authorizer-policy").inputs["policy"])
+    secret_arn = run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
+    reads = [s for s in policy["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"]
+    assert [s["Resource"] for s in reads] == [secret_arn]
+    variables = _named(run, FUNCTION, "http-key-authorizer").inputs["environment"]["variables"]
+    assert variables == {"EMBED_API_KEY_SECRET_ARN": secret_arn}
 
 
 @pytest.mark.parametrize(
@@ -176,6 +233,7 @@ def test_every_http_api_resource_is_a_child_of_the_component(run_with_api):
         ({"backend": "openai"}, "backend 'openai'"),
         ({"timeout_seconds": 60}, "timeout_seconds 60"),
         ({"memory_size_mb": 64}, "memory_size_mb 64"),
+        ({"auth": "basic"}, "auth 'basic'"),
     ],
 )
 def test_args_are_validated(changes, message):

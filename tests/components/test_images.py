@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from components import images
 
-# From the SageMaker Python SDK's image_uri_config/huggingface.json (see REFERENCE.md).
-EXPECTED_ACCOUNTS = {
-    "us-east-1": "763104351884",
-    "us-west-2": "763104351884",
-    "eu-central-1": "763104351884",
-    "ap-southeast-2": "763104351884",
-    "af-south-1": "626614931356",
-    "ap-east-1": "871362719292",
-    "ap-northeast-3": "364406365360",
-    "ap-south-2": "772153158452",
-    "ap-southeast-3": "907027046896",
-    "ap-southeast-4": "457447274322",
-    "ca-west-1": "204538143572",
-    "eu-central-2": "380420809688",
-    "eu-south-1": "692866216735",
-    "eu-south-2": "503227376785",
-    "il-central-1": "780543022126",
-    "me-south-1": "217643126080",
-    "me-central-1": "914824155844",
-    "cn-north-1": "727897471807",
-    "cn-northwest-1": "727897471807",
-    "us-gov-east-1": "446045086412",
-    "us-gov-west-1": "442386744353",
-}
+# Extracts of the SDK's huggingface.json and of aws/deep-learning-containers, with their commits.
+SOURCES = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "dlc_cpu_inference_tags.json").read_text()
+)
 
 
-@pytest.mark.parametrize(("region", "account"), sorted(EXPECTED_ACCOUNTS.items()))
+# Spot checks of the table against the SageMaker Python SDK's image_uri_config/huggingface.json
+# (REFERENCE.md): the shared account, and regions with an account of their own per partition.
+@pytest.mark.parametrize(
+    ("region", "account"),
+    [
+        ("us-east-1", "763104351884"),
+        ("eu-central-1", "763104351884"),
+        ("af-south-1", "626614931356"),
+        ("cn-north-1", "727897471807"),
+        ("us-gov-west-1", "442386744353"),
+    ],
+)
 def test_registry_account_matches_the_sdk_table(region: str, account: str) -> None:
     assert images.registry_account(region) == account
 
@@ -140,3 +134,27 @@ def test_known_sizes_fit_the_serverless_image_cap() -> None:
     for image in images.KNOWN_CPU_INFERENCE_TAGS.values():
         if image.compressed_gb is not None:
             assert image.compressed_gb <= images.SERVERLESS_IMAGE_LIMIT_GB, image.tag
+
+
+def test_the_known_tags_are_exactly_the_cpu_images_the_dlc_data_records() -> None:
+    released = {entry["tag"] for entry in SOURCES["dlc_released_cpu_tags"]}
+    assert set(images.KNOWN_CPU_INFERENCE_TAGS) == released
+
+
+@pytest.mark.parametrize("tag", sorted(images.KNOWN_CPU_INFERENCE_TAGS))
+def test_every_known_tag_is_the_one_the_sagemaker_sdk_builds(tag: str) -> None:
+    built = {
+        f"{row['pytorch']}-transformers{row['transformers']}-cpu-{row['python']}-"
+        f"{row['cpu_container']}"
+        for row in SOURCES["sdk_cpu_inference"]
+    }
+    assert tag in built
+
+
+def test_a_tag_the_dlc_listings_show_only_for_gpu_is_unknown_and_only_warned_about() -> None:
+    (excluded,) = SOURCES["not_listed"]
+    tag = excluded["tag"]
+    assert tag not in images.KNOWN_CPU_INFERENCE_TAGS
+    assert images.tag_problem(tag) is None  # well-formed: accepted
+    (warning,) = images.tag_warnings(tag)
+    assert "not in the table" in warning

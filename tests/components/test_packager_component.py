@@ -169,6 +169,12 @@ def test_packaging_waits_for_the_loader_permissions(declare) -> None:
     assert run.one(FUNCTION).urn in dependencies
 
 
+def test_the_loader_function_exists_only_once_its_policy_is_put(declare) -> None:
+    # A function created before its role's policy could be invoked while the role still lacks it.
+    run = declare(args())
+    assert run.one(ROLE_POLICY).urn in run.one(FUNCTION).dependencies
+
+
 def test_component_outputs_come_from_the_loader_result(declare) -> None:
     outputs = declare(args()).outputs
     assert outputs["artifactKey"].startswith("models/sentence-transformers/all-MiniLM-L6-v2/")

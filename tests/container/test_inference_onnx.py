@@ -212,7 +212,7 @@ def test_a_file_that_is_not_an_onnx_graph_fails_the_load_naming_it(inference, tm
 def test_a_graph_taking_position_ids_but_no_token_type_ids_is_fed_as_transformers_would(
     inference, tmp_path: Path, reference
 ):
-    from tests.fixtures.onnx_export import export_transformer
+    from scripts.export_onnx import export_transformer
 
     export = export_transformer(
         REFERENCE_MODEL_DIR,

@@ -1,9 +1,11 @@
-"""The `embed` client's HttpApiBackend → a local stand-in for API Gateway → the proxy handler →
-the Bedrock fixture or moto's sagemaker-runtime.
+"""Clients → a local stand-in for API Gateway → the proxy handler → the Bedrock fixture, moto's
+sagemaker-runtime, or the local endpoint serving the real model through SageMaker Runtime's API.
 
-The stand-in does what the HTTP API does for `POST /embed` with IAM auth: it checks the SigV4
-signature (service `execute-api`) with botocore's own signer, answers 403 otherwise, and turns the
-request into a payload-format-2.0 event for the Lambda handler.
+The stand-in does what the HTTP API does for `POST /embed` and `POST /v1/embeddings`: with IAM
+auth it checks the SigV4 signature (service `execute-api`) with botocore's own signer; with API-key
+auth it runs the real authorizer Lambda (proxy/authorizer.py, its secret in moto's Secrets
+Manager) on the request's headers. It answers 403 when either refuses, and turns the request into
+a payload-format-2.0 event for the proxy handler.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from embedding_client.backends import EndpointError, HttpApiBackend
+from facts.embedding_api import decode_vector
+from proxy import authorizer as proxy_authorizer
 from proxy import handler as proxy_handler
 from tests.fixtures.aws import queue_sagemaker_results
 
@@ -46,6 +50,8 @@ def _signature_is_valid(method: str, url: str, headers: dict[str, str], body: by
 
 class _ApiGateway(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # "iam", or "apiKey" (the authorizer reads EMBED_API_KEY_SECRET_ARN from the environment).
+    auth = "iam"
 
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -58,18 +64,25 @@ class _ApiGateway(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _authorized(self, url: str, body: bytes) -> bool:
+        headers = dict(self.headers.items())
+        if self.auth == "iam":
+            return _signature_is_valid("POST", url, headers, body)
+        event = {"type": "REQUEST", "headers": {k.lower(): v for k, v in headers.items()}}
+        return proxy_authorizer.handler(event, None)["isAuthorized"]
+
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         url = f"http://{self.headers['Host']}{self.path}"
-        if self.path != "/embed":
+        if self.path not in ("/embed", "/v1/embeddings"):
             self._reply(404, b'{"message":"Not Found"}', {"content-type": "application/json"})
             return
-        if not _signature_is_valid("POST", url, dict(self.headers.items()), body):
+        if not self._authorized(url, body):
             self._reply(403, b'{"message":"Forbidden"}', {"content-type": "application/json"})
             return
         event = {
             "version": "2.0",
-            "routeKey": "POST /embed",
+            "routeKey": f"POST {self.path}",
             "rawPath": self.path,
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": body.decode("utf-8"),
@@ -82,8 +95,12 @@ class _ApiGateway(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api_gateway() -> Iterator[str]:
-    """The stand-in's `/embed` URL (what the stack exports as httpApiUrl)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ApiGateway)
+    """The stand-in's `/embed` URL (what the stack exports as httpApiUrl), with IAM auth."""
+    yield from _serve(_ApiGateway)
+
+
+def _serve(handler: type[_ApiGateway]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     host, port = server.server_address[:2]
@@ -158,3 +175,149 @@ def test_request_signed_with_other_credentials_is_forbidden(
         HttpApiBackend(api_gateway, REGION).embed(["a"])
     assert caught.value.status == 403
     assert bedrock_api.calls == []
+
+
+# --- API-key auth and the OpenAI route, with clients nobody here wrote --------------------------
+
+
+class _KeyedApiGateway(_ApiGateway):
+    auth = "apiKey"
+
+
+@pytest.fixture
+def api_key(aws, credentials, monkeypatch) -> Iterator[str]:
+    """The stack's key in moto's Secrets Manager, as the authorizer Lambda finds it."""
+    secrets = aws.client("secretsmanager")
+    key = f"key-{uuid.uuid4().hex}"
+    arn = secrets.create_secret(Name=f"embed-api-key-{uuid.uuid4().hex[:8]}", SecretString=key)[
+        "ARN"
+    ]
+    monkeypatch.setenv("EMBED_API_KEY_SECRET_ARN", arn)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", aws.url)
+    monkeypatch.setattr(proxy_authorizer, "_cache", {})
+    proxy_authorizer._secrets_client.cache_clear()
+    yield key
+    proxy_authorizer._secrets_client.cache_clear()
+    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+
+@pytest.fixture
+def keyed_api(api_key) -> Iterator[str]:
+    """The stand-in's base URL with API-key auth."""
+    for url in _serve(_KeyedApiGateway):
+        yield url.removesuffix("/embed")
+
+
+@pytest.fixture
+def proxy_to_the_local_endpoint(reference_endpoint, monkeypatch) -> None:
+    """The proxy's SageMaker backend reaches the local endpoint through SageMaker Runtime's API."""
+    monkeypatch.setenv("EMBED_BACKEND", "sagemaker")
+    monkeypatch.setenv("EMBED_TARGET", "embedding-endpoint-dev")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", reference_endpoint.url)
+    proxy_handler._cached_client.cache_clear()
+
+
+def _reference_vectors(texts, **encode):
+    from sentence_transformers import SentenceTransformer
+
+    from tests.support.models import REFERENCE_MODEL_DIR
+
+    model = SentenceTransformer(str(REFERENCE_MODEL_DIR), device="cpu")
+    return model.encode(texts, normalize_embeddings=True, **encode)
+
+
+def _cosines(ours, theirs):
+    import numpy as np
+
+    ours = np.asarray(ours, dtype=np.float64)
+    theirs = np.asarray(theirs, dtype=np.float64)
+    return (ours * theirs).sum(axis=1) / (
+        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
+    )
+
+
+@pytest.mark.parametrize("encoding_format", ["float", "base64"])
+def test_openai_sdk_through_the_keyed_api_gets_sentence_transformers_vectors(
+    keyed_api, api_key, proxy_to_the_local_endpoint, encoding_format
+):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{keyed_api}/v1", api_key=api_key, max_retries=0)
+    texts = ["A man is eating food.", "A man is riding a horse."]
+    answer = client.embeddings.create(
+        input=texts, model="embedding-endpoint", encoding_format=encoding_format
+    )
+    assert [item.index for item in answer.data] == [0, 1]
+    assert answer.usage.prompt_tokens > 0
+    # Asked for explicitly, base64 reaches the caller as sent: little-endian float32.
+    vectors = [decode_vector(item.embedding, "vector") for item in answer.data]
+    assert _cosines(vectors, _reference_vectors(texts)).min() >= 0.9999
+
+
+def test_openai_sdk_dimensions_through_the_api_match_truncate_dim(
+    keyed_api, api_key, proxy_to_the_local_endpoint
+):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{keyed_api}/v1", api_key=api_key, max_retries=0)
+    texts = ["A man is eating food.", "Stocks fell sharply."]
+    answer = client.embeddings.create(input=texts, model="m", dimensions=64)
+    vectors = [item.embedding for item in answer.data]
+    assert {len(vector) for vector in vectors} == {64}
+    assert _cosines(vectors, _reference_vectors(texts, truncate_dim=64)).min() >= 0.9999
+
+
+def test_openai_sdk_with_a_wrong_key_is_refused(keyed_api, api_key, proxy_to_the_local_endpoint):
+    from openai import OpenAI, PermissionDeniedError
+
+    client = OpenAI(base_url=f"{keyed_api}/v1", api_key="not-the-key", max_retries=0)
+    with pytest.raises(PermissionDeniedError):
+        client.embeddings.create(input=["a"], model="m")
+
+
+def test_openai_sdk_reaches_bedrock_through_the_keyed_api(
+    keyed_api, api_key, bedrock_api, monkeypatch
+):
+    from openai import OpenAI
+
+    monkeypatch.setenv("EMBED_BACKEND", "bedrock")
+    monkeypatch.setenv("EMBED_TARGET", "amazon.titan-embed-text-v2:0")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock_api.url)
+    proxy_handler._cached_client.cache_clear()
+    client = OpenAI(base_url=f"{keyed_api}/v1", api_key=api_key, max_retries=0)
+    answer = client.embeddings.create(input=["a cat sat", "a dog ran"], model="m", dimensions=256)
+    assert [len(item.embedding) for item in answer.data] == [256, 256]
+    assert answer.model == "amazon.titan-embed-text-v2:0"
+    assert answer.usage.prompt_tokens > 0
+
+
+def test_openai_error_from_bedrock_names_what_it_supports(
+    keyed_api, api_key, bedrock_api, monkeypatch
+):
+    from openai import BadRequestError, OpenAI
+
+    monkeypatch.setenv("EMBED_BACKEND", "bedrock")
+    monkeypatch.setenv("EMBED_TARGET", "amazon.titan-embed-text-v2:0")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", bedrock_api.url)
+    proxy_handler._cached_client.cache_clear()
+    client = OpenAI(base_url=f"{keyed_api}/v1", api_key=api_key, max_retries=0)
+    with pytest.raises(BadRequestError, match="256, 512, 1024"):
+        client.embeddings.create(input=["a"], model="m", dimensions=64)
+
+
+def test_langchain_openai_embeddings_through_the_keyed_api(
+    keyed_api, api_key, proxy_to_the_local_endpoint
+):
+    langchain_openai = pytest.importorskip("langchain_openai")
+    embeddings = langchain_openai.OpenAIEmbeddings(
+        base_url=f"{keyed_api}/v1",
+        api_key=api_key,
+        model="embedding-endpoint",
+        check_embedding_ctx_length=False,  # it would count tokens with tiktoken (a download)
+    )
+    texts = ["A man is eating food.", "The girl is carrying a baby."]
+    vectors = embeddings.embed_documents(texts)
+    assert _cosines(vectors, _reference_vectors(texts)).min() >= 0.9999

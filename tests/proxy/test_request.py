@@ -7,66 +7,106 @@ import json
 
 import pytest
 
-from proxy.request import MAX_INPUTS, BadRequest, EmbedRequest, parse_request
+from facts.embedding_api import EmbeddingOptions
+from proxy.request import MAX_INPUTS, OPENAI_ROUTE, BadRequest, parse_request
 
 
-def _event(body: object, *, raw: bool = False, b64: bool = False) -> dict:
+def _event(body: object, *, raw: bool = False, b64: bool = False, path: str = "/embed") -> dict:
     text = body if raw else json.dumps(body)
     if b64:
         text = base64.b64encode(text.encode()).decode()
-    return {"body": text, "isBase64Encoded": b64, "requestContext": {"http": {"method": "POST"}}}
+    return {
+        "rawPath": path,
+        "body": text,
+        "isBase64Encoded": b64,
+        "requestContext": {"http": {"method": "POST", "path": path}},
+    }
 
 
 def test_a_list_of_texts_with_defaults_is_accepted():
-    request = parse_request(_event({"inputs": ["a", "b"]}), "sagemaker")
-    assert request == EmbedRequest(texts=("a", "b"), normalize=None, truncate=None)
+    parsed = parse_request(_event({"inputs": ["a", "b"]}), "sagemaker")
+    assert parsed.request.texts == ("a", "b")
+    assert parsed.request.options == EmbeddingOptions()
+    assert parsed.request.shape == "native"
 
 
-def test_flags_the_caller_sets_are_kept():
-    body = {"inputs": ["a"], "parameters": {"normalize": False, "truncate": True}}
-    request = parse_request(_event(body), "sagemaker")
-    assert (request.normalize, request.truncate) == (False, True)
+def test_every_option_of_the_embedding_api_is_kept():
+    parameters = {
+        "normalize": False,
+        "truncate": True,
+        "truncation_direction": "left",
+        "prompt_name": "query",
+        "dimensions": 64,
+        "encoding_format": "base64",
+    }
+    parsed = parse_request(_event({"inputs": ["a"], "parameters": parameters}), "sagemaker")
+    assert parsed.request.options.as_parameters() == {
+        name: value for name, value in parameters.items() if name != "truncate"
+    }
+
+
+def test_the_body_is_forwarded_as_received():
+    event = _event({"inputs": ["a"], "parameters": {"dimensions": 8}})
+    assert parse_request(event, "sagemaker").body == event["body"].encode()
 
 
 def test_a_single_string_becomes_one_text():
-    assert parse_request(_event({"inputs": "hello"}), "sagemaker").texts == ("hello",)
+    assert parse_request(_event({"inputs": "hello"}), "sagemaker").request.texts == ("hello",)
 
 
 def test_base64_body_is_decoded():
-    request = parse_request(_event({"inputs": ["a"]}, b64=True), "sagemaker")
-    assert request.texts == ("a",)
+    parsed = parse_request(_event({"inputs": ["a"]}, b64=True), "sagemaker")
+    assert parsed.request.texts == ("a",)
 
 
-def test_bedrock_parameters_are_read():
+def test_bedrock_input_type_is_taken_out_of_the_parameters():
     body = {"inputs": ["a"], "parameters": {"dimensions": 256, "input_type": "search_query"}}
-    request = parse_request(_event(body), "bedrock")
-    assert (request.dimensions, request.input_type) == (256, "search_query")
+    parsed = parse_request(_event(body), "bedrock")
+    assert (parsed.request.options.dimensions, parsed.input_type) == (256, "search_query")
+    assert "input_type" not in json.loads(parsed.body)["parameters"]
+
+
+def test_openai_route_takes_openai_requests():
+    body = {"input": ["a", "b"], "model": "m", "dimensions": 8, "encoding_format": "base64"}
+    parsed = parse_request(_event(body, path=OPENAI_ROUTE), "sagemaker")
+    assert parsed.request.shape == "openai"
+    assert parsed.request.options == EmbeddingOptions(dimensions=8, encoding_format="base64")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        (OPENAI_ROUTE, {"inputs": ["a"]}, "takes OpenAI's request"),
+        ("/embed", {"input": ["a"]}, "OpenAI clients: /v1/embeddings"),
+        ("/other", {"inputs": ["a"]}, "no route /other"),
+    ],
+)
+def test_each_route_takes_its_own_shape(path, body, message):
+    with pytest.raises(BadRequest, match=message):
+        parse_request(_event(body, path=path), "sagemaker")
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({}, "field 'inputs' is required"),
+        ({}, 'missing "inputs"'),
         ({"inputs": []}, "empty list"),
         ({"inputs": 5}, "must be a string or a list of strings, got int"),
-        ({"inputs": ["a", None]}, r"inputs\[1\] must be a string"),
+        ({"inputs": ["a", None]}, r'"inputs"\[1\] must be a string'),
         ({"inputs": ["a", "  "]}, r"inputs\[1\] is empty"),
         ({"inputs": ["a"] * (MAX_INPUTS + 1)}, f"at most {MAX_INPUTS}"),
-        ({"inputs": ["a"], "extra": 1}, "unknown field 'extra'"),
-        ({"inputs": ["a"], "parameters": []}, "'parameters' must be an object"),
-        ({"inputs": ["a"], "parameters": {"normalize": "yes"}}, "parameters.normalize must be"),
-        ({"inputs": ["a"], "parameters": {"dimensions": 256}}, "unknown parameter 'dimensions'"),
+        ({"inputs": ["a"], "extra": 1}, r"unknown key\(s\) \['extra'\]"),
+        ({"inputs": ["a"], "parameters": []}, '"parameters" must be an object'),
+        ({"inputs": ["a"], "parameters": {"normalize": "yes"}}, '"normalize" must be true'),
+        ({"inputs": ["a"], "parameters": {"input_type": "x"}}, "input_type is a Bedrock"),
+        ({"inputs": ["a"], "parameters": {"dimensions": "256"}}, "positive integer"),
+        ({"info": True}, "answered by the endpoint itself"),
         ([1, 2], "must be a JSON object"),
     ],
 )
 def test_bad_sagemaker_request_names_the_field(body, message):
     with pytest.raises(BadRequest, match=message):
         parse_request(_event(body), "sagemaker")
-
-
-def test_non_integer_dimensions_are_rejected():
-    with pytest.raises(BadRequest, match="parameters.dimensions must be an integer"):
-        parse_request(_event({"inputs": ["a"], "parameters": {"dimensions": "256"}}), "bedrock")
 
 
 def test_invalid_json_is_rejected():

@@ -44,6 +44,9 @@ elif args[:1] == ["up"] and "local" in args:
     s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
     s3.create_bucket(Bucket="{bucket}")
     s3.upload_file(os.environ["FAKE_ARTIFACT"], "{bucket}", "{key}")
+elif args[:2] == ["stack", "output"] and args[-1] == "smokeTestCommand":
+    print("{python} -m embedding_client.smoke --endpoint embedding-endpoint-local "
+          "--region us-east-1 --endpoint-url " + os.environ["FAKE_RUNTIME_URL"])
 elif args[:2] == ["stack", "output"]:
     print("s3://{bucket}/{key}")
 elif args[:1] == ["destroy"] and os.environ.get("FAKE_DESTROY_FAILS"):
@@ -80,12 +83,14 @@ class Project:
         self.emulator_port = _free_port()
         self.serve_port = _free_port()
         (root / "scripts").mkdir(parents=True)
-        for name in ("up.sh", "down.sh", "emulator.py"):
+        for name in ("up.sh", "down.sh", "local_env.sh", "emulator.py"):
             shutil.copy(ROOT / "scripts" / name, root / "scripts" / name)
-        for package in ("embedding_client", "loader"):
+        for package in ("embedding_client", "facts", "loader"):
             (root / package).symlink_to(ROOT / package)
         url = f"http://127.0.0.1:{self.emulator_port}"
+        runtime_url = f"http://127.0.0.1:{self.serve_port}"
         config = (ROOT / "Pulumi.local.yaml").read_text().replace("http://127.0.0.1:4751", url)
+        config = config.replace("http://127.0.0.1:8080", runtime_url)
         (root / "Pulumi.local.yaml").write_text(config)
         bin_dir = root / "fake-bin"
         bin_dir.mkdir()
@@ -97,7 +102,7 @@ class Project:
             "PATH": f"{bin_dir}:{os.environ['PATH']}",
             "HOME": str(root),
             "PY": sys.executable,
-            "SERVE_PORT": str(self.serve_port),
+            "FAKE_RUNTIME_URL": runtime_url,
             "AWS_PROFILE": "my-real-profile",  # up.sh must not let the local stack use it
             "FAKE_PULUMI_LOG": str(self.log),
             "FAKE_ARTIFACT": str(artifact),
@@ -154,6 +159,7 @@ def test_up_runs_pulumi_for_the_local_stack_in_order(made_up) -> None:
         ["state", "delete", "--all", "--force", "--yes", "-s", "local"],
         ["up", "-s", "local", "--yes"],
         ["stack", "output", "-s", "local", "modelDataUrl"],
+        ["stack", "output", "-s", "local", "smokeTestCommand"],
     ]
 
 

@@ -12,7 +12,7 @@ TINY_COMMIT = "1111111111111111111111111111111111111111"
 NEWER_COMMIT = "2222222222222222222222222222222222222222"
 
 
-def tiny_repo(commit: str = TINY_COMMIT, *, gated: bool = False) -> HubRepo:
+def tiny_repo(commit: str = TINY_COMMIT, *, gated: bool = False, private: bool = False) -> HubRepo:
     """A small but complete repo (config, tokenizer, safetensors) so each packaging run is fast."""
     files = {
         "config.json": json.dumps({"model_type": "bert", "hidden_size": 8}).encode(),
@@ -20,11 +20,13 @@ def tiny_repo(commit: str = TINY_COMMIT, *, gated: bool = False) -> HubRepo:
         "model.safetensors": bytes(range(256)) * 64,
         "model.onnx": b"onnx duplicate, never packaged",
     }
-    return make_repo(TINY_MODEL_ID, files, commit=commit, gated=gated)
+    return make_repo(TINY_MODEL_ID, files, commit=commit, gated=gated, private=private)
 
 
-def register_tiny(hub: HubServer, commit: str = TINY_COMMIT, *, gated: bool = False) -> HubRepo:
-    return hub.register(tiny_repo(commit, gated=gated))
+def register_tiny(
+    hub: HubServer, commit: str = TINY_COMMIT, *, gated: bool = False, private: bool = False
+) -> HubRepo:
+    return hub.register(tiny_repo(commit, gated=gated, private=private))
 
 
 def resource_inputs(bucket: str, **overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,136 @@
+"""The layout is the architecture: one folder per runtime, imports only down the layers, no cycles.
+
+Read from the source (every `import`, including those inside functions), so a new module cannot
+quietly reach up a layer, into another runtime, or into the tests.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Project packages each folder may import (besides itself, the standard library and third-party
+# packages of its runtime). `facts` is the shared bottom layer; the Pulumi program (`components`)
+# drives the loader in-process (runner `local`) and reads its format version, and runs the
+# client's post-deploy check with the client's AWS session recipe (embedding_client/aws_session).
+ALLOWED = {
+    "facts": set(),
+    "container": {"facts"},
+    "loader": {"facts"},
+    "proxy": {"facts"},
+    "embedding_client": {"facts"},
+    "components": {"facts", "loader", "embedding_client"},
+    "__main__": {"components"},
+    "scripts": {"facts"},
+    "benchmarks": {"facts", "loader", "embedding_client", "container"},
+}
+PROJECT = {"facts", "container", "loader", "proxy", "embedding_client", "components", "tests"}
+# The container's modules are imported by their bare names (code/ is on sys.path there).
+CONTAINER_MODULES = {path.stem for path in (ROOT / "container").glob("*.py")}
+
+
+def production_files() -> Iterator[Path]:
+    yield ROOT / "__main__.py"
+    for folder in ALLOWED:
+        if folder != "__main__":
+            yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def folder_of(path: Path) -> str:
+    relative = path.relative_to(ROOT)
+    return (
+        "__main__"
+        if relative.name == "__main__.py" and len(relative.parts) == 1
+        else (relative.parts[0])
+    )
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT).with_suffix("")
+    if relative.parts[0] == "container":
+        return relative.name  # imported by its bare name, as in the DLC
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports(path: Path) -> Iterator[str]:
+    """Every module `path` imports, absolute names (relative imports resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module_name(path).rsplit(".", 1)[0] if "." in module_name(path) else ""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def project_target(name: str) -> str | None:
+    """The project folder a module name belongs to, or None for a library."""
+    top = name.split(".")[0]
+    if top in CONTAINER_MODULES:
+        return "container"
+    return top if top in PROJECT else None
+
+
+@pytest.mark.parametrize("path", list(production_files()), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_go_only_down_the_layers(path: Path) -> None:
+    folder = folder_of(path)
+    reached = {project_target(name) for name in imports(path)} - {None, folder}
+    assert "tests" not in reached, f"{path.relative_to(ROOT)} imports from tests/"
+    assert reached <= ALLOWED[folder], (
+        f"{path.relative_to(ROOT)} ({folder}) imports {sorted(reached - ALLOWED[folder])}; "
+        f"allowed: {sorted(ALLOWED[folder])}"
+    )
+
+
+def test_no_import_cycles_between_project_modules() -> None:
+    modules = {module_name(path): path for path in production_files()}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for imported in imports(path):
+            while imported and imported not in modules:
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name:
+                targets.add(imported)
+        graph[name] = targets
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                cycle = stack[stack.index(target) :] + [target]
+                raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_the_five_runtimes_are_the_top_level_folders() -> None:
+    for folder in ("components", "loader", "container", "proxy", "embedding_client"):
+        assert (ROOT / folder).is_dir(), folder
+
+
+def test_no_production_module_is_named_like_a_test() -> None:
+    named = [p for p in production_files() if re.match(r"(test_.*|.*_test)\.py$", p.name)]
+    assert named == []

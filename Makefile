@@ -9,7 +9,7 @@ TO ?= prod
 ARTIFACT ?=
 PORT ?= 8080
 
-.PHONY: venv test lint up down promote bench serve
+.PHONY: venv wheels test lint up down promote bench serve
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The ONNX Runtime wheels the tests vendor into archives (this venv's Python and the 3.9 of the
+# compat test), fetched from PyPI once into .build/wheels and checked by sha256; tests never fetch.
+wheels: venv
+	$(PY) -m components.runtime_wheels $$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])') 3.9
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: venv lint
+test: venv wheels lint
 	$(PY) -m pytest -q
 
 up: venv
@@ -36,7 +41,7 @@ down:
 promote: venv
 	$(PY) scripts/promote.py --from $(FROM) --to $(TO)
 
-bench: venv
+bench: venv wheels
 	$(PY) -m benchmarks
 
 serve: venv

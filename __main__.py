@@ -50,6 +50,7 @@ def deploy_sagemaker(cfg: StackConfig, tags: Tags) -> None:
             "modelId": cfg.model_id,
             "modelRevision": packager.revision,
             "artifactSha256": packager.sha256,
+            "inferenceEngine": packager.engine,
             "smokeTestCommand": check.command_line,
             "sagemakerRuntimeUrl": cfg.runtime_endpoint_url,
             "warnings": report_warnings(*cfg.warnings, endpoint.memory_warning),

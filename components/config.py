@@ -23,6 +23,7 @@ from embedding_client.aws_session import (
 )
 from facts import bedrock_models, identifiers, serverless
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
+from facts.onnx_runtime import ENGINE_CHOICES, RUNTIME_WHEELS, RuntimeWheel, runtime_wheel
 
 NAMESPACE = "embedding-endpoint"
 
@@ -67,6 +68,8 @@ class StackConfig:
     # Batch Transform: the folders a job may read and write (the Model's role is granted them).
     batch_input_prefix: str | None = None
     batch_output_prefix: str | None = None
+    # auto: ONNX when the pinned revision ships onnx/model.onnx, else PyTorch (packager decides).
+    inference_engine: str = "auto"
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
     # `aws:profile` and `aws:assumeRoles`: the account the AWS provider deploys to.
@@ -96,6 +99,13 @@ class StackConfig:
     @property
     def uses_sagemaker(self) -> bool:
         return self.backend == "sagemaker"
+
+    @property
+    def onnx_runtime(self) -> RuntimeWheel | None:
+        """The ONNX Runtime wheel archives may vendor: None when the ONNX engine cannot be used."""
+        if self.inference_engine == "torch" or self.source_model_data_url:
+            return None
+        return runtime_wheel(images.python_version(self.image_tag or ""))
 
 
 def _key(name: str) -> str:
@@ -228,6 +238,28 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     source_url = _matching(raw, "sourceModelDataUrl", identifiers.S3_TARBALL_URL)
     expected_sha = _matching(raw, "expectedArtifactSha256", identifiers.SHA256)
 
+    engine = _choice(raw, "inferenceEngine", "auto", ENGINE_CHOICES)
+    python = images.python_version(image_tag)
+    if engine == "onnx" and source_url:
+        raise _fail(
+            "inferenceEngine",
+            engine,
+            f"'{_key('sourceModelDataUrl')}' archives are packaged for PyTorch; the ONNX engine "
+            "needs a Hub model that ships onnx/model.onnx (use auto or torch)",
+        )
+    if engine == "onnx" and runtime_wheel(python) is None:
+        raise _fail(
+            "inferenceEngine",
+            engine,
+            f"no ONNX Runtime wheel is known for Python {python} (imageTag {image_tag!r}); "
+            f"known: Python {', '.join(RUNTIME_WHEELS)}. Use auto or torch, or such an image",
+        )
+    if engine == "auto" and not source_url and runtime_wheel(python) is None:
+        warnings.append(
+            f"inferenceEngine auto runs PyTorch: no ONNX Runtime wheel is known for the Python "
+            f"{python} of imageTag {image_tag!r}"
+        )
+
     bedrock_model_id = raw.get("bedrockModelId") or bedrock_models.DEFAULT_MODEL_ID
     if backend == "bedrock":
         problem = bedrock_models.model_problem(bedrock_model_id)
@@ -257,6 +289,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         default_prompt_name=_matching(raw, "defaultPromptName", identifiers.PROMPT_NAME),
         runtime_endpoint_url=_matching(raw, "runtimeEndpointUrl", identifiers.HTTP_URL),
         **_batch_prefixes(raw, backend),
+        inference_engine=engine,
         warnings=tuple(warnings),
         **_parse_operations(raw),
     )
@@ -309,6 +342,7 @@ CONFIG_KEYS = (
     # Batch Transform (docs/bulk.md)
     "batchInputPrefix",
     "batchOutputPrefix",
+    "inferenceEngine",
 )
 # Operations: log retention of every log group, the endpoint's alarms (components/
 # endpoint_monitoring.py) and where they notify.

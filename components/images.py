@@ -151,6 +151,15 @@ def tag_warnings(tag: str) -> list[str]:
     return found
 
 
+def python_version(tag: str) -> str | None:
+    """The image's Python as "3.10" (from the tag's `py310`), or None for a malformed tag."""
+    match = _TAG.match(tag)
+    if match is None:
+        return None
+    digits = match["python"]
+    return f"{digits[0]}.{digits[1:]}"
+
+
 def region_problem(region: str) -> str | None:
     """Why no DLC registry is known for `region`, or None when one is."""
     if region in REGISTRY_ACCOUNTS:

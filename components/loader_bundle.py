@@ -1,6 +1,9 @@
 """The loader Lambda's code: `loader/`, what it ships and imports, and its requirements, zipped.
 
-The zip holds `loader/`, `container/` (the code every archive ships in `code/`) and `facts/`.
+The zip holds `loader/`, `container/` (the code every archive ships in `code/`) and `facts/`, and,
+when the stack may use the ONNX engine, the ONNX Runtime wheel for the endpoint image's Python in
+`wheels/` (the loader vendors it into those archives: loader/vendored_runtime.py; one wheel,
+13-17 MB, keeps the zip far below Lambda's 50 MB direct-upload and 250 MB unzipped limits).
 Dependencies are installed by pip for the Lambda's platform (not this machine's): manylinux2014
 x86_64 wheels for CPython 3.12 only, no source builds. The zip is reproducible
 (components/lambda_zip.py), and cached by a hash of everything that goes into it, so pip runs once
@@ -17,6 +20,9 @@ import tempfile
 from pathlib import Path
 
 from components.lambda_zip import tree_files, write_reproducible_zip
+from components.runtime_wheels import ensure_wheel
+from facts.onnx_runtime import RuntimeWheel
+from loader.vendored_runtime import BUNDLED_WHEELS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The folders the Lambda runs from: the loader, what it packages into `code/`, what both import.
@@ -67,9 +73,14 @@ def zip_entries(root: Path) -> dict[str, Path | bytes]:
     }
 
 
-def bundle_digest(root: Path = PROJECT_ROOT) -> str:
-    """Hash of everything the zip is made of: sources, requirements, pip platform, zip format."""
+def bundle_digest(root: Path = PROJECT_ROOT, runtime: RuntimeWheel | None = None) -> str:
+    """Hash of everything the zip is made of: sources, requirements, pip platform, zip format.
+
+    The runtime wheel counts by its pinned name and sha256, so a cached zip needs no download.
+    """
     digest = hashlib.sha256(f"bundle-format={BUNDLE_FORMAT}\n".encode())
+    if runtime is not None:
+        digest.update(f"wheel={runtime.identity}\n".encode())
     digest.update(" ".join(PIP_PLATFORM_ARGS).encode() + b"\n")
     digest.update(b"requirements\n" + (root / "loader" / "requirements.txt").read_bytes())
     for folder in SOURCE_FOLDERS:
@@ -102,16 +113,18 @@ def install_requirements(requirements: Path, target: Path) -> None:
         )
 
 
-def build_loader_zip(cache_dir: Path | None = None) -> Path:
+def build_loader_zip(cache_dir: Path | None = None, runtime: RuntimeWheel | None = None) -> Path:
     """The loader Lambda zip, built once per content hash and reused from the cache after that."""
     cache = Path(cache_dir or os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR)
-    destination = cache / f"loader-{bundle_digest()}.zip"
+    destination = cache / f"loader-{bundle_digest(runtime=runtime)}.zip"
     if destination.exists():
         return destination
     with tempfile.TemporaryDirectory(prefix="loader-bundle-") as scratch:
         installed = Path(scratch)
         install_requirements(LOADER_REQUIREMENTS, installed)
         entries = zip_entries(installed)
+        if runtime is not None:
+            entries[f"{BUNDLED_WHEELS.name}/{runtime.filename}"] = ensure_wheel(runtime)
         for folder in SOURCE_FOLDERS:
             entries.update(
                 (f"{folder}/{name}", path) for name, path in tree_files(PROJECT_ROOT / folder)

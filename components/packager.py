@@ -24,6 +24,7 @@ from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
 from embedding_client.aws_session import AssumeRole
 from facts import identifiers
 from facts.identifiers import parse_s3_url
+from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel
 from loader.version import format_version
 
 LOADER_RUNTIME = "python3.12"
@@ -69,6 +70,9 @@ class HfModelPackagerArgs:
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
     # Days CloudWatch keeps the loader Lambda's logs (the stack's `logRetentionDays`).
     log_retention_days: int = 30
+    # auto | torch | onnx; auto and onnx need `onnx_runtime`, the wheel for the image's Python.
+    inference_engine: str = "torch"
+    onnx_runtime: RuntimeWheel | None = None
 
     @classmethod
     def for_stack(cls, cfg: StackConfig, bucket: ModelArtifactBucket) -> HfModelPackagerArgs:
@@ -89,6 +93,8 @@ class HfModelPackagerArgs:
             aws_profile=cfg.aws_profile,
             aws_assume_roles=cfg.aws_assume_roles,
             log_retention_days=cfg.log_retention_days,
+            inference_engine=cfg.inference_engine,
+            onnx_runtime=cfg.onnx_runtime,
         )
 
     def __post_init__(self) -> None:
@@ -117,6 +123,18 @@ class HfModelPackagerArgs:
                 "HfModelPackagerArgs.hf_token_secret_arn cannot be combined with hf_token: "
                 "give the token either directly (secret config) or as a Secrets Manager ARN"
             )
+        if self.inference_engine not in ENGINE_CHOICES:
+            raise ValueError(
+                f"HfModelPackagerArgs.inference_engine {self.inference_engine!r} is invalid: "
+                f"expected one of {', '.join(ENGINE_CHOICES)}"
+            )
+        if self.inference_engine == "onnx" and (
+            self.onnx_runtime is None or self.source_model_data_url is not None
+        ):
+            raise ValueError(
+                "HfModelPackagerArgs.inference_engine 'onnx' needs onnx_runtime (the wheel for "
+                "the image's Python) and a Hub model, not a source_model_data_url"
+            )
         if self.local_timeout_seconds <= 0:
             raise ValueError(
                 f"HfModelPackagerArgs.local_timeout_seconds {self.local_timeout_seconds!r} is "
@@ -135,6 +153,7 @@ class PackagedModel(pulumi.dynamic.Resource):
     weights_bytes: pulumi.Output[int]
     files: pulumi.Output[list[str]]
     format_version: pulumi.Output[str]
+    engine: pulumi.Output[str]
 
     def __init__(
         self,
@@ -156,6 +175,8 @@ class HfModelPackager(pulumi.ComponentResource):
     size_bytes: pulumi.Output[int]
     weights_bytes: pulumi.Output[int]
     artifact_key: pulumi.Output[str]
+    # The engine the archive is for (`torch` or `onnx`), as `check` resolved `auto`.
+    engine: pulumi.Output[str]
     key_prefix: str
     loader_function_name: pulumi.Output[str] | None
 
@@ -167,10 +188,12 @@ class HfModelPackager(pulumi.ComponentResource):
     ) -> None:
         super().__init__("embedding-endpoint:index:HfModelPackager", name, None, opts)
 
+        # Without a runtime wheel for the image's Python, `auto` is PyTorch (check decides).
+        runtime = args.onnx_runtime if args.inference_engine != "torch" else None
         function_name: pulumi.Output[str] | None = None
         depends_on: list[pulumi.Resource] = []
         if args.runner == "lambda":
-            function, policy = self._declare_loader_function(name, args)
+            function, policy = self._declare_loader_function(name, args, runtime)
             function_name = function.name
             depends_on = [function, policy]
 
@@ -192,6 +215,8 @@ class HfModelPackager(pulumi.ComponentResource):
             "hf_token_secret_arn": args.hf_token_secret_arn,
             "format_version": format_version(),
             "local_timeout_seconds": args.local_timeout_seconds,
+            "inference_engine": args.inference_engine,
+            "container_python": runtime.python if runtime else None,
         }
         artifact = PackagedModel(
             f"{name}-artifact",
@@ -211,6 +236,7 @@ class HfModelPackager(pulumi.ComponentResource):
         self.sha256 = artifact.sha256
         self.size_bytes = artifact.size_bytes
         self.weights_bytes = artifact.weights_bytes
+        self.engine = artifact.engine
         self.artifact_key = artifact.model_data_url.apply(
             lambda url: parse_s3_url(url)[1] if url else url
         )
@@ -224,14 +250,18 @@ class HfModelPackager(pulumi.ComponentResource):
                 "revision": self.revision,
                 "sha256": self.sha256,
                 "artifact_key": self.artifact_key,
+                "engine": self.engine,
                 "loader_function_name": self.loader_function_name,
             }
         )
 
     def _declare_loader_function(
-        self, name: str, args: HfModelPackagerArgs
+        self, name: str, args: HfModelPackagerArgs, runtime: RuntimeWheel | None
     ) -> tuple[aws.lambda_.Function, aws.iam.RolePolicy]:
-        """The loader Lambda, its log group and a role that can write only under the prefix."""
+        """The loader Lambda, its log group and a role that can write only under the prefix.
+
+        With `runtime`, its zip carries that ONNX Runtime wheel for the loader to vendor.
+        """
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-loader-logs",
@@ -266,7 +296,7 @@ class HfModelPackager(pulumi.ComponentResource):
             runtime=LOADER_RUNTIME,
             architectures=[LOADER_ARCHITECTURE],
             handler=LOADER_HANDLER,
-            code=pulumi.FileArchive(str(build_loader_zip())),
+            code=pulumi.FileArchive(str(build_loader_zip(runtime=runtime))),
             timeout=LOADER_TIMEOUT_SECONDS,
             memory_size=LOADER_MEMORY_MB,
             environment={"variables": LOADER_ENVIRONMENT},

@@ -31,7 +31,7 @@ from embedding_client.aws_session import AwsSettings
 from facts.identifiers import COMMIT_SHA
 
 # Properties the dynamic resource exposes (declared on the Resource class, seeded as None).
-OUTPUT_NAMES = (*RESULT_NAMES, "pinned_revision")
+OUTPUT_NAMES = (*RESULT_NAMES, "pinned_revision", "engine")
 # Inputs that identify the artifact: a change to any of them packages a new one (a replacement).
 REPLACING_INPUTS = (
     "bucket",
@@ -40,6 +40,8 @@ REPLACING_INPUTS = (
     "pinned_revision",
     "source_model_data_url",
     "format_version",
+    "engine",
+    "container_python",
 )
 # Inputs copied into the outputs (state) so that delete/read/update have what they need.
 STATE_INPUTS = (
@@ -60,6 +62,10 @@ STATE_INPUTS = (
     "hf_token_secret_arn",
     "format_version",
     "local_timeout_seconds",
+    "inference_engine",
+    "engine",
+    "container_python",
+    "onnx_export",
 )
 # pulumi.runtime.rpc.UNKNOWN: what an input not yet known during preview looks like here.
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -73,9 +79,18 @@ def is_unknown(value: object) -> bool:
     return value == _UNKNOWN
 
 
+# What a state written before an input existed meant by its absence.
+_ABSENT_MEANS = {"engine": "torch"}
+
+
 def changed_inputs(olds: Mapping[str, Any], news: Mapping[str, Any], names: tuple[str, ...]):
     """The names among `names` whose value differs between olds and news (unknown = changed)."""
-    return [name for name in names if olds.get(name) != news.get(name)]
+
+    def value(inputs: Mapping[str, Any], name: str) -> Any:
+        found = inputs.get(name)
+        return _ABSENT_MEANS.get(name) if found is None else found
+
+    return [name for name in names if value(olds, name) != value(news, name)]
 
 
 def diff(resource_id: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffResult:
@@ -112,11 +127,11 @@ def state_outputs(inputs: Mapping[str, Any], result: Mapping[str, Any]) -> dict[
 
 
 def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
-    """Pin the requested revision to a commit sha, keeping the old pin while the request is same.
+    """Pin the requested revision to a commit sha, then settle the engine for that commit.
 
     A branch such as `main` moves upstream; re-resolving it on every `pulumi up` would repackage
     and redeploy silently. The pin moves only when model id, requested revision or source change,
-    or after `pulumi refresh` found the branch moved (see `read`).
+    or after `pulumi refresh` found the branch moved (see `read`). The engine: see `settle_engine`.
     """
     inputs = dict(news)
     failures: list[CheckFailure] = []
@@ -127,13 +142,23 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
         )
     if runner == "lambda" and not inputs.get("function_name"):
         failures.append(CheckFailure("function_name", "runner 'lambda' needs the loader function"))
+    listing = pin_revision(olds, inputs, failures)
+    if not failures:
+        settle_engine(olds, inputs, listing, failures)
+    return CheckResult(inputs, failures)
+
+
+def pin_revision(
+    olds: Mapping[str, Any], inputs: dict[str, Any], failures: list[CheckFailure]
+) -> tuple[str, ...] | None:
+    """Set `pinned_revision`; the repo's file paths when the Hub was asked for them, else None."""
     model_id, requested = inputs.get("model_id"), inputs.get("requested_revision")
     if inputs.get("source_model_data_url"):
         # The loader keys a training output by its ETag/VersionId; nothing to pin on the Hub.
         inputs["pinned_revision"] = None
-        return CheckResult(inputs, failures)
+        return None
     if is_unknown(model_id) or is_unknown(requested) or not model_id or not requested:
-        return CheckResult(inputs, failures)
+        return None
     same_request = (
         olds.get("model_id") == model_id
         and olds.get("requested_revision") == requested
@@ -142,10 +167,10 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
     )
     if same_request:
         inputs["pinned_revision"] = olds["pinned_revision"]
-        return CheckResult(inputs, failures)
+        return None
     if COMMIT_SHA.matches(requested):
         inputs["pinned_revision"] = requested
-        return CheckResult(inputs, failures)
+        return None
     from loader.errors import LoaderError
     from loader.hub import fetch_snapshot
 
@@ -154,12 +179,12 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
         token = token or secret_token(inputs)
     except LoaderError as error:
         failures.append(CheckFailure("hf_token_secret_arn", str(error)))
-        return CheckResult(inputs, failures)
+        return None
     try:
         snapshot = fetch_snapshot(model_id, requested, token)
     except LoaderError as error:
         failures.append(CheckFailure("requested_revision", str(error)))
-        return CheckResult(inputs, failures)
+        return None
     inputs["pinned_revision"] = snapshot.revision
     if snapshot.gated and not token and not inputs.get("hf_token_secret_arn"):
         # Caught here, at preview, rather than after the loader Lambda was created.
@@ -170,7 +195,78 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
                 "then `pulumi config set --secret embedding-endpoint:hfToken <token>`",
             )
         )
-    return CheckResult(inputs, failures)
+    return tuple(item.path for item in snapshot.files)
+
+
+def settle_engine(
+    olds: Mapping[str, Any],
+    inputs: dict[str, Any],
+    listing: tuple[str, ...] | None,
+    failures: list[CheckFailure],
+) -> None:
+    """Resolve `inference_engine` (auto | torch | onnx) into `engine` for the pinned commit.
+
+    `auto` is ONNX when the commit ships `onnx/model.onnx` and a runtime wheel is known for the
+    image's Python (`container_python`), PyTorch otherwise; `onnx` without the export fails here,
+    at preview. Whether a commit ships the export never changes, so it is kept in the state
+    (`onnx_export`) and the Hub is asked at most once per pinned commit. The ONNX archive's
+    format version also names the runtime wheel, so a new wheel repackages.
+    """
+    from facts.onnx_runtime import ONNX_MODEL_FILE, runtime_wheel
+    from loader.selection import has_onnx_export
+    from loader.version import format_version
+
+    requested = inputs.get("inference_engine") or "torch"
+    runtime = runtime_wheel(inputs.get("container_python"))
+    pinned = inputs.get("pinned_revision")
+    inputs["onnx_export"] = None
+    if requested != "torch" and runtime is not None and pinned and not is_unknown(pinned):
+        if listing is not None:
+            inputs["onnx_export"] = has_onnx_export(listing)
+        elif olds.get("pinned_revision") == pinned and olds.get("onnx_export") is not None:
+            inputs["onnx_export"] = olds["onnx_export"]
+        else:
+            inputs["onnx_export"] = _lists_onnx_export(inputs, pinned, failures)
+    if requested == "onnx" and inputs["onnx_export"] is False:
+        failures.append(
+            CheckFailure(
+                "inference_engine",
+                f"inferenceEngine is onnx, but model '{inputs.get('model_id')}' at {pinned} has no "
+                f"ONNX export: {ONNX_MODEL_FILE} is not in the repository. Use auto (PyTorch for "
+                "this model) or torch",
+            )
+        )
+    if requested == "onnx" and runtime is None:
+        failures.append(
+            CheckFailure(
+                "container_python",
+                f"inferenceEngine is onnx, but no ONNX Runtime wheel is known for Python "
+                f"{inputs.get('container_python')!r}",
+            )
+        )
+    if inputs["onnx_export"] and runtime is not None:
+        inputs["engine"] = "onnx"
+        inputs["format_version"] = format_version(runtime)
+    else:
+        inputs["engine"] = "torch"
+        inputs["container_python"] = None  # the runtime is no part of a PyTorch archive
+
+
+def _lists_onnx_export(
+    inputs: Mapping[str, Any], pinned: str, failures: list[CheckFailure]
+) -> bool | None:
+    """Whether the pinned commit ships the ONNX export (one Hub listing); None if unknown."""
+    from loader.errors import LoaderError
+    from loader.hub import fetch_snapshot
+    from loader.selection import has_onnx_export
+
+    token = None if is_unknown(inputs.get("hf_token")) else inputs.get("hf_token")
+    try:
+        snapshot = fetch_snapshot(inputs["model_id"], pinned, token or secret_token(inputs))
+    except LoaderError as error:
+        failures.append(CheckFailure("inference_engine", str(error)))
+        return None
+    return has_onnx_export(item.path for item in snapshot.files)
 
 
 def secret_token(inputs: Mapping[str, Any]) -> str | None:

@@ -70,6 +70,9 @@ class PackagingRequest:
     source_model_data_url: str | None
     expected_sha256: str | None
     local_timeout_seconds: float
+    # As `check` resolved it: "onnx" also names the container's Python (its runtime wheel).
+    engine: str = "torch"
+    container_python: str | None = None
 
     @classmethod
     def from_inputs(cls, inputs: Mapping[str, Any]) -> PackagingRequest:
@@ -89,6 +92,8 @@ class PackagingRequest:
             local_timeout_seconds=float(
                 inputs.get("local_timeout_seconds") or LOCAL_TIMEOUT_SECONDS
             ),
+            engine=inputs.get("engine") or "torch",
+            container_python=inputs.get("container_python"),
         )
 
     def event(self) -> dict[str, Any]:
@@ -102,6 +107,8 @@ class PackagingRequest:
             "hf_token_secret_arn": self.hf_token_secret_arn,
             "source_model_data_url": self.source_model_data_url,
             "expected_sha256": self.expected_sha256,
+            "engine": self.engine,
+            "container_python": self.container_python,
         }
 
     def describe(self) -> str:
@@ -188,6 +195,17 @@ def run_local(request: PackagingRequest) -> dict[str, Any]:
     """Run `loader.handler.handler` in this process, in the stack's account, region, endpoints."""
     from loader.handler import handler
 
+    if request.engine == "onnx":
+        # The in-process loader vendors the wheel from the program's cache: fetch it first.
+        from components.runtime_wheels import RuntimeWheelError, ensure_wheel
+        from facts.onnx_runtime import runtime_wheel
+
+        runtime = runtime_wheel(request.container_python)
+        try:
+            if runtime is not None:
+                ensure_wheel(runtime)
+        except RuntimeWheelError as error:
+            raise PackagingError(f"{request.describe()}: {error}") from error
     region = request.aws.region
     environment = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
     environment.update(endpoint_environment(dict(request.aws.endpoints)))

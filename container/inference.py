@@ -28,10 +28,10 @@ from embedding_encoder import (
     effective_max_length,
     max_batch_size,
 )
+from embedding_engines import load_engine
 from embedding_limits import request_limit_bytes
 from embedding_settings import read_settings
 from embedding_threads import intra_op_threads
-from embedding_torch import TorchEngine
 from transformers import AutoTokenizer
 
 from facts.embedding_api import (
@@ -78,7 +78,7 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     settings = read_settings(model_dir)
     default_prompt_name = deployment_prompt_name(settings) or settings.default_prompt_name
     tokenizer = AutoTokenizer.from_pretrained(settings.transformer_path)
-    engine = TorchEngine.load(settings.transformer_path, threads)
+    engine = load_engine(model_dir, settings.transformer_path, threads)
     settings = replace(settings, max_seq_length=effective_max_length(settings, tokenizer, engine))
     pooled_dimensions = engine.hidden_size * len(settings.pooling_modes)
     dense = load_dense_modules(model_dir, settings, pooled_dimensions)

@@ -128,6 +128,19 @@ def prepare_model_dir(source: str, work_dir: Path) -> Path:
 # Inference script
 
 
+def prefer_local_onnxruntime() -> None:
+    """Import this machine's onnxruntime before an archive's `code/` is put on sys.path.
+
+    An ONNX archive vendors ONNX Runtime built for its image's Python, which need not be the one
+    serving locally; this machine's copy (a development requirement) runs on any. Without one,
+    the archive's copy is used, which works when this Python is the image's.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        logger.info("no local onnxruntime: the archive's code/onnxruntime will be used")
+
+
 def import_inference_script(model_dir: Path) -> ModuleType:
     """Import `code/inference.py` as the toolkit does (its folder first on sys.path)."""
     script = model_dir / INFERENCE_SCRIPT
@@ -137,6 +150,8 @@ def import_inference_script(model_dir: Path) -> ModuleType:
         logger.warning("%s has no %s; using %s", model_dir, INFERENCE_SCRIPT, PACKAGED_SCRIPT)
         script = PACKAGED_SCRIPT
     code_dir = str(script.parent)
+    if (script.parent / "onnxruntime").is_dir():
+        prefer_local_onnxruntime()
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
     # A unique name: several artifacts can be served from one process (tests do).

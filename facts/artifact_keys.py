@@ -1,6 +1,9 @@
 """Where artifacts live in the artifact bucket: written by the loader, read by everyone else.
 
-`{key_prefix}{org}/{name}/{40-hex revision}/model.tar.gz`, a `manifest.json` beside it.
+`{key_prefix}{org}/{name}/{40-hex revision}/model.tar.gz`, a `manifest.json` beside it. Archives
+for the ONNX engine live one folder down, named for the engine and the container's Python
+(`.../{revision}/onnx-py310/model.tar.gz`): the torch and ONNX archives of one revision, or ONNX
+archives for two images, never overwrite each other.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from dataclasses import dataclass
 
 ARCHIVE_NAME = "model.tar.gz"
 MANIFEST_NAME = "manifest.json"
-_ARCHIVE_KEY = re.compile(r"(?:^|/)(?P<model>[^/]+/[^/]+)/[0-9a-f]{40}/model\.tar\.gz$")
+_ARCHIVE_KEY = re.compile(
+    r"(?:^|/)(?P<model>[^/]+/[^/]+)/[0-9a-f]{40}/(?:onnx-py\d+/)?model\.tar\.gz$"
+)
 
 
 @dataclass(frozen=True)
@@ -31,10 +36,11 @@ class ArtifactLocation:
 
 
 def artifact_location(
-    bucket: str, key_prefix: str, model_id: str, revision: str
+    bucket: str, key_prefix: str, model_id: str, revision: str, variant: str | None = None
 ) -> ArtifactLocation:
-    """`{key_prefix}{model_id}/{revision}/model.tar.gz` in `bucket`."""
-    return ArtifactLocation(bucket, f"{key_prefix}{model_id}/{revision}/{ARCHIVE_NAME}")
+    """`{key_prefix}{model_id}/{revision}/[{variant}/]model.tar.gz` in `bucket`."""
+    folder = f"{key_prefix}{model_id}/{revision}/" + (f"{variant}/" if variant else "")
+    return ArtifactLocation(bucket, folder + ARCHIVE_NAME)
 
 
 def source_revision(url: str, etag: str, version_id: str | None) -> str:

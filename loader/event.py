@@ -8,6 +8,7 @@ from typing import Any
 
 from facts import identifiers
 from facts.identifiers import Rule
+from facts.onnx_runtime import ENGINES, RUNTIME_WHEELS, RuntimeWheel, runtime_wheel
 from loader.errors import EventError
 
 EVENT_FIELDS = (
@@ -19,6 +20,8 @@ EVENT_FIELDS = (
     "hf_token_secret_arn",
     "source_model_data_url",
     "expected_sha256",
+    "engine",
+    "container_python",
 )
 
 
@@ -34,6 +37,19 @@ class LoaderRequest:
     hf_token_secret_arn: str | None = None
     source_model_data_url: str | None = None
     expected_sha256: str | None = None
+    # "onnx": package the repo's ONNX export and vendor ONNX Runtime for `container_python`.
+    engine: str = "torch"
+    container_python: str | None = None
+
+    @property
+    def runtime(self) -> RuntimeWheel | None:
+        """The ONNX Runtime wheel vendored into `code/` (None for the torch engine)."""
+        return runtime_wheel(self.container_python) if self.engine == "onnx" else None
+
+    @property
+    def artifact_variant(self) -> str | None:
+        """The artifact key's engine folder (`onnx-py310`), None for the torch engine."""
+        return self.runtime.variant if self.runtime else None
 
 
 def _optional_str(event: Mapping[str, Any], name: str) -> str | None:
@@ -89,6 +105,21 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
     expected = _checked(
         expected.lower() if expected else None, "expected_sha256", identifiers.SHA256
     )
+    engine = _optional_str(event, "engine") or "torch"
+    if engine not in ENGINES:
+        raise EventError("engine", f"is {engine!r}; expected one of {list(ENGINES)}")
+    container_python = _optional_str(event, "container_python")
+    if engine == "onnx":
+        if source_url:
+            raise EventError(
+                "engine", "'onnx' needs a Hub model with onnx/model.onnx, not a source archive"
+            )
+        if runtime_wheel(container_python) is None:
+            raise EventError(
+                "container_python",
+                f"is {container_python!r}; engine 'onnx' needs the container's Python, one of "
+                f"{sorted(RUNTIME_WHEELS)} (the Pythons an ONNX Runtime wheel is known for)",
+            )
     return LoaderRequest(
         model_id=model_id,
         bucket=bucket,
@@ -98,4 +129,6 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         hf_token_secret_arn=secret_arn,
         source_model_data_url=source_url,
         expected_sha256=expected,
+        engine=engine,
+        container_python=container_python if engine == "onnx" else None,
     )

@@ -19,6 +19,7 @@ from loader.package import package_hub_model
 from loader.secrets import token_from_secret
 from loader.source import package_source_archive
 from loader.upload import UPLOAD_WORKERS
+from loader.vendored_runtime import find_wheel
 from loader.version import format_version
 
 log = logging.getLogger("loader")
@@ -53,12 +54,15 @@ def handler(
     request = parse_event(event)
     format_version()  # fails now, before any I/O, if code/inference.py is missing
     session = session or boto3.Session()
+    if request.runtime is not None:
+        find_wheel(request.runtime)  # likewise for the ONNX engine's runtime wheel
     source = request.source_model_data_url
     log.info(
-        "start model=%s revision=%s source=%s bucket=%s token=%s",
+        "start model=%s revision=%s source=%s engine=%s bucket=%s token=%s",
         request.model_id,
         request.revision,
         source or "hub",
+        request.artifact_variant or request.engine,
         request.bucket,
         "secret" if request.hf_token_secret_arn else ("given" if request.hf_token else "none"),
     )

@@ -56,7 +56,7 @@ def checked_modules_file(
 
 def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> LoaderResult:
     """Resolve, select, stream every file into one archive upload; idempotent per commit."""
-    version = format_version()
+    version = format_version(request.runtime)
     model = request.model_id
     snapshot = fetch_snapshot(model, request.revision, token)
     if snapshot.gated and not token:
@@ -67,17 +67,19 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
             model=model,
         )
     try:
-        selected = select_files(model, snapshot.files)
+        selected = select_files(model, snapshot.files, request.engine)
     except NoWeightsError as error:
         raise LoaderError(str(error), step="select-files", model=model) from error
-    location = artifact_location(request.bucket, request.key_prefix, model, snapshot.revision)
+    location = artifact_location(
+        request.bucket, request.key_prefix, model, snapshot.revision, request.artifact_variant
+    )
     existing = lookup_existing(s3, location, version, model, request.expected_sha256)
     if existing is not None:
         log.info("artifact already present, nothing to do: %s", location.url)
         return existing
 
     modules = checked_modules_file(model, snapshot.revision, selected, token)
-    code = code_files()
+    code = code_files(request.runtime)
     files: dict[str, RepoFile | bytes] = {item.path: item for item in selected}
     if modules is not None:
         files[MODULES_FILE] = modules

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from facts.artifact_keys import ArtifactLocation
+from facts.onnx_runtime import RuntimeWheel
 from loader.archive import Member, TarEntry, stored_gzip, tar_stream
 from loader.artifacts import LoaderResult, write_manifest
 from loader.errors import ChecksumMismatch, UploadError
@@ -19,9 +20,9 @@ from loader.upload import ArchiveReader, upload_archive
 from loader.version import container_code, format_version
 
 
-def code_files() -> dict[str, bytes]:
+def code_files(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
     """Everything the archive ships under `code/` (see loader/version.py)."""
-    return container_code()
+    return container_code(runtime)
 
 
 def publish(
@@ -65,7 +66,7 @@ def publish(
         size_bytes=reader.size,
         weights_bytes=sum(entry.size for entry in files if is_weights(entry.name)),
         files=tuple(entry.name for entry in files),
-        format_version=format_version(),
+        format_version=format_version(request.runtime),
     )
     try:
         write_manifest(s3, location, result, etag)

@@ -3,6 +3,10 @@
 Kept: configs, tokenizer files, custom-code `*.py`, sentence-transformers module folders
 (`1_Pooling/`, `2_Dense/`, ...), and one weights format per folder — safetensors when present,
 else PyTorch `.bin`. Dropped: ONNX/OpenVINO/TF/Flax/Rust/GGUF duplicates, docs, training leftovers.
+
+For the ONNX engine the transformer's weights are the repo's ONNX export instead: exactly
+`onnx/model.onnx` (and `onnx/model.onnx_data` when the graph keeps its weights beside it), never the
+optimized (`model_O1..O4`), quantized or OpenVINO variants, and no PyTorch weights at the root.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from facts.onnx_runtime import ONNX_EXTERNAL_DATA_FILE, ONNX_MODEL_FILE
 
 # sentence-transformers modules live in folders such as "1_Pooling" or "2_Dense".
 _MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
@@ -21,7 +27,17 @@ _SAFETENSORS = re.compile(r"^.*\.safetensors$")
 _CANONICAL_SAFETENSORS = re.compile(r"^(model|adapter_model)(-\d{5}-of-\d{5})?\.safetensors$")
 _PYTORCH_BIN = re.compile(r"^(pytorch_model|adapter_model)(-\d{5}-of-\d{5})?\.bin$")
 _WEIGHT_INDEX = re.compile(r"^(?P<weights>.+\.(safetensors|bin|h5|msgpack))\.index\.json$")
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack", ".onnx")
+WEIGHT_SUFFIXES = (
+    ".safetensors",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".msgpack",
+    ".onnx",
+    ".onnx_data",
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +50,10 @@ class RepoFile:
 
 class NoWeightsError(ValueError):
     """The repo root has neither safetensors nor PyTorch .bin weights."""
+
+
+class NoOnnxExportError(NoWeightsError):
+    """The ONNX engine was asked for, but the repo has no `onnx/model.onnx`."""
 
 
 def is_weights(path: str) -> bool:
@@ -64,8 +84,28 @@ def _chosen_weights(names: list[str]) -> tuple[list[str], str | None]:
     return [], None
 
 
-def select_files(model_id: str, listing: Iterable[RepoFile]) -> list[RepoFile]:
-    """The files to package, sorted by path; NoWeightsError names what the repo does have."""
+def has_onnx_export(paths: Iterable[str]) -> bool:
+    """True when a repo listing holds the ONNX export the ONNX engine runs."""
+    return ONNX_MODEL_FILE in set(paths)
+
+
+def onnx_export_files(model_id: str, listing: Iterable[RepoFile]) -> list[RepoFile]:
+    """`onnx/model.onnx` and its external-data file if listed; NoOnnxExportError otherwise."""
+    by_path = {item.path: item for item in listing}
+    if ONNX_MODEL_FILE not in by_path:
+        found = sorted(path for path in by_path if path.endswith((".onnx", ".onnx_data")))
+        raise NoOnnxExportError(
+            f"{model_id} has no ONNX export at {ONNX_MODEL_FILE} (ONNX files in the repo: "
+            f"{found or 'none'}); use inferenceEngine auto or torch for this model"
+        )
+    return [by_path[path] for path in (ONNX_MODEL_FILE, ONNX_EXTERNAL_DATA_FILE) if path in by_path]
+
+
+def select_files(
+    model_id: str, listing: Iterable[RepoFile], engine: str = "torch"
+) -> list[RepoFile]:
+    """The files to package for `engine`, sorted by path; NoWeightsError names what is there."""
+    listing = list(listing)
     files = [f for f in listing if _in_scope(f.path)]
     by_folder: dict[str, list[RepoFile]] = {}
     for item in files:
@@ -75,7 +115,9 @@ def select_files(model_id: str, listing: Iterable[RepoFile]) -> list[RepoFile]:
     for folder, items in by_folder.items():
         names = [item.path.rsplit("/", 1)[-1] for item in items]
         weights, chosen = _chosen_weights(names)
-        if folder == "" and chosen is None:
+        if folder == "" and engine == "onnx":
+            weights, chosen = [], None  # the ONNX graph holds the transformer's weights
+        elif folder == "" and chosen is None:
             raise NoWeightsError(
                 f"{model_id} has no PyTorch weights at its root (model.safetensors, sharded "
                 f"*.safetensors or pytorch_model*.bin); root files: {sorted(names)}"
@@ -89,4 +131,6 @@ def select_files(model_id: str, listing: Iterable[RepoFile]) -> list[RepoFile]:
             elif name.endswith(_SUPPORT_SUFFIXES) and name not in _TRAINING_LEFTOVERS:
                 keep.add(name)
         selected.extend(item for item, name in zip(items, names, strict=True) if name in keep)
+    if engine == "onnx":
+        selected.extend(onnx_export_files(model_id, listing))
     return sorted(selected, key=lambda f: f.path.encode("utf-8"))

@@ -1,8 +1,11 @@
 """The code every archive ships in `code/`, and the packaging format version that names it.
 
 `container/*.py` becomes `code/*.py`, and the facts the container imports become `code/facts/`.
-The format version hashes the layout version and every shipped byte, so any change to the
-container's code repackages (the dynamic resource takes it as an input).
+Archives for the ONNX engine also ship ONNX Runtime in `code/onnxruntime/`
+(loader/vendored_runtime.py).
+The format version hashes the layout version, every shipped byte of the container's code and the
+vendored wheel's name and sha256, so any change to either repackages (the dynamic resource takes
+it as an input).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from facts.onnx_runtime import RuntimeWheel
 from loader.errors import LoaderError
+from loader.vendored_runtime import runtime_files
 
 # The archive's framing (tar headers, gzip blocks, key layout). 2: headers from `tarfile` (PAX).
 LAYOUT_VERSION = "2"
@@ -25,13 +30,17 @@ CONTAINER_FACTS = (
     "__init__.py",
     "batch_transform.py",
     "embedding_api.py",
+    "onnx_runtime.py",
     "sentence_modules.py",
     "serverless.py",
 )
 
 
-def container_code() -> dict[str, bytes]:
-    """Archive name → bytes of everything under `code/`; a clear error if the script is missing."""
+def container_code(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
+    """Archive name → bytes of everything under `code/`; a clear error if the script is missing.
+
+    With `runtime`, ONNX Runtime from that wheel is part of it (the ONNX engine's archives).
+    """
     if not (CONTAINER_DIR / ENTRY_SCRIPT).is_file():
         raise LoaderError(
             f"the inference script {CONTAINER_DIR / ENTRY_SCRIPT} is missing; every artifact "
@@ -42,13 +51,21 @@ def container_code() -> dict[str, bytes]:
     files.update(
         {f"code/facts/{name}": (FACTS_DIR / name).read_bytes() for name in CONTAINER_FACTS}
     )
+    if runtime is not None:
+        files.update(runtime_files(runtime))
     return dict(sorted(files.items()))
 
 
 @cache
-def format_version() -> str:
-    """Hash of the layout version and the shipped code: any change to either repackages."""
+def format_version(runtime: RuntimeWheel | None = None) -> str:
+    """Hash of the layout version, the shipped code and the vendored runtime (name + sha256).
+
+    The wheel is named, not read: the program computes this without having downloaded it, and
+    the loader refuses a wheel whose sha256 differs from the one named.
+    """
     digest = hashlib.sha256(f"layout={LAYOUT_VERSION}\n".encode())
     for name, data in container_code().items():
         digest.update(f"{name}\n".encode() + data)
+    if runtime is not None:
+        digest.update(f"runtime={runtime.identity}\n".encode())
     return f"{LAYOUT_VERSION}-{digest.hexdigest()[:16]}"

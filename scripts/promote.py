@@ -2,8 +2,11 @@
 
 Reads the source stack's outputs and pins three keys in the target's `Pulumi.<to>.yaml`:
 `modelId`, `modelRevision` (the commit sha the source packaged) and `expectedArtifactSha256`
-(the sha256 of the archive it built). The packager rebuilds the same reproducible archive for the
-target and fails the deploy if its sha256 differs, so prod serves byte-for-byte what dev tested.
+(the sha256 of the archive it built), and a fourth, `inferenceEngine`, with the engine the source
+settled on (`torch` or `onnx`, when its outputs name one). The packager rebuilds the same
+reproducible archive for the target and fails the deploy if its sha256 differs, so prod serves
+byte-for-byte what dev tested (an ONNX archive also carries the runtime for the image's Python:
+keep `imageTag` the same across the stacks).
 Every other key and comment of the target file is kept; the diff is printed for review.
 
     python scripts/promote.py --from dev --to prod [--outputs-file F] [--config-dir .]
@@ -31,6 +34,7 @@ from facts.identifiers import COMMIT_SHA, MODEL_ID, SHA256
 
 NAMESPACE = "embedding-endpoint"
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_ENGINES = ("torch", "onnx")
 REQUIRED_OUTPUTS = ("modelId", "modelRevision", "artifactSha256")
 
 
@@ -45,13 +49,18 @@ class Promotion:
     model_id: str
     model_revision: str
     artifact_sha256: str
+    # The engine the archive was built for; None for stacks deployed before there was a choice.
+    inference_engine: str | None = None
 
     def config_values(self) -> dict[str, str]:
-        return {
+        values = {
             f"{NAMESPACE}:modelId": self.model_id,
             f"{NAMESPACE}:modelRevision": self.model_revision,
             f"{NAMESPACE}:expectedArtifactSha256": self.artifact_sha256,
         }
+        if self.inference_engine:
+            values[f"{NAMESPACE}:inferenceEngine"] = self.inference_engine
+        return values
 
 
 def promotion_from_outputs(outputs: Mapping[str, object], source: str) -> Promotion:
@@ -83,7 +92,18 @@ def promotion_from_outputs(outputs: Mapping[str, object], source: str) -> Promot
             f"output artifactSha256 of stack '{source}' is {sha256!r}, not 64 lowercase hex "
             "characters"
         )
-    return Promotion(model_id=model_id, model_revision=revision, artifact_sha256=sha256)
+    engine = outputs.get("inferenceEngine")
+    if engine is not None and engine not in _ENGINES:
+        raise PromotionError(
+            f"output inferenceEngine of stack '{source}' is {engine!r}, not one of "
+            f"{', '.join(_ENGINES)}"
+        )
+    return Promotion(
+        model_id=model_id,
+        model_revision=revision,
+        artifact_sha256=sha256,
+        inference_engine=engine,
+    )
 
 
 def _config_section(path: Path) -> Mapping[str, object]:
@@ -125,7 +145,8 @@ def apply_promotion(config_text: str, promotion: Promotion, target: str) -> str:
     config.fa.set_block_style()
     for key, value in promotion.config_values().items():
         # Quoted: a hex sha such as "123e4567…" would otherwise read back as a number.
-        config[key] = value if key.endswith(":modelId") else DoubleQuotedScalarString(value)
+        quoted = not key.endswith((":modelId", ":inferenceEngine"))
+        config[key] = DoubleQuotedScalarString(value) if quoted else value
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     return buffer.getvalue()

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.aws_proxy",
     "tests.fixtures.artifacts",
     "tests.fixtures.hub",
+    "tests.fixtures.onnx_export",
     "tests.fixtures.lambda_api",
     "tests.fixtures.bedrock_api",
     "tests.fixtures.local_endpoint",

@@ -36,12 +36,15 @@ from embedding_client.serve import (
 from facts.serverless import MAX_PAYLOAD_BYTES
 from tests.fixtures.artifacts import PackagedArtifact
 from tests.fixtures.aws import AwsEndpoint, point_boto3_at
+from tests.fixtures.onnx_export import cached_runtime
 from tests.support.models import (
     DIMENSIONS,
     REFERENCE_MODEL_DIR,
     REPO_ROOT,
     build_artifact,
     copy_model,
+    with_onnx,
+    write_container_code,
 )
 
 SENTENCES = ["A man is eating food.", "A man is eating a piece of bread.", "word " * 400]
@@ -305,3 +308,18 @@ def test_serve_command_exits_1_when_the_artifact_cannot_be_loaded(tmp_path: Path
     )
     assert completed.returncode == 1
     assert "missing" in completed.stderr
+
+
+def test_an_onnx_archive_for_another_python_is_served_with_the_local_runtime(
+    tmp_path: Path, reference_onnx_export: Path
+):
+    # Built for the py39 image: its code/onnxruntime cannot load here; this venv's copy serves.
+    other = "3.9" if sys.version_info[:2] != (3, 9) else "3.10"
+    folder = with_onnx(copy_model(tmp_path / "model"), reference_onnx_export)
+    write_container_code(folder, cached_runtime(other))
+    handler = InferenceHandler.load(prepare_model_dir(str(folder), tmp_path / "work"))
+    answer = handler.invoke(b'{"inputs": ["A man is eating food."]}', "application/json", None)
+    assert answer.status == 200, answer.body
+    assert len(json.loads(answer.body)["embeddings"][0]) == DIMENSIONS
+    info = handler.invoke(b'{"info": true}', "application/json", None)
+    assert json.loads(info.body)["engine"] == "onnx"

@@ -121,6 +121,24 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
     ),
     ({"httpApi": "2"}, "us-east-1", "embedding-endpoint:httpApi", "true or false"),
     ({"smokeTest": "perhaps"}, "us-east-1", "embedding-endpoint:smokeTest", "true or false"),
+    (
+        {"inferenceEngine": "tensorrt"},
+        "us-east-1",
+        "embedding-endpoint:inferenceEngine",
+        "auto, torch, onnx",
+    ),
+    (
+        {"inferenceEngine": "onnx", "sourceModelDataUrl": "s3://bucket/out/model.tar.gz"},
+        "us-east-1",
+        "embedding-endpoint:inferenceEngine",
+        "onnx/model.onnx",
+    ),
+    (
+        {"inferenceEngine": "onnx", "imageTag": "2.9.0-transformers4.56.0-cpu-py313-ubuntu24.04"},
+        "us-east-1",
+        "embedding-endpoint:inferenceEngine",
+        "Python 3.13",
+    ),
     ({"httpApiAuth": "basic"}, "us-east-1", "embedding-endpoint:httpApiAuth", "iam, apiKey"),
     ({"defaultPromptName": "a b"}, "us-east-1", "embedding-endpoint:defaultPromptName", "prompt"),
     (
@@ -314,6 +332,45 @@ def test_an_image_without_safetensors_support_is_accepted_with_a_warning() -> No
     cfg = parse_config(VALID | {"imageTag": tag}, stack="dev", region="us-east-1")
     assert cfg.image_tag == tag
     assert any("safetensors" in warning for warning in cfg.warnings)
+
+
+def test_inference_engine_defaults_to_auto_with_the_runtime_for_the_default_image() -> None:
+    cfg = parse_config(VALID, stack="dev", region="us-east-1")
+    assert cfg.inference_engine == "auto"
+    assert cfg.onnx_runtime is not None
+    assert cfg.onnx_runtime.python_tag in images.DEFAULT_IMAGE_TAG  # py310
+
+
+@pytest.mark.parametrize(
+    ("tag", "python"),
+    [
+        ("1.13.1-transformers4.26.0-cpu-py39-ubuntu20.04", "3.9"),
+        ("2.3.0-transformers4.48.0-cpu-py311-ubuntu22.04", "3.11"),
+        ("2.6.0-transformers4.49.0-cpu-py312-ubuntu22.04", "3.12"),
+    ],
+)
+def test_the_onnx_runtime_wheel_follows_the_image_python(tag: str, python: str) -> None:
+    cfg = parse_config(VALID | {"imageTag": tag}, stack="dev", region="us-east-1")
+    assert cfg.onnx_runtime is not None
+    assert cfg.onnx_runtime.python == python
+    assert f"-cp{python.replace('.', '')}-" in cfg.onnx_runtime.filename
+
+
+def test_torch_engine_and_source_archives_need_no_onnx_runtime() -> None:
+    torch_only = parse_config(VALID | {"inferenceEngine": "torch"}, stack="d", region="us-east-1")
+    source = parse_config(
+        VALID | {"sourceModelDataUrl": "s3://bucket/out/model.tar.gz"},
+        stack="d",
+        region="us-east-1",
+    )
+    assert (torch_only.onnx_runtime, source.onnx_runtime) == (None, None)
+
+
+def test_auto_on_an_image_without_a_known_runtime_warns_that_it_runs_pytorch() -> None:
+    tag = "2.9.0-transformers4.56.0-cpu-py313-ubuntu24.04"
+    cfg = parse_config(VALID | {"imageTag": tag}, stack="dev", region="us-east-1")
+    assert cfg.onnx_runtime is None
+    assert any("auto runs PyTorch" in warning for warning in cfg.warnings)
 
 
 def test_an_unknown_well_formed_image_tag_deploys_with_a_warning() -> None:

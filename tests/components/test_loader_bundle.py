@@ -19,6 +19,8 @@ from components import loader_bundle
 from components.lambda_zip import ZIP_TIMESTAMP, tree_files
 from components.lambda_zip import write_reproducible_zip as write_entries
 from components.loader_bundle import build_loader_zip, bundle_digest, zip_entries
+from facts.onnx_runtime import RuntimeWheel
+from loader.vendored_runtime import WHEEL_CACHE_VARIABLE, wheel_cache
 from loader.version import format_version
 
 
@@ -144,6 +146,37 @@ def test_loader_zip_carries_the_loader_the_container_code_and_the_facts(
         check=True,
     )
     assert done.stdout.strip() == format_version()
+
+
+def test_loader_zip_carries_the_runtime_wheel_where_the_loader_looks_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, this_python_runtime: RuntimeWheel
+) -> None:
+    def fake_pip(requirements: Path, target: Path) -> None:
+        make_tree(target, {"huggingface_hub/__init__.py": b"__version__ = '2.4.0'\n"})
+
+    monkeypatch.setattr(loader_bundle, "install_requirements", fake_pip)
+    built = build_loader_zip(tmp_path / "cache", runtime=this_python_runtime)
+    assert built.name == f"loader-{bundle_digest(runtime=this_python_runtime)}.zip"
+    assert bundle_digest(runtime=this_python_runtime) != bundle_digest()
+    with zipfile.ZipFile(built) as opened:
+        opened.extractall(tmp_path / "task")
+    shipped = tmp_path / "task" / "wheels" / this_python_runtime.filename
+    assert shipped.read_bytes() == (wheel_cache() / this_python_runtime.filename).read_bytes()
+    # In the Lambda (no wheel cache there), the loader finds and verifies the bundled wheel.
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from facts.onnx_runtime import RUNTIME_WHEELS; "
+        "from loader.vendored_runtime import find_wheel; "
+        "print(find_wheel(RUNTIME_WHEELS[sys.argv[2]]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(tmp_path / "task"), this_python_runtime.python],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={WHEEL_CACHE_VARIABLE: str(tmp_path / "no-cache")},
+    )
+    assert done.stdout.strip() == str(shipped)
 
 
 def test_cached_zip_is_reused_without_running_pip(

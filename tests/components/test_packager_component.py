@@ -11,6 +11,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from components.packager import LOADER_MEMORY_MB, HfModelPackager, HfModelPackagerArgs
+from facts.onnx_runtime import RUNTIME_WHEELS
 from loader.version import format_version
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun, RegisteredResource
 
@@ -184,6 +185,58 @@ def test_component_outputs_come_from_the_loader_result(declare) -> None:
 def test_the_loader_function_runs_the_cached_bundle(declare, prebuilt_loader_zip: Path) -> None:
     code = declare(args()).one(FUNCTION).inputs["code"]
     assert code.path == str(prebuilt_loader_zip)
+
+
+def test_auto_engine_ships_the_runtime_wheel_in_the_loader_zip(
+    declare, prebuilt_loader_zip: Path
+) -> None:
+    from components.loader_bundle import bundle_digest
+
+    runtime = RUNTIME_WHEELS["3.10"]
+    run = declare(args(inference_engine="auto", onnx_runtime=runtime))
+    code = run.one(FUNCTION).inputs["code"]
+    assert code.path == str(
+        prebuilt_loader_zip.parent / f"loader-{bundle_digest(runtime=runtime)}.zip"
+    )
+    inputs = run.one(DYNAMIC_RESOURCE).inputs
+    assert (inputs["inference_engine"], inputs["container_python"]) == ("auto", "3.10")
+
+
+def test_torch_engine_needs_no_runtime_anywhere(declare, prebuilt_loader_zip: Path) -> None:
+    run = declare(args(inference_engine="torch", onnx_runtime=RUNTIME_WHEELS["3.10"]))
+    assert run.one(FUNCTION).inputs["code"].path == str(prebuilt_loader_zip)
+    inputs = run.one(DYNAMIC_RESOURCE).inputs
+    assert (inputs["inference_engine"], inputs.get("container_python")) == ("torch", None)
+
+
+def test_component_exposes_the_engine_the_archive_is_for(declare_in) -> None:
+    def engine_of(**overrides: object) -> str:
+        run = declare_in("us-east-1", args(**overrides))
+        return run.one(DYNAMIC_RESOURCE).outputs["engine"]
+
+    assert engine_of(inference_engine="auto", onnx_runtime=RUNTIME_WHEELS["3.11"]) == "onnx"
+    assert engine_of(inference_engine="torch") == "torch"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "allowed"),
+    [
+        ({"inference_engine": "tensorrt"}, "expected one of auto, torch, onnx"),
+        ({"inference_engine": "onnx"}, "needs onnx_runtime"),
+        (
+            {
+                "inference_engine": "onnx",
+                "onnx_runtime": RUNTIME_WHEELS["3.10"],
+                "source_model_data_url": "s3://training-out/job/model.tar.gz",
+            },
+            "not a source_model_data_url",
+        ),
+    ],
+)
+def test_invalid_engine_arguments_are_refused(overrides: dict, allowed: str) -> None:
+    with pytest.raises(ValueError, match="HfModelPackagerArgs.inference_engine") as failure:
+        args(**overrides)
+    assert allowed in str(failure.value)
 
 
 @pytest.mark.parametrize(

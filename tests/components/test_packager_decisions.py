@@ -94,6 +94,12 @@ def test_unknown_bucket_during_preview_is_reported_as_replacement() -> None:
     assert "bucket" in decision.replaces
 
 
+def test_a_state_from_before_the_engine_choice_is_a_torch_artifact() -> None:
+    old = {name: value for name, value in created_state().items() if name != "engine"}
+    assert diff("", old, inputs(engine="torch")).replaces == []
+    assert diff("", old, inputs(engine="onnx")).replaces == ["engine"]
+
+
 def test_every_identifying_input_is_kept_in_state() -> None:
     state = created_state()
     assert all(name in state for name in REPLACING_INPUTS)

@@ -8,7 +8,9 @@ Opt-in, because it needs a second interpreter with those versions:
         tests/container/test_inference_compat.py
 
 That interpreter runs the script through the toolkit hooks; this process compares its vectors
-with `SentenceTransformer.encode` on the same folder (cosine ≥ 0.9999 per sentence). When that
+with `SentenceTransformer.encode` on the same folder (cosine ≥ 0.9999 per sentence). The ONNX
+engine runs there on the cp39 ONNX Runtime the py39 image's archives vendor in `code/` (`make
+wheels` caches it); that interpreter has no onnxruntime of its own. When that
 interpreter also has the DLC's serving code (`pip install --no-deps
 sagemaker-huggingface-inference-toolkit sagemaker-inference multi-model-server psutil scipy six
 pillow`), the script is also driven through `HuggingFaceHandlerService.handle`, as in the DLC.
@@ -25,10 +27,12 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
+from tests.fixtures.onnx_export import cached_runtime
 from tests.support.models import (
     REFERENCE_MODEL_DIR,
     copy_model,
     with_dense,
+    with_onnx,
     with_pooling,
     write_container_code,
 )
@@ -48,8 +52,11 @@ model = inference.model_fn(sys.argv[2])
 request = inference.input_fn(json.dumps({"inputs": json.loads(sys.argv[3])}), "application/json")
 body = inference.output_fn(inference.predict_fn(request, model), "application/json")
 import torch, transformers
+runtime = sys.modules.get("onnxruntime")
 print(json.dumps({"python": sys.version.split()[0], "torch": torch.__version__,
-                  "transformers": transformers.__version__, "response": json.loads(body)}))
+                  "transformers": transformers.__version__, "engine": model.engine.name,
+                  "onnxruntime": runtime.__file__ if runtime else None,
+                  "response": json.loads(body)}))
 """
 
 
@@ -105,6 +112,28 @@ def test_oldest_dlc_stack_gives_sentence_transformers_vectors(tmp_path, pooling)
 
 
 @needs_old_stack
+@pytest.mark.parametrize("pooling", [None, ALL_MODES], ids=["reference", "all-pooling-modes"])
+def test_oldest_dlc_stack_runs_the_onnx_engine_on_the_vendored_runtime(
+    tmp_path, pooling, reference_onnx_export
+):
+    folder = (
+        copy_model(tmp_path / "model")
+        if pooling is None
+        else with_pooling(tmp_path / "model", pooling)
+    )
+    with_onnx(folder, reference_onnx_export)
+    # The archive for the py39 image vendors onnxruntime's cp39 wheel; this interpreter has none.
+    script = write_container_code(tmp_path / "artifact", cached_runtime("3.9")) / "inference.py"
+    report = run_in_old_stack(_CHILD, str(script), str(folder), json.dumps(SENTENCES))
+    assert report["engine"] == "onnx"
+    assert report["onnxruntime"] == str(
+        tmp_path / "artifact" / "code" / "onnxruntime" / "__init__.py"
+    )
+    cosine = cosines_to_sentence_transformers(report, folder)
+    assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
+
+
+@needs_old_stack
 def test_oldest_dlc_stack_runs_dense_modules_from_both_weight_formats(tmp_path):
     layers = [(384, 256, "Tanh", True), (256, 128, "Identity", False)]
     folder = with_dense(tmp_path / "model", layers)
@@ -154,8 +183,9 @@ try:
     refused = None
 except PredictionException as error:
     refused = {"code": error.error_code, "message": error.message}
+runtime = sys.modules.get("onnxruntime")
 print(json.dumps({"response": json.loads(answer), "content_type": ok_context.response_content_type,
-                  "refused": refused}))
+                  "refused": refused, "onnxruntime": runtime.__file__ if runtime else None}))
 """
 
 
@@ -198,3 +228,16 @@ def test_dlc_handler_service_answers_batch_transform_json_lines_line_for_line(tm
     assert report["content_type"] == "application/jsonlines"
     cosine = cosines_to_sentence_transformers(report, folder)
     assert cosine.min() >= 0.9999
+
+
+@needs_old_stack
+def test_dlc_handler_service_serves_the_onnx_engine_from_code(tmp_path, reference_onnx_export):
+    folder = with_onnx(copy_model(tmp_path / "model"), reference_onnx_export)
+    write_container_code(folder, cached_runtime("3.9"))
+    report = run_in_old_stack(_TOOLKIT_CHILD, str(folder), json.dumps(SENTENCES))
+    if "skip" in report:
+        pytest.skip(f"no inference toolkit in {COMPAT_PYTHON}: {report['skip']}")
+    assert report["onnxruntime"] == str(folder / "code" / "onnxruntime" / "__init__.py")
+    cosine = cosines_to_sentence_transformers(report, folder)
+    assert cosine.min() >= 0.9999
+    assert report["refused"]["code"] == 400

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from facts.artifact_keys import artifact_location, source_revision
+from facts.artifact_keys import artifact_location, model_id_from_key, source_revision
 from facts.identifiers import parse_s3_url
 from loader.errors import EventError
 from loader.event import LoaderRequest, parse_event
@@ -49,6 +49,8 @@ def test_full_contract_event_is_accepted():
         ("source_model_data_url", "https://x/model.tar.gz", "s3://"),
         ("hf_token_secret_arn", "my-secret", "Secrets Manager secret ARN"),
         ("hf_token", 42, "string or null"),
+        ("engine", "tensorrt", "['torch', 'onnx']"),
+        ("engine", 1, "string or null"),
     ],
 )
 def test_invalid_field_is_named_with_allowed_values(field, value, hint):
@@ -82,6 +84,46 @@ def test_artifact_key_layout_is_prefix_model_commit():
     assert location.key == f"models/org/name/{'c' * 40}/model.tar.gz"
     assert location.manifest_key == f"models/org/name/{'c' * 40}/manifest.json"
     assert location.url == f"s3://bkt/models/org/name/{'c' * 40}/model.tar.gz"
+
+
+def test_engine_defaults_to_torch_with_no_runtime():
+    request = parse_event(VALID)
+    assert (request.engine, request.runtime, request.artifact_variant) == ("torch", None, None)
+
+
+def test_engine_onnx_names_the_runtime_wheel_and_the_engine_folder():
+    request = parse_event({**VALID, "engine": "onnx", "container_python": "3.10"})
+    assert request.runtime is not None
+    assert "-cp310-" in request.runtime.filename
+    assert request.artifact_variant == "onnx-py310"
+    location = artifact_location("bkt", "models/", "org/name", "c" * 40, request.artifact_variant)
+    assert location.key == f"models/org/name/{'c' * 40}/onnx-py310/model.tar.gz"
+    assert location.manifest_key == f"models/org/name/{'c' * 40}/onnx-py310/manifest.json"
+    assert model_id_from_key(location.url) == "org/name"
+
+
+@pytest.mark.parametrize("python", [None, "3.8", "3.13", "310"])
+def test_engine_onnx_needs_a_python_with_a_known_runtime(python):
+    with pytest.raises(EventError) as caught:
+        parse_event({**VALID, "engine": "onnx", "container_python": python})
+    assert caught.value.field == "container_python"
+    assert "'3.10'" in str(caught.value) and "'3.9'" in str(caught.value)
+
+
+def test_engine_onnx_refuses_a_source_archive():
+    event = {
+        **VALID,
+        "engine": "onnx",
+        "container_python": "3.10",
+        "source_model_data_url": "s3://training/out/model.tar.gz",
+    }
+    with pytest.raises(EventError, match="not a source archive") as caught:
+        parse_event(event)
+    assert caught.value.field == "engine"
+
+
+def test_container_python_is_ignored_for_the_torch_engine():
+    assert parse_event({**VALID, "container_python": "3.10"}).container_python is None
 
 
 def test_s3_url_is_split_into_bucket_and_key():

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from loader.selection import NoWeightsError, RepoFile, is_weights, select_files
+from loader.selection import (
+    NoOnnxExportError,
+    NoWeightsError,
+    RepoFile,
+    has_onnx_export,
+    is_weights,
+    select_files,
+)
 
 
 def listing(*paths: str) -> list[RepoFile]:
@@ -123,7 +130,13 @@ def test_selection_is_sorted_by_path_bytes():
 
 @pytest.mark.parametrize(
     ("path", "expected"),
-    [("model.safetensors", True), ("pytorch_model.bin", True), ("config.json", False)],
+    [
+        ("model.safetensors", True),
+        ("pytorch_model.bin", True),
+        ("onnx/model.onnx", True),
+        ("onnx/model.onnx_data", True),
+        ("config.json", False),
+    ],
 )
 def test_weights_are_recognised_by_suffix(path, expected):
     assert is_weights(path) is expected
@@ -153,3 +166,74 @@ def test_labse_layout_keeps_pooling_dense_and_normalize_folders():
         "model.safetensors",
         "modules.json",
     ]
+
+
+HUB_ONNX_LAYOUT = (
+    *SENTENCE_TRANSFORMERS_FILES,
+    "pytorch_model.bin",
+    "onnx/model.onnx",
+    "onnx/model_O1.onnx",
+    "onnx/model_O2.onnx",
+    "onnx/model_O3.onnx",
+    "onnx/model_O4.onnx",
+    "onnx/model_qint8_arm64.onnx",
+    "onnx/model_qint8_avx512_vnni.onnx",
+    "onnx/model_quint8_avx2.onnx",
+    "openvino/openvino_model.xml",
+    "openvino/openvino_model.bin",
+    "openvino/openvino_model_qint8_quantized.bin",
+)
+
+
+def onnx_selected(*paths: str) -> list[str]:
+    return [item.path for item in select_files("org/model", listing(*paths), engine="onnx")]
+
+
+def test_onnx_engine_keeps_exactly_the_export_and_no_pytorch_weights():
+    assert onnx_selected(*HUB_ONNX_LAYOUT) == [
+        "1_Pooling/config.json",
+        "config.json",
+        "config_sentence_transformers.json",
+        "modules.json",
+        "onnx/model.onnx",
+        "sentence_bert_config.json",
+        "special_tokens_map.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+    ]
+
+
+def test_onnx_engine_keeps_the_external_data_file_of_a_large_graph():
+    paths = onnx_selected("config.json", "onnx/model.onnx", "onnx/model.onnx_data", "model.onnx")
+    assert paths == ["config.json", "onnx/model.onnx", "onnx/model.onnx_data"]
+
+
+def test_onnx_engine_still_keeps_dense_module_weights():
+    paths = onnx_selected(
+        "config.json",
+        "model.safetensors",
+        "onnx/model.onnx",
+        "2_Dense/config.json",
+        "2_Dense/model.safetensors",
+    )
+    assert paths == [
+        "2_Dense/config.json",
+        "2_Dense/model.safetensors",
+        "config.json",
+        "onnx/model.onnx",
+    ]
+
+
+def test_onnx_engine_without_the_export_names_the_file_and_the_onnx_files_there():
+    with pytest.raises(NoOnnxExportError, match=r"onnx/model\.onnx .*model_O1\.onnx"):
+        onnx_selected("config.json", "model.safetensors", "onnx/model_O1.onnx")
+
+
+def test_torch_engine_never_packages_onnx_files():
+    assert not [path for path in selected(*HUB_ONNX_LAYOUT) if "onnx" in path]
+
+
+def test_has_onnx_export_looks_for_exactly_onnx_model_onnx():
+    assert has_onnx_export(HUB_ONNX_LAYOUT)
+    assert not has_onnx_export(["model.onnx", "onnx/model_O1.onnx", "onnx/model_fp16.onnx"])

@@ -29,6 +29,7 @@ CONTRACT_OUTPUTS = {
     "modelId",
     "modelRevision",
     "artifactSha256",
+    "inferenceEngine",
     "region",
     "backend",
     "smokeTestCommand",
@@ -146,6 +147,26 @@ def test_every_contract_output_is_exported(dev: ProgramRun) -> None:
     assert CONTRACT_OUTPUTS <= set(dev.outputs)
     assert dev.outputs["backend"] == "sagemaker"
     assert dev.outputs["region"] == "us-east-1"
+
+
+def test_the_engine_the_archive_is_for_is_exported(
+    dev: ProgramRun, pulumi_program: Callable[..., ProgramRun]
+) -> None:
+    # The mock Hub's models ship an ONNX export: auto (the default) settles on onnx.
+    assert dev.outputs["inferenceEngine"] == "onnx"
+    torch = pulumi_program(stack_config("dev", inferenceEngine="torch"), stack="dev")
+    assert torch.outputs["inferenceEngine"] == "torch"
+    assert torch.one(DYNAMIC_RESOURCE).inputs.get("container_python") is None
+
+
+def test_the_packager_gets_the_runtime_for_the_image_python(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    tag = "2.3.0-transformers4.48.0-cpu-py311-ubuntu22.04"
+    run = pulumi_program(stack_config("dev", imageTag=tag), stack="dev")
+    inputs = run.one(DYNAMIC_RESOURCE).inputs
+    assert (inputs["inference_engine"], inputs["container_python"]) == ("auto", "3.11")
+    assert run.outputs["modelDataUrl"].endswith("/onnx-py311/model.tar.gz")
 
 
 def test_endpoint_name_carries_the_stack(dev: ProgramRun, prod: ProgramRun) -> None:

@@ -73,6 +73,23 @@ def test_promotion_pins_model_revision_and_artifact_sha_in_target_config(config_
     assert config["embedding-endpoint:expectedArtifactSha256"] == SHA256
 
 
+def test_promotion_pins_the_engine_the_source_archive_was_built_for(config_dir: Path) -> None:
+    result = _run(config_dir, {**OUTPUTS, "inferenceEngine": "onnx"})
+    assert result.returncode == 0, result.stderr
+    assert _config(config_dir / "Pulumi.prod.yaml")["embedding-endpoint:inferenceEngine"] == "onnx"
+
+
+def test_outputs_from_before_the_engine_choice_pin_no_engine(config_dir: Path) -> None:
+    _run(config_dir, OUTPUTS)
+    assert "embedding-endpoint:inferenceEngine" not in _config(config_dir / "Pulumi.prod.yaml")
+
+
+def test_an_unknown_engine_output_is_refused(config_dir: Path) -> None:
+    result = _run(config_dir, {**OUTPUTS, "inferenceEngine": "auto"})
+    assert result.returncode == 1
+    assert "inferenceEngine" in result.stderr and "torch, onnx" in result.stderr
+
+
 def test_promotion_keeps_other_keys_comments_and_formatting(config_dir: Path) -> None:
     _run(config_dir, OUTPUTS)
     new_lines = (config_dir / "Pulumi.prod.yaml").read_text().splitlines()

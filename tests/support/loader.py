@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 from typing import Any
 
 from loader.version import container_code
-from tests.fixtures.hub import REFERENCE_MODEL_ID, HubRepo, make_repo
+from tests.fixtures.hub import REFERENCE_MODEL_ID, HubRepo, make_repo, reference_files
 
 TINY_MODEL_ID = "test-org/tiny-embedder"
 TINY_FILES = {
@@ -19,6 +23,27 @@ TINY_FILES = {
     "README.md": b"# tiny",
     "onnx/model.onnx": b"onnx bytes",
 }
+
+
+# A repo laid out as the Hub's popular embedding repos are: PyTorch weights, the ONNX export
+# and the variants the ONNX engine must never package (these are placeholders, never fetched).
+ONNX_MODEL_ID = "test-org/minilm-with-onnx"
+ONNX_VARIANTS = {
+    "onnx/model_O1.onnx": b"optimized graph, never packaged",
+    "onnx/model_O4.onnx": b"optimized graph, never packaged",
+    "onnx/model_qint8_avx512_vnni.onnx": b"quantized graph, never packaged",
+    "onnx/model_quint8_avx2.onnx": b"quantized graph, never packaged",
+    "openvino/openvino_model.xml": b"<net/>",
+    "openvino/openvino_model.bin": b"openvino weights, never packaged",
+}
+
+
+def onnx_repo(
+    export: Path, model_id: str = ONNX_MODEL_ID, files: dict[str, bytes | Path] | None = None
+) -> HubRepo:
+    """The reference model's files, its ONNX export at onnx/model.onnx, and the variants."""
+    extra = {"onnx/model.onnx": export, **ONNX_VARIANTS, **(files or {})}
+    return make_repo(model_id, {**reference_files(), **extra})
 
 
 def hub_event(bucket: str, model_id: str = REFERENCE_MODEL_ID, **fields: Any) -> dict[str, Any]:
@@ -76,3 +101,42 @@ def code_members() -> list[str]:
 def code_files() -> list[str]:
     """The files under `code/` (what a loader result's `files` lists)."""
     return sorted(container_code())
+
+
+# The DLC's way: `code/` first on sys.path, `inference` imported from it, the hooks called.
+_UNPACKED_CHILD = """
+import importlib.util, json, os, sys
+code = os.path.join(sys.argv[1], "code")
+sys.path.insert(0, code)
+spec = importlib.util.spec_from_file_location("inference", os.path.join(code, "inference.py"))
+inference = importlib.util.module_from_spec(spec)
+sys.modules["inference"] = inference
+spec.loader.exec_module(inference)
+model = inference.model_fn(sys.argv[1])
+request = inference.input_fn(json.dumps({"inputs": json.loads(sys.argv[2])}), "application/json")
+body = inference.output_fn(inference.predict_fn(request, model), "application/json")
+runtime = sys.modules.get("onnxruntime")
+print(json.dumps({"runtime": runtime.__file__ if runtime else None,
+                  "version": runtime.__version__ if runtime else None,
+                  "engine": model.engine.name, "response": json.loads(body)}))
+"""
+
+
+def run_unpacked(archive: bytes, destination: Path, texts: list[str]) -> dict[str, Any]:
+    """Unpack `archive` into `destination` and embed `texts` with its code in a fresh process.
+
+    The report names the engine and the onnxruntime that was imported (its file), and holds the
+    response; this interpreter is the test venv's, so only `code/` first on sys.path puts the
+    archive's own runtime ahead of the venv's.
+    """
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(destination, filter="data")
+    completed = subprocess.run(
+        [sys.executable, "-c", _UNPACKED_CHILD, str(destination), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])

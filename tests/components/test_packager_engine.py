@@ -1,0 +1,202 @@
+"""`inferenceEngine` through the dynamic provider: check settles auto | torch | onnx per commit.
+
+Real huggingface_hub against the Hub fixture, real boto3 against moto, the real loader in-process
+(runner `local`), with the ONNX Runtime wheel for this Python from the wheel cache.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from components.packager_provider import PackagerProvider, diff
+from components.packaging_runs import PackagingRequest
+from facts.onnx_runtime import RuntimeWheel
+from loader.version import format_version
+from tests.fixtures.hub import HubServer, make_repo
+from tests.support.loader import onnx_repo, read_object, run_unpacked
+from tests.support.models import with_pooling
+from tests.support.packager import TINY_COMMIT, TINY_MODEL_ID, object_keys, resource_inputs
+
+UNREACHABLE_HUB = "http://127.0.0.1:9"
+WITH_EXPORT = "test-org/tiny-with-onnx"
+EXPORT_COMMIT = "3333333333333333333333333333333333333333"
+TINY_FILES = {
+    "config.json": b'{"model_type": "bert", "hidden_size": 8}',
+    "tokenizer.json": b'{"version": "1.0"}',
+    "model.safetensors": bytes(range(256)) * 64,
+}
+
+
+@pytest.fixture
+def provider() -> PackagerProvider:
+    return PackagerProvider()
+
+
+@pytest.fixture
+def repos(hub: HubServer) -> HubServer:
+    """A repo without an ONNX export (TINY_MODEL_ID) and one with it (WITH_EXPORT)."""
+    hub.register(make_repo(TINY_MODEL_ID, TINY_FILES, commit=TINY_COMMIT))
+    files = {**TINY_FILES, "onnx/model.onnx": b"graph", "onnx/model_O4.onnx": b"variant"}
+    hub.register(make_repo(WITH_EXPORT, files, commit=EXPORT_COMMIT))
+    return hub
+
+
+def engine_inputs(bucket: str, runtime: RuntimeWheel, engine: str, **overrides: object) -> dict:
+    return resource_inputs(
+        bucket, inference_engine=engine, container_python=runtime.python, **overrides
+    )
+
+
+def test_auto_picks_onnx_when_the_commit_ships_the_export(
+    provider, repos, s3_bucket, this_python_runtime
+) -> None:
+    inputs = engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=WITH_EXPORT)
+    checked = provider.check({}, inputs)
+    assert checked.failures == []
+    assert (checked.inputs["engine"], checked.inputs["onnx_export"]) == ("onnx", True)
+    assert checked.inputs["container_python"] == this_python_runtime.python
+    assert checked.inputs["format_version"] == format_version(this_python_runtime)
+
+
+def test_auto_falls_back_to_torch_for_a_model_without_the_export(
+    provider, repos, s3_bucket, this_python_runtime
+) -> None:
+    checked = provider.check({}, engine_inputs(s3_bucket, this_python_runtime, "auto"))
+    assert checked.failures == []
+    assert (checked.inputs["engine"], checked.inputs["onnx_export"]) == ("torch", False)
+    assert checked.inputs["container_python"] is None
+    assert checked.inputs["format_version"] == format_version()
+
+
+def test_onnx_without_the_export_fails_at_preview_naming_the_file(
+    provider, repos, s3_bucket, this_python_runtime
+) -> None:
+    checked = provider.check({}, engine_inputs(s3_bucket, this_python_runtime, "onnx"))
+    (failure,) = checked.failures
+    assert failure.property == "inference_engine"
+    assert "onnx/model.onnx is not in the repository" in failure.reason
+    assert TINY_MODEL_ID in failure.reason and TINY_COMMIT in failure.reason
+
+
+def test_torch_with_a_pinned_sha_asks_the_hub_nothing(
+    provider, s3_bucket, monkeypatch, this_python_runtime
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
+    inputs = engine_inputs(s3_bucket, this_python_runtime, "torch", requested_revision=TINY_COMMIT)
+    checked = provider.check({}, inputs)
+    assert checked.failures == []
+    assert (checked.inputs["engine"], checked.inputs["container_python"]) == ("torch", None)
+
+
+def test_auto_with_a_pinned_sha_lists_the_commit_once_then_keeps_the_answer(
+    provider, repos, s3_bucket, monkeypatch, this_python_runtime
+) -> None:
+    inputs = engine_inputs(
+        s3_bucket,
+        this_python_runtime,
+        "auto",
+        model_id=WITH_EXPORT,
+        requested_revision=EXPORT_COMMIT,
+    )
+    first = provider.check({}, inputs)
+    assert first.inputs["engine"] == "onnx"
+    assert any(path.startswith(f"/api/models/{WITH_EXPORT}") for _, path in repos.switches.requests)
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
+    again = provider.check(first.inputs, inputs)
+    assert (again.failures, again.inputs["engine"]) == ([], "onnx")
+
+
+def test_a_new_image_python_replaces_an_onnx_artifact_but_not_a_torch_one(
+    provider, repos, s3_bucket, this_python_runtime
+) -> None:
+    other = "3.9" if this_python_runtime.python != "3.9" else "3.10"
+    for model, replaced in ((WITH_EXPORT, True), (TINY_MODEL_ID, False)):
+        before = provider.check(
+            {}, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=model)
+        )
+        after_inputs = resource_inputs(
+            s3_bucket, model_id=model, inference_engine="auto", container_python=other
+        )
+        after = provider.check(before.inputs, after_inputs)
+        decision = diff("", before.inputs, after.inputs)
+        assert ("container_python" in decision.replaces) is replaced, model
+
+
+def test_switching_the_resolved_engine_replaces_the_artifact(
+    provider, repos, s3_bucket, this_python_runtime
+) -> None:
+    onnx = provider.check(
+        {}, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=WITH_EXPORT)
+    )
+    torch = provider.check(
+        onnx.inputs, engine_inputs(s3_bucket, this_python_runtime, "torch", model_id=WITH_EXPORT)
+    )
+    assert {"engine", "container_python", "format_version"} <= set(
+        diff("", onnx.inputs, torch.inputs).replaces
+    )
+    same = provider.check(
+        onnx.inputs, engine_inputs(s3_bucket, this_python_runtime, "onnx", model_id=WITH_EXPORT)
+    )
+    assert diff("", onnx.inputs, same.inputs).replaces == []
+
+
+def test_local_create_packages_the_onnx_archive_under_its_engine_folder(
+    provider, repos, aws, s3_bucket, this_python_runtime
+) -> None:
+    checked = provider.check(
+        {}, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=WITH_EXPORT)
+    )
+    created = provider.create(checked.inputs)
+    variant = this_python_runtime.variant
+    assert created.outs["model_data_url"].endswith(f"/{EXPORT_COMMIT}/{variant}/model.tar.gz")
+    assert created.outs["engine"] == "onnx"
+    assert created.outs["format_version"] == format_version(this_python_runtime)
+    assert "onnx/model.onnx" in created.outs["files"]
+    assert "code/onnxruntime/__init__.py" in created.outs["files"]
+    assert f"models/{WITH_EXPORT}/{EXPORT_COMMIT}/{variant}/manifest.json" in object_keys(
+        aws.client("s3"), s3_bucket
+    )
+    # The next `pulumi up` with the same inputs changes nothing.
+    again = provider.check(
+        created.outs, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=WITH_EXPORT)
+    )
+    assert diff(created.id, created.outs, again.inputs).changes is False
+
+
+def test_the_loader_event_carries_the_resolved_engine_and_python() -> None:
+    request = PackagingRequest.from_inputs(
+        resource_inputs("bkt", engine="onnx", container_python="3.10", pinned_revision="a" * 40)
+    )
+    assert (request.event()["engine"], request.event()["container_python"]) == ("onnx", "3.10")
+    torch = PackagingRequest.from_inputs(resource_inputs("bkt", pinned_revision="a" * 40))
+    assert (torch.event()["engine"], torch.event()["container_python"]) == ("torch", None)
+
+
+def test_a_bge_style_cls_model_with_an_export_is_served_by_onnx_end_to_end(
+    provider, hub, aws, s3_bucket, this_python_runtime, reference_onnx_export: Path, tmp_path
+) -> None:
+    """As a new user deploying a BGE-style model: CLS pooling, onnx/model.onnx in the repo."""
+    cls = {"word_embedding_dimension": 384, "pooling_mode_cls_token": True}
+    model_id = "test-org/bge-style-cls"
+    pooling = {"1_Pooling/config.json": json.dumps(cls).encode()}
+    hub.register(onnx_repo(reference_onnx_export, model_id, files=pooling))
+    checked = provider.check(
+        {}, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=model_id)
+    )
+    assert (checked.failures, checked.inputs["engine"]) == ([], "onnx")
+    created = provider.create(checked.inputs)
+    archive = read_object(aws.client("s3"), created.outs["model_data_url"])
+    texts = ["Represent this sentence: a man is eating food.", "A girl carries a baby.", "x"]
+    report = run_unpacked(archive, tmp_path / "unpacked", texts)
+    assert report["engine"] == "onnx"
+    assert report["runtime"] == str(tmp_path / "unpacked" / "code" / "onnxruntime" / "__init__.py")
+    ours = np.asarray(report["response"]["embeddings"])
+    theirs = SentenceTransformer(
+        str(with_pooling(tmp_path / "reference", cls)), device="cpu"
+    ).encode(texts, normalize_embeddings=True)
+    assert float((ours * theirs).sum(axis=1).min()) >= 0.9999

@@ -1,0 +1,230 @@
+"""The ONNX engine gives sentence-transformers' vectors, for every pooling mode, Dense and options.
+
+The model folders carry the reference transformer's ONNX export (made at test time) as
+onnx/model.onnx; the reference is `SentenceTransformer(folder).encode(...)` on the same folder's
+PyTorch weights. Here onnxruntime is the test venv's (the same release the archives vendor for this
+Python); tests/loader/test_onnx_packaging.py runs the one vendored in an unpacked archive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sentence_transformers import SentenceTransformer
+
+from tests.container.test_inference_correctness import LONG_TEXT, SENTENCES, cosines, embed
+from tests.support.models import (
+    DIMENSIONS,
+    REFERENCE_MODEL_DIR,
+    container_module,
+    copy_model,
+    import_inference,
+    with_dense,
+    with_onnx,
+    with_pooling,
+)
+
+MIN_COSINE = 0.9999
+ALL_MODES = {
+    "word_embedding_dimension": DIMENSIONS,
+    "pooling_mode_cls_token": True,
+    "pooling_mode_max_tokens": True,
+    "pooling_mode_mean_tokens": True,
+    "pooling_mode_mean_sqrt_len_tokens": True,
+    "pooling_mode_weightedmean_tokens": True,
+    "pooling_mode_lasttoken": True,
+}
+
+
+@pytest.fixture(scope="module")
+def inference():
+    return import_inference()
+
+
+@pytest.fixture(scope="module")
+def onnx_folder(tmp_path_factory: pytest.TempPathFactory, reference_onnx_export: Path) -> Path:
+    return with_onnx(copy_model(tmp_path_factory.mktemp("onnx") / "model"), reference_onnx_export)
+
+
+@pytest.fixture(scope="module")
+def loaded(inference, onnx_folder: Path):
+    return inference.model_fn(str(onnx_folder))
+
+
+@pytest.fixture(scope="module")
+def reference() -> SentenceTransformer:
+    return SentenceTransformer(str(REFERENCE_MODEL_DIR), device="cpu")
+
+
+def test_a_folder_with_the_onnx_export_runs_the_onnx_engine(loaded):
+    assert loaded.engine.name == "onnx"
+    assert (loaded.dimensions, loaded.settings.max_seq_length) == (DIMENSIONS, 256)
+
+
+def test_onnx_vectors_match_sentence_transformers(inference, loaded, reference):
+    texts = [*SENTENCES, LONG_TEXT]
+    ours = embed(inference, loaded, texts)
+    theirs = reference.encode(texts, normalize_embeddings=True)
+    assert ours.shape == (len(texts), DIMENSIONS)
+    assert cosines(ours, theirs).min() >= MIN_COSINE
+
+
+def test_onnx_single_text_and_a_batch_over_one_forward_pass_keep_request_order(
+    inference, loaded, reference
+):
+    texts = [f"sentence number {i} " + "padding " * (i % 7) for i in range(70)]
+    single = embed(inference, loaded, texts[5])
+    assert cosines(single, reference.encode(texts[5:6])).min() >= MIN_COSINE
+    ours = embed(inference, loaded, texts)
+    assert cosines(ours, reference.encode(texts, normalize_embeddings=True)).min() >= MIN_COSINE
+
+
+def test_onnx_honours_the_request_options_shared_with_torch(inference, loaded, reference):
+    raw = embed(inference, loaded, SENTENCES[:3], normalize=False)
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-3)
+    assert cosines(raw, reference.encode(SENTENCES[:3])).min() >= MIN_COSINE
+    with pytest.raises(Exception, match="max_seq_length"):
+        embed(inference, loaded, [LONG_TEXT], truncate=False)
+
+
+@pytest.mark.parametrize(
+    "pooling",
+    [
+        {"word_embedding_dimension": DIMENSIONS, "pooling_mode_cls_token": True},
+        {"word_embedding_dimension": DIMENSIONS, "pooling_mode_max_tokens": True},
+        {"word_embedding_dimension": DIMENSIONS, "pooling_mode_lasttoken": True},
+        {"word_embedding_dimension": DIMENSIONS, "pooling_mode_mean_sqrt_len_tokens": True},
+        {"embedding_dimension": DIMENSIONS, "pooling_mode": "weightedmean"},
+        ALL_MODES,
+    ],
+    ids=["cls", "max", "lasttoken", "mean_sqrt_len", "weightedmean", "all-modes"],
+)
+def test_every_pooling_mode_on_onnx_matches_sentence_transformers(
+    inference, tmp_path: Path, reference_onnx_export: Path, pooling: dict
+):
+    folder = with_onnx(with_pooling(tmp_path / "model", pooling), reference_onnx_export)
+    model = inference.model_fn(str(folder))
+    assert model.engine.name == "onnx"
+    texts = [SENTENCES[0], SENTENCES[2], SENTENCES[5], LONG_TEXT]
+    ours = embed(inference, model, texts)
+    theirs = SentenceTransformer(str(folder), device="cpu").encode(texts, normalize_embeddings=True)
+    assert ours.shape == theirs.shape
+    assert cosines(ours, theirs).min() >= MIN_COSINE
+
+
+def test_dense_modules_run_after_the_onnx_transformer(
+    inference, tmp_path: Path, reference_onnx_export: Path
+):
+    layers = [(384, 256, "Tanh", True), (256, 128, "Identity", False)]
+    folder = with_onnx(with_dense(tmp_path / "model", layers), reference_onnx_export)
+    model = inference.model_fn(str(folder))
+    assert (model.engine.name, model.dimensions) == ("onnx", 128)
+    ours = embed(inference, model, SENTENCES)
+    theirs = SentenceTransformer(str(folder), device="cpu").encode(
+        SENTENCES, normalize_embeddings=True
+    )
+    assert cosines(ours, theirs).min() >= MIN_COSINE
+
+
+def test_session_uses_one_thread_per_vcpu_and_every_graph_optimization(loaded):
+    import onnxruntime
+
+    options = loaded.engine.session.get_session_options()
+    threads = container_module("embedding_threads").intra_op_threads()
+    assert options.intra_op_num_threads == threads
+    assert options.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert loaded.engine.session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_thread_override_reaches_the_onnx_session(
+    inference, onnx_folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("EMBEDDING_NUM_THREADS", "1")
+    model = inference.model_fn(str(onnx_folder))
+    assert model.engine.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_load_log_line_names_the_engine(
+    inference, onnx_folder: Path, caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.INFO):
+        inference.model_fn(str(onnx_folder))
+    assert any("engine=onnx" in record.getMessage() for record in caplog.records)
+
+
+def test_info_request_reports_the_engine(inference, loaded):
+    request = inference.input_fn(json.dumps({"info": True}), "application/json")
+    answer = json.loads(inference.output_fn(inference.predict_fn(request, loaded), "*/*"))
+    assert answer["engine"] == "onnx"
+
+
+def test_embedding_engine_torch_forces_pytorch_on_a_folder_with_both(
+    inference, onnx_folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("EMBEDDING_ENGINE", "torch")
+    assert inference.model_fn(str(onnx_folder)).engine.name == "torch"
+
+
+def test_a_folder_without_the_export_runs_pytorch(inference):
+    assert inference.model_fn(str(REFERENCE_MODEL_DIR)).engine.name == "torch"
+
+
+def test_embedding_engine_onnx_without_the_export_names_the_missing_file(
+    inference, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("EMBEDDING_ENGINE", "onnx")
+    with pytest.raises(ValueError, match="needs onnx/model.onnx, which is not in"):
+        inference.model_fn(str(REFERENCE_MODEL_DIR))
+
+
+def test_an_unknown_embedding_engine_is_refused_listing_the_engines(
+    inference, onnx_folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("EMBEDDING_ENGINE", "tensorrt")
+    with pytest.raises(ValueError, match=r"EMBEDDING_ENGINE is 'tensorrt'; expected one of"):
+        inference.model_fn(str(onnx_folder))
+
+
+def test_a_runtime_that_cannot_be_imported_fails_the_load_saying_why(
+    inference, onnx_folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # `None` in sys.modules makes `import onnxruntime` raise ImportError, as a missing or
+    # wrong-Python copy in code/ does; the load must fail, not fall back to PyTorch.
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(ValueError, match="importing onnxruntime failed") as failure:
+        inference.model_fn(str(onnx_folder))
+    assert "inferenceEngine torch" in str(failure.value)
+
+
+def test_a_file_that_is_not_an_onnx_graph_fails_the_load_naming_it(inference, tmp_path: Path):
+    folder = copy_model(tmp_path / "model")
+    (folder / "onnx").mkdir()
+    (folder / "onnx" / "model.onnx").write_bytes(b"not a graph")
+    with pytest.raises(ValueError, match=r"cannot load onnx/model.onnx"):
+        inference.model_fn(str(folder))
+
+
+def test_a_graph_taking_position_ids_but_no_token_type_ids_is_fed_as_transformers_would(
+    inference, tmp_path: Path, reference
+):
+    from scripts.export_onnx import export_transformer
+
+    export = export_transformer(
+        REFERENCE_MODEL_DIR,
+        tmp_path / "export" / "model.onnx",
+        inputs=("input_ids", "attention_mask", "position_ids"),
+    )
+    model = inference.model_fn(str(with_onnx(copy_model(tmp_path / "model"), export)))
+    assert [name for name, _ in model.engine.inputs] == [
+        "input_ids",
+        "attention_mask",
+        "position_ids",
+    ]
+    texts = [*SENTENCES, LONG_TEXT]
+    ours = embed(inference, model, texts)
+    assert cosines(ours, reference.encode(texts, normalize_embeddings=True)).min() >= MIN_COSINE

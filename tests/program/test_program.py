@@ -156,7 +156,7 @@ def test_the_engine_the_archive_is_for_is_exported(
     assert dev.outputs["inferenceEngine"] == "onnx"
     torch = pulumi_program(stack_config("dev", inferenceEngine="torch"), stack="dev")
     assert torch.outputs["inferenceEngine"] == "torch"
-    assert torch.one(DYNAMIC_RESOURCE).inputs.get("container_python") is None
+    assert torch.named(PACKAGED).inputs.get("container_python") is None
 
 
 def test_the_packager_gets_the_runtime_for_the_image_python(
@@ -164,7 +164,7 @@ def test_the_packager_gets_the_runtime_for_the_image_python(
 ) -> None:
     tag = "2.3.0-transformers4.48.0-cpu-py311-ubuntu22.04"
     run = pulumi_program(stack_config("dev", imageTag=tag), stack="dev")
-    inputs = run.one(DYNAMIC_RESOURCE).inputs
+    inputs = run.named(PACKAGED).inputs
     assert (inputs["inference_engine"], inputs["container_python"]) == ("auto", "3.11")
     assert run.outputs["modelDataUrl"].endswith("/onnx-py311/model.tar.gz")
 

@@ -73,6 +73,8 @@ class HfModelPackagerArgs:
     # auto | torch | onnx; auto and onnx need `onnx_runtime`, the wheel for the image's Python.
     inference_engine: str = "torch"
     onnx_runtime: RuntimeWheel | None = None
+    # The stack's `defaultPromptName`: checked against the model's prompts at preview.
+    default_prompt_name: str | None = None
 
     @classmethod
     def for_stack(cls, cfg: StackConfig, bucket: ModelArtifactBucket) -> HfModelPackagerArgs:
@@ -95,6 +97,7 @@ class HfModelPackagerArgs:
             log_retention_days=cfg.log_retention_days,
             inference_engine=cfg.inference_engine,
             onnx_runtime=cfg.onnx_runtime,
+            default_prompt_name=cfg.default_prompt_name,
         )
 
     def __post_init__(self) -> None:
@@ -105,6 +108,7 @@ class HfModelPackagerArgs:
             ("hf_token_secret_arn", self.hf_token_secret_arn, identifiers.SECRET_ARN),
             ("source_model_data_url", self.source_model_data_url, identifiers.S3_TARBALL_URL),
             ("expected_sha256", self.expected_sha256, identifiers.SHA256),
+            ("default_prompt_name", self.default_prompt_name, identifiers.PROMPT_NAME),
         )
         for field, value, rule in rules:
             if value is not None and not rule.matches(value):
@@ -217,6 +221,7 @@ class HfModelPackager(pulumi.ComponentResource):
             "local_timeout_seconds": args.local_timeout_seconds,
             "inference_engine": args.inference_engine,
             "container_python": runtime.python if runtime else None,
+            "default_prompt_name": args.default_prompt_name,
         }
         artifact = PackagedModel(
             f"{name}-artifact",

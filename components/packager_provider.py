@@ -8,7 +8,7 @@ and Hub client is created per call. Running the loader is `components/packaging_
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -29,6 +29,9 @@ from components.packaging_runs import (
 from components.project_provider import ProjectProvider, pickle_by_value
 from embedding_client.aws_session import AwsSettings
 from facts.identifiers import COMMIT_SHA
+
+if TYPE_CHECKING:
+    from loader.selection import RepoFile
 
 # Properties the dynamic resource exposes (declared on the Resource class, seeded as None).
 OUTPUT_NAMES = (*RESULT_NAMES, "pinned_revision", "engine")
@@ -145,13 +148,15 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
     listing = pin_revision(olds, inputs, failures)
     if not failures:
         settle_engine(olds, inputs, listing, failures)
+    if not failures:
+        check_prompt_name(olds, inputs, listing, failures)
     return CheckResult(inputs, failures)
 
 
 def pin_revision(
     olds: Mapping[str, Any], inputs: dict[str, Any], failures: list[CheckFailure]
-) -> tuple[str, ...] | None:
-    """Set `pinned_revision`; the repo's file paths when the Hub was asked for them, else None."""
+) -> tuple[RepoFile, ...] | None:
+    """Set `pinned_revision`; the repo's files when the Hub was asked for them, else None."""
     model_id, requested = inputs.get("model_id"), inputs.get("requested_revision")
     if inputs.get("source_model_data_url"):
         # The loader keys a training output by its ETag/VersionId; nothing to pin on the Hub.
@@ -174,9 +179,8 @@ def pin_revision(
     from loader.errors import LoaderError
     from loader.hub import fetch_snapshot
 
-    token = None if is_unknown(inputs.get("hf_token")) else inputs.get("hf_token")
     try:
-        token = token or secret_token(inputs)
+        token = hub_token(inputs)
     except LoaderError as error:
         failures.append(CheckFailure("hf_token_secret_arn", str(error)))
         return None
@@ -195,13 +199,13 @@ def pin_revision(
                 "then `pulumi config set --secret embedding-endpoint:hfToken <token>`",
             )
         )
-    return tuple(item.path for item in snapshot.files)
+    return snapshot.files
 
 
 def settle_engine(
     olds: Mapping[str, Any],
     inputs: dict[str, Any],
-    listing: tuple[str, ...] | None,
+    listing: tuple[RepoFile, ...] | None,
     failures: list[CheckFailure],
 ) -> None:
     """Resolve `inference_engine` (auto | torch | onnx) into `engine` for the pinned commit.
@@ -222,7 +226,7 @@ def settle_engine(
     inputs["onnx_export"] = None
     if requested != "torch" and runtime is not None and pinned and not is_unknown(pinned):
         if listing is not None:
-            inputs["onnx_export"] = has_onnx_export(listing)
+            inputs["onnx_export"] = has_onnx_export(item.path for item in listing)
         elif olds.get("pinned_revision") == pinned and olds.get("onnx_export") is not None:
             inputs["onnx_export"] = olds["onnx_export"]
         else:
@@ -256,17 +260,78 @@ def _lists_onnx_export(
     inputs: Mapping[str, Any], pinned: str, failures: list[CheckFailure]
 ) -> bool | None:
     """Whether the pinned commit ships the ONNX export (one Hub listing); None if unknown."""
-    from loader.errors import LoaderError
-    from loader.hub import fetch_snapshot
     from loader.selection import has_onnx_export
 
-    token = None if is_unknown(inputs.get("hf_token")) else inputs.get("hf_token")
+    files = _pinned_files(inputs, pinned, "inference_engine", failures)
+    return None if files is None else has_onnx_export(item.path for item in files)
+
+
+def check_prompt_name(
+    olds: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    listing: tuple[RepoFile, ...] | None,
+    failures: list[CheckFailure],
+) -> None:
+    """The stack's default prompt must be one of the model's, found at preview.
+
+    Otherwise the endpoint would fail to load minutes into the deploy. Asked of the Hub once per
+    (pinned commit, name); a source archive is the user's own model, checked when it loads.
+    """
+    from facts.sentence_modules import PROMPTS_FILE
+    from loader.errors import LoaderError
+    from loader.prompts import prompt_names
+
+    name, pinned = inputs.get("default_prompt_name"), inputs.get("pinned_revision")
+    if not name or is_unknown(name) or not pinned or is_unknown(pinned):
+        return
+    if inputs.get("source_model_data_url"):
+        return
+    checked = olds.get("pinned_revision") == pinned and olds.get("default_prompt_name") == name
+    if checked and olds.get("model_id") == inputs.get("model_id"):
+        return
+    files = (
+        listing
+        if listing is not None
+        else _pinned_files(inputs, pinned, "default_prompt_name", failures)
+    )
+    if files is None:
+        return
     try:
-        snapshot = fetch_snapshot(inputs["model_id"], pinned, token or secret_token(inputs))
+        names = prompt_names(inputs["model_id"], pinned, files, hub_token(inputs))
     except LoaderError as error:
-        failures.append(CheckFailure("inference_engine", str(error)))
+        failures.append(CheckFailure("default_prompt_name", str(error)))
+        return
+    if name not in names:
+        offered = (
+            f"its prompts are {', '.join(names)}" if names else f"it has no {PROMPTS_FILE} prompts"
+        )
+        failures.append(
+            CheckFailure(
+                "default_prompt_name",
+                f"defaultPromptName {name!r} is not a prompt of model '{inputs['model_id']}' at "
+                f"{pinned}: {offered}. Set one of them, or remove defaultPromptName",
+            )
+        )
+
+
+def _pinned_files(
+    inputs: Mapping[str, Any], pinned: str, field: str, failures: list[CheckFailure]
+) -> tuple[RepoFile, ...] | None:
+    """The pinned commit's files (one Hub listing); None, failing `field`, if unreadable."""
+    from loader.errors import LoaderError
+    from loader.hub import fetch_snapshot
+
+    try:
+        return fetch_snapshot(inputs["model_id"], pinned, hub_token(inputs)).files
+    except LoaderError as error:
+        failures.append(CheckFailure(field, str(error)))
         return None
-    return has_onnx_export(item.path for item in snapshot.files)
+
+
+def hub_token(inputs: Mapping[str, Any]) -> str | None:
+    """The token for the Hub: the `hf_token` input, else the secret's; LoaderError if unreadable."""
+    token = None if is_unknown(inputs.get("hf_token")) else inputs.get("hf_token")
+    return token or secret_token(inputs)
 
 
 def secret_token(inputs: Mapping[str, Any]) -> str | None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from facts.sentence_modules import MODULES_FILE, SUPPORTED_MODULES, module_kind
+from facts.sentence_modules import MODULES_FILE, PROMPTS_FILE, SUPPORTED_MODULES, module_kind
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,6 @@ _LEGACY_POOLING_KEYS = (
     ("pooling_mode_lasttoken", "lasttoken"),
 )
 _POOLING_ALIASES = {"mean_sqrt_len": "mean_sqrt_len_tokens", "last_token": "lasttoken"}
-PROMPTS_FILE = "config_sentence_transformers.json"
 
 
 class ModelFilesError(ValueError):

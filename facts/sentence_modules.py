@@ -1,4 +1,4 @@
-"""The sentence-transformers modules the container's inference script can run (`modules.json`).
+"""The sentence-transformers files the container reads, and the module kinds it can run.
 
 The loader refuses, at packaging time, a model listing anything else; the inference script refuses
 it at load. Both read this one list (the container gets a copy of this file in `code/facts/`).
@@ -21,3 +21,7 @@ def module_kind(module_type: str) -> str:
     if not module_type.startswith(MODULE_TYPE_PREFIX):
         return module_type
     return module_type.rsplit(".", 1)[-1]
+
+
+# Named prompts (name → prefix) and the model's own default prompt name.
+PROMPTS_FILE = "config_sentence_transformers.json"

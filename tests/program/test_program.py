@@ -124,6 +124,17 @@ def test_a_rebuilt_archive_at_the_same_url_replaces_the_model(dev: ProgramRun) -
     assert env["EMBEDDING_ARTIFACT_SHA256"] == dev.named(PACKAGED).outputs["sha256"]
 
 
+def test_the_default_prompt_goes_to_the_packager_check_and_the_endpoint(
+    dev: ProgramRun, pulumi_program: Callable[..., ProgramRun]
+) -> None:
+    run = pulumi_program(stack_config("dev", defaultPromptName="query"), stack="dev")
+    # The packager's `check` tests it against the model's prompts at preview.
+    assert run.named(PACKAGED).inputs["default_prompt_name"] == "query"
+    env = run.one(MODEL).inputs["primaryContainer"]["environment"]
+    assert env["EMBEDDING_DEFAULT_PROMPT_NAME"] == "query"
+    assert dev.named(PACKAGED).inputs.get("default_prompt_name") is None
+
+
 def test_a_token_secret_arn_reaches_the_loader_and_only_its_role_may_read_it(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:

@@ -29,17 +29,16 @@ from embedding_client.backends import TargetError, aws_client
 from embedding_client.bulk_runner import CtrlC
 from embedding_client.embed import (
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_TARGET,
     EXIT_USAGE,
-    read_outputs,
-    stack_outputs,
+    load_outputs,
 )
 from facts import batch_transform, identifiers, pricing
 from facts.embedding_api import JSONLINES_CONTENT_TYPE
 
-EXIT_INTERRUPTED = 130
 # Defaults (docs/bulk.md says why each).
 DEFAULT_INSTANCE_TYPE = "ml.c5.xlarge"  # 4 vCPUs, 8 GiB: compute-optimized CPU
 DEFAULT_INSTANCE_COUNT = 1
@@ -287,14 +286,7 @@ class _Target:
 def _target(args: argparse.Namespace) -> _Target:
     if args.model_name:
         return _Target(args.model_name, args.region, DEFAULT_JOB_PREFIX)
-    if args.outputs_file:
-        try:
-            with open(args.outputs_file, encoding="utf-8") as handle:
-                outputs = read_outputs(handle.read(), args.outputs_file)
-        except OSError as error:
-            raise TargetError(f"cannot read {args.outputs_file}: {error}") from None
-    else:
-        outputs = stack_outputs(args.stack)
+    outputs = load_outputs(args.stack, args.outputs_file)
     if not outputs.get("modelName"):
         raise TargetError(
             "the stack exports no 'modelName' (a Bedrock stack, or deployed before this version: "

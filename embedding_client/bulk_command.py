@@ -44,16 +44,14 @@ from embedding_client.bulk_runner import BulkRun
 from embedding_client.bulk_target import PriceOverrides, bulk_target
 from embedding_client.embed import (
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_TARGET,
     EXIT_USAGE,
     embedding_options,
-    read_outputs,
-    stack_outputs,
+    load_outputs,
 )
-
-EXIT_INTERRUPTED = 130
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -127,14 +125,7 @@ def build_backend(args: argparse.Namespace) -> EmbeddingBackend:
         return SageMakerBackend(args.endpoint, args.region)
     if args.bedrock:
         return BedrockBackend(args.bedrock, args.region)
-    if args.outputs_file:
-        try:
-            with open(args.outputs_file, encoding="utf-8") as handle:
-                outputs = read_outputs(handle.read(), args.outputs_file)
-        except OSError as error:
-            raise TargetError(f"cannot read {args.outputs_file}: {error}") from None
-    else:
-        outputs = stack_outputs(args.stack)
+    outputs = load_outputs(args.stack, args.outputs_file)
     return backend_for_stack(outputs)
 
 

@@ -48,6 +48,7 @@ EXIT_USAGE = 2
 EXIT_TARGET = 3
 EXIT_REFUSED = 4
 EXIT_FAILED = 5
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 SHOWN_VALUES = 4  # values printed from each end of a vector
 MAX_MATRIX_TEXTS = 20
 
@@ -79,6 +80,17 @@ def stack_outputs(stack: str) -> dict[str, Any]:
         detail = completed.stderr.strip() or completed.stdout.strip()
         raise TargetError(f"`pulumi stack output -s {stack}` failed: {detail}")
     return read_outputs(completed.stdout, f"stack {stack}")
+
+
+def load_outputs(stack: str | None, outputs_file: str | None) -> dict[str, Any]:
+    """The stack's outputs: from `outputs_file` (`pulumi stack output --json` saved) or the CLI."""
+    if not outputs_file:
+        return stack_outputs(stack or "")
+    try:
+        with open(outputs_file, encoding="utf-8") as handle:
+            return read_outputs(handle.read(), outputs_file)
+    except OSError as error:
+        raise TargetError(f"cannot read {outputs_file}: {error}") from None
 
 
 def read_outputs(text: str, source: str) -> dict[str, Any]:
@@ -115,14 +127,7 @@ def build_backend(args: argparse.Namespace) -> EmbeddingBackend:
         if not args.region:
             raise TargetError("--http-api needs --region (the API's region, used for SigV4)")
         return HttpApiBackend(args.http_api, args.region, args.batch_size or DEFAULT_BATCH_SIZE)
-    if args.outputs_file:
-        try:
-            with open(args.outputs_file, encoding="utf-8") as handle:
-                outputs = read_outputs(handle.read(), args.outputs_file)
-        except OSError as error:
-            raise TargetError(f"cannot read {args.outputs_file}: {error}") from None
-    else:
-        outputs = stack_outputs(args.stack)
+    outputs = load_outputs(args.stack, args.outputs_file)
     return backend_for_stack(outputs, use_http_api=args.via_http_api, batch_size=args.batch_size)
 
 

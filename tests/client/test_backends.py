@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -38,6 +38,7 @@ from embedding_client.backends import (
 from embedding_client.serve import LocalEndpoint
 from facts.embedding_api import EmbeddingOptions
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint, queue_sagemaker_results
+from tests.support.local_http import LocalHttpServer
 from tests.support.models import DIMENSIONS
 
 REGION = "us-east-1"
@@ -97,14 +98,9 @@ def scripted() -> Iterator[ScriptedApi]:
             self.end_headers()
             self.wfile.write(raw)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield api
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with LocalHttpServer(Handler) as server:
+        api.url = server.url
+        yield api
 
 
 @pytest.fixture

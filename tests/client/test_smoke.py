@@ -11,13 +11,13 @@ import json
 import math
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from embedding_client import smoke
+from tests.support.local_http import LocalHttpServer
 
 Answer = Callable[[list[str]], tuple[int, object]]
 # Hand-placed unit vectors: the paraphrases 0.8 apart in cosine, the unrelated sentence orthogonal.
@@ -63,15 +63,12 @@ class ScriptedEndpoint:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LocalHttpServer(Handler)
+        self.server.start()
+        self.url = self.server.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self.server.stop()
 
 
 @pytest.fixture(scope="module")

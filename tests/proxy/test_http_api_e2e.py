@@ -11,10 +11,9 @@ a payload-format-2.0 event for the proxy handler.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -26,6 +25,7 @@ from facts.embedding_api import decode_vector
 from proxy import authorizer as proxy_authorizer
 from proxy import handler as proxy_handler
 from tests.fixtures.aws import queue_sagemaker_results
+from tests.support.local_http import LocalHttpServer
 
 REGION = "us-east-1"
 CREDENTIALS = Credentials("testing", "testing")
@@ -100,16 +100,8 @@ def api_gateway() -> Iterator[str]:
 
 
 def _serve(handler: type[_ApiGateway]) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    try:
-        yield f"http://{host}:{port}/embed"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with LocalHttpServer(handler) as server:
+        yield f"{server.url}/embed"
 
 
 @pytest.fixture

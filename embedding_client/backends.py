@@ -43,6 +43,8 @@ RETRYABLE_STATUS = (429, 502, 503, 504)
 THROTTLING_CODES = ("ThrottlingException", "Throttling", "TooManyRequestsException")
 # Answers that mean "send less, later": throttling, and a serverless endpoint still scaling up.
 RETRY_LATER_CODES = (*THROTTLING_CODES, "ModelNotReadyException")
+# 4xx statuses that refuse the caller or the address, whatever the request holds.
+TARGET_STATUSES = (401, 403, 404, 405, 407)
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,22 @@ class TargetError(EmbeddingClientError):
 class EndpointError(EmbeddingClientError):
     """The endpoint or service answered with an error; `message` is its text, verbatim."""
 
-    def __init__(self, target: str, status: int | None, message: str, code: str = "") -> None:
+    def __init__(
+        self,
+        target: str,
+        status: int | None,
+        message: str,
+        code: str = "",
+        *,
+        from_model: bool = True,
+    ) -> None:
         self.target = target
         self.status = status
         self.code = code
         self.message = message
+        # False: the service in front of the model answered (SageMaker's own 4xx: no such
+        # endpoint, credentials), so no input would fare better.
+        self.from_model = from_model
         if status is None:
             super().__init__(f"{target}: {message}")
         else:
@@ -104,6 +117,11 @@ class EndpointError(EmbeddingClientError):
         if self.is_throttling:
             return False
         return self.status is not None and 400 <= self.status < 500
+
+    @property
+    def refuses_the_input(self) -> bool:
+        """A 4xx about these inputs: other inputs may pass. Not auth, not a wrong target."""
+        return self.is_client_error and self.from_model and self.status not in TARGET_STATUSES
 
 
 class ResponseFormatError(EmbeddingClientError):
@@ -227,7 +245,7 @@ def cached_info(cache: dict[str, Any], send: Callable[[bytes], bytes]) -> dict[s
         try:
             cache["answer"] = read_info(send(INFO_REQUEST))
         except EndpointError as error:
-            if not error.is_client_error:
+            if not error.refuses_the_input:
                 raise
             cache["answer"] = None
     return cache["answer"]
@@ -453,8 +471,12 @@ def _botocore_failure(error: Exception, target: str) -> EmbeddingClientError:
     return EndpointError(target, None, str(error))
 
 
-def _client_error(error: Any, target: str) -> EndpointError:
-    """An EndpointError from a botocore ClientError, keeping the container's own message."""
+def _client_error(error: Any, target: str, *, service_is_model: bool = False) -> EndpointError:
+    """An EndpointError from a botocore ClientError, keeping the container's own message.
+
+    SageMaker's own 4xx (not a ModelError) is about the call, not the texts; Bedrock's
+    (`service_is_model`) can be about the texts.
+    """
     response = error.response
     details = response.get("Error", {})
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -463,7 +485,9 @@ def _client_error(error: Any, target: str) -> EndpointError:
         # ModelError: the container answered non-2xx; report what the container said.
         original_status = response.get("OriginalStatusCode", status)
         return EndpointError(target, original_status, response.get("OriginalMessage", ""), code)
-    return EndpointError(target, status, details.get("Message", str(error)), code)
+    return EndpointError(
+        target, status, details.get("Message", str(error)), code, from_model=service_is_model
+    )
 
 
 @dataclass(frozen=True)
@@ -562,7 +586,7 @@ class BedrockBackend:
         except bedrock_formats.BedrockResponseError as error:
             raise ResponseFormatError(f"{target}: {error}") from None
         except ClientError as error:
-            raise _client_error(error, target) from None
+            raise _client_error(error, target, service_is_model=True) from None
         except BotoCoreError as error:
             raise _botocore_failure(error, target) from None
         return EmbeddingResult(result.vectors, result.dimensions, result.model, result.input_tokens)

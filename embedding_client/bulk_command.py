@@ -41,7 +41,7 @@ from embedding_client.bulk_input import (
 from embedding_client.bulk_output import PART_ROWS, ErrorLog, OutputError, errors_path, open_sink
 from embedding_client.bulk_progress import TerminalProgress, summary
 from embedding_client.bulk_runner import BulkRun
-from embedding_client.bulk_target import PriceOverrides, bulk_target
+from embedding_client.bulk_target import OptionError, PriceOverrides, bulk_target
 from embedding_client.embed import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -154,7 +154,7 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
     except TargetError as error:
         print(f"embed file: {error}", file=stderr)
         return EXIT_TARGET
-    except InputTooLargeError as error:
+    except (InputTooLargeError, OptionError) as error:
         print(f"embed file: {error}", file=stderr)
         return EXIT_USAGE
     except EndpointError as error:
@@ -174,7 +174,8 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
         file=stderr,
     )
     show_bar = not args.quiet and stderr.isatty()
-    total = max(0, count_records(args.input, fmt) - len(done)) if show_bar else None
+    counted = count_records(args.input, fmt) if show_bar else None
+    total = None if counted is None else max(0, counted - len(done))
     progress = TerminalProgress(total, stderr, enabled=show_bar)
     errors = ErrorLog(errors_path(args.out))
     try:

@@ -9,12 +9,13 @@ A record that cannot be embedded (no id, no text, not JSON) comes out as a `Docu
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 FORMATS = ("jsonl", "csv", "parquet", "text")
 SUFFIXES = {
@@ -25,6 +26,8 @@ SUFFIXES = {
     ".txt": "text",
     ".text": "text",
 }
+# The longest CSV field read: a 4 MB request holds no longer text.
+MAX_CSV_FIELD_CHARS = 4_000_000
 PYARROW_INSTALL = "pip install 'pyarrow>=14' (or: pip install -e '.[bulk]')"
 
 
@@ -87,13 +90,32 @@ def _document(record: dict, position: int, id_field: str, text_field: str) -> Do
     if not isinstance(text, str):
         what = "no" if text is None else f"a {type(text).__name__} as its"
         return Document(identifier, None, position, f"record has {what} {text_field!r} string")
+    for name, value in ((id_field, identifier), (text_field, text)):
+        if not _encodable(value):
+            # A JSON escape such as "\ud83d" alone (an emoji cut in half): no UTF-8 for it.
+            return Document(
+                identifier if name == text_field else None,
+                None,
+                position,
+                f"record's {name!r} holds an unpaired surrogate (half an emoji?): not UTF-8 text",
+            )
     return Document(identifier, text, position)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str | None]]:
     """(line number, text without its line break) per line; None for a line that is not UTF-8."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)  # as Excel and Notepad write UTF-8
             try:
                 yield number, raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError:
@@ -122,7 +144,7 @@ def _read_text(path: Path) -> Iterator[Document]:
     for number, line in _lines(path):
         if line is None:
             yield Document(str(number), None, number, "line is not UTF-8")
-        else:
+        elif line.strip():  # a blank line is no document (the ids stay line numbers)
             yield Document(str(number), line, number)
 
 
@@ -134,8 +156,15 @@ def _not_utf8(path: Path, error: UnicodeDecodeError) -> InputFormatError:
     )
 
 
+def _open_csv(path: Path, errors: str = "strict") -> TextIO:
+    """The CSV as text: a leading BOM dropped, and fields as long as a request can carry."""
+    # The csv module's default limit is 128 KiB a field, far below one 4 MB request.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD_CHARS))
+    return path.open(newline="", encoding="utf-8-sig", errors=errors)
+
+
 def _read_csv(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
-    handle = path.open(newline="", encoding="utf-8")
+    handle = _open_csv(path)
     reader = csv.DictReader(handle)
     try:
         columns = reader.fieldnames or []
@@ -152,11 +181,16 @@ def _read_csv(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
 
     def rows() -> Iterator[Document]:
         with handle:
+            number = 0
             try:
                 for number, row in enumerate(reader, start=1):
                     yield _document(row, number, id_field, text_field)
             except UnicodeDecodeError as error:
                 raise _not_utf8(path, error) from None
+            except csv.Error as error:
+                raise InputFormatError(
+                    f"{path}, data row {number + 1}: not CSV ({error}); what is done stays done"
+                ) from None
 
     return rows()
 
@@ -197,16 +231,15 @@ def read_documents(
     raise InputFormatError(f"unknown input format {fmt!r}; expected one of {FORMATS}")
 
 
-def count_records(path: Path, fmt: str) -> int:
+def count_records(path: Path, fmt: str) -> int | None:
     """How many records the corpus holds (for the progress bar's ETA), in one streaming pass."""
     if fmt == "parquet":
         return import_pyarrow_parquet().ParquetFile(path).metadata.num_rows
     if fmt == "csv":
-        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
-            return max(0, sum(1 for _ in csv.reader(handle)) - 1)
-    count = 0
+        with _open_csv(path, errors="replace") as handle:
+            try:
+                return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+            except csv.Error:
+                return None  # no ETA; the run itself reports the broken line
     with path.open("rb") as handle:
-        for line in handle:
-            if fmt == "text" or line.strip():
-                count += 1
-    return count
+        return sum(1 for line in handle if line.strip())

@@ -8,8 +8,9 @@ throttles, and no document lost or written twice.
   (once per round of requests in flight), then it grows back by one after each `limit` successes.
 - Retries: throttling and server errors are retried with full-jitter backoff by this module alone
   (the backends are built with one attempt, so their own retries do not fight this pacing).
-- Refusals: a 4xx answer for a batch splits it in halves until the refused document stands alone;
-  it goes to the error file and the run carries on.
+- Refusals: a 4xx answer about the inputs splits the batch in halves until the refused document
+  stands alone; it goes to the error file and the run carries on. A 4xx about the request itself
+  (credentials, no such endpoint or URL) stops the run instead of refusing every document.
 - Stops: Ctrl-C stops sending, waits for the requests in flight and writes their vectors (Ctrl-C
   again abandons them); a target that keeps failing stops the run the same way. Either way the
   output holds only whole results, and a rerun carries on from there.
@@ -419,7 +420,7 @@ class BulkRun:
             self.progress.concurrency(limiter.limit)
             return self._again(batch, stats, error, self.retry.max_throttled)
         refused = isinstance(error, InputTooLargeError) or (
-            isinstance(error, EndpointError) and error.is_client_error
+            isinstance(error, EndpointError) and error.refuses_the_input
         )
         if refused:
             if len(batch.documents) > 1:
@@ -431,6 +432,9 @@ class BulkRun:
             return []
         if isinstance(error, (TargetError, OutputError)):
             raise _Stop(str(error))
+        if isinstance(error, EndpointError) and error.is_client_error:
+            # Credentials, a wrong address or endpoint: every other request would fail alike.
+            raise _Stop(f"{error} (the target refuses the request itself, not a document)")
         if not isinstance(error, (EndpointError, ResponseFormatError)):
             raise _Stop(f"unexpected {type(error).__name__}: {error}")
         if isinstance(error, EndpointError) and error.status is None and len(batch.documents) > 1:

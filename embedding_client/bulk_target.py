@@ -17,6 +17,7 @@ from embedding_client.backends import (
     SAGEMAKER_MAX_BODY_BYTES,
     BedrockBackend,
     EmbeddingBackend,
+    EmbeddingClientError,
     HttpBackend,
     InputTooLargeError,
     SageMakerBackend,
@@ -33,6 +34,10 @@ from facts.embedding_api import EmbeddingOptions
 LOCAL_CONCURRENCY = 2  # the local endpoint serves one request at a time; one more hides latency
 BEDROCK_CONCURRENCY = 8  # Bedrock's quotas are per minute; throttling halves this as needed
 SAGEMAKER_FALLBACK_CONCURRENCY = 4  # when the endpoint's configuration cannot be read
+
+
+class OptionError(EmbeddingClientError):
+    """An option the model cannot honour (`--dimensions`, `--prompt-name`); nothing was sent."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,28 @@ def serverless_config(
     return ServerlessConfig(int(serverless["MaxConcurrency"]), int(serverless["MemorySizeInMB"]))
 
 
+def refuse_options_the_model_lacks(info: dict, options: EmbeddingOptions) -> None:
+    """--dimensions and --prompt-name checked once, before the corpus is sent request by request.
+
+    The endpoint would refuse every request alike, and each refusal would split its batch down
+    to single documents: the whole corpus in the error file at twice the requests.
+    """
+    model, dimensions = info.get("model") or "the model", info.get("dimensions")
+    if options.dimensions is not None and isinstance(dimensions, int):
+        if not 1 <= options.dimensions <= dimensions:
+            raise OptionError(
+                f"--dimensions {options.dimensions}: {model} gives 1 to {dimensions} dimensions"
+            )
+    prompts = info.get("prompts") or {}
+    if options.prompt_name is not None and options.prompt is None:
+        if options.prompt_name not in prompts:
+            offered = ", ".join(sorted(prompts)) or "none"
+            raise OptionError(
+                f"--prompt-name {options.prompt_name!r}: the prompts of {model} are {offered} "
+                "(or pass a literal --prompt)"
+            )
+
+
 def _endpoint_limits(
     backend: HttpBackend | SageMakerBackend, options: EmbeddingOptions, max_tokens: int | None
 ) -> tuple[EmbeddingOptions, Limits, list[str]]:
@@ -91,6 +118,7 @@ def _endpoint_limits(
     if info is None:
         notes.append("the endpoint answers no info request (an older artifact): 32 texts/request")
     else:
+        refuse_options_the_model_lacks(info, options)
         options = replace(options, encoding_format="base64")
     limits = Limits(
         max_texts=endpoint_batch_size(None, info, options),

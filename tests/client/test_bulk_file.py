@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -354,6 +355,47 @@ def test_an_endpoint_that_keeps_failing_stops_the_run_and_a_rerun_finishes_it(
     assert sorted(read_output(tmp_path / "v.parquet")) == sorted(records)
     # The rerun sent only what was missing: one info request, then the rest.
     assert sum(1 for _ in faulty_runtime.answered) < 1 + len(records)
+
+
+@pytest.mark.parametrize("fault", ["expired", "no-endpoint"])
+def test_a_refusal_of_the_request_itself_stops_the_run_instead_of_failing_every_document(
+    tmp_path, aws, faulty_runtime, fault
+):
+    endpoint = serverless_endpoint(aws, max_concurrency=2)
+    write_corpus(tmp_path / "corpus.jsonl", corpus_texts(120, seed=11))
+    outputs = stack_outputs_file(tmp_path, endpoint, faulty_runtime)
+    faulty_runtime.fail_from, faulty_runtime.fail_with = 4, fault
+    out = tmp_path / "v.jsonl"
+    outcome = embed_file(
+        tmp_path / "corpus.jsonl", "--out", out, "--outputs-file", outputs, "--max-tokens", "60"
+    )
+    assert outcome.code == EXIT_FAILED, outcome.err
+    assert "refuses the request itself, not a document" in outcome.out
+    assert (
+        not (tmp_path / "v.jsonl.errors.jsonl").exists()
+        or not (tmp_path / "v.jsonl.errors.jsonl").read_text()
+    )
+    # No splitting down to single documents: the requests in flight, not twice the corpus.
+    assert faulty_runtime.requests < 10
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (("--dimensions", "1024"), f"--dimensions 1024: .* gives 1 to {DIMENSIONS} dimensions"),
+        (("--prompt-name", "query"), "--prompt-name 'query': the prompts of .* are none"),
+    ],
+)
+def test_an_option_the_model_lacks_fails_before_the_corpus_is_sent(
+    tmp_path, local_url, option, message
+):
+    write_corpus(tmp_path / "corpus.jsonl", corpus_texts(40))
+    outcome = embed_file(
+        tmp_path / "corpus.jsonl", "--out", tmp_path / "v.jsonl", "--url", local_url, *option
+    )
+    assert outcome.code == EXIT_USAGE, outcome.err
+    assert re.search(message, outcome.err), outcome.err
+    assert not (tmp_path / "v.jsonl.errors.jsonl").exists()
 
 
 def test_a_finished_output_is_skipped_without_sending_anything(tmp_path, aws, faulty_runtime):

@@ -101,15 +101,61 @@ def test_parquet_without_the_text_column_fails_naming_the_columns(tmp_path):
         read_documents(path, "parquet")
 
 
-def test_plain_text_ids_are_line_numbers_and_empty_lines_are_kept_for_the_error_file(tmp_path):
+def test_plain_text_ids_are_line_numbers_and_blank_lines_are_no_documents(tmp_path):
     path = tmp_path / "c.txt"
-    path.write_text("first\n\nthird\r\n")
+    path.write_text("first\n\n  \nfourth\r\n")
     assert list(read_documents(path, "text")) == [
         Document("1", "first", 1),
-        Document("2", "", 2),
-        Document("3", "third", 3),
+        Document("4", "fourth", 4),
     ]
-    assert count_records(path, "text") == 3
+    assert count_records(path, "text") == 2
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_field(tmp_path):
+    csv_path = tmp_path / "excel.csv"
+    csv_path.write_bytes(b"\xef\xbb\xbfid,text\r\n1,caf\xc3\xa9\r\n")
+    assert list(read_documents(csv_path, "csv")) == [Document("1", "café", 1)]
+    assert count_records(csv_path, "csv") == 1
+    jsonl_path = tmp_path / "notepad.jsonl"
+    jsonl_path.write_bytes(b'\xef\xbb\xbf{"id": "a", "text": "one"}\n')
+    assert list(read_documents(jsonl_path, "jsonl")) == [Document("a", "one", 1)]
+    text_path = tmp_path / "notepad.txt"
+    text_path.write_bytes(b"\xef\xbb\xbffirst\n")
+    assert list(read_documents(text_path, "text")) == [Document("1", "first", 1)]
+
+
+def test_an_unpaired_surrogate_is_a_problem_of_that_record_only(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text(
+        '{"id": "a", "text": "cut emoji \\ud83d"}\n'
+        '{"id": "b\\udc00", "text": "fine"}\n'
+        '{"id": "c", "text": "whole emoji \\ud83d\\ude00"}\n'
+    )
+    documents = list(read_documents(path, "jsonl"))
+    assert [(d.id, d.text) for d in documents] == [
+        ("a", None),
+        (None, None),
+        ("c", "whole emoji 😀"),
+    ]
+    assert "'text' holds an unpaired surrogate" in documents[0].problem
+    assert "'id' holds an unpaired surrogate" in documents[1].problem
+    assert documents[2].problem is None
+
+
+def test_a_csv_field_as_long_as_a_request_can_carry_is_read(tmp_path):
+    path = tmp_path / "long.csv"
+    long_text = "word " * 60_000  # 300,000 characters: over the csv module's default 131,072
+    path.write_text(f'id,text\n1,"{long_text}"\n2,short\n')
+    assert [d.text for d in read_documents(path, "csv")] == [long_text, "short"]
+    assert count_records(path, "csv") == 2
+
+
+def test_a_csv_field_no_request_could_carry_stops_the_reading_naming_the_line(tmp_path):
+    path = tmp_path / "huge.csv"
+    path.write_text(f"id,text\n1,fine\n2,{'x' * 4_000_001}\n")
+    with pytest.raises(InputFormatError, match=r"huge.csv, data row 2: not CSV \(field larger"):
+        list(read_documents(path, "csv"))
+    assert count_records(path, "csv") is None  # no ETA, and the run names the line
 
 
 @pytest.mark.parametrize(

@@ -217,7 +217,7 @@ def settle_engine(
     format version also names the runtime wheel, so a new wheel repackages.
     """
     from facts.onnx_runtime import ONNX_MODEL_FILE, runtime_wheel
-    from loader.selection import has_onnx_export
+    from loader.selection import has_onnx_export, onnx_export_problem
     from loader.version import format_version
 
     requested = inputs.get("inference_engine") or "torch"
@@ -232,12 +232,15 @@ def settle_engine(
         else:
             inputs["onnx_export"] = _lists_onnx_export(inputs, pinned, failures)
     if requested == "onnx" and inputs["onnx_export"] is False:
+        why = f"{ONNX_MODEL_FILE} is not in the repository"
+        if listing is not None:
+            why = onnx_export_problem(item.path for item in listing) or why
         failures.append(
             CheckFailure(
                 "inference_engine",
                 f"inferenceEngine is onnx, but model '{inputs.get('model_id')}' at {pinned} has no "
-                f"ONNX export: {ONNX_MODEL_FILE} is not in the repository. Use auto (PyTorch for "
-                "this model) or torch",
+                f"ONNX export the engine can run: {why}. Use auto (PyTorch for this model) or "
+                "torch",
             )
         )
     if requested == "onnx" and runtime is None:

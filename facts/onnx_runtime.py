@@ -20,7 +20,8 @@ from dataclasses import dataclass
 # Where the Hub's embedding repositories keep their ONNX export (optimum's layout, also what
 # sentence-transformers' ONNX backend loads); larger graphs keep their weights beside it.
 ONNX_MODEL_FILE = "onnx/model.onnx"
-ONNX_EXTERNAL_DATA_FILE = "onnx/model.onnx_data"
+# The names exporters give the graph's external weights: optimum's, and torch.onnx's since 2.5.
+ONNX_EXTERNAL_DATA_FILES = ("onnx/model.onnx_data", "onnx/model.onnx.data")
 # The engines inference.py can run, and what a stack may ask for.
 ENGINES = ("torch", "onnx")
 ENGINE_CHOICES = ("auto", *ENGINES)

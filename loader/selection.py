@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from facts.onnx_runtime import ONNX_EXTERNAL_DATA_FILE, ONNX_MODEL_FILE
+from facts.onnx_runtime import ONNX_EXTERNAL_DATA_FILES, ONNX_MODEL_FILE
 
 # sentence-transformers modules live in folders such as "1_Pooling" or "2_Dense".
 _MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
@@ -84,21 +84,57 @@ def _chosen_weights(names: list[str]) -> tuple[list[str], str | None]:
     return [], None
 
 
+# Files in `onnx/` that are no weights of `onnx/model.onnx`: other graphs and their data, and
+# the tokenizer and config copies some repos keep there.
+_ONNX_FOLDER_EXTRAS = re.compile(
+    r"^onnx/(?:[^/]+\.onnx|model_[^/]+\.onnx(?:_data|\.data)|[^/]+\.(?:json|txt|md|model))$"
+)
+
+
+def onnx_export_problem(paths: Iterable[str]) -> str | None:
+    """Why the ONNX engine cannot run this repo's export (None: it can).
+
+    The engine packages `onnx/model.onnx` and its external data under the names exporters
+    give it. Any other file in `onnx/` may be weights the graph references under a name of its
+    own (e.g. `Constant_7_attr__value`), which the archive would lack: the model would fail to
+    load on the endpoint, so such a repo is PyTorch's under `auto`.
+    """
+    paths = set(paths)
+    if ONNX_MODEL_FILE not in paths:
+        found = sorted(path for path in paths if path.endswith((".onnx", ".onnx_data")))
+        return f"{ONNX_MODEL_FILE} is not in the repository (ONNX files there: {found or 'none'})"
+    unknown = sorted(
+        path
+        for path in paths
+        if path.startswith("onnx/")
+        and path != ONNX_MODEL_FILE
+        and path not in ONNX_EXTERNAL_DATA_FILES
+        and not _ONNX_FOLDER_EXTRAS.match(path)
+    )
+    if unknown:
+        return (
+            f"onnx/ also holds {unknown}, which may be external weights of {ONNX_MODEL_FILE} "
+            f"under other names than {list(ONNX_EXTERNAL_DATA_FILES)}"
+        )
+    return None
+
+
 def has_onnx_export(paths: Iterable[str]) -> bool:
-    """True when a repo listing holds the ONNX export the ONNX engine runs."""
-    return ONNX_MODEL_FILE in set(paths)
+    """True when a repo listing holds an ONNX export the ONNX engine can package and run."""
+    return onnx_export_problem(paths) is None
 
 
 def onnx_export_files(model_id: str, listing: Iterable[RepoFile]) -> list[RepoFile]:
     """`onnx/model.onnx` and its external-data file if listed; NoOnnxExportError otherwise."""
     by_path = {item.path: item for item in listing}
-    if ONNX_MODEL_FILE not in by_path:
-        found = sorted(path for path in by_path if path.endswith((".onnx", ".onnx_data")))
+    problem = onnx_export_problem(by_path)
+    if problem is not None:
         raise NoOnnxExportError(
-            f"{model_id} has no ONNX export at {ONNX_MODEL_FILE} (ONNX files in the repo: "
-            f"{found or 'none'}); use inferenceEngine auto or torch for this model"
+            f"{model_id} has no ONNX export the engine can run: {problem}; use inferenceEngine "
+            "auto or torch for this model"
         )
-    return [by_path[path] for path in (ONNX_MODEL_FILE, ONNX_EXTERNAL_DATA_FILE) if path in by_path]
+    wanted = (ONNX_MODEL_FILE, *ONNX_EXTERNAL_DATA_FILES)
+    return [by_path[path] for path in wanted if path in by_path]
 
 
 def select_files(

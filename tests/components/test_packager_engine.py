@@ -200,3 +200,20 @@ def test_a_bge_style_cls_model_with_an_export_is_served_by_onnx_end_to_end(
         str(with_pooling(tmp_path / "reference", cls)), device="cpu"
     ).encode(texts, normalize_embeddings=True)
     assert float((ours * theirs).sum(axis=1).min()) >= 0.9999
+
+
+def test_an_export_with_unknown_files_beside_it_is_torch_under_auto_and_refused_under_onnx(
+    provider, hub, s3_bucket, this_python_runtime
+) -> None:
+    files = {**TINY_FILES, "onnx/model.onnx": b"graph", "onnx/Constant_7_attr__value": b"w"}
+    hub.register(make_repo("test-org/odd-export", files, commit="4" * 40))
+    auto = provider.check(
+        {}, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id="test-org/odd-export")
+    )
+    assert auto.failures == [] and auto.inputs["engine"] == "torch"
+    forced = provider.check(
+        {}, engine_inputs(s3_bucket, this_python_runtime, "onnx", model_id="test-org/odd-export")
+    )
+    (failure,) = forced.failures
+    assert failure.property == "inference_engine"
+    assert "onnx/Constant_7_attr__value" in failure.reason

@@ -202,7 +202,10 @@ def test_external_data_of_a_large_graph_is_packaged_beside_it(hub, s3_bucket, th
 def test_engine_onnx_without_the_export_names_the_file_and_writes_nothing(
     hub, aws, s3_bucket, this_python_runtime
 ):
-    with pytest.raises(LoaderError, match=r"no ONNX export at onnx/model.onnx") as failure:
+    with pytest.raises(
+        LoaderError,
+        match=r"no ONNX export the engine can run: onnx/model.onnx is not in the repository",
+    ) as failure:
         handler(
             hub_event(
                 s3_bucket,

@@ -237,3 +237,30 @@ def test_torch_engine_never_packages_onnx_files():
 def test_has_onnx_export_looks_for_exactly_onnx_model_onnx():
     assert has_onnx_export(HUB_ONNX_LAYOUT)
     assert not has_onnx_export(["model.onnx", "onnx/model_O1.onnx", "onnx/model_fp16.onnx"])
+
+
+def test_the_graphs_external_data_is_packaged_under_either_exporters_name():
+    for data in ("onnx/model.onnx_data", "onnx/model.onnx.data"):
+        paths = onnx_selected(*SENTENCE_TRANSFORMERS_FILES, "onnx/model.onnx", data)
+        assert {"onnx/model.onnx", data} <= set(paths)
+
+
+def test_other_graphs_their_data_and_tokenizer_copies_in_onnx_leave_the_export_usable():
+    layout = (
+        *HUB_ONNX_LAYOUT,
+        "onnx/model_O4.onnx_data",
+        "onnx/model_fp16.onnx.data",
+        "onnx/config.json",
+        "onnx/tokenizer.json",
+        "onnx/sentencepiece.bpe.model",
+    )
+    assert has_onnx_export(layout)
+    assert [p for p in onnx_selected(*layout) if p.startswith("onnx/")] == ["onnx/model.onnx"]
+
+
+def test_an_unknown_file_in_onnx_may_be_weights_so_the_export_is_not_used():
+    # bge-m3 style: the graph keeps a tensor in a file named after its node.
+    layout = (*HUB_ONNX_LAYOUT, "onnx/model.onnx_data", "onnx/Constant_7_attr__value")
+    assert not has_onnx_export(layout)
+    with pytest.raises(NoOnnxExportError, match=r"onnx/Constant_7_attr__value.*external weights"):
+        onnx_selected(*layout)

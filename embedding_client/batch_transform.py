@@ -202,6 +202,18 @@ def list_objects(s3: Any, url: str) -> list[tuple[str, int]]:
     return [(key, size) for key, size in found if not key.endswith("/")]
 
 
+def _nothing_under(s3: Any, given: str, folder: str) -> str:
+    """Why the input folder is empty: often because the URL names one object, not a folder."""
+    _, key_named = identifiers.parse_s3_url(given)
+    if given != folder and any(key == key_named for key, _ in list_objects(s3, given)):
+        parent = given.rsplit("/", 1)[0] + "/"
+        return (
+            f"{given} is one object; the input is a folder: pass {parent} (every object under it "
+            "is embedded), or put the file in a folder of its own"
+        )
+    return f"no objects under {folder}"
+
+
 def outputs_of(inputs: list[str], input_url: str, output_keys: set[str]) -> dict[str, bool]:
     """Input key → whether its `.out` object exists (Batch Transform writes it when the whole
     file succeeded), matched by the path below the input folder."""
@@ -349,7 +361,7 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
         sagemaker = aws_client("sagemaker", target.region)
         inputs = list_objects(s3, spec.input_url)
         if not inputs:
-            print(f"embed batch: no objects under {spec.input_url}", file=stderr)
+            print(f"embed batch: {_nothing_under(s3, args.input_url, spec.input_url)}", file=stderr)
             return EXIT_USAGE
         sagemaker.create_transform_job(**request)
     except (NoCredentialsError, NoRegionError) as error:

@@ -216,6 +216,19 @@ def test_an_empty_input_folder_starts_no_job(tmp_path, aws, s3_bucket, no_transf
     assert no_transform_jobs == {}
 
 
+def test_a_single_object_as_input_is_pointed_to_its_folder(
+    tmp_path, aws, s3_bucket, no_transform_jobs
+):
+    put_corpus(aws, s3_bucket, {"part-1.jsonl": [{"id": "a", "text": "one"}]})
+    outcome = embed_batch(
+        "--outputs-file", stack_outputs(tmp_path, s3_bucket),
+        f"s3://{s3_bucket}/corpus/part-1.jsonl", f"s3://{s3_bucket}/vectors/",
+    )  # fmt: skip
+    assert outcome.code == EXIT_USAGE
+    assert f"is one object; the input is a folder: pass s3://{s3_bucket}/corpus/" in outcome.err
+    assert no_transform_jobs == {}
+
+
 # ---------------------------------------------------------------------------------------------
 # The job's life, played over moto
 

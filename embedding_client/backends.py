@@ -19,6 +19,7 @@ import random
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -313,7 +314,7 @@ def post_with_retries(
     raise AssertionError("unreachable")
 
 
-class ProjectEndpointBackend:
+class ProjectEndpointBackend(ABC):
     """What an endpoint serving this project's container offers: `info`, and `embed` in batches.
 
     Its subclasses say how one request body is sent (`sender`) and name the target; batches are
@@ -325,11 +326,13 @@ class ProjectEndpointBackend:
     _info: dict[str, Any]
 
     @property
+    @abstractmethod
     def target(self) -> str:
-        raise NotImplementedError
+        """The endpoint as error messages name it."""
 
+    @abstractmethod
     def sender(self) -> Callable[[bytes], bytes]:
-        raise NotImplementedError
+        """Sends one request body, returns the response body."""
 
     def info(self) -> dict[str, Any] | None:
         """What the endpoint serves and its per-request limits (None for an older artifact)."""

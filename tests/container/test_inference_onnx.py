@@ -163,6 +163,21 @@ def test_thread_override_reaches_the_onnx_session(
     assert model.engine.session.get_session_options().intra_op_num_threads == 1
 
 
+def test_torch_keeps_one_thread_beside_the_onnx_session(
+    inference, onnx_folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("EMBEDDING_NUM_THREADS", "2")
+    try:
+        model = inference.model_fn(str(onnx_folder))
+        assert model.engine.session.get_session_options().intra_op_num_threads == 2
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_load_log_line_names_the_engine(
     inference, onnx_folder: Path, caplog: pytest.LogCaptureFixture
 ):

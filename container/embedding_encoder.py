@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from embedding_batches import length_runs
 from embedding_limits import in_batch_transform, response_limit_bytes
 from embedding_pooling import pool
 from embedding_settings import EmbeddingSettings, ModelFilesError
@@ -20,7 +21,8 @@ from embedding_settings import EmbeddingSettings, ModelFilesError
 from facts.embedding_api import EmbeddingOptions, InputError, max_vectors
 
 # Texts run through the transformer this many at a time, longest first (as sentence-transformers
-# does), so one long text does not pad a whole large request.
+# does), so one long text does not pad a whole large request; within a batch, texts of similar
+# length share a forward pass (embedding_batches.py), so short ones are not padded to the longest.
 ENCODE_BATCH_SIZE = 32
 # At most this many texts per request (env EMBEDDING_MAX_BATCH_SIZE lowers or raises it): as
 # many as OpenAI's API takes. Responses must also fit 4 MB, which bounds wide float vectors.
@@ -139,19 +141,22 @@ class EmbeddingModel:
                     max_length=settings.max_seq_length,
                     return_tensors="pt",
                 )
-                mask = features["attention_mask"]
-                tokens += int(mask.sum())
-                token_vectors = self.engine.token_embeddings(dict(features))
-                if prompt_length is not None:
-                    mask = exclude_prompt(mask, prompt_length)
-                pooled = pool(settings.pooling_modes, token_vectors, mask)
-                for layer in self.dense:
-                    pooled = layer(pooled)
-                pooled = pooled[:, :dimensions]
-                if normalize:
-                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                for position, index in enumerate(chunk):
-                    vectors[index] = pooled[position]
+                tokens += int(features["attention_mask"].sum())
+                side = getattr(tokenizer, "padding_side", "right")
+                for rows, length in length_runs(features["attention_mask"], side):
+                    run = {name: tensor[rows, :length] for name, tensor in features.items()}
+                    mask = run["attention_mask"]
+                    token_vectors = self.engine.token_embeddings(run)
+                    if prompt_length is not None:
+                        mask = exclude_prompt(mask, prompt_length)
+                    pooled = pool(settings.pooling_modes, token_vectors, mask)
+                    for layer in self.dense:
+                        pooled = layer(pooled)
+                    pooled = pooled[:, :dimensions]
+                    if normalize:
+                        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                    for position, row in enumerate(rows):
+                        vectors[chunk[row]] = pooled[position]
         stacked = torch.stack([vector for vector in vectors if vector is not None])
         return stacked.to(torch.float32), tokens
 

@@ -1,7 +1,8 @@
 """How many vCPUs the container may use: CPU affinity, capped by the cgroup's CPU quota.
 
 Serverless containers see the host's CPUs but are granted fewer; a thread pool sized to the
-host would contend with itself. Both engines size their intra-op threads from this.
+host would contend with itself. Both engines size their intra-op threads from this (beside
+ONNX Runtime, torch keeps one thread: embedding_engines.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Export a Hugging Face encoder to ONNX as the Hub's embedding repos ship it: onnx/model.onnx.
 
-`torch.onnx.export` (TorchScript exporter, opset 17, fp32) with the names optimum's exports use —
-inputs `input_ids`, `attention_mask`, `token_type_ids`, output `last_hidden_state` — and dynamic
-batch and sequence axes. The tests and the inference benchmark make the reference model's export
+`torch.onnx.export` (TorchScript exporter, opset 17, fp32, the model's eager attention rather than
+transformers' default SDPA) with the names optimum's exports use — inputs `input_ids`,
+`attention_mask`, `token_type_ids`, output `last_hidden_state` — and dynamic batch and sequence
+axes. The tests and the inference benchmark make the reference model's export
 with it (the ONNX engine runs exactly such files); it also works for a model folder of your own:
 
     python scripts/export_onnx.py path/to/model path/to/model/onnx/model.onnx
@@ -31,7 +32,9 @@ def export_transformer(
     import torch
     from transformers import AutoModel
 
-    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    # Eager attention: a plain MatMul/Softmax graph (254 nodes after ONNX Runtime's optimizer for
+    # all-MiniLM-L6-v2, against 338 with the SDPA path's extra mask checks); as fast, measured.
+    model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
 
     class TokenVectors(torch.nn.Module):
         def __init__(self) -> None:

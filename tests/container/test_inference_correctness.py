@@ -20,6 +20,7 @@ from tests.support.models import (
     container_module,
     copy_model,
     import_inference,
+    recorded_forward_shapes,
     with_pooling,
 )
 
@@ -94,6 +95,16 @@ def test_batch_larger_than_one_forward_pass_keeps_request_order(inference, loade
     ours = embed(inference, loaded, texts)
     theirs = reference.encode(texts, normalize_embeddings=True)
     assert cosines(ours, theirs).min() >= MIN_COSINE
+
+
+def test_a_left_padding_tokenizer_keeps_the_batch_in_one_forward_pass(
+    inference, loaded, monkeypatch: pytest.MonkeyPatch
+):
+    # Trimming left padding would move the real tokens to other positions, changing the vectors.
+    monkeypatch.setattr(loaded.tokenizer, "padding_side", "left")
+    shapes = recorded_forward_shapes(loaded.engine, monkeypatch)
+    embed(inference, loaded, [LONG_TEXT, *SENTENCES])
+    assert shapes == [(len(SENTENCES) + 1, MAX_SEQ_LENGTH)]
 
 
 def test_vectors_are_unit_length_because_the_model_has_a_normalize_module(inference, loaded):

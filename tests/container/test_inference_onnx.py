@@ -24,6 +24,7 @@ from tests.support.models import (
     container_module,
     copy_model,
     import_inference,
+    recorded_forward_shapes,
     with_dense,
     with_onnx,
     with_pooling,
@@ -81,6 +82,19 @@ def test_onnx_single_text_and_a_batch_over_one_forward_pass_keep_request_order(
     single = embed(inference, loaded, texts[5])
     assert cosines(single, reference.encode(texts[5:6])).min() >= MIN_COSINE
     ours = embed(inference, loaded, texts)
+    assert cosines(ours, reference.encode(texts, normalize_embeddings=True)).min() >= MIN_COSINE
+
+
+def test_a_mixed_length_batch_runs_as_shorter_passes_and_keeps_the_vectors(
+    inference, loaded, reference, monkeypatch: pytest.MonkeyPatch
+):
+    shapes = recorded_forward_shapes(loaded.engine, monkeypatch)
+    texts = [*SENTENCES[:3], LONG_TEXT, *SENTENCES[3:]]
+    ours = embed(inference, loaded, texts)
+    # The long text alone at 256 tokens; the short ones padded only to their own longest.
+    assert shapes[0] == (1, 256)
+    assert sum(rows for rows, _ in shapes) == len(texts)
+    assert all(tokens < 32 for _, tokens in shapes[1:])
     assert cosines(ours, reference.encode(texts, normalize_embeddings=True)).min() >= MIN_COSINE
 
 
@@ -147,6 +161,21 @@ def test_thread_override_reaches_the_onnx_session(
     monkeypatch.setenv("EMBEDDING_NUM_THREADS", "1")
     model = inference.model_fn(str(onnx_folder))
     assert model.engine.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_torch_keeps_one_thread_beside_the_onnx_session(
+    inference, onnx_folder: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("EMBEDDING_NUM_THREADS", "2")
+    try:
+        model = inference.model_fn(str(onnx_folder))
+        assert model.engine.session.get_session_options().intra_op_num_threads == 2
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_load_log_line_names_the_engine(

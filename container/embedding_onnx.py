@@ -75,6 +75,19 @@ class OnnxEngine:
                 f"({[item.type for item in session.get_inputs()]}); the ONNX engine feeds "
                 f"{list(_KNOWN_INPUTS)} as int64 or int32 tensors, so it cannot feed {unknown}"
             )
+        # A graph exported without dynamic axes takes one batch size and length only: it would
+        # load, then refuse every other request. Refused here, while the model loads.
+        fixed = {
+            item.name: item.shape
+            for item in session.get_inputs()
+            if any(isinstance(size, int) for size in (item.shape or ())[:2])
+        }
+        if fixed:
+            raise ModelFilesError(
+                f"{ONNX_MODEL_FILE} has fixed input dimensions {fixed}: it takes one batch size "
+                "and text length only, the engine sends any. Use inferenceEngine torch (or "
+                "EMBEDDING_ENGINE=torch), or export with dynamic batch and sequence axes"
+            )
 
     @classmethod
     def load(cls, model_dir: str, transformer_path: str, threads: int) -> OnnxEngine:

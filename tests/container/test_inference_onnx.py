@@ -257,3 +257,19 @@ def test_a_graph_taking_position_ids_but_no_token_type_ids_is_fed_as_transformer
     texts = [*SENTENCES, LONG_TEXT]
     ours = embed(inference, model, texts)
     assert cosines(ours, reference.encode(texts, normalize_embeddings=True)).min() >= MIN_COSINE
+
+
+def test_a_graph_with_a_fixed_batch_size_fails_the_load_instead_of_later_requests(
+    inference, tmp_path: Path, reference_onnx_export: Path
+):
+    import onnx
+
+    graph = onnx.load(str(reference_onnx_export))
+    for tensor in graph.graph.input:
+        tensor.type.tensor_type.shape.dim[0].dim_value = 8  # batch fixed at 8, as some exports
+    folder = copy_model(tmp_path / "model")
+    (folder / "onnx").mkdir()
+    onnx.save(graph, str(folder / "onnx" / "model.onnx"))
+    with pytest.raises(ValueError, match=r"fixed input dimensions .*'input_ids': \[8, ") as failure:
+        inference.model_fn(str(folder))
+    assert "inferenceEngine torch" in str(failure.value)

@@ -124,21 +124,27 @@ def test_upload_to_a_missing_bucket_fails_naming_the_step_and_model(aws):
 def test_a_refused_part_stops_the_reader_instead_of_reading_to_the_end(aws, s3_bucket, monkeypatch):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # moto answers 500 here; do not retry it
     s3 = aws.client("s3")
-    produced = 0
+    produced, aborted_at = 0, None
 
     def chunks() -> Iterator[bytes]:
-        nonlocal produced
+        nonlocal produced, aborted_at
         while produced < 100:  # 500 MiB if nothing stopped it
             produced += 1
-            if produced == 3:  # S3 loses the upload: every later UploadPart is refused
-                for upload in s3.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []):
+            if produced >= 3 and aborted_at is None:
+                # S3 loses the upload: every later UploadPart is refused. The transfer manager
+                # may read ahead before it creates the upload, so wait until there is one.
+                uploads = s3.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+                for upload in uploads:
                     s3.abort_multipart_upload(
                         Bucket=s3_bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                     )
+                aborted_at = produced if uploads else None
             yield bytes(MIN_PART)
 
     reader = ArchiveReader(chunks(), accept)
     with pytest.raises(UploadError, match="step 'upload-part'"):
         upload_archive(s3, s3_bucket, "obj", reader, part_size=MIN_PART, model="m")
-    assert produced < 20  # at most the parts already in memory when the refusal came back
+    assert aborted_at is not None
+    # At most the parts already in memory when the refusal came back, not the other 500 MiB.
+    assert produced - aborted_at < 20
     assert leftovers(s3, s3_bucket) == ([], [])

@@ -176,19 +176,24 @@ print(json.dumps(passes))
 
 def interleaved(model_dir: Path, threads: int) -> dict:
     """Sentences/second of every pass of every engine, passes alternated in one process."""
+    arguments = [str(model_dir), str(threads), str(INTERLEAVED_PASSES), str(SENTENCES_PER_PASS)]
+    return _run_child(_INTERLEAVED_CHILD, arguments, threads, f"interleaved ×{threads}")
+
+
+def _run_child(script: str, arguments: list[str], threads: int, what: str) -> dict:
+    """Run `script` in a fresh Python with the container's thread setting; its last JSON line."""
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "EMBEDDING_NUM_THREADS": str(threads)}
     env.pop("PYTHONPATH", None)
-    arguments = [str(model_dir), str(threads), str(INTERLEAVED_PASSES), str(SENTENCES_PER_PASS)]
     completed = subprocess.run(
-        [sys.executable, "-c", _INTERLEAVED_CHILD, *arguments],
-        cwd=tempfile.gettempdir(),
+        [sys.executable, "-c", script, *arguments],
+        cwd=tempfile.gettempdir(),  # not the project: nothing shadows the archive's code/
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"interleaved run with {threads} thread(s) failed:\n{completed.stderr}")
+        raise RuntimeError(f"{what} failed:\n{completed.stderr}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -251,21 +256,8 @@ def archive_sizes(model_dir: Path) -> dict:
 
 def measure(engine: str, model_dir: Path, threads: int) -> dict:
     """One fresh process: its own imports, model load and thread pool."""
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    env.pop("PYTHONPATH", None)
-    env["EMBEDDING_NUM_THREADS"] = str(threads)
     arguments = [engine, str(model_dir), str(threads), str(REPEATS), str(SENTENCES_PER_PASS)]
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, *arguments, json.dumps(CHECK_TEXTS)],
-        cwd=tempfile.gettempdir(),  # not the project: nothing shadows the archive's code/
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{engine} failed:\n{completed.stderr}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return _run_child(_CHILD, [*arguments, json.dumps(CHECK_TEXTS)], threads, engine)
 
 
 def min_cosine(ours: list[list[float]], theirs: list[list[float]]) -> float:

@@ -26,6 +26,7 @@ from loader.version import format_version
 from tests.fixtures.aws import AwsEndpoint, point_boto3_at
 from tests.fixtures.hub import REFERENCE_MODEL_ID, HubServer, make_repo
 from tests.support.loader import (
+    ONNX_ARCHIVE_MODEL_FILES,
     ONNX_MODEL_ID,
     ONNX_VARIANTS,
     TINY_FILES,
@@ -94,18 +95,7 @@ def test_onnx_archive_carries_the_export_and_no_pytorch_weights_nor_variants(pac
     assert not set(ONNX_VARIANTS) & set(names)
     assert not [name for name in names if name.startswith("openvino")]
     model_files = [n for n in packaged.result["files"] if not n.startswith("code/")]
-    assert model_files == [
-        "1_Pooling/config.json",
-        "config.json",
-        "config_sentence_transformers.json",
-        "modules.json",
-        "onnx/model.onnx",
-        "sentence_bert_config.json",
-        "special_tokens_map.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "vocab.txt",
-    ]
+    assert model_files == list(ONNX_ARCHIVE_MODEL_FILES)
 
 
 def test_only_the_needed_files_are_downloaded(packaged):

@@ -12,6 +12,7 @@ from loader.selection import (
     is_weights,
     select_files,
 )
+from tests.support.loader import ONNX_ARCHIVE_MODEL_FILES
 
 
 def listing(*paths: str) -> list[RepoFile]:
@@ -190,18 +191,7 @@ def onnx_selected(*paths: str) -> list[str]:
 
 
 def test_onnx_engine_keeps_exactly_the_export_and_no_pytorch_weights():
-    assert onnx_selected(*HUB_ONNX_LAYOUT) == [
-        "1_Pooling/config.json",
-        "config.json",
-        "config_sentence_transformers.json",
-        "modules.json",
-        "onnx/model.onnx",
-        "sentence_bert_config.json",
-        "special_tokens_map.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "vocab.txt",
-    ]
+    assert onnx_selected(*HUB_ONNX_LAYOUT) == list(ONNX_ARCHIVE_MODEL_FILES)
 
 
 def test_onnx_engine_keeps_the_external_data_file_of_a_large_graph():

@@ -38,6 +38,22 @@ ONNX_VARIANTS = {
 }
 
 
+# What an ONNX archive of the reference model holds besides code/: the sentence-transformers
+# files and the one graph (no PyTorch weights, variants, OpenVINO or README).
+ONNX_ARCHIVE_MODEL_FILES = (
+    "1_Pooling/config.json",
+    "config.json",
+    "config_sentence_transformers.json",
+    "modules.json",
+    "onnx/model.onnx",
+    "sentence_bert_config.json",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+)
+
+
 def onnx_repo(
     export: Path, model_id: str = ONNX_MODEL_ID, files: dict[str, bytes | Path] | None = None
 ) -> HubRepo:

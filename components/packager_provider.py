@@ -263,10 +263,16 @@ def _lists_onnx_export(
     inputs: Mapping[str, Any], pinned: str, failures: list[CheckFailure]
 ) -> bool | None:
     """Whether the pinned commit ships the ONNX export (one Hub listing); None if unknown."""
+    from loader.errors import LoaderError
+    from loader.hub import fetch_snapshot
     from loader.selection import has_onnx_export
 
-    files = _pinned_files(inputs, pinned, "inference_engine", failures)
-    return None if files is None else has_onnx_export(item.path for item in files)
+    try:
+        snapshot = fetch_snapshot(inputs["model_id"], pinned, hub_token(inputs))
+    except LoaderError as error:
+        failures.append(CheckFailure("inference_engine", str(error)))
+        return None
+    return has_onnx_export(item.path for item in snapshot.files)
 
 
 def check_prompt_name(
@@ -292,15 +298,12 @@ def check_prompt_name(
     checked = olds.get("pinned_revision") == pinned and olds.get("default_prompt_name") == name
     if checked and olds.get("model_id") == inputs.get("model_id"):
         return
-    files = (
-        listing
-        if listing is not None
-        else _pinned_files(inputs, pinned, "default_prompt_name", failures)
-    )
-    if files is None:
-        return
+    from loader.hub import fetch_snapshot
+
     try:
-        names = prompt_names(inputs["model_id"], pinned, files, hub_token(inputs))
+        token = hub_token(inputs)  # read once: the listing and the download both need it
+        files = listing or fetch_snapshot(inputs["model_id"], pinned, token).files
+        names = prompt_names(inputs["model_id"], pinned, files, token)
     except LoaderError as error:
         failures.append(CheckFailure("default_prompt_name", str(error)))
         return
@@ -315,20 +318,6 @@ def check_prompt_name(
                 f"{pinned}: {offered}. Set one of them, or remove defaultPromptName",
             )
         )
-
-
-def _pinned_files(
-    inputs: Mapping[str, Any], pinned: str, field: str, failures: list[CheckFailure]
-) -> tuple[RepoFile, ...] | None:
-    """The pinned commit's files (one Hub listing); None, failing `field`, if unreadable."""
-    from loader.errors import LoaderError
-    from loader.hub import fetch_snapshot
-
-    try:
-        return fetch_snapshot(inputs["model_id"], pinned, hub_token(inputs)).files
-    except LoaderError as error:
-        failures.append(CheckFailure(field, str(error)))
-        return None
 
 
 def hub_token(inputs: Mapping[str, Any]) -> str | None:

@@ -42,6 +42,13 @@ REPEATS = int(os.environ.get("BENCH_INFERENCE_REPEATS", "3"))
 ROUNDS = int(os.environ.get("BENCH_INFERENCE_ROUNDS", "2"))
 INTERLEAVED_PASSES = int(os.environ.get("BENCH_INFERENCE_PASSES", "7"))
 SENTENCES_PER_PASS = int(os.environ.get("BENCH_INFERENCE_SENTENCES", "128"))
+# The texts of the interleaved throughput passes: (shortest characters, length spread, times the
+# word list repeats, texts per pass). Short sentences (8-31 tokens), as a search query or a title;
+# passages (about 40-240 tokens), as the chunks of a document a retrieval index holds.
+WORKLOADS = {
+    "sentences": (40, 160, 1, SENTENCES_PER_PASS),
+    "passages": (200, 1000, 20, int(os.environ.get("BENCH_INFERENCE_PASSAGES", "64"))),
+}
 ENGINES = ("torch", "onnx", "sentence-transformers")
 BATCH_SIZES = (1, 32)
 CHECK_TEXTS = [
@@ -117,14 +124,15 @@ print(json.dumps({
 }))
 """
 
-# Runs in one child process: argv = model dir, threads, repeats, sentences per pass. All three
+# Runs in one child process: argv = model dir, threads, repeats, texts per pass, and the
+# workload's shortest characters, length spread and word-list repeats. All three
 # engines loaded side by side, their passes alternated, so that each ratio compares passes run
 # moments apart: on a machine shared with other work, the ratio of neighbours holds when the
 # rates themselves swing.
 _INTERLEAVED_CHILD = r"""
 import json, os, statistics, sys, time
 model_dir = sys.argv[1]
-threads, repeats, count = (int(value) for value in sys.argv[2:5])
+threads, repeats, count, shortest, spread, repeat = (int(value) for value in sys.argv[2:8])
 import torch
 torch.set_num_threads(threads)
 from sentence_transformers import SentenceTransformer
@@ -154,7 +162,7 @@ words = ("the quick brown fox jumps over a lazy dog while an embedding model tur
          "sentence into one vector that search and clustering can compare").split()
 def sentence(i):
     turn = (i * 7) % len(words)
-    return " ".join(words[turn:] + words[:turn])[: 40 + (i * 37) % 160]
+    return " ".join((words[turn:] + words[:turn]) * repeat)[: shortest + (i * 37) % spread]
 texts = [sentence(i) for i in range(count)]
 passes = {engine: {} for engine in encoders}
 for batch in (1, 32):
@@ -174,10 +182,12 @@ print(json.dumps(passes))
 """
 
 
-def interleaved(model_dir: Path, threads: int) -> dict:
-    """Sentences/second of every pass of every engine, passes alternated in one process."""
-    arguments = [str(model_dir), str(threads), str(INTERLEAVED_PASSES), str(SENTENCES_PER_PASS)]
-    return _run_child(_INTERLEAVED_CHILD, arguments, threads, f"interleaved ×{threads}")
+def interleaved(model_dir: Path, threads: int, workload: str = "sentences") -> dict:
+    """Texts/second of each engine's passes on `workload`, passes alternated in one process."""
+    shortest, spread, repeat, count = WORKLOADS[workload]
+    arguments = [str(model_dir), str(threads), str(INTERLEAVED_PASSES), str(count)]
+    arguments += [str(shortest), str(spread), str(repeat)]
+    return _run_child(_INTERLEAVED_CHILD, arguments, threads, f"{workload} ×{threads}")
 
 
 def _run_child(script: str, arguments: list[str], threads: int, what: str) -> dict:
@@ -270,6 +280,29 @@ def min_cosine(ours: list[list[float]], theirs: list[list[float]]) -> float:
     )
 
 
+def median_rates(ours: dict[str, list[float]], theirs: dict[str, list[float]]) -> dict:
+    """Per batch size: the median pass's texts/s, and the median of each pass / the reference's.
+
+    Each pass is compared with the reference's pass run just after it, then the median is taken.
+    """
+    return {
+        "texts_per_s": {batch: statistics.median(rates) for batch, rates in ours.items()},
+        "ratio_vs_st": {
+            batch: statistics.median(
+                mine / reference for mine, reference in zip(rates, theirs[batch], strict=True)
+            )
+            for batch, rates in ours.items()
+        },
+        "pass_ratios_vs_st": {
+            batch: [
+                round(mine / reference, 3)
+                for mine, reference in zip(rates, theirs[batch], strict=True)
+            ]
+            for batch, rates in ours.items()
+        },
+    }
+
+
 def best_of(rounds: list[dict]) -> dict:
     """The best round's figures: highest throughput, lowest times, the median peak RSS."""
     return {
@@ -296,28 +329,51 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         f"sentence-transformers {machine['sentence_transformers']}, onnxruntime "
         f"{machine['onnxruntime']} (vendored in code/). Model: all-MiniLM-L6-v2 (mean pooling), "
         "ONNX export by scripts/export_onnx.py (torch.onnx.export, TorchScript exporter, opset "
-        f"17, fp32, eager attention). {SENTENCES_PER_PASS} sentences per "
-        f"pass. The container sizes its intra-op threads to {machine['threads']} here (one per "
+        "17, fp32, eager attention). The container sizes its intra-op threads to "
+        f"{machine['threads']} here (one per "
         "vCPU; with the ONNX engine these are ONNX Runtime's, and torch keeps one thread).",
         "",
         "Throughput: the three engines loaded in one process and their passes alternated "
-        f"({INTERLEAVED_PASSES} passes each); sent/s is the median pass, × ST the median of each "
+        f"({INTERLEAVED_PASSES} passes each, {WORKLOADS['sentences'][3]} sentences or "
+        f"{WORKLOADS['passages'][3]} passages per pass); sent/s is the median pass, × ST the "
+        "median of each "
         "pass against the reference pass run right after it, so that a ratio compares neighbours "
         "even while other work on this shared machine makes the rates swing. Import + load and "
         f"peak RSS: a fresh process per engine, best (lowest) of {ROUNDS} rounds and median.",
         "",
         f"Load average before / after: {machine['loadavg_before']} / {machine['loadavg_after']}.",
         "",
+        "Short sentences (40 to 141 characters, 8 to 31 tokens):",
+        "",
         "| engine | threads | import+load s | sent/s batch 1 | × ST | sent/s batch 32 | × ST "
         "| peak RSS MB | min cosine vs ST |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        rates, ratios = row["interleaved_sentences_per_s"], row["ratio_vs_st"]
+        rates, ratios = row["sentences"]["texts_per_s"], row["sentences"]["ratio_vs_st"]
         lines.append(
             f"| {row['engine']} | {row['threads']} | {row['import_load_s']:.2f} | {rates['1']:.1f} "
             f"| {ratios['1']:.2f} | {rates['32']:.1f} | {ratios['32']:.2f} "
             f"| {row['peak_rss_mb']:.0f} | {row['min_cosine_vs_st']:.7f} |"
+        )
+    lines += [
+        "",
+        "Passages (200 to 1,199 characters, about 40 to 240 tokens):",
+        "",
+        "| engine | threads | passages/s batch 1 | × ST | passages/s batch 32 | × ST "
+        "| × ST per pass, batch 1 / 32 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        passages = row["passages"]
+        rates, ratios = passages["texts_per_s"], passages["ratio_vs_st"]
+        spread = " / ".join(
+            f"{min(values):.2f}–{max(values):.2f}"
+            for values in passages["pass_ratios_vs_st"].values()
+        )
+        lines.append(
+            f"| {row['engine']} | {row['threads']} | {rates['1']:.1f} | {ratios['1']:.2f} "
+            f"| {rates['32']:.1f} | {ratios['32']:.2f} | {spread} |"
         )
     content = sizes["archive_content_bytes"]
     growth = content["onnx"] - content["torch"]
@@ -352,13 +408,17 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         "the archive's download). inference.py is timed through input_fn → predict_fn →",
         "output_fn, i.e. including JSON encoding; the reference returns numpy arrays.",
         "",
-        "The sentences are 40 to 199 characters (8 to 31 tokens), so a batch of 32 padded to its",
+        "The sentences are 40 to 141 characters (8 to 31 tokens), so a batch of 32 padded to its",
         "longest is about a fifth padding. inference.py runs such a batch as forward passes of",
         "similar length (container/embedding_batches.py) and so skips most of it; the reference",
         "pads the whole batch. On a batch of equal lengths there is nothing to skip, and the ONNX",
         "engine's lead at batch 32 is its forward pass alone: about 1.4× PyTorch's on this CPU,",
         "where ONNX Runtime's matrix products (85% of its time) already run at about 100 GFLOP/s",
         "per core, near the fp32 peak of this AMD EPYC (Zen 4) core.",
+        "",
+        "Passages spread wider, so a batch of 32 holds more padding for the runs to skip. One",
+        "passage has none, and the Python around a request is small beside its forward pass: at",
+        "batch 1 the ONNX engine's lead on passages is its forward pass alone.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -407,23 +467,19 @@ def run(results_dir: Path) -> Path:
                     f"{result['import_s'] + result['load_s']:.2f} s",
                     file=sys.stderr,
                 )
-        alternated = {count: interleaved(model_dir, count) for count in thread_counts}
+        alternated = {
+            (workload, count): interleaved(model_dir, count, workload)
+            for workload in WORKLOADS
+            for count in thread_counts
+        }
         machine["loadavg_after"] = _loadavg()
         rows = []
         for engine, count in measured:
             reference_rounds = measured["sentence-transformers", count]
             row = {"engine": engine, "threads": count, **best_of(measured[engine, count])}
-            ours, theirs = alternated[count][engine], alternated[count]["sentence-transformers"]
-            row["interleaved_sentences_per_s"] = {
-                batch: statistics.median(rates) for batch, rates in ours.items()
-            }
-            # Each pass against the reference's pass run just after it, then the median.
-            row["ratio_vs_st"] = {
-                batch: statistics.median(
-                    mine / reference for mine, reference in zip(rates, theirs[batch], strict=True)
-                )
-                for batch, rates in ours.items()
-            }
+            for workload in WORKLOADS:
+                passes = alternated[workload, count]
+                row[workload] = median_rates(passes[engine], passes["sentence-transformers"])
             row["min_cosine_vs_st"] = min_cosine(
                 measured[engine, count][0]["vectors"], reference_rounds[0]["vectors"]
             )

@@ -149,6 +149,8 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
     if not failures:
         settle_engine(olds, inputs, listing, failures)
     if not failures:
+        check_model_code(olds, inputs, listing, failures)
+    if not failures:
         check_prompt_name(olds, inputs, listing, failures)
     return CheckResult(inputs, failures)
 
@@ -275,6 +277,63 @@ def _lists_onnx_export(
     return has_onnx_export(item.path for item in snapshot.files)
 
 
+def check_model_code(
+    olds: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    listing: tuple[RepoFile, ...] | None,
+    failures: list[CheckFailure],
+) -> None:
+    """A model that is its repository's own code must run on the ONNX engine, found at preview.
+
+    PyTorch would build transformers' own class in its place and serve wrong vectors (see
+    facts/model_code.py). Asked of the Hub (config.json) when the commit, the engine or the
+    archive format changes: an existing stack is asked once, when it would package anew.
+    """
+    from facts.model_code import custom_code_problem
+    from facts.onnx_runtime import ONNX_MODEL_FILE
+    from loader.errors import LoaderError
+    from loader.hub import fetch_snapshot
+    from loader.repo_configs import custom_code_classes
+
+    pinned = inputs.get("pinned_revision")
+    if inputs.get("engine") != "torch" or not pinned or is_unknown(pinned):
+        return
+    if inputs.get("source_model_data_url"):
+        return  # the user's own archive: inference.py checks its config.json when it loads
+    unchanged = ("model_id", "pinned_revision", "engine", "format_version")
+    if all(olds.get(name) == inputs.get(name) for name in unchanged):
+        return
+    try:
+        token = hub_token(inputs)
+        files = listing or fetch_snapshot(inputs["model_id"], pinned, token).files
+        classes = custom_code_classes(inputs["model_id"], pinned, files, token)
+    except LoaderError as error:
+        failures.append(CheckFailure("model_id", str(error)))
+        return
+    if not classes:
+        return
+    requested = inputs.get("inference_engine") or "torch"
+    if requested == "torch":
+        remedy = (
+            f"Set inferenceEngine auto (or onnx) if the repository ships {ONNX_MODEL_FILE}: the "
+            "ONNX engine runs the repository's graph without its code"
+        )
+    else:
+        remedy = (
+            f"Only the ONNX engine serves such a model (it runs the repository's graph without "
+            f"its code), and it needs {ONNX_MODEL_FILE} in the repository and an ONNX Runtime "
+            "wheel for the image's Python: set inferenceEngine onnx to see which is missing, or "
+            "choose another model"
+        )
+    failures.append(
+        CheckFailure(
+            "inference_engine" if requested == "torch" else "model_id",
+            f"model '{inputs['model_id']}' at {pinned} cannot run on PyTorch here: "
+            f"{custom_code_problem(classes)}. {remedy}",
+        )
+    )
+
+
 def check_prompt_name(
     olds: Mapping[str, Any],
     inputs: Mapping[str, Any],
@@ -288,7 +347,7 @@ def check_prompt_name(
     """
     from facts.sentence_modules import PROMPTS_FILE
     from loader.errors import LoaderError
-    from loader.prompts import prompt_names
+    from loader.repo_configs import prompt_names
 
     name, pinned = inputs.get("default_prompt_name"), inputs.get("pinned_revision")
     if not name or is_unknown(name) or not pinned or is_unknown(pinned):

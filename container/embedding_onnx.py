@@ -3,7 +3,9 @@
 ONNX Runtime comes from the archive's own `code/onnxruntime/` (the toolkit puts `code/` first on
 sys.path), vendored by the loader for the image's Python; nothing is installed at startup. The
 tokenizer, pooling, Dense modules and normalization stay shared (embedding_encoder.py), so only
-`last_hidden_state` comes from here, handed over as a torch tensor without a copy.
+`last_hidden_state` comes from here, handed over as a torch tensor without a copy. config.json is
+read as plain JSON, not through transformers: a model that is its repository's own code
+(facts/model_code.py) runs from its export without that code.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from embedding_settings import ModelFilesError
-from transformers import AutoConfig
+from embedding_settings import ModelFilesError, read_json
 
+from facts.model_code import CONFIG_FILE
 from facts.onnx_runtime import ONNX_MODEL_FILE
 
 # What the Hub's exports (optimum's) and torch.onnx.export of a Hugging Face encoder take.
@@ -60,12 +62,11 @@ class OnnxEngine:
 
     name = "onnx"
 
-    def __init__(self, session: Any, config: Any) -> None:
+    def __init__(self, session: Any, config: dict[str, Any]) -> None:
         self.session = session
-        self.hidden_size = int(config.hidden_size)
-        positions = getattr(config, "max_position_embeddings", None)
-        self.max_position_embeddings = positions if isinstance(positions, int) else None
-        self.name_or_path = getattr(config, "_name_or_path", "") or ""
+        positions = config.get("max_position_embeddings")
+        self.max_position_embeddings = positions if type(positions) is int else None
+        self.name_or_path = str(config.get("_name_or_path") or "")
         self.output_name = _output_name(session)
         self.inputs = [(item.name, _NUMPY_TYPES.get(item.type)) for item in session.get_inputs()]
         unknown = [name for name, kind in self.inputs if name not in _KNOWN_INPUTS or kind is None]
@@ -88,6 +89,32 @@ class OnnxEngine:
                 "and text length only, the engine sends any. Use inferenceEngine torch (or "
                 "EMBEDDING_ENGINE=torch), or export with dynamic batch and sequence axes"
             )
+        self.hidden_size = self._warm_up()
+
+    def _warm_up(self) -> int:
+        """Run the graph once on a two-token text: its vector size, and a graph that runs.
+
+        The size comes from the graph, not config.json, whose name for it varies with the
+        architecture (`hidden_size`, `n_embd`, `d_model`). A graph that cannot run fails the load
+        here, not the first request; the first request also skips ONNX Runtime's first-run setup.
+        """
+        ids = torch.zeros((1, 2), dtype=torch.int64)
+        features = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        try:
+            hidden = self.token_embeddings(features)
+        except ModelFilesError:
+            raise
+        except Exception as error:  # the runtime's own errors are not one class across versions
+            raise ModelFilesError(
+                f"ONNX Runtime cannot run {ONNX_MODEL_FILE} on a two-token text: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        if hidden.dim() != 3 or hidden.shape[:2] != (1, 2):
+            raise ModelFilesError(
+                f"{ONNX_MODEL_FILE} gave {self.output_name!r} of shape {list(hidden.shape)} for "
+                "a two-token text; expected [1, 2, hidden size], one vector per token"
+            )
+        return int(hidden.shape[2])
 
     @classmethod
     def load(cls, model_dir: str, transformer_path: str, threads: int) -> OnnxEngine:
@@ -112,7 +139,8 @@ class OnnxEngine:
                 f"ONNX Runtime {runtime.__version__} cannot load {ONNX_MODEL_FILE}: "
                 f"{type(error).__name__}: {error}"
             ) from error
-        return cls(session, AutoConfig.from_pretrained(transformer_path))
+        config = read_json(os.path.join(transformer_path, CONFIG_FILE))
+        return cls(session, config if isinstance(config, dict) else {})
 
     def token_embeddings(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """`last_hidden_state` for a tokenized batch; defaults as transformers' for ids not given.

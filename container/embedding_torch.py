@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
+from embedding_settings import ModelFilesError, read_json
 from transformers import AutoModel
+
+from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
 
 
 class TorchEngine:
@@ -23,6 +27,13 @@ class TorchEngine:
 
     @classmethod
     def load(cls, transformer_path: str, threads: int) -> TorchEngine:
+        classes = custom_code(read_json(os.path.join(transformer_path, CONFIG_FILE)))
+        if classes:
+            raise ModelFilesError(
+                f"the PyTorch engine cannot run this model: {custom_code_problem(classes)}. "
+                "Package it with its ONNX export (inferenceEngine auto or onnx) if the "
+                "repository ships onnx/model.onnx"
+            )
         torch.set_num_threads(threads)
         model = AutoModel.from_pretrained(transformer_path)
         if model.dtype != torch.float32:

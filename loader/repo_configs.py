@@ -1,53 +1,73 @@
-"""The model's named prompts at a pinned commit, read from the Hub before anything is deployed.
+"""What a model's small JSON files say at a pinned commit, read from the Hub before any deploy.
 
-A stack's `defaultPromptName` that the model lacks would otherwise pass packaging and fail
-`model_fn` in the endpoint, minutes into a deploy. The provider's `check` reads this at preview.
+Read by the packager's `check` at `pulumi preview`, so that a stack the endpoint could not serve
+fails there rather than in `model_fn`, minutes into a deploy:
+- the prompt names in config_sentence_transformers.json (a stack's `defaultPromptName`);
+- whether config.json makes the model its repository's own code (facts/model_code.py), which
+  only the ONNX engine can serve.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
+from facts.model_code import CONFIG_FILE, custom_code
 from facts.sentence_modules import PROMPTS_FILE
 from loader.errors import LoaderError
 from loader.hub import stream_file
 from loader.selection import RepoFile
 
-# config_sentence_transformers.json is a few hundred bytes; anything this large is not one.
-MAX_PROMPTS_BYTES = 1024 * 1024
-_STEP = "read-prompts"
+# These files are a few hundred bytes to a few KB; anything this large is not one.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def read_repo_json(
+    model_id: str, commit: str, files: Iterable[RepoFile], path: str, token: str | None = None
+) -> dict[str, Any] | None:
+    """The JSON object in `path` at `commit`; None when the repo has no such file."""
+    item = next((f for f in files if f.path == path), None)
+    if item is None:
+        return None
+    step = f"read-{path}"
+    if item.size > MAX_CONFIG_BYTES:
+        raise LoaderError(
+            f"{path} is {item.size} bytes, over {MAX_CONFIG_BYTES}",
+            step=step,
+            model=model_id,
+            file=path,
+        )
+    data = b"".join(stream_file(model_id, commit, item, token))
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise LoaderError(
+            f"{path} is not JSON: {error}", step=step, model=model_id, file=path
+        ) from error
+    if not isinstance(document, dict):
+        raise LoaderError(f"{path} is not a JSON object", step=step, model=model_id, file=path)
+    return document
 
 
 def prompt_names(
     model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
 ) -> tuple[str, ...]:
     """The prompt names of `PROMPTS_FILE` at `commit` (sorted); () when the repo has no file."""
-    item = next((f for f in files if f.path == PROMPTS_FILE), None)
-    if item is None:
-        return ()
-    if item.size > MAX_PROMPTS_BYTES:
-        raise LoaderError(
-            f"{PROMPTS_FILE} is {item.size} bytes, over {MAX_PROMPTS_BYTES}",
-            step=_STEP,
-            model=model_id,
-            file=PROMPTS_FILE,
-        )
-    data = b"".join(stream_file(model_id, commit, item, token))
-    try:
-        prompts = json.loads(data.decode("utf-8")).get("prompts") or {}
-    except (UnicodeDecodeError, ValueError, AttributeError) as error:
-        raise LoaderError(
-            f"{PROMPTS_FILE} is not a JSON object: {error}",
-            step=_STEP,
-            model=model_id,
-            file=PROMPTS_FILE,
-        ) from error
+    config = read_repo_json(model_id, commit, files, PROMPTS_FILE, token) or {}
+    prompts = config.get("prompts") or {}
     if not isinstance(prompts, dict):
         raise LoaderError(
             f"{PROMPTS_FILE}: 'prompts' must map names to prefix strings",
-            step=_STEP,
+            step=f"read-{PROMPTS_FILE}",
             model=model_id,
             file=PROMPTS_FILE,
         )
     return tuple(sorted(str(name) for name in prompts))
+
+
+def custom_code_classes(
+    model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
+) -> dict[str, str]:
+    """config.json's auto_map entries that make the model its repository's code ({}: none)."""
+    return custom_code(read_repo_json(model_id, commit, files, CONFIG_FILE, token))

@@ -30,6 +30,7 @@ CONTAINER_FACTS = (
     "__init__.py",
     "batch_transform.py",
     "embedding_api.py",
+    "model_code.py",
     "onnx_runtime.py",
     "sentence_modules.py",
     "serverless.py",

@@ -83,14 +83,17 @@ def test_onnx_without_the_export_fails_at_preview_naming_the_file(
     assert TINY_MODEL_ID in failure.reason and TINY_COMMIT in failure.reason
 
 
-def test_torch_with_a_pinned_sha_asks_the_hub_nothing(
-    provider, s3_bucket, monkeypatch, this_python_runtime
+def test_torch_with_a_pinned_sha_reads_the_config_once_then_asks_the_hub_nothing(
+    provider, repos, s3_bucket, monkeypatch, this_python_runtime
 ) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
+    # config.json is read once (is the model its repository's code?), then kept with the pin.
     inputs = engine_inputs(s3_bucket, this_python_runtime, "torch", requested_revision=TINY_COMMIT)
-    checked = provider.check({}, inputs)
-    assert checked.failures == []
-    assert (checked.inputs["engine"], checked.inputs["container_python"]) == ("torch", None)
+    first = provider.check({}, inputs)
+    assert first.failures == []
+    assert (first.inputs["engine"], first.inputs["container_python"]) == ("torch", None)
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
+    again = provider.check(first.inputs, inputs)
+    assert (again.failures, again.inputs["engine"]) == ([], "torch")
 
 
 def test_auto_with_a_pinned_sha_lists_the_commit_once_then_keeps_the_answer(

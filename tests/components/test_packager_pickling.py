@@ -21,6 +21,7 @@ from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.hub import HubServer
 from tests.support.packager import (
     TINY_COMMIT,
+    TINY_MODEL_ID,
     register_tiny,
     registered_provider,
     resource_inputs,
@@ -91,12 +92,14 @@ def test_unpickled_provider_diffs_in_a_process_without_the_project(
 
 
 def test_unpickled_provider_checks_a_sha_revision_in_a_process_without_the_project(
-    serialized_provider: str, tmp_path: Path
+    serialized_provider: str, tmp_path: Path, hub: HubServer
 ) -> None:
-    news = {"model_id": "org/model", "requested_revision": SHA, "runner": "local"}
+    # The check reads the commit's config.json (is the model its repository's own code?).
+    register_tiny(hub)
+    news = {"model_id": TINY_MODEL_ID, "requested_revision": TINY_COMMIT, "runner": "local"}
     request = {"operation": "check", "olds": {}, "news": news}
-    answer = run_in_clean_process(serialized_provider, tmp_path, request)
-    assert answer["inputs"]["pinned_revision"] == SHA
+    answer = run_in_clean_process(serialized_provider, tmp_path, request, {"HF_ENDPOINT": hub.url})
+    assert answer["inputs"]["pinned_revision"] == TINY_COMMIT
     assert answer["failures"] == []
 
 

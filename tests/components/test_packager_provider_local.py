@@ -68,10 +68,13 @@ def test_check_repins_when_the_requested_revision_changes(provider, tiny, s3_buc
     assert changed.inputs["pinned_revision"] == NEWER_COMMIT
 
 
-def test_check_pins_a_sha_without_asking_the_hub(provider, monkeypatch, s3_bucket) -> None:
-    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
+def test_check_pins_a_sha_as_given_and_reads_only_that_commit(provider, hub, s3_bucket) -> None:
+    # Nothing resolves the sha; the commit's config.json is read (is it the repo's own code?).
+    register_tiny(hub)
     checked = provider.check({}, resource_inputs(s3_bucket, requested_revision=TINY_COMMIT))
     assert (checked.inputs["pinned_revision"], checked.failures) == (TINY_COMMIT, [])
+    assert hub.switches.requests
+    assert all(TINY_COMMIT in path for _, path in hub.switches.requests)
 
 
 def test_check_reports_a_missing_repo_on_the_revision(provider, hub, s3_bucket) -> None:

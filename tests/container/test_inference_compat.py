@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
+from tests.container.test_inference_custom_code import NOMIC_STYLE, custom_code_folder
 from tests.fixtures.onnx_export import cached_runtime
 from tests.support.models import (
     REFERENCE_MODEL_DIR,
@@ -130,6 +131,24 @@ def test_oldest_dlc_stack_runs_the_onnx_engine_on_the_vendored_runtime(
         tmp_path / "artifact" / "code" / "onnxruntime" / "__init__.py"
     )
     cosine = cosines_to_sentence_transformers(report, folder)
+    assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
+
+
+@needs_old_stack
+def test_oldest_dlc_stack_serves_a_model_of_custom_code_from_its_export(
+    tmp_path, reference_onnx_export
+):
+    # transformers 4.26 must not be asked for the unknown model_type (nomic-style config).
+    folder = custom_code_folder(
+        tmp_path / "model",
+        reference_onnx_export,
+        NOMIC_STYLE,
+        ("hidden_size", "max_position_embeddings"),
+    )
+    script = write_container_code(tmp_path / "artifact", cached_runtime("3.9")) / "inference.py"
+    report = run_in_old_stack(_CHILD, str(script), str(folder), json.dumps(SENTENCES))
+    assert report["engine"] == "onnx"
+    cosine = cosines_to_sentence_transformers(report, REFERENCE_MODEL_DIR)
     assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
 
 

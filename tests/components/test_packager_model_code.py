@@ -1,0 +1,129 @@
+"""A model that is its repository's own code is refused at preview unless the ONNX engine runs it.
+
+Real huggingface_hub against the Hub fixture: `check` downloads config.json at the pinned commit,
+as it would from huggingface.co, and reads its `auto_map` (facts/model_code.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.packager_provider import PackagerProvider
+from facts.onnx_runtime import RuntimeWheel
+from tests.fixtures.hub import HubServer, make_repo
+from tests.support.packager import resource_inputs
+
+UNREACHABLE_HUB = "http://127.0.0.1:9"
+JINA_STYLE = "test-org/jina-style"
+JINA_COMMIT = "7777777777777777777777777777777777777777"
+NO_EXPORT = "test-org/custom-without-export"
+NO_EXPORT_COMMIT = "8888888888888888888888888888888888888888"
+HEADS_ONLY = "test-org/classifier-heads"
+HEADS_COMMIT = "9999999999999999999999999999999999999999"
+AUTO_MAP = {
+    "AutoConfig": "jinaai/jina-bert-implementation--configuration_bert.JinaBertConfig",
+    "AutoModel": "jinaai/jina-bert-implementation--modeling_bert.JinaBertModel",
+}
+
+
+def config(**fields: object) -> bytes:
+    return json.dumps({"model_type": "bert", "hidden_size": 8, **fields}).encode()
+
+
+@pytest.fixture
+def provider() -> PackagerProvider:
+    return PackagerProvider()
+
+
+@pytest.fixture
+def repos(hub: HubServer) -> HubServer:
+    weights = {"model.safetensors": bytes(range(256)) * 4}
+    custom = {"config.json": config(auto_map=AUTO_MAP), **weights}
+    hub.register(make_repo(JINA_STYLE, {**custom, "onnx/model.onnx": b"g"}, commit=JINA_COMMIT))
+    hub.register(make_repo(NO_EXPORT, custom, commit=NO_EXPORT_COMMIT))
+    heads = {"AutoModelForSequenceClassification": "org/code--modeling.Classifier"}
+    hub.register(
+        make_repo(
+            HEADS_ONLY, {"config.json": config(auto_map=heads), **weights}, commit=HEADS_COMMIT
+        )
+    )
+    return hub
+
+
+def inputs(bucket: str, runtime: RuntimeWheel, model_id: str, engine: str) -> dict:
+    return resource_inputs(
+        bucket, model_id=model_id, inference_engine=engine, container_python=runtime.python
+    )
+
+
+def test_auto_serves_it_with_the_onnx_engine(provider, repos, s3_bucket, this_python_runtime):
+    checked = provider.check({}, inputs(s3_bucket, this_python_runtime, JINA_STYLE, "auto"))
+    assert (checked.failures, checked.inputs["engine"]) == ([], "onnx")
+
+
+def test_torch_fails_at_preview_naming_the_classes_and_the_onnx_engine(
+    provider, repos, s3_bucket, this_python_runtime
+):
+    checked = provider.check({}, inputs(s3_bucket, this_python_runtime, JINA_STYLE, "torch"))
+    (failure,) = checked.failures
+    assert failure.property == "inference_engine"
+    assert f"model '{JINA_STYLE}' at {JINA_COMMIT} cannot run on PyTorch" in failure.reason
+    assert "maps AutoConfig to 'jinaai/" in failure.reason
+    assert "AutoModel to 'jinaai/jina-bert-implementation--modeling_bert.JinaBertModel'" in (
+        failure.reason
+    )
+    assert "Set inferenceEngine auto (or onnx)" in failure.reason
+
+
+def test_auto_without_an_export_fails_at_preview_on_the_model(
+    provider, repos, s3_bucket, this_python_runtime
+):
+    checked = provider.check({}, inputs(s3_bucket, this_python_runtime, NO_EXPORT, "auto"))
+    (failure,) = checked.failures
+    assert failure.property == "model_id"
+    assert "Only the ONNX engine serves such a model" in failure.reason
+    assert "set inferenceEngine onnx to see which is missing" in failure.reason
+
+
+def test_an_auto_map_for_task_heads_only_stays_pytorch(
+    provider, repos, s3_bucket, this_python_runtime
+):
+    checked = provider.check({}, inputs(s3_bucket, this_python_runtime, HEADS_ONLY, "torch"))
+    assert (checked.failures, checked.inputs["engine"]) == ([], "torch")
+
+
+def test_an_unchanged_pin_and_engine_is_not_asked_again(
+    provider, repos, s3_bucket, this_python_runtime, monkeypatch
+):
+    first = provider.check({}, inputs(s3_bucket, this_python_runtime, HEADS_ONLY, "torch"))
+    assert any("config.json" in path for _, path in repos.switches.requests)
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
+    again = provider.check(
+        first.inputs, inputs(s3_bucket, this_python_runtime, HEADS_ONLY, "torch")
+    )
+    assert again.failures == []
+
+
+def test_a_config_that_is_not_json_fails_at_preview_naming_the_file(
+    provider, hub, s3_bucket, this_python_runtime
+):
+    hub.register(make_repo("test-org/broken", {"config.json": b"{not json"}, commit="a" * 40))
+    checked = provider.check({}, inputs(s3_bucket, this_python_runtime, "test-org/broken", "torch"))
+    (failure,) = checked.failures
+    assert failure.property == "model_id"
+    assert "config.json is not JSON" in failure.reason
+
+
+def test_a_gated_repo_pinned_by_sha_fails_at_preview_asking_for_a_token(
+    provider, hub, s3_bucket, this_python_runtime
+):
+    # Before, a sha pin reached the Hub first in the loader, minutes into `pulumi up`.
+    commit = "b" * 40
+    hub.register(make_repo("test-org/gated", {"config.json": config()}, commit=commit, gated=True))
+    news = inputs(s3_bucket, this_python_runtime, "test-org/gated", "torch")
+    checked = provider.check({}, news | {"requested_revision": commit})
+    (failure,) = checked.failures
+    assert failure.property == "model_id"
+    assert "gated" in failure.reason and "hfToken" in failure.reason

@@ -241,8 +241,8 @@ def settle_engine(
             CheckFailure(
                 "inference_engine",
                 f"inferenceEngine is onnx, but model '{inputs.get('model_id')}' at {pinned} has no "
-                f"ONNX export the engine can run: {why}. Use auto (PyTorch for this model) or "
-                "torch",
+                f"ONNX export the engine can run: {why}. Use auto or torch (PyTorch), or another "
+                "model",
             )
         )
     if requested == "onnx" and runtime is None:
@@ -294,6 +294,7 @@ def check_model_code(
     from loader.errors import LoaderError
     from loader.hub import fetch_snapshot
     from loader.repo_configs import custom_code_classes
+    from loader.selection import onnx_export_problem
 
     pinned = inputs.get("pinned_revision")
     if inputs.get("engine") != "torch" or not pinned or is_unknown(pinned):
@@ -305,6 +306,10 @@ def check_model_code(
         return
     try:
         token = hub_token(inputs)
+    except LoaderError as error:
+        failures.append(CheckFailure("hf_token_secret_arn", str(error)))
+        return
+    try:
         files = listing or fetch_snapshot(inputs["model_id"], pinned, token).files
         classes = custom_code_classes(inputs["model_id"], pinned, files, token)
     except LoaderError as error:
@@ -312,22 +317,28 @@ def check_model_code(
         return
     if not classes:
         return
-    requested = inputs.get("inference_engine") or "torch"
-    if requested == "torch":
-        remedy = (
-            f"Set inferenceEngine auto (or onnx) if the repository ships {ONNX_MODEL_FILE}: the "
-            "ONNX engine runs the repository's graph without its code"
+    export_problem = onnx_export_problem(item.path for item in files)
+    if export_problem is not None:
+        key, remedy = (
+            "model_id",
+            f"It ships no export the ONNX engine can run either ({export_problem}), and only "
+            "that engine serves such a model here: choose another model",
         )
-    else:
-        remedy = (
-            f"Only the ONNX engine serves such a model (it runs the repository's graph without "
-            f"its code), and it needs {ONNX_MODEL_FILE} in the repository and an ONNX Runtime "
-            "wheel for the image's Python: set inferenceEngine onnx to see which is missing, or "
-            "choose another model"
+    elif (inputs.get("inference_engine") or "torch") == "torch":
+        key, remedy = (
+            "inference_engine",
+            f"Set inferenceEngine auto or onnx: the ONNX engine serves it from its export "
+            f"{ONNX_MODEL_FILE}, without that code",
+        )
+    else:  # auto, with a usable export: PyTorch only because the image's Python has no runtime
+        key, remedy = (
+            "container_python",
+            f"The ONNX engine would serve it from {ONNX_MODEL_FILE}, but no ONNX Runtime wheel "
+            "is known for the image's Python: choose an image tag of Python 3.9 to 3.12",
         )
     failures.append(
         CheckFailure(
-            "inference_engine" if requested == "torch" else "model_id",
+            key,
             f"model '{inputs['model_id']}' at {pinned} cannot run on PyTorch here: "
             f"{custom_code_problem(classes)}. {remedy}",
         )

@@ -31,8 +31,9 @@ class TorchEngine:
         if classes:
             raise ModelFilesError(
                 f"the PyTorch engine cannot run this model: {custom_code_problem(classes)}. "
-                "Package it with its ONNX export (inferenceEngine auto or onnx) if the "
-                "repository ships onnx/model.onnx"
+                "The ONNX engine serves such a model from its export: for a Hub model that "
+                "ships onnx/model.onnx, set inferenceEngine auto or onnx (an archive of your own, "
+                "sourceModelDataUrl, runs on PyTorch only)"
             )
         torch.set_num_threads(threads)
         model = AutoModel.from_pretrained(transformer_path)

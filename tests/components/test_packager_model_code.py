@@ -74,17 +74,57 @@ def test_torch_fails_at_preview_naming_the_classes_and_the_onnx_engine(
     assert "AutoModel to 'jinaai/jina-bert-implementation--modeling_bert.JinaBertModel'" in (
         failure.reason
     )
-    assert "Set inferenceEngine auto (or onnx)" in failure.reason
+    assert "Set inferenceEngine auto or onnx: the ONNX engine serves it" in failure.reason
 
 
-def test_auto_without_an_export_fails_at_preview_on_the_model(
-    provider, repos, s3_bucket, this_python_runtime
+@pytest.mark.parametrize("engine", ["auto", "torch"])
+def test_without_an_export_it_fails_at_preview_on_the_model_saying_why(
+    provider, repos, s3_bucket, this_python_runtime, engine
 ):
-    checked = provider.check({}, inputs(s3_bucket, this_python_runtime, NO_EXPORT, "auto"))
+    checked = provider.check({}, inputs(s3_bucket, this_python_runtime, NO_EXPORT, engine))
     (failure,) = checked.failures
     assert failure.property == "model_id"
-    assert "Only the ONNX engine serves such a model" in failure.reason
-    assert "set inferenceEngine onnx to see which is missing" in failure.reason
+    assert "It ships no export the ONNX engine can run either (onnx/model.onnx is not in" in (
+        failure.reason
+    )
+    assert "choose another model" in failure.reason
+
+
+def test_an_export_at_the_repository_root_is_named_in_the_refusal(
+    provider, hub, s3_bucket, this_python_runtime
+):
+    # jina-embeddings-v2-base-en keeps its graphs at the root, where the engine does not look.
+    files = {
+        "config.json": config(auto_map=AUTO_MAP),
+        "model.onnx": b"g",
+        "model-w-mean.onnx": b"g",
+    }
+    hub.register(make_repo("test-org/root-export", files, commit="c" * 40))
+    checked = provider.check(
+        {}, inputs(s3_bucket, this_python_runtime, "test-org/root-export", "auto")
+    )
+    (failure,) = checked.failures
+    assert "ONNX files there: ['model-w-mean.onnx', 'model.onnx']" in failure.reason
+
+
+def test_onnx_without_an_export_does_not_point_to_pytorch_as_the_way_out(
+    provider, repos, s3_bucket, this_python_runtime
+):
+    # The engine check fails first; `auto` would then give the refusal above, not a loop.
+    checked = provider.check({}, inputs(s3_bucket, this_python_runtime, NO_EXPORT, "onnx"))
+    (failure,) = checked.failures
+    assert failure.property == "inference_engine"
+    assert "or another model" in failure.reason
+    assert "PyTorch for this model" not in failure.reason
+
+
+def test_auto_on_an_image_without_a_runtime_names_the_image(provider, repos, s3_bucket):
+    news = resource_inputs(
+        s3_bucket, model_id=JINA_STYLE, inference_engine="auto", container_python="3.8"
+    )
+    (failure,) = provider.check({}, news).failures
+    assert failure.property == "container_python"
+    assert "no ONNX Runtime wheel is known for the image's Python" in failure.reason
 
 
 def test_an_auto_map_for_task_heads_only_stays_pytorch(

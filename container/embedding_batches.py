@@ -4,8 +4,9 @@ The tokenizer pads every text of a batch to its longest; a pad token costs the f
 much as a real one, and a batch of mixed lengths is often a quarter padding. Rows sorted by length
 and cut where a new run saves more padding than a run costs: each run pads only to its own
 longest. With right padding a text's tokens keep their positions and the padding is masked out,
-so every vector is the one the whole batch gives (to float rounding). Left-padded batches stay
-whole: trimming their padding would shift the positions of the real tokens.
+so every vector is the one the whole batch gives (to float rounding). Left-padded batches keep
+their width: trimming their padding would shift the positions of the real tokens.
+A pass also holds at most MAX_ATTENTION_CELLS of attention, so long texts go a few rows at a time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ import torch
 # small as all-MiniLM-L6-v2, mostly reading the weights once more: about 12-16 tokens' worth on
 # one thread, more on two), with a margin so runs stay large enough for efficient matrix products.
 RUN_COST_TOKENS = 32
+# The most attention scores (rows × length², per head and layer) one forward pass may hold: a
+# batch of 32 texts of 512 tokens, as BERT-sized models have always run. A model that reads 8,192
+# tokens (nomic-embed-text, jina-embeddings-v2, gte-v1.5, bge-m3) would otherwise hold 32 × 8192²
+# scores per head in a full batch: with 12 heads in float32, about 100 GB.
+MAX_ATTENTION_CELLS = 32 * 512 * 512
 
 
 def length_runs(
@@ -29,7 +35,7 @@ def length_runs(
     rows, width = attention_mask.shape
     lengths = attention_mask.sum(dim=1).tolist()
     if padding_side != "right" or rows < 2:
-        return [(list(range(rows)), width)]
+        return within_attention_budget([(list(range(rows)), width)])
     order = sorted(range(rows), key=lambda row: -lengths[row])
     longest = [int(lengths[row]) for row in order]
     # best[end]: the least cost of rows order[:end]; cut[end]: where its last run starts.
@@ -47,5 +53,16 @@ def length_runs(
         end = start
     runs.reverse()
     if len(runs) == 1:
-        return [(list(range(rows)), width)]
-    return runs
+        runs = [(list(range(rows)), width)]
+    return within_attention_budget(runs)
+
+
+def within_attention_budget(runs: list[tuple[list[int], int]]) -> list[tuple[list[int], int]]:
+    """`runs` with each cut into passes of at most MAX_ATTENTION_CELLS (one row at the least)."""
+    bounded = []
+    for rows, length in runs:
+        per_pass = max(1, MAX_ATTENTION_CELLS // (length * length))
+        bounded += [
+            (rows[start : start + per_pass], length) for start in range(0, len(rows), per_pass)
+        ]
+    return bounded

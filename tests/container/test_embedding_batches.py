@@ -45,3 +45,22 @@ def test_left_padded_batches_stay_whole_because_trimming_would_shift_token_posit
     lengths = [40, 4, 4, 4, 4, 4, 4, 4]
     mask = right_padded(lengths).flip(1)
     assert batches.length_runs(mask, "left", run_cost=1) == [(list(range(8)), 40)]
+
+
+def test_long_texts_run_a_few_rows_at_a_time_so_attention_stays_bounded():
+    # 32 texts of 2,048 tokens: 2 rows per pass keeps rows × length² within 32 × 512².
+    runs = batches.length_runs(right_padded([2048] * 32), "right")
+    assert [len(rows) for rows, _ in runs] == [2] * 16
+    assert all(len(rows) * length**2 <= batches.MAX_ATTENTION_CELLS for rows, length in runs)
+    assert sorted(row for rows, _ in runs for row in rows) == list(range(32))
+
+
+def test_a_left_padded_batch_keeps_its_width_when_cut_into_rows():
+    mask = torch.tensor([[0] * (1024 - 1000) + [1] * 1000] * 10 + [[1] * 1024] * 2)
+    runs = batches.length_runs(mask, "left")
+    assert [len(rows) for rows, _ in runs] == [8, 4]
+    assert {length for _, length in runs} == {1024}
+
+
+def test_one_text_longer_than_the_budget_still_runs_alone():
+    assert batches.length_runs(right_padded([8192]), "right") == [([0], 8192)]

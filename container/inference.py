@@ -30,7 +30,7 @@ from embedding_encoder import (
 )
 from embedding_engines import load_engine
 from embedding_limits import request_limit_bytes
-from embedding_settings import read_settings
+from embedding_settings import ModelFilesError, read_settings
 from embedding_threads import intra_op_threads
 from transformers import AutoTokenizer
 
@@ -71,13 +71,33 @@ def _media_type(header: str | None) -> str:
     return (header or "").split(";", 1)[0].strip().lower()
 
 
+def load_tokenizer(path: str) -> Any:
+    """The model's tokenizer; a clear refusal when transformers wants the repository's code for it.
+
+    Older transformers (4.26 on the 1.13.1 image) look for the tokenizer in the repository's
+    code when tokenizer_config.json names no `tokenizer_class` and config.json is custom code,
+    and then ask for `trust_remote_code`, a switch this project does not offer.
+    """
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except ValueError as error:
+        if "trust_remote_code" not in str(error):
+            raise
+        raise ModelFilesError(
+            "the model's tokenizer cannot load without running the repository's own code "
+            f"(transformers said: {error}). This project runs no repository code: a model "
+            "whose tokenizer_config.json names a tokenizer_class transformers has "
+            "(e.g. BertTokenizer) loads without it"
+        ) from error
+
+
 def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     """Load tokenizer and encoder once per worker; `context` is passed by newer toolkits only."""
     threads = intra_op_threads()
     max_batch_size()  # a bad EMBEDDING_MAX_BATCH_SIZE fails the load, not every request
     settings = read_settings(model_dir)
     default_prompt_name = deployment_prompt_name(settings) or settings.default_prompt_name
-    tokenizer = AutoTokenizer.from_pretrained(settings.transformer_path)
+    tokenizer = load_tokenizer(settings.transformer_path)
     engine = load_engine(model_dir, settings.transformer_path, threads)
     settings = replace(settings, max_seq_length=effective_max_length(settings, tokenizer, engine))
     pooled_dimensions = engine.hidden_size * len(settings.pooling_modes)

@@ -153,6 +153,35 @@ def test_oldest_dlc_stack_serves_a_model_of_custom_code_from_its_export(
 
 
 @needs_old_stack
+def test_oldest_dlc_stack_refuses_a_tokenizer_that_needs_the_repositorys_code(
+    tmp_path, reference_onnx_export
+):
+    # transformers 4.26 looks for the tokenizer in config.json's auto_map when
+    # tokenizer_config.json names no tokenizer_class, and asks for trust_remote_code.
+    folder = custom_code_folder(
+        tmp_path / "model",
+        reference_onnx_export,
+        NOMIC_STYLE,
+        ("hidden_size", "max_position_embeddings"),
+    )
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    del tokenizer_config["tokenizer_class"]
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    script = write_container_code(tmp_path / "artifact", cached_runtime("3.9")) / "inference.py"
+    completed = subprocess.run(
+        [COMPAT_PYTHON, "-c", _CHILD, str(script), str(folder), json.dumps(SENTENCES)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode != 0
+    assert "ModelFilesError: the model's tokenizer cannot load without running" in (
+        completed.stderr
+    )
+
+
+@needs_old_stack
 def test_oldest_dlc_stack_runs_dense_modules_from_both_weight_formats(tmp_path):
     layers = [(384, 256, "Tanh", True), (256, 128, "Identity", False)]
     folder = with_dense(tmp_path / "model", layers)

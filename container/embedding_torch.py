@@ -36,7 +36,8 @@ class TorchEngine:
                 "sourceModelDataUrl, runs on PyTorch only)"
             )
         torch.set_num_threads(threads)
-        model = AutoModel.from_pretrained(transformer_path)
+        model, loading = AutoModel.from_pretrained(transformer_path, output_loading_info=True)
+        refuse_missing_weights(model, loading.get("missing_keys") or ())
         if model.dtype != torch.float32:
             model = model.float()  # half precision is slow and inexact on CPU
         return cls(model.eval())
@@ -45,3 +46,23 @@ class TorchEngine:
         """`last_hidden_state` for a tokenized batch (the tokenizer's tensors, as named)."""
         with torch.inference_mode():
             return self.model(**features, return_dict=True).last_hidden_state
+
+
+def refuse_missing_weights(model: Any, missing_keys: Any) -> None:
+    """Fail the load when the checkpoint lacks weights of the class transformers built.
+
+    transformers fills such weights with random values and only logs a warning: the endpoint
+    would serve wrong vectors. It happens when the weights were saved for another class than the
+    one `model_type` names (a repository's own code, a renamed architecture). The pooler is
+    exempt: the vectors never read it, and many checkpoints are saved without one.
+    """
+    missing = sorted(key for key in missing_keys if "pooler." not in f".{key}")
+    if missing:
+        raise ModelFilesError(
+            f"the checkpoint does not fit transformers' {type(model).__name__} "
+            f"(model_type {getattr(model.config, 'model_type', None)!r}): {len(missing)} of its "
+            f"weights are missing ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+            " and would be random, giving wrong vectors. The weights were saved for another "
+            "architecture: if the repository ships onnx/model.onnx, the ONNX engine runs its "
+            "own graph (inferenceEngine auto or onnx)"
+        )

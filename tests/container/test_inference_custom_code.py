@@ -108,3 +108,38 @@ def test_the_vector_size_comes_from_the_graph_not_the_config(
         tmp_path / "model", reference_onnx_export, {"hidden_size": 1024}, ()
     )
     assert inference.model_fn(str(folder)).dimensions == DIMENSIONS
+
+
+def rewrite_weights(folder: Path, keep) -> Path:
+    """`folder` with its model.safetensors holding only the tensors `keep(name)` accepts."""
+    from safetensors.torch import load_file, save_file
+
+    weights = folder / "model.safetensors"
+    tensors = load_file(str(weights))
+    save_file({name: t for name, t in tensors.items() if keep(name)}, str(weights))
+    return folder
+
+
+def test_weights_saved_for_another_architecture_fail_the_load_instead_of_going_random(
+    inference, tmp_path: Path
+):
+    # jina's weights loaded as transformers' BertModel: no position table, other MLP names.
+    folder = rewrite_weights(
+        copy_model(tmp_path / "model"),
+        lambda name: "position_embeddings" not in name and "intermediate.dense" not in name,
+    )
+    with pytest.raises(
+        ValueError, match="the checkpoint does not fit transformers' BertModel"
+    ) as failure:
+        inference.model_fn(str(folder))
+    message = str(failure.value)
+    assert "13 of its weights are missing (embeddings.position_embeddings.weight" in message
+    assert "would be random" in message
+
+
+def test_a_checkpoint_without_the_pooler_loads_as_before(inference, tmp_path: Path, reference):
+    folder = rewrite_weights(copy_model(tmp_path / "model"), lambda name: "pooler" not in name)
+    loaded = inference.model_fn(str(folder))
+    ours = np.asarray(embed(inference, loaded, SENTENCES))
+    theirs = reference.encode(SENTENCES, normalize_embeddings=True)
+    assert min(cosines(ours, theirs)) >= MIN_COSINE

@@ -145,27 +145,69 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
         )
     if runner == "lambda" and not inputs.get("function_name"):
         failures.append(CheckFailure("function_name", "runner 'lambda' needs the loader function"))
-    listing = pin_revision(olds, inputs, failures)
+    commit = CommitFiles(inputs)
+    pin_revision(olds, inputs, commit, failures)
     if not failures:
-        settle_engine(olds, inputs, listing, failures)
+        settle_engine(olds, inputs, commit, failures)
     if not failures:
-        check_model_code(olds, inputs, listing, failures)
+        check_model_code(olds, inputs, commit, failures)
     if not failures:
-        check_prompt_name(olds, inputs, listing, failures)
+        check_prompt_name(olds, inputs, commit, failures)
     return CheckResult(inputs, failures)
 
 
+class CommitFiles:
+    """The pinned commit's file listing and the Hub token, each read at most once per `check`.
+
+    The pin, the engine, the model-code and the prompt checks may each need them; the token can
+    be a Secrets Manager read in the stack's account, and the listing is a Hub request.
+    """
+
+    def __init__(self, inputs: Mapping[str, Any]) -> None:
+        self._inputs = inputs
+        # The listing, once the Hub was asked for it (by the pin, or by `files`).
+        self.listing: tuple[RepoFile, ...] | None = None
+        self._token: tuple[str | None] | None = None
+        self.token_failed = False
+
+    def token(self) -> str | None:
+        """The Hub token (`hub_token`); LoaderError, remembered in `token_failed`, if unreadable."""
+        if self._token is None:
+            try:
+                self._token = (hub_token(self._inputs),)
+            except Exception:
+                self.token_failed = True
+                raise
+        return self._token[0]
+
+    def files(self) -> tuple[RepoFile, ...]:
+        """The listing at the pinned commit, asked of the Hub on first use."""
+        if self.listing is None:
+            from loader.hub import fetch_snapshot
+
+            model_id, pinned = self._inputs["model_id"], self._inputs["pinned_revision"]
+            self.listing = tuple(fetch_snapshot(model_id, pinned, self.token()).files)
+        return self.listing
+
+    def failure(self, error: Exception, key: str) -> CheckFailure:
+        """`error` as a failure of `key`; of `hf_token_secret_arn` when the token was unreadable."""
+        return CheckFailure("hf_token_secret_arn" if self.token_failed else key, str(error))
+
+
 def pin_revision(
-    olds: Mapping[str, Any], inputs: dict[str, Any], failures: list[CheckFailure]
-) -> tuple[RepoFile, ...] | None:
-    """Set `pinned_revision`; the repo's files when the Hub was asked for them, else None."""
+    olds: Mapping[str, Any],
+    inputs: dict[str, Any],
+    commit: CommitFiles,
+    failures: list[CheckFailure],
+) -> None:
+    """Set `pinned_revision`, and `commit.listing` when the Hub was asked for the files."""
     model_id, requested = inputs.get("model_id"), inputs.get("requested_revision")
     if inputs.get("source_model_data_url"):
         # The loader keys a training output by its ETag/VersionId; nothing to pin on the Hub.
         inputs["pinned_revision"] = None
-        return None
+        return
     if is_unknown(model_id) or is_unknown(requested) or not model_id or not requested:
-        return None
+        return
     same_request = (
         olds.get("model_id") == model_id
         and olds.get("requested_revision") == requested
@@ -174,24 +216,21 @@ def pin_revision(
     )
     if same_request:
         inputs["pinned_revision"] = olds["pinned_revision"]
-        return None
+        return
     if COMMIT_SHA.matches(requested):
         inputs["pinned_revision"] = requested
-        return None
+        return
     from loader.errors import LoaderError
     from loader.hub import fetch_snapshot
 
     try:
-        token = hub_token(inputs)
-    except LoaderError as error:
-        failures.append(CheckFailure("hf_token_secret_arn", str(error)))
-        return None
-    try:
+        token = commit.token()
         snapshot = fetch_snapshot(model_id, requested, token)
     except LoaderError as error:
-        failures.append(CheckFailure("requested_revision", str(error)))
-        return None
+        failures.append(commit.failure(error, "requested_revision"))
+        return
     inputs["pinned_revision"] = snapshot.revision
+    commit.listing = tuple(snapshot.files)
     if snapshot.gated and not token and not inputs.get("hf_token_secret_arn"):
         # Caught here, at preview, rather than after the loader Lambda was created.
         failures.append(
@@ -201,13 +240,12 @@ def pin_revision(
                 "then `pulumi config set --secret embedding-endpoint:hfToken <token>`",
             )
         )
-    return snapshot.files
 
 
 def settle_engine(
     olds: Mapping[str, Any],
     inputs: dict[str, Any],
-    listing: tuple[RepoFile, ...] | None,
+    commit: CommitFiles,
     failures: list[CheckFailure],
 ) -> None:
     """Resolve `inference_engine` (auto | torch | onnx) into `engine` for the pinned commit.
@@ -219,6 +257,7 @@ def settle_engine(
     format version also names the runtime wheel, so a new wheel repackages.
     """
     from facts.onnx_runtime import ONNX_MODEL_FILE, runtime_wheel
+    from loader.errors import LoaderError
     from loader.selection import has_onnx_export, onnx_export_problem
     from loader.version import format_version
 
@@ -227,16 +266,17 @@ def settle_engine(
     pinned = inputs.get("pinned_revision")
     inputs["onnx_export"] = None
     if requested != "torch" and runtime is not None and pinned and not is_unknown(pinned):
-        if listing is not None:
-            inputs["onnx_export"] = has_onnx_export(item.path for item in listing)
-        elif olds.get("pinned_revision") == pinned and olds.get("onnx_export") is not None:
-            inputs["onnx_export"] = olds["onnx_export"]
-        else:
-            inputs["onnx_export"] = _lists_onnx_export(inputs, pinned, failures)
+        if commit.listing is None and olds.get("pinned_revision") == pinned:
+            inputs["onnx_export"] = olds.get("onnx_export")
+        if inputs["onnx_export"] is None:
+            try:
+                inputs["onnx_export"] = has_onnx_export(item.path for item in commit.files())
+            except LoaderError as error:
+                failures.append(commit.failure(error, "inference_engine"))
     if requested == "onnx" and inputs["onnx_export"] is False:
         why = f"{ONNX_MODEL_FILE} is not in the repository"
-        if listing is not None:
-            why = onnx_export_problem(item.path for item in listing) or why
+        if commit.listing is not None:
+            why = onnx_export_problem(item.path for item in commit.listing) or why
         failures.append(
             CheckFailure(
                 "inference_engine",
@@ -261,26 +301,10 @@ def settle_engine(
         inputs["container_python"] = None  # the runtime is no part of a PyTorch archive
 
 
-def _lists_onnx_export(
-    inputs: Mapping[str, Any], pinned: str, failures: list[CheckFailure]
-) -> bool | None:
-    """Whether the pinned commit ships the ONNX export (one Hub listing); None if unknown."""
-    from loader.errors import LoaderError
-    from loader.hub import fetch_snapshot
-    from loader.selection import has_onnx_export
-
-    try:
-        snapshot = fetch_snapshot(inputs["model_id"], pinned, hub_token(inputs))
-    except LoaderError as error:
-        failures.append(CheckFailure("inference_engine", str(error)))
-        return None
-    return has_onnx_export(item.path for item in snapshot.files)
-
-
 def check_model_code(
     olds: Mapping[str, Any],
     inputs: Mapping[str, Any],
-    listing: tuple[RepoFile, ...] | None,
+    commit: CommitFiles,
     failures: list[CheckFailure],
 ) -> None:
     """A model that is its repository's own code must run on the ONNX engine, found at preview.
@@ -292,7 +316,6 @@ def check_model_code(
     from facts.model_code import custom_code_problem
     from facts.onnx_runtime import ONNX_MODEL_FILE
     from loader.errors import LoaderError
-    from loader.hub import fetch_snapshot
     from loader.repo_configs import custom_code_classes
     from loader.selection import onnx_export_problem
 
@@ -305,15 +328,10 @@ def check_model_code(
     if all(olds.get(name) == inputs.get(name) for name in unchanged):
         return
     try:
-        token = hub_token(inputs)
+        files = commit.files()
+        classes = custom_code_classes(inputs["model_id"], pinned, files, commit.token())
     except LoaderError as error:
-        failures.append(CheckFailure("hf_token_secret_arn", str(error)))
-        return
-    try:
-        files = listing or fetch_snapshot(inputs["model_id"], pinned, token).files
-        classes = custom_code_classes(inputs["model_id"], pinned, files, token)
-    except LoaderError as error:
-        failures.append(CheckFailure("model_id", str(error)))
+        failures.append(commit.failure(error, "model_id"))
         return
     if not classes:
         return
@@ -348,7 +366,7 @@ def check_model_code(
 def check_prompt_name(
     olds: Mapping[str, Any],
     inputs: Mapping[str, Any],
-    listing: tuple[RepoFile, ...] | None,
+    commit: CommitFiles,
     failures: list[CheckFailure],
 ) -> None:
     """The stack's default prompt must be one of the model's, found at preview.
@@ -368,14 +386,10 @@ def check_prompt_name(
     checked = olds.get("pinned_revision") == pinned and olds.get("default_prompt_name") == name
     if checked and olds.get("model_id") == inputs.get("model_id"):
         return
-    from loader.hub import fetch_snapshot
-
     try:
-        token = hub_token(inputs)  # read once: the listing and the download both need it
-        files = listing or fetch_snapshot(inputs["model_id"], pinned, token).files
-        names = prompt_names(inputs["model_id"], pinned, files, token)
+        names = prompt_names(inputs["model_id"], pinned, commit.files(), commit.token())
     except LoaderError as error:
-        failures.append(CheckFailure("default_prompt_name", str(error)))
+        failures.append(commit.failure(error, "default_prompt_name"))
         return
     if name not in names:
         offered = (

@@ -127,3 +127,12 @@ def test_the_args_refuse_a_malformed_prompt_name() -> None:
             region="us-east-1",
             default_prompt_name="a b",
         )
+
+
+def test_one_check_lists_the_commit_once_for_all_its_questions(provider, repos, s3_bucket) -> None:
+    # A sha pin: the engine, model-code and prompt checks all need the listing; one request.
+    news = prompt_inputs(s3_bucket, "query", requested_revision=E5_COMMIT, inference_engine="auto")
+    checked = provider.check({}, news | {"container_python": "3.11"})
+    assert checked.failures == []
+    listings = [path for _, path in repos.switches.requests if path.startswith("/api/models/")]
+    assert len(listings) == 1, listings

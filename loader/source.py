@@ -8,6 +8,7 @@ object therefore always yields the same bytes at the same key.
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 import tarfile
@@ -20,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from facts.artifact_keys import artifact_location, source_revision
 from facts.identifiers import parse_s3_url
+from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
 from loader.archive import Member, TarEntry
 from loader.artifacts import LoaderResult, lookup_existing
 from loader.errors import SourceArchiveError
@@ -33,7 +35,30 @@ READ_CHUNK = 1024 * 1024
 # A training output's weights are already near-incompressible; 3× its compressed size leaves
 # room for text-heavy archives when sizing parts (the upload still fails cleanly past 10,000).
 _EXPANSION_ALLOWANCE = 3
+# config.json is a few KB; a larger one is streamed as it is, unread.
+MAX_CONFIG_BYTES = 1024 * 1024
 _UNREADABLE = (tarfile.TarError, EOFError, zlib.error, OSError, ClientError, BotoCoreError)
+
+
+def refuse_custom_code(config: bytes, model: str) -> None:
+    """A source archive runs on PyTorch only: refuse one that is its repository's own code.
+
+    Caught while packaging, before the upload completes, rather than when the endpoint loads it
+    (facts/model_code.py says why PyTorch cannot run it). A config.json that is not JSON is
+    left to the model load, which names the problem.
+    """
+    try:
+        classes = custom_code(json.loads(config.decode("utf-8")))
+    except (UnicodeDecodeError, ValueError):
+        return
+    if classes:
+        raise SourceArchiveError(
+            f"{custom_code_problem(classes)}. A source archive runs on PyTorch only: choose a "
+            "model transformers builds itself",
+            step="read-source",
+            model=model,
+            file=CONFIG_FILE,
+        )
 
 
 def member_name(member: tarfile.TarInfo, model: str) -> str:
@@ -134,6 +159,11 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                     seen.add(name)
                     handle = source.extractfile(member)
                     assert handle is not None  # regular files always have one
+                    if name == CONFIG_FILE and member.size <= MAX_CONFIG_BYTES:
+                        data = handle.read()
+                        refuse_custom_code(data, model)
+                        yield TarEntry(name, member.size), (data,)
+                        continue
                     yield TarEntry(name, member.size), _chunks(handle, url, model)
         for name, data in code.items():
             yield from folders(name.rsplit("/", 1)[0])

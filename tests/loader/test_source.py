@@ -19,7 +19,9 @@ SOURCE_KEY = "training/job-1/output/model.tar.gz"
 
 
 def training_output(
-    extra: list[tarfile.TarInfo] | None = None, mtime: int = 1_700_000_000
+    extra: list[tarfile.TarInfo] | None = None,
+    mtime: int = 1_700_000_000,
+    config: bytes = b'{"model_type": "bert"}',
 ) -> bytes:
     """An archive shaped like SageMaker training output: './' names, real mtimes and owners."""
     out = io.BytesIO()
@@ -28,7 +30,7 @@ def training_output(
         folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o775, mtime
         tar.addfile(folder)
         for name, data in [
-            ("./config.json", b'{"model_type": "bert"}'),
+            ("./config.json", config),
             ("./model.safetensors", b"\x02" * 4096),
             ("./1_Pooling/config.json", b'{"pooling_mode_mean_tokens": true}'),
             ("./code/inference.py", b"# stale script from training\n"),
@@ -123,6 +125,16 @@ def test_source_with_a_symlink_is_refused_and_the_upload_aborted(aws, s3_bucket)
     s3 = aws.client("s3")
     s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(extra=[link]))
     with pytest.raises(SourceArchiveError, match="'./weights-link' is a link"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_source_of_a_model_that_is_its_repositorys_code_is_refused_and_aborted(aws, s3_bucket):
+    # PyTorch would build transformers' own "bert" in its place: wrong vectors, no error.
+    config = b'{"model_type": "bert", "auto_map": {"AutoModel": "org/code--modeling.Model"}}'
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(config=config))
+    with pytest.raises(SourceArchiveError, match="file 'config.json': its config.json maps "):
         handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
     assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
 

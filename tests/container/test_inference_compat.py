@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from tests.container.test_inference_custom_code import NOMIC_STYLE, custom_code_folder
+from tests.container.test_inference_custom_code import nomic_style_folder
 from tests.fixtures.onnx_export import cached_runtime
 from tests.support.models import (
     REFERENCE_MODEL_DIR,
@@ -77,15 +77,20 @@ needs_old_stack = pytest.mark.skipif(
 )
 
 
-def run_in_old_stack(child: str, *args: str) -> dict:
-    """Run `child` under the old interpreter; its last stdout line is a JSON report."""
-    completed = subprocess.run(
+def old_stack_process(child: str, *args: str) -> subprocess.CompletedProcess:
+    """`child` run under the old interpreter, its output captured."""
+    return subprocess.run(
         [COMPAT_PYTHON, "-c", child, *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
+
+
+def run_in_old_stack(child: str, *args: str) -> dict:
+    """Run `child` under the old interpreter; its last stdout line is a JSON report."""
+    completed = old_stack_process(child, *args)
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -139,12 +144,7 @@ def test_oldest_dlc_stack_serves_a_model_of_custom_code_from_its_export(
     tmp_path, reference_onnx_export
 ):
     # transformers 4.26 must not be asked for the unknown model_type (nomic-style config).
-    folder = custom_code_folder(
-        tmp_path / "model",
-        reference_onnx_export,
-        NOMIC_STYLE,
-        ("hidden_size", "max_position_embeddings"),
-    )
+    folder = nomic_style_folder(tmp_path / "model", reference_onnx_export)
     script = write_container_code(tmp_path / "artifact", cached_runtime("3.9")) / "inference.py"
     report = run_in_old_stack(_CHILD, str(script), str(folder), json.dumps(SENTENCES))
     assert report["engine"] == "onnx"
@@ -158,23 +158,12 @@ def test_oldest_dlc_stack_refuses_a_tokenizer_that_needs_the_repositorys_code(
 ):
     # transformers 4.26 looks for the tokenizer in config.json's auto_map when
     # tokenizer_config.json names no tokenizer_class, and asks for trust_remote_code.
-    folder = custom_code_folder(
-        tmp_path / "model",
-        reference_onnx_export,
-        NOMIC_STYLE,
-        ("hidden_size", "max_position_embeddings"),
-    )
+    folder = nomic_style_folder(tmp_path / "model", reference_onnx_export)
     tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
     del tokenizer_config["tokenizer_class"]
     (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
     script = write_container_code(tmp_path / "artifact", cached_runtime("3.9")) / "inference.py"
-    completed = subprocess.run(
-        [COMPAT_PYTHON, "-c", _CHILD, str(script), str(folder), json.dumps(SENTENCES)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    completed = old_stack_process(_CHILD, str(script), str(folder), json.dumps(SENTENCES))
     assert completed.returncode != 0
     assert "ModelFilesError: the model's tokenizer cannot load without running" in (
         completed.stderr

@@ -30,6 +30,7 @@ from sentence_transformers import SentenceTransformer
 from tests.container.test_inference_custom_code import nomic_style_folder
 from tests.fixtures.onnx_export import cached_runtime
 from tests.support.models import (
+    ALL_MODES,
     REFERENCE_MODEL_DIR,
     copy_model,
     with_dense,
@@ -59,17 +60,6 @@ print(json.dumps({"python": sys.version.split()[0], "torch": torch.__version__,
                   "onnxruntime": runtime.__file__ if runtime else None,
                   "response": json.loads(body)}))
 """
-
-
-ALL_MODES = {
-    "word_embedding_dimension": 384,
-    "pooling_mode_cls_token": True,
-    "pooling_mode_max_tokens": True,
-    "pooling_mode_mean_tokens": True,
-    "pooling_mode_mean_sqrt_len_tokens": True,
-    "pooling_mode_weightedmean_tokens": True,
-    "pooling_mode_lasttoken": True,
-}
 
 
 needs_old_stack = pytest.mark.skipif(

@@ -19,6 +19,7 @@ from sentence_transformers import SentenceTransformer
 
 from tests.container.test_inference_correctness import LONG_TEXT, SENTENCES, cosines, embed
 from tests.support.models import (
+    ALL_MODES,
     DIMENSIONS,
     REFERENCE_MODEL_DIR,
     container_module,
@@ -31,15 +32,6 @@ from tests.support.models import (
 )
 
 MIN_COSINE = 0.9999
-ALL_MODES = {
-    "word_embedding_dimension": DIMENSIONS,
-    "pooling_mode_cls_token": True,
-    "pooling_mode_max_tokens": True,
-    "pooling_mode_mean_tokens": True,
-    "pooling_mode_mean_sqrt_len_tokens": True,
-    "pooling_mode_weightedmean_tokens": True,
-    "pooling_mode_lasttoken": True,
-}
 
 
 @pytest.fixture(scope="module")

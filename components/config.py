@@ -27,6 +27,8 @@ from facts.onnx_runtime import ENGINE_CHOICES, RUNTIME_WHEELS, RuntimeWheel, run
 
 NAMESPACE = "embedding-endpoint"
 
+# maxSeqLength's ceiling: beyond any encoder's reach (the model's own limit applies below it).
+MAX_SEQ_LENGTH_LIMIT = 131_072
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
 
@@ -63,6 +65,8 @@ class StackConfig:
     smoke_test: bool = True
     # The model prompt applied when a request names none (e.g. "query"); None: the model's own.
     default_prompt_name: str | None = None
+    # At most this many tokens per text (below the model's own limit); None: the model's limit.
+    max_seq_length: int | None = None
     # Where sagemaker-runtime calls go instead of AWS (the local stack's local endpoint).
     runtime_endpoint_url: str | None = None
     # Batch Transform: the folders a job may read and write (the Model's role is granted them).
@@ -287,12 +291,24 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         http_api_auth=_choice(raw, "httpApiAuth", "iam", HTTP_API_AUTH_MODES),
         smoke_test=_bool(raw, "smokeTest", True),
         default_prompt_name=_matching(raw, "defaultPromptName", identifiers.PROMPT_NAME),
+        max_seq_length=_max_seq_length(raw),
         runtime_endpoint_url=_matching(raw, "runtimeEndpointUrl", identifiers.HTTP_URL),
         **_batch_prefixes(raw, backend),
         inference_engine=engine,
         warnings=tuple(warnings),
         **_parse_operations(raw),
     )
+
+
+def _max_seq_length(raw: Mapping[str, str]) -> int | None:
+    """maxSeqLength: a positive number of tokens, or None (the model's own limit)."""
+    if raw.get("maxSeqLength") in (None, ""):
+        return None
+    allowed = f"expected an integer 1-{MAX_SEQ_LENGTH_LIMIT} (tokens per text)"
+    value = _int(raw, "maxSeqLength", 0, allowed)
+    if not 1 <= value <= MAX_SEQ_LENGTH_LIMIT:
+        raise _fail("maxSeqLength", value, allowed)
+    return value
 
 
 def _batch_prefixes(raw: Mapping[str, str], backend: str) -> dict[str, str | None]:
@@ -338,6 +354,7 @@ CONFIG_KEYS = (
     "httpApiAuth",
     "smokeTest",
     "defaultPromptName",
+    "maxSeqLength",
     "runtimeEndpointUrl",
     # Batch Transform (docs/bulk.md)
     "batchInputPrefix",

@@ -34,7 +34,13 @@ from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpoint
 from components.packager import HfModelPackager
 from embedding_client.aws_session import AwsSettings
 from facts import serverless
-from facts.sagemaker_endpoints import ARTIFACT_SHA256_VARIABLE, VARIANT_NAME, endpoint_log_group
+from facts.sagemaker_endpoints import (
+    ARTIFACT_SHA256_VARIABLE,
+    DEFAULT_PROMPT_VARIABLE,
+    MAX_SEQ_LENGTH_VARIABLE,
+    VARIANT_NAME,
+    endpoint_log_group,
+)
 
 DEFAULT_LOG_RETENTION_DAYS = 30
 SAGEMAKER_NAME_MAX = 63
@@ -60,6 +66,7 @@ def model_environment(
     model_revision: str,
     artifact_sha256: str | None = None,
     default_prompt_name: str | None = None,
+    max_seq_length: int | None = None,
 ) -> dict[str, str]:
     """The DLC's environment: one worker, the embedding task, the served model for logs.
 
@@ -79,7 +86,9 @@ def model_environment(
         "EMBEDDING_MODEL_REVISION": model_revision,
         **({ARTIFACT_SHA256_VARIABLE: artifact_sha256} if artifact_sha256 else {}),
         # The prompt applied when a request names none (code/embedding_encoder.py checks it).
-        **({"EMBEDDING_DEFAULT_PROMPT_NAME": default_prompt_name} if default_prompt_name else {}),
+        **({DEFAULT_PROMPT_VARIABLE: default_prompt_name} if default_prompt_name else {}),
+        # At most this many tokens per text (bounds the attention's memory for long-context models).
+        **({MAX_SEQ_LENGTH_VARIABLE: str(max_seq_length)} if max_seq_length else {}),
     }
 
 
@@ -130,6 +139,8 @@ class ServerlessEmbeddingEndpointArgs:
     weights_bytes: pulumi.Input[int] | None = None
     # The model prompt applied when a request names none (None: the model's own default).
     default_prompt_name: str | None = None
+    # At most this many tokens per text (None: the model's own limit).
+    max_seq_length: int | None = None
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
     # Days CloudWatch keeps the endpoint's container logs (one of CloudWatch's allowed values).
@@ -165,6 +176,7 @@ class ServerlessEmbeddingEndpointArgs:
             max_concurrency=cfg.max_concurrency,
             provisioned_concurrency=cfg.provisioned_concurrency,
             default_prompt_name=cfg.default_prompt_name,
+            max_seq_length=cfg.max_seq_length,
             protect=cfg.retain_artifacts,
             log_retention_days=cfg.log_retention_days,
             aws=cfg.aws,
@@ -245,7 +257,10 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 "model_data_url": args.model_data_url,
                 "environment": pulumi.Output.all(args.model_revision, args.artifact_sha256).apply(
                     lambda values: model_environment(
-                        args.model_id, *values, default_prompt_name=args.default_prompt_name
+                        args.model_id,
+                        *values,
+                        default_prompt_name=args.default_prompt_name,
+                        max_seq_length=args.max_seq_length,
                     )
                 ),
             },

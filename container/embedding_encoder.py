@@ -19,6 +19,7 @@ from embedding_pooling import pool
 from embedding_settings import EmbeddingSettings, ModelFilesError
 
 from facts.embedding_api import EmbeddingOptions, InputError, max_vectors
+from facts.sagemaker_endpoints import DEFAULT_PROMPT_VARIABLE, MAX_SEQ_LENGTH_VARIABLE
 
 # Texts run through the transformer this many at a time, longest first (as sentence-transformers
 # does), so one long text does not pad a whole large request; within a batch, texts of similar
@@ -29,7 +30,6 @@ ENCODE_BATCH_SIZE = 32
 # In a Batch Transform job SageMaker sizes the requests (MaxPayloadInMB), so only the response
 # limit and an explicit EMBEDDING_MAX_BATCH_SIZE apply there.
 MAX_BATCH_SIZE = 2048
-DEFAULT_PROMPT_VARIABLE = "EMBEDDING_DEFAULT_PROMPT_NAME"
 
 
 def max_batch_size() -> int:
@@ -196,12 +196,29 @@ def exclude_prompt(attention_mask: torch.Tensor, prompt_length: int) -> torch.Te
     return mask
 
 
+def deployment_max_seq_length() -> int | None:
+    """The stack's cap on tokens per text (EMBEDDING_MAX_SEQ_LENGTH, `maxSeqLength`), if any."""
+    raw = os.environ.get(MAX_SEQ_LENGTH_VARIABLE)
+    if not raw:
+        return None
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ModelFilesError(
+            f"{MAX_SEQ_LENGTH_VARIABLE} must be a positive integer (tokens), got {raw!r}"
+        )
+    return int(raw)
+
+
 def effective_max_length(settings: EmbeddingSettings, tokenizer: Any, engine: Any) -> int:
-    """The configured max_seq_length, else the tokenizer's, capped by the position embeddings."""
+    """The configured max_seq_length, else the tokenizer's, capped by the position embeddings.
+
+    The stack's `maxSeqLength` lowers it further (it never raises it past what the model reads).
+    """
     limits = [settings.max_seq_length] if settings.max_seq_length > 0 else []
     tokenizer_limit = getattr(tokenizer, "model_max_length", None)
     if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 1_000_000:
         limits.append(tokenizer_limit)
     if engine.max_position_embeddings:
         limits.append(engine.max_position_embeddings)
-    return min(limits) if limits else 512
+    model_limit = min(limits) if limits else 512
+    cap = deployment_max_seq_length()
+    return model_limit if cap is None else min(model_limit, cap)

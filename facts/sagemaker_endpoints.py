@@ -1,8 +1,8 @@
 """What SageMaker names after an endpoint, and what this project records on the endpoint's Model.
 
-Read by the program (log group, IAM, alarms, the Model's environment) and by the deploy check on
-the user's machine (which archive the live endpoint serves, where its logs are), so each name is
-written down once.
+Read by the program (log group, IAM, alarms, the Model's environment), by the deploy check on
+the user's machine (which archive the live endpoint serves, where its logs are) and by the
+container (the settings in the Model's environment), so each name is written down once.
 """
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ VARIANT_NAME = "AllTraffic"
 # The Model's environment records the sha256 of the archive it serves under this name; the DLC
 # ignores it. The deploy check compares it with the archive the deploy packaged.
 ARTIFACT_SHA256_VARIABLE = "EMBEDDING_ARTIFACT_SHA256"
+# Stack settings the Model's environment hands to code/inference.py (which reads this file from
+# code/facts/): the prompt applied when a request names none, and a cap on tokens per text.
+DEFAULT_PROMPT_VARIABLE = "EMBEDDING_DEFAULT_PROMPT_NAME"
+MAX_SEQ_LENGTH_VARIABLE = "EMBEDDING_MAX_SEQ_LENGTH"
 # DescribeEndpoint statuses that change by themselves; any other status is where it stays.
 TRANSITIONAL_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 IN_SERVICE = "InService"

@@ -32,6 +32,7 @@ CONTAINER_FACTS = (
     "embedding_api.py",
     "model_code.py",
     "onnx_runtime.py",
+    "sagemaker_endpoints.py",
     "sentence_modules.py",
     "serverless.py",
 )

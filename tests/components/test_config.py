@@ -141,6 +141,8 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
     ),
     ({"httpApiAuth": "basic"}, "us-east-1", "embedding-endpoint:httpApiAuth", "iam, apiKey"),
     ({"defaultPromptName": "a b"}, "us-east-1", "embedding-endpoint:defaultPromptName", "prompt"),
+    ({"maxSeqLength": "0"}, "us-east-1", "embedding-endpoint:maxSeqLength", "integer 1-131072"),
+    ({"maxSeqLength": "long"}, "us-east-1", "embedding-endpoint:maxSeqLength", "tokens per text"),
     (
         {"runtimeEndpointUrl": "127.0.0.1:8080"},
         "us-east-1",
@@ -441,3 +443,9 @@ def test_batch_prefixes_are_read_as_folders_of_any_buckets() -> None:
         "s3://corpus-bucket/in/",
         "s3://vec/out/a/",
     )
+
+
+def test_max_seq_length_is_the_models_own_unless_set() -> None:
+    assert parse_config(VALID, stack="dev", region="us-east-1").max_seq_length is None
+    capped = parse_config(VALID | {"maxSeqLength": "2048"}, stack="dev", region="us-east-1")
+    assert capped.max_seq_length == 2048

@@ -294,3 +294,28 @@ def test_a_base64_batch_at_the_stated_limit_fits_one_4_mb_response(inference, re
     body = answer(inference, reference_model, document)
     assert len(body.encode("utf-8")) <= 4_000_000
     assert len(json.loads(body)["embeddings"]) == limit
+
+
+def test_the_stacks_max_seq_length_truncates_as_sentence_transformers_does(inference, monkeypatch):
+    monkeypatch.setenv("EMBEDDING_MAX_SEQ_LENGTH", "16")
+    loaded = inference.model_fn(str(REFERENCE_MODEL_DIR))
+    assert loaded.settings.max_seq_length == 16
+    long_texts = [" ".join(["embedding"] * 100), SENTENCES[0]]
+    ours, document = vectors(inference, loaded, long_texts)
+    reference = SentenceTransformer(str(REFERENCE_MODEL_DIR), device="cpu")
+    reference.max_seq_length = 16
+    assert cosines(ours, reference.encode(long_texts)).min() >= MIN_COSINE
+    assert document["usage"]["prompt_tokens"] == 16 + len(
+        reference.tokenize([SENTENCES[0]])["input_ids"][0]
+    )
+
+
+def test_a_max_seq_length_never_raises_the_models_own_limit(inference, monkeypatch):
+    monkeypatch.setenv("EMBEDDING_MAX_SEQ_LENGTH", "100000")
+    assert inference.model_fn(str(REFERENCE_MODEL_DIR)).settings.max_seq_length == 256
+
+
+def test_a_bad_max_seq_length_fails_the_load_naming_the_variable(inference, monkeypatch):
+    monkeypatch.setenv("EMBEDDING_MAX_SEQ_LENGTH", "zero")
+    with pytest.raises(ValueError, match="EMBEDDING_MAX_SEQ_LENGTH must be a positive integer"):
+        inference.model_fn(str(REFERENCE_MODEL_DIR))

@@ -135,6 +135,18 @@ def test_the_default_prompt_goes_to_the_packager_check_and_the_endpoint(
     assert dev.named(PACKAGED).inputs.get("default_prompt_name") is None
 
 
+def test_max_seq_length_reaches_the_models_environment_only_when_set(
+    dev: ProgramRun, pulumi_program: Callable[..., ProgramRun]
+) -> None:
+    run = pulumi_program(stack_config("dev", maxSeqLength="2048"), stack="dev")
+    assert run.one(MODEL).inputs["primaryContainer"]["environment"]["EMBEDDING_MAX_SEQ_LENGTH"] == (
+        "2048"
+    )
+    assert (
+        "EMBEDDING_MAX_SEQ_LENGTH" not in dev.one(MODEL).inputs["primaryContainer"]["environment"]
+    )
+
+
 def test_a_token_secret_arn_reaches_the_loader_and_only_its_role_may_read_it(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:

@@ -291,7 +291,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         http_api_auth=_choice(raw, "httpApiAuth", "iam", HTTP_API_AUTH_MODES),
         smoke_test=_bool(raw, "smokeTest", True),
         default_prompt_name=_matching(raw, "defaultPromptName", identifiers.PROMPT_NAME),
-        max_seq_length=_max_seq_length(raw),
+        max_seq_length=_max_seq_length(raw, backend),
         runtime_endpoint_url=_matching(raw, "runtimeEndpointUrl", identifiers.HTTP_URL),
         **_batch_prefixes(raw, backend),
         inference_engine=engine,
@@ -300,14 +300,16 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     )
 
 
-def _max_seq_length(raw: Mapping[str, str]) -> int | None:
-    """maxSeqLength: a positive number of tokens, or None (the model's own limit)."""
+def _max_seq_length(raw: Mapping[str, str], backend: str) -> int | None:
+    """maxSeqLength: tokens per text, or None (the model's own limit); SageMaker only."""
     if raw.get("maxSeqLength") in (None, ""):
         return None
     allowed = f"expected an integer 1-{MAX_SEQ_LENGTH_LIMIT} (tokens per text)"
     value = _int(raw, "maxSeqLength", 0, allowed)
     if not 1 <= value <= MAX_SEQ_LENGTH_LIMIT:
         raise _fail("maxSeqLength", value, allowed)
+    if backend != "sagemaker":
+        raise _fail("maxSeqLength", value, "the token cap needs backend sagemaker (Bedrock's own)")
     return value
 
 

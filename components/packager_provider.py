@@ -69,6 +69,7 @@ STATE_INPUTS = (
     "engine",
     "container_python",
     "onnx_export",
+    "model_code_checked",
 )
 # pulumi.runtime.rpc.UNKNOWN: what an input not yet known during preview looks like here.
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -303,37 +304,44 @@ def settle_engine(
 
 def check_model_code(
     olds: Mapping[str, Any],
-    inputs: Mapping[str, Any],
+    inputs: dict[str, Any],
     commit: CommitFiles,
     failures: list[CheckFailure],
 ) -> None:
     """A model that is its repository's own code must run on the ONNX engine, found at preview.
 
     PyTorch would build transformers' own class in its place and serve wrong vectors (see
-    facts/model_code.py). Asked of the Hub (config.json) when the commit, the engine or the
-    archive format changes: an existing stack is asked once, when it would package anew.
+    facts/model_code.py). A commit's config.json never changes, so a pass is kept in the state
+    (`model_code_checked`: the commit) and the Hub is asked once per pinned commit. A commit
+    pinned by sha needed neither the Hub nor the token at preview before this check: when either
+    cannot be reached for one, the check is left to the loader, which makes it before anything
+    is uploaded (loader/repo_configs.py).
     """
     from facts.model_code import custom_code_problem
-    from facts.onnx_runtime import ONNX_MODEL_FILE
+    from facts.onnx_runtime import ONNX_MODEL_FILE, RUNTIME_WHEELS
     from loader.errors import LoaderError
     from loader.repo_configs import custom_code_classes
     from loader.selection import onnx_export_problem
 
     pinned = inputs.get("pinned_revision")
+    inputs["model_code_checked"] = None
     if inputs.get("engine") != "torch" or not pinned or is_unknown(pinned):
         return
     if inputs.get("source_model_data_url"):
-        return  # the user's own archive: inference.py checks its config.json when it loads
-    unchanged = ("model_id", "pinned_revision", "engine", "format_version")
-    if all(olds.get(name) == inputs.get(name) for name in unchanged):
+        return  # the user's own archive: the loader checks its config.json while streaming it
+    if olds.get("model_code_checked") == pinned and olds.get("model_id") == inputs.get("model_id"):
+        inputs["model_code_checked"] = pinned
         return
+    listed_at_preview = commit.listing is not None
     try:
         files = commit.files()
         classes = custom_code_classes(inputs["model_id"], pinned, files, commit.token())
     except LoaderError as error:
-        failures.append(commit.failure(error, "model_id"))
+        if listed_at_preview:
+            failures.append(commit.failure(error, "model_id"))
         return
     if not classes:
+        inputs["model_code_checked"] = pinned
         return
     export_problem = onnx_export_problem(item.path for item in files)
     if export_problem is not None:
@@ -352,7 +360,8 @@ def check_model_code(
         key, remedy = (
             "container_python",
             f"The ONNX engine would serve it from {ONNX_MODEL_FILE}, but no ONNX Runtime wheel "
-            "is known for the image's Python: choose an image tag of Python 3.9 to 3.12",
+            "is known for the image's Python: choose an image tag of Python "
+            f"{', '.join(sorted(RUNTIME_WHEELS))}",
         )
     failures.append(
         CheckFailure(

@@ -61,7 +61,7 @@ def within_attention_budget(runs: list[tuple[list[int], int]]) -> list[tuple[lis
     """`runs` with each cut into passes of at most MAX_ATTENTION_CELLS (one row at the least)."""
     bounded = []
     for rows, length in runs:
-        per_pass = max(1, MAX_ATTENTION_CELLS // (length * length))
+        per_pass = max(1, MAX_ATTENTION_CELLS // max(1, length) ** 2)
         bounded += [
             (rows[start : start + per_pass], length) for start in range(0, len(rows), per_pass)
         ]

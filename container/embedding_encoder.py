@@ -174,8 +174,9 @@ class EmbeddingModel:
         too_long = [index for index, length in enumerate(lengths) if length > limit]
         if too_long:
             raise InputError(
-                f"inputs {too_long[:20]} are longer than the model's max_seq_length of {limit} "
-                f'tokens (longest: {max(lengths)}); shorten them or send "truncate": true'
+                f"inputs {too_long[:20]} are longer than the max_seq_length of {limit} tokens "
+                f"(the model's, or the stack's maxSeqLength; longest: {max(lengths)}); shorten "
+                'them or send "truncate": true'
             )
 
     def _prompt_length(self, prompt: str) -> int:

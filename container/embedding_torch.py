@@ -56,7 +56,7 @@ def refuse_missing_weights(model: Any, missing_keys: Any) -> None:
     one `model_type` names (a repository's own code, a renamed architecture). The pooler is
     exempt: the vectors never read it, and many checkpoints are saved without one.
     """
-    missing = sorted(key for key in missing_keys if "pooler." not in f".{key}")
+    missing = sorted(key for key in missing_keys if ".pooler." not in f".{key}")
     if missing:
         raise ModelFilesError(
             f"the checkpoint does not fit transformers' {type(model).__name__} "

@@ -97,8 +97,10 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     max_batch_size()  # a bad EMBEDDING_MAX_BATCH_SIZE fails the load, not every request
     settings = read_settings(model_dir)
     default_prompt_name = deployment_prompt_name(settings) or settings.default_prompt_name
-    tokenizer = load_tokenizer(settings.transformer_path)
+    # The engine first: its refusals (a model of custom code on PyTorch) say more than the
+    # tokenizer's would for the same model.
     engine = load_engine(model_dir, settings.transformer_path, threads)
+    tokenizer = load_tokenizer(settings.transformer_path)
     settings = replace(settings, max_seq_length=effective_max_length(settings, tokenizer, engine))
     pooled_dimensions = engine.hidden_size * len(settings.pooling_modes)
     dense = load_dense_modules(model_dir, settings, pooled_dimensions)

@@ -14,6 +14,7 @@ from loader.event import LoaderRequest
 from loader.hub import fetch_snapshot, stream_file
 from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules
 from loader.publish import code_files, publish
+from loader.repo_configs import refuse_custom_code
 from loader.selection import NoWeightsError, RepoFile, select_files
 from loader.upload import part_size_for
 from loader.version import format_version
@@ -78,6 +79,8 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
         log.info("artifact already present, nothing to do: %s", location.url)
         return existing
 
+    if request.engine == "torch":
+        refuse_custom_code(model, snapshot.revision, snapshot.files, token)
     modules = checked_modules_file(model, snapshot.revision, selected, token)
     code = code_files(request.runtime)
     files: dict[str, RepoFile | bytes] = {item.path: item for item in selected}

@@ -4,7 +4,8 @@ Read by the packager's `check` at `pulumi preview`, so that a stack the endpoint
 fails there rather than in `model_fn`, minutes into a deploy:
 - the prompt names in config_sentence_transformers.json (a stack's `defaultPromptName`);
 - whether config.json makes the model its repository's own code (facts/model_code.py), which
-  only the ONNX engine can serve.
+  only the ONNX engine can serve. The loader asks again before it packages for PyTorch, for a
+  commit pinned by sha whose check preview could not make (no Hub or token there).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from facts.model_code import CONFIG_FILE, custom_code
+from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
+from facts.onnx_runtime import ONNX_MODEL_FILE
 from facts.sentence_modules import PROMPTS_FILE
 from loader.errors import LoaderError
 from loader.hub import stream_file
@@ -71,3 +73,18 @@ def custom_code_classes(
 ) -> dict[str, str]:
     """config.json's auto_map entries that make the model its repository's code ({}: none)."""
     return custom_code(read_repo_json(model_id, commit, files, CONFIG_FILE, token))
+
+
+def refuse_custom_code(
+    model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
+) -> None:
+    """LoaderError, before anything is uploaded, when a PyTorch archive's model is custom code."""
+    classes = custom_code_classes(model_id, commit, files, token)
+    if classes:
+        raise LoaderError(
+            f"{custom_code_problem(classes)}. Package it for the ONNX engine (inferenceEngine "
+            f"auto or onnx) if the repository ships {ONNX_MODEL_FILE}",
+            step="check-model-code",
+            model=model_id,
+            file=CONFIG_FILE,
+        )

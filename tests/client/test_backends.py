@@ -184,7 +184,7 @@ def test_http_backend_reports_the_endpoints_error_verbatim(local_endpoint):
     with pytest.raises(EndpointError) as raised:
         backend.embed(["word " * 400], EmbeddingOptions(truncate=False))
     assert raised.value.status == 400 and raised.value.is_client_error
-    assert "longer than the model's max_seq_length of 256 tokens" in raised.value.message
+    assert "longer than the max_seq_length of 256 tokens" in raised.value.message
 
 
 def test_http_backend_reports_an_unreachable_endpoint():

@@ -134,7 +134,7 @@ def test_refused_request_exits_4_with_the_endpoints_message(local_url):
     console = Console()
     code = console.run("--url", local_url, "--no-truncate", "word " * 400)
     assert code == EXIT_REFUSED
-    assert "longer than the model's max_seq_length of 256 tokens" in console.err
+    assert "longer than the max_seq_length of 256 tokens" in console.err
 
 
 def test_unreachable_endpoint_exits_5():

@@ -144,6 +144,12 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
     ({"maxSeqLength": "0"}, "us-east-1", "embedding-endpoint:maxSeqLength", "integer 1-131072"),
     ({"maxSeqLength": "long"}, "us-east-1", "embedding-endpoint:maxSeqLength", "tokens per text"),
     (
+        {"maxSeqLength": "512", "backend": "bedrock"},
+        "us-east-1",
+        "embedding-endpoint:maxSeqLength",
+        "needs backend sagemaker",
+    ),
+    (
         {"runtimeEndpointUrl": "127.0.0.1:8080"},
         "us-east-1",
         "embedding-endpoint:runtimeEndpointUrl",

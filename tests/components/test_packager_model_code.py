@@ -156,14 +156,17 @@ def test_a_config_that_is_not_json_fails_at_preview_naming_the_file(
     assert "config.json is not JSON" in failure.reason
 
 
-def test_a_gated_repo_pinned_by_sha_fails_at_preview_asking_for_a_token(
-    provider, hub, s3_bucket, this_python_runtime
+def test_a_sha_pin_preview_cannot_check_is_left_to_the_loader(
+    provider, hub, s3_bucket, this_python_runtime, monkeypatch
 ):
-    # Before, a sha pin reached the Hub first in the loader, minutes into `pulumi up`.
-    commit = "b" * 40
-    hub.register(make_repo("test-org/gated", {"config.json": config()}, commit=commit, gated=True))
-    news = inputs(s3_bucket, this_python_runtime, "test-org/gated", "torch")
-    checked = provider.check({}, news | {"requested_revision": commit})
-    (failure,) = checked.failures
-    assert failure.property == "model_id"
-    assert "gated" in failure.reason and "hfToken" in failure.reason
+    # A sha pin needed no Hub and no token at preview before; an unreachable Hub keeps it so.
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
+    news = inputs(s3_bucket, this_python_runtime, JINA_STYLE, "torch")
+    checked = provider.check({}, news | {"requested_revision": JINA_COMMIT})
+    assert checked.failures == []
+    assert checked.inputs["model_code_checked"] is None
+
+
+def test_a_pass_is_kept_for_the_commit(provider, repos, s3_bucket, this_python_runtime):
+    checked = provider.check({}, inputs(s3_bucket, this_python_runtime, HEADS_ONLY, "torch"))
+    assert checked.inputs["model_code_checked"] == HEADS_COMMIT

@@ -74,9 +74,7 @@ def test_function_error_is_raised_with_the_loaders_own_message(
     provider, hub, lambda_api, aws: AwsEndpoint, s3_bucket
 ) -> None:
     register_tiny(hub, gated=True)
-    # As if the gate closed after preview (which reads the commit's config.json, and would fail).
-    inputs = lambda_inputs(s3_bucket, lambda_api, requested_revision=TINY_COMMIT)
-    inputs |= {"pinned_revision": TINY_COMMIT, "engine": "torch"}
+    inputs = checked(provider, lambda_inputs(s3_bucket, lambda_api, requested_revision=TINY_COMMIT))
     with pytest.raises(PackagingError) as failure:
         provider.create(inputs)
     message = str(failure.value)

@@ -64,3 +64,9 @@ def test_a_left_padded_batch_keeps_its_width_when_cut_into_rows():
 
 def test_one_text_longer_than_the_budget_still_runs_alone():
     assert batches.length_runs(right_padded([8192]), "right") == [([0], 8192)]
+
+
+def test_a_batch_of_empty_texts_without_special_tokens_runs_as_it_is():
+    # A tokenizer that adds no special tokens gives empty texts a zero-width mask.
+    mask = torch.zeros((3, 0), dtype=torch.int64)
+    assert batches.length_runs(mask, "left") == [([0, 1, 2], 0)]

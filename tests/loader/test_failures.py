@@ -140,6 +140,16 @@ def test_repo_without_pytorch_weights_is_refused_before_any_upload(hub, s3, s3_b
     assert leftovers(s3, s3_bucket) == ([], [])
 
 
+def test_a_model_of_custom_code_is_refused_for_pytorch_before_any_upload(hub, s3, s3_bucket):
+    # Preview leaves this to the loader for a sha pin it could not check (no Hub or token there).
+    config = {"model_type": "bert", "auto_map": {"AutoModel": "org/code--modeling.Model"}}
+    files = {**TINY_FILES, "config.json": json.dumps(config).encode()}
+    hub.register(make_repo("test-org/custom-code", files))
+    with pytest.raises(LoaderError, match="step 'check-model-code'.*maps AutoModel to 'org/code"):
+        handler(hub_event(s3_bucket, model_id="test-org/custom-code"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
 def test_missing_inference_script_fails_clearly_before_any_io(hub, s3, s3_bucket, monkeypatch):
     monkeypatch.setattr(loader.version, "ENTRY_SCRIPT", "gone.py")
     loader.version.format_version.cache_clear()
@@ -226,7 +236,10 @@ def test_unsupported_module_is_refused_before_any_upload_naming_it(hub, s3, s3_b
     assert f"{module_type} (1_Custom)" in message
     assert "['Transformer', 'Pooling', 'Dense', 'Normalize']" in message
     assert leftovers(s3, s3_bucket) == ([], [])
-    assert hub.downloads() == [f"/{repo.repo_id}/resolve/{repo.commit}/modules.json"]
+    # Only the two small files checked before any upload: config.json, then modules.json.
+    assert hub.downloads() == [
+        f"/{repo.repo_id}/resolve/{repo.commit}/{name}" for name in ("config.json", "modules.json")
+    ]
 
 
 def test_dense_module_without_weights_is_refused_before_any_upload(hub, s3, s3_bucket):

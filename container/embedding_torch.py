@@ -6,10 +6,16 @@ import os
 from typing import Any
 
 import torch
+import transformers
 from embedding_settings import ModelFilesError, read_json
 from transformers import AutoModel
 
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
+
+# Encoder-decoder types whose embedding models keep only the encoder (sentence-t5, GTR): their
+# encoder class, as sentence-transformers loads them. AutoModel would build the whole model and
+# want the decoder's weights and inputs. A class this transformers lacks falls back to AutoModel.
+ENCODER_CLASSES = {"t5": "T5EncoderModel", "mt5": "MT5EncoderModel", "umt5": "UMT5EncoderModel"}
 
 
 class TorchEngine:
@@ -27,7 +33,8 @@ class TorchEngine:
 
     @classmethod
     def load(cls, transformer_path: str, threads: int) -> TorchEngine:
-        classes = custom_code(read_json(os.path.join(transformer_path, CONFIG_FILE)))
+        config = read_json(os.path.join(transformer_path, CONFIG_FILE))
+        classes = custom_code(config)
         if classes:
             raise ModelFilesError(
                 f"the PyTorch engine cannot run this model: {custom_code_problem(classes)}. "
@@ -36,7 +43,9 @@ class TorchEngine:
                 "sourceModelDataUrl, runs on PyTorch only)"
             )
         torch.set_num_threads(threads)
-        model, loading = AutoModel.from_pretrained(transformer_path, output_loading_info=True)
+        model_type = config.get("model_type") if isinstance(config, dict) else None
+        model_class = getattr(transformers, ENCODER_CLASSES.get(str(model_type), ""), AutoModel)
+        model, loading = model_class.from_pretrained(transformer_path, output_loading_info=True)
         refuse_missing_weights(model, loading.get("missing_keys") or ())
         if model.dtype != torch.float32:
             model = model.float()  # half precision is slow and inexact on CPU

@@ -62,7 +62,10 @@ for operation in request["operations"]:
         created = provider.create(checked.inputs)
         answer["create"] = {"id": created.id, "outs": created.outs}
     elif operation == "diff":
-        result = provider.diff(request["id"], request["olds"], request["news"])
+        # As Pulumi runs them: check the new inputs against the state, then diff.
+        checked = provider.check(request["olds"], request["news"])
+        assert not checked.failures, [f.reason for f in checked.failures]
+        result = provider.diff(request["id"], request["olds"], checked.inputs)
         answer["diff"] = {"changes": result.changes, "replaces": result.replaces}
     elif operation == "delete":
         provider.delete(request["id"], request["olds"])

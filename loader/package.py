@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from facts.artifact_keys import artifact_location
+from facts.model_code import CONFIG_FILE
 from loader.archive import Member, TarEntry, gzip_size, tar_size
 from loader.artifacts import LoaderResult, lookup_existing
 from loader.errors import GatedRepoAccessDenied, LoaderError
@@ -14,7 +15,7 @@ from loader.event import LoaderRequest
 from loader.hub import fetch_snapshot, stream_file
 from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules
 from loader.publish import code_files, publish
-from loader.repo_configs import refuse_custom_code
+from loader.repo_configs import checked_config_file
 from loader.selection import NoWeightsError, RepoFile, select_files
 from loader.upload import part_size_for
 from loader.version import format_version
@@ -79,11 +80,14 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
         log.info("artifact already present, nothing to do: %s", location.url)
         return existing
 
+    config = None
     if request.engine == "torch":
-        refuse_custom_code(model, snapshot.revision, snapshot.files, token)
+        config = checked_config_file(model, snapshot.revision, selected, token)
     modules = checked_modules_file(model, snapshot.revision, selected, token)
     code = code_files(request.runtime)
     files: dict[str, RepoFile | bytes] = {item.path: item for item in selected}
+    if config is not None:
+        files[CONFIG_FILE] = config
     if modules is not None:
         files[MODULES_FILE] = modules
     files.update(code)

@@ -25,22 +25,26 @@ from loader.selection import RepoFile
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
-def read_repo_json(
+def read_repo_file(
     model_id: str, commit: str, files: Iterable[RepoFile], path: str, token: str | None = None
-) -> dict[str, Any] | None:
-    """The JSON object in `path` at `commit`; None when the repo has no such file."""
+) -> bytes | None:
+    """The bytes of the small file `path` at `commit`; None when the repo has no such file."""
     item = next((f for f in files if f.path == path), None)
     if item is None:
         return None
-    step = f"read-{path}"
     if item.size > MAX_CONFIG_BYTES:
         raise LoaderError(
             f"{path} is {item.size} bytes, over {MAX_CONFIG_BYTES}",
-            step=step,
+            step=f"read-{path}",
             model=model_id,
             file=path,
         )
-    data = b"".join(stream_file(model_id, commit, item, token))
+    return b"".join(stream_file(model_id, commit, item, token))
+
+
+def parse_repo_json(model_id: str, path: str, data: bytes) -> dict[str, Any]:
+    """The JSON object in `data` (the file `path`); LoaderError naming the file otherwise."""
+    step = f"read-{path}"
     try:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
@@ -50,6 +54,14 @@ def read_repo_json(
     if not isinstance(document, dict):
         raise LoaderError(f"{path} is not a JSON object", step=step, model=model_id, file=path)
     return document
+
+
+def read_repo_json(
+    model_id: str, commit: str, files: Iterable[RepoFile], path: str, token: str | None = None
+) -> dict[str, Any] | None:
+    """The JSON object in `path` at `commit`; None when the repo has no such file."""
+    data = read_repo_file(model_id, commit, files, path, token)
+    return None if data is None else parse_repo_json(model_id, path, data)
 
 
 def prompt_names(
@@ -75,11 +87,15 @@ def custom_code_classes(
     return custom_code(read_repo_json(model_id, commit, files, CONFIG_FILE, token))
 
 
-def refuse_custom_code(
+def checked_config_file(
     model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
-) -> None:
-    """LoaderError, before anything is uploaded, when a PyTorch archive's model is custom code."""
-    classes = custom_code_classes(model_id, commit, files, token)
+) -> bytes | None:
+    """config.json's bytes, read before any upload; LoaderError if the model is custom code.
+
+    For a PyTorch archive: the same bytes then go into the archive (no second download).
+    """
+    data = read_repo_file(model_id, commit, files, CONFIG_FILE, token)
+    classes = {} if data is None else custom_code(parse_repo_json(model_id, CONFIG_FILE, data))
     if classes:
         raise LoaderError(
             f"{custom_code_problem(classes)}. Package it for the ONNX engine (inferenceEngine "
@@ -88,3 +104,4 @@ def refuse_custom_code(
             model=model_id,
             file=CONFIG_FILE,
         )
+    return data

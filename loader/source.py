@@ -27,6 +27,7 @@ from loader.artifacts import LoaderResult, lookup_existing
 from loader.errors import SourceArchiveError
 from loader.event import LoaderRequest
 from loader.publish import code_files, publish
+from loader.repo_configs import MAX_CONFIG_BYTES
 from loader.upload import part_size_for
 from loader.version import format_version
 
@@ -35,12 +36,10 @@ READ_CHUNK = 1024 * 1024
 # A training output's weights are already near-incompressible; 3× its compressed size leaves
 # room for text-heavy archives when sizing parts (the upload still fails cleanly past 10,000).
 _EXPANSION_ALLOWANCE = 3
-# config.json is a few KB; a larger one is streamed as it is, unread.
-MAX_CONFIG_BYTES = 1024 * 1024
 _UNREADABLE = (tarfile.TarError, EOFError, zlib.error, OSError, ClientError, BotoCoreError)
 
 
-def refuse_custom_code(config: bytes, model: str) -> None:
+def refuse_custom_code_archive(config: bytes, model: str) -> None:
     """A source archive runs on PyTorch only: refuse one that is its repository's own code.
 
     Caught while packaging, before the upload completes, rather than when the endpoint loads it
@@ -159,9 +158,10 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                     seen.add(name)
                     handle = source.extractfile(member)
                     assert handle is not None  # regular files always have one
+                    # A larger config.json is not one: it is streamed as it is, unread.
                     if name == CONFIG_FILE and member.size <= MAX_CONFIG_BYTES:
                         data = handle.read()
-                        refuse_custom_code(data, model)
+                        refuse_custom_code_archive(data, model)
                         yield TarEntry(name, member.size), (data,)
                         continue
                     yield TarEntry(name, member.size), _chunks(handle, url, model)

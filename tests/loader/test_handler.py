@@ -25,6 +25,7 @@ from tests.support.loader import (
     member_bytes,
     members,
     read_object,
+    tiny_repo,
 )
 
 # The result is what the packager's provider reads (docs/contracts.md), key for key.
@@ -173,3 +174,12 @@ def test_extracted_archive_loads_in_sentence_transformers_like_the_original(pack
     original = SentenceTransformer(str(reference_model_dir()), device="cpu").encode(sentences)
     assert packaged_vectors.shape == (1, 384)
     assert abs(packaged_vectors - original).max() < 1e-6
+
+
+def test_each_small_file_checked_before_the_upload_is_downloaded_once(hub, aws, s3_bucket):
+    # config.json and modules.json are read before any upload, and those bytes are packaged.
+    repo = hub.register(tiny_repo())
+    result = handler(hub_event(s3_bucket, model_id=repo.repo_id), None)
+    assert "config.json" in result["files"]
+    config_gets = [path for path in hub.downloads() if path.endswith("/config.json")]
+    assert config_gets == [f"/{repo.repo_id}/resolve/{repo.commit}/config.json"]

@@ -32,17 +32,25 @@ ENCODE_BATCH_SIZE = 32
 MAX_BATCH_SIZE = 2048
 
 
-def max_batch_size() -> int:
-    """EMBEDDING_MAX_BATCH_SIZE when set, else MAX_BATCH_SIZE (unbounded in Batch Transform)."""
-    raw = os.environ.get("EMBEDDING_MAX_BATCH_SIZE")
+def positive_int_variable(name: str) -> int | None:
+    """The environment variable `name` as a positive integer; None when it is not set."""
+    raw = os.environ.get(name)
     if raw is None:
-        return MAX_BATCH_SIZE if not in_batch_transform() else 2**31 - 1
+        return None
     try:
         value = int(raw)
     except ValueError:
         value = 0
     if value < 1:
-        raise ModelFilesError(f"EMBEDDING_MAX_BATCH_SIZE must be a positive integer, got {raw!r}")
+        raise ModelFilesError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def max_batch_size() -> int:
+    """EMBEDDING_MAX_BATCH_SIZE when set, else MAX_BATCH_SIZE (unbounded in Batch Transform)."""
+    value = positive_int_variable("EMBEDDING_MAX_BATCH_SIZE")
+    if value is None:
+        return MAX_BATCH_SIZE if not in_batch_transform() else 2**31 - 1
     return value
 
 
@@ -197,18 +205,6 @@ def exclude_prompt(attention_mask: torch.Tensor, prompt_length: int) -> torch.Te
     return mask
 
 
-def deployment_max_seq_length() -> int | None:
-    """The stack's cap on tokens per text (EMBEDDING_MAX_SEQ_LENGTH, `maxSeqLength`), if any."""
-    raw = os.environ.get(MAX_SEQ_LENGTH_VARIABLE)
-    if not raw:
-        return None
-    if not raw.strip().isdigit() or int(raw) < 1:
-        raise ModelFilesError(
-            f"{MAX_SEQ_LENGTH_VARIABLE} must be a positive integer (tokens), got {raw!r}"
-        )
-    return int(raw)
-
-
 def effective_max_length(settings: EmbeddingSettings, tokenizer: Any, engine: Any) -> int:
     """The configured max_seq_length, else the tokenizer's, capped by the position embeddings.
 
@@ -221,5 +217,5 @@ def effective_max_length(settings: EmbeddingSettings, tokenizer: Any, engine: An
     if engine.max_position_embeddings:
         limits.append(engine.max_position_embeddings)
     model_limit = min(limits) if limits else 512
-    cap = deployment_max_seq_length()
+    cap = positive_int_variable(MAX_SEQ_LENGTH_VARIABLE)  # the stack's maxSeqLength
     return model_limit if cap is None else min(model_limit, cap)

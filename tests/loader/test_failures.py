@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -102,12 +103,20 @@ def test_s3_failure_mid_stream_aborts_and_leaves_nothing(hub, s3, s3_bucket, mon
     hub.register(large_repo())
 
     def abort_uploads_out_of_band(path: str) -> None:
-        # S3 loses the upload while parts are flowing: every later UploadPart is refused.
-        if path == "model.safetensors":
-            for upload in s3.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []):
-                s3.abort_multipart_upload(
-                    Bucket=s3_bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
+        # S3 loses the upload while parts are flowing: every later UploadPart is refused. The
+        # transfer manager creates the upload in a thread of its own, which may not have done so
+        # yet when the weights' download starts: wait for it, so the fault always lands.
+        if path != "model.safetensors":
+            return
+        deadline = time.monotonic() + 10
+        uploads = []
+        while not uploads and time.monotonic() < deadline:
+            uploads = s3.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", [])
+            time.sleep(0 if uploads else 0.05)
+        for upload in uploads:
+            s3.abort_multipart_upload(
+                Bucket=s3_bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
 
     hub.switches.on_download = abort_uploads_out_of_band
     with pytest.raises(UploadError) as caught:

@@ -23,7 +23,14 @@ from embedding_client.aws_session import (
 )
 from facts import bedrock_models, identifiers, serverless
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
-from facts.onnx_runtime import ENGINE_CHOICES, RUNTIME_WHEELS, RuntimeWheel, runtime_wheel
+from facts.onnx_runtime import (
+    ENGINE_CHOICES,
+    ONNX_MODEL_FILE,
+    RUNTIME_WHEELS,
+    RuntimeWheel,
+    onnx_file_problem,
+    runtime_wheel,
+)
 
 NAMESPACE = "embedding-endpoint"
 
@@ -74,6 +81,8 @@ class StackConfig:
     batch_output_prefix: str | None = None
     # auto: ONNX when the pinned revision ships onnx/model.onnx, else PyTorch (packager decides).
     inference_engine: str = "auto"
+    # The repo's graph the ONNX engine runs (e.g. onnx/model_O2.onnx); None: onnx/model.onnx.
+    onnx_file: str | None = None
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
     # `aws:profile` and `aws:assumeRoles`: the account the AWS provider deploys to.
@@ -258,6 +267,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
             f"no ONNX Runtime wheel is known for Python {python} (imageTag {image_tag!r}); "
             f"known: Python {', '.join(RUNTIME_WHEELS)}. Use auto or torch, or such an image",
         )
+    onnx_file = _onnx_file(raw, engine, backend, source_url, runtime_wheel(python), image_tag)
     if engine == "auto" and not source_url and runtime_wheel(python) is None:
         warnings.append(
             f"inferenceEngine auto runs PyTorch: no ONNX Runtime wheel is known for the Python "
@@ -295,9 +305,40 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         runtime_endpoint_url=_matching(raw, "runtimeEndpointUrl", identifiers.HTTP_URL),
         **_batch_prefixes(raw, backend),
         inference_engine=engine,
+        onnx_file=onnx_file,
         warnings=tuple(warnings),
         **_parse_operations(raw),
     )
+
+
+def _onnx_file(
+    raw: Mapping[str, str],
+    engine: str,
+    backend: str,
+    source_url: str | None,
+    runtime: RuntimeWheel | None,
+    image_tag: str,
+) -> str | None:
+    """onnxFile: the repo's graph the ONNX engine runs, or None (onnx/model.onnx)."""
+    value = raw.get("onnxFile")
+    if value in (None, ""):
+        return None
+    value = str(value).strip()
+    problem = onnx_file_problem(value)
+    if problem is None and backend != "sagemaker":
+        problem = "the ONNX engine runs on the SageMaker backend only"
+    elif problem is None and engine == "torch":
+        problem = f"'{_key('inferenceEngine')}' is torch; set it to auto or onnx to run this graph"
+    elif problem is None and source_url:
+        problem = f"'{_key('sourceModelDataUrl')}' archives are packaged for PyTorch"
+    elif problem is None and runtime is None:
+        problem = (
+            f"no ONNX Runtime wheel is known for the Python of imageTag {image_tag!r}; known: "
+            f"Python {', '.join(RUNTIME_WHEELS)}"
+        )
+    if problem is not None:
+        raise _fail("onnxFile", value, problem)
+    return None if value == ONNX_MODEL_FILE else value
 
 
 def _max_seq_length(raw: Mapping[str, str], backend: str) -> int | None:
@@ -362,6 +403,7 @@ CONFIG_KEYS = (
     "batchInputPrefix",
     "batchOutputPrefix",
     "inferenceEngine",
+    "onnxFile",
 )
 # Operations: log retention of every log group, the endpoint's alarms (components/
 # endpoint_monitoring.py) and where they notify.

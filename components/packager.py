@@ -24,7 +24,7 @@ from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
 from embedding_client.aws_session import AssumeRole
 from facts import identifiers
 from facts.identifiers import parse_s3_url
-from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel
+from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel, onnx_file_problem
 from loader.version import format_version
 
 LOADER_RUNTIME = "python3.12"
@@ -73,6 +73,8 @@ class HfModelPackagerArgs:
     # auto | torch | onnx; auto and onnx need `onnx_runtime`, the wheel for the image's Python.
     inference_engine: str = "torch"
     onnx_runtime: RuntimeWheel | None = None
+    # The stack's `onnxFile`: the repo's graph the ONNX engine runs; None: onnx/model.onnx.
+    onnx_file: str | None = None
     # The stack's `defaultPromptName`: checked against the model's prompts at preview.
     default_prompt_name: str | None = None
 
@@ -97,6 +99,7 @@ class HfModelPackagerArgs:
             log_retention_days=cfg.log_retention_days,
             inference_engine=cfg.inference_engine,
             onnx_runtime=cfg.onnx_runtime,
+            onnx_file=cfg.onnx_file,
             default_prompt_name=cfg.default_prompt_name,
         )
 
@@ -139,6 +142,14 @@ class HfModelPackagerArgs:
                 "HfModelPackagerArgs.inference_engine 'onnx' needs onnx_runtime (the wheel for "
                 "the image's Python) and a Hub model, not a source_model_data_url"
             )
+        if self.onnx_file is not None:
+            problem = onnx_file_problem(self.onnx_file)
+            if problem is None and self.inference_engine == "torch":
+                problem = "it needs inference_engine auto or onnx"
+            if problem is not None:
+                raise ValueError(
+                    f"HfModelPackagerArgs.onnx_file {self.onnx_file!r} is invalid: {problem}"
+                )
         if self.local_timeout_seconds <= 0:
             raise ValueError(
                 f"HfModelPackagerArgs.local_timeout_seconds {self.local_timeout_seconds!r} is "
@@ -221,6 +232,7 @@ class HfModelPackager(pulumi.ComponentResource):
             "local_timeout_seconds": args.local_timeout_seconds,
             "inference_engine": args.inference_engine,
             "container_python": runtime.python if runtime else None,
+            "onnx_file": args.onnx_file if runtime else None,
             "default_prompt_name": args.default_prompt_name,
         }
         artifact = PackagedModel(

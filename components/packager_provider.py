@@ -45,6 +45,7 @@ REPLACING_INPUTS = (
     "format_version",
     "engine",
     "container_python",
+    "onnx_file",
 )
 # Inputs copied into the outputs (state) so that delete/read/update have what they need.
 STATE_INPUTS = (
@@ -68,6 +69,7 @@ STATE_INPUTS = (
     "inference_engine",
     "engine",
     "container_python",
+    "onnx_file",
     "onnx_export",
     "model_code_checked",
 )
@@ -251,11 +253,13 @@ def settle_engine(
 ) -> None:
     """Resolve `inference_engine` (auto | torch | onnx) into `engine` for the pinned commit.
 
-    `auto` is ONNX when the commit ships `onnx/model.onnx` and a runtime wheel is known for the
-    image's Python (`container_python`), PyTorch otherwise; `onnx` without the export fails here,
-    at preview. Whether a commit ships the export never changes, so it is kept in the state
-    (`onnx_export`) and the Hub is asked at most once per pinned commit. The ONNX archive's
-    format version also names the runtime wheel, so a new wheel repackages.
+    `auto` is ONNX when the commit ships the graph (`onnx_file`, by default `onnx/model.onnx`)
+    and a runtime wheel is known for the image's Python (`container_python`), PyTorch otherwise;
+    `onnx` without the export fails here, at preview, and so does a graph the stack named
+    (`onnxFile`) that the commit lacks, under `auto` too: it was asked for. Whether a commit
+    ships a graph never changes, so it is kept in the state (`onnx_export`) and the Hub is asked
+    at most once per pinned commit and graph. The ONNX archive's format version also names the
+    runtime wheel, so a new wheel repackages.
     """
     from facts.onnx_runtime import ONNX_MODEL_FILE, runtime_wheel
     from loader.errors import LoaderError
@@ -265,25 +269,36 @@ def settle_engine(
     requested = inputs.get("inference_engine") or "torch"
     runtime = runtime_wheel(inputs.get("container_python"))
     pinned = inputs.get("pinned_revision")
+    graph = inputs.get("onnx_file") or ONNX_MODEL_FILE
+    asked_graph = graph != ONNX_MODEL_FILE
     inputs["onnx_export"] = None
     if requested != "torch" and runtime is not None and pinned and not is_unknown(pinned):
-        if commit.listing is None and olds.get("pinned_revision") == pinned:
+        if (
+            commit.listing is None
+            and olds.get("pinned_revision") == pinned
+            and (olds.get("onnx_file") or ONNX_MODEL_FILE) == graph
+        ):
             inputs["onnx_export"] = olds.get("onnx_export")
         if inputs["onnx_export"] is None:
             try:
-                inputs["onnx_export"] = has_onnx_export(item.path for item in commit.files())
+                paths = [item.path for item in commit.files()]
+                inputs["onnx_export"] = has_onnx_export(paths, graph)
             except LoaderError as error:
                 failures.append(commit.failure(error, "inference_engine"))
-    if requested == "onnx" and inputs["onnx_export"] is False:
-        why = f"{ONNX_MODEL_FILE} is not in the repository"
+    if (requested == "onnx" or asked_graph) and inputs["onnx_export"] is False:
+        why = f"{graph} is not in the repository"
         if commit.listing is not None:
-            why = onnx_export_problem(item.path for item in commit.listing) or why
+            why = onnx_export_problem((item.path for item in commit.listing), graph) or why
+        key, asked, remedy = (
+            ("onnx_file", f"onnxFile is {graph}", "Set onnxFile to one of its graphs, or unset it")
+            if asked_graph
+            else ("inference_engine", "inferenceEngine is onnx", "Use auto or torch (PyTorch)")
+        )
         failures.append(
             CheckFailure(
-                "inference_engine",
-                f"inferenceEngine is onnx, but model '{inputs.get('model_id')}' at {pinned} has no "
-                f"ONNX export the engine can run: {why}. Use auto or torch (PyTorch), or another "
-                "model",
+                key,
+                f"{asked}, but model '{inputs.get('model_id')}' at {pinned} has no ONNX export "
+                f"the engine can run: {why}. {remedy}, or another model",
             )
         )
     if requested == "onnx" and runtime is None:
@@ -300,6 +315,7 @@ def settle_engine(
     else:
         inputs["engine"] = "torch"
         inputs["container_python"] = None  # the runtime is no part of a PyTorch archive
+        inputs["onnx_file"] = None
 
 
 def check_model_code(

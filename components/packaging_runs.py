@@ -73,6 +73,8 @@ class PackagingRequest:
     # As `check` resolved it: "onnx" also names the container's Python (its runtime wheel).
     engine: str = "torch"
     container_python: str | None = None
+    # The graph the ONNX engine runs when the stack named one (`onnxFile`); None: onnx/model.onnx.
+    onnx_file: str | None = None
 
     @classmethod
     def from_inputs(cls, inputs: Mapping[str, Any]) -> PackagingRequest:
@@ -94,6 +96,7 @@ class PackagingRequest:
             ),
             engine=inputs.get("engine") or "torch",
             container_python=inputs.get("container_python"),
+            onnx_file=inputs.get("onnx_file"),
         )
 
     def event(self) -> dict[str, Any]:
@@ -109,6 +112,7 @@ class PackagingRequest:
             "expected_sha256": self.expected_sha256,
             "engine": self.engine,
             "container_python": self.container_python,
+            "onnx_file": self.onnx_file,
         }
 
     def describe(self) -> str:

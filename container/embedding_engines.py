@@ -1,6 +1,7 @@
 """Which engine runs the transformer: EMBEDDING_ENGINE when set, else what the archive carries.
 
-An archive packaged for the ONNX engine carries `onnx/model.onnx` (and ONNX Runtime in `code/`)
+An archive packaged for the ONNX engine carries `onnx/model.onnx` or the one other graph the stack
+chose in `onnx/` (and ONNX Runtime in `code/`)
 instead of the PyTorch weights; every other archive runs on PyTorch. The environment variable
 forces either engine, e.g. to compare them on a folder that holds both. A forced or carried engine
 that cannot load fails the model load with the reason: there is no silent fallback.
@@ -14,13 +15,13 @@ from typing import Any
 import torch
 from embedding_settings import ModelFilesError
 
-from facts.onnx_runtime import ENGINES, ONNX_MODEL_FILE
+from facts.onnx_runtime import ENGINES, ONNX_FOLDER, ONNX_MODEL_FILE
 
 ENGINE_VARIABLE = "EMBEDDING_ENGINE"
 
 
 def chosen_engine(model_dir: str) -> str:
-    """`torch` or `onnx`: the variable's value, else `onnx` when the model has the ONNX export."""
+    """`torch` or `onnx`: the variable's value, else `onnx` when the model has an ONNX graph."""
     forced = os.environ.get(ENGINE_VARIABLE, "").strip().lower()
     if forced:
         if forced not in ENGINES:
@@ -29,7 +30,26 @@ def chosen_engine(model_dir: str) -> str:
                 "the archive's engine)"
             )
         return forced
-    return "onnx" if os.path.isfile(os.path.join(model_dir, ONNX_MODEL_FILE)) else "torch"
+    return "onnx" if onnx_graph(model_dir) else "torch"
+
+
+def onnx_graph(model_dir: str) -> str | None:
+    """The graph the archive carries (relative path), None without one.
+
+    The loader packages exactly one `onnx/*.onnx`. A folder with several (a checkout of a whole
+    repository) runs `onnx/model.onnx`, as sentence-transformers' ONNX backend does.
+    """
+    folder = os.path.join(model_dir, ONNX_FOLDER)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    graphs = sorted(ONNX_FOLDER + name for name in names if name.endswith(".onnx"))
+    if len(graphs) > 1 and ONNX_MODEL_FILE in graphs:
+        return ONNX_MODEL_FILE
+    if len(graphs) > 1:
+        raise ModelFilesError(
+            f"{ONNX_FOLDER} holds the graphs {graphs} and no {ONNX_MODEL_FILE}: keep only the "
+            "one the ONNX engine should run (an archive the loader packages holds one)"
+        )
+    return graphs[0] if graphs else None
 
 
 def load_engine(model_dir: str, transformer_path: str, threads: int) -> Any:

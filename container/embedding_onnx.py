@@ -1,5 +1,8 @@
 """The transformer's forward pass with ONNX Runtime: the repository's `onnx/model.onnx`.
 
+Or the one other graph the archive carries in `onnx/` when the stack asked for it (`onnxFile`,
+e.g. optimum's `onnx/model_O2.onnx`, whose fused attention and layer norms run faster).
+
 ONNX Runtime comes from the archive's own `code/onnxruntime/` (the toolkit puts `code/` first on
 sys.path), vendored by the loader for the image's Python; nothing is installed at startup. The
 tokenizer, pooling, Dense modules and normalization stay shared (embedding_encoder.py), so only
@@ -16,10 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from embedding_engines import onnx_graph
 from embedding_settings import ModelFilesError, read_json
 
 from facts.model_code import CONFIG_FILE
-from facts.onnx_runtime import ONNX_MODEL_FILE
+from facts.onnx_runtime import ONNX_FOLDER, ONNX_MODEL_FILE
 
 # What the Hub's exports (optimum's) and torch.onnx.export of a Hugging Face encoder take.
 _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
@@ -42,7 +46,7 @@ def _import_runtime() -> Any:
     return onnxruntime
 
 
-def _output_name(session: Any) -> str:
+def _output_name(session: Any, graph: str) -> str:
     outputs = session.get_outputs()
     names = [output.name for output in outputs]
     for name in _TOKEN_OUTPUTS:
@@ -52,7 +56,7 @@ def _output_name(session: Any) -> str:
     if len(token_level) == 1:
         return token_level[0]
     raise ModelFilesError(
-        f"{ONNX_MODEL_FILE} has outputs {names}; expected one of {list(_TOKEN_OUTPUTS)} "
+        f"{graph} has outputs {names}; expected one of {list(_TOKEN_OUTPUTS)} "
         "(one vector per token), as the Hub's ONNX exports have"
     )
 
@@ -62,17 +66,18 @@ class OnnxEngine:
 
     name = "onnx"
 
-    def __init__(self, session: Any, config: dict[str, Any]) -> None:
+    def __init__(self, session: Any, config: dict[str, Any], graph: str = ONNX_MODEL_FILE) -> None:
         self.session = session
+        self.graph = graph
         positions = config.get("max_position_embeddings")
         self.max_position_embeddings = positions if type(positions) is int else None
         self.name_or_path = str(config.get("_name_or_path") or "")
-        self.output_name = _output_name(session)
+        self.output_name = _output_name(session, graph)
         self.inputs = [(item.name, _NUMPY_TYPES.get(item.type)) for item in session.get_inputs()]
         unknown = [name for name, kind in self.inputs if name not in _KNOWN_INPUTS or kind is None]
         if unknown:
             raise ModelFilesError(
-                f"{ONNX_MODEL_FILE} takes inputs {[item.name for item in session.get_inputs()]} "
+                f"{self.graph} takes inputs {[item.name for item in session.get_inputs()]} "
                 f"({[item.type for item in session.get_inputs()]}); the ONNX engine feeds "
                 f"{list(_KNOWN_INPUTS)} as int64 or int32 tensors, so it cannot feed {unknown}"
             )
@@ -85,7 +90,7 @@ class OnnxEngine:
         }
         if fixed:
             raise ModelFilesError(
-                f"{ONNX_MODEL_FILE} has fixed input dimensions {fixed}: it takes one batch size "
+                f"{self.graph} has fixed input dimensions {fixed}: it takes one batch size "
                 "and text length only, the engine sends any. Use inferenceEngine torch (or "
                 "EMBEDDING_ENGINE=torch), or export with dynamic batch and sequence axes"
             )
@@ -106,24 +111,26 @@ class OnnxEngine:
             raise
         except Exception as error:  # the runtime's own errors are not one class across versions
             raise ModelFilesError(
-                f"ONNX Runtime cannot run {ONNX_MODEL_FILE} on a two-token text: "
+                f"ONNX Runtime cannot run {self.graph} on a two-token text: "
                 f"{type(error).__name__}: {error}"
             ) from error
         if hidden.dim() != 3 or hidden.shape[:2] != (1, 2):
             raise ModelFilesError(
-                f"{ONNX_MODEL_FILE} gave {self.output_name!r} of shape {list(hidden.shape)} for "
+                f"{self.graph} gave {self.output_name!r} of shape {list(hidden.shape)} for "
                 "a two-token text; expected [1, 2, hidden size], one vector per token"
             )
         return int(hidden.shape[2])
 
     @classmethod
     def load(cls, model_dir: str, transformer_path: str, threads: int) -> OnnxEngine:
-        path = os.path.join(model_dir, ONNX_MODEL_FILE)
-        if not os.path.isfile(path):
+        graph = onnx_graph(model_dir)
+        if graph is None:
             raise ModelFilesError(
-                f"the ONNX engine needs {ONNX_MODEL_FILE}, which is not in {model_dir}; package "
-                "the model with inferenceEngine onnx (or auto), or set EMBEDDING_ENGINE=torch"
+                f"the ONNX engine needs {ONNX_MODEL_FILE} (or another graph in {ONNX_FOLDER}), "
+                f"which is not in {model_dir}; package the model with inferenceEngine onnx (or "
+                "auto), or set EMBEDDING_ENGINE=torch"
             )
+        path = os.path.join(model_dir, graph)
         runtime = _import_runtime()
         options = runtime.SessionOptions()
         options.intra_op_num_threads = threads
@@ -136,11 +143,11 @@ class OnnxEngine:
             )
         except Exception as error:  # the runtime's own errors are not one class across versions
             raise ModelFilesError(
-                f"ONNX Runtime {runtime.__version__} cannot load {ONNX_MODEL_FILE}: "
+                f"ONNX Runtime {runtime.__version__} cannot load {graph}: "
                 f"{type(error).__name__}: {error}"
             ) from error
         config = read_json(os.path.join(transformer_path, CONFIG_FILE))
-        return cls(session, config if isinstance(config, dict) else {})
+        return cls(session, config if isinstance(config, dict) else {}, graph)
 
     def token_embeddings(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """`last_hidden_state` for a tokenized batch; defaults as transformers' for ids not given.
@@ -157,7 +164,7 @@ class OnnxEngine:
                 tensor = torch.arange(input_ids.shape[1]).expand_as(input_ids)
             elif tensor is None:
                 raise ModelFilesError(
-                    f"{ONNX_MODEL_FILE} takes {name!r}, which the model's tokenizer does not "
+                    f"{self.graph} takes {name!r}, which the model's tokenizer does not "
                     "produce; package the model with inferenceEngine torch"
                 )
             feeds[name] = tensor.numpy().astype(kind, copy=False)

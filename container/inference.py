@@ -117,7 +117,7 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
         "loaded %s: engine=%s pooling=%s dense=%s normalize=%s max_seq_length=%d dimensions=%d "
         "threads=%d prompts=%s default_prompt=%s",
         loaded.model_id,
-        engine.name,
+        f"{engine.name} graph={engine.graph}" if engine.name == "onnx" else engine.name,
         ",".join(settings.pooling_modes),
         ",".join(settings.dense_paths) or "none",
         settings.normalize,
@@ -141,6 +141,8 @@ def info(model: EmbeddingModel) -> dict[str, Any]:
     return {
         "model": model.model_id,
         "engine": model.engine.name,
+        # The ONNX graph the engine runs (onnx/model.onnx, or the stack's onnxFile); None: torch.
+        "onnx_graph": getattr(model.engine, "graph", None),
         "dimensions": model.dimensions,
         "max_sequence_length": model.settings.max_seq_length,
         "normalize": model.settings.normalize,

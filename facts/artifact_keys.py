@@ -2,7 +2,8 @@
 
 `{key_prefix}{org}/{name}/{40-hex revision}/model.tar.gz`, a `manifest.json` beside it. Archives
 for the ONNX engine live one folder down, named for the engine and the container's Python
-(`.../{revision}/onnx-py310/model.tar.gz`): the torch and ONNX archives of one revision, or ONNX
+(`.../{revision}/onnx-py310/model.tar.gz`, `onnx-model_O2-py310/` for a graph the stack chose
+with `onnxFile`): the torch and ONNX archives of one revision, or ONNX
 archives for two images, never overwrite each other.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 ARCHIVE_NAME = "model.tar.gz"
 MANIFEST_NAME = "manifest.json"
 _ARCHIVE_KEY = re.compile(
-    r"(?:^|/)(?P<model>[^/]+/[^/]+)/[0-9a-f]{40}/(?:onnx-py\d+/)?model\.tar\.gz$"
+    r"(?:^|/)(?P<model>[^/]+/[^/]+)/[0-9a-f]{40}/(?:onnx(?:-[A-Za-z0-9_.-]+)?-py\d+/)?model\.tar\.gz$"
 )
 
 

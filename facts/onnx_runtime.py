@@ -15,13 +15,51 @@ those of the files PyPI serves; a wheel whose bytes differ is refused wherever i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Where the Hub's embedding repositories keep their ONNX export (optimum's layout, also what
-# sentence-transformers' ONNX backend loads); larger graphs keep their weights beside it.
+# sentence-transformers' ONNX backend loads); larger graphs keep their weights beside it. The
+# engine runs this graph unless the stack's `onnxFile` asks for another of the repo's exports.
 ONNX_MODEL_FILE = "onnx/model.onnx"
+ONNX_FOLDER = "onnx/"
 # The names exporters give the graph's external weights: optimum's, and torch.onnx's since 2.5.
-ONNX_EXTERNAL_DATA_FILES = ("onnx/model.onnx_data", "onnx/model.onnx.data")
+ONNX_EXTERNAL_DATA_SUFFIXES = ("_data", ".data")
+_GRAPH_PATH = re.compile(r"^onnx/[A-Za-z0-9][A-Za-z0-9_.-]*\.onnx$")
+# Exports that do not run well on a serverless endpoint's x86_64 CPU, by their usual names:
+# fp16 graphs (optimum's O4, transformers.js' `_fp16`) are made for GPUs, and `_arm64` ones are
+# quantized for ARM CPUs.
+_NOT_FOR_THIS_CPU = (
+    (re.compile(r"(?:^|_)O4$"), "optimum's O4 graph is fp16, made for GPUs"),
+    (re.compile(r"fp16", re.IGNORECASE), "an fp16 graph is made for GPUs"),
+    (re.compile(r"arm64", re.IGNORECASE), "an arm64 graph is quantized for ARM CPUs"),
+)
+
+
+def onnx_file_problem(path: str) -> str | None:
+    """Why the ONNX engine cannot be asked to run `path` (None: it can), from its name alone."""
+    if not _GRAPH_PATH.match(path):
+        return (
+            "expected an .onnx file directly in the repository's onnx/ folder, such as "
+            f"{ONNX_MODEL_FILE} or onnx/model_O2.onnx"
+        )
+    stem = path[len(ONNX_FOLDER) : -len(".onnx")]
+    for pattern, why in _NOT_FOR_THIS_CPU:
+        if pattern.search(stem):
+            return f"{why}; serverless endpoints run on x86_64 CPUs"
+    return None
+
+
+def external_data_files(graph: str) -> tuple[str, ...]:
+    """Where exporters put the weights of `graph` beside it (`onnx/model.onnx_data`)."""
+    return tuple(graph + suffix for suffix in ONNX_EXTERNAL_DATA_SUFFIXES)
+
+
+def graph_mark(graph: str) -> str:
+    """How the artifact key names a graph other than onnx/model.onnx: `-model_O2`, else ``."""
+    return "" if graph == ONNX_MODEL_FILE else "-" + graph[len(ONNX_FOLDER) : -len(".onnx")]
+
+
 # The engines inference.py can run, and what a stack may ask for.
 ENGINES = ("torch", "onnx")
 ENGINE_CHOICES = ("auto", *ENGINES)
@@ -45,10 +83,13 @@ class RuntimeWheel:
         """`py310`, as in the DLC image tag."""
         return "py" + self.python.replace(".", "")
 
-    @property
-    def variant(self) -> str:
-        """The artifact key's folder for archives that vendor this wheel (`onnx-py310`)."""
-        return f"onnx-{self.python_tag}"
+    def variant(self, graph: str = ONNX_MODEL_FILE) -> str:
+        """The artifact key's folder for archives of `graph` that vendor this wheel.
+
+        `onnx-py310` for onnx/model.onnx, `onnx-model_O2-py310` for another graph: archives of
+        two graphs, or for two images, of one commit never overwrite each other.
+        """
+        return f"onnx{graph_mark(graph)}-{self.python_tag}"
 
     @property
     def identity(self) -> str:

@@ -8,7 +8,14 @@ from typing import Any
 
 from facts import identifiers
 from facts.identifiers import Rule
-from facts.onnx_runtime import ENGINES, RUNTIME_WHEELS, RuntimeWheel, runtime_wheel
+from facts.onnx_runtime import (
+    ENGINES,
+    ONNX_MODEL_FILE,
+    RUNTIME_WHEELS,
+    RuntimeWheel,
+    onnx_file_problem,
+    runtime_wheel,
+)
 from loader.errors import EventError
 
 EVENT_FIELDS = (
@@ -22,6 +29,7 @@ EVENT_FIELDS = (
     "expected_sha256",
     "engine",
     "container_python",
+    "onnx_file",
 )
 
 
@@ -40,6 +48,9 @@ class LoaderRequest:
     # "onnx": package the repo's ONNX export and vendor ONNX Runtime for `container_python`.
     engine: str = "torch"
     container_python: str | None = None
+    # The export the ONNX engine runs: the repo's onnx/model.onnx unless the stack asked for
+    # another (`onnxFile`, e.g. optimum's onnx/model_O2.onnx).
+    onnx_file: str = ONNX_MODEL_FILE
 
     @property
     def runtime(self) -> RuntimeWheel | None:
@@ -49,7 +60,7 @@ class LoaderRequest:
     @property
     def artifact_variant(self) -> str | None:
         """The artifact key's engine folder (`onnx-py310`), None for the torch engine."""
-        return self.runtime.variant if self.runtime else None
+        return self.runtime.variant(self.onnx_file) if self.runtime else None
 
 
 def _optional_str(event: Mapping[str, Any], name: str) -> str | None:
@@ -109,6 +120,12 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
     if engine not in ENGINES:
         raise EventError("engine", f"is {engine!r}; expected one of {list(ENGINES)}")
     container_python = _optional_str(event, "container_python")
+    onnx_file = _optional_str(event, "onnx_file") or ONNX_MODEL_FILE
+    problem = onnx_file_problem(onnx_file)
+    if problem is not None:
+        raise EventError("onnx_file", f"is {onnx_file!r}: {problem}")
+    if onnx_file != ONNX_MODEL_FILE and engine != "onnx":
+        raise EventError("onnx_file", f"is {onnx_file!r}, which only engine 'onnx' runs")
     if engine == "onnx":
         if source_url:
             raise EventError(
@@ -131,4 +148,5 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         expected_sha256=expected,
         engine=engine,
         container_python=container_python if engine == "onnx" else None,
+        onnx_file=onnx_file,
     )

@@ -69,7 +69,7 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
             model=model,
         )
     try:
-        selected = select_files(model, snapshot.files, request.engine)
+        selected = select_files(model, snapshot.files, request.engine, request.onnx_file)
     except NoWeightsError as error:
         raise LoaderError(str(error), step="select-files", model=model) from error
     location = artifact_location(

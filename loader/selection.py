@@ -4,9 +4,10 @@ Kept: configs, tokenizer files, custom-code `*.py`, sentence-transformers module
 (`1_Pooling/`, `2_Dense/`, ...), and one weights format per folder — safetensors when present,
 else PyTorch `.bin`. Dropped: ONNX/OpenVINO/TF/Flax/Rust/GGUF duplicates, docs, training leftovers.
 
-For the ONNX engine the transformer's weights are the repo's ONNX export instead: exactly
-`onnx/model.onnx` (and `onnx/model.onnx_data` when the graph keeps its weights beside it), never the
-optimized (`model_O1..O4`), quantized or OpenVINO variants, and no PyTorch weights at the root.
+For the ONNX engine the transformer's weights are the repo's ONNX export instead: exactly one
+graph, `onnx/model.onnx` (and `onnx/model.onnx_data` when the graph keeps its weights beside it),
+never the optimized (`model_O1..O4`), quantized or OpenVINO variants unless the stack asks for one
+(`onnxFile`: that graph instead), and no PyTorch weights at the root.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from facts.onnx_runtime import ONNX_EXTERNAL_DATA_FILES, ONNX_MODEL_FILE
+from facts.onnx_runtime import ONNX_MODEL_FILE, external_data_files
 
 # sentence-transformers modules live in folders such as "1_Pooling" or "2_Dense".
 _MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
@@ -53,7 +54,7 @@ class NoWeightsError(ValueError):
 
 
 class NoOnnxExportError(NoWeightsError):
-    """The ONNX engine was asked for, but the repo has no `onnx/model.onnx`."""
+    """The ONNX engine was asked for, but the repo lacks a usable onnx/model.onnx (or onnxFile)."""
 
 
 def is_weights(path: str) -> bool:
@@ -84,61 +85,75 @@ def _chosen_weights(names: list[str]) -> tuple[list[str], str | None]:
     return [], None
 
 
-# Files in `onnx/` that are no weights of `onnx/model.onnx`: other graphs and their data, and
+# Files in `onnx/` that are no weights of the chosen graph: other graphs and their data, and
 # the tokenizer and config copies some repos keep there.
 _ONNX_FOLDER_EXTRAS = re.compile(
     r"^onnx/(?:[^/]+\.onnx|model_[^/]+\.onnx(?:_data|\.data)|[^/]+\.(?:json|txt|md|model))$"
 )
 
 
-def onnx_export_problem(paths: Iterable[str]) -> str | None:
-    """Why the ONNX engine cannot run this repo's export (None: it can).
+def onnx_export_problem(paths: Iterable[str], graph: str = ONNX_MODEL_FILE) -> str | None:
+    """Why the ONNX engine cannot run this repo's export `graph` (None: it can).
 
-    The engine packages `onnx/model.onnx` and its external data under the names exporters
-    give it. Any other file in `onnx/` may be weights the graph references under a name of its
-    own (e.g. `Constant_7_attr__value`), which the archive would lack: the model would fail to
-    load on the endpoint, so such a repo is PyTorch's under `auto`.
+    The engine packages `graph` and its external data under the names exporters give it. Any
+    other file in `onnx/` may be weights the graph references under a name of its own (e.g.
+    `Constant_7_attr__value`), which the archive would lack: the model would fail to load on the
+    endpoint, so such a repo is PyTorch's under `auto`.
     """
     paths = set(paths)
-    if ONNX_MODEL_FILE not in paths:
+    data_files = external_data_files(graph)
+    other_graphs_data = {
+        data for path in paths if path.endswith(".onnx") for data in external_data_files(path)
+    } - set(data_files)
+    if graph not in paths:
         found = sorted(path for path in paths if path.endswith((".onnx", ".onnx_data")))
-        return f"{ONNX_MODEL_FILE} is not in the repository (ONNX files there: {found or 'none'})"
+        return f"{graph} is not in the repository (ONNX files there: {found or 'none'})"
     unknown = sorted(
         path
         for path in paths
         if path.startswith("onnx/")
-        and path != ONNX_MODEL_FILE
-        and path not in ONNX_EXTERNAL_DATA_FILES
+        and path != graph
+        and path not in data_files
+        and path not in other_graphs_data
         and not _ONNX_FOLDER_EXTRAS.match(path)
     )
     if unknown:
         return (
-            f"onnx/ also holds {unknown}, which may be external weights of {ONNX_MODEL_FILE} "
-            f"under other names than {list(ONNX_EXTERNAL_DATA_FILES)}"
+            f"onnx/ also holds {unknown}, which may be external weights of {graph} "
+            f"under other names than {list(data_files)}"
         )
     return None
 
 
-def has_onnx_export(paths: Iterable[str]) -> bool:
-    """True when a repo listing holds an ONNX export the ONNX engine can package and run."""
-    return onnx_export_problem(paths) is None
+def has_onnx_export(paths: Iterable[str], graph: str = ONNX_MODEL_FILE) -> bool:
+    """True when a repo listing holds the ONNX export `graph`, which the engine can run."""
+    return onnx_export_problem(paths, graph) is None
 
 
-def onnx_export_files(model_id: str, listing: Iterable[RepoFile]) -> list[RepoFile]:
-    """`onnx/model.onnx` and its external-data file if listed; NoOnnxExportError otherwise."""
+def onnx_export_files(
+    model_id: str, listing: Iterable[RepoFile], graph: str = ONNX_MODEL_FILE
+) -> list[RepoFile]:
+    """`graph` and its external-data file if listed; NoOnnxExportError otherwise."""
     by_path = {item.path: item for item in listing}
-    problem = onnx_export_problem(by_path)
+    problem = onnx_export_problem(by_path, graph)
     if problem is not None:
-        raise NoOnnxExportError(
-            f"{model_id} has no ONNX export the engine can run: {problem}; use inferenceEngine "
-            "auto or torch for this model"
+        remedy = (
+            "use inferenceEngine auto or torch for this model"
+            if graph == ONNX_MODEL_FILE
+            else "set onnxFile to one of the repository's graphs, or unset it"
         )
-    wanted = (ONNX_MODEL_FILE, *ONNX_EXTERNAL_DATA_FILES)
+        raise NoOnnxExportError(
+            f"{model_id} has no ONNX export the engine can run: {problem}; {remedy}"
+        )
+    wanted = (graph, *external_data_files(graph))
     return [by_path[path] for path in wanted if path in by_path]
 
 
 def select_files(
-    model_id: str, listing: Iterable[RepoFile], engine: str = "torch"
+    model_id: str,
+    listing: Iterable[RepoFile],
+    engine: str = "torch",
+    onnx_file: str = ONNX_MODEL_FILE,
 ) -> list[RepoFile]:
     """The files to package for `engine`, sorted by path; NoWeightsError names what is there."""
     listing = list(listing)
@@ -168,5 +183,5 @@ def select_files(
                 keep.add(name)
         selected.extend(item for item, name in zip(items, names, strict=True) if name in keep)
     if engine == "onnx":
-        selected.extend(onnx_export_files(model_id, listing))
+        selected.extend(onnx_export_files(model_id, listing, onnx_file))
     return sorted(selected, key=lambda f: f.path.encode("utf-8"))

@@ -7,6 +7,11 @@ axes. The tests and the inference benchmark make the reference model's export
 with it (the ONNX engine runs exactly such files); it also works for a model folder of your own:
 
     python scripts/export_onnx.py path/to/model path/to/model/onnx/model.onnx
+    python scripts/export_onnx.py --fuse model/onnx/model.onnx model/onnx/model_O2.onnx
+
+`--fuse` makes from an export what optimum's O2 files on the Hub are (`onnx/model_O2.onnx`, the
+graph a stack may choose with `onnxFile`): ONNX Runtime's transformer optimizer, its exact fusions
+only (no GELU approximation, which is O3).
 
 Needs torch, transformers and onnx (requirements-dev.txt).
 """
@@ -68,12 +73,40 @@ def export_transformer(
     return destination
 
 
+def fuse_like_optimum_o2(graph: Path, destination: Path) -> dict[str, int]:
+    """`destination`: `graph` with ONNX Runtime's BERT fusions, as optimum's O2; what fused.
+
+    Attention, SkipLayerNormalization, EmbedLayerNormalization and BiasGelu where the graph's
+    patterns match (the attention of a transformers 5 export does not; optimum's exports from
+    transformers 4 do). Exact: GELU keeps erf (O3 would approximate it with tanh).
+    """
+    from onnxruntime.transformers import optimizer
+    from onnxruntime.transformers.fusion_options import FusionOptions
+
+    options = FusionOptions("bert")
+    options.enable_gelu_approximation = False
+    fused = optimizer.optimize_model(
+        str(graph), model_type="bert", optimization_options=options, opt_level=0, use_gpu=False
+    )
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fused.save_model_to_file(str(destination))
+    return {name: count for name, count in fused.get_fused_operator_statistics().items() if count}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("model_dir", type=Path, help="a folder transformers can load")
+    parser.add_argument(
+        "source",
+        type=Path,
+        help="a folder transformers can load (or, with --fuse, an .onnx export)",
+    )
     parser.add_argument("destination", type=Path, help="the .onnx file to write")
+    parser.add_argument("--fuse", action="store_true", help="fuse an export as optimum's O2")
     args = parser.parse_args(argv)
-    print(export_transformer(args.model_dir, args.destination))
+    if args.fuse:
+        print(args.destination, fuse_like_optimum_o2(args.source, args.destination))
+    else:
+        print(export_transformer(args.source, args.destination))
     return 0
 
 

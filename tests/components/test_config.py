@@ -141,6 +141,43 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
     ),
     ({"httpApiAuth": "basic"}, "us-east-1", "embedding-endpoint:httpApiAuth", "iam, apiKey"),
     ({"defaultPromptName": "a b"}, "us-east-1", "embedding-endpoint:defaultPromptName", "prompt"),
+    ({"onnxFile": "model_O2.onnx"}, "us-east-1", "embedding-endpoint:onnxFile", "onnx/ folder"),
+    ({"onnxFile": "onnx/sub/model.onnx"}, "us-east-1", "embedding-endpoint:onnxFile", "onnx/"),
+    ({"onnxFile": "onnx/model_O4.onnx"}, "us-east-1", "embedding-endpoint:onnxFile", "fp16"),
+    ({"onnxFile": "onnx/model_fp16.onnx"}, "us-east-1", "embedding-endpoint:onnxFile", "GPUs"),
+    (
+        {"onnxFile": "onnx/model_qint8_arm64.onnx"},
+        "us-east-1",
+        "embedding-endpoint:onnxFile",
+        "ARM",
+    ),
+    (
+        {"onnxFile": "onnx/model_O2.onnx", "inferenceEngine": "torch"},
+        "us-east-1",
+        "embedding-endpoint:onnxFile",
+        "set it to auto or onnx",
+    ),
+    (
+        {"onnxFile": "onnx/model_O2.onnx", "backend": "bedrock"},
+        "us-east-1",
+        "embedding-endpoint:onnxFile",
+        "SageMaker backend only",
+    ),
+    (
+        {"onnxFile": "onnx/model_O2.onnx", "sourceModelDataUrl": "s3://bucket/out/model.tar.gz"},
+        "us-east-1",
+        "embedding-endpoint:onnxFile",
+        "packaged for PyTorch",
+    ),
+    (
+        {
+            "onnxFile": "onnx/model_O2.onnx",
+            "imageTag": "2.9.0-transformers4.56.0-cpu-py313-ubuntu24.04",
+        },
+        "us-east-1",
+        "embedding-endpoint:onnxFile",
+        "no ONNX Runtime wheel is known",
+    ),
     ({"maxSeqLength": "0"}, "us-east-1", "embedding-endpoint:maxSeqLength", "integer 1-131072"),
     ({"maxSeqLength": "long"}, "us-east-1", "embedding-endpoint:maxSeqLength", "tokens per text"),
     (
@@ -347,6 +384,22 @@ def test_inference_engine_defaults_to_auto_with_the_runtime_for_the_default_imag
     assert cfg.inference_engine == "auto"
     assert cfg.onnx_runtime is not None
     assert cfg.onnx_runtime.python_tag in images.DEFAULT_IMAGE_TAG  # py310
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("onnx/model_O2.onnx", "onnx/model_O2.onnx"),
+        ("onnx/model_qint8_avx512_vnni.onnx", "onnx/model_qint8_avx512_vnni.onnx"),
+        (" onnx/model_O3.onnx ", "onnx/model_O3.onnx"),
+        ("onnx/model.onnx", None),  # the default graph, said out loud
+        ("", None),
+    ],
+)
+def test_onnx_file_names_the_graph_the_onnx_engine_runs(value: str, expected: str | None) -> None:
+    cfg = parse_config(VALID | {"onnxFile": value}, stack="dev", region="us-east-1")
+    assert cfg.onnx_file == expected
+    assert cfg.inference_engine == "auto"
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,7 @@ def test_local_create_packages_the_onnx_archive_under_its_engine_folder(
         {}, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=WITH_EXPORT)
     )
     created = provider.create(checked.inputs)
-    variant = this_python_runtime.variant
+    variant = this_python_runtime.variant()
     assert created.outs["model_data_url"].endswith(f"/{EXPORT_COMMIT}/{variant}/model.tar.gz")
     assert created.outs["engine"] == "onnx"
     assert created.outs["format_version"] == format_version(this_python_runtime)

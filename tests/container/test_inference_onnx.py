@@ -199,7 +199,9 @@ def test_embedding_engine_onnx_without_the_export_names_the_missing_file(
     inference, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("EMBEDDING_ENGINE", "onnx")
-    with pytest.raises(ValueError, match="needs onnx/model.onnx, which is not in"):
+    with pytest.raises(
+        ValueError, match=r"needs onnx/model.onnx \(or another graph in onnx/\), which is not in"
+    ):
         inference.model_fn(str(REFERENCE_MODEL_DIR))
 
 
@@ -220,6 +222,42 @@ def test_a_runtime_that_cannot_be_imported_fails_the_load_saying_why(
     with pytest.raises(ValueError, match="importing onnxruntime failed") as failure:
         inference.model_fn(str(onnx_folder))
     assert "inferenceEngine torch" in str(failure.value)
+
+
+def test_an_archive_with_another_graph_runs_it_and_says_so(
+    inference, tmp_path: Path, reference_onnx_o2: Path, reference, caplog: pytest.LogCaptureFixture
+):
+    """What the loader packages for onnxFile onnx/model_O2.onnx: that graph alone in onnx/."""
+    folder = copy_model(tmp_path / "model")
+    (folder / "onnx").mkdir()
+    (folder / "onnx" / "model_O2.onnx").symlink_to(reference_onnx_o2)
+    with caplog.at_level(logging.INFO):
+        model = inference.model_fn(str(folder))
+    assert (model.engine.name, model.engine.graph) == ("onnx", "onnx/model_O2.onnx")
+    assert any("graph=onnx/model_O2.onnx" in record.getMessage() for record in caplog.records)
+    request = inference.input_fn(json.dumps({"info": True}), "application/json")
+    answer = json.loads(inference.output_fn(inference.predict_fn(request, model), "*/*"))
+    assert answer["onnx_graph"] == "onnx/model_O2.onnx"
+    texts = [*SENTENCES, LONG_TEXT]
+    theirs = reference.encode(texts, normalize_embeddings=True)
+    assert cosines(embed(inference, model, texts), theirs).min() >= MIN_COSINE
+
+
+def test_a_folder_with_several_graphs_runs_model_onnx(inference, onnx_folder: Path, tmp_path: Path):
+    folder = copy_model(tmp_path / "model")
+    (folder / "onnx").mkdir()
+    (folder / "onnx" / "model.onnx").symlink_to(onnx_folder / "onnx" / "model.onnx")
+    (folder / "onnx" / "model_qint8_avx512.onnx").write_bytes(b"another graph, not loaded")
+    assert inference.model_fn(str(folder)).engine.graph == "onnx/model.onnx"
+
+
+def test_several_graphs_and_no_model_onnx_fail_the_load_listing_them(inference, tmp_path: Path):
+    folder = copy_model(tmp_path / "model")
+    (folder / "onnx").mkdir()
+    for name in ("model_O1.onnx", "model_O2.onnx"):
+        (folder / "onnx" / name).write_bytes(b"graph")
+    with pytest.raises(ValueError, match=r"holds the graphs \['onnx/model_O1.onnx', 'onnx/mo"):
+        inference.model_fn(str(folder))
 
 
 def test_a_file_that_is_not_an_onnx_graph_fails_the_load_naming_it(inference, tmp_path: Path):

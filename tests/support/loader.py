@@ -134,7 +134,8 @@ body = inference.output_fn(inference.predict_fn(request, model), "application/js
 runtime = sys.modules.get("onnxruntime")
 print(json.dumps({"runtime": runtime.__file__ if runtime else None,
                   "version": runtime.__version__ if runtime else None,
-                  "engine": model.engine.name, "response": json.loads(body)}))
+                  "engine": model.engine.name, "graph": getattr(model.engine, "graph", None),
+                  "response": json.loads(body)}))
 """
 
 

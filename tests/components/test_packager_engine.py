@@ -220,3 +220,92 @@ def test_an_export_with_unknown_files_beside_it_is_torch_under_auto_and_refused_
     (failure,) = forced.failures
     assert failure.property == "inference_engine"
     assert "onnx/Constant_7_attr__value" in failure.reason
+
+
+# --- onnxFile: a graph the stack asked for ------------------------------------------------------
+
+O2 = "onnx/model_O2.onnx"
+
+
+@pytest.fixture
+def o2_repo(hub: HubServer) -> HubServer:
+    """WITH_EXPORT, also shipping optimum's O2 graph (and its external data)."""
+    files = {
+        **TINY_FILES,
+        "onnx/model.onnx": b"graph",
+        O2: b"fused graph",
+        O2 + "_data": b"\x00" * 64,
+    }
+    hub.register(make_repo(WITH_EXPORT, files, commit=EXPORT_COMMIT))
+    hub.register(make_repo(TINY_MODEL_ID, TINY_FILES, commit=TINY_COMMIT))
+    return hub
+
+
+@pytest.mark.parametrize("engine", ["auto", "onnx"])
+def test_a_graph_the_commit_ships_is_packaged_alone_under_a_folder_of_its_own(
+    provider, o2_repo, aws, s3_bucket, this_python_runtime, engine
+) -> None:
+    inputs = engine_inputs(
+        s3_bucket, this_python_runtime, engine, model_id=WITH_EXPORT, onnx_file=O2
+    )
+    checked = provider.check({}, inputs)
+    assert (checked.failures, checked.inputs["engine"]) == ([], "onnx")
+    assert checked.inputs["onnx_file"] == O2
+    created = provider.create(checked.inputs)
+    variant = this_python_runtime.variant(O2)
+    assert variant.startswith("onnx-model_O2-py")
+    assert created.outs["model_data_url"].endswith(f"/{EXPORT_COMMIT}/{variant}/model.tar.gz")
+    assert [name for name in created.outs["files"] if name.startswith("onnx/")] == [
+        O2,
+        O2 + "_data",
+    ]
+    again = provider.check(created.outs, inputs)
+    assert diff(created.id, created.outs, again.inputs).changes is False
+
+
+@pytest.mark.parametrize("engine", ["auto", "onnx"])
+def test_a_graph_the_commit_lacks_fails_at_preview_on_onnx_file_even_under_auto(
+    provider, o2_repo, s3_bucket, this_python_runtime, engine
+) -> None:
+    inputs = engine_inputs(
+        s3_bucket, this_python_runtime, engine, model_id=TINY_MODEL_ID, onnx_file=O2
+    )
+    (failure,) = provider.check({}, inputs).failures
+    assert failure.property == "onnx_file"
+    assert "onnxFile is onnx/model_O2.onnx" in failure.reason
+    assert "onnx/model_O2.onnx is not in the repository" in failure.reason
+    assert TINY_MODEL_ID in failure.reason and TINY_COMMIT in failure.reason
+
+
+def test_choosing_another_graph_replaces_the_artifact_and_is_asked_of_the_hub_anew(
+    provider, o2_repo, s3_bucket, monkeypatch, this_python_runtime
+) -> None:
+    pinned = {"model_id": WITH_EXPORT, "requested_revision": EXPORT_COMMIT}
+    default = provider.check({}, engine_inputs(s3_bucket, this_python_runtime, "auto", **pinned))
+    assert (default.inputs["engine"], default.inputs.get("onnx_file")) == ("onnx", None)
+    chosen = provider.check(
+        default.inputs,
+        engine_inputs(s3_bucket, this_python_runtime, "auto", onnx_file=O2, **pinned),
+    )
+    assert chosen.failures == []
+    assert "onnx_file" in diff("", default.inputs, chosen.inputs).replaces
+    # The answer for the default graph is not taken for another: a graph the commit lacks fails.
+    missing = provider.check(
+        default.inputs,
+        engine_inputs(s3_bucket, this_python_runtime, "auto", onnx_file="onnx/x.onnx", **pinned),
+    )
+    assert [failure.property for failure in missing.failures] == ["onnx_file"]
+    # Kept with the pin: the same graph again needs no Hub.
+    monkeypatch.setenv("HF_ENDPOINT", UNREACHABLE_HUB)
+    again = provider.check(
+        chosen.inputs,
+        engine_inputs(s3_bucket, this_python_runtime, "auto", onnx_file=O2, **pinned),
+    )
+    assert (again.failures, again.inputs["onnx_file"]) == ([], O2)
+
+
+def test_the_loader_event_carries_the_chosen_graph() -> None:
+    inputs = resource_inputs(
+        "bkt", engine="onnx", container_python="3.10", pinned_revision="a" * 40, onnx_file=O2
+    )
+    assert PackagingRequest.from_inputs(inputs).event()["onnx_file"] == O2

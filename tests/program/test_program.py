@@ -192,6 +192,17 @@ def test_the_packager_gets_the_runtime_for_the_image_python(
     assert run.outputs["modelDataUrl"].endswith("/onnx-py311/model.tar.gz")
 
 
+def test_onnx_file_reaches_the_packager_and_names_the_artifact_folder(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    run = pulumi_program(stack_config("dev", onnxFile="onnx/model_O2.onnx"), stack="dev")
+    inputs = run.named(PACKAGED).inputs
+    assert (inputs["onnx_file"], inputs["container_python"]) == ("onnx/model_O2.onnx", "3.10")
+    assert run.outputs["modelDataUrl"].endswith("/onnx-model_O2-py310/model.tar.gz")
+    default = pulumi_program(stack_config("dev"), stack="dev")
+    assert default.named(PACKAGED).inputs.get("onnx_file") is None
+
+
 def test_endpoint_name_carries_the_stack(dev: ProgramRun, prod: ProgramRun) -> None:
     assert dev.outputs["endpointName"] == "embedding-endpoint-dev"
     assert prod.outputs["endpointName"] == "embedding-endpoint-prod"

@@ -22,6 +22,9 @@ engine, best (lowest) of ROUNDS rounds, RSS the median.
 Also written: the archive's content size for each engine (the loader's archives are stored, not
 compressed, so this is their size within the tar headers) and the vendored runtime per Python.
 Results: benchmarks/results/inference.{json,md}.
+BENCH_ONNX_GRAPH=path/to/model_O2.onnx runs the ONNX engine on that graph of all-MiniLM-L6-v2
+instead of the export made here (e.g. the Hub's optimum O2 graph, which a stack's `onnxFile`
+chooses).
 """
 
 from __future__ import annotations
@@ -51,6 +54,13 @@ WORKLOADS = {
 }
 ENGINES = ("torch", "onnx", "sentence-transformers")
 BATCH_SIZES = (1, 32)
+# A graph of all-MiniLM-L6-v2 to run instead of the export made here, e.g. the Hub's
+# onnx/model_O2.onnx (what a stack's `onnxFile` chooses): it goes into onnx/ under its own name.
+GRAPH_VARIABLE = "BENCH_ONNX_GRAPH"
+EXPORT_DESCRIPTION = (
+    "ONNX export by scripts/export_onnx.py (torch.onnx.export, TorchScript exporter, opset 17, "
+    "fp32, eager attention)"
+)
 CHECK_TEXTS = [
     "A man is eating food.",
     "The girl is carrying a baby.",
@@ -219,14 +229,25 @@ def prepare_model_dir(work: Path) -> tuple[Path, dict]:
     runtime = RUNTIME_WHEELS[f"{sys.version_info[0]}.{sys.version_info[1]}"]
     model_dir = work / "model"
     shutil.copytree(reference, model_dir)
-    exporter = REPO_ROOT / "scripts" / "export_onnx.py"
-    export = model_dir / "onnx" / "model.onnx"
-    command = [sys.executable, str(exporter), str(reference), str(export)]
-    subprocess.run(command, check=True, capture_output=True)
+    graph = os.environ.get(GRAPH_VARIABLE)
+    if graph:
+        (model_dir / "onnx").mkdir()
+        shutil.copyfile(graph, model_dir / "onnx" / Path(graph).name)
+        described = f"ONNX graph {Path(graph).name} from {GRAPH_VARIABLE}={graph}"
+    else:
+        exporter = REPO_ROOT / "scripts" / "export_onnx.py"
+        export = model_dir / "onnx" / "model.onnx"
+        command = [sys.executable, str(exporter), str(reference), str(export)]
+        subprocess.run(command, check=True, capture_output=True)
+        described = EXPORT_DESCRIPTION
     for name, data in container_code(runtime).items():
         (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
         (model_dir / name).write_bytes(data)
-    return model_dir, {"python": runtime.python, "onnxruntime": runtime.version}
+    return model_dir, {
+        "python": runtime.python,
+        "onnxruntime": runtime.version,
+        "graph": described,
+    }
 
 
 def archive_sizes(model_dir: Path) -> dict:
@@ -246,8 +267,10 @@ def archive_sizes(model_dir: Path) -> dict:
         "torch": sum(len(data) for data in container_code().values()),
         "onnx": sum(len(data) for data in container_code(runtime).values()),
     }
+    (graph,) = [item.path for item in listing if item.path.endswith(".onnx")]
     sizes = {
-        engine: sum(item.size for item in select_files("org/model", listing, engine)) + code[engine]
+        engine: sum(item.size for item in select_files("org/model", listing, engine, graph))
+        + code[engine]
         for engine in ("torch", "onnx")
     }
     runtimes = {}
@@ -328,8 +351,7 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         f"torch {machine['torch']}, transformers {machine['transformers']}, "
         f"sentence-transformers {machine['sentence_transformers']}, onnxruntime "
         f"{machine['onnxruntime']} (vendored in code/). Model: all-MiniLM-L6-v2 (mean pooling), "
-        "ONNX export by scripts/export_onnx.py (torch.onnx.export, TorchScript exporter, opset "
-        "17, fp32, eager attention). The container sizes its intra-op threads to "
+        f"{machine['graph']}. The container sizes its intra-op threads to "
         f"{machine['threads']} here (one per "
         "vCPU; with the ONNX engine these are ONNX Runtime's, and torch keeps one thread).",
         "",
@@ -450,6 +472,7 @@ def run(results_dir: Path) -> Path:
             "transformers": transformers.__version__,
             "sentence_transformers": sentence_transformers.__version__,
             "onnxruntime": runtime["onnxruntime"],
+            "graph": runtime["graph"],
             "loadavg_before": _loadavg(),
         }
         thread_counts = sorted({1, threads})

@@ -1,9 +1,9 @@
 """Which engine runs the transformer: EMBEDDING_ENGINE when set, else what the archive carries.
 
-An archive packaged for the ONNX engine carries `onnx/model.onnx` or the one other graph the stack
-chose in `onnx/` (and ONNX Runtime in `code/`)
-instead of the PyTorch weights; every other archive runs on PyTorch. The environment variable
-forces either engine, e.g. to compare them on a folder that holds both. A forced or carried engine
+An archive packaged for the ONNX engine carries `onnx/model.onnx`, or the one other graph the
+stack chose in `onnx/`, and ONNX Runtime in `code/` instead of the PyTorch weights; every other
+archive runs on PyTorch. The environment variable forces either engine, e.g. to compare them on a
+folder that holds both. A forced or carried engine
 that cannot load fails the model load with the reason: there is no silent fallback.
 """
 
@@ -13,9 +13,10 @@ import os
 from typing import Any
 
 import torch
+from embedding_onnx import OnnxEngine, onnx_graph
 from embedding_settings import ModelFilesError
 
-from facts.onnx_runtime import ENGINES, ONNX_FOLDER, ONNX_MODEL_FILE
+from facts.onnx_runtime import ENGINES
 
 ENGINE_VARIABLE = "EMBEDDING_ENGINE"
 
@@ -33,25 +34,6 @@ def chosen_engine(model_dir: str) -> str:
     return "onnx" if onnx_graph(model_dir) else "torch"
 
 
-def onnx_graph(model_dir: str) -> str | None:
-    """The graph the archive carries (relative path), None without one.
-
-    The loader packages exactly one `onnx/*.onnx`. A folder with several (a checkout of a whole
-    repository) runs `onnx/model.onnx`, as sentence-transformers' ONNX backend does.
-    """
-    folder = os.path.join(model_dir, ONNX_FOLDER)
-    names = os.listdir(folder) if os.path.isdir(folder) else []
-    graphs = sorted(ONNX_FOLDER + name for name in names if name.endswith(".onnx"))
-    if len(graphs) > 1 and ONNX_MODEL_FILE in graphs:
-        return ONNX_MODEL_FILE
-    if len(graphs) > 1:
-        raise ModelFilesError(
-            f"{ONNX_FOLDER} holds the graphs {graphs} and no {ONNX_MODEL_FILE}: keep only the "
-            "one the ONNX engine should run (an archive the loader packages holds one)"
-        )
-    return graphs[0] if graphs else None
-
-
 def load_engine(model_dir: str, transformer_path: str, threads: int) -> Any:
     """The chosen engine, loaded, with `threads` intra-op threads.
 
@@ -60,8 +42,6 @@ def load_engine(model_dir: str, transformer_path: str, threads: int) -> Any:
     cores (both spin-wait between tasks; measured 30-40% slower at batch 32 on 2 vCPUs).
     """
     if chosen_engine(model_dir) == "onnx":
-        from embedding_onnx import OnnxEngine  # imports onnxruntime: only for the ONNX engine
-
         torch.set_num_threads(1)
         return OnnxEngine.load(model_dir, transformer_path, threads)
     torch.set_num_threads(threads)

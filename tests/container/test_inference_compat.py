@@ -108,6 +108,19 @@ def test_oldest_dlc_stack_gives_sentence_transformers_vectors(tmp_path, pooling)
 
 
 @needs_old_stack
+def test_oldest_dlc_stack_runs_a_fused_o2_graph_chosen_with_onnx_file(tmp_path, reference_onnx_o2):
+    """`onnxFile: onnx/model_O2.onnx` on the py39 image: its fused ops on ONNX Runtime 1.19.2."""
+    folder = copy_model(tmp_path / "model")
+    (folder / "onnx").mkdir()
+    (folder / "onnx" / "model_O2.onnx").symlink_to(reference_onnx_o2)
+    script = write_container_code(tmp_path / "artifact", cached_runtime("3.9")) / "inference.py"
+    report = run_in_old_stack(_CHILD, str(script), str(folder), json.dumps(SENTENCES))
+    assert report["engine"] == "onnx"
+    cosine = cosines_to_sentence_transformers(report, folder)
+    assert cosine.min() >= 0.9999, (report["python"], report["torch"], cosine)
+
+
+@needs_old_stack
 @pytest.mark.parametrize("pooling", [None, ALL_MODES], ids=["reference", "all-pooling-modes"])
 def test_oldest_dlc_stack_runs_the_onnx_engine_on_the_vendored_runtime(
     tmp_path, pooling, reference_onnx_export

@@ -14,9 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
-from sentence_transformers import SentenceTransformer
 
 from facts.onnx_runtime import RuntimeWheel
 from loader.errors import LoaderError
@@ -37,7 +35,7 @@ from tests.support.loader import (
     read_object,
     run_unpacked,
 )
-from tests.support.models import REFERENCE_MODEL_DIR
+from tests.support.models import min_cosine_to_reference
 
 SENTENCES = ["A man is eating food.", "The girl is carrying a baby.", "word " * 400, "x"]
 
@@ -132,14 +130,7 @@ def test_inference_from_the_unpacked_archive_imports_the_vendored_runtime(packag
     assert report["engine"] == "onnx"
     assert report["runtime"] == str(tmp_path / "code" / "onnxruntime" / "__init__.py")
     assert report["version"] == packaged.runtime.version
-    ours = np.asarray(report["response"]["embeddings"])
-    theirs = SentenceTransformer(str(REFERENCE_MODEL_DIR), device="cpu").encode(
-        SENTENCES, normalize_embeddings=True
-    )
-    cosine = (ours * theirs).sum(axis=1) / (
-        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
-    )
-    assert cosine.min() >= 0.9999
+    assert min_cosine_to_reference(report["response"]["embeddings"], SENTENCES) >= 0.9999
 
 
 def test_same_inputs_give_the_same_archive_bytes(packaged, hub, reference_onnx_export, aws):

@@ -157,3 +157,18 @@ def recorded_forward_shapes(engine, monkeypatch: Any) -> list[tuple[int, int]]:
 
     monkeypatch.setattr(engine, "token_embeddings", recording)
     return shapes
+
+
+def min_cosine_to_reference(vectors: Any, texts: list[str]) -> float:
+    """The worst cosine of `vectors` against sentence-transformers' own for `texts` (reference)."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    ours = np.asarray(vectors)
+    theirs = SentenceTransformer(str(REFERENCE_MODEL_DIR), device="cpu").encode(
+        texts, normalize_embeddings=True
+    )
+    cosine = (ours * theirs).sum(axis=1) / (
+        np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
+    )
+    return float(cosine.min())

@@ -360,7 +360,18 @@ def check_model_code(
         inputs["model_code_checked"] = pinned
         return
     export_problem = onnx_export_problem(item.path for item in files)
-    if export_problem is not None:
+    root_graphs = sorted(
+        item.path for item in files if "/" not in item.path and item.path.endswith(".onnx")
+    )
+    if export_problem is not None and root_graphs:
+        graph = "model.onnx" if "model.onnx" in root_graphs else root_graphs[0]
+        key, remedy = (
+            "onnx_file",
+            f"It keeps its ONNX graphs at the repository root ({', '.join(root_graphs)}), not "
+            f"at {ONNX_MODEL_FILE}: set onnxFile {graph} (with inferenceEngine auto or onnx), "
+            "and the ONNX engine serves it from that graph, without that code",
+        )
+    elif export_problem is not None:
         key, remedy = (
             "model_id",
             f"It ships no export the ONNX engine can run either ({export_problem}), and only "

@@ -63,17 +63,20 @@ def _output_name(session: Any, graph: str) -> str:
 def onnx_graph(model_dir: str) -> str | None:
     """The graph the archive carries (relative path), None without one.
 
-    The loader packages exactly one `onnx/*.onnx`. A folder with several (a checkout of a whole
+    The loader packages exactly one: an `onnx/*.onnx`, or a graph the repository keeps at its
+    root (`onnxFile: model.onnx`). A folder with several in onnx/ (a checkout of a whole
     repository) runs `onnx/model.onnx`, as sentence-transformers' ONNX backend does.
     """
     folder = os.path.join(model_dir, ONNX_FOLDER)
     names = os.listdir(folder) if os.path.isdir(folder) else []
     graphs = sorted(ONNX_FOLDER + name for name in names if name.endswith(".onnx"))
+    if not graphs:
+        graphs = sorted(name for name in os.listdir(model_dir) if name.endswith(".onnx"))
     if len(graphs) > 1 and ONNX_MODEL_FILE in graphs:
         return ONNX_MODEL_FILE
     if len(graphs) > 1:
         raise ModelFilesError(
-            f"{ONNX_FOLDER} holds the graphs {graphs} and no {ONNX_MODEL_FILE}: keep only the "
+            f"{model_dir} holds the graphs {graphs} and no {ONNX_MODEL_FILE}: keep only the "
             "one the ONNX engine should run (an archive the loader packages holds one)"
         )
     return graphs[0] if graphs else None

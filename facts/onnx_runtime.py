@@ -25,7 +25,8 @@ ONNX_MODEL_FILE = "onnx/model.onnx"
 ONNX_FOLDER = "onnx/"
 # The names exporters give the graph's external weights: optimum's, and torch.onnx's since 2.5.
 ONNX_EXTERNAL_DATA_SUFFIXES = ("_data", ".data")
-_GRAPH_PATH = re.compile(r"^onnx/[A-Za-z0-9][A-Za-z0-9_.-]*\.onnx$")
+# In onnx/, or at the root, where some repositories keep their one graph (jina-embeddings-v2).
+_GRAPH_PATH = re.compile(r"^(?:onnx/)?[A-Za-z0-9][A-Za-z0-9_.-]*\.onnx$")
 # Exports that do not run well on a serverless endpoint's x86_64 CPU, by their usual names:
 # fp16 graphs (optimum's O4, transformers.js' `_fp16`) are made for GPUs, and `_arm64` ones are
 # quantized for ARM CPUs.
@@ -40,10 +41,10 @@ def onnx_file_problem(path: str) -> str | None:
     """Why the ONNX engine cannot be asked to run `path` (None: it can), from its name alone."""
     if not _GRAPH_PATH.match(path):
         return (
-            "expected an .onnx file directly in the repository's onnx/ folder, such as "
-            f"{ONNX_MODEL_FILE} or onnx/model_O2.onnx"
+            "expected an .onnx file directly in the repository's onnx/ folder or at its root, "
+            f"such as {ONNX_MODEL_FILE}, onnx/model_O2.onnx or model.onnx"
         )
-    stem = path[len(ONNX_FOLDER) : -len(".onnx")]
+    stem = _stem(path)
     for pattern, why in _NOT_FOR_THIS_CPU:
         if pattern.search(stem):
             return f"{why}; serverless endpoints run on x86_64 CPUs"
@@ -55,9 +56,18 @@ def external_data_files(graph: str) -> tuple[str, ...]:
     return tuple(graph + suffix for suffix in ONNX_EXTERNAL_DATA_SUFFIXES)
 
 
+def _stem(graph: str) -> str:
+    return graph.rsplit("/", 1)[-1][: -len(".onnx")]
+
+
 def graph_mark(graph: str) -> str:
-    """How the artifact key names a graph other than onnx/model.onnx: `-model_O2`, else ``."""
-    return "" if graph == ONNX_MODEL_FILE else "-" + graph[len(ONNX_FOLDER) : -len(".onnx")]
+    """How the artifact key names a graph other than onnx/model.onnx: `-model_O2`, else ``.
+
+    A graph at the repository's root is `-root-model`: never the same as one in onnx/.
+    """
+    if graph == ONNX_MODEL_FILE:
+        return ""
+    return ("-" if graph.startswith(ONNX_FOLDER) else "-root-") + _stem(graph)
 
 
 # The engines inference.py can run, and what a stack may ask for.

@@ -108,10 +108,13 @@ def onnx_export_problem(paths: Iterable[str], graph: str = ONNX_MODEL_FILE) -> s
     if graph not in paths:
         found = sorted(path for path in paths if path.endswith((".onnx", ".onnx_data")))
         return f"{graph} is not in the repository (ONNX files there: {found or 'none'})"
+    # A graph at the root has its external data beside it too; the root holds other weights
+    # (safetensors, .bin) the check cannot tell from data under other names, so it looks in onnx/.
     unknown = sorted(
         path
         for path in paths
-        if path.startswith("onnx/")
+        if graph.startswith("onnx/")
+        and path.startswith("onnx/")
         and path != graph
         and path not in data_files
         and path not in other_graphs_data

@@ -141,7 +141,7 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
     ),
     ({"httpApiAuth": "basic"}, "us-east-1", "embedding-endpoint:httpApiAuth", "iam, apiKey"),
     ({"defaultPromptName": "a b"}, "us-east-1", "embedding-endpoint:defaultPromptName", "prompt"),
-    ({"onnxFile": "model_O2.onnx"}, "us-east-1", "embedding-endpoint:onnxFile", "onnx/ folder"),
+    ({"onnxFile": "graphs/model.onnx"}, "us-east-1", "embedding-endpoint:onnxFile", "at its root"),
     ({"onnxFile": "onnx/sub/model.onnx"}, "us-east-1", "embedding-endpoint:onnxFile", "onnx/"),
     ({"onnxFile": "onnx/model_O4.onnx"}, "us-east-1", "embedding-endpoint:onnxFile", "fp16"),
     ({"onnxFile": "onnx/model_fp16.onnx"}, "us-east-1", "embedding-endpoint:onnxFile", "GPUs"),

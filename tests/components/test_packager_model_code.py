@@ -93,7 +93,8 @@ def test_without_an_export_it_fails_at_preview_on_the_model_saying_why(
 def test_an_export_at_the_repository_root_is_named_in_the_refusal(
     provider, hub, s3_bucket, this_python_runtime
 ):
-    # jina-embeddings-v2-base-en keeps its graphs at the root, where the engine does not look.
+    # jina-embeddings-v2-base-en keeps its graphs at the root, where the engine looks only
+    # when asked (`onnxFile: model.onnx`); model-w-mean.onnx there outputs pooled vectors.
     files = {
         "config.json": config(auto_map=AUTO_MAP),
         "model.onnx": b"g",
@@ -104,7 +105,12 @@ def test_an_export_at_the_repository_root_is_named_in_the_refusal(
         {}, inputs(s3_bucket, this_python_runtime, "test-org/root-export", "auto")
     )
     (failure,) = checked.failures
-    assert "ONNX files there: ['model-w-mean.onnx', 'model.onnx']" in failure.reason
+    assert failure.property == "onnx_file"
+    assert "at the repository root (model-w-mean.onnx, model.onnx)" in failure.reason
+    assert "set onnxFile model.onnx (with inferenceEngine auto or onnx)" in failure.reason
+    asked = inputs(s3_bucket, this_python_runtime, "test-org/root-export", "auto")
+    served = provider.check({}, asked | {"onnx_file": "model.onnx"})
+    assert (served.failures, served.inputs["engine"]) == ([], "onnx")
 
 
 def test_onnx_without_an_export_does_not_point_to_pytorch_as_the_way_out(

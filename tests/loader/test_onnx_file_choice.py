@@ -105,7 +105,7 @@ def test_a_chosen_graph_the_repo_lacks_is_named_with_the_graphs_it_has_and_nothi
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"onnx_file": "model_O2.onnx"}, "directly in the repository's onnx/ folder"),
+        ({"onnx_file": "graphs/model.onnx"}, "onnx/ folder or at its root"),
         ({"onnx_file": "onnx/model_O4.onnx"}, "fp16, made for GPUs"),
         ({"onnx_file": "onnx/model_qint8_arm64.onnx"}, "ARM CPUs"),
         ({"onnx_file": O2, "engine": "torch", "container_python": None}, "only engine 'onnx'"),
@@ -130,3 +130,23 @@ def test_the_event_defaults_to_the_repos_model_onnx() -> None:
     onnx["container_python"] = "3.10"
     assert parse_event(onnx).artifact_variant == "onnx-py310"
     assert parse_event(onnx | {"onnx_file": O2}).artifact_variant == "onnx-model_O2-py310"
+
+
+def test_a_graph_at_the_repository_root_is_packaged_there_and_served(
+    hub, aws, s3_bucket, reference_onnx_export, this_python_runtime, tmp_path
+):
+    """As jina-embeddings-v2-base-en keeps it: `model.onnx` at the root, asked for by onnxFile."""
+    repo = onnx_repo(reference_onnx_export, files={"model.onnx": reference_onnx_export})
+    hub.register(repo)
+    event = o2_event(s3_bucket, this_python_runtime.python) | {"onnx_file": "model.onnx"}
+    result = handler(event, None)
+    graphs = [name for name in result["files"] if name.endswith(".onnx")]
+    assert graphs == ["model.onnx"]
+    assert "model.safetensors" not in result["files"]
+    variant = f"onnx-root-model-py{this_python_runtime.python.replace('.', '')}"
+    assert result["model_data_url"].endswith(f"/{variant}/model.tar.gz")
+    report = run_unpacked(
+        read_object(aws.client("s3"), result["model_data_url"]), tmp_path, SENTENCES
+    )
+    assert (report["engine"], report["graph"]) == ("onnx", "model.onnx")
+    assert min_cosine_to_reference(report["response"]["embeddings"], SENTENCES) >= 0.9999

@@ -3,17 +3,21 @@
 `torch.onnx.export` (TorchScript exporter, opset 17, fp32, the model's eager attention rather than
 transformers' default SDPA) with the names optimum's exports use — inputs `input_ids`,
 `attention_mask`, `token_type_ids`, output `last_hidden_state` — and dynamic batch and sequence
-axes. The tests and the inference benchmark make the reference model's export
-with it (the ONNX engine runs exactly such files); it also works for a model folder of your own:
+axes. The attention mask goes in as transformers 4 built it (an additive [batch, 1, length,
+length] mask), the graph the Hub's optimum exports hold and the one ONNX Runtime's attention fusion
+knows; the export is checked against the PyTorch model on a padded batch before it is kept. The
+tests and the inference benchmark make the reference model's export with it (the ONNX engine runs
+exactly such files); it also works for a model folder of your own:
 
     python scripts/export_onnx.py path/to/model path/to/model/onnx/model.onnx
     python scripts/export_onnx.py --fuse model/onnx/model.onnx model/onnx/model_O2.onnx
 
 `--fuse` makes from an export what optimum's O2 files on the Hub are (`onnx/model_O2.onnx`, the
 graph a stack may choose with `onnxFile`): ONNX Runtime's transformer optimizer, its exact fusions
-only (no GELU approximation, which is O3).
+only (no GELU approximation, which is O3). On all-MiniLM-L6-v2 it fuses what optimum's O2 fuses:
+6 Attention, 12 SkipLayerNormalization, EmbedLayerNormalization, 6 BiasGelu.
 
-Needs torch, transformers and onnx (requirements-dev.txt).
+Needs torch, transformers, onnx and onnxruntime (requirements-dev.txt).
 """
 
 from __future__ import annotations
@@ -22,9 +26,33 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 ONNX_OUTPUT = "last_hidden_state"
+# How close the export's token vectors must be to the PyTorch model's (per token, real tokens).
+MIN_TOKEN_COSINE = 0.99999
+# The padded batch the export is checked on: texts of unequal length, as requests are.
+CHECK_LENGTHS = (11, 5)
+
+
+class ExportMismatch(RuntimeError):
+    """The export's token vectors differ from the PyTorch model's; the message says how much."""
+
+
+def additive_mask(attention_mask: Any) -> Any:
+    """[batch, length] of 1/0 as transformers 4 expanded it: 0 where attended, float32 min not.
+
+    Built with the same operations (`_expand_mask`), so the exported graph holds the mask path
+    ONNX Runtime's attention fusion matches; transformers 5 builds its own from a 2-D mask with
+    And/Where nodes that the fusion does not know. A 4-D float mask is used by the model as given.
+    """
+    import torch
+
+    rows, length = attention_mask.shape
+    expanded = attention_mask.unsqueeze(1).unsqueeze(2).expand(rows, 1, length, length)
+    inverted = 1.0 - expanded.to(torch.float32)
+    return inverted.masked_fill(inverted.to(torch.bool), torch.finfo(torch.float32).min)
 
 
 def export_transformer(
@@ -32,7 +60,9 @@ def export_transformer(
 ) -> Path:
     """`destination` (an .onnx file): the folder's transformer, token vectors out, fp32.
 
-    `inputs` are the graph's inputs, passed to the model by name (`position_ids` as well).
+    `inputs` are the graph's inputs, passed to the model by name (`position_ids` as well). The
+    mask goes in as `additive_mask`; a model that does not give its own vectors so is exported
+    with its 2-D mask instead (transformers' own mask path, which ONNX Runtime does not fuse).
     """
     import torch
     from transformers import AutoModel
@@ -40,6 +70,38 @@ def export_transformer(
     # Eager attention: a plain MatMul/Softmax graph (254 nodes after ONNX Runtime's optimizer for
     # all-MiniLM-L6-v2, against 338 with the SDPA path's extra mask checks); as fast, measured.
     model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    examples = check_batch(model.config.vocab_size)
+    with torch.no_grad():
+        plain = model(**{name: examples[name] for name in inputs}).last_hidden_state.numpy()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    problem = ""
+    for additive in (True, False):
+        _export(model, inputs, destination, additive, examples)
+        problem = export_mismatch(destination, examples, plain)
+        if not problem:
+            return destination
+    raise ExportMismatch(f"{destination} does not give the model's token vectors: {problem}")
+
+
+def check_batch(vocab_size: int) -> dict[str, Any]:
+    """Two texts of CHECK_LENGTHS tokens, right-padded, ids spread over the vocabulary."""
+    import torch
+
+    rows, length = len(CHECK_LENGTHS), max(CHECK_LENGTHS)
+    ids = (torch.arange(rows * length).reshape(rows, length) * 7919 + 101) % vocab_size
+    mask = torch.tensor([[1] * n + [0] * (length - n) for n in CHECK_LENGTHS])
+    return {
+        "input_ids": ids * mask,
+        "attention_mask": mask,
+        "token_type_ids": torch.zeros_like(ids),
+        "position_ids": torch.arange(length).expand_as(ids),
+    }
+
+
+def _export(
+    model: Any, inputs: tuple[str, ...], destination: Path, additive: bool, examples: dict
+) -> None:
+    import torch
 
     class TokenVectors(torch.nn.Module):
         def __init__(self) -> None:
@@ -47,21 +109,16 @@ def export_transformer(
             self.model = model
 
         def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-            return self.model(**dict(zip(inputs, tensors, strict=True))).last_hidden_state
+            named = dict(zip(inputs, tensors, strict=True))
+            if additive and "attention_mask" in named:
+                named["attention_mask"] = additive_mask(named["attention_mask"])
+            return self.model(**named).last_hidden_state
 
-    ids = torch.ones(2, 8, dtype=torch.long)
-    examples = {
-        "input_ids": ids,
-        "attention_mask": torch.ones_like(ids),
-        "token_type_ids": torch.zeros_like(ids),
-        "position_ids": torch.arange(8).expand_as(ids),
-    }
     axes = {0: "batch_size", 1: "sequence_length"}
-    destination.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            TokenVectors(),
+            TokenVectors().eval(),  # export() restores the wrapper's mode, and so its model's
             tuple(examples[name] for name in inputs),
             str(destination),
             dynamo=False,
@@ -70,27 +127,94 @@ def export_transformer(
             output_names=[ONNX_OUTPUT],
             dynamic_axes={name: axes for name in (*inputs, ONNX_OUTPUT)},
         )
-    return destination
+
+
+def export_mismatch(graph: Path, examples: dict[str, Any], expected: Any) -> str:
+    """Why `graph`'s token vectors for `examples` are not `expected` ("" when they are)."""
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    feeds = {item.name: examples[item.name].numpy() for item in session.get_inputs()}
+    (hidden,) = session.run([ONNX_OUTPUT], feeds)
+    real = examples["attention_mask"].numpy().astype(bool)
+    ours, theirs = hidden[real], expected[real]
+    cosine = (ours * theirs).sum(-1) / (
+        np.linalg.norm(ours, axis=-1) * np.linalg.norm(theirs, axis=-1)
+    )
+    if float(cosine.min()) >= MIN_TOKEN_COSINE:
+        return ""
+    return f"token cosine {float(cosine.min()):.7f} on a padded batch, under {MIN_TOKEN_COSINE}"
 
 
 def fuse_like_optimum_o2(graph: Path, destination: Path) -> dict[str, int]:
     """`destination`: `graph` with ONNX Runtime's BERT fusions, as optimum's O2; what fused.
 
     Attention, SkipLayerNormalization, EmbedLayerNormalization and BiasGelu where the graph's
-    patterns match (the attention of a transformers 5 export does not; optimum's exports from
-    transformers 4 do). Exact: GELU keeps erf (O3 would approximate it with tanh).
+    patterns match: those of optimum's exports from transformers 4, and of `export_transformer`'s
+    (after `explicit_head_counts`). Exact: GELU keeps erf (O3 would approximate it with tanh).
     """
+    import onnx
     from onnxruntime.transformers import optimizer
     from onnxruntime.transformers.fusion_options import FusionOptions
 
+    model = onnx.load(str(graph))
+    explicit_head_counts(model)
     options = FusionOptions("bert")
     options.enable_gelu_approximation = False
     fused = optimizer.optimize_model(
-        str(graph), model_type="bert", optimization_options=options, opt_level=0, use_gpu=False
+        model, model_type="bert", optimization_options=options, opt_level=0, use_gpu=False
     )
     destination.parent.mkdir(parents=True, exist_ok=True)
     fused.save_model_to_file(str(destination))
     return {name: count for name, count in fused.get_fused_operator_statistics().items() if count}
+
+
+def explicit_head_counts(model: Any) -> int:
+    """Give each attention head reshape its head count; how many were rewritten.
+
+    transformers 5 splits heads with a reshape to (batch, length, -1, head size); transformers 4
+    named the count, and ONNX Runtime's attention fusion reads it there (a -1 stops the fusion).
+    The count is the projection's bias length over the head size, so the reshape is unchanged.
+    """
+    import numpy as np
+    from onnx import numpy_helper
+
+    graph = model.graph
+    producers = {output: node for node in graph.node for output in node.output}
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+
+    def constant(name: str) -> Any:
+        if name in initializers:
+            return numpy_helper.to_array(initializers[name])
+        node = producers.get(name)
+        if node is not None and node.op_type == "Constant" and node.attribute:
+            return numpy_helper.to_array(node.attribute[0].t)
+        return None
+
+    rewritten = 0
+    for node in graph.node:
+        if node.op_type != "Reshape":
+            continue
+        concat, projection = producers.get(node.input[1]), producers.get(node.input[0])
+        if concat is None or concat.op_type != "Concat" or len(concat.input) != 4:
+            continue
+        if projection is None or projection.op_type != "Add":
+            continue
+        heads, head_size = constant(concat.input[2]), constant(concat.input[3])
+        biases = [constant(name) for name in projection.input]
+        bias = next((value for value in biases if value is not None and value.ndim == 1), None)
+        if heads is None or head_size is None or bias is None or heads.size != 1:
+            continue
+        size = int(head_size.reshape(-1)[0]) if head_size.size == 1 else 0
+        if int(heads.reshape(-1)[0]) != -1 or size <= 0 or bias.shape[0] % size:
+            continue
+        name = f"{concat.output[0]}_head_count"
+        count = np.array([bias.shape[0] // size], dtype=heads.dtype)
+        graph.initializer.append(numpy_helper.from_array(count, name))
+        concat.input[2] = name
+        rewritten += 1
+    return rewritten
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,77 @@
+"""scripts/export_onnx.py: exports that give the model's vectors, and fuse as the Hub's do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from scripts import export_onnx
+from tests.support.models import REFERENCE_MODEL_DIR
+
+LAYERS = 6  # all-MiniLM-L6-v2: a query, key and value reshape per layer
+
+
+def token_vectors(graph: Path | bytes, examples: dict) -> np.ndarray:
+    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    feeds = {item.name: examples[item.name].numpy() for item in session.get_inputs()}
+    return session.run(None, feeds)[0]
+
+
+def reference_vectors(examples: dict) -> np.ndarray:
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(str(REFERENCE_MODEL_DIR)).eval()
+    names = export_onnx.ONNX_INPUTS
+    with torch.no_grad():
+        return model(**{name: examples[name] for name in names}).last_hidden_state.numpy()
+
+
+def test_the_export_gives_the_models_token_vectors_on_a_padded_batch(reference_onnx_export):
+    examples = export_onnx.check_batch(vocab_size=30522)
+    expected = reference_vectors(examples)
+    assert export_onnx.export_mismatch(reference_onnx_export, examples, expected) == ""
+    wrong = expected.copy()
+    wrong[1, :3] *= -1  # real tokens of the padded row
+    problem = export_onnx.export_mismatch(reference_onnx_export, examples, wrong)
+    assert problem.startswith("token cosine -1.0000000 on a padded batch"), problem
+
+
+def test_head_counts_are_made_explicit_without_changing_the_graphs_output(reference_onnx_export):
+    model = onnx.load(str(reference_onnx_export))
+    assert export_onnx.explicit_head_counts(model) == 3 * LAYERS
+    assert export_onnx.explicit_head_counts(model) == 0  # nothing left to rewrite
+    examples = export_onnx.check_batch(vocab_size=30522)
+    before = token_vectors(str(reference_onnx_export), examples)
+    after = token_vectors(model.SerializeToString(), examples)
+    assert np.array_equal(before, after)
+
+
+def test_a_model_that_ignores_the_additive_mask_is_exported_with_its_own(monkeypatch, tmp_path):
+    """The additive mask made wrong (it attends to padding): that export fails its check, and the
+    script exports again with the model's 2-D mask rather than keep a graph with other vectors."""
+    tried = []
+    export = export_onnx._export
+
+    def recorded(model, inputs, destination, additive, examples):
+        tried.append(additive)
+        export(model, inputs, destination, additive, examples)
+
+    monkeypatch.setattr(export_onnx, "_export", recorded)
+    monkeypatch.setattr(
+        export_onnx, "additive_mask", lambda mask: torch.zeros(mask.shape[0], 1, 1, 1)
+    )
+    graph = export_onnx.export_transformer(REFERENCE_MODEL_DIR, tmp_path / "model.onnx")
+    assert tried == [True, False]
+    examples = export_onnx.check_batch(vocab_size=30522)
+    assert export_onnx.export_mismatch(graph, examples, reference_vectors(examples)) == ""
+
+
+def test_an_export_that_never_matches_fails_naming_the_file(monkeypatch, tmp_path):
+    monkeypatch.setattr(export_onnx, "MIN_TOKEN_COSINE", 1.5)  # no export can pass
+    with pytest.raises(export_onnx.ExportMismatch, match=r"model.onnx does not give the model's"):
+        export_onnx.export_transformer(REFERENCE_MODEL_DIR, tmp_path / "model.onnx")

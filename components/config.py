@@ -83,6 +83,8 @@ class StackConfig:
     inference_engine: str = "auto"
     # The repo's graph the ONNX engine runs (e.g. onnx/model_O2.onnx); None: onnx/model.onnx.
     onnx_file: str | None = None
+    # Whether the loader fuses that graph as it packages it (loader/graph_fusion.py).
+    onnx_fusion: bool = True
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
     # `aws:profile` and `aws:assumeRoles`: the account the AWS provider deploys to.
@@ -268,6 +270,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
             f"known: Python {', '.join(RUNTIME_WHEELS)}. Use auto or torch, or such an image",
         )
     onnx_file = _onnx_file(raw, engine, backend, source_url, runtime_wheel(python), image_tag)
+    onnx_fusion = _onnx_fusion(raw, engine, backend, source_url)
     if engine == "auto" and not source_url and runtime_wheel(python) is None:
         warnings.append(
             f"inferenceEngine auto runs PyTorch: no ONNX Runtime wheel is known for the Python "
@@ -306,6 +309,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         **_batch_prefixes(raw, backend),
         inference_engine=engine,
         onnx_file=onnx_file,
+        onnx_fusion=onnx_fusion,
         warnings=tuple(warnings),
         **_parse_operations(raw),
     )
@@ -339,6 +343,23 @@ def _onnx_file(
     if problem is not None:
         raise _fail("onnxFile", value, problem)
     return None if value == ONNX_MODEL_FILE else value
+
+
+def _onnx_fusion(raw: Mapping[str, str], engine: str, backend: str, source_url: str | None) -> bool:
+    """onnxFusion: fuse the ONNX graph when packaging it (default true); only where ONNX runs."""
+    fusion = _bool(raw, "onnxFusion", True)
+    if raw.get("onnxFusion") in (None, ""):
+        return fusion
+    problem = None
+    if backend != "sagemaker":
+        problem = "the ONNX engine runs on the SageMaker backend only"
+    elif engine == "torch":
+        problem = f"'{_key('inferenceEngine')}' is torch, which packages no ONNX graph"
+    elif source_url:
+        problem = f"'{_key('sourceModelDataUrl')}' archives are packaged for PyTorch"
+    if problem is not None:
+        raise _fail("onnxFusion", raw["onnxFusion"], f"{problem}; unset it")
+    return fusion
 
 
 def _max_seq_length(raw: Mapping[str, str], backend: str) -> int | None:
@@ -404,6 +425,7 @@ CONFIG_KEYS = (
     "batchOutputPrefix",
     "inferenceEngine",
     "onnxFile",
+    "onnxFusion",
 )
 # Operations: log retention of every log group, the endpoint's alarms (components/
 # endpoint_monitoring.py) and where they notify.

@@ -2,16 +2,19 @@
 
 The zip holds `loader/`, `container/` (the code every archive ships in `code/`) and `facts/`, and,
 when the stack may use the ONNX engine, the ONNX Runtime wheel for the endpoint image's Python in
-`wheels/` (the loader vendors it into those archives: loader/vendored_runtime.py; one wheel,
-13-17 MB, keeps the zip far below Lambda's 50 MB direct-upload and 250 MB unzipped limits).
+`wheels/` (the loader vendors it into those archives: loader/vendored_runtime.py; 13-17 MB).
+ONNX Runtime's optimizer for the Lambda's own Python (loader/graph_fusion.py) makes the zip about
+71 MB (186 MB unzipped, under Lambda's 250 MB): over the 50 MB a function takes directly, so the
+program uploads it to the artifact bucket (components/packager.py).
 Dependencies are installed by pip for the Lambda's platform (not this machine's): manylinux2014
-x86_64 wheels for CPython 3.12 only, no source builds. The zip is reproducible
+or manylinux_2_28 x86_64 wheels for CPython 3.12 only, no source builds. The zip is reproducible
 (components/lambda_zip.py), and cached by a hash of everything that goes into it, so pip runs once
 per change of those folders or the requirements, not on every `pulumi up`.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import subprocess
@@ -35,6 +38,10 @@ CACHE_DIR_VARIABLE = "EMBEDDING_ENDPOINT_LOADER_CACHE"
 PIP_PLATFORM_ARGS = (
     "--platform",
     "manylinux2014_x86_64",
+    # numpy, onnx and onnxruntime publish manylinux_2_28 wheels only; the python3.12 runtime
+    # (Amazon Linux 2023) has glibc 2.34.
+    "--platform",
+    "manylinux_2_28_x86_64",
     "--implementation",
     "cp",
     "--python-version",
@@ -89,6 +96,11 @@ def bundle_digest(root: Path = PROJECT_ROOT, runtime: RuntimeWheel | None = None
     return digest.hexdigest()[:32]
 
 
+def zip_sha256_base64(path: Path) -> str:
+    """The zip's sha256 as Lambda reports it (`CodeSha256`): how the function sees new code."""
+    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode("ascii")
+
+
 def install_requirements(requirements: Path, target: Path) -> None:
     """pip-install the loader's requirements for the Lambda's platform into `target`."""
     command = [
@@ -109,7 +121,7 @@ def install_requirements(requirements: Path, target: Path) -> None:
     if completed.returncode != 0:
         raise BundleError(
             f"pip could not install {requirements} for the loader Lambda (python 3.12, "
-            f"manylinux2014_x86_64, wheels only): {completed.stderr.strip()[-2000:]}"
+            f"manylinux x86_64, wheels only): {completed.stderr.strip()[-2000:]}"
         )
 
 

@@ -18,7 +18,7 @@ import pulumi_aws as aws
 from components import iam
 from components.artifact_bucket import ModelArtifactBucket
 from components.config import StackConfig
-from components.loader_bundle import build_loader_zip
+from components.loader_bundle import build_loader_zip, zip_sha256_base64
 from components.packager_provider import OUTPUT_NAMES, PackagerProvider
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
 from embedding_client.aws_session import AssumeRole
@@ -32,9 +32,18 @@ LOADER_ARCHITECTURE = "x86_64"
 LOADER_HANDLER = "loader.handler.handler"
 # Lambda's ceiling; the loader streams, so 15 minutes bounds the model size by throughput only.
 LOADER_TIMEOUT_SECONDS = 900
-# Memory buys CPU and network bandwidth on Lambda (1,769 MB = one full vCPU); the loader's own
-# footprint stays well under 300 MB whatever the model size, so this is sized for throughput.
-LOADER_MEMORY_MB = 2048
+# Memory buys CPU and network bandwidth on Lambda (1,769 MB = one full vCPU). Streaming keeps the
+# loader's own footprint under 300 MB whatever the model size; fusing an ONNX graph holds about
+# 8.5× the graph (facts/onnx_fusion.py bounds the graphs it fuses to fit). 3,008 MB: the most a
+# new account may give a function until AWS lifts its quota ("Member must have value less than
+# or equal to 3008").
+LOADER_MEMORY_MB = 3008
+# /tmp for an ONNX graph being fused: the export and the fused graph, each at most
+# MAX_FUSED_GRAPH_BYTES (Lambda's default is 512 MB).
+LOADER_EPHEMERAL_STORAGE_MB = 1536
+# The loader's zip is uploaded to the artifact bucket here (under the key prefix), and the function
+# created from it: with ONNX Runtime's optimizer it is over 50 MB, Lambda's direct-upload limit.
+LOADER_CODE_FOLDER = "loader-code/"
 # The Hub client keeps its small config under HF_HOME; /tmp is Lambda's only writable path.
 LOADER_ENVIRONMENT = {
     "HF_HOME": "/tmp/hf",
@@ -75,6 +84,8 @@ class HfModelPackagerArgs:
     onnx_runtime: RuntimeWheel | None = None
     # The stack's `onnxFile`: the repo's graph the ONNX engine runs; None: onnx/model.onnx.
     onnx_file: str | None = None
+    # The stack's `onnxFusion`: the loader fuses that graph as it packages it.
+    onnx_fusion: bool = True
     # The stack's `defaultPromptName`: checked against the model's prompts at preview.
     default_prompt_name: str | None = None
 
@@ -100,6 +111,7 @@ class HfModelPackagerArgs:
             inference_engine=cfg.inference_engine,
             onnx_runtime=cfg.onnx_runtime,
             onnx_file=cfg.onnx_file,
+            onnx_fusion=cfg.onnx_fusion,
             default_prompt_name=cfg.default_prompt_name,
         )
 
@@ -233,6 +245,7 @@ class HfModelPackager(pulumi.ComponentResource):
             "inference_engine": args.inference_engine,
             "container_python": runtime.python if runtime else None,
             "onnx_file": args.onnx_file if runtime else None,
+            "onnx_fusion": args.onnx_fusion if runtime else None,
             "default_prompt_name": args.default_prompt_name,
         }
         artifact = PackagedModel(
@@ -307,15 +320,27 @@ class HfModelPackager(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        bundle = build_loader_zip(runtime=runtime)
+        code = aws.s3.BucketObjectv2(
+            f"{name}-loader-code",
+            bucket=args.bucket_name,
+            key=f"{args.key_prefix}{LOADER_CODE_FOLDER}{bundle.name}",
+            source=pulumi.FileAsset(str(bundle)),
+            opts=child,
+        )
         function = aws.lambda_.Function(
             f"{name}-loader",
             role=role.arn,
             runtime=LOADER_RUNTIME,
             architectures=[LOADER_ARCHITECTURE],
             handler=LOADER_HANDLER,
-            code=pulumi.FileArchive(str(build_loader_zip(runtime=runtime))),
+            s3_bucket=code.bucket,
+            s3_key=code.key,
+            s3_object_version=code.version_id,
+            source_code_hash=zip_sha256_base64(bundle),
             timeout=LOADER_TIMEOUT_SECONDS,
             memory_size=LOADER_MEMORY_MB,
+            ephemeral_storage={"size": LOADER_EPHEMERAL_STORAGE_MB},
             environment={"variables": LOADER_ENVIRONMENT},
             logging_config={"log_format": "Text", "log_group": log_group.name},
             # Created (and so first invoked) only once its role's policy is put; IAM may still

@@ -46,6 +46,7 @@ REPLACING_INPUTS = (
     "engine",
     "container_python",
     "onnx_file",
+    "onnx_fusion",
 )
 # Inputs copied into the outputs (state) so that delete/read/update have what they need.
 STATE_INPUTS = (
@@ -70,6 +71,7 @@ STATE_INPUTS = (
     "engine",
     "container_python",
     "onnx_file",
+    "onnx_fusion",
     "onnx_export",
     "model_code_checked",
 )
@@ -152,6 +154,8 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
     pin_revision(olds, inputs, commit, failures)
     if not failures:
         settle_engine(olds, inputs, commit, failures)
+    if not failures and runner == "local" and inputs.get("onnx_fusion"):
+        check_local_fusion(failures)
     if not failures:
         check_model_code(olds, inputs, commit, failures)
     if not failures:
@@ -311,11 +315,34 @@ def settle_engine(
         )
     if inputs["onnx_export"] and runtime is not None:
         inputs["engine"] = "onnx"
-        inputs["format_version"] = format_version(runtime)
+        inputs["onnx_fusion"] = inputs.get("onnx_fusion") is not False
+        inputs["format_version"] = format_version(runtime, fusion=inputs["onnx_fusion"])
     else:
         inputs["engine"] = "torch"
         inputs["container_python"] = None  # the runtime is no part of a PyTorch archive
         inputs["onnx_file"] = None
+        inputs["onnx_fusion"] = None
+
+
+def check_local_fusion(failures: list[CheckFailure]) -> None:
+    """Runner local fuses the ONNX graph in this process: with the loader Lambda's optimizer.
+
+    Fusing with another version (or packaging unfused for want of one) would give other bytes
+    than the Lambda gives for the same inputs, so a missing or other version fails at preview.
+    """
+    from facts.onnx_fusion import FUSION_PACKAGES
+    from loader.graph_fusion import optimizer_problem
+
+    problem = optimizer_problem()
+    if problem is not None:
+        install = " ".join(f"{name}=={version}" for name, version in FUSION_PACKAGES)
+        failures.append(
+            CheckFailure(
+                "onnx_fusion",
+                f"runner 'local' fuses the ONNX graph in the Pulumi process, and {problem}: "
+                f"pip install {install} into the program's virtualenv, or set onnxFusion false",
+            )
+        )
 
 
 def check_model_code(

@@ -75,6 +75,8 @@ class PackagingRequest:
     container_python: str | None = None
     # The graph the ONNX engine runs when the stack named one (`onnxFile`); None: onnx/model.onnx.
     onnx_file: str | None = None
+    # Whether the loader fuses the graph (the stack's `onnxFusion`); only with engine "onnx".
+    onnx_fusion: bool = False
 
     @classmethod
     def from_inputs(cls, inputs: Mapping[str, Any]) -> PackagingRequest:
@@ -97,6 +99,7 @@ class PackagingRequest:
             engine=inputs.get("engine") or "torch",
             container_python=inputs.get("container_python"),
             onnx_file=inputs.get("onnx_file"),
+            onnx_fusion=inputs.get("engine") == "onnx" and inputs.get("onnx_fusion") is not False,
         )
 
     def event(self) -> dict[str, Any]:
@@ -113,6 +116,7 @@ class PackagingRequest:
             "engine": self.engine,
             "container_python": self.container_python,
             "onnx_file": self.onnx_file,
+            "onnx_fusion": self.onnx_fusion,
         }
 
     def describe(self) -> str:

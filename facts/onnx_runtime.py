@@ -70,6 +70,9 @@ def graph_mark(graph: str) -> str:
     return ("-" if graph.startswith(ONNX_FOLDER) else "-root-") + _stem(graph)
 
 
+# The artifact key's mark for archives whose graph ships as the repository has it, unfused.
+UNFUSED_MARK = "-unfused"
+
 # The engines inference.py can run, and what a stack may ask for.
 ENGINES = ("torch", "onnx")
 ENGINE_CHOICES = ("auto", *ENGINES)
@@ -93,13 +96,14 @@ class RuntimeWheel:
         """`py310`, as in the DLC image tag."""
         return "py" + self.python.replace(".", "")
 
-    def variant(self, graph: str = ONNX_MODEL_FILE) -> str:
+    def variant(self, graph: str = ONNX_MODEL_FILE, fused: bool = True) -> str:
         """The artifact key's folder for archives of `graph` that vendor this wheel.
 
-        `onnx-py310` for onnx/model.onnx, `onnx-model_O2-py310` for another graph: archives of
-        two graphs, or for two images, of one commit never overwrite each other.
+        `onnx-py310` for onnx/model.onnx, `onnx-model_O2-py310` for another graph, and
+        `onnx-unfused-py310` when the loader was told not to fuse it (`onnxFusion: false`):
+        archives of two graphs, or for two images, of one commit never overwrite each other.
         """
-        return f"onnx{graph_mark(graph)}-{self.python_tag}"
+        return f"onnx{graph_mark(graph)}{'' if fused else UNFUSED_MARK}-{self.python_tag}"
 
     @property
     def identity(self) -> str:

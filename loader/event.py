@@ -30,6 +30,7 @@ EVENT_FIELDS = (
     "engine",
     "container_python",
     "onnx_file",
+    "onnx_fusion",
 )
 
 
@@ -51,6 +52,9 @@ class LoaderRequest:
     # The export the ONNX engine runs: the repo's onnx/model.onnx unless the stack asked for
     # another (`onnxFile`, e.g. optimum's onnx/model_O2.onnx).
     onnx_file: str = ONNX_MODEL_FILE
+    # Fuse that graph before packaging it (loader/graph_fusion.py); absent from an event: yes,
+    # with engine "onnx".
+    onnx_fusion: bool = False
 
     @property
     def runtime(self) -> RuntimeWheel | None:
@@ -60,7 +64,9 @@ class LoaderRequest:
     @property
     def artifact_variant(self) -> str | None:
         """The artifact key's engine folder (`onnx-py310`), None for the torch engine."""
-        return self.runtime.variant(self.onnx_file) if self.runtime else None
+        if self.runtime is None:
+            return None
+        return self.runtime.variant(self.onnx_file, fused=self.onnx_fusion)
 
 
 def _optional_str(event: Mapping[str, Any], name: str) -> str | None:
@@ -126,6 +132,13 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         raise EventError("onnx_file", f"is {onnx_file!r}: {problem}")
     if onnx_file != ONNX_MODEL_FILE and engine != "onnx":
         raise EventError("onnx_file", f"is {onnx_file!r}, which only engine 'onnx' runs")
+    onnx_fusion = event.get("onnx_fusion")
+    if onnx_fusion is None:
+        onnx_fusion = engine == "onnx"
+    if not isinstance(onnx_fusion, bool):
+        raise EventError("onnx_fusion", f"must be true or false, got {onnx_fusion!r}")
+    if onnx_fusion and engine != "onnx":
+        raise EventError("onnx_fusion", "is true, but only engine 'onnx' packages a graph to fuse")
     if engine == "onnx":
         if source_url:
             raise EventError(
@@ -149,4 +162,5 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         engine=engine,
         container_python=container_python if engine == "onnx" else None,
         onnx_file=onnx_file,
+        onnx_fusion=onnx_fusion,
     )

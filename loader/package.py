@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from facts.artifact_keys import artifact_location
+from facts.artifact_keys import ArtifactLocation, artifact_location
 from facts.model_code import CONFIG_FILE
+from facts.onnx_fusion import MAX_FUSED_GRAPH_BYTES
+from facts.onnx_runtime import external_data_files
 from loader.archive import Member, TarEntry, gzip_size, tar_size
 from loader.artifacts import LoaderResult, lookup_existing
 from loader.errors import GatedRepoAccessDenied, LoaderError
 from loader.event import LoaderRequest
+from loader.graph_fusion import fuse_graph
 from loader.hub import fetch_snapshot, stream_file
 from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules
 from loader.publish import code_files, publish
@@ -21,6 +26,8 @@ from loader.upload import part_size_for
 from loader.version import format_version
 
 log = logging.getLogger(__name__)
+# Reads of a graph from local disk into the archive (as the Hub's files stream, in chunks).
+READ_CHUNK = 1024 * 1024
 
 
 def parent_directories(paths: list[str]) -> list[str]:
@@ -58,7 +65,7 @@ def checked_modules_file(
 
 def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> LoaderResult:
     """Resolve, select, stream every file into one archive upload; idempotent per commit."""
-    version = format_version(request.runtime)
+    version = format_version(request.runtime, fusion=request.onnx_fusion)
     model = request.model_id
     snapshot = fetch_snapshot(model, request.revision, token)
     if snapshot.gated and not token:
@@ -85,31 +92,87 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
         config = checked_config_file(model, snapshot.revision, selected, token)
     modules = checked_modules_file(model, snapshot.revision, selected, token)
     code = code_files(request.runtime)
-    files: dict[str, RepoFile | bytes] = {item.path: item for item in selected}
+    files: dict[str, RepoFile | bytes | Path] = {item.path: item for item in selected}
     if config is not None:
         files[CONFIG_FILE] = config
     if modules is not None:
         files[MODULES_FILE] = modules
     files.update(code)
+    with tempfile.TemporaryDirectory(prefix="graph-") as scratch:
+        if request.onnx_fusion:
+            graph = fused_graph(request, snapshot.revision, selected, token, Path(scratch))
+            if graph is not None:
+                files[request.onnx_file] = graph
+        return _publish_files(request, s3, location, snapshot.revision, files, token)
+
+
+def fused_graph(
+    request: LoaderRequest, commit: str, selected: list[RepoFile], token: str | None, scratch: Path
+) -> Path | None:
+    """The graph to package in place of the repository's, on local disk; None: stream the repo's.
+
+    Downloaded only when it may be fused (one file, at most MAX_FUSED_GRAPH_BYTES); then the
+    fused graph when it fused and checked out, else the download itself (not fetched twice).
+    """
+    model = request.model_id
+    item = next((f for f in selected if f.path == request.onnx_file), None)
+    if item is None:
+        return None
+    beside = sorted(set(external_data_files(item.path)) & {f.path for f in selected})
+    reason = f"its weights are in {beside[0]}" if beside else None
+    if item.size > MAX_FUSED_GRAPH_BYTES:
+        reason = f"it is {item.size} bytes, over {MAX_FUSED_GRAPH_BYTES}"
+    if reason is not None:
+        log.info("%s packaged unfused: %s", item.path, reason)
+        return None
+    export = scratch / "export.onnx"
+    with export.open("wb") as handle:
+        for chunk in stream_file(model, commit, item, token):
+            handle.write(chunk)
+    fused = scratch / "fused.onnx"
+    report = fuse_graph(export, fused, model)
+    log.info("%s %s", item.path, report.describe())
+    return fused if report.applied else export
+
+
+def _publish_files(
+    request: LoaderRequest,
+    s3: Any,
+    location: ArtifactLocation,
+    revision: str,
+    files: dict[str, RepoFile | bytes | Path],
+    token: str | None,
+) -> LoaderResult:
+    """Frame `files` (repo files streamed, local files read, bytes as they are) and publish."""
+    model = request.model_id
     entries = [TarEntry(d, 0, is_directory=True) for d in parent_directories(list(files))]
-    entries += [
-        TarEntry(name, value.size if isinstance(value, RepoFile) else len(value))
-        for name, value in files.items()
-    ]
+    entries += [TarEntry(name, _size(value)) for name, value in files.items()]
     entries.sort(key=lambda e: e.name.encode("utf-8"))
     total = gzip_size(tar_size(entries))
-    log.info("packaging %s@%s: %d files, %d bytes", model, snapshot.revision, len(files), total)
+    log.info("packaging %s@%s: %d files, %d bytes", model, revision, len(files), total)
 
     def members() -> Iterator[Member]:
         for entry in entries:
             value = files.get(entry.name)
             if isinstance(value, RepoFile):
-                yield entry, stream_file(model, snapshot.revision, value, token)
+                yield entry, stream_file(model, revision, value, token)
+            elif isinstance(value, Path):
+                yield entry, _read_chunks(value)
             else:  # a folder, or bytes already in memory
                 yield entry, () if value is None else (value,)
 
-    result = publish(
-        s3, location, request, snapshot.revision, members(), part_size=part_size_for(total)
-    )
+    result = publish(s3, location, request, revision, members(), part_size=part_size_for(total))
     log.info("packaged %s: sha256 %s, %d bytes", location.url, result.sha256, result.size_bytes)
     return result
+
+
+def _size(value: RepoFile | bytes | Path) -> int:
+    if isinstance(value, RepoFile):
+        return value.size
+    return value.stat().st_size if isinstance(value, Path) else len(value)
+
+
+def _read_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(READ_CHUNK):
+            yield chunk

@@ -66,7 +66,7 @@ def publish(
         size_bytes=reader.size,
         weights_bytes=sum(entry.size for entry in files if is_weights(entry.name)),
         files=tuple(entry.name for entry in files),
-        format_version=format_version(request.runtime),
+        format_version=format_version(request.runtime, fusion=request.onnx_fusion),
     )
     try:
         write_manifest(s3, location, result, etag)

@@ -14,6 +14,7 @@ import hashlib
 from functools import cache
 from pathlib import Path
 
+from facts.onnx_fusion import fusion_identity
 from facts.onnx_runtime import RuntimeWheel
 from loader.errors import LoaderError
 from loader.vendored_runtime import runtime_files
@@ -25,6 +26,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTAINER_DIR = PROJECT_ROOT / "container"
 FACTS_DIR = PROJECT_ROOT / "facts"
 ENTRY_SCRIPT = "inference.py"
+# What fuses a graph: its bytes are part of the format version of the archives it fuses.
+FUSION_CODE = PROJECT_ROOT / "loader" / "graph_fusion.py"
 # The facts modules `container/*.py` import (standard library only, Python 3.9-compatible).
 CONTAINER_FACTS = (
     "__init__.py",
@@ -59,15 +62,18 @@ def container_code(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
 
 
 @cache
-def format_version(runtime: RuntimeWheel | None = None) -> str:
+def format_version(runtime: RuntimeWheel | None = None, fusion: bool = False) -> str:
     """Hash of the layout version, the shipped code and the vendored runtime (name + sha256).
 
     The wheel is named, not read: the program computes this without having downloaded it, and
-    the loader refuses a wheel whose sha256 differs from the one named.
+    the loader refuses a wheel whose sha256 differs from the one named. With `fusion` (an ONNX
+    archive whose graph the loader fuses), also the optimizer's versions and the fusing code.
     """
     digest = hashlib.sha256(f"layout={LAYOUT_VERSION}\n".encode())
     for name, data in container_code().items():
         digest.update(f"{name}\n".encode() + data)
     if runtime is not None:
         digest.update(f"runtime={runtime.identity}\n".encode())
+    if runtime is not None and fusion:
+        digest.update(f"fusion={fusion_identity()}\n".encode() + FUSION_CODE.read_bytes())
     return f"{LAYOUT_VERSION}-{digest.hexdigest()[:16]}"

@@ -12,10 +12,11 @@ exactly such files); it also works for a model folder of your own:
     python scripts/export_onnx.py path/to/model path/to/model/onnx/model.onnx
     python scripts/export_onnx.py --fuse model/onnx/model.onnx model/onnx/model_O2.onnx
 
-`--fuse` makes from an export what optimum's O2 files on the Hub are (`onnx/model_O2.onnx`, the
-graph a stack may choose with `onnxFile`): ONNX Runtime's transformer optimizer, its exact fusions
-only (no GELU approximation, which is O3). On all-MiniLM-L6-v2 it fuses what optimum's O2 fuses:
-6 Attention, 12 SkipLayerNormalization, EmbedLayerNormalization, 6 BiasGelu.
+`--fuse` makes from an export what optimum's O2 files on the Hub are (`onnx/model_O2.onnx`), as
+the loader does when it packages a graph (loader/graph_fusion.py): ONNX Runtime's transformer
+optimizer, its exact fusions only (no GELU approximation, which is O3). On all-MiniLM-L6-v2 it
+fuses what optimum's O2 fuses: 6 Attention, 12 SkipLayerNormalization, EmbedLayerNormalization,
+6 BiasGelu.
 
 Needs torch, transformers, onnx and onnxruntime (requirements-dev.txt).
 """
@@ -32,8 +33,6 @@ ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 ONNX_OUTPUT = "last_hidden_state"
 # How close the export's token vectors must be to the PyTorch model's (per token, real tokens).
 MIN_TOKEN_COSINE = 0.99999
-# The padded batch the export is checked on: texts of unequal length, as requests are.
-CHECK_LENGTHS = (11, 5)
 
 
 class ExportMismatch(RuntimeError):
@@ -84,18 +83,12 @@ def export_transformer(
 
 
 def check_batch(vocab_size: int) -> dict[str, Any]:
-    """Two texts of CHECK_LENGTHS tokens, right-padded, ids spread over the vocabulary."""
+    """The loader's check batch (two texts, right-padded) as torch tensors."""
     import torch
 
-    rows, length = len(CHECK_LENGTHS), max(CHECK_LENGTHS)
-    ids = (torch.arange(rows * length).reshape(rows, length) * 7919 + 101) % vocab_size
-    mask = torch.tensor([[1] * n + [0] * (length - n) for n in CHECK_LENGTHS])
-    return {
-        "input_ids": ids * mask,
-        "attention_mask": mask,
-        "token_type_ids": torch.zeros_like(ids),
-        "position_ids": torch.arange(length).expand_as(ids),
-    }
+    from loader.graph_fusion import check_batch as numpy_batch
+
+    return {name: torch.from_numpy(array) for name, array in numpy_batch(vocab_size).items()}
 
 
 def _export(
@@ -131,90 +124,32 @@ def _export(
 
 def export_mismatch(graph: Path, examples: dict[str, Any], expected: Any) -> str:
     """Why `graph`'s token vectors for `examples` are not `expected` ("" when they are)."""
-    import numpy as np
-    import onnxruntime
+    from loader.graph_fusion import least_token_cosine, token_vectors
 
-    session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
-    feeds = {item.name: examples[item.name].numpy() for item in session.get_inputs()}
-    (hidden,) = session.run([ONNX_OUTPUT], feeds)
-    real = examples["attention_mask"].numpy().astype(bool)
-    ours, theirs = hidden[real], expected[real]
-    cosine = (ours * theirs).sum(-1) / (
-        np.linalg.norm(ours, axis=-1) * np.linalg.norm(theirs, axis=-1)
-    )
-    if float(cosine.min()) >= MIN_TOKEN_COSINE:
+    batch = {name: tensor.numpy() for name, tensor in examples.items()}
+    hidden = token_vectors(graph, batch)
+    cosine = least_token_cosine(hidden, expected, batch["attention_mask"])
+    if cosine >= MIN_TOKEN_COSINE:
         return ""
-    return f"token cosine {float(cosine.min()):.7f} on a padded batch, under {MIN_TOKEN_COSINE}"
+    return f"token cosine {cosine:.7f} on a padded batch, under {MIN_TOKEN_COSINE}"
 
 
 def fuse_like_optimum_o2(graph: Path, destination: Path) -> dict[str, int]:
-    """`destination`: `graph` with ONNX Runtime's BERT fusions, as optimum's O2; what fused.
+    """`destination`: `graph` fused as optimum's O2, as the loader fuses it; what fused.
 
-    Attention, SkipLayerNormalization, EmbedLayerNormalization and BiasGelu where the graph's
-    patterns match: those of optimum's exports from transformers 4, and of `export_transformer`'s
-    (after `explicit_head_counts`). Exact: GELU keeps erf (O3 would approximate it with tanh).
+    loader/graph_fusion.py, without its size bound: checked against `graph` on a padded batch,
+    and GraphNotFused (with the reason) when nothing fused or the vectors differ.
     """
-    import onnx
-    from onnxruntime.transformers import optimizer
-    from onnxruntime.transformers.fusion_options import FusionOptions
+    from loader.graph_fusion import fuse_graph
 
-    model = onnx.load(str(graph))
-    explicit_head_counts(model)
-    options = FusionOptions("bert")
-    options.enable_gelu_approximation = False
-    fused = optimizer.optimize_model(
-        model, model_type="bert", optimization_options=options, opt_level=0, use_gpu=False
-    )
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fused.save_model_to_file(str(destination))
-    return {name: count for name, count in fused.get_fused_operator_statistics().items() if count}
+    report = fuse_graph(graph, destination, max_bytes=None)
+    if not report.applied:
+        raise GraphNotFused(f"{graph}: {report.reason}")
+    return report.fused
 
 
-def explicit_head_counts(model: Any) -> int:
-    """Give each attention head reshape its head count; how many were rewritten.
-
-    transformers 5 splits heads with a reshape to (batch, length, -1, head size); transformers 4
-    named the count, and ONNX Runtime's attention fusion reads it there (a -1 stops the fusion).
-    The count is the projection's bias length over the head size, so the reshape is unchanged.
-    """
-    import numpy as np
-    from onnx import numpy_helper
-
-    graph = model.graph
-    producers = {output: node for node in graph.node for output in node.output}
-    initializers = {tensor.name: tensor for tensor in graph.initializer}
-
-    def constant(name: str) -> Any:
-        if name in initializers:
-            return numpy_helper.to_array(initializers[name])
-        node = producers.get(name)
-        if node is not None and node.op_type == "Constant" and node.attribute:
-            return numpy_helper.to_array(node.attribute[0].t)
-        return None
-
-    rewritten = 0
-    for node in graph.node:
-        if node.op_type != "Reshape":
-            continue
-        concat, projection = producers.get(node.input[1]), producers.get(node.input[0])
-        if concat is None or concat.op_type != "Concat" or len(concat.input) != 4:
-            continue
-        if projection is None or projection.op_type != "Add":
-            continue
-        heads, head_size = constant(concat.input[2]), constant(concat.input[3])
-        biases = [constant(name) for name in projection.input]
-        bias = next((value for value in biases if value is not None and value.ndim == 1), None)
-        if heads is None or head_size is None or bias is None or heads.size != 1:
-            continue
-        size = int(head_size.reshape(-1)[0]) if head_size.size == 1 else 0
-        if int(heads.reshape(-1)[0]) != -1 or size <= 0 or bias.shape[0] % size:
-            continue
-        name = f"{concat.output[0]}_head_count"
-        count = np.array([bias.shape[0] // size], dtype=heads.dtype)
-        graph.initializer.append(numpy_helper.from_array(count, name))
-        concat.input[2] = name
-        rewritten += 1
-    return rewritten
+class GraphNotFused(RuntimeError):
+    """The optimizer fused nothing in the graph, or its fused graph gave other vectors."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -178,6 +178,25 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "embedding-endpoint:onnxFile",
         "no ONNX Runtime wheel is known",
     ),
+    ({"onnxFusion": "sometimes"}, "us-east-1", "embedding-endpoint:onnxFusion", "true or false"),
+    (
+        {"onnxFusion": "false", "inferenceEngine": "torch"},
+        "us-east-1",
+        "embedding-endpoint:onnxFusion",
+        "packages no ONNX graph; unset it",
+    ),
+    (
+        {"onnxFusion": "true", "backend": "bedrock"},
+        "us-east-1",
+        "embedding-endpoint:onnxFusion",
+        "SageMaker backend only",
+    ),
+    (
+        {"onnxFusion": "false", "sourceModelDataUrl": "s3://bucket/out/model.tar.gz"},
+        "us-east-1",
+        "embedding-endpoint:onnxFusion",
+        "packaged for PyTorch",
+    ),
     ({"maxSeqLength": "0"}, "us-east-1", "embedding-endpoint:maxSeqLength", "integer 1-131072"),
     ({"maxSeqLength": "long"}, "us-east-1", "embedding-endpoint:maxSeqLength", "tokens per text"),
     (
@@ -400,6 +419,14 @@ def test_onnx_file_names_the_graph_the_onnx_engine_runs(value: str, expected: st
     cfg = parse_config(VALID | {"onnxFile": value}, stack="dev", region="us-east-1")
     assert cfg.onnx_file == expected
     assert cfg.inference_engine == "auto"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [({}, True), ({"onnxFusion": "false"}, False), ({"onnxFusion": "true"}, True)],
+)
+def test_onnx_fusion_is_on_unless_the_stack_turns_it_off(raw: dict, expected: bool) -> None:
+    assert parse_config(VALID | raw, stack="dev", region="us-east-1").onnx_fusion is expected
 
 
 @pytest.mark.parametrize(

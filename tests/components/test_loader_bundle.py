@@ -202,7 +202,7 @@ def test_pip_failure_names_the_requirements_and_target_platform(tmp_path: Path) 
         loader_bundle.install_requirements(requirements, tmp_path / "target")
     message = str(failure.value)
     assert str(requirements) in message
-    assert "manylinux2014_x86_64" in message
+    assert "manylinux x86_64" in message
     assert "no-such-package-for-the-loader" in message
 
 

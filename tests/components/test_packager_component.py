@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from components.packager import LOADER_MEMORY_MB, HfModelPackager, HfModelPackagerArgs
+from facts.onnx_fusion import MAX_FUSED_GRAPH_BYTES
 from facts.onnx_runtime import RUNTIME_WHEELS
 from loader.version import format_version
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun, RegisteredResource
@@ -21,6 +24,7 @@ FUNCTION = "aws:lambda/function:Function"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+LOADER_CODE = "aws:s3/bucketObjectv2:BucketObjectv2"
 COMPONENT = "embedding-endpoint:index:HfModelPackager"
 
 
@@ -72,7 +76,14 @@ def test_lambda_runner_declares_function_role_policy_and_logs_under_the_componen
 ) -> None:
     run = declare(args())
     component = run.one(COMPONENT)
-    assert children_of(run, component) == {FUNCTION, ROLE, ROLE_POLICY, LOG_GROUP, DYNAMIC_RESOURCE}
+    assert children_of(run, component) == {
+        FUNCTION,
+        LOADER_CODE,
+        ROLE,
+        ROLE_POLICY,
+        LOG_GROUP,
+        DYNAMIC_RESOURCE,
+    }
 
 
 def test_local_runner_declares_no_lambda(declare) -> None:
@@ -86,7 +97,10 @@ def test_loader_function_runs_python312_for_15_minutes_with_throughput_memory(de
     assert function["runtime"] == "python3.12"
     assert function["handler"] == "loader.handler.handler"
     assert function["timeout"] == 900
-    assert function["memorySize"] == LOADER_MEMORY_MB
+    # What every account may give a function, new ones included; room to fuse the graphs
+    # facts/onnx_fusion.py bounds, and /tmp for the export and its fused graph.
+    assert function["memorySize"] == LOADER_MEMORY_MB == 3008
+    assert function["ephemeralStorage"]["size"] * 1024 * 1024 >= 2 * MAX_FUSED_GRAPH_BYTES
     assert function["architectures"] == ["x86_64"]
     assert function["environment"]["variables"]["HF_HOME"].startswith("/tmp/")
 
@@ -182,9 +196,23 @@ def test_component_outputs_come_from_the_loader_result(declare) -> None:
     assert len(outputs["sha256"]) == 64
 
 
+def loader_code(run: ProgramRun) -> Path:
+    """The zip the loader function is created from: an object the program uploads."""
+    function, code = run.one(FUNCTION).inputs, run.one(LOADER_CODE)
+    assert "code" not in function  # over Lambda's 50 MB direct upload: from S3
+    assert (function["s3Bucket"], function["s3Key"]) == (
+        code.outputs["bucket"],
+        code.outputs["key"],
+    )
+    assert code.inputs["key"] == f"models/loader-code/{Path(code.inputs['source'].path).name}"
+    zipped = Path(code.inputs["source"].path)
+    digest = base64.b64encode(hashlib.sha256(zipped.read_bytes()).digest()).decode()
+    assert function["sourceCodeHash"] == digest  # new code, new function code
+    return zipped
+
+
 def test_the_loader_function_runs_the_cached_bundle(declare, prebuilt_loader_zip: Path) -> None:
-    code = declare(args()).one(FUNCTION).inputs["code"]
-    assert code.path == str(prebuilt_loader_zip)
+    assert loader_code(declare(args())) == prebuilt_loader_zip
 
 
 def test_auto_engine_ships_the_runtime_wheel_in_the_loader_zip(
@@ -194,8 +222,7 @@ def test_auto_engine_ships_the_runtime_wheel_in_the_loader_zip(
 
     runtime = RUNTIME_WHEELS["3.10"]
     run = declare(args(inference_engine="auto", onnx_runtime=runtime))
-    code = run.one(FUNCTION).inputs["code"]
-    assert code.path == str(
+    assert loader_code(run) == (
         prebuilt_loader_zip.parent / f"loader-{bundle_digest(runtime=runtime)}.zip"
     )
     inputs = run.one(DYNAMIC_RESOURCE).inputs
@@ -204,7 +231,7 @@ def test_auto_engine_ships_the_runtime_wheel_in_the_loader_zip(
 
 def test_torch_engine_needs_no_runtime_anywhere(declare, prebuilt_loader_zip: Path) -> None:
     run = declare(args(inference_engine="torch", onnx_runtime=RUNTIME_WHEELS["3.10"]))
-    assert run.one(FUNCTION).inputs["code"].path == str(prebuilt_loader_zip)
+    assert loader_code(run) == prebuilt_loader_zip
     inputs = run.one(DYNAMIC_RESOURCE).inputs
     assert (inputs["inference_engine"], inputs.get("container_python")) == ("torch", None)
 

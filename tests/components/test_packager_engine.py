@@ -60,7 +60,7 @@ def test_auto_picks_onnx_when_the_commit_ships_the_export(
     assert checked.failures == []
     assert (checked.inputs["engine"], checked.inputs["onnx_export"]) == ("onnx", True)
     assert checked.inputs["container_python"] == this_python_runtime.python
-    assert checked.inputs["format_version"] == format_version(this_python_runtime)
+    assert checked.inputs["format_version"] == format_version(this_python_runtime, fusion=True)
 
 
 def test_auto_falls_back_to_torch_for_a_model_without_the_export(
@@ -158,7 +158,7 @@ def test_local_create_packages_the_onnx_archive_under_its_engine_folder(
     variant = this_python_runtime.variant()
     assert created.outs["model_data_url"].endswith(f"/{EXPORT_COMMIT}/{variant}/model.tar.gz")
     assert created.outs["engine"] == "onnx"
-    assert created.outs["format_version"] == format_version(this_python_runtime)
+    assert created.outs["format_version"] == format_version(this_python_runtime, fusion=True)
     assert "onnx/model.onnx" in created.outs["files"]
     assert "code/onnxruntime/__init__.py" in created.outs["files"]
     assert f"models/{WITH_EXPORT}/{EXPORT_COMMIT}/{variant}/manifest.json" in object_keys(
@@ -309,3 +309,48 @@ def test_the_loader_event_carries_the_chosen_graph() -> None:
         "bkt", engine="onnx", container_python="3.10", pinned_revision="a" * 40, onnx_file=O2
     )
     assert PackagingRequest.from_inputs(inputs).event()["onnx_file"] == O2
+
+
+def test_onnx_fusion_is_a_packaging_input_of_onnx_archives_only(
+    provider, repos, s3_bucket, this_python_runtime
+) -> None:
+    """Fused unless the stack says onnxFusion false; turning it off replaces the artifact, and
+    an archive packaged for PyTorch carries no such input (nothing to replace there)."""
+    pinned = {"model_id": WITH_EXPORT, "requested_revision": EXPORT_COMMIT}
+    fused = provider.check({}, engine_inputs(s3_bucket, this_python_runtime, "auto", **pinned))
+    assert fused.inputs["onnx_fusion"] is True
+    assert fused.inputs["format_version"] == format_version(this_python_runtime, fusion=True)
+    unfused = provider.check(
+        fused.inputs,
+        engine_inputs(s3_bucket, this_python_runtime, "auto", onnx_fusion=False, **pinned),
+    )
+    assert unfused.inputs["onnx_fusion"] is False
+    assert unfused.inputs["format_version"] == format_version(this_python_runtime)
+    assert {"onnx_fusion", "format_version"} <= set(diff("", fused.inputs, unfused.inputs).replaces)
+    event = PackagingRequest.from_inputs(unfused.inputs).event()
+    assert (event["engine"], event["onnx_fusion"]) == ("onnx", False)
+    torch = provider.check(
+        {}, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=TINY_MODEL_ID)
+    )
+    assert (torch.inputs["engine"], torch.inputs["onnx_fusion"]) == ("torch", None)
+    assert PackagingRequest.from_inputs(torch.inputs).event()["onnx_fusion"] is False
+
+
+def test_runner_local_without_the_pinned_optimizer_fails_at_preview_on_onnx_fusion(
+    provider, repos, s3_bucket, this_python_runtime, monkeypatch
+) -> None:
+    from loader import graph_fusion
+
+    monkeypatch.setattr(graph_fusion, "FUSION_PACKAGES", (("onnx", "0.0.1"),))
+    pinned = {"model_id": WITH_EXPORT, "requested_revision": EXPORT_COMMIT}
+    checked = provider.check({}, engine_inputs(s3_bucket, this_python_runtime, "auto", **pinned))
+    (failure,) = checked.failures
+    assert failure.property == "onnx_fusion"
+    assert "runner 'local' fuses the ONNX graph in the Pulumi process" in failure.reason
+    assert "or set onnxFusion false" in failure.reason
+    unfused = engine_inputs(s3_bucket, this_python_runtime, "auto", onnx_fusion=False, **pinned)
+    assert provider.check({}, unfused).failures == []
+    on_lambda = engine_inputs(
+        s3_bucket, this_python_runtime, "auto", runner="lambda", function_name="f", **pinned
+    )
+    assert provider.check({}, on_lambda).failures == []  # the Lambda's zip carries it

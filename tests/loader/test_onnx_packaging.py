@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from facts.onnx_runtime import RuntimeWheel
+from loader import graph_fusion, package
 from loader.errors import LoaderError
 from loader.handler import handler
 from loader.vendored_runtime import WHEEL_CACHE_VARIABLE, wheel_cache
@@ -30,6 +31,7 @@ from tests.support.loader import (
     TINY_FILES,
     hub_event,
     leftovers,
+    member_bytes,
     members,
     onnx_repo,
     read_object,
@@ -117,12 +119,17 @@ def test_onnx_archive_vendors_the_runtime_for_the_containers_python(packaged):
 def test_onnx_archive_lives_in_the_engine_folder_and_names_the_runtime(packaged):
     variant = f"onnx-py{packaged.runtime.python.replace('.', '')}"
     assert packaged.result["model_data_url"].endswith(f"/{variant}/model.tar.gz")
-    assert packaged.result["format_version"] == format_version(packaged.runtime)
+    assert packaged.result["format_version"] == format_version(packaged.runtime, fusion=True)
+    assert packaged.result["format_version"] != format_version(packaged.runtime)
     assert packaged.result["format_version"] != format_version()
 
 
-def test_weights_bytes_counts_the_onnx_graph(packaged, reference_onnx_export: Path):
-    assert packaged.result["weights_bytes"] == reference_onnx_export.stat().st_size
+def test_the_archive_carries_the_export_fused_as_the_hubs_o2(packaged, reference_onnx_o2: Path):
+    """Fused when packaged: the bytes scripts/export_onnx.py --fuse makes (6 Attention, ...)."""
+    (graph,) = [m for m in members(packaged.archive) if m.name == "onnx/model.onnx"]
+    fused = reference_onnx_o2.read_bytes()
+    assert member_bytes(packaged.archive, "onnx/model.onnx") == fused
+    assert packaged.result["weights_bytes"] == graph.size == len(fused)
 
 
 def test_inference_from_the_unpacked_archive_imports_the_vendored_runtime(packaged, tmp_path: Path):
@@ -149,6 +156,45 @@ def test_same_inputs_give_the_same_archive_bytes(packaged, hub, reference_onnx_e
         for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
             s3.delete_object(Bucket=bucket, Key=item["Key"])
         s3.delete_bucket(Bucket=bucket)
+
+
+def test_onnx_fusion_false_ships_the_export_as_the_repository_has_it_in_a_folder_of_its_own(
+    packaged, hub, s3_bucket, aws, reference_onnx_export: Path
+):
+    hub.register(onnx_repo(reference_onnx_export))
+    result = handler(onnx_event(s3_bucket, packaged.runtime, onnx_fusion=False), None)
+    archive = read_object(aws.client("s3"), result["model_data_url"])
+    assert member_bytes(archive, "onnx/model.onnx") == reference_onnx_export.read_bytes()
+    variant = f"onnx-unfused-py{packaged.runtime.python.replace('.', '')}"
+    assert result["model_data_url"].endswith(f"/{variant}/model.tar.gz")
+    assert result["format_version"] == format_version(packaged.runtime)
+
+
+def test_a_graph_over_the_fusion_bound_streams_into_the_archive_unfused(
+    hub, s3_bucket, aws, reference_onnx_export: Path, this_python_runtime, monkeypatch, caplog
+):
+    monkeypatch.setattr(package, "MAX_FUSED_GRAPH_BYTES", 1024 * 1024)
+    monkeypatch.setattr(package, "fuse_graph", None)  # never reached: nothing is downloaded
+    hub.register(onnx_repo(reference_onnx_export))
+    with caplog.at_level("INFO", logger="loader.package"):
+        result = handler(onnx_event(s3_bucket, this_python_runtime), None)
+    archive = read_object(aws.client("s3"), result["model_data_url"])
+    assert member_bytes(archive, "onnx/model.onnx") == reference_onnx_export.read_bytes()
+    assert "onnx/model.onnx packaged unfused: it is 9" in caplog.text
+
+
+def test_a_loader_without_the_pinned_optimizer_fails_and_writes_nothing(
+    hub, s3_bucket, aws, reference_onnx_export: Path, this_python_runtime, monkeypatch
+):
+    """Runner local in a Python without onnx 0.0.1: an archive made unfused would differ."""
+    monkeypatch.setattr(graph_fusion, "FUSION_PACKAGES", (("onnx", "0.0.1"),))
+    hub.register(onnx_repo(reference_onnx_export))
+    with pytest.raises(
+        LoaderError, match=r"needs onnx==0\.0\.1; this Python has onnx 1"
+    ) as failure:
+        handler(onnx_event(s3_bucket, this_python_runtime), None)
+    assert failure.value.step == "fuse-graph"
+    assert leftovers(aws.client("s3"), s3_bucket) == ([], [])
 
 
 def test_torch_and_onnx_archives_of_one_revision_never_share_a_key(

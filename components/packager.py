@@ -33,14 +33,14 @@ LOADER_HANDLER = "loader.handler.handler"
 # Lambda's ceiling; the loader streams, so 15 minutes bounds the model size by throughput only.
 LOADER_TIMEOUT_SECONDS = 900
 # Memory buys CPU and network bandwidth on Lambda (1,769 MB = one full vCPU). Streaming keeps the
-# loader's own footprint under 300 MB whatever the model size; fusing an ONNX graph holds about
-# 8.5× the graph (facts/onnx_fusion.py bounds the graphs it fuses to fit). 3,008 MB: the most a
-# new account may give a function until AWS lifts its quota ("Member must have value less than
-# or equal to 3008").
+# loader's own footprint under 300 MB whatever the model size; fusing an ONNX graph peaks at about
+# 100 MB + 4.7× the graph (facts/onnx_fusion.py bounds the graphs it fuses to fit). 3,008 MB: the
+# most a new account may give a function until AWS lifts its quota ("Member must have value less
+# than or equal to 3008").
 LOADER_MEMORY_MB = 3008
-# /tmp for an ONNX graph being fused: the export and the fused graph, each at most
-# MAX_FUSED_GRAPH_BYTES (Lambda's default is 512 MB).
-LOADER_EPHEMERAL_STORAGE_MB = 1536
+# /tmp while an ONNX graph is fused: the export, its weights set aside, and the fused graph, each
+# at most MAX_FUSED_GRAPH_BYTES (Lambda's default is 512 MB).
+LOADER_EPHEMERAL_STORAGE_MB = 2048
 # The loader's zip is uploaded to the artifact bucket here (under the key prefix), and the function
 # created from it: with ONNX Runtime's optimizer it is over 50 MB, Lambda's direct-upload limit.
 LOADER_CODE_FOLDER = "loader-code/"

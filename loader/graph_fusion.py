@@ -85,6 +85,7 @@ def fuse_graph(
     When the report is not `applied`, `destination` does not exist. FusionUnavailable when this
     Python lacks the pinned optimizer (an archive made without it would differ).
     """
+    destination.parent.mkdir(parents=True, exist_ok=True)
     destination.unlink(missing_ok=True)
     size = source.stat().st_size
     if max_bytes is not None and size > max_bytes:

@@ -232,3 +232,20 @@ def test_tree_files_skip_caches_and_tests(tmp_path: Path) -> None:
         {"a.py": b"", "tests/test_a.py": b"", "__pycache__/a.pyc": b"", "b/c.pyo": b""},
     )
     assert [name for name, _ in tree_files(root)] == ["a.py"]
+
+
+def test_the_loader_bundles_the_optimizer_versions_its_archives_are_fused_with() -> None:
+    """loader/requirements.txt pins what facts/onnx_fusion.py names (the fused bytes follow it)."""
+    from facts.onnx_fusion import FUSION_PACKAGES
+
+    pinned = {}
+    for line in loader_bundle.LOADER_REQUIREMENTS.read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pinned[name.strip()] = version.strip()
+    assert {name: pinned.get(name) for name, _ in FUSION_PACKAGES} == dict(FUSION_PACKAGES)
+    assert all(
+        "==" in line
+        for line in loader_bundle.LOADER_REQUIREMENTS.read_text().splitlines()
+        if line and not line.startswith("#")
+    )  # every requirement pinned

@@ -203,6 +203,19 @@ def test_onnx_file_reaches_the_packager_and_names_the_artifact_folder(
     assert default.named(PACKAGED).inputs.get("onnx_file") is None
 
 
+def test_onnx_fusion_reaches_the_packager_and_off_names_its_own_folder(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    default = pulumi_program(stack_config("dev"), stack="dev")
+    assert default.named(PACKAGED).inputs["onnx_fusion"] is True
+    assert default.outputs["modelDataUrl"].endswith("/onnx-py310/model.tar.gz")
+    unfused = pulumi_program(stack_config("dev", onnxFusion="false"), stack="dev")
+    assert unfused.named(PACKAGED).inputs["onnx_fusion"] is False
+    assert unfused.outputs["modelDataUrl"].endswith("/onnx-unfused-py310/model.tar.gz")
+    torch = pulumi_program(stack_config("dev", inferenceEngine="torch"), stack="dev")
+    assert torch.named(PACKAGED).inputs.get("onnx_fusion") is None
+
+
 def test_endpoint_name_carries_the_stack(dev: ProgramRun, prod: ProgramRun) -> None:
     assert dev.outputs["endpointName"] == "embedding-endpoint-dev"
     assert prod.outputs["endpointName"] == "embedding-endpoint-prod"

@@ -245,6 +245,7 @@ def prepare_model_dir(work: Path) -> tuple[Path, dict]:
         subprocess.run(command, check=True, capture_output=True)
         described = EXPORT_DESCRIPTION
         graph = model_dir / "onnx" / "model.onnx"
+        graph.parent.mkdir()
         report = fuse_graph(export, graph) if os.environ.get(FUSION_VARIABLE) != "0" else None
         if report is not None and report.applied:
             described += f", {report.describe()} as the loader fuses it when it packages it"

@@ -275,6 +275,8 @@ def settle_engine(
     pinned = inputs.get("pinned_revision")
     graph = inputs.get("onnx_file") or ONNX_MODEL_FILE
     asked_graph = graph != ONNX_MODEL_FILE
+    # The default graph named out loud is the default: the same archive, nothing to replace.
+    inputs["onnx_file"] = graph if asked_graph else None
     inputs["onnx_export"] = None
     if requested != "torch" and runtime is not None and pinned and not is_unknown(pinned):
         if (
@@ -361,7 +363,7 @@ def check_model_code(
     is uploaded (loader/repo_configs.py).
     """
     from facts.model_code import custom_code_problem
-    from facts.onnx_runtime import ONNX_MODEL_FILE, RUNTIME_WHEELS
+    from facts.onnx_runtime import ONNX_MODEL_FILE, RUNTIME_WHEELS, onnx_file_problem
     from loader.errors import LoaderError
     from loader.repo_configs import custom_code_classes
     from loader.selection import onnx_export_problem
@@ -390,7 +392,24 @@ def check_model_code(
     root_graphs = sorted(
         item.path for item in files if "/" not in item.path and item.path.endswith(".onnx")
     )
-    if export_problem is not None and root_graphs:
+    # Other graphs in onnx/ the engine could be asked for (those a name alone does not refuse).
+    other_graphs = sorted(
+        item.path
+        for item in files
+        if item.path.startswith("onnx/")
+        and item.path.endswith(".onnx")
+        and onnx_file_problem(item.path) is None
+        and onnx_export_problem((f.path for f in files), item.path) is None
+    )
+    if export_problem is not None and other_graphs:
+        key, remedy = (
+            "onnx_file",
+            f"It has no {ONNX_MODEL_FILE} but other graphs in onnx/ ({', '.join(other_graphs)}):"
+            " set onnxFile to one of them (with inferenceEngine auto or onnx), and the ONNX "
+            "engine serves it from that graph, without that code (quantized graphs, `*int8*`, "
+            "`*quantized*`, give vectors about 0.99 in cosine from the fp32 ones)",
+        )
+    elif export_problem is not None and root_graphs:
         graph = "model.onnx" if "model.onnx" in root_graphs else root_graphs[0]
         key, remedy = (
             "onnx_file",

@@ -1,10 +1,11 @@
 """Which engine runs the transformer: EMBEDDING_ENGINE when set, else what the archive carries.
 
 An archive packaged for the ONNX engine carries `onnx/model.onnx`, or the one other graph the
-stack chose in `onnx/`, and ONNX Runtime in `code/` instead of the PyTorch weights; every other
-archive runs on PyTorch. The environment variable forces either engine, e.g. to compare them on a
-folder that holds both. A forced or carried engine
-that cannot load fails the model load with the reason: there is no silent fallback.
+stack chose (in `onnx/`, or at the root), and ONNX Runtime in `code/` instead of the PyTorch
+weights; every other archive runs on PyTorch, also one with a root graph beside PyTorch weights
+(embedding_onnx.onnx_graph). The environment variable forces either engine, e.g. to compare them
+on a folder that holds both. A forced or carried engine that cannot load fails the model load
+with the reason: there is no silent fallback.
 """
 
 from __future__ import annotations

@@ -64,14 +64,17 @@ def onnx_graph(model_dir: str) -> str | None:
     """The graph the archive carries (relative path), None without one.
 
     The loader packages exactly one: an `onnx/*.onnx`, or a graph the repository keeps at its
-    root (`onnxFile: model.onnx`). A folder with several in onnx/ (a checkout of a whole
-    repository) runs `onnx/model.onnx`, as sentence-transformers' ONNX backend does.
+    root (`onnxFile: model.onnx`), and then no PyTorch weights beside it. A folder with several
+    in onnx/ (a checkout of a whole repository) runs `onnx/model.onnx`, as sentence-transformers'
+    ONNX backend does. A root graph beside PyTorch weights (a training output that also exported
+    one, repackaged from `sourceModelDataUrl` without a runtime) is not the engine's: PyTorch's.
     """
     folder = os.path.join(model_dir, ONNX_FOLDER)
     names = os.listdir(folder) if os.path.isdir(folder) else []
     graphs = sorted(ONNX_FOLDER + name for name in names if name.endswith(".onnx"))
-    if not graphs:
-        graphs = sorted(name for name in os.listdir(model_dir) if name.endswith(".onnx"))
+    root = os.listdir(model_dir)
+    if not graphs and not any(_is_pytorch_weights(name) for name in root):
+        graphs = sorted(name for name in root if name.endswith(".onnx"))
     if len(graphs) > 1 and ONNX_MODEL_FILE in graphs:
         return ONNX_MODEL_FILE
     if len(graphs) > 1:
@@ -80,6 +83,13 @@ def onnx_graph(model_dir: str) -> str | None:
             "one the ONNX engine should run (an archive the loader packages holds one)"
         )
     return graphs[0] if graphs else None
+
+
+def _is_pytorch_weights(name: str) -> bool:
+    """A root file of a PyTorch checkpoint (safetensors or .bin, sharded or not, or its index)."""
+    return (name.startswith("model") and ".safetensors" in name) or (
+        name.startswith("pytorch_model") and ".bin" in name
+    )
 
 
 class OnnxEngine:

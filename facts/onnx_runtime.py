@@ -31,23 +31,41 @@ _GRAPH_PATH = re.compile(r"^(?:onnx/)?[A-Za-z0-9][A-Za-z0-9_.-]*\.onnx$")
 # fp16 graphs (optimum's O4, transformers.js' `_fp16`) are made for GPUs, and `_arm64` ones are
 # quantized for ARM CPUs.
 _NOT_FOR_THIS_CPU = (
-    (re.compile(r"(?:^|_)O4$"), "optimum's O4 graph is fp16, made for GPUs"),
-    (re.compile(r"fp16", re.IGNORECASE), "an fp16 graph is made for GPUs"),
+    (re.compile(r"(?:^|_)O4$", re.IGNORECASE), "optimum's O4 graph is fp16, made for GPUs"),
+    (
+        re.compile(r"fp16|f16|float16|half", re.IGNORECASE),
+        "an fp16 graph (`fp16`, `q4f16`, `float16`, `half`) is made for GPUs",
+    ),
     (re.compile(r"arm64", re.IGNORECASE), "an arm64 graph is quantized for ARM CPUs"),
 )
+# Graph names whose artifact folder would be another graph's (RuntimeWheel.variant): an onnx/
+# graph named `root-…` is a root graph's, and one ending in `unfused` an unfused graph's.
+_SHARES_A_FOLDER = re.compile(r"^root-|unfused$", re.IGNORECASE)
 
 
 def onnx_file_problem(path: str) -> str | None:
     """Why the ONNX engine cannot be asked to run `path` (None: it can), from its name alone."""
     if not _GRAPH_PATH.match(path):
+        hint = ""
+        if "\\" in path:
+            hint = " (with forward slashes)"
+        elif path.startswith(("./", "/")):
+            hint = " (relative to the repository's root, without a leading ./ or /)"
+        elif path.lower().endswith(".onnx"):
+            hint = " (the extension is .onnx, in lower case)"
         return (
-            "expected an .onnx file directly in the repository's onnx/ folder or at its root, "
-            f"such as {ONNX_MODEL_FILE}, onnx/model_O2.onnx or model.onnx"
+            "expected an .onnx file directly in the repository's onnx/ folder or at its root"
+            f"{hint}, such as {ONNX_MODEL_FILE}, onnx/model_O2.onnx or model.onnx"
         )
     stem = _stem(path)
     for pattern, why in _NOT_FOR_THIS_CPU:
         if pattern.search(stem):
             return f"{why}; serverless endpoints run on x86_64 CPUs"
+    if _SHARES_A_FOLDER.search(stem):
+        return (
+            "the artifact key names graphs by their file names, and one starting with 'root-' or "
+            "ending in 'unfused' would share its folder with another graph's archive"
+        )
     return None
 
 

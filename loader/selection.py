@@ -38,6 +38,7 @@ WEIGHT_SUFFIXES = (
     ".msgpack",
     ".onnx",
     ".onnx_data",
+    ".onnx.data",
 )
 
 
@@ -106,7 +107,8 @@ def onnx_export_problem(paths: Iterable[str], graph: str = ONNX_MODEL_FILE) -> s
         data for path in paths if path.endswith(".onnx") for data in external_data_files(path)
     } - set(data_files)
     if graph not in paths:
-        found = sorted(path for path in paths if path.endswith((".onnx", ".onnx_data")))
+        graphs_and_data = (".onnx", ".onnx_data", ".onnx.data")
+        found = sorted(path for path in paths if path.endswith(graphs_and_data))
         return f"{graph} is not in the repository (ONNX files there: {found or 'none'})"
     # A graph at the root has its external data beside it too; the root holds other weights
     # (safetensors, .bin) the check cannot tell from data under other names, so it looks in onnx/.

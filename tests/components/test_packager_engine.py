@@ -354,3 +354,20 @@ def test_runner_local_without_the_pinned_optimizer_fails_at_preview_on_onnx_fusi
         s3_bucket, this_python_runtime, "auto", runner="lambda", function_name="f", **pinned
     )
     assert provider.check({}, on_lambda).failures == []  # the Lambda's zip carries it
+
+
+def test_the_default_graph_named_out_loud_replaces_nothing(
+    provider, repos, s3_bucket, this_python_runtime
+) -> None:
+    """onnx_file "onnx/model.onnx" is the archive onnx_file None made: replacing one with the
+    other would delete the live archive (the same key and sha256) with the old resource."""
+    pinned = {"model_id": WITH_EXPORT, "requested_revision": EXPORT_COMMIT}
+    default = provider.check({}, engine_inputs(s3_bucket, this_python_runtime, "auto", **pinned))
+    named = provider.check(
+        default.inputs,
+        engine_inputs(
+            s3_bucket, this_python_runtime, "auto", onnx_file="onnx/model.onnx", **pinned
+        ),
+    )
+    assert named.inputs["onnx_file"] is None
+    assert diff("", default.inputs, named.inputs).replaces == []

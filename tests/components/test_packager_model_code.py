@@ -113,6 +113,27 @@ def test_an_export_at_the_repository_root_is_named_in_the_refusal(
     assert (served.failures, served.inputs["engine"]) == ([], "onnx")
 
 
+def test_other_graphs_in_onnx_are_named_in_the_refusal(
+    provider, hub, s3_bucket, this_python_runtime
+):
+    # No onnx/model.onnx, but graphs the engine could be asked for (the fp16 one it could not).
+    files = {
+        "config.json": config(auto_map=AUTO_MAP),
+        "onnx/model_quantized.onnx": b"g",
+        "onnx/model_O2.onnx": b"g",
+        "onnx/model_fp16.onnx": b"g",
+    }
+    hub.register(make_repo("test-org/other-graphs", files, commit="d" * 40))
+    asked = inputs(s3_bucket, this_python_runtime, "test-org/other-graphs", "auto")
+    (failure,) = provider.check({}, asked).failures
+    assert failure.property == "onnx_file"
+    assert "other graphs in onnx/ (onnx/model_O2.onnx, onnx/model_quantized.onnx)" in (
+        failure.reason
+    )
+    served = provider.check({}, asked | {"onnx_file": "onnx/model_O2.onnx"})
+    assert (served.failures, served.inputs["engine"]) == ([], "onnx")
+
+
 def test_onnx_without_an_export_does_not_point_to_pytorch_as_the_way_out(
     provider, repos, s3_bucket, this_python_runtime
 ):

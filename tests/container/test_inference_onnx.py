@@ -260,6 +260,16 @@ def test_several_graphs_and_no_model_onnx_fail_the_load_listing_them(inference, 
         inference.model_fn(str(folder))
 
 
+def test_a_root_graph_beside_pytorch_weights_is_not_the_onnx_engines(inference, tmp_path: Path):
+    """A training output that also exported a graph (repackaged without a runtime) runs on
+    PyTorch; the reference folder holds model.safetensors at its root."""
+    folder = copy_model(tmp_path / "model")
+    for name in ("model.onnx", "model_quantized.onnx"):
+        (folder / name).write_bytes(b"a graph the archive did not ask for")
+    model = inference.model_fn(str(folder))
+    assert model.engine.name == "torch"
+
+
 def test_a_file_that_is_not_an_onnx_graph_fails_the_load_naming_it(inference, tmp_path: Path):
     folder = copy_model(tmp_path / "model")
     (folder / "onnx").mkdir()

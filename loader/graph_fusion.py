@@ -10,7 +10,6 @@ Deterministic: the same graph and optimizer versions give the same bytes.
 from __future__ import annotations
 
 import gc
-import logging
 import os
 import tempfile
 from collections import Counter
@@ -22,8 +21,6 @@ from typing import Any
 
 from facts.onnx_fusion import FUSION_PACKAGES, MAX_FUSED_GRAPH_BYTES, MIN_TOKEN_COSINE
 from loader.errors import LoaderError
-
-log = logging.getLogger(__name__)
 
 # The padded batch both graphs run: two texts of unequal length, as requests are.
 CHECK_LENGTHS = (11, 5)
@@ -103,10 +100,10 @@ def fuse_graph(
         return FusionReport(reason="the graph keeps its weights in a file beside it")
     vocabulary = vocabulary_size(graph)
     with tempfile.TemporaryDirectory(prefix="fusion-", dir=destination.parent) as scratch:
-        hollow = _hollowed(graph, Path(scratch))
-        del graph
-        gc.collect()  # the weights are on disk now
         try:
+            hollow = _hollowed(graph, Path(scratch))
+            del graph
+            gc.collect()  # the weights are on disk now
             fused = _fuse(hollow, Path(scratch), destination)
         except Exception as error:  # the optimizer's own errors are not one class
             destination.unlink(missing_ok=True)

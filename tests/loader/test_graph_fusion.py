@@ -96,3 +96,60 @@ def test_head_counts_are_made_explicit_without_changing_the_graph(
     onnx.save(graph, str(rewritten))
     after = graph_fusion.token_vectors(rewritten, batch)
     assert (before == after).all()
+
+
+def tiny_model(kind: str, folder: Path) -> Path:
+    """A random-weight encoder of the architecture `kind` (hidden 64, 2 layers), saved."""
+    import torch
+    from transformers import (
+        DistilBertConfig,
+        DistilBertModel,
+        MPNetConfig,
+        MPNetModel,
+        RobertaConfig,
+        RobertaModel,
+    )
+
+    torch.manual_seed(0)
+    small = {"vocab_size": 1000, "num_hidden_layers": 2, "num_attention_heads": 4}
+    models = {
+        "roberta": lambda: RobertaModel(
+            RobertaConfig(**small, hidden_size=64, intermediate_size=128)
+        ),
+        "mpnet": lambda: MPNetModel(MPNetConfig(**small, hidden_size=64, intermediate_size=128)),
+        "distilbert": lambda: DistilBertModel(
+            DistilBertConfig(vocab_size=1000, dim=64, n_layers=2, n_heads=4, hidden_dim=128)
+        ),
+    }
+    models[kind]().save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("kind", "fused"),
+    [
+        # RoBERTa's positions skip the padding id: its embeddings stay as they are.
+        ("roberta", {"Attention": 2, "BiasGelu": 2, "SkipLayerNormalization": 4}),
+        # MPNet's relative position bias is not the optimizer's attention pattern.
+        ("mpnet", {"BiasGelu": 2, "SkipLayerNormalization": 5}),
+        (
+            "distilbert",
+            {
+                "Attention": 2,
+                "BiasGelu": 2,
+                "EmbedLayerNormalization": 1,
+                "SkipLayerNormalization": 4,
+            },
+        ),
+    ],
+)
+def test_other_encoders_fuse_what_matches_and_keep_their_vectors(kind, fused, tmp_path):
+    from scripts.export_onnx import export_transformer
+
+    model = tiny_model(kind, tmp_path / kind)
+    inputs = ("input_ids", "attention_mask")
+    export = export_transformer(model, model / "onnx" / "model.onnx", inputs)
+    report = fuse_graph(export, tmp_path / "fused.onnx")
+    assert report.applied, report.reason
+    assert report.fused == fused
+    assert report.min_cosine >= MIN_TOKEN_COSINE

@@ -332,17 +332,15 @@ def check_local_fusion(failures: list[CheckFailure]) -> None:
     Fusing with another version (or packaging unfused for want of one) would give other bytes
     than the Lambda gives for the same inputs, so a missing or other version fails at preview.
     """
-    from facts.onnx_fusion import FUSION_PACKAGES
     from loader.graph_fusion import optimizer_problem
 
     problem = optimizer_problem()
     if problem is not None:
-        install = " ".join(f"{name}=={version}" for name, version in FUSION_PACKAGES)
         failures.append(
             CheckFailure(
                 "onnx_fusion",
                 f"runner 'local' fuses the ONNX graph in the Pulumi process, and {problem}: "
-                f"pip install {install} into the program's virtualenv, or set onnxFusion false",
+                "pip install them into the program's virtualenv, or set onnxFusion false",
             )
         )
 

@@ -22,12 +22,10 @@ import torch
 from embedding_settings import ModelFilesError, read_json
 
 from facts.model_code import CONFIG_FILE
-from facts.onnx_runtime import ONNX_FOLDER, ONNX_MODEL_FILE
+from facts.onnx_runtime import ONNX_FOLDER, ONNX_MODEL_FILE, TOKEN_OUTPUTS
 
 # What the Hub's exports (optimum's) and torch.onnx.export of a Hugging Face encoder take.
 _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
-# Output names, most specific first; otherwise the graph's only rank-3 output.
-_TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
 _NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 
 
@@ -48,14 +46,14 @@ def _import_runtime() -> Any:
 def _output_name(session: Any, graph: str) -> str:
     outputs = session.get_outputs()
     names = [output.name for output in outputs]
-    for name in _TOKEN_OUTPUTS:
+    for name in TOKEN_OUTPUTS:
         if name in names:
             return name
     token_level = [output.name for output in outputs if len(output.shape or ()) == 3]
     if len(token_level) == 1:
         return token_level[0]
     raise ModelFilesError(
-        f"{graph} has outputs {names}; expected one of {list(_TOKEN_OUTPUTS)} "
+        f"{graph} has outputs {names}; expected one of {list(TOKEN_OUTPUTS)} "
         "(one vector per token), as the Hub's ONNX exports have"
     )
 

@@ -23,6 +23,11 @@ MAX_FUSED_GRAPH_BYTES = 480 * 1024 * 1024
 MIN_TOKEN_COSINE = 0.99999
 
 
+def fusion_requirements(packages: tuple[tuple[str, str], ...] = FUSION_PACKAGES) -> str:
+    """The optimizer as pip takes it: `onnxruntime==1.23.2 onnx==1.23.2`."""
+    return " ".join(f"{name}=={version}" for name, version in packages)
+
+
 def fusion_identity() -> str:
     """The optimizer's packages and versions, as the archive's format version hashes them."""
     return ",".join(f"{name}=={version}" for name, version in FUSION_PACKAGES)

@@ -88,6 +88,10 @@ def graph_mark(graph: str) -> str:
     return ("-" if graph.startswith(ONNX_FOLDER) else "-root-") + _stem(graph)
 
 
+# The graph's token-level output, by the names exporters give it, most specific first (else the
+# graph's only rank-3 output): what the engine pools, and what the loader's fusion check compares.
+TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
+
 # The artifact key's mark for archives whose graph ships as the repository has it, unfused.
 UNFUSED_MARK = "-unfused"
 

@@ -19,14 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facts.onnx_fusion import FUSION_PACKAGES, MAX_FUSED_GRAPH_BYTES, MIN_TOKEN_COSINE
+from facts.onnx_fusion import (
+    FUSION_PACKAGES,
+    MAX_FUSED_GRAPH_BYTES,
+    MIN_TOKEN_COSINE,
+    fusion_requirements,
+)
+from facts.onnx_runtime import TOKEN_OUTPUTS
 from loader.errors import LoaderError
 
 # The padded batch both graphs run: two texts of unequal length, as requests are.
 CHECK_LENGTHS = (11, 5)
 # Token ids the check feeds are below this, or the graph's vocabulary size when it is known.
 _FALLBACK_VOCABULARY = 100
-_TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
 # The hollowed graph (see `_hollowed`): weights from 1 MiB up go to a file beside it.
 _HOLLOW_GRAPH = "hollow.onnx"
 _HOLLOW_WEIGHTS = "weights"
@@ -70,7 +75,7 @@ def optimizer_problem() -> str | None:
             wrong.append(f"{name} {installed} (needs {pinned})")
     if not wrong:
         return None
-    needed = " ".join(f"{name}=={pinned}" for name, pinned in FUSION_PACKAGES)
+    needed = fusion_requirements(FUSION_PACKAGES)
     return f"fusing the ONNX graph needs {needed}; this Python has {', '.join(wrong)}"
 
 
@@ -182,7 +187,6 @@ def _fuse(graph: Any, scratch: Path, destination: Path) -> dict[str, int]:
     }
     if fused:
         load_external_data_for_model(optimized.model, str(scratch))
-        destination.parent.mkdir(parents=True, exist_ok=True)
         onnx.save_model(optimized.model, str(destination))
     return fused
 
@@ -301,7 +305,7 @@ def token_vectors(graph: Path, batch: dict[str, Any]) -> Any:
     }
     outputs = session.get_outputs()
     names = [item.name for item in outputs]
-    name = next((n for n in _TOKEN_OUTPUTS if n in names), None)
+    name = next((n for n in TOKEN_OUTPUTS if n in names), None)
     if name is None:
         name = next(item.name for item in outputs if len(item.shape or ()) == 3)
     (hidden,) = session.run([name], feeds)

@@ -29,10 +29,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+# How close the export's token vectors must be to the PyTorch model's: the loader's threshold.
+from facts.onnx_fusion import MIN_TOKEN_COSINE
+
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 ONNX_OUTPUT = "last_hidden_state"
-# How close the export's token vectors must be to the PyTorch model's (per token, real tokens).
-MIN_TOKEN_COSINE = 0.99999
 
 
 class ExportMismatch(RuntimeError):

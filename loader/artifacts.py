@@ -1,36 +1,18 @@
-"""The artifact record in the bucket: result type, manifest, idempotence check and deletion."""
+"""The artifact record in the bucket: the manifest, the idempotence check and deletion."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from facts.artifact_keys import ArtifactLocation
 from facts.identifiers import parse_s3_url
+from facts.loader_contract import LoaderResult
 from loader.errors import ChecksumMismatch, UploadError
 
 _MISSING = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
-
-
-@dataclass(frozen=True)
-class LoaderResult:
-    """What the handler returns (and the manifest records), as in docs/contracts.md."""
-
-    model_data_url: str
-    revision: str
-    sha256: str
-    size_bytes: int
-    weights_bytes: int
-    files: tuple[str, ...]
-    format_version: str
-
-    def as_dict(self) -> dict[str, Any]:
-        result = asdict(self)
-        result["files"] = list(self.files)
-        return result
 
 
 def _is_missing(error: ClientError) -> bool:
@@ -64,15 +46,7 @@ def find_existing(s3: Any, location: ArtifactLocation, format_version: str) -> L
         raise
     try:
         manifest = json.loads(raw)
-        result = LoaderResult(
-            model_data_url=manifest["model_data_url"],
-            revision=manifest["revision"],
-            sha256=manifest["sha256"],
-            size_bytes=int(manifest["size_bytes"]),
-            weights_bytes=int(manifest["weights_bytes"]),
-            files=tuple(manifest["files"]),
-            format_version=manifest["format_version"],
-        )
+        result = LoaderResult.from_dict(manifest)
         etag = manifest["etag"]
     except (ValueError, KeyError, TypeError):
         return None

@@ -1,72 +1,17 @@
-"""The loader event: parsed and validated before any network call (pure)."""
+"""The loader event: parsed and validated into a `LoaderRequest` before any network call (pure)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
-from facts import identifiers
+from facts import engine_choice, identifiers
+from facts.engine_choice import EngineAsk, EngineProblem, choose_engine
 from facts.identifiers import Rule
-from facts.onnx_runtime import (
-    ENGINES,
-    ONNX_MODEL_FILE,
-    RUNTIME_WHEELS,
-    RuntimeWheel,
-    onnx_file_problem,
-    runtime_wheel,
-)
+from facts.loader_contract import EVENT_FIELDS, LoaderRequest
+from facts.onnx_runtime import ENGINES, ONNX_MODEL_FILE, RUNTIME_WHEELS
 from loader.errors import EventError
-
-EVENT_FIELDS = (
-    "model_id",
-    "revision",
-    "bucket",
-    "key_prefix",
-    "hf_token",
-    "hf_token_secret_arn",
-    "source_model_data_url",
-    "expected_sha256",
-    "engine",
-    "container_python",
-    "onnx_file",
-    "onnx_fusion",
-)
-
-
-@dataclass(frozen=True)
-class LoaderRequest:
-    """What to package and where to put it."""
-
-    model_id: str
-    bucket: str
-    revision: str = "main"
-    key_prefix: str = "models/"
-    hf_token: str | None = field(default=None, repr=False)
-    hf_token_secret_arn: str | None = None
-    source_model_data_url: str | None = None
-    expected_sha256: str | None = None
-    # "onnx": package the repo's ONNX export and vendor ONNX Runtime for `container_python`.
-    engine: str = "torch"
-    container_python: str | None = None
-    # The export the ONNX engine runs: the repo's onnx/model.onnx unless the stack asked for
-    # another (`onnxFile`, e.g. optimum's onnx/model_O2.onnx).
-    onnx_file: str = ONNX_MODEL_FILE
-    # Fuse that graph before packaging it (loader/graph_fusion.py); absent from an event: yes,
-    # with engine "onnx".
-    onnx_fusion: bool = False
-
-    @property
-    def runtime(self) -> RuntimeWheel | None:
-        """The ONNX Runtime wheel vendored into `code/` (None for the torch engine)."""
-        return runtime_wheel(self.container_python) if self.engine == "onnx" else None
-
-    @property
-    def artifact_variant(self) -> str | None:
-        """The artifact key's engine folder (`onnx-py310`), None for the torch engine."""
-        if self.runtime is None:
-            return None
-        return self.runtime.variant(self.onnx_file, fused=self.onnx_fusion)
 
 
 def _optional_str(event: Mapping[str, Any], name: str) -> str | None:
@@ -84,6 +29,13 @@ def _checked(value: str | None, name: str, rule: Rule) -> str | None:
     return value
 
 
+def _required(event: Mapping[str, Any], name: str, rule: Rule, what: str) -> str:
+    value = _optional_str(event, name)
+    if value is None:
+        raise EventError(name, f"is required ({what})")
+    return str(_checked(value, name, rule))
+
+
 def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
     """A `LoaderRequest`, or EventError naming the field, the value and what is allowed."""
     if not isinstance(event, Mapping):
@@ -91,14 +43,8 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
     unknown = sorted(set(event) - set(EVENT_FIELDS))
     if unknown:
         raise EventError(unknown[0], f"is not a loader event field; allowed: {list(EVENT_FIELDS)}")
-    model_id = _optional_str(event, "model_id")
-    if model_id is None:
-        raise EventError("model_id", f"is required ({identifiers.MODEL_ID.expected})")
-    _checked(model_id, "model_id", identifiers.MODEL_ID)
-    bucket = _optional_str(event, "bucket")
-    if bucket is None:
-        raise EventError("bucket", "is required (the artifact bucket name)")
-    _checked(bucket, "bucket", identifiers.BUCKET)
+    model_id = _required(event, "model_id", identifiers.MODEL_ID, identifiers.MODEL_ID.expected)
+    bucket = _required(event, "bucket", identifiers.BUCKET, "the artifact bucket name")
     revision = _optional_str(event, "revision") or "main"
     _checked(revision, "revision", identifiers.REVISION)
     key_prefix = event.get("key_prefix", "models/")
@@ -122,35 +68,7 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
     expected = _checked(
         expected.lower() if expected else None, "expected_sha256", identifiers.SHA256
     )
-    engine = _optional_str(event, "engine") or "torch"
-    if engine not in ENGINES:
-        raise EventError("engine", f"is {engine!r}; expected one of {list(ENGINES)}")
-    container_python = _optional_str(event, "container_python")
-    onnx_file = _optional_str(event, "onnx_file") or ONNX_MODEL_FILE
-    problem = onnx_file_problem(onnx_file)
-    if problem is not None:
-        raise EventError("onnx_file", f"is {onnx_file!r}: {problem}")
-    if onnx_file != ONNX_MODEL_FILE and engine != "onnx":
-        raise EventError("onnx_file", f"is {onnx_file!r}, which only engine 'onnx' runs")
-    onnx_fusion = event.get("onnx_fusion")
-    if onnx_fusion is None:
-        onnx_fusion = engine == "onnx"
-    if not isinstance(onnx_fusion, bool):
-        raise EventError("onnx_fusion", f"must be true or false, got {onnx_fusion!r}")
-    if onnx_fusion and engine != "onnx":
-        raise EventError("onnx_fusion", "is true, but only engine 'onnx' packages a graph to fuse")
-    if engine == "onnx":
-        if source_url:
-            raise EventError(
-                "engine", "'onnx' needs a Hub model with onnx/model.onnx, not a source archive"
-            )
-        if runtime_wheel(container_python) is None:
-            raise EventError(
-                "container_python",
-                f"is {container_python!r}; engine 'onnx' needs the container's Python, one of "
-                f"{sorted(RUNTIME_WHEELS)} (the Pythons an ONNX Runtime wheel is known for)",
-            )
-    return LoaderRequest(
+    request = LoaderRequest(
         model_id=model_id,
         bucket=bucket,
         revision=revision,
@@ -159,8 +77,60 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         hf_token_secret_arn=secret_arn,
         source_model_data_url=source_url,
         expected_sha256=expected,
-        engine=engine,
-        container_python=container_python if engine == "onnx" else None,
-        onnx_file=onnx_file,
-        onnx_fusion=onnx_fusion,
     )
+    return _with_engine(request, event)
+
+
+def _with_engine(request: LoaderRequest, event: Mapping[str, Any]) -> LoaderRequest:
+    """`request` with the event's engine fields, checked by the rules the stack config follows.
+
+    The event's `engine` is what the packager's `check` decided once it found the export, so it
+    is taken as found; the loader looks for the graph again when it lists the commit.
+    """
+    engine = _optional_str(event, "engine") or "torch"
+    if engine not in ENGINES:
+        raise EventError("engine", f"is {engine!r}; expected one of {list(ENGINES)}")
+    container_python = _optional_str(event, "container_python")
+    onnx_file = _optional_str(event, "onnx_file") or ONNX_MODEL_FILE
+    fusion = event.get("onnx_fusion")
+    if fusion is not None and not isinstance(fusion, bool):
+        raise EventError("onnx_fusion", f"must be true or false, got {fusion!r}")
+    choice = choose_engine(
+        EngineAsk(
+            engine=engine,
+            python=container_python,
+            onnx_file=None if onnx_file == ONNX_MODEL_FILE else onnx_file,
+            # The program writes false for PyTorch archives: only true asks for a fusion there.
+            onnx_fusion=fusion if engine == "onnx" or fusion else None,
+            source_archive=request.source_model_data_url is not None,
+            onnx_export=True,
+        )
+    )
+    if choice.problems:
+        raise _event_error(choice.problems[0], container_python, onnx_file)
+    return replace(
+        request,
+        engine=choice.engine,
+        container_python=container_python if choice.engine == "onnx" else None,
+        onnx_file=onnx_file,
+        onnx_fusion=choice.fusion,
+    )
+
+
+def _event_error(problem: EngineProblem, python: str | None, onnx_file: str) -> EventError:
+    """The engine rule's problem in the event's terms."""
+    if problem.field == engine_choice.PYTHON:
+        return EventError(
+            "container_python",
+            f"is {python!r}; engine 'onnx' needs the container's Python, one of "
+            f"{sorted(RUNTIME_WHEELS)} (the Pythons an ONNX Runtime wheel is known for)",
+        )
+    if problem.field == engine_choice.ENGINE:
+        return EventError(
+            "engine", "'onnx' needs a Hub model with onnx/model.onnx, not a source archive"
+        )
+    if problem.field == engine_choice.ONNX_FUSION:
+        return EventError("onnx_fusion", "is true, but only engine 'onnx' packages a graph to fuse")
+    if problem.reason == engine_choice.BAD_NAME:
+        return EventError("onnx_file", f"is {onnx_file!r}: {problem.detail}")
+    return EventError("onnx_file", f"is {onnx_file!r}, which only engine 'onnx' runs")

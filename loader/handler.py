@@ -13,8 +13,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from facts.loader_contract import LoaderRequest
 from loader.access import wait_for_access
-from loader.event import LoaderRequest, parse_event
+from loader.event import parse_event
 from loader.package import package_hub_model
 from loader.secrets import token_from_secret
 from loader.source import package_source_archive

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from facts.artifact_keys import ArtifactLocation, artifact_location
+from facts.loader_contract import LoaderRequest, LoaderResult
 from facts.model_code import CONFIG_FILE
 from facts.onnx_fusion import MAX_FUSED_GRAPH_BYTES
 from facts.onnx_runtime import external_data_files
 from loader.archive import Member, TarEntry, gzip_size, tar_size
-from loader.artifacts import LoaderResult, lookup_existing
+from loader.artifacts import lookup_existing
 from loader.errors import GatedRepoAccessDenied, LoaderError
-from loader.event import LoaderRequest
 from loader.graph_fusion import fuse_graph
 from loader.hub import fetch_snapshot, stream_file
 from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules

@@ -10,11 +10,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from facts.artifact_keys import ArtifactLocation
+from facts.loader_contract import LoaderRequest, LoaderResult
 from facts.onnx_runtime import RuntimeWheel
 from loader.archive import Member, TarEntry, stored_gzip, tar_stream
-from loader.artifacts import LoaderResult, write_manifest
+from loader.artifacts import write_manifest
 from loader.errors import ChecksumMismatch, UploadError
-from loader.event import LoaderRequest
 from loader.selection import is_weights
 from loader.upload import ArchiveReader, upload_archive
 from loader.version import container_code, format_version

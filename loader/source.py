@@ -21,11 +21,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from facts.artifact_keys import artifact_location, source_revision
 from facts.identifiers import parse_s3_url
+from facts.loader_contract import LoaderRequest, LoaderResult
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
 from loader.archive import Member, TarEntry
-from loader.artifacts import LoaderResult, lookup_existing
+from loader.artifacts import lookup_existing
 from loader.errors import SourceArchiveError
-from loader.event import LoaderRequest
 from loader.publish import code_files, publish
 from loader.repo_configs import MAX_CONFIG_BYTES
 from loader.upload import part_size_for

@@ -11,7 +11,7 @@ import pytest
 
 import loader
 import loader.hub
-from components.packaging_runs import RESULT_NAMES
+from facts.loader_contract import RESULT_FIELDS
 from loader.artifacts import delete_artifact
 from loader.handler import handler
 from loader.version import container_code
@@ -29,7 +29,7 @@ from tests.support.loader import (
 )
 
 # The result is what the packager's provider reads (docs/contracts.md), key for key.
-CONTRACT_KEYS = set(RESULT_NAMES)
+CONTRACT_KEYS = set(RESULT_FIELDS)
 REFERENCE_MODEL_MEMBERS = [
     "1_Pooling",
     "1_Pooling/config.json",

@@ -21,14 +21,14 @@ from embedding_client.aws_session import (
     AwsSettingsError,
     assume_roles_from_config,
 )
-from facts import bedrock_models, identifiers, serverless
+from facts import bedrock_models, engine_choice, identifiers, serverless
+from facts.engine_choice import EngineAsk, choose_engine
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 from facts.onnx_runtime import (
     ENGINE_CHOICES,
     ONNX_MODEL_FILE,
     RUNTIME_WHEELS,
     RuntimeWheel,
-    onnx_file_problem,
     runtime_wheel,
 )
 
@@ -255,22 +255,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
 
     engine = _choice(raw, "inferenceEngine", "auto", ENGINE_CHOICES)
     python = images.python_version(image_tag)
-    if engine == "onnx" and source_url:
-        raise _fail(
-            "inferenceEngine",
-            engine,
-            f"'{_key('sourceModelDataUrl')}' archives are packaged for PyTorch; the ONNX engine "
-            "needs a Hub model that ships onnx/model.onnx (use auto or torch)",
-        )
-    if engine == "onnx" and runtime_wheel(python) is None:
-        raise _fail(
-            "inferenceEngine",
-            engine,
-            f"no ONNX Runtime wheel is known for Python {python} (imageTag {image_tag!r}); "
-            f"known: Python {', '.join(RUNTIME_WHEELS)}. Use auto or torch, or such an image",
-        )
-    onnx_file = _onnx_file(raw, engine, backend, source_url, runtime_wheel(python), image_tag)
-    onnx_fusion = _onnx_fusion(raw, engine, backend, source_url)
+    onnx_file, onnx_fusion = _engine_settings(raw, engine, backend, source_url, image_tag)
     if engine == "auto" and not source_url and runtime_wheel(python) is None:
         warnings.append(
             f"inferenceEngine auto runs PyTorch: no ONNX Runtime wheel is known for the Python "
@@ -315,51 +300,59 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     )
 
 
-def _onnx_file(
-    raw: Mapping[str, str],
-    engine: str,
-    backend: str,
-    source_url: str | None,
-    runtime: RuntimeWheel | None,
-    image_tag: str,
-) -> str | None:
-    """onnxFile: the repo's graph the ONNX engine runs, or None (onnx/model.onnx)."""
+def _engine_settings(
+    raw: Mapping[str, str], engine: str, backend: str, source_url: str | None, image_tag: str
+) -> tuple[str | None, bool]:
+    """onnxFile (None: onnx/model.onnx) and onnxFusion (default true), checked with the engine.
+
+    The rules are the packager's and the loader's too (facts/engine_choice.py); a graph or a
+    fusion set where no ONNX archive can be packaged is refused here, in stack keys.
+    """
     value = raw.get("onnxFile")
-    if value in (None, ""):
-        return None
-    value = str(value).strip()
-    problem = onnx_file_problem(value)
-    if problem is None and backend != "sagemaker":
-        problem = "the ONNX engine runs on the SageMaker backend only"
-    elif problem is None and engine == "torch":
-        problem = f"'{_key('inferenceEngine')}' is torch; set it to auto or onnx to run this graph"
-    elif problem is None and source_url:
-        problem = f"'{_key('sourceModelDataUrl')}' archives are packaged for PyTorch"
-    elif problem is None and runtime is None:
-        problem = (
-            f"no ONNX Runtime wheel is known for the Python of imageTag {image_tag!r}; known: "
-            f"Python {', '.join(RUNTIME_WHEELS)}"
-        )
-    if problem is not None:
-        raise _fail("onnxFile", value, problem)
-    return None if value == ONNX_MODEL_FILE else value
-
-
-def _onnx_fusion(raw: Mapping[str, str], engine: str, backend: str, source_url: str | None) -> bool:
-    """onnxFusion: fuse the ONNX graph when packaging it (default true); only where ONNX runs."""
+    onnx_file = None if value in (None, "") else str(value).strip()
     fusion = _bool(raw, "onnxFusion", True)
-    if raw.get("onnxFusion") in (None, ""):
-        return fusion
-    problem = None
-    if backend != "sagemaker":
-        problem = "the ONNX engine runs on the SageMaker backend only"
-    elif engine == "torch":
-        problem = f"'{_key('inferenceEngine')}' is torch, which packages no ONNX graph"
-    elif source_url:
-        problem = f"'{_key('sourceModelDataUrl')}' archives are packaged for PyTorch"
-    if problem is not None:
-        raise _fail("onnxFusion", raw["onnxFusion"], f"{problem}; unset it")
-    return fusion
+    asked_fusion = None if raw.get("onnxFusion") in (None, "") else fusion
+    ask = EngineAsk(engine, images.python_version(image_tag), onnx_file, asked_fusion)
+    choice = choose_engine(replace(ask, source_archive=bool(source_url), backend=backend))
+    if choice.problems:
+        raise _engine_error(choice.problems[0], raw, engine, image_tag)
+    return (None if onnx_file == ONNX_MODEL_FILE else onnx_file), fusion
+
+
+def _engine_error(
+    problem: engine_choice.EngineProblem, raw: Mapping[str, str], engine: str, image_tag: str
+) -> ConfigError:
+    """The engine rule's problem in the stack's keys."""
+    known = f"known: Python {', '.join(RUNTIME_WHEELS)}"
+    source = f"'{_key('sourceModelDataUrl')}' archives are packaged for PyTorch"
+    if problem.field == engine_choice.ENGINE:
+        why = f"{source}; the ONNX engine needs a Hub model that ships onnx/model.onnx"
+        return _fail("inferenceEngine", engine, f"{why} (use auto or torch)")
+    python = images.python_version(image_tag)
+    if problem.field == engine_choice.PYTHON:
+        why = f"no ONNX Runtime wheel is known for Python {python} (imageTag {image_tag!r})"
+        return _fail(
+            "inferenceEngine", engine, f"{why}; {known}. Use auto or torch, or such an image"
+        )
+    torch = f"'{_key('inferenceEngine')}' is torch"
+    if problem.field == engine_choice.ONNX_FUSION:
+        why = {engine_choice.TORCH_ENGINE: f"{torch}, which packages no ONNX graph"}
+        why[engine_choice.SOURCE_ARCHIVE] = source
+        return _fail(
+            "onnxFusion",
+            raw["onnxFusion"],
+            f"{why.get(problem.reason, problem.explain())}; unset it",
+        )
+    why = {
+        engine_choice.TORCH_ENGINE: f"{torch}; set it to auto or onnx to run this graph",
+        engine_choice.SOURCE_ARCHIVE: source,
+        engine_choice.NO_RUNTIME: (
+            f"no ONNX Runtime wheel is known for the Python of imageTag {image_tag!r}; {known}"
+        ),
+    }
+    return _fail(
+        "onnxFile", str(raw["onnxFile"]).strip(), why.get(problem.reason, problem.explain())
+    )
 
 
 def _max_seq_length(raw: Mapping[str, str], backend: str) -> int | None:

@@ -19,7 +19,8 @@ from components import iam
 from components.artifact_bucket import ModelArtifactBucket
 from components.config import StackConfig
 from components.loader_bundle import build_loader_zip, zip_sha256_base64
-from components.packager_provider import OUTPUT_NAMES, PackagerProvider
+from components.packager_provider import PackagerProvider
+from components.packager_state import OUTPUT_NAMES
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
 from embedding_client.aws_session import AssumeRole
 from facts import identifiers

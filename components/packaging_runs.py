@@ -19,8 +19,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.packager_state import PackagerInputs
 from embedding_client.aws_session import AwsSettings
 from facts.identifiers import COMMIT_SHA
+from facts.loader_contract import RESULT_FIELDS, LoaderRequest, LoaderResult
+from facts.onnx_runtime import ONNX_MODEL_FILE
 
 RUNNERS = ("lambda", "local")
 # Runner `local` exists for models whose packaging outlasts Lambda's 15 minutes.
@@ -34,17 +37,6 @@ LAMBDA_CONNECT_TIMEOUT_SECONDS = 10
 KEEPALIVE_IDLE_SECONDS = 60
 KEEPALIVE_INTERVAL_SECONDS = 30
 KEEPALIVE_PROBES = 5
-# What the loader returns (docs/contracts.md); every name must be present in a result.
-RESULT_NAMES = (
-    "model_data_url",
-    "revision",
-    "sha256",
-    "size_bytes",
-    "weights_bytes",
-    "files",
-    "format_version",
-)
-
 
 log = logging.getLogger(__name__)
 
@@ -55,102 +47,82 @@ class PackagingError(RuntimeError):
 
 @dataclass(frozen=True)
 class PackagingRequest:
-    """One loader run, built from the resource's checked inputs."""
+    """One loader run, built from the resource's checked inputs: the event and how to send it."""
 
-    model_id: str
-    revision: str
-    bucket: str
-    key_prefix: str
+    loader: LoaderRequest
     runner: str
     # Region, endpoint overrides, profile and assumed roles: the stack's AWS provider's account.
     aws: AwsSettings
     function_name: str | None
-    hf_token: str | None
-    hf_token_secret_arn: str | None
-    source_model_data_url: str | None
-    expected_sha256: str | None
     local_timeout_seconds: float
-    # As `check` resolved it: "onnx" also names the container's Python (its runtime wheel).
-    engine: str = "torch"
-    container_python: str | None = None
-    # The graph the ONNX engine runs when the stack named one (`onnxFile`); None: onnx/model.onnx.
-    onnx_file: str | None = None
-    # Whether the loader fuses the graph (the stack's `onnxFusion`); only with engine "onnx".
-    onnx_fusion: bool = False
 
     @classmethod
     def from_inputs(cls, inputs: Mapping[str, Any]) -> PackagingRequest:
-        revision = inputs.get("pinned_revision") or inputs["requested_revision"]
-        return cls(
-            model_id=inputs["model_id"],
-            revision=revision,
-            bucket=inputs["bucket"],
-            key_prefix=inputs.get("key_prefix") or "",
-            runner=inputs["runner"],
-            aws=AwsSettings.from_inputs(inputs),
-            function_name=inputs.get("function_name"),
+        checked = PackagerInputs.from_mapping(inputs)
+        loader = LoaderRequest(
+            model_id=checked.model_id,
+            bucket=checked.bucket,
+            revision=checked.pinned_revision or checked.requested_revision,
+            key_prefix=checked.key_prefix or "",
             hf_token=inputs.get("hf_token") or None,
-            hf_token_secret_arn=inputs.get("hf_token_secret_arn"),
-            source_model_data_url=inputs.get("source_model_data_url"),
-            expected_sha256=inputs.get("expected_sha256"),
-            local_timeout_seconds=float(
-                inputs.get("local_timeout_seconds") or LOCAL_TIMEOUT_SECONDS
-            ),
-            engine=inputs.get("engine") or "torch",
-            container_python=inputs.get("container_python"),
-            onnx_file=inputs.get("onnx_file"),
-            onnx_fusion=inputs.get("engine") == "onnx" and inputs.get("onnx_fusion") is not False,
+            hf_token_secret_arn=checked.hf_token_secret_arn,
+            source_model_data_url=checked.source_model_data_url,
+            expected_sha256=checked.expected_sha256,
+            engine=checked.engine,
+            container_python=checked.container_python,
+            onnx_file=checked.onnx_file or ONNX_MODEL_FILE,
+            onnx_fusion=checked.onnx_fusion,
+        )
+        return cls(
+            loader=loader,
+            runner=checked.runner,
+            aws=AwsSettings.from_inputs(inputs),
+            function_name=checked.function_name,
+            local_timeout_seconds=float(checked.local_timeout_seconds or LOCAL_TIMEOUT_SECONDS),
         )
 
     def event(self) -> dict[str, Any]:
         """The loader event (docs/contracts.md)."""
-        return {
-            "model_id": self.model_id,
-            "revision": self.revision,
-            "bucket": self.bucket,
-            "key_prefix": self.key_prefix,
-            "hf_token": self.hf_token,
-            "hf_token_secret_arn": self.hf_token_secret_arn,
-            "source_model_data_url": self.source_model_data_url,
-            "expected_sha256": self.expected_sha256,
-            "engine": self.engine,
-            "container_python": self.container_python,
-            "onnx_file": self.onnx_file,
-            "onnx_fusion": self.onnx_fusion,
-        }
+        return self.loader.to_event()
 
     def describe(self) -> str:
-        source = self.source_model_data_url or f"{self.model_id}@{self.revision}"
-        return f"packaging {source} into s3://{self.bucket}/{self.key_prefix}"
+        loader = self.loader
+        source = loader.source_model_data_url or f"{loader.model_id}@{loader.revision}"
+        return f"packaging {source} into s3://{loader.bucket}/{loader.key_prefix}"
 
 
-def validate_result(request: PackagingRequest, result: Any) -> dict[str, Any]:
+def validate_result(request: PackagingRequest, result: Any) -> LoaderResult:
     """Check the loader's answer before it becomes state; a clear error otherwise."""
     if not isinstance(result, Mapping):
         raise PackagingError(f"{request.describe()}: the loader returned {result!r}, not a dict")
-    missing = [name for name in RESULT_NAMES if result.get(name) in (None, "")]
+    missing = [name for name in RESULT_FIELDS if result.get(name) in (None, "")]
     if missing:
         raise PackagingError(
             f"{request.describe()}: the loader result lacks {', '.join(missing)}: {result!r}"
         )
-    expected_prefix = f"s3://{request.bucket}/{request.key_prefix}"
-    if not str(result["model_data_url"]).startswith(expected_prefix):
+    try:
+        recorded = LoaderResult.from_dict(result)
+    except (TypeError, ValueError) as error:
+        raise PackagingError(f"{request.describe()}: the loader returned {result!r}") from error
+    loader = request.loader
+    expected_prefix = f"s3://{loader.bucket}/{loader.key_prefix}"
+    if not str(recorded.model_data_url).startswith(expected_prefix):
         raise PackagingError(
-            f"{request.describe()}: the loader wrote {result['model_data_url']}, "
+            f"{request.describe()}: the loader wrote {recorded.model_data_url}, "
             f"outside {expected_prefix}"
         )
-    if request.expected_sha256 and result["sha256"] != request.expected_sha256:
+    if loader.expected_sha256 and recorded.sha256 != loader.expected_sha256:
         raise PackagingError(
-            f"{request.describe()}: artifact sha256 {result['sha256']} is not the expected "
-            f"{request.expected_sha256}"
+            f"{request.describe()}: artifact sha256 {recorded.sha256} is not the expected "
+            f"{loader.expected_sha256}"
         )
-    if request.source_model_data_url is None and COMMIT_SHA.matches(request.revision):
-        if result["revision"] != request.revision:
+    if loader.source_model_data_url is None and COMMIT_SHA.matches(loader.revision):
+        if recorded.revision != loader.revision:
             raise PackagingError(
-                f"{request.describe()}: the loader packaged revision {result['revision']}, "
-                f"not the pinned {request.revision}"
+                f"{request.describe()}: the loader packaged revision {recorded.revision}, "
+                f"not the pinned {loader.revision}"
             )
-    return dict(result)
+    return recorded
 
 
 class LocalContext:
@@ -199,19 +171,17 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_local(request: PackagingRequest) -> dict[str, Any]:
+def run_local(request: PackagingRequest) -> LoaderResult:
     """Run `loader.handler.handler` in this process, in the stack's account, region, endpoints."""
     from loader.handler import handler
 
-    if request.engine == "onnx":
+    runtime = request.loader.runtime
+    if runtime is not None:
         # The in-process loader vendors the wheel from the program's cache: fetch it first.
         from components.runtime_wheels import RuntimeWheelError, ensure_wheel
-        from facts.onnx_runtime import runtime_wheel
 
-        runtime = runtime_wheel(request.container_python)
         try:
-            if runtime is not None:
-                ensure_wheel(runtime)
+            ensure_wheel(runtime)
         except RuntimeWheelError as error:
             raise PackagingError(f"{request.describe()}: {error}") from error
     region = request.aws.region
@@ -271,7 +241,7 @@ def with_keepalive_timing(client: Any) -> Any:
     return client
 
 
-def run_lambda(request: PackagingRequest) -> dict[str, Any]:
+def run_lambda(request: PackagingRequest) -> LoaderResult:
     """Invoke the loader Lambda synchronously; a FunctionError carries the loader's message."""
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
@@ -319,7 +289,7 @@ def run_lambda(request: PackagingRequest) -> dict[str, Any]:
     return validate_result(request, payload)
 
 
-def run_loader(request: PackagingRequest) -> dict[str, Any]:
+def run_loader(request: PackagingRequest) -> LoaderResult:
     """Package with the configured runner."""
     if request.runner == "lambda":
         return run_lambda(request)

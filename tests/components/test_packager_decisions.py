@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.packager_provider import REPLACING_INPUTS, diff, state_outputs
+from components.packager_provider import diff
+from components.packager_state import REPLACING_INPUTS, state_outputs
 from components.packaging_runs import (
     PackagingError,
     PackagingRequest,
@@ -169,3 +170,15 @@ def test_source_archive_artifact_is_unchanged_on_the_next_diff() -> None:
     state = state_outputs(inputs(**source), result(revision="9" * 40))
     assert state["pinned_revision"] is None
     assert diff("", state, inputs(**source)).changes is False
+
+
+def test_the_token_stays_out_of_the_packaging_requests_repr() -> None:
+    request = PackagingRequest.from_inputs(inputs(hf_token="hf_secret_value"))
+    assert request.event()["hf_token"] == "hf_secret_value"
+    assert "hf_secret_value" not in repr(request)
+
+
+def test_a_state_from_before_later_inputs_diffs_as_no_change() -> None:
+    later = ("container_python", "onnx_file", "onnx_fusion", "onnx_export", "model_code_checked")
+    old = {name: value for name, value in created_state().items() if name not in later}
+    assert diff("", old, inputs()).changes is False

@@ -1,0 +1,433 @@
+"""The packager's preview checks: pin the revision, settle the engine, vet the model's code.
+
+`check` (components/packager_provider.py) runs them in order, each appending `CheckFailure`s, so
+a model the endpoint cannot serve fails at `pulumi preview`, not minutes into a deploy. The Hub
+and Secrets Manager are asked at most once per `check` (`CommitFiles`), and a result that cannot
+change for a pinned commit is kept in the state so the next preview need not ask again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from pulumi.dynamic import CheckFailure
+
+from embedding_client.aws_session import AwsSettings
+from facts import engine_choice
+from facts.engine_choice import EngineAsk, EngineChoice, choose_engine
+from facts.identifiers import COMMIT_SHA
+from facts.onnx_runtime import ONNX_MODEL_FILE, RUNTIME_WHEELS, onnx_file_problem
+
+if TYPE_CHECKING:
+    from loader.selection import RepoFile
+
+# pulumi.runtime.rpc.UNKNOWN: what an input not yet known during preview looks like here.
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def is_unknown(value: object) -> bool:
+    """True for an input Pulumi does not know yet (preview)."""
+    return value == _UNKNOWN
+
+
+class CommitFiles:
+    """The pinned commit's file listing and the Hub token, each read at most once per `check`.
+
+    The pin, the engine, the model-code and the prompt checks may each need them; the token can
+    be a Secrets Manager read in the stack's account, and the listing is a Hub request.
+    """
+
+    def __init__(self, inputs: Mapping[str, Any]) -> None:
+        self._inputs = inputs
+        # The listing, once the Hub was asked for it (by the pin, or by `files`).
+        self.listing: tuple[RepoFile, ...] | None = None
+        self._token: tuple[str | None] | None = None
+        self.token_failed = False
+
+    def token(self) -> str | None:
+        """The Hub token (`hub_token`); LoaderError, remembered in `token_failed`, if unreadable."""
+        if self._token is None:
+            try:
+                self._token = (hub_token(self._inputs),)
+            except Exception:
+                self.token_failed = True
+                raise
+        return self._token[0]
+
+    def files(self) -> tuple[RepoFile, ...]:
+        """The listing at the pinned commit, asked of the Hub on first use."""
+        if self.listing is None:
+            from loader.hub import fetch_snapshot
+
+            model_id, pinned = self._inputs["model_id"], self._inputs["pinned_revision"]
+            self.listing = tuple(fetch_snapshot(model_id, pinned, self.token()).files)
+        return self.listing
+
+    def failure(self, error: Exception, key: str) -> CheckFailure:
+        """`error` as a failure of `key`; of `hf_token_secret_arn` when the token was unreadable."""
+        return CheckFailure("hf_token_secret_arn" if self.token_failed else key, str(error))
+
+
+def pin_revision(
+    olds: Mapping[str, Any],
+    inputs: dict[str, Any],
+    commit: CommitFiles,
+    failures: list[CheckFailure],
+) -> None:
+    """Set `pinned_revision`, and `commit.listing` when the Hub was asked for the files."""
+    model_id, requested = inputs.get("model_id"), inputs.get("requested_revision")
+    if inputs.get("source_model_data_url"):
+        # The loader keys a training output by its ETag/VersionId; nothing to pin on the Hub.
+        inputs["pinned_revision"] = None
+        return
+    if is_unknown(model_id) or is_unknown(requested) or not model_id or not requested:
+        return
+    same_request = (
+        olds.get("model_id") == model_id
+        and olds.get("requested_revision") == requested
+        and not olds.get("source_model_data_url")
+        and olds.get("pinned_revision")
+    )
+    if same_request:
+        inputs["pinned_revision"] = olds["pinned_revision"]
+        return
+    if COMMIT_SHA.matches(requested):
+        inputs["pinned_revision"] = requested
+        return
+    from loader.errors import LoaderError
+    from loader.hub import fetch_snapshot
+
+    try:
+        token = commit.token()
+        snapshot = fetch_snapshot(model_id, requested, token)
+    except LoaderError as error:
+        failures.append(commit.failure(error, "requested_revision"))
+        return
+    inputs["pinned_revision"] = snapshot.revision
+    commit.listing = tuple(snapshot.files)
+    if snapshot.gated and not token and not inputs.get("hf_token_secret_arn"):
+        # Caught here, at preview, rather than after the loader Lambda was created.
+        failures.append(
+            CheckFailure(
+                "hf_token",
+                f"model '{model_id}' is gated on the Hub: accept its terms with your account, "
+                "then `pulumi config set --secret embedding-endpoint:hfToken <token>`",
+            )
+        )
+
+
+def settle_engine(
+    olds: Mapping[str, Any],
+    inputs: dict[str, Any],
+    commit: CommitFiles,
+    failures: list[CheckFailure],
+) -> None:
+    """Resolve `inference_engine` (auto | torch | onnx) into `engine` for the pinned commit.
+
+    `auto` is ONNX when the commit ships the graph (`onnx_file`, by default `onnx/model.onnx`)
+    and a runtime wheel is known for the image's Python (`container_python`), PyTorch otherwise
+    (facts/engine_choice.py); `onnx` without the export fails here, at preview, and so does a
+    graph the stack named (`onnxFile`) that the commit lacks, under `auto` too: it was asked for.
+    Whether a commit ships a graph never changes, so it is kept in the state (`onnx_export`) and
+    the Hub is asked at most once per pinned commit and graph. The ONNX archive's format version
+    also names the runtime wheel, so a new wheel repackages.
+    """
+    from loader.version import format_version
+
+    graph = inputs.get("onnx_file") or ONNX_MODEL_FILE
+    ask = EngineAsk(
+        engine=inputs.get("inference_engine") or "torch",
+        python=inputs.get("container_python"),
+        # The default graph named out loud is the default: the same archive, nothing to replace.
+        onnx_file=None if graph == ONNX_MODEL_FILE else graph,
+        onnx_fusion=inputs.get("onnx_fusion"),
+        source_archive=bool(inputs.get("source_model_data_url")),
+    )
+    inputs["onnx_file"] = ask.onnx_file
+    inputs["onnx_export"] = None
+    if choose_engine(ask).export_decides:
+        inputs["onnx_export"] = onnx_export(olds, inputs, graph, commit, failures)
+    choice = choose_engine(replace(ask, onnx_export=inputs["onnx_export"]))
+    failures.extend(_engine_failure(problem, inputs, choice, commit) for problem in choice.problems)
+    if choice.engine == "onnx":
+        inputs["engine"] = "onnx"
+        inputs["onnx_fusion"] = choice.fusion
+        inputs["format_version"] = format_version(choice.runtime, fusion=choice.fusion)
+    else:
+        inputs["engine"] = "torch"
+        inputs["container_python"] = None  # the runtime is no part of a PyTorch archive
+        inputs["onnx_file"] = None
+        inputs["onnx_fusion"] = None
+
+
+def onnx_export(
+    olds: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    graph: str,
+    commit: CommitFiles,
+    failures: list[CheckFailure],
+) -> bool | None:
+    """Whether the pinned commit ships `graph`: as the state recorded it, else from its listing."""
+    from loader.errors import LoaderError
+    from loader.selection import has_onnx_export
+
+    pinned = inputs.get("pinned_revision")
+    if not pinned or is_unknown(pinned):
+        return None
+    if (
+        commit.listing is None
+        and olds.get("pinned_revision") == pinned
+        and (olds.get("onnx_file") or ONNX_MODEL_FILE) == graph
+        and olds.get("onnx_export") is not None
+    ):
+        return olds["onnx_export"]
+    try:
+        return has_onnx_export([item.path for item in commit.files()], graph)
+    except LoaderError as error:
+        failures.append(commit.failure(error, "inference_engine"))
+        return None
+
+
+# The check's input each engine rule's field is about.
+_INPUT_OF = {
+    engine_choice.ENGINE: "inference_engine",
+    engine_choice.PYTHON: "container_python",
+    engine_choice.ONNX_FILE: "onnx_file",
+    engine_choice.ONNX_FUSION: "onnx_fusion",
+}
+
+
+def _engine_failure(
+    problem: engine_choice.EngineProblem,
+    inputs: Mapping[str, Any],
+    choice: EngineChoice,
+    commit: CommitFiles,
+) -> CheckFailure:
+    """The engine rule's problem in the stack's terms, as `check` reports it."""
+    from loader.selection import onnx_export_problem
+
+    key = _INPUT_OF[problem.field]
+    model, pinned, graph = inputs.get("model_id"), inputs.get("pinned_revision"), choice.graph
+    if problem.reason == engine_choice.NO_EXPORT:
+        why = f"{graph} is not in the repository"
+        if commit.listing is not None:
+            why = onnx_export_problem((item.path for item in commit.listing), graph) or why
+        asked, remedy = (
+            (f"onnxFile is {graph}", "Set onnxFile to one of its graphs, or unset it")
+            if key == "onnx_file"
+            else ("inferenceEngine is onnx", "Use auto or torch (PyTorch)")
+        )
+        return CheckFailure(
+            key,
+            f"{asked}, but model '{model}' at {pinned} has no ONNX export the engine can run: "
+            f"{why}. {remedy}, or another model",
+        )
+    if problem.field == engine_choice.PYTHON:
+        return CheckFailure(
+            key,
+            f"inferenceEngine is onnx, but no ONNX Runtime wheel is known for Python "
+            f"{inputs.get('container_python')!r}",
+        )
+    return CheckFailure(key, f"{key} {inputs.get(key)!r} cannot be packaged: {problem.explain()}")
+
+
+def check_local_fusion(failures: list[CheckFailure]) -> None:
+    """Runner local fuses the ONNX graph in this process: with the loader Lambda's optimizer.
+
+    Fusing with another version (or packaging unfused for want of one) would give other bytes
+    than the Lambda gives for the same inputs, so a missing or other version fails at preview.
+    """
+    from loader.graph_fusion import optimizer_problem
+
+    problem = optimizer_problem()
+    if problem is not None:
+        failures.append(
+            CheckFailure(
+                "onnx_fusion",
+                f"runner 'local' fuses the ONNX graph in the Pulumi process, and {problem}: "
+                "pip install them into the program's virtualenv, or set onnxFusion false",
+            )
+        )
+
+
+def check_model_code(
+    olds: Mapping[str, Any],
+    inputs: dict[str, Any],
+    commit: CommitFiles,
+    failures: list[CheckFailure],
+) -> None:
+    """A model that is its repository's own code must run on the ONNX engine, found at preview.
+
+    PyTorch would build transformers' own class in its place and serve wrong vectors (see
+    facts/model_code.py). A commit's config.json never changes, so a pass is kept in the state
+    (`model_code_checked`: the commit) and the Hub is asked once per pinned commit. A commit
+    pinned by sha needed neither the Hub nor the token at preview before this check: when either
+    cannot be reached for one, the check is left to the loader, which makes it before anything
+    is uploaded (loader/repo_configs.py).
+    """
+    from facts.model_code import custom_code_problem
+    from loader.errors import LoaderError
+    from loader.repo_configs import custom_code_classes
+
+    pinned = inputs.get("pinned_revision")
+    inputs["model_code_checked"] = None
+    if inputs.get("engine") != "torch" or not pinned or is_unknown(pinned):
+        return
+    if inputs.get("source_model_data_url"):
+        return  # the user's own archive: the loader checks its config.json while streaming it
+    if olds.get("model_code_checked") == pinned and olds.get("model_id") == inputs.get("model_id"):
+        inputs["model_code_checked"] = pinned
+        return
+    listed_at_preview = commit.listing is not None
+    try:
+        files = commit.files()
+        classes = custom_code_classes(inputs["model_id"], pinned, files, commit.token())
+    except LoaderError as error:
+        if listed_at_preview:
+            failures.append(commit.failure(error, "model_id"))
+        return
+    if not classes:
+        inputs["model_code_checked"] = pinned
+        return
+    key, remedy = _model_code_remedy(inputs, files)
+    failures.append(
+        CheckFailure(
+            key,
+            f"model '{inputs['model_id']}' at {pinned} cannot run on PyTorch here: "
+            f"{custom_code_problem(classes)}. {remedy}",
+        )
+    )
+
+
+def _model_code_remedy(inputs: Mapping[str, Any], files: tuple[RepoFile, ...]) -> tuple[str, str]:
+    """The input to change, and how, for a model that is its repository's own code."""
+    from loader.selection import onnx_export_problem
+
+    export_problem = onnx_export_problem(item.path for item in files)
+    root_graphs = sorted(
+        item.path for item in files if "/" not in item.path and item.path.endswith(".onnx")
+    )
+    # Other graphs in onnx/ the engine could be asked for (those a name alone does not refuse).
+    other_graphs = sorted(
+        item.path
+        for item in files
+        if item.path.startswith("onnx/")
+        and item.path.endswith(".onnx")
+        and onnx_file_problem(item.path) is None
+        and onnx_export_problem((f.path for f in files), item.path) is None
+    )
+    if export_problem is not None and other_graphs:
+        return (
+            "onnx_file",
+            f"It has no {ONNX_MODEL_FILE} but other graphs in onnx/ ({', '.join(other_graphs)}):"
+            " set onnxFile to one of them (with inferenceEngine auto or onnx), and the ONNX "
+            "engine serves it from that graph, without that code (quantized graphs, `*int8*`, "
+            "`*quantized*`, give vectors about 0.99 in cosine from the fp32 ones)",
+        )
+    if export_problem is not None and root_graphs:
+        graph = "model.onnx" if "model.onnx" in root_graphs else root_graphs[0]
+        return (
+            "onnx_file",
+            f"It keeps its ONNX graphs at the repository root ({', '.join(root_graphs)}), not "
+            f"at {ONNX_MODEL_FILE}: set onnxFile {graph} (with inferenceEngine auto or onnx), "
+            "and the ONNX engine serves it from that graph, without that code",
+        )
+    if export_problem is not None:
+        return (
+            "model_id",
+            f"It ships no export the ONNX engine can run either ({export_problem}), and only "
+            "that engine serves such a model here: choose another model",
+        )
+    if (inputs.get("inference_engine") or "torch") == "torch":
+        return (
+            "inference_engine",
+            f"Set inferenceEngine auto or onnx: the ONNX engine serves it from its export "
+            f"{ONNX_MODEL_FILE}, without that code",
+        )
+    # auto, with a usable export: PyTorch only because the image's Python has no runtime
+    return (
+        "container_python",
+        f"The ONNX engine would serve it from {ONNX_MODEL_FILE}, but no ONNX Runtime wheel "
+        "is known for the image's Python: choose an image tag of Python "
+        f"{', '.join(sorted(RUNTIME_WHEELS))}",
+    )
+
+
+def check_prompt_name(
+    olds: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    commit: CommitFiles,
+    failures: list[CheckFailure],
+) -> None:
+    """The stack's default prompt must be one of the model's, found at preview.
+
+    Otherwise the endpoint would fail to load minutes into the deploy. Asked of the Hub once per
+    (pinned commit, name); a source archive is the user's own model, checked when it loads.
+    """
+    from facts.sentence_modules import PROMPTS_FILE
+    from loader.errors import LoaderError
+    from loader.repo_configs import prompt_names
+
+    name, pinned = inputs.get("default_prompt_name"), inputs.get("pinned_revision")
+    if not name or is_unknown(name) or not pinned or is_unknown(pinned):
+        return
+    if inputs.get("source_model_data_url"):
+        return
+    checked = olds.get("pinned_revision") == pinned and olds.get("default_prompt_name") == name
+    if checked and olds.get("model_id") == inputs.get("model_id"):
+        return
+    try:
+        names = prompt_names(inputs["model_id"], pinned, commit.files(), commit.token())
+    except LoaderError as error:
+        failures.append(commit.failure(error, "default_prompt_name"))
+        return
+    if name not in names:
+        offered = (
+            f"its prompts are {', '.join(names)}" if names else f"it has no {PROMPTS_FILE} prompts"
+        )
+        failures.append(
+            CheckFailure(
+                "default_prompt_name",
+                f"defaultPromptName {name!r} is not a prompt of model '{inputs['model_id']}' at "
+                f"{pinned}: {offered}. Set one of them, or remove defaultPromptName",
+            )
+        )
+
+
+def hub_token(inputs: Mapping[str, Any]) -> str | None:
+    """The token for the Hub: the `hf_token` input, else the secret's; LoaderError if unreadable."""
+    token = None if is_unknown(inputs.get("hf_token")) else inputs.get("hf_token")
+    return token or secret_token(inputs)
+
+
+def secret_token(inputs: Mapping[str, Any]) -> str | None:
+    """The Hub token from `hf_token_secret_arn`, read in the stack's account; None without one.
+
+    A branch of a private (or gated) repo can only be resolved with the token, so `check` reads
+    it here too, not only the loader: the account running pulumi needs GetSecretValue on it.
+    The token stays in this process; it is never an input or output.
+    """
+    from loader.errors import LoaderError
+    from loader.secrets import token_from_secret
+
+    arn = inputs.get("hf_token_secret_arn")
+    if not arn or is_unknown(arn):
+        return None
+    try:
+        client = AwsSettings.from_inputs(inputs).client("secretsmanager")
+    except Exception as error:  # a profile or role chain that cannot be used
+        raise LoaderError(
+            str(error), step="read-token-secret", model=inputs.get("model_id")
+        ) from error
+    try:
+        return token_from_secret(client, arn, inputs.get("model_id") or "")
+    except LoaderError as error:
+        raise LoaderError(
+            f"{error.detail}; `pulumi preview` and `up` read it to pin the revision, so the "
+            "account running pulumi needs secretsmanager:GetSecretValue on it as well (or set "
+            "modelRevision to a 40-hex commit sha)",
+            step=error.step,
+            model=error.model,
+        ) from None

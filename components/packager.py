@@ -9,7 +9,7 @@ Lambda's 15 minutes). See docs/packager.md.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
@@ -23,9 +23,10 @@ from components.packager_provider import PackagerProvider
 from components.packager_state import OUTPUT_NAMES
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
 from embedding_client.aws_session import AssumeRole
-from facts import identifiers
+from facts import engine_choice, identifiers
+from facts.engine_choice import EngineAsk, choose_engine
 from facts.identifiers import parse_s3_url
-from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel, onnx_file_problem
+from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel
 from loader.version import format_version
 
 LOADER_RUNTIME = "python3.12"
@@ -148,26 +149,30 @@ class HfModelPackagerArgs:
                 f"HfModelPackagerArgs.inference_engine {self.inference_engine!r} is invalid: "
                 f"expected one of {', '.join(ENGINE_CHOICES)}"
             )
-        if self.inference_engine == "onnx" and (
-            self.onnx_runtime is None or self.source_model_data_url is not None
-        ):
-            raise ValueError(
-                "HfModelPackagerArgs.inference_engine 'onnx' needs onnx_runtime (the wheel for "
-                "the image's Python) and a Hub model, not a source_model_data_url"
-            )
-        if self.onnx_file is not None:
-            problem = onnx_file_problem(self.onnx_file)
-            if problem is None and self.inference_engine == "torch":
-                problem = "it needs inference_engine auto or onnx"
-            if problem is not None:
-                raise ValueError(
-                    f"HfModelPackagerArgs.onnx_file {self.onnx_file!r} is invalid: {problem}"
-                )
+        self._check_engine()
         if self.local_timeout_seconds <= 0:
             raise ValueError(
                 f"HfModelPackagerArgs.local_timeout_seconds {self.local_timeout_seconds!r} is "
                 "invalid: expected a positive number of seconds"
             )
+
+    def _check_engine(self) -> None:
+        """The engine rules the stack config and the loader follow (facts/engine_choice.py)."""
+        python = self.onnx_runtime.python if self.onnx_runtime else None
+        ask = EngineAsk(self.inference_engine, python, self.onnx_file)
+        choice = choose_engine(replace(ask, source_archive=bool(self.source_model_data_url)))
+        if not choice.problems:
+            return
+        problem = choice.problems[0]
+        if problem.field != engine_choice.ONNX_FILE:
+            raise ValueError(
+                "HfModelPackagerArgs.inference_engine 'onnx' needs onnx_runtime (the wheel "
+                "for the image's Python) and a Hub model, not a source_model_data_url"
+            )
+        why = problem.explain()
+        if problem.reason == engine_choice.TORCH_ENGINE:
+            why = "it needs inference_engine auto or onnx"
+        raise ValueError(f"HfModelPackagerArgs.onnx_file {self.onnx_file!r} is invalid: {why}")
 
 
 class PackagedModel(pulumi.dynamic.Resource):

@@ -130,11 +130,12 @@ def delete(resource_id: str, state: Mapping[str, Any]) -> None:
 
     from loader.artifacts import delete_artifact as delete_recorded_artifact
 
-    if state.get("retain_artifacts") or not state.get("model_data_url"):
+    result = recorded_result(state)
+    if PackagerInputs.from_mapping(state).retain_artifacts or not result["model_data_url"]:
         return
     try:
         delete_recorded_artifact(
-            s3_client(state), state["model_data_url"], only_if_sha256=state.get("sha256")
+            s3_client(state), result["model_data_url"], only_if_sha256=result["sha256"]
         )
     except ClientError as error:
         # The bucket went first (deleted out of band): nothing of ours is left to remove.
@@ -177,11 +178,13 @@ def upstream_moved(state: Mapping[str, Any]) -> bool:
     from loader.errors import LoaderError
     from loader.hub import resolve_revision
 
-    requested, pinned = state.get("requested_revision"), state.get("pinned_revision")
-    if state.get("source_model_data_url") or not requested or COMMIT_SHA.matches(requested):
+    inputs = PackagerInputs.from_mapping(state)
+    requested = inputs.requested_revision
+    if inputs.source_model_data_url or not requested or COMMIT_SHA.matches(requested):
         return False
     try:
-        return resolve_revision(state["model_id"], requested, secret_token(state)) != pinned
+        resolved = resolve_revision(str(inputs.model_id), requested, secret_token(state))
+        return resolved != inputs.pinned_revision
     except LoaderError:
         return False
 

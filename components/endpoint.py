@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from aws_access.session import AwsSettings
 from components import iam, images
 from components.artifact_bucket import ModelArtifactBucket
 from components.config import StackConfig
@@ -32,7 +33,6 @@ from components.endpoint_monitoring import (
 )
 from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpointGuardArgs
 from components.packager import HfModelPackager
-from embedding_client.aws_session import AwsSettings
 from facts import serverless
 from facts.sagemaker_endpoints import (
     ARTIFACT_SHA256_VARIABLE,

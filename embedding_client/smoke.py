@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from embedding_client.aws_session import AwsSettings, assume_roles_from_config
+from aws_access.session import AwsSettings, assume_roles_from_config
 from embedding_client.backends import (
     EmbeddingBackend,
     EmbeddingResult,

@@ -16,6 +16,7 @@ REPO_FOLDERS = (
     "proxy",
     "embedding_client",
     "facts",
+    "aws_access",
     "scripts",
     "tests",
     "benchmarks",

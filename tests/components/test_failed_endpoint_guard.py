@@ -26,13 +26,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from aws_access.session import AssumeRole, AwsSettings
 from components.failed_endpoint_guard import (
     FailedEndpointGuard,
     FailedEndpointGuardArgs,
     FailedEndpointGuardProvider,
 )
 from embedding_client import deploy_check
-from embedding_client.aws_session import AssumeRole, AwsSettings
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun
 from tests.support.sagemaker_faults import OUT_OF_MEMORY_FAILURE, SageMakerFaults

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field, replace
 
 import pulumi
 
-from aws_access.session import (
+from components import images
+from components.endpoint_monitoring import LOG_RETENTION_DAYS, THRESHOLD_KEYS, AlarmThresholds
+from components.packaging_runs import RUNNERS
+from deploy_account.session import (
     AssumeRole,
     AwsSettings,
     AwsSettingsError,
     assume_roles_from_config,
 )
-from components import images
-from components.endpoint_monitoring import LOG_RETENTION_DAYS, THRESHOLD_KEYS, AlarmThresholds
-from components.packaging_runs import RUNNERS
 from facts import bedrock_models, identifiers, serverless
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 from facts.onnx_runtime import (

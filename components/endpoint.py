@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from aws_access.session import AwsSettings
 from components import iam, images
 from components.artifact_bucket import ModelArtifactBucket
 from components.config import StackConfig
@@ -33,6 +32,7 @@ from components.endpoint_monitoring import (
 )
 from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpointGuardArgs
 from components.packager import HfModelPackager
+from deploy_account.session import AwsSettings
 from facts import serverless
 from facts.sagemaker_endpoints import (
     ARTIFACT_SHA256_VARIABLE,

@@ -15,13 +15,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from aws_access.session import AssumeRole
 from components import iam
 from components.artifact_bucket import ModelArtifactBucket
 from components.config import StackConfig
 from components.loader_bundle import build_loader_zip, zip_sha256_base64
 from components.packager_provider import OUTPUT_NAMES, PackagerProvider
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
+from deploy_account.session import AssumeRole
 from facts import identifiers
 from facts.identifiers import parse_s3_url
 from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel, onnx_file_problem

@@ -19,7 +19,6 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from aws_access.session import AwsSettings
 from components.packaging_runs import (
     RESULT_NAMES,
     RUNNERS,
@@ -28,6 +27,7 @@ from components.packaging_runs import (
     run_loader,
 )
 from components.project_provider import ProjectProvider, pickle_by_value
+from deploy_account.session import AwsSettings
 from facts.identifiers import COMMIT_SHA
 
 if TYPE_CHECKING:

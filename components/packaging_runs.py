@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_access.session import AwsSettings
+from deploy_account.session import AwsSettings
 from facts.identifiers import COMMIT_SHA
 
 RUNNERS = ("lambda", "local")

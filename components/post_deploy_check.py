@@ -23,10 +23,10 @@ from pathlib import Path
 import pulumi
 import pulumi_command as command
 
-from aws_access.session import AwsSettings
 from components.config import StackConfig
 from components.endpoint import ServerlessEmbeddingEndpoint
 from components.packager import HfModelPackager
+from deploy_account.session import AwsSettings
 
 # `python -m embedding_client.smoke` finds the package from here, wherever Pulumi runs commands.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from aws_access.session import AwsSettings, assume_roles_from_config
+from deploy_account.session import AwsSettings, assume_roles_from_config
 from embedding_client.backend import (
     EmbeddingBackend,
     EmbeddingResult,

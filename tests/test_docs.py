@@ -16,7 +16,7 @@ REPO_FOLDERS = (
     "proxy",
     "embedding_client",
     "facts",
-    "aws_access",
+    "deploy_account",
     "scripts",
     "tests",
     "benchmarks",

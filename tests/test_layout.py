@@ -16,26 +16,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # Project packages each folder may import (besides itself, the standard library and third-party
 # packages of its runtime). `facts` is the shared bottom layer (standard library only);
-# `aws_access` (the stack's AWS session: boto3, nothing of the project) sits beside it, below the
-# program and the client, which both build sessions from it. The Pulumi program (`components`)
+# `deploy_account` (the stack's AWS session: boto3, nothing of the project) sits beside it, below
+# the program and the client, which both build sessions from it. The Pulumi program (`components`)
 # drives the loader in-process (runner `local`) and reads its format version; it runs the client's
 # post-deploy check as a command, never by import.
 # scripts/export_onnx.py fuses a graph with the loader's own code (loader/graph_fusion.py).
 ALLOWED = {
     "facts": set(),
-    "aws_access": set(),
+    "deploy_account": set(),
     "container": {"facts"},
     "loader": {"facts"},
     "proxy": {"facts"},
-    "embedding_client": {"facts", "aws_access"},
-    "components": {"facts", "loader", "aws_access"},
+    "embedding_client": {"facts", "deploy_account"},
+    "components": {"facts", "loader", "deploy_account"},
     "__main__": {"components"},
     "scripts": {"facts", "loader"},
     "benchmarks": {"facts", "loader", "embedding_client", "container"},
 }
 PROJECT = {
     "facts",
-    "aws_access",
+    "deploy_account",
     "container",
     "loader",
     "proxy",

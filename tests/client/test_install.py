@@ -18,7 +18,7 @@ import pytest
 from tests.support.models import REPO_ROOT
 
 # What the wheel holds (pyproject.toml's packages) and what its build needs.
-SOURCES = ("pyproject.toml", "embedding_client", "aws_access", "facts", "loader")
+SOURCES = ("pyproject.toml", "embedding_client", "deploy_account", "facts", "loader")
 # Imported on first use by the commands (lazily, so `--help` alone would not notice them).
 FIRST_USE_IMPORTS = "import boto3, botocore.config, botocore.auth, tqdm"
 

@@ -26,12 +26,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from aws_access.session import AssumeRole, AwsSettings
 from components.failed_endpoint_guard import (
     FailedEndpointGuard,
     FailedEndpointGuardArgs,
     FailedEndpointGuardProvider,
 )
+from deploy_account.session import AssumeRole, AwsSettings
 from embedding_client import deploy_check
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun

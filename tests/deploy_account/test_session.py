@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from aws_access.session import (
+from deploy_account.session import (
     AssumeRole,
     AwsSettings,
     AwsSettingsError,

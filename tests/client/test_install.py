@@ -14,13 +14,20 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from tests.support.models import REPO_ROOT
 
-# What the wheel holds (pyproject.toml's packages) and what its build needs.
-SOURCES = ("pyproject.toml", "embedding_client", "deploy_account", "facts", "loader")
-# Imported on first use by the commands (lazily, so `--help` alone would not notice them).
-FIRST_USE_IMPORTS = "import boto3, botocore.config, botocore.auth, tqdm"
+# Every module of the client (the local endpoint's serve* aside: it runs with the dev
+# requirements), and what the commands import on first use, lazily, which `--help` never reaches.
+IMPORT_EVERYTHING = """
+import importlib, pkgutil
+import boto3, botocore.auth, botocore.config, tqdm
+import embedding_client
+for module in pkgutil.iter_modules(embedding_client.__path__):
+    if not module.name.startswith("serve"):
+        importlib.import_module("embedding_client." + module.name)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +36,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("install")
     source = root / "source"
     source.mkdir()
-    for name in SOURCES:
+    for name in _sources():
         path = REPO_ROOT / name
         if path.is_dir():
             shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -43,6 +50,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return venv / "bin"
+
+
+def _sources() -> list[str]:
+    """What the build reads: pyproject.toml and the packages it lists."""
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    return ["pyproject.toml", *(pattern.rstrip("*") for pattern in packages)]
 
 
 def _clean_env() -> dict[str, str]:
@@ -66,8 +80,8 @@ def test_the_installed_embed_command_shows_its_help(installed: Path, tmp_path: P
 
 
 @pytest.mark.install
-def test_the_installed_package_has_what_its_commands_import_on_first_use(
+def test_the_installed_package_has_every_module_and_library_its_commands_import(
     installed: Path, tmp_path: Path
 ):
-    completed = _run([str(installed / "python"), "-c", FIRST_USE_IMPORTS], tmp_path)
+    completed = _run([str(installed / "python"), "-c", IMPORT_EVERYTHING], tmp_path)
     assert completed.returncode == 0, completed.stderr

@@ -15,7 +15,7 @@ import pulumi
 from components import images
 from components.endpoint_monitoring import LOG_RETENTION_DAYS, THRESHOLD_KEYS, AlarmThresholds
 from components.packaging_runs import RUNNERS
-from embedding_client.aws_session import (
+from deploy_account.session import (
     AssumeRole,
     AwsSettings,
     AwsSettingsError,

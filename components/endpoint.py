@@ -32,7 +32,7 @@ from components.endpoint_monitoring import (
 )
 from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpointGuardArgs
 from components.packager import HfModelPackager
-from embedding_client.aws_session import AwsSettings
+from deploy_account.session import AwsSettings
 from facts import serverless
 from facts.sagemaker_endpoints import (
     ARTIFACT_SHA256_VARIABLE,

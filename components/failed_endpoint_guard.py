@@ -16,7 +16,7 @@ it) and makes that next `pulumi up` recover by itself:
 - `delete` (on destroy) removes a `Failed` endpoint the state never recorded.
 
 Its SageMaker client is the stack's: region, `aws:profile`, `aws:assumeRoles` and `aws:endpoints`
-(embedding_client/aws_session.py), so it looks in the account the provider deploys to. The
+(deploy_account/session.py), so it looks in the account the provider deploys to. The
 pickled part is a `ProjectProvider` shell (components/project_provider.py) calling this module's
 functions of the same name; clients are created per call.
 """
@@ -37,7 +37,7 @@ from pulumi.dynamic import (
 )
 
 from components.project_provider import ProjectProvider, pickle_by_value
-from embedding_client.aws_session import AwsSettings
+from deploy_account.session import AwsSettings
 
 # The provider's own deadline (dynamic providers ignore CustomTimeouts). Deleting a serverless
 # endpoint takes minutes; Terraform waits 10 for the same thing.

@@ -22,7 +22,7 @@ from components.loader_bundle import build_loader_zip, zip_sha256_base64
 from components.packager_provider import PackagerProvider
 from components.packager_state import OUTPUT_NAMES
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
-from embedding_client.aws_session import AssumeRole
+from deploy_account.session import AssumeRole
 from facts import engine_choice, identifiers
 from facts.engine_choice import EngineAsk, choose_engine
 from facts.identifiers import parse_s3_url

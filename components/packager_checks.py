@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import CheckFailure
 
-from embedding_client.aws_session import AwsSettings
+from deploy_account.session import AwsSettings
 from facts import engine_choice
 from facts.engine_choice import EngineAsk, EngineChoice, choose_engine
 from facts.identifiers import COMMIT_SHA

@@ -34,7 +34,7 @@ from components.packager_checks import (
 from components.packager_state import PackagerInputs, recorded_result, state_outputs
 from components.packaging_runs import RUNNERS, PackagingError, PackagingRequest, run_loader
 from components.project_provider import ProjectProvider, pickle_by_value
-from embedding_client.aws_session import AwsSettings
+from deploy_account.session import AwsSettings
 from facts.identifiers import COMMIT_SHA
 
 

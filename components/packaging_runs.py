@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.packager_state import PackagerInputs
-from embedding_client.aws_session import AwsSettings
+from deploy_account.session import AwsSettings
 from facts.identifiers import COMMIT_SHA
 from facts.loader_contract import RESULT_FIELDS, LoaderRequest, LoaderResult
 from facts.onnx_runtime import ONNX_MODEL_FILE

@@ -26,7 +26,7 @@ import pulumi_command as command
 from components.config import StackConfig
 from components.endpoint import ServerlessEmbeddingEndpoint
 from components.packager import HfModelPackager
-from embedding_client.aws_session import AwsSettings
+from deploy_account.session import AwsSettings
 
 # `python -m embedding_client.smoke` finds the package from here, wherever Pulumi runs commands.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -20,17 +20,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from embedding_client.backends import (
-    BedrockBackend,
-    EmbeddingBackend,
-    EndpointError,
-    HttpBackend,
-    InputTooLargeError,
-    ResponseFormatError,
-    SageMakerBackend,
-    TargetError,
-    backend_for_stack,
+from embedding_client.arguments import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    at_least_one,
+    build_backend,
+    embedding_options,
+    exit_code,
+    options_parent,
+    record_fields_parent,
+    target_parent,
 )
+from embedding_client.backend import EmbeddingClientError
 from embedding_client.bulk_input import (
     FORMATS,
     InputFormatError,
@@ -41,17 +45,7 @@ from embedding_client.bulk_input import (
 from embedding_client.bulk_output import PART_ROWS, ErrorLog, OutputError, errors_path, open_sink
 from embedding_client.bulk_progress import TerminalProgress, summary
 from embedding_client.bulk_runner import BulkRun
-from embedding_client.bulk_target import OptionError, PriceOverrides, bulk_target
-from embedding_client.embed import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_REFUSED,
-    EXIT_TARGET,
-    EXIT_USAGE,
-    embedding_options,
-    load_outputs,
-)
+from embedding_client.bulk_target import PriceOverrides, bulk_target
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -61,6 +55,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "rerun the same command to resume.",
         epilog="Exit codes: 0 all embedded, 2 usage/input/output, 3 target not resolved, 4 some "
         "documents refused (see OUT.errors.jsonl), 5 target kept failing, 130 interrupted.",
+        parents=[
+            target_parent("endpoint", "url", "bedrock"),
+            options_parent(),
+            record_fields_parent(),
+        ],
     )
     parser.add_argument("input", type=Path, help="the corpus: .jsonl, .csv, .parquet or .txt")
     parser.add_argument(
@@ -69,64 +68,30 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         required=True,
         help="OUT.parquet (a directory of part files) or OUT.jsonl",
     )
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--stack", help="a Pulumi stack of this project (reads its outputs)")
-    target.add_argument("--outputs-file", help="a saved `pulumi stack output --json`")
-    target.add_argument("--endpoint", help="a SageMaker endpoint name")
-    target.add_argument("--url", help="the local endpoint, e.g. http://127.0.0.1:8080")
-    target.add_argument("--bedrock", metavar="MODEL_ID", help="e.g. amazon.titan-embed-text-v2:0")
-    parser.add_argument("--region", help="AWS region (default: your AWS configuration)")
     parser.add_argument("--input-format", choices=FORMATS, help="default: by the extension")
-    parser.add_argument("--id-field", default="id", help="JSONL/CSV/Parquet id field (id)")
-    parser.add_argument("--text-field", default="text", help="JSONL/CSV/Parquet text field (text)")
-    prompts = parser.add_mutually_exclusive_group()
-    prompts.add_argument("--prompt-name", help="one of the model's prompts, e.g. passage")
-    prompts.add_argument("--prompt", help="a literal prefix, e.g. 'passage: '")
-    parser.add_argument("--dimensions", type=int, help="Matryoshka: keep this many dimensions")
-    parser.add_argument("--no-normalize", action="store_true", help="ask for raw vectors")
-    parser.add_argument(
-        "--no-truncate",
-        action="store_true",
-        help="refuse (error file) texts over the model's maximum length instead of truncating",
-    )
     parser.add_argument(
         "--concurrency",
-        type=int,
+        type=at_least_one,
         help="requests in flight (default: the endpoint's MaxConcurrency); halves on throttling",
     )
     parser.add_argument(
         "--max-tokens",
-        type=int,
+        type=at_least_one,
         help="estimated tokens per request (default: adaptive, aiming at 15 s per request)",
     )
     parser.add_argument("--price-per-gb-second", type=float, help="serverless $/GB-second")
     parser.add_argument("--price-per-1k-tokens", type=float, help="Bedrock $/1,000 tokens")
     parser.add_argument(
         "--part-rows",
-        type=int,
+        type=at_least_one,
         default=PART_ROWS,
         help="Parquet: rows per part file (default %(default)s; a crash redoes at most one part)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    for name in ("concurrency", "max_tokens", "dimensions", "part_rows"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    args.base64 = False  # `embedding_options` reads it; the target picks the encoding
-    return args
-
-
-def build_backend(args: argparse.Namespace) -> EmbeddingBackend:
-    """The backend the command line names (the same targets as `embed`)."""
-    if args.url:
-        return HttpBackend(args.url)
-    if args.endpoint:
-        return SageMakerBackend(args.endpoint, args.region)
-    if args.bedrock:
-        return BedrockBackend(args.bedrock, args.region)
-    outputs = load_outputs(args.stack, args.outputs_file)
-    return backend_for_stack(outputs)
+    # Read by `build_backend` and `embedding_options`: the target sizes requests and picks the
+    # encoding (bulk_target.py), and a corpus goes to the endpoint, never through the HTTP API.
+    parser.set_defaults(batch_size=None, base64=False, via_http_api=False)
+    return parser.parse_args(argv)
 
 
 def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -151,18 +116,9 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
             max_tokens=args.max_tokens,
             prices=PriceOverrides(args.price_per_gb_second, args.price_per_1k_tokens),
         )
-    except TargetError as error:
+    except EmbeddingClientError as error:  # OptionError is one too: nothing was sent
         print(f"embed file: {error}", file=stderr)
-        return EXIT_TARGET
-    except (InputTooLargeError, OptionError) as error:
-        print(f"embed file: {error}", file=stderr)
-        return EXIT_USAGE
-    except EndpointError as error:
-        print(f"embed file: {error}", file=stderr)
-        return EXIT_REFUSED if error.is_client_error else EXIT_FAILED
-    except ResponseFormatError as error:
-        print(f"embed file: {error}", file=stderr)
-        return EXIT_FAILED
+        return exit_code(error)
 
     for note in target.notes:
         print(f"embed file: note: {note}", file=stderr)

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from embedding_client.bulk_runner import Progress, RunStats
+from embedding_client.bulk_batches import RunStats
+from embedding_client.bulk_runner import Progress
 from facts import pricing
 
 

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from embedding_client.backends import (
-    SAGEMAKER_MAX_BODY_BYTES,
-    BedrockBackend,
+from embedding_client.backend import (
     EmbeddingBackend,
     EmbeddingClientError,
-    HttpBackend,
     InputTooLargeError,
-    SageMakerBackend,
     TargetError,
-    aws_client,
-    endpoint_batch_size,
 )
+from embedding_client.backend_bedrock import BedrockBackend
+from embedding_client.backend_local import HttpBackend
+from embedding_client.backend_sagemaker import SageMakerBackend
+from embedding_client.batching import endpoint_batch_size
+from embedding_client.bulk_batches import Limits
+from embedding_client.bulk_pacing import DEFAULT_TOKEN_BUDGET
 from embedding_client.bulk_progress import Pricing
-from embedding_client.bulk_runner import DEFAULT_TOKEN_BUDGET, Limits
+from embedding_client.transport import aws_client
 from facts import bedrock_formats, pricing
 from facts.embedding_api import EmbeddingOptions
+from facts.serverless import MAX_PAYLOAD_BYTES as SAGEMAKER_MAX_BODY_BYTES
 
 # In flight at once when the target states no limit of its own.
 LOCAL_CONCURRENCY = 2  # the local endpoint serves one request at a time; one more hides latency

@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from embedding_client.aws_session import AwsSettings, assume_roles_from_config
-from embedding_client.backends import (
+from deploy_account.session import AwsSettings, assume_roles_from_config
+from embedding_client.backend import (
     EmbeddingBackend,
     EmbeddingResult,
     InputTooLargeError,
@@ -188,7 +188,8 @@ def _verify_deploy(args: argparse.Namespace) -> None:
 
 
 def _backend(args: argparse.Namespace) -> EmbeddingBackend:
-    from embedding_client.backends import HttpBackend, SageMakerBackend
+    from embedding_client.backend_local import HttpBackend
+    from embedding_client.backend_sagemaker import SageMakerBackend
 
     if args.url:
         return HttpBackend(args.url)

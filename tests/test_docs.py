@@ -16,6 +16,7 @@ REPO_FOLDERS = (
     "proxy",
     "embedding_client",
     "facts",
+    "deploy_account",
     "scripts",
     "tests",
     "benchmarks",

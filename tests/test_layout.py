@@ -15,22 +15,34 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Project packages each folder may import (besides itself, the standard library and third-party
-# packages of its runtime). `facts` is the shared bottom layer; the Pulumi program (`components`)
-# drives the loader in-process (runner `local`) and reads its format version, and runs the
-# client's post-deploy check with the client's AWS session recipe (embedding_client/aws_session).
+# packages of its runtime). `facts` is the shared bottom layer (standard library only);
+# `deploy_account` (the stack's AWS session: boto3, nothing of the project) sits beside it, below
+# the program and the client, which both build sessions from it. The Pulumi program (`components`)
+# drives the loader in-process (runner `local`) and reads its format version; it runs the client's
+# post-deploy check as a command, never by import.
 # scripts/export_onnx.py fuses a graph with the loader's own code (loader/graph_fusion.py).
 ALLOWED = {
     "facts": set(),
+    "deploy_account": set(),
     "container": {"facts"},
     "loader": {"facts"},
     "proxy": {"facts"},
-    "embedding_client": {"facts"},
-    "components": {"facts", "loader", "embedding_client"},
+    "embedding_client": {"facts", "deploy_account"},
+    "components": {"facts", "loader", "deploy_account"},
     "__main__": {"components"},
     "scripts": {"facts", "loader"},
     "benchmarks": {"facts", "loader", "embedding_client", "container"},
 }
-PROJECT = {"facts", "container", "loader", "proxy", "embedding_client", "components", "tests"}
+PROJECT = {
+    "facts",
+    "deploy_account",
+    "container",
+    "loader",
+    "proxy",
+    "embedding_client",
+    "components",
+    "tests",
+}
 # The container's modules are imported by their bare names (code/ is on sys.path there).
 CONTAINER_MODULES = {path.stem for path in (ROOT / "container").glob("*.py")}
 

@@ -20,22 +20,20 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from embedding_client.backends import (
-    BedrockBackend,
+from embedding_client.backend import (
     EndpointError,
-    HttpApiBackend,
-    HttpBackend,
     InputTooLargeError,
     ResponseFormatError,
-    SageMakerBackend,
     TargetError,
-    backend_for_stack,
-    parse_embeddings,
-    plan_batches,
-    post_with_retries,
-    request_body,
 )
+from embedding_client.backend_bedrock import BedrockBackend
+from embedding_client.backend_http_api import HttpApiBackend
+from embedding_client.backend_local import HttpBackend
+from embedding_client.backend_sagemaker import SageMakerBackend
+from embedding_client.batching import parse_embeddings, plan_batches, request_body
 from embedding_client.serve import LocalEndpoint
+from embedding_client.stack_outputs import backend_for_stack
+from embedding_client.transport import post_with_retries
 from facts.embedding_api import EmbeddingOptions
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint, queue_sagemaker_results
 from tests.support.local_http import LocalHttpServer

@@ -18,13 +18,15 @@ from moto.backends import get_backend
 from moto.core import DEFAULT_ACCOUNT_ID
 from sentence_transformers import SentenceTransformer
 
-from embedding_client.batch_transform import (
+from embedding_client.arguments import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
-    JobSpec,
-    run,
-    transform_job_request,
+    EXIT_OK,
+    EXIT_TARGET,
+    EXIT_USAGE,
 )
-from embedding_client.embed import EXIT_FAILED, EXIT_OK, EXIT_TARGET, EXIT_USAGE
+from embedding_client.batch_job import JobSpec, transform_job_request
+from embedding_client.batch_transform import run
 from facts import batch_transform
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.transform_jobs import TransformPlatform

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 from sentence_transformers import SentenceTransformer
 
+from embedding_client.arguments import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from embedding_client.bulk_command import EXIT_INTERRUPTED, run
-from embedding_client.embed import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 from embedding_client.serve import LocalEndpoint
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.sagemaker_runtime import FaultyRuntime

@@ -6,19 +6,15 @@ import json
 
 import pytest
 
-from embedding_client.backends import request_body
+from embedding_client.batching import request_body
+from embedding_client.bulk_batches import Batch, BatchPlanner, Limits, RunStats, split
 from embedding_client.bulk_input import Document
-from embedding_client.bulk_runner import (
+from embedding_client.bulk_pacing import (
     DEFAULT_TOKEN_BUDGET,
     MIN_TOKEN_BUDGET,
     AdaptiveConcurrency,
-    Batch,
-    BatchPlanner,
-    Limits,
-    RunStats,
     TokenBudget,
     estimate_tokens,
-    split,
 )
 from facts.embedding_api import EmbeddingOptions
 

@@ -13,16 +13,8 @@ import numpy as np
 import pytest
 
 from embedding_client import __main__ as package_main
-from embedding_client.embed import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_REFUSED,
-    EXIT_TARGET,
-    EXIT_USAGE,
-    _Streams,
-    cosine_matrix,
-    run,
-)
+from embedding_client.arguments import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_TARGET, EXIT_USAGE
+from embedding_client.embed import _Streams, cosine_matrix, run
 from embedding_client.serve import LocalEndpoint
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint, queue_sagemaker_results
 from tests.support.models import DIMENSIONS

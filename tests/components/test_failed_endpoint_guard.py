@@ -31,8 +31,8 @@ from components.failed_endpoint_guard import (
     FailedEndpointGuardArgs,
     FailedEndpointGuardProvider,
 )
+from deploy_account.session import AssumeRole, AwsSettings
 from embedding_client import deploy_check
-from embedding_client.aws_session import AssumeRole, AwsSettings
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun
 from tests.support.sagemaker_faults import OUT_OF_MEMORY_FAILURE, SageMakerFaults

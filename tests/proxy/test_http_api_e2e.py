@@ -20,7 +20,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from embedding_client.backends import EndpointError, HttpApiBackend
+from embedding_client.backend import EndpointError
+from embedding_client.backend_http_api import HttpApiBackend
 from facts.embedding_api import decode_vector
 from proxy import authorizer as proxy_authorizer
 from proxy import handler as proxy_handler

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from embedding_client.aws_session import (
+from deploy_account.session import (
     AssumeRole,
     AwsSettings,
     AwsSettingsError,

@@ -6,8 +6,9 @@ post-deploy check) is built here from the same settings, so that all of them act
 the provider deploys to. Only names and ARNs travel in state and on command lines; keys come from
 the profile, the environment or the roles assumed at run time, and are never written anywhere.
 
-Imported by the program (`components/`), the provider process and the client: it needs boto3,
-which all three have, and imports nothing of this project, so it cannot form an import cycle.
+A package of its own, below the two runtimes that import it: the program (`components/`, and the
+packager's provider process) and the user's client (`embedding_client/`). It needs boto3, which
+both have, and imports nothing of this project, so neither runtime reaches into the other.
 """
 
 from __future__ import annotations

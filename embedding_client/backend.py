@@ -1,0 +1,104 @@
+"""What every embedding target is to the client: one `EmbeddingBackend` protocol, its result, and
+the errors the commands report instead of a traceback.
+
+The targets, one module each: `backend_local.py` (the local endpoint, or any server with
+SageMaker's container contract), `backend_sagemaker.py` (a deployed endpoint),
+`backend_bedrock.py` (Amazon Bedrock models), `backend_http_api.py` (the stack's HTTP API, SigV4);
+`stack_outputs.py` picks the one a stack deployed. Each `embed(texts, options)` takes the
+embedding API's options (facts/embedding_api.py); errors from the endpoint are raised as
+`EndpointError` with the endpoint's own message, unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from facts.embedding_api import EmbeddingOptions
+
+THROTTLING_CODES = ("ThrottlingException", "Throttling", "TooManyRequestsException")
+# Answers that mean "send less, later": throttling, and a serverless endpoint still scaling up.
+RETRY_LATER_CODES = (*THROTTLING_CODES, "ModelNotReadyException")
+# 4xx statuses that refuse the caller or the address, whatever the request holds.
+TARGET_STATUSES = (401, 403, 404, 405, 407)
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """One vector per input text, in input order; the tokens the model read, when it says."""
+
+    vectors: list[list[float]]
+    dimensions: int
+    model: str
+    prompt_tokens: int | None = None
+
+
+DEFAULT_OPTIONS = EmbeddingOptions(normalize=True)
+
+
+class EmbeddingBackend(Protocol):
+    def embed(
+        self, texts: list[str], options: EmbeddingOptions = DEFAULT_OPTIONS
+    ) -> EmbeddingResult:
+        """Vectors for `texts` with the embedding API's `options`."""
+        ...
+
+
+class EmbeddingClientError(Exception):
+    """Base class: anything the `embed` command reports instead of a traceback."""
+
+
+class InputTooLargeError(EmbeddingClientError):
+    """A single text cannot fit one request to this target."""
+
+
+class TargetError(EmbeddingClientError):
+    """The target cannot be resolved (missing stack outputs, unknown backend, no credentials)."""
+
+
+class EndpointError(EmbeddingClientError):
+    """The endpoint or service answered with an error; `message` is its text, verbatim."""
+
+    def __init__(
+        self,
+        target: str,
+        status: int | None,
+        message: str,
+        code: str = "",
+        *,
+        from_model: bool = True,
+    ) -> None:
+        self.target = target
+        self.status = status
+        self.code = code
+        self.message = message
+        # False: the service in front of the model answered (SageMaker's own 4xx: no such
+        # endpoint, credentials), so no input would fare better.
+        self.from_model = from_model
+        if status is None:
+            super().__init__(f"{target}: {message}")
+        else:
+            super().__init__(
+                f"{target} answered HTTP {status}{f' {code}' if code else ''}: {message}"
+            )
+
+    @property
+    def is_throttling(self) -> bool:
+        """The target asks for fewer requests (throttling, 429, a model still scaling up)."""
+        return self.code in RETRY_LATER_CODES or self.status == 429
+
+    @property
+    def is_client_error(self) -> bool:
+        """The request was refused (4xx, not throttling): sending it again will not help."""
+        if self.is_throttling:
+            return False
+        return self.status is not None and 400 <= self.status < 500
+
+    @property
+    def refuses_the_input(self) -> bool:
+        """A 4xx about these inputs: other inputs may pass. Not auth, not a wrong target."""
+        return self.is_client_error and self.from_model and self.status not in TARGET_STATUSES
+
+
+class ResponseFormatError(EmbeddingClientError):
+    """The target answered 2xx with a body that is not `{"embeddings", "model", "dimensions"}`."""

@@ -26,7 +26,7 @@ from components.packaging_runs import (
     PackagingRequest,
     run_loader,
 )
-from components.project_provider import ProjectProvider, pickle_by_value
+from components.project_provider import ProjectProvider, is_unknown, pickle_by_value
 from embedding_client.aws_session import AwsSettings
 from facts.identifiers import COMMIT_SHA
 
@@ -75,16 +75,9 @@ STATE_INPUTS = (
     "onnx_export",
     "model_code_checked",
 )
-# pulumi.runtime.rpc.UNKNOWN: what an input not yet known during preview looks like here.
-_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 # --- the pure decisions ------------------------------------------------------------------------
-
-
-def is_unknown(value: object) -> bool:
-    """True for an input Pulumi does not know yet (preview)."""
-    return value == _UNKNOWN
 
 
 # What a state written before an input existed meant by its absence.

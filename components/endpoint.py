@@ -30,7 +30,11 @@ from components.endpoint_monitoring import (
     EndpointMonitoring,
     EndpointMonitoringArgs,
 )
-from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpointGuardArgs
+from components.failed_endpoint_guard import (
+    OWNER_ID_TAG,
+    FailedEndpointGuard,
+    FailedEndpointGuardArgs,
+)
 from components.packager import HfModelPackager
 from deploy_account.session import AwsSettings
 from facts import serverless
@@ -207,6 +211,9 @@ class ServerlessEmbeddingEndpointArgs:
             )
 
 
+COMPONENT_TYPE = "embedding-endpoint:index:ServerlessEmbeddingEndpoint"
+
+
 class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
     """A SageMaker Serverless endpoint serving one packaged embedding model from the HF DLC."""
 
@@ -232,7 +239,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
         args: ServerlessEmbeddingEndpointArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("embedding-endpoint:index:ServerlessEmbeddingEndpoint", name, None, opts)
+        super().__init__(COMPONENT_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = dict(args.tags)
         self.image_uri = images.image_uri(args.region, args.image_tag)
@@ -291,12 +298,15 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        endpoint_tags = {**tags, OWNER_ID_TAG: args.bucket_arn}
         guard = FailedEndpointGuard(
             f"{name}-failed-endpoint-guard",
             FailedEndpointGuardArgs(
                 endpoint_name=args.endpoint_name,
                 region=args.region,
                 aws=args.aws,
+                owner_tags=endpoint_tags,
+                import_command=self._import_command(name, args.endpoint_name),
             ),
             opts=child,
         )
@@ -304,7 +314,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             f"{name}-endpoint",
             name=args.endpoint_name,
             endpoint_config_name=config.name,
-            tags=tags,
+            tags=endpoint_tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.protect,
@@ -314,9 +324,12 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 # The name is fixed: a replacement (`pulumi up --replace`, or recovery from
                 # `Failed`) must delete the old endpoint before it creates the new one.
                 delete_before_replace=True,
-                # Changes when the guard removed a failed endpoint: an Endpoint still in state
-                # for it is then recreated instead of updated (which SageMaker would refuse).
+                # Changes when the guard removed a failed endpoint or found none: an Endpoint
+                # still in state for it is then recreated instead of updated (which SageMaker
+                # would refuse). `replace_with` does the same where the old state has no trigger
+                # (the engine ignores a trigger that had no value before).
                 replacement_trigger=guard.failed_endpoint,
+                replace_with=[guard],
             ),
         )
 
@@ -329,7 +342,9 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 alarm_topic_arn=args.alarm_topic_arn,
                 tags=args.tags,
             ),
-            opts=child,
+            # Alarms and the dashboard are upserts by name: only once the guard found no other
+            # stack's endpoint of this name may they be written.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[guard]),
         )
 
         self.endpoint_resource = endpoint
@@ -352,6 +367,20 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 "role_name": self.role_name,
                 "memory_warning": self.memory_warning,
             }
+        )
+
+    def _import_command(self, name: str, endpoint_name: str) -> pulumi.Output[str]:
+        """`pulumi import` of an existing endpoint of this name as this component's child.
+
+        The URN is built from its parts: an input depending on `self.urn` would make the guard
+        depend on every child of this component, the Endpoint included, which depends on it.
+        """
+        parent = pulumi.create_urn(name, COMPONENT_TYPE)
+        return parent.apply(
+            lambda urn: (
+                f"pulumi import 'aws:sagemaker/endpoint:Endpoint' {name}-endpoint "
+                f"{endpoint_name} --parent '{name}={urn}'"
+            )
         )
 
     def _execution_policy(self, args: ServerlessEmbeddingEndpointArgs) -> pulumi.Output[str]:

@@ -7,12 +7,19 @@ or in state with an initialization error (the next update is refused). Either wa
 `pulumi up` would fail forever. This dynamic resource runs before the Endpoint (which depends on
 it) and makes that next `pulumi up` recover by itself:
 
-- `check` (run by `pulumi preview` and `pulumi up`) reads DescribeEndpoint and records the
-  endpoint's identity in `failed_endpoint` when it is `Failed`; otherwise it keeps the value it
-  had, so the resource shows a change exactly when there is a failed endpoint to remove;
-- `create`/`update` delete that endpoint, if it is still `Failed`, and wait until it is gone;
-- the Endpoint's `replacement_trigger` is `failed_endpoint`: an Endpoint still in state is
-  replaced (delete first, its name is fixed), one missing from state is simply created;
+- `check` (run by `pulumi preview` and `pulumi up`) reads DescribeEndpoint and records in
+  `failed_endpoint` the identity of a `Failed` or `Deleting` endpoint, or a new marker while
+  there is no endpoint of that name at all; otherwise it keeps the value it had, so the resource
+  shows a change exactly when the endpoint must be (re)created;
+- an endpoint of that name whose tags are not this stack's (another project or stack, another
+  stack of the same name on another backend, or no tags) is never touched: `check` fails, naming
+  it, its tags and the `pulumi import` command that would adopt it;
+- `create`/`update` delete a recorded `Failed` endpoint, and wait until it is gone;
+- a change of `failed_endpoint` replaces the guard, and the Endpoint is replaced with it
+  (`replace_with`), and also through its `replacement_trigger`: an Endpoint still in state is
+  recreated (delete first, its name is fixed), one missing from state is simply created. The
+  replacement works on old states too, where the engine ignores a trigger that had no value
+  before; a wait that timed out leaves the endpoint absent, which the next `check` marks;
 - `delete` (on destroy) removes a `Failed` endpoint the state never recorded.
 
 Its SageMaker client is the stack's: region, `aws:profile`, `aws:assumeRoles` and `aws:endpoints`
@@ -23,7 +30,9 @@ functions of the same name; clients are created per call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -36,7 +45,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from components.project_provider import ProjectProvider, pickle_by_value
+from components.project_provider import ProjectProvider, is_unknown, pickle_by_value
 from deploy_account.session import AwsSettings
 
 # The provider's own deadline (dynamic providers ignore CustomTimeouts). Deleting a serverless
@@ -44,8 +53,15 @@ from deploy_account.session import AwsSettings
 DELETE_TIMEOUT_SECONDS = 900
 DELETE_POLL_SECONDS = 10
 OUTPUT_NAMES = ("failed_endpoint", "failure_reason")
+# `failed_endpoint` when no endpoint of the name exists: "absent <unique>", new at every check.
+ABSENT_MARKER = "absent"
+# The tag that tells two stacks of one project and stack name apart (another backend, another
+# person): the name of the stack's own artifact bucket, which S3 auto-names uniquely.
+OWNER_ID_TAG = "embedding-endpoint:owner"
 INPUT_NAMES = (
     "endpoint_name",
+    "owner_tags",
+    "import_command",
     "region",
     "aws_profile",
     "aws_assume_roles",
@@ -75,6 +91,42 @@ def describe(client: Any, name: str) -> Any:
         if "Could not find endpoint" in error.response.get("Error", {}).get("Message", ""):
             return None
         raise
+
+
+def endpoint_tags(client: Any, described: Any) -> dict[str, str]:
+    """The endpoint's tags (ListTags), as a dict."""
+    tags: dict[str, str] = {}
+    pages = client.get_paginator("list_tags").paginate(ResourceArn=described["EndpointArn"])
+    for page in pages:
+        tags.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
+    return tags
+
+
+def foreign_owner(tags: dict[str, str], owner_tags: dict[str, str]) -> bool:
+    """True unless the endpoint carries this stack's owner tags (none declared: no check).
+
+    The project and stack tags must be there and equal. `OWNER_ID_TAG` (the stack's artifact
+    bucket, unique per stack even across backends) is compared when both sides have it: an
+    endpoint created before it existed lacks it, and a new stack does not know it at preview.
+    """
+    for key, value in owner_tags.items():
+        known = value is not None and not is_unknown(value)
+        if key == OWNER_ID_TAG:
+            if known and key in tags and tags[key] != value:
+                return True
+        elif key not in tags or (known and tags[key] != value):
+            return True
+    return False
+
+
+def foreign_endpoint_failure(name: str, tags: dict[str, str], import_command: str) -> str:
+    shown = ", ".join(f"{key}={value}" for key, value in sorted(tags.items())) or "no tags"
+    return (
+        f"an endpoint named {name} already exists and is not this stack's (its tags: {shown}); "
+        "it is left alone. Another stack of the same project and stack name (in another "
+        "backend?) or someone else created it. Choose another stack name, delete that endpoint "
+        f"if it is unused, or adopt it into this stack: {import_command}"
+    )
 
 
 def identity(described: Any) -> str:
@@ -120,27 +172,41 @@ def _outputs(props: Any) -> dict[str, Any]:
 
 
 def check(olds: Any, news: Any) -> CheckResult:
-    """Record a `Failed` endpoint of this name; else keep what the state says."""
+    """Record a `Failed`, `Deleting` or absent endpoint of this name; else keep the state's."""
     inputs = dict(news)
     inputs["failed_endpoint"] = (olds or {}).get("failed_endpoint") or ""
     inputs["failure_reason"] = (olds or {}).get("failure_reason") or ""
     name = inputs["endpoint_name"]
     try:
-        described = describe(sagemaker_client(inputs), name)
+        client = sagemaker_client(inputs)
+        described = describe(client, name)
+        tags = endpoint_tags(client, described) if described is not None else {}
     except Exception as error:  # noqa: BLE001 - reported as a failure naming the endpoint
         return CheckResult(
             inputs,
             [CheckFailure("endpoint_name", f"cannot read SageMaker endpoint {name}: {error}")],
         )
-    if described is not None and described["EndpointStatus"] == "Failed":
+    if described is None:
+        # Always a new value: an Endpoint still in state for a deleted endpoint is recreated,
+        # and one missing from state is created anyway.
+        inputs["failed_endpoint"] = f"{ABSENT_MARKER} {uuid.uuid4().hex}"
+        return CheckResult(inputs, [])
+    if foreign_owner(tags, inputs.get("owner_tags") or {}):
+        message = foreign_endpoint_failure(name, tags, inputs.get("import_command") or "")
+        return CheckResult(inputs, [CheckFailure("endpoint_name", message)])
+    if described["EndpointStatus"] in ("Failed", "Deleting"):
         inputs["failed_endpoint"] = identity(described)
         inputs["failure_reason"] = described.get("FailureReason") or ""
     return CheckResult(inputs, [])
 
 
 def diff(_id: str, olds: Any, news: Any) -> DiffResult:
+    """A new `failed_endpoint` replaces the guard, and with it the Endpoint (`replace_with`)."""
     changed = [name for name in INPUT_NAMES if olds.get(name) != news.get(name)]
-    return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
+    replaces = [name for name in ("failed_endpoint",) if name in changed]
+    return DiffResult(
+        changes=bool(changed), replaces=replaces, stables=[], delete_before_replace=False
+    )
 
 
 def create(props: Any) -> CreateResult:
@@ -160,9 +226,13 @@ def delete(_id: str, props: Any) -> None:
     The Endpoint depends on the guard, so Pulumi deletes it first; what is left here is the
     failed endpoint of a create the provider did not record.
     """
-    described = describe(sagemaker_client(props), props["endpoint_name"])
-    if described is not None and described["EndpointStatus"] == "Failed":
-        remove_failed({**props, "failed_endpoint": identity(described)})
+    client = sagemaker_client(props)
+    described = describe(client, props["endpoint_name"])
+    if described is None or described["EndpointStatus"] != "Failed":
+        return
+    if foreign_owner(endpoint_tags(client, described), props.get("owner_tags") or {}):
+        return  # another stack's: never ours to delete
+    remove_failed({**props, "failed_endpoint": identity(described)})
 
 
 def read(id_: str, props: Any) -> ReadResult:
@@ -186,6 +256,10 @@ class FailedEndpointGuardArgs:
     region: str
     # The stack's profile, role chain and endpoint overrides (None: default credentials).
     aws: AwsSettings | None = None
+    # The tags that make an endpoint of this name this stack's (see `foreign_owner`); an
+    # endpoint without them is never touched, and preview says how to adopt it.
+    owner_tags: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    import_command: pulumi.Input[str] = ""
     delete_timeout_seconds: int = DELETE_TIMEOUT_SECONDS
     delete_poll_seconds: int = DELETE_POLL_SECONDS
 
@@ -210,7 +284,7 @@ class FailedEndpointGuardArgs:
 class FailedEndpointGuard(pulumi.dynamic.Resource):
     """Removes a `Failed` endpoint of the watched name; its `failed_endpoint` says which."""
 
-    # The last failed endpoint removed ("" if none): the Endpoint's replacement trigger.
+    # The last failed endpoint removed, or the absent marker: the Endpoint's replacement trigger.
     failed_endpoint: pulumi.Output[str]
     failure_reason: pulumi.Output[str]
 
@@ -220,6 +294,8 @@ class FailedEndpointGuard(pulumi.dynamic.Resource):
         aws = args.aws or AwsSettings(region=args.region)
         props = {
             "endpoint_name": args.endpoint_name,
+            "owner_tags": dict(args.owner_tags),
+            "import_command": args.import_command,
             **aws.as_inputs(),
             "delete_timeout_seconds": args.delete_timeout_seconds,
             "delete_poll_seconds": args.delete_poll_seconds,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pulumi.dynamic import CheckFailure
 
+from components.project_provider import is_unknown
 from deploy_account.session import AwsSettings
 from facts import engine_choice
 from facts.engine_choice import EngineAsk, EngineChoice, choose_engine
@@ -22,14 +23,6 @@ from facts.onnx_runtime import ONNX_MODEL_FILE, RUNTIME_WHEELS, onnx_file_proble
 
 if TYPE_CHECKING:
     from loader.selection import RepoFile
-
-# pulumi.runtime.rpc.UNKNOWN: what an input not yet known during preview looks like here.
-_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-
-
-def is_unknown(value: object) -> bool:
-    """True for an input Pulumi does not know yet (preview)."""
-    return value == _UNKNOWN
 
 
 class CommitFiles:

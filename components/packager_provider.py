@@ -26,14 +26,13 @@ from components.packager_checks import (
     check_local_fusion,
     check_model_code,
     check_prompt_name,
-    is_unknown,
     pin_revision,
     secret_token,
     settle_engine,
 )
 from components.packager_state import PackagerInputs, recorded_result, state_outputs
 from components.packaging_runs import RUNNERS, PackagingError, PackagingRequest, run_loader
-from components.project_provider import ProjectProvider, pickle_by_value
+from components.project_provider import ProjectProvider, is_unknown, pickle_by_value
 from deploy_account.session import AwsSettings
 from facts.identifiers import COMMIT_SHA
 
@@ -71,9 +70,9 @@ def diff(resource_id: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> 
     """Replace (create first, delete after) when the artifact's identity changes.
 
     Identity: the `PackagerInputs` fields marked `replaces` (bucket, prefix, model, pinned
-    revision, source, format version, engine and graph). A format change rebuilds the same key;
-    the old resource's delete then finds the new sha256 in the manifest and leaves the object
-    alone. Anything else (retention, runner, endpoints, the expected sha256) only updates the
+    revision, source, format version, engine and graph). A format change packages at a key of
+    its own (facts/artifact_keys.py); the old resource's delete removes the old archive only at
+    the end of a successful update, and never in a retained bucket. Anything else (retention, runner, endpoints, the expected sha256) only updates the
     state, and a token change alone is no change at all.
     """
     old, new = PackagerInputs.from_mapping(olds), PackagerInputs.from_mapping(news)

@@ -5,7 +5,10 @@ once the endpoint is created, again whenever it moves to a new configuration (an
 image or settings creates one) and whenever the endpoint itself is replaced. The deploy check
 comes first: SageMaker rolls a failed update back to the old configuration and reports
 `InService`, which the provider takes for success; the check sees the old configuration (or a
-FailureReason, or another archive) and fails the deploy. Then the smoke invocations run.
+FailureReason, or another archive) and fails the deploy. Then the smoke invocations run, unless
+the stack says `smokeTest: false`: that setting skips the invocations only, never the deploy
+check, since without it a rolled-back update would be green and its clean-up would delete what
+the endpoint still serves.
 
 Why this protects the old Model and EndpointConfiguration: they are replaced create-before-
 delete, and Pulumi deletes replaced resources only at the end of an update in which every step
@@ -41,12 +44,14 @@ def check_command_line(
     expected_config: str | None = None,
     expected_sha256: str | None = None,
     sagemaker_endpoint_url: str | None = None,
+    invocations: bool = True,
 ) -> str:
     """The shell command that checks a deployed SageMaker endpoint, in the stack's account.
 
     With `expected_config` (and `expected_sha256`) it first checks that the live endpoint serves
-    what this deploy created. The profile name and the role chain (ARNs, session names) travel on
-    the command line; the credentials they stand for are looked up when the command runs.
+    what this deploy created; `invocations=False` stops there. The profile name and the role
+    chain travel on the command line; the credentials they stand for are looked up when the
+    command runs.
     """
     words = [python, "-m", "embedding_client.smoke", "--endpoint", endpoint_name]
     words += ["--region", region]
@@ -62,6 +67,8 @@ def check_command_line(
         words += ["--expected-config", expected_config]
         if expected_sha256:
             words += ["--expected-sha256", expected_sha256]
+        if not invocations:
+            words += ["--skip-invocations"]
     return shlex.join(words)
 
 
@@ -85,8 +92,9 @@ class PostDeployCheckArgs:
     sagemaker_endpoint_url: str | None = None
     # The stack's profile and assumed roles (`aws:profile`, `aws:assumeRoles`).
     aws: AwsSettings | None = None
-    # False: only the command line is computed (to export), nothing runs during `pulumi up`.
-    run_on_deploy: bool = True
+    # False (`smokeTest: false`): `pulumi up` runs the deploy check alone, no invocations. The
+    # exported command line always has both.
+    invoke_on_deploy: bool = True
     # The interpreter that runs the program has the client installed.
     python: str = field(default_factory=lambda: sys.executable)
 
@@ -104,7 +112,7 @@ class PostDeployCheckArgs:
             endpoint_url=cfg.runtime_endpoint_url,
             sagemaker_endpoint_url=cfg.aws_endpoint("sagemaker"),
             aws=cfg.aws,
-            run_on_deploy=cfg.smoke_test,
+            invoke_on_deploy=cfg.smoke_test,
         )
 
     def __post_init__(self) -> None:
@@ -116,7 +124,7 @@ class PostDeployCheck(pulumi.ComponentResource):
     """Runs the check against a deployed endpoint; a failure fails `pulumi up`."""
 
     command_line: pulumi.Output[str]
-    stdout: pulumi.Output[str] | None
+    stdout: pulumi.Output[str]
 
     def __init__(
         self,
@@ -125,7 +133,27 @@ class PostDeployCheck(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("embedding-endpoint:index:PostDeployCheck", name, None, opts)
-        self.command_line = pulumi.Output.all(
+        self.command_line = self._check_line(args, invocations=True)
+        run = command.local.Command(
+            f"{name}-run",
+            create=self._check_line(args, invocations=args.invoke_on_deploy),
+            dir=str(PROJECT_ROOT),
+            # No `update`: a changed trigger replaces the resource, which runs `create` again.
+            triggers=[args.endpoint_config_name],
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[args.endpoint],
+                # A replaced endpoint (recovery from `Failed`, `pulumi up --replace`) is
+                # checked again although its name and configuration stay the same.
+                replace_with=[args.endpoint],
+            ),
+        )
+        self.stdout = run.stdout
+        self.register_outputs({"command_line": self.command_line, "stdout": self.stdout})
+
+    @staticmethod
+    def _check_line(args: PostDeployCheckArgs, invocations: bool) -> pulumi.Output[str]:
+        return pulumi.Output.all(
             args.endpoint_name, args.endpoint_config_name, args.artifact_sha256
         ).apply(
             lambda values: check_command_line(
@@ -137,23 +165,6 @@ class PostDeployCheck(pulumi.ComponentResource):
                 values[1],
                 values[2],
                 args.sagemaker_endpoint_url,
+                invocations=invocations,
             )
         )
-        self.stdout = None
-        if args.run_on_deploy:
-            run = command.local.Command(
-                f"{name}-run",
-                create=self.command_line,
-                dir=str(PROJECT_ROOT),
-                # No `update`: a changed trigger replaces the resource, which runs `create` again.
-                triggers=[args.endpoint_config_name],
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=[args.endpoint],
-                    # A replaced endpoint (recovery from `Failed`, `pulumi up --replace`) is
-                    # checked again although its name and configuration stay the same.
-                    replace_with=[args.endpoint],
-                ),
-            )
-            self.stdout = run.stdout
-        self.register_outputs({"command_line": self.command_line, "stdout": self.stdout})

@@ -16,6 +16,14 @@ from pathlib import Path
 
 from pulumi.dynamic import ResourceProvider
 
+# pulumi.runtime.rpc.UNKNOWN: what an input not yet known during preview looks like to a provider.
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def is_unknown(value: object) -> bool:
+    """True for an input Pulumi does not know yet (preview)."""
+    return value == UNKNOWN
+
 
 def pickle_by_value(cls: type) -> type:
     """Make dill serialize `cls` and its methods by value, as it does for `__main__` objects.

@@ -1,10 +1,13 @@
 """Where artifacts live in the artifact bucket: written by the loader, read by everyone else.
 
-`{key_prefix}{org}/{name}/{40-hex revision}/model.tar.gz`, a `manifest.json` beside it. Archives
-for the ONNX engine live one folder down, named for the engine and the container's Python
-(`.../{revision}/onnx-py310/model.tar.gz`, `onnx-model_O2-py310/` for a graph the stack chose
-with `onnxFile`): the torch and ONNX archives of one revision, or ONNX
-archives for two images, never overwrite each other.
+`{key_prefix}{org}/{name}/{40-hex revision}/[{variant}/]{format version}/model.tar.gz`, a
+`manifest.json` beside it. Archives for the ONNX engine live in a variant folder named for the
+engine and the container's Python (`onnx-py310/`, `onnx-model_O2-py310/` for a graph the stack
+chose with `onnxFile`): the torch and ONNX archives of one revision, or ONNX archives for two
+images, never overwrite each other. The last folder is the packaging format version
+(loader/version.py: it hashes the shipped code and runtime), so a build with other code gets
+another key: the archive a live Model names is never rewritten, and a rolled-back endpoint keeps
+loading the bytes it was created with.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from dataclasses import dataclass
 ARCHIVE_NAME = "model.tar.gz"
 MANIFEST_NAME = "manifest.json"
 _ARCHIVE_KEY = re.compile(
-    r"(?:^|/)(?P<model>[^/]+/[^/]+)/[0-9a-f]{40}/(?:onnx(?:-[A-Za-z0-9_.-]+)?-py\d+/)?model\.tar\.gz$"
+    r"(?:^|/)(?P<model>[^/]+/[^/]+)/[0-9a-f]{40}/(?:onnx(?:-[A-Za-z0-9_.-]+)?-py\d+/)?"
+    r"(?:\d+-[0-9a-f]{16}/)?model\.tar\.gz$"
 )
 
 
@@ -37,11 +41,16 @@ class ArtifactLocation:
 
 
 def artifact_location(
-    bucket: str, key_prefix: str, model_id: str, revision: str, variant: str | None = None
+    bucket: str,
+    key_prefix: str,
+    model_id: str,
+    revision: str,
+    format_version: str,
+    variant: str | None = None,
 ) -> ArtifactLocation:
-    """`{key_prefix}{model_id}/{revision}/[{variant}/]model.tar.gz` in `bucket`."""
+    """`{key_prefix}{model_id}/{revision}/[{variant}/]{format_version}/model.tar.gz` in `bucket`."""
     folder = f"{key_prefix}{model_id}/{revision}/" + (f"{variant}/" if variant else "")
-    return ArtifactLocation(bucket, folder + ARCHIVE_NAME)
+    return ArtifactLocation(bucket, f"{folder}{format_version}/{ARCHIVE_NAME}")
 
 
 def source_revision(url: str, etag: str, version_id: str | None) -> str:

@@ -82,6 +82,21 @@ def lookup_existing(
     return existing
 
 
+def recorded_sha256(s3: Any, location: ArtifactLocation) -> str | None:
+    """The sha256 the manifest beside `location` records; None without a readable manifest."""
+    try:
+        raw = s3.get_object(Bucket=location.bucket, Key=location.manifest_key)["Body"].read()
+    except ClientError as error:
+        if _is_missing(error):
+            return None
+        raise
+    try:
+        recorded = json.loads(raw).get("sha256")
+    except (ValueError, AttributeError):
+        return None
+    return recorded if isinstance(recorded, str) else None
+
+
 def delete_artifact(s3: Any, model_data_url: str, only_if_sha256: str | None = None) -> bool:
     """Delete an archive and its manifest; False when there was nothing (of that sha256) to delete.
 
@@ -91,19 +106,8 @@ def delete_artifact(s3: Any, model_data_url: str, only_if_sha256: str | None = N
     """
     bucket, key = parse_s3_url(model_data_url)
     location = ArtifactLocation(bucket, key)
-    if only_if_sha256 is not None:
-        try:
-            raw = s3.get_object(Bucket=bucket, Key=location.manifest_key)["Body"].read()
-        except ClientError as error:
-            if _is_missing(error):
-                return False
-            raise
-        try:
-            recorded = json.loads(raw).get("sha256")
-        except ValueError:
-            recorded = None
-        if recorded != only_if_sha256:
-            return False
+    if only_if_sha256 is not None and recorded_sha256(s3, location) != only_if_sha256:
+        return False
     existed = True
     try:
         s3.head_object(Bucket=bucket, Key=key)

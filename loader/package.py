@@ -80,7 +80,12 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
     except NoWeightsError as error:
         raise LoaderError(str(error), step="select-files", model=model) from error
     location = artifact_location(
-        request.bucket, request.key_prefix, model, snapshot.revision, request.artifact_variant
+        request.bucket,
+        request.key_prefix,
+        model,
+        snapshot.revision,
+        version,
+        request.artifact_variant,
     )
     existing = lookup_existing(s3, location, version, model, request.expected_sha256)
     if existing is not None:

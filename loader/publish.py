@@ -13,7 +13,7 @@ from facts.artifact_keys import ArtifactLocation
 from facts.loader_contract import LoaderRequest, LoaderResult
 from facts.onnx_runtime import RuntimeWheel
 from loader.archive import Member, TarEntry, stored_gzip, tar_stream
-from loader.artifacts import write_manifest
+from loader.artifacts import recorded_sha256, write_manifest
 from loader.errors import ChecksumMismatch, UploadError
 from loader.selection import is_weights
 from loader.upload import ArchiveReader, upload_archive
@@ -39,6 +39,8 @@ def publish(
     """
     model = request.model_id
     files: list[TarEntry] = []
+    # A key, once recorded, keeps its bytes: a Model may name it (facts/artifact_keys.py).
+    recorded = recorded_sha256(s3, location)
 
     def listed(members: Iterable[Member]) -> Iterator[Member]:
         for entry, chunks in members:
@@ -52,6 +54,15 @@ def publish(
                 f"built archive has sha256 {sha256}, expected {request.expected_sha256}; "
                 "the upload was aborted",
                 step="verify-sha256",
+                model=model,
+            )
+        if recorded and sha256 != recorded:
+            raise ChecksumMismatch(
+                f"{location.url} already records sha256 {recorded}, and this build gives "
+                f"{sha256}: an archive key is never rewritten with other bytes (a Model may "
+                "serve it); the upload was aborted. Delete that archive and its manifest by "
+                "hand if no Model uses it",
+                step="verify-immutable-key",
                 model=model,
             )
 

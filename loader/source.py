@@ -111,7 +111,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
     head, source_bucket, source_key = _open_source(s3, request)
     version_id = head.get("VersionId")
     revision = source_revision(url, head["ETag"], version_id)
-    location = artifact_location(request.bucket, request.key_prefix, model, revision)
+    location = artifact_location(request.bucket, request.key_prefix, model, revision, version)
     existing = lookup_existing(s3, location, version, model, request.expected_sha256)
     if existing is not None:
         return existing

@@ -20,7 +20,8 @@ from loader.errors import LoaderError
 from loader.vendored_runtime import runtime_files
 
 # The archive's framing (tar headers, gzip blocks, key layout). 2: headers from `tarfile` (PAX).
-LAYOUT_VERSION = "2"
+# 3: the format version is a folder of the key (facts/artifact_keys.py), so keys are immutable.
+LAYOUT_VERSION = "3"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTAINER_DIR = PROJECT_ROOT / "container"

@@ -197,6 +197,30 @@ def test_smoke_invokes_the_endpoint_once_the_deploy_check_passed(
     assert json.loads(captured.out)["smoke_test"] == "passed"
 
 
+def test_skipping_invocations_still_fails_a_rolled_back_update(faults, endpoint_name, aws, capsys):
+    old = faults.model_and_config("old", OLD_SHA)
+    faults.create_endpoint(endpoint_name, old.config_name)
+    new = faults.model_and_config("new", NEW_SHA)
+    faults.roll_back_update(endpoint_name)
+    argv = _smoke_args(aws, endpoint_name, new.config_name, NEW_SHA) + ["--skip-invocations"]
+    assert smoke.main(argv) == 1
+    assert "deploy check failed" in capsys.readouterr().err
+
+
+def test_skipping_invocations_passes_on_the_deploys_configuration_without_invoking(
+    faults, endpoint_name, aws, capsys
+):
+    new = faults.model_and_config("new", NEW_SHA)
+    faults.create_endpoint(endpoint_name, new.config_name)
+    forget_sagemaker_results(aws)  # an invocation would get moto's canned answer and fail
+    argv = _smoke_args(aws, endpoint_name, new.config_name, NEW_SHA) + ["--skip-invocations"]
+    code = smoke.main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["deploy_check"] == "passed"
+    assert "smoke_test" not in captured.out
+
+
 def test_the_exported_command_line_exits_non_zero_with_the_message(faults, endpoint_name, aws):
     """smokeTestCommand is the Command's line; run it as a user would, in a shell."""
     old = faults.model_and_config("old", OLD_SHA)

@@ -17,6 +17,7 @@ from components.endpoint import (
     memory_fit_warning,
     model_environment,
 )
+from components.failed_endpoint_guard import OWNER_ID_TAG
 from tests.fixtures.pulumi_mocks import ACCOUNT_ID, ProgramRun
 
 MODEL = "aws:sagemaker/model:Model"
@@ -316,3 +317,36 @@ def test_the_endpoints_log_group_is_declared_with_a_retention(
     log_group = run.one(LOG_GROUP).inputs
     assert log_group["name"] == "/aws/sagemaker/Endpoints/embedding-endpoint-dev"
     assert log_group["retentionInDays"] == 90
+
+
+def test_a_replaced_guard_replaces_the_endpoint_even_from_a_state_without_trigger(
+    on_demand: ProgramRun,
+) -> None:
+    assert on_demand.one(ENDPOINT).replace_with == (on_demand.one(GUARD).urn,)
+
+
+def test_the_endpoint_carries_the_owner_tags_the_guard_compares(on_demand: ProgramRun) -> None:
+    tags = on_demand.one(ENDPOINT).inputs["tags"]
+    assert tags[OWNER_ID_TAG] == BUCKET_ARN
+    assert on_demand.one(GUARD).inputs["owner_tags"] == tags
+
+
+def test_the_guard_names_the_import_that_adopts_an_endpoint_of_this_name(
+    on_demand: ProgramRun,
+) -> None:
+    component = on_demand.one("embedding-endpoint:index:ServerlessEmbeddingEndpoint")
+    endpoint = on_demand.one(ENDPOINT)
+    command = on_demand.one(GUARD).inputs["import_command"]
+    # The engine leaves the root stack's type out of a top-level resource's URN (the mocks
+    # keep it): `urn:pulumi:<stack>::<project>::<type>::<name>`.
+    project, stack = component.urn.split("::")[1], component.urn.split("::")[0].split(":")[-1]
+    urn = f"urn:pulumi:{stack}::{project}::embedding-endpoint:index:ServerlessEmbeddingEndpoint::"
+    assert command == (
+        f"pulumi import 'aws:sagemaker/endpoint:Endpoint' {endpoint.name} "
+        f"embedding-endpoint-dev --parent '{component.name}={urn}{component.name}'"
+    )
+
+
+def test_alarms_and_dashboard_wait_for_the_guards_ownership_check(on_demand: ProgramRun) -> None:
+    monitoring = on_demand.one("embedding-endpoint:index:EndpointMonitoring")
+    assert on_demand.one(GUARD).urn in monitoring.dependencies

@@ -27,10 +27,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from components.failed_endpoint_guard import (
+    OWNER_ID_TAG,
     FailedEndpointGuard,
     FailedEndpointGuardArgs,
     FailedEndpointGuardProvider,
 )
+from components.project_provider import UNKNOWN
 from deploy_account.session import AssumeRole, AwsSettings
 from embedding_client import deploy_check
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
@@ -86,22 +88,35 @@ def engine_replaces(old_trigger: Any, new_trigger: Any) -> bool:
 
 
 def deploy(provider, olds: dict, inputs: dict) -> dict:
-    """One `pulumi up` of the guard: check, then create or (when diff says so) update."""
+    """One `pulumi up` of the guard: check, then create, replace (a create) or update."""
     checked = provider.check(olds, inputs)
     assert checked.failures == []
     if not olds:
         return provider.create(checked.inputs).outs
-    if provider.diff("id", olds, checked.inputs).changes:
+    decision = provider.diff("id", olds, checked.inputs)
+    if decision.replaces:
+        return provider.create(checked.inputs).outs
+    if decision.changes:
         return provider.update("id", olds, checked.inputs).outs
     return olds
+
+
+def endpoint_replaced(provider, olds: dict, news: dict, old_trigger: Any = "") -> bool:
+    """Does the engine replace the Endpoint: its trigger moved, or the guard (`replace_with`)?"""
+    guard_replaced = bool(provider.diff("id", olds, news).replaces)
+    return guard_replaced or engine_replaces(old_trigger, news["failed_endpoint"])
 
 
 # --- check and diff: a change exactly when there is a failed endpoint ------------------------
 
 
-def test_without_an_endpoint_there_is_nothing_to_remove(provider, aws, name, faults) -> None:
+def test_without_an_endpoint_the_guard_marks_it_absent_until_one_exists(
+    provider, aws, name, faults
+) -> None:
     outs = deploy(provider, {}, guard_inputs(aws, name))
-    assert outs["failed_endpoint"] == ""
+    assert outs["failed_endpoint"].startswith("absent ")
+    deployed = faults.model_and_config("ok", SHA)
+    faults.create_endpoint(name, deployed.config_name)  # the Endpoint step of that `up`
     checked = provider.check(outs, guard_inputs(aws, name)).inputs
     assert provider.diff("id", outs, checked).changes is False
 
@@ -149,7 +164,8 @@ def test_the_guard_looks_in_the_account_of_the_stacks_role_chain(provider, aws, 
         deployed = other.model_and_config("other-account", SHA)
         other.create_endpoint(name, deployed.config_name)
         other.fail_creation(name, OUT_OF_MEMORY_FAILURE)
-        assert provider.check({}, guard_inputs(aws, name)).inputs["failed_endpoint"] == ""
+        in_callers_account = provider.check({}, guard_inputs(aws, name)).inputs
+        assert in_callers_account["failed_endpoint"].startswith("absent ")
         checked = provider.check({}, guard_inputs(aws, name) | settings.as_inputs())
         assert checked.inputs["failure_reason"] == OUT_OF_MEMORY_FAILURE
         provider.create(checked.inputs)
@@ -359,3 +375,100 @@ def test_settings_of_another_region_are_refused() -> None:
     args = {"endpoint_name": "e", "region": "us-east-1", "aws": AwsSettings(region="eu-west-1")}
     with pytest.raises(ValueError, match="FailedEndpointGuardArgs"):
         FailedEndpointGuardArgs(**args)
+
+
+# --- whose endpoint: tags (issue: endpoints outside the state, stacks sharing a name) ---------
+
+OURS = {"project": "embedding-endpoint", "stack": "dev", OWNER_ID_TAG: "arn:aws:s3:::artifacts-1"}
+IMPORT = "pulumi import 'aws:sagemaker/endpoint:Endpoint' embedding-endpoint NAME --parent 'p=u'"
+
+
+def owned_inputs(aws: AwsEndpoint, name: str, **overrides: Any) -> dict[str, Any]:
+    return guard_inputs(aws, name, **({"owner_tags": OURS, "import_command": IMPORT} | overrides))
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        pytest.param(OURS | {"stack": "prod"}, id="another stack"),
+        pytest.param(OURS | {OWNER_ID_TAG: "arn:aws:s3:::artifacts-2"}, id="same name elsewhere"),
+        pytest.param({}, id="no tags"),
+    ],
+)
+def test_an_endpoint_of_another_owner_fails_preview_naming_it_and_the_import(
+    provider, aws, name, faults, tags
+) -> None:
+    deployed = faults.model_and_config("theirs", SHA)
+    faults.create_endpoint(name, deployed.config_name, tags)
+    faults.fail_creation(name)  # even a Failed one is not ours to delete
+    checked = provider.check({}, owned_inputs(aws, name))
+    (failure,) = checked.failures
+    assert failure.property == "endpoint_name"
+    assert f"an endpoint named {name} already exists and is not this stack's" in failure.reason
+    assert (", ".join(f"{k}={v}" for k, v in sorted(tags.items())) or "no tags") in failure.reason
+    assert IMPORT in failure.reason
+    provider.delete("id", owned_inputs(aws, name) | {"failed_endpoint": ""})
+    assert faults.exists(name), "a foreign endpoint is never deleted"
+
+
+def test_an_endpoint_with_this_stacks_tags_is_ours(provider, aws, name, faults) -> None:
+    deployed = faults.model_and_config("ours", SHA)
+    faults.create_endpoint(name, deployed.config_name, OURS)
+    faults.fail_creation(name)
+    outs = deploy(provider, {}, owned_inputs(aws, name))
+    assert not faults.exists(name), "our Failed endpoint is removed"
+    assert outs["failed_endpoint"].startswith("arn:")
+
+
+def test_an_endpoint_from_before_the_owner_tag_is_ours(provider, aws, name, faults) -> None:
+    legacy = {key: value for key, value in OURS.items() if key != OWNER_ID_TAG}
+    deployed = faults.model_and_config("legacy", SHA)
+    faults.create_endpoint(name, deployed.config_name, legacy)
+    assert provider.check({}, owned_inputs(aws, name)).failures == []
+
+
+def test_a_new_stack_compares_the_owner_id_once_it_is_known(provider, aws, name, faults) -> None:
+    deployed = faults.model_and_config("theirs", SHA)
+    faults.create_endpoint(name, deployed.config_name, OURS | {OWNER_ID_TAG: "arn:other"})
+    preview = OURS | {OWNER_ID_TAG: UNKNOWN}  # the bucket is not created yet
+    assert provider.check({}, owned_inputs(aws, name, owner_tags=preview)).failures == []
+    assert provider.check({}, owned_inputs(aws, name)).failures != []
+
+
+# --- recreating: a delete that timed out, an endpoint gone, an old state without trigger ------
+
+
+def test_after_a_delete_that_timed_out_the_next_up_recreates_the_endpoint(
+    provider, aws, name, faults, monkeypatch
+) -> None:
+    outs = first_deploy_fails(provider, aws, name, faults)
+    endpoint_trigger = outs["failed_endpoint"]
+    checked = provider.check(outs, guard_inputs(aws, name, delete_timeout_seconds=0.2)).inputs
+    monkeypatch.setattr(time, "sleep", lambda _: None)
+    faults.set_status(name, "Deleting")  # SageMaker takes longer than the wait
+    with pytest.raises(TimeoutError):
+        provider.create(checked)  # the replacement fails: the guard's state keeps `outs`
+    faults.remove(name)  # SageMaker finished the deletion after the wait gave up
+    news = provider.check(outs, guard_inputs(aws, name)).inputs
+    assert news["failed_endpoint"].startswith("absent ")
+    assert endpoint_replaced(provider, outs, news, old_trigger=endpoint_trigger)
+
+
+def test_an_old_state_without_trigger_still_replaces_through_the_guard(
+    provider, aws, name, faults
+) -> None:
+    outs = first_deploy_fails(provider, aws, name, faults)
+    news = provider.check(outs | {"failed_endpoint": ""}, guard_inputs(aws, name)).inputs
+    assert not engine_replaces(None, news["failed_endpoint"]), "the engine ignores the trigger"
+    assert endpoint_replaced(provider, outs | {"failed_endpoint": ""}, news, old_trigger=None)
+
+
+def test_a_deleting_endpoint_is_waited_for_and_replaced(provider, aws, name, faults) -> None:
+    outs = first_deploy_fails(provider, aws, name, faults)
+    outs = deploy(provider, outs, guard_inputs(aws, name))  # removed: trigger recorded
+    recreated = faults.model_and_config("again", SHA)
+    faults.create_endpoint(name, recreated.config_name)
+    faults.set_status(name, "Deleting")  # someone deletes it out of band
+    news = provider.check(outs, guard_inputs(aws, name)).inputs
+    assert news["failed_endpoint"] != outs["failed_endpoint"]
+    assert endpoint_replaced(provider, outs, news, old_trigger=outs["failed_endpoint"])

@@ -192,7 +192,9 @@ def test_the_loader_function_exists_only_once_its_policy_is_put(declare) -> None
 def test_component_outputs_come_from_the_loader_result(declare) -> None:
     outputs = declare(args()).outputs
     assert outputs["artifactKey"].startswith("models/sentence-transformers/all-MiniLM-L6-v2/")
-    assert outputs["artifactKey"].endswith(f"/{outputs['revision']}/model.tar.gz")
+    assert outputs["artifactKey"].endswith(
+        f"/{outputs['revision']}/{format_version()}/model.tar.gz"
+    )
     assert len(outputs["sha256"]) == 64
 
 

@@ -156,14 +156,13 @@ def test_local_create_packages_the_onnx_archive_under_its_engine_folder(
     )
     created = provider.create(checked.inputs)
     variant = this_python_runtime.variant()
-    assert created.outs["model_data_url"].endswith(f"/{EXPORT_COMMIT}/{variant}/model.tar.gz")
+    folder = f"/{EXPORT_COMMIT}/{variant}/{created.outs['format_version']}/"
+    assert created.outs["model_data_url"].endswith(f"{folder}model.tar.gz")
     assert created.outs["engine"] == "onnx"
     assert created.outs["format_version"] == format_version(this_python_runtime, fusion=True)
     assert "onnx/model.onnx" in created.outs["files"]
     assert "code/onnxruntime/__init__.py" in created.outs["files"]
-    assert f"models/{WITH_EXPORT}/{EXPORT_COMMIT}/{variant}/manifest.json" in object_keys(
-        aws.client("s3"), s3_bucket
-    )
+    assert f"models/{WITH_EXPORT}{folder}manifest.json" in object_keys(aws.client("s3"), s3_bucket)
     # The next `pulumi up` with the same inputs changes nothing.
     again = provider.check(
         created.outs, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=WITH_EXPORT)
@@ -254,7 +253,8 @@ def test_a_graph_the_commit_ships_is_packaged_alone_under_a_folder_of_its_own(
     created = provider.create(checked.inputs)
     variant = this_python_runtime.variant(O2)
     assert variant.startswith("onnx-model_O2-py")
-    assert created.outs["model_data_url"].endswith(f"/{EXPORT_COMMIT}/{variant}/model.tar.gz")
+    folder = f"/{EXPORT_COMMIT}/{variant}/{created.outs['format_version']}/"
+    assert created.outs["model_data_url"].endswith(f"{folder}model.tar.gz")
     assert [name for name in created.outs["files"] if name.startswith("onnx/")] == [
         O2,
         O2 + "_data",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from pulumi.runtime import rpc
 
+from loader.version import format_version
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.hub import HubServer
 from tests.support.packager import (
@@ -118,7 +119,6 @@ def test_unpickled_provider_packages_in_a_process_without_the_project(
     environment = FAKE_CREDENTIALS | {"HF_ENDPOINT": hub.url}
     request = {"operation": "create", "news": news}
     answer = run_in_clean_process(serialized_provider, tmp_path, request, environment)
-    assert (
-        answer["id"] == f"s3://{s3_bucket}/models/test-org/tiny-embedder/{TINY_COMMIT}/model.tar.gz"
-    )
+    folder = f"models/test-org/tiny-embedder/{TINY_COMMIT}/{format_version()}"
+    assert answer["id"] == f"s3://{s3_bucket}/{folder}/model.tar.gz"
     assert len(answer["outs"]["sha256"]) == 64

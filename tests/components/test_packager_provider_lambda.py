@@ -9,6 +9,7 @@ import pytest
 
 from components.packager_provider import PackagerProvider
 from components.packaging_runs import PackagingError
+from loader.version import format_version
 from tests.fixtures.aws import AwsEndpoint
 from tests.fixtures.hub import HubServer
 from tests.fixtures.lambda_api import LOADER_FUNCTION_NAME, LambdaApiServer
@@ -51,7 +52,7 @@ def test_lambda_runner_packages_through_one_invoke_with_the_pinned_revision(
     provider, tiny, lambda_api, aws: AwsEndpoint, s3_bucket
 ) -> None:
     created = provider.create(checked(provider, lambda_inputs(s3_bucket, lambda_api)))
-    key = f"models/{TINY_MODEL_ID}/{TINY_COMMIT}/model.tar.gz"
+    key = f"models/{TINY_MODEL_ID}/{TINY_COMMIT}/{format_version()}/model.tar.gz"
     body = aws.client("s3").get_object(Bucket=s3_bucket, Key=key)["Body"].read()
     assert created.outs["sha256"] == hashlib.sha256(body).hexdigest()
     assert [(i.function_name, i.event["revision"]) for i in lambda_api.invocations] == [

@@ -12,6 +12,7 @@ import pytest
 
 from components.packager_provider import PackagerProvider
 from components.packaging_runs import PackagingError
+from loader.version import format_version
 from tests.fixtures.aws import AwsEndpoint
 from tests.fixtures.hub import VALID_TOKEN, HubServer
 from tests.support.packager import (
@@ -116,7 +117,7 @@ def test_create_writes_an_artifact_whose_sha256_matches_its_bytes(
     provider, tiny, aws: AwsEndpoint, s3_bucket
 ) -> None:
     resource_id, outs = deploy(provider, s3_bucket)
-    key = f"models/{TINY_MODEL_ID}/{TINY_COMMIT}/model.tar.gz"
+    key = f"models/{TINY_MODEL_ID}/{TINY_COMMIT}/{format_version()}/model.tar.gz"
     body = aws.client("s3").get_object(Bucket=s3_bucket, Key=key)["Body"].read()
     assert resource_id == outs["model_data_url"] == f"s3://{s3_bucket}/{key}"
     assert outs["sha256"] == hashlib.sha256(body).hexdigest()

@@ -29,7 +29,7 @@ DEV_CONFIG = {
 }
 
 
-def _standalone_program(run_on_deploy: bool = True) -> Callable[[], None]:
+def _standalone_program(invoke_on_deploy: bool = True) -> Callable[[], None]:
     def program() -> None:
         endpoint = aws.sagemaker.Endpoint("ep", name="embed-dev", endpoint_config_name="cfg-1")
         check = PostDeployCheck(
@@ -40,7 +40,7 @@ def _standalone_program(run_on_deploy: bool = True) -> Callable[[], None]:
                 endpoint_config_name=endpoint.endpoint_config_name,
                 region="eu-west-1",
                 artifact_sha256=SHA,
-                run_on_deploy=run_on_deploy,
+                invoke_on_deploy=invoke_on_deploy,
             ),
         )
         pulumi.export("commandLine", check.command_line)
@@ -98,12 +98,16 @@ def test_command_line_parses_with_the_smoke_cli(standalone: ProgramRun) -> None:
     assert (args.expected_config, args.expected_sha256) == ("cfg-1", SHA)
 
 
-def test_without_run_on_deploy_only_the_command_line_exists(
+def test_without_invocations_the_deploy_check_still_runs_on_deploy(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:
     run = pulumi_program({"aws:region": "eu-west-1"}, program=_standalone_program(False))
-    assert run.of_type(COMMAND) == []
-    assert "-m embedding_client.smoke --endpoint embed-dev" in run.outputs["commandLine"]
+    args = smoke._parser().parse_args(shlex.split(run.one(COMMAND).inputs["create"])[3:])
+    assert (args.expected_config, args.expected_sha256) == ("cfg-1", SHA)
+    assert args.skip_invocations is True
+    # The exported line, run by hand, checks and invokes.
+    exported = smoke._parser().parse_args(shlex.split(run.outputs["commandLine"])[3:])
+    assert exported.skip_invocations is False
 
 
 def test_empty_region_is_refused() -> None:
@@ -129,9 +133,14 @@ def test_program_declares_the_check_after_the_endpoint_by_default(
     assert argv[argv.index("--expected-sha256") + 1] == run.outputs["artifactSha256"]
 
 
-def test_program_without_smoke_test_runs_nothing_but_still_exports_the_command(
+def test_program_without_smoke_test_still_checks_which_configuration_is_live(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:
     run = pulumi_program({**DEV_CONFIG, "embedding-endpoint:smokeTest": "false"}, stack="dev")
-    assert run.of_type(COMMAND) == []
-    assert "embedding_client.smoke" in run.outputs["smokeTestCommand"]
+    argv = shlex.split(run.one(COMMAND).inputs["create"])
+    assert (
+        argv[argv.index("--expected-config") + 1] == run.one(ENDPOINT).inputs["endpointConfigName"]
+    )
+    assert argv[argv.index("--expected-sha256") + 1] == run.outputs["artifactSha256"]
+    assert "--skip-invocations" in argv
+    assert "--skip-invocations" not in run.outputs["smokeTestCommand"]

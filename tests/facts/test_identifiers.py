@@ -8,6 +8,7 @@ from facts import identifiers
 from facts.artifact_keys import artifact_location, model_id_from_key
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
+FORMAT = "3-0123456789abcdef"
 
 
 def test_only_a_40_hex_revision_counts_as_pinned() -> None:
@@ -47,7 +48,19 @@ def test_s3_urls_split_into_bucket_and_key() -> None:
 
 
 def test_model_id_is_read_back_from_the_key_layout() -> None:
-    location = artifact_location("bucket", "models/", "sentence-transformers/all-MiniLM-L6-v2", SHA)
-    assert model_id_from_key(location.url) == "sentence-transformers/all-MiniLM-L6-v2"
-    assert model_id_from_key(location.key) == "sentence-transformers/all-MiniLM-L6-v2"
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    location = artifact_location("bucket", "models/", model, SHA, FORMAT)
+    assert model_id_from_key(location.url) == model
+    assert model_id_from_key(location.key) == model
+    # Archives packaged before the format version was a folder of the key.
+    assert model_id_from_key(f"s3://bucket/models/{model}/{SHA}/model.tar.gz") == model
     assert model_id_from_key("./model.tar.gz") is None
+
+
+def test_every_format_version_has_a_key_of_its_own() -> None:
+    """A build with other code never rewrites the archive a live Model names."""
+    old = artifact_location("bucket", "models/", "org/name", SHA, "3-" + "a" * 16, "onnx-py310")
+    new = artifact_location("bucket", "models/", "org/name", SHA, "3-" + "b" * 16, "onnx-py310")
+    assert old.key == f"models/org/name/{SHA}/onnx-py310/3-{'a' * 16}/model.tar.gz"
+    assert old.key != new.key
+    assert old.manifest_key == f"models/org/name/{SHA}/onnx-py310/3-{'a' * 16}/manifest.json"

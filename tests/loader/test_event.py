@@ -79,11 +79,12 @@ def test_token_never_appears_in_the_request_repr():
     assert "hf_secret_value" not in repr(parse_event({**VALID, "hf_token": "hf_secret_value"}))
 
 
-def test_artifact_key_layout_is_prefix_model_commit():
-    location = artifact_location("bkt", "models/", "org/name", "c" * 40)
-    assert location.key == f"models/org/name/{'c' * 40}/model.tar.gz"
-    assert location.manifest_key == f"models/org/name/{'c' * 40}/manifest.json"
-    assert location.url == f"s3://bkt/models/org/name/{'c' * 40}/model.tar.gz"
+def test_artifact_key_layout_is_prefix_model_commit_format():
+    folder = f"models/org/name/{'c' * 40}/3-{'e' * 16}"
+    location = artifact_location("bkt", "models/", "org/name", "c" * 40, "3-" + "e" * 16)
+    assert location.key == f"{folder}/model.tar.gz"
+    assert location.manifest_key == f"{folder}/manifest.json"
+    assert location.url == f"s3://bkt/{folder}/model.tar.gz"
 
 
 def test_engine_defaults_to_torch_with_no_runtime():
@@ -96,9 +97,10 @@ def test_engine_onnx_names_the_runtime_wheel_and_the_engine_folder():
     assert request.runtime is not None
     assert "-cp310-" in request.runtime.filename
     assert request.artifact_variant == "onnx-py310"
-    location = artifact_location("bkt", "models/", "org/name", "c" * 40, request.artifact_variant)
-    assert location.key == f"models/org/name/{'c' * 40}/onnx-py310/model.tar.gz"
-    assert location.manifest_key == f"models/org/name/{'c' * 40}/onnx-py310/manifest.json"
+    location = artifact_location(
+        "bkt", "models/", "org/name", "c" * 40, "3-" + "f" * 16, request.artifact_variant
+    )
+    assert location.key == f"models/org/name/{'c' * 40}/onnx-py310/3-{'f' * 16}/model.tar.gz"
     assert model_id_from_key(location.url) == "org/name"
 
 

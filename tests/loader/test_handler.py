@@ -14,7 +14,7 @@ import loader.hub
 from facts.loader_contract import RESULT_FIELDS
 from loader.artifacts import delete_artifact
 from loader.handler import handler
-from loader.version import container_code
+from loader.version import container_code, format_version
 from tests.fixtures.artifacts import PackagedArtifact
 from tests.fixtures.hub import REFERENCE_COMMIT, REFERENCE_MODEL_ID, reference_model_dir
 from tests.support.loader import (
@@ -60,9 +60,9 @@ def test_revision_main_is_pinned_to_the_commit_sha(packaged):
     assert packaged.result["revision"] == REFERENCE_COMMIT
 
 
-def test_object_lands_at_prefix_model_commit_key(packaged):
-    expected = f"s3://{packaged.bucket}/models/{REFERENCE_MODEL_ID}/{REFERENCE_COMMIT}/model.tar.gz"
-    assert packaged.result["model_data_url"] == expected
+def test_object_lands_at_prefix_model_commit_format_key(packaged):
+    folder = f"models/{REFERENCE_MODEL_ID}/{REFERENCE_COMMIT}/{format_version()}"
+    assert packaged.result["model_data_url"] == f"s3://{packaged.bucket}/{folder}/model.tar.gz"
 
 
 def test_sha256_and_size_describe_the_object_bytes(packaged):

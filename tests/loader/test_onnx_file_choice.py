@@ -50,7 +50,7 @@ def test_the_chosen_graph_alone_is_packaged_and_serves_sentence_transformers_vec
     assert onnx_files == [O2]
     assert result["weights_bytes"] == reference_onnx_o2.stat().st_size
     variant = f"onnx-model_O2-py{this_python_runtime.python.replace('.', '')}"
-    assert result["model_data_url"].endswith(f"/{variant}/model.tar.gz")
+    assert f"/{variant}/{result['format_version']}/" in result["model_data_url"]
 
     report = run_unpacked(
         read_object(aws.client("s3"), result["model_data_url"]), tmp_path, SENTENCES
@@ -144,7 +144,7 @@ def test_a_graph_at_the_repository_root_is_packaged_there_and_served(
     assert graphs == ["model.onnx"]
     assert "model.safetensors" not in result["files"]
     variant = f"onnx-root-model-py{this_python_runtime.python.replace('.', '')}"
-    assert result["model_data_url"].endswith(f"/{variant}/model.tar.gz")
+    assert f"/{variant}/{result['format_version']}/" in result["model_data_url"]
     report = run_unpacked(
         read_object(aws.client("s3"), result["model_data_url"]), tmp_path, SENTENCES
     )

@@ -11,7 +11,7 @@ import pytest
 from facts.artifact_keys import source_revision
 from loader.errors import SourceArchiveError
 from loader.handler import handler
-from loader.version import container_code
+from loader.version import container_code, format_version
 from tests.support.loader import code_members, leftovers, member_bytes, members, read_object
 
 MODEL_ID = "my-org/finetuned-minilm"
@@ -91,7 +91,7 @@ def test_artifact_is_keyed_by_the_source_objects_identity(source, s3_bucket):
     result = handler(source_event(s3_bucket, url), None)
     assert result["revision"] == revision
     assert result["model_data_url"] == (
-        f"s3://{s3_bucket}/models/{MODEL_ID}/{revision}/model.tar.gz"
+        f"s3://{s3_bucket}/models/{MODEL_ID}/{revision}/{format_version()}/model.tar.gz"
     )
     assert result["weights_bytes"] == 4096
 

@@ -91,14 +91,14 @@ class StoryMocks(ProgramMocks):
             )
             self.state["memory"] = serverless["memorySizeInMb"]
         elif args.typ == ENDPOINT:
-            self._create_endpoint(outputs["name"], inputs["endpointConfigName"])
+            self._create_endpoint(outputs["name"], inputs["endpointConfigName"], inputs["tags"])
         elif args.typ == COMMAND:
             self._run_check(inputs)
         return resource_id, outputs
 
-    def _create_endpoint(self, name: str, config_name: str) -> None:
+    def _create_endpoint(self, name: str, config_name: str, tags: dict[str, str]) -> None:
         """The provider's create: CreateEndpoint, then wait for InService (it ends Failed here)."""
-        self.faults.create_endpoint(name, config_name)
+        self.faults.create_endpoint(name, config_name, tags)
         if self.state["memory"] < MEMORY_THE_MODEL_NEEDS_MB:
             self.faults.fail_creation(name, OUT_OF_MEMORY_FAILURE)
             self.events.append("endpoint failed")
@@ -175,7 +175,8 @@ def test_too_big_for_its_memory_then_one_config_change_then_a_successful_deploy(
     )
     second = _up(pulumi_program, aws, stack, mocks, "4096")
     assert second.error is None, second.error
-    assert mocks.events == ["guard update", "endpoint created", "check exit 0"]
+    # The guard removed the failed endpoint: replaced, and the Endpoint with it.
+    assert mocks.events == ["guard replace", "endpoint created", "check exit 0"]
     live = faults.endpoint(endpoint)
     assert (live.endpoint_status, live.endpoint_config_name) == (
         "InService",

@@ -33,6 +33,7 @@ import pytest
 from pulumi.runtime import settings
 from ruamel.yaml import YAML
 
+from loader.version import format_version
 from scripts import promote
 from tests.fixtures.aws import AwsEndpoint
 from tests.fixtures.hub import REFERENCE_COMMIT, REFERENCE_MODEL_ID, HubServer
@@ -252,7 +253,7 @@ def test_local_stack_packages_the_archive_into_the_emulator(
 ) -> None:
     url = local_deployment.outputs["modelDataUrl"]
     bucket, key = url.removeprefix("s3://").split("/", 1)
-    assert key == f"models/{REFERENCE_MODEL_ID}/{REFERENCE_COMMIT}/model.tar.gz"
+    assert key == f"models/{REFERENCE_MODEL_ID}/{REFERENCE_COMMIT}/{format_version()}/model.tar.gz"
     body = rehearsal_env.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     assert hashlib.sha256(body).hexdigest() == local_deployment.outputs["artifactSha256"]
 

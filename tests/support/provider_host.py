@@ -3,7 +3,8 @@
 The provider is unpickled from the `__provider` input in a Python process started outside the
 project (the provider host may not have the project on its path), then driven through one
 `pulumi up`: `check`, then `create` for a new resource, or `diff` and, when it reports changes,
-`update` with the recorded outputs as olds.
+`create` of the replacement when it names inputs to replace, else `update` with the recorded
+outputs as olds.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ _HOST = textwrap.dedent(
     if not olds:
         created = provider.create(props)
         answer = {"id": created.id, "outs": created.outs, "operation": "create"}
-    elif provider.diff(request["id"], olds, props).changes:
+    elif (decision := provider.diff(request["id"], olds, props)).replaces:
+        created = provider.create(props)
+        answer = {"id": created.id, "outs": created.outs, "operation": "replace"}
+    elif decision.changes:
         updated = provider.update(request["id"], olds, props)
         answer = {"id": request["id"], "outs": updated.outs, "operation": "update"}
     else:

@@ -96,7 +96,9 @@ class SageMakerFaults:
     def exists(self, name: str) -> bool:
         return name in self.backend.endpoints
 
-    def create_endpoint(self, name: str, config_name: str) -> None:
+    def create_endpoint(
+        self, name: str, config_name: str, tags: dict[str, str] | None = None
+    ) -> None:
         """CreateEndpoint as SageMaker answers it: a taken name is refused (moto overwrites)."""
         if self.exists(name):
             arn = self.endpoint(name).arn
@@ -109,7 +111,8 @@ class SageMakerFaults:
                 },
                 "CreateEndpoint",
             )
-        self.client.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
+        tagged = [{"Key": key, "Value": value} for key, value in (tags or {}).items()]
+        self.client.create_endpoint(EndpointName=name, EndpointConfigName=config_name, Tags=tagged)
 
     def fail_creation(self, name: str, reason: str = HEALTH_CHECK_FAILURE) -> None:
         """The variant never became healthy: the endpoint stays `Failed`."""

@@ -10,7 +10,7 @@ Each step runs in a fresh interpreter, as Pulumi runs them: the program (which p
 provider through HfModelPackager under mocks) and `create` in copy A; then A is moved away and
 `diff` and `delete` run from copy B. The interpreters see neither this worktree nor the editable
 install of its packages: site-packages is put on `sys.path` without its `.pth` files, so
-`loader`, `facts`, `embedding_client` and `components` can only come from the copy the provider
+`loader`, `facts`, `deploy_account`, `embedding_client` and `components` can only come from the copy the provider
 chose, and each step reports the file its modules were loaded from.
 """
 
@@ -32,8 +32,16 @@ from tests.support.packager import TINY_COMMIT, object_keys, register_tiny, reso
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a checkout needs for the program's packager and the provider (tests: the mocks helper).
-CHECKOUT_FOLDERS = ("components", "loader", "facts", "embedding_client", "container", "tests")
-PROJECT_PACKAGES = ("components", "loader", "facts", "embedding_client")
+CHECKOUT_FOLDERS = (
+    "components",
+    "loader",
+    "facts",
+    "deploy_account",
+    "embedding_client",
+    "container",
+    "tests",
+)
+PROJECT_PACKAGES = ("components", "loader", "facts", "deploy_account", "embedding_client")
 
 # Without site's .pth processing: no editable-install finder pointing back at this worktree.
 ISOLATED_PRELUDE = """

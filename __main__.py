@@ -11,7 +11,8 @@ import pulumi
 from components.artifact_bucket import ModelArtifactBucket, ModelArtifactBucketArgs
 from components.batch_access import BatchTransformAccess, BatchTransformAccessArgs
 from components.bedrock_access import BedrockEmbeddingAccess, BedrockEmbeddingAccessArgs
-from components.config import StackConfig, load_config
+from components.config import StackConfig
+from components.config_loader import load_config
 from components.endpoint import ServerlessEmbeddingEndpoint, ServerlessEmbeddingEndpointArgs
 from components.http_api import EmbeddingHttpApi, EmbeddingHttpApiArgs
 from components.packager import HfModelPackager, HfModelPackagerArgs

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from facts import identifiers
+from facts.stack import CONFIG_NAMESPACE as NAMESPACE
 
-NAMESPACE = "embedding-endpoint"
 _TRUE = ("true", "yes", "1")
 _FALSE = ("false", "no", "0")
 

@@ -33,16 +33,17 @@ from components.endpoint_monitoring import (
 from components.failed_endpoint_guard import FailedEndpointGuard, FailedEndpointGuardArgs
 from components.packager import HfModelPackager
 from embedding_client.aws_session import AwsSettings
-from facts import serverless
+from facts import cloudwatch_logs, serverless
 from facts.sagemaker_endpoints import (
     ARTIFACT_SHA256_VARIABLE,
     DEFAULT_PROMPT_VARIABLE,
     MAX_SEQ_LENGTH_VARIABLE,
+    MODEL_ID_VARIABLE,
+    MODEL_REVISION_VARIABLE,
     VARIANT_NAME,
     endpoint_log_group,
 )
 
-DEFAULT_LOG_RETENTION_DAYS = 30
 SAGEMAKER_NAME_MAX = 63
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -82,8 +83,8 @@ def model_environment(
         "HF_TASK": "feature-extraction",
         # Everything the container needs is in model.tar.gz; never reach out to the Hub.
         "HF_HUB_OFFLINE": "1",
-        "EMBEDDING_MODEL_ID": model_id,
-        "EMBEDDING_MODEL_REVISION": model_revision,
+        MODEL_ID_VARIABLE: model_id,
+        MODEL_REVISION_VARIABLE: model_revision,
         **({ARTIFACT_SHA256_VARIABLE: artifact_sha256} if artifact_sha256 else {}),
         # The prompt applied when a request names none (code/embedding_encoder.py checks it).
         **({DEFAULT_PROMPT_VARIABLE: default_prompt_name} if default_prompt_name else {}),
@@ -144,7 +145,7 @@ class ServerlessEmbeddingEndpointArgs:
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
     # Days CloudWatch keeps the endpoint's container logs (one of CloudWatch's allowed values).
-    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    log_retention_days: int = cloudwatch_logs.DEFAULT_RETENTION_DAYS
     # The stack's profile, roles and endpoint overrides: the failed-endpoint guard's session.
     aws: AwsSettings | None = None
     # When the endpoint's CloudWatch alarms fire, and the SNS topic they notify (None: none).

@@ -21,35 +21,40 @@ from components.config import StackConfig
 from components.http_api_key import HttpApiKeyAuthorizer, HttpApiKeyAuthorizerArgs
 from components.proxy_bundle import HANDLER
 from components.proxy_function import ProxyFunction, ProxyFunctionArgs
-from facts import proxy_budget
+from facts import cloudwatch_logs, proxy_budget
+from facts.http_api import (
+    BACKEND_VARIABLE,
+    NATIVE_ROUTE,
+    OPENAI_BASE_PATH,
+    OPENAI_ROUTE,
+    ROUTE_METHOD,
+    ROUTES,
+    TARGET_VARIABLE,
+)
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 
-ROUTE_METHOD = "POST"
-NATIVE_PATH = "/embed"
-OPENAI_PATH = "/v1/embeddings"
-ROUTE_PATHS = (NATIVE_PATH, OPENAI_PATH)
 # API Gateway HTTP APIs stop waiting for an integration after 30 s.
 INTEGRATION_TIMEOUT_MS = proxy_budget.INTEGRATION_TIMEOUT_SECONDS * 1000
 
 
 def route_arns(execution_arn: str) -> list[str]:
     """The execute-api ARNs of the API's routes on any stage."""
-    return [f"{execution_arn}/*/{ROUTE_METHOD}{path}" for path in ROUTE_PATHS]
+    return [f"{execution_arn}/*/{ROUTE_METHOD}{path}" for path in ROUTES]
 
 
 def embed_url(api_endpoint: str) -> str:
     """The full URL native clients POST to."""
-    return f"{api_endpoint.rstrip('/')}{NATIVE_PATH}"
+    return f"{api_endpoint.rstrip('/')}{NATIVE_ROUTE}"
 
 
 def openai_base_url(api_endpoint: str) -> str:
     """What OpenAI clients take as `base_url` (they append `/embeddings`)."""
-    return f"{api_endpoint.rstrip('/')}/v1"
+    return f"{api_endpoint.rstrip('/')}{OPENAI_BASE_PATH}"
 
 
 def proxy_environment(backend: str, target: str) -> dict[str, str]:
     """The Lambda's environment: which backend and which endpoint name / model id."""
-    return {"EMBED_BACKEND": backend, "EMBED_TARGET": target}
+    return {BACKEND_VARIABLE: backend, TARGET_VARIABLE: target}
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ class EmbeddingHttpApiArgs:
     # The proxy's upstream calls are sized to end before this (facts/proxy_budget.py).
     timeout_seconds: int = proxy_budget.LAMBDA_TIMEOUT_SECONDS
     # Days CloudWatch keeps the proxy's logs (the stack's `logRetentionDays`).
-    log_retention_days: int = 30
+    log_retention_days: int = cloudwatch_logs.DEFAULT_RETENTION_DAYS
     throttling_rate_limit: float = 50.0
     throttling_burst_limit: int = 100
     tags: tuple[tuple[str, str], ...] = ()
@@ -164,7 +169,7 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
         api = aws.apigatewayv2.Api(
             f"{name}-api",
             protocol_type="HTTP",
-            description=f"Embeddings: POST {NATIVE_PATH}, POST {OPENAI_PATH} ({args.auth} auth)",
+            description=f"Embeddings: POST {NATIVE_ROUTE}, POST {OPENAI_ROUTE} ({args.auth} auth)",
             tags=tags,
             opts=child,
         )
@@ -196,7 +201,7 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
             self.api_key, self.api_key_secret_arn = key.api_key, key.secret_arn
         routes = [
             aws.apigatewayv2.Route(
-                f"{name}-route" if path == NATIVE_PATH else f"{name}-openai-route",
+                f"{name}-route" if path == NATIVE_ROUTE else f"{name}-openai-route",
                 api_id=api.id,
                 route_key=f"{ROUTE_METHOD} {path}",
                 target=integration.id.apply(
@@ -205,7 +210,7 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
                 **route_auth,
                 opts=child,
             )
-            for path in ROUTE_PATHS
+            for path in ROUTES
         ]
         aws.apigatewayv2.Stage(
             f"{name}-stage",
@@ -230,7 +235,7 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
         if args.auth == "iam":
             self.invoke_policy_arn = aws.iam.Policy(
                 f"{name}-caller",
-                description=f"Call POST {NATIVE_PATH} and {OPENAI_PATH} on the embeddings API",
+                description=f"Call POST {NATIVE_ROUTE} and {OPENAI_ROUTE} on the embeddings API",
                 policy=api.execution_arn.apply(
                     lambda arn: json.dumps(iam.execute_api_invoke_policy(route_arns(arn)))
                 ),

@@ -22,12 +22,12 @@ from components.loader_bundle import build_loader_zip, zip_sha256_base64
 from components.packager_provider import OUTPUT_NAMES, PackagerProvider
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
 from embedding_client.aws_session import AssumeRole
-from facts import identifiers
+from facts import cloudwatch_logs, identifiers
 from facts.identifiers import parse_s3_url
+from facts.lambda_runtime import LAMBDA_RUNTIME
 from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel, onnx_file_problem
 from loader.version import format_version
 
-LOADER_RUNTIME = "python3.12"
 LOADER_ARCHITECTURE = "x86_64"
 LOADER_HANDLER = "loader.handler.handler"
 # Lambda's ceiling; the loader streams, so 15 minutes bounds the model size by throughput only.
@@ -78,7 +78,7 @@ class HfModelPackagerArgs:
     # Runner `local` only: the deadline for one packaging run inside the Pulumi process.
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
     # Days CloudWatch keeps the loader Lambda's logs (the stack's `logRetentionDays`).
-    log_retention_days: int = 30
+    log_retention_days: int = cloudwatch_logs.DEFAULT_RETENTION_DAYS
     # auto | torch | onnx; auto and onnx need `onnx_runtime`, the wheel for the image's Python.
     inference_engine: str = "torch"
     onnx_runtime: RuntimeWheel | None = None
@@ -331,7 +331,7 @@ class HfModelPackager(pulumi.ComponentResource):
         function = aws.lambda_.Function(
             f"{name}-loader",
             role=role.arn,
-            runtime=LOADER_RUNTIME,
+            runtime=LAMBDA_RUNTIME,
             architectures=[LOADER_ARCHITECTURE],
             handler=LOADER_HANDLER,
             s3_bucket=code.bucket,

@@ -15,8 +15,8 @@ import pulumi_aws as aws
 
 from components import iam
 from components.proxy_bundle import build_proxy_zip
-
-LAMBDA_RUNTIME = "python3.12"
+from facts.cloudwatch_logs import DEFAULT_RETENTION_DAYS
+from facts.lambda_runtime import LAMBDA_RUNTIME
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ProxyFunctionArgs:
     environment: pulumi.Input[dict[str, str]] = field(default_factory=dict)
     memory_size_mb: int = 256
     timeout_seconds: int = 30
-    log_retention_days: int = 14
+    log_retention_days: int = DEFAULT_RETENTION_DAYS
     tags: tuple[tuple[str, str], ...] = ()
 
 

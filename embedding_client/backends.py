@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from facts import bedrock_formats
+from facts import stack as stack_facts
 from facts.embedding_api import EmbeddingOptions, ResponseError, read_response
+from facts.http_api import MAX_BODY_BYTES as HTTP_API_MAX_BODY_BYTES
+from facts.http_api import MAX_INPUTS as HTTP_API_MAX_TEXTS
 from facts.serverless import MAX_PAYLOAD_BYTES as SAGEMAKER_MAX_BODY_BYTES
 
 CONTENT_TYPE = "application/json"
@@ -34,9 +37,6 @@ DEFAULT_BATCH_SIZE = 32
 # At most this many texts per request even when the endpoint takes more: each request must also
 # finish within SageMaker's 60 s invocation timeout on a few vCPUs.
 MAX_AUTO_BATCH_SIZE = 256
-# The HTTP API's proxy accepts at most 96 texts and 1 MB per request (proxy/request.py).
-HTTP_API_MAX_TEXTS = 96
-HTTP_API_MAX_BODY_BYTES = 1_000_000
 MAX_ATTEMPTS = 8
 # 60 s invocation limit plus a cold start's queueing; the SDK default of 60 s would cut it off.
 READ_TIMEOUT_SECONDS = 90
@@ -613,21 +613,23 @@ def backend_for_stack(
     outputs: Mapping[str, Any], *, use_http_api: bool = False, batch_size: int | None = None
 ) -> EmbeddingBackend:
     """The backend a stack deployed, from its `pulumi stack output --json`."""
-    region = _output(outputs, "region")
+    region = _output(outputs, stack_facts.REGION)
     if use_http_api:
         return HttpApiBackend(
-            _output(outputs, "httpApiUrl"), region, batch_size=batch_size or DEFAULT_BATCH_SIZE
+            _output(outputs, stack_facts.HTTP_API_URL),
+            region,
+            batch_size=batch_size or DEFAULT_BATCH_SIZE,
         )
-    backend = outputs.get("backend", "sagemaker")
+    backend = outputs.get(stack_facts.BACKEND, "sagemaker")
     if backend == "sagemaker":
         # A local stack's endpoint is served on this machine; its outputs say where.
-        runtime_url = outputs.get("sagemakerRuntimeUrl") or None
+        runtime_url = outputs.get(stack_facts.SAGEMAKER_RUNTIME_URL) or None
         return SageMakerBackend(
-            _output(outputs, "endpointName"),
+            _output(outputs, stack_facts.ENDPOINT_NAME),
             region,
             endpoint_url=runtime_url,
             batch_size=batch_size,
         )
     if backend == "bedrock":
-        return BedrockBackend(_output(outputs, "bedrockModelId"), region)
+        return BedrockBackend(_output(outputs, stack_facts.BEDROCK_MODEL_ID), region)
     raise TargetError(f"stack output 'backend' is {backend!r}; expected 'sagemaker' or 'bedrock'")

@@ -26,7 +26,7 @@ ALLOWED = {
     "proxy": {"facts"},
     "embedding_client": {"facts"},
     "components": {"facts", "loader", "embedding_client"},
-    "__main__": {"components"},
+    "__main__": {"components", "facts"},  # facts/stack.py: the output names it exports
     "scripts": {"facts", "loader"},
     "benchmarks": {"facts", "loader", "embedding_client", "container"},
 }

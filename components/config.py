@@ -115,7 +115,6 @@ class StackConfig:
         "secret Hub token for gated/private models (`--secret`)",
         repr=False,
     )
-    # Alternative to hf_token: the loader reads the token from this Secrets Manager secret.
     hf_token_secret_arn: str | None = key(
         "hfTokenSecretArn",
         None,
@@ -153,7 +152,6 @@ class StackConfig:
         Choice(HTTP_API_AUTH_MODES),
         "`iam` (SigV4) or `apiKey` (a bearer token in Secrets Manager, for OpenAI clients)",
     )
-    # The model prompt applied when a request names none (e.g. "query"); None: the model's own.
     default_prompt_name: str | None = key(
         "defaultPromptName",
         None,
@@ -176,7 +174,6 @@ class StackConfig:
         Boolean(),
         "deploy check on every change: the endpoint must serve this deploy, then answer plausibly",
     )
-    # Where sagemaker-runtime calls go instead of AWS (the local stack's local endpoint).
     runtime_endpoint_url: str | None = key(
         "runtimeEndpointUrl",
         None,
@@ -192,7 +189,6 @@ class StackConfig:
         "else PyTorch), `torch` or `onnx`; a model that is its repository's own code "
         "(`auto_map`) runs on ONNX only ([docs/inference.md](docs/inference.md))",
     )
-    # The repo's graph the ONNX engine runs (e.g. onnx/model_O2.onnx); None: onnx/model.onnx.
     onnx_file: str | None = key(
         "onnxFile",
         None,
@@ -201,7 +197,6 @@ class StackConfig:
         "`pulumi preview` fails when the revision lacks it",
         shown_default=f"`{ONNX_MODEL_FILE}`",
     )
-    # Whether the loader fuses that graph as it packages it (loader/graph_fusion.py).
     onnx_fusion: bool = key(
         "onnxFusion",
         True,
@@ -209,7 +204,6 @@ class StackConfig:
         "the loader fuses the ONNX graph as it packages it (exact, checked against the export), "
         "about 1.2× faster on long texts; `false` ships the export as it is",
     )
-    # Batch Transform: the folders a job may read and write (the Model's role is granted them).
     batch_input_prefix: str | None = key(
         "batchInputPrefix",
         None,

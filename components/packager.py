@@ -21,6 +21,7 @@ from components.config import StackConfig
 from components.loader_bundle import build_loader_zip, zip_sha256_base64
 from components.packager_provider import OUTPUT_NAMES, PackagerProvider
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
+from components.service_role import service_role
 from embedding_client.aws_session import AssumeRole
 from facts import cloudwatch_logs, identifiers
 from facts.identifiers import parse_s3_url
@@ -298,15 +299,11 @@ class HfModelPackager(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
-        role = aws.iam.Role(
-            f"{name}-loader-role",
-            assume_role_policy=json.dumps(iam.assume_role_policy("lambda.amazonaws.com")),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-loader-policy",
-            role=role.id,
-            policy=pulumi.Output.all(args.bucket_arn, log_group.arn).apply(
+        # Lambda documents no aws:SourceAccount / aws:SourceArn for execution role trust policies.
+        role, policy = service_role(
+            f"{name}-loader",
+            iam.assume_role_policy("lambda.amazonaws.com"),
+            pulumi.Output.all(args.bucket_arn, log_group.arn).apply(
                 lambda arns: json.dumps(
                     iam.loader_policy(
                         region=args.region,

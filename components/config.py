@@ -44,8 +44,6 @@ from facts.onnx_runtime import (
     runtime_wheel,
 )
 
-__all__ = ["NAMESPACE", "ConfigError", "StackConfig", "parse_config", "check_known_keys"]
-
 # maxSeqLength's ceiling: beyond any encoder's reach (the model's own limit applies below it).
 MAX_SEQ_LENGTH_LIMIT = 131_072
 _fail = invalid

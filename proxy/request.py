@@ -17,8 +17,6 @@ from typing import Any
 from facts.embedding_api import EmbeddingRequest, InputError, parse_document
 from facts.http_api import MAX_BODY_BYTES, MAX_INPUTS, NATIVE_ROUTE, OPENAI_ROUTE, ROUTES
 
-__all__ = ["MAX_BODY_BYTES", "MAX_INPUTS", "NATIVE_ROUTE", "OPENAI_ROUTE", "ROUTES"]
-
 
 class BadRequest(ValueError):
     """The caller's request is invalid; the message says which field and what is allowed."""

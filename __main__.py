@@ -11,12 +11,14 @@ import pulumi
 from components.artifact_bucket import ModelArtifactBucket, ModelArtifactBucketArgs
 from components.batch_access import BatchTransformAccess, BatchTransformAccessArgs
 from components.bedrock_access import BedrockEmbeddingAccess, BedrockEmbeddingAccessArgs
-from components.config import StackConfig, load_config
+from components.config import StackConfig
+from components.config_loader import load_config
 from components.endpoint import ServerlessEmbeddingEndpoint, ServerlessEmbeddingEndpointArgs
 from components.http_api import EmbeddingHttpApi, EmbeddingHttpApiArgs
 from components.packager import HfModelPackager, HfModelPackagerArgs
 from components.post_deploy_check import PostDeployCheck, PostDeployCheckArgs
 from components.stack_warnings import report_warnings
+from facts import stack as stack_facts
 
 Tags = tuple[tuple[str, str], ...]
 
@@ -40,20 +42,20 @@ def deploy_sagemaker(cfg: StackConfig, tags: Tags) -> None:
     )
     export(
         {
-            "endpointName": endpoint.endpoint_name,
-            "endpointArn": endpoint.endpoint_arn,
-            "endpointConfigName": endpoint.endpoint_config_name,
-            "modelName": endpoint.model_name,
-            "imageUri": endpoint.image_uri,
-            "bucketName": bucket.bucket_name,
-            "modelDataUrl": packager.model_data_url,
-            "modelId": cfg.model_id,
-            "modelRevision": packager.revision,
-            "artifactSha256": packager.sha256,
-            "inferenceEngine": packager.engine,
-            "smokeTestCommand": check.command_line,
-            "sagemakerRuntimeUrl": cfg.runtime_endpoint_url,
-            "warnings": report_warnings(*cfg.warnings, endpoint.memory_warning),
+            stack_facts.ENDPOINT_NAME: endpoint.endpoint_name,
+            stack_facts.ENDPOINT_ARN: endpoint.endpoint_arn,
+            stack_facts.ENDPOINT_CONFIG_NAME: endpoint.endpoint_config_name,
+            stack_facts.MODEL_NAME: endpoint.model_name,
+            stack_facts.IMAGE_URI: endpoint.image_uri,
+            stack_facts.BUCKET_NAME: bucket.bucket_name,
+            stack_facts.MODEL_DATA_URL: packager.model_data_url,
+            stack_facts.MODEL_ID: cfg.model_id,
+            stack_facts.MODEL_REVISION: packager.revision,
+            stack_facts.ARTIFACT_SHA256: packager.sha256,
+            stack_facts.INFERENCE_ENGINE: packager.engine,
+            stack_facts.SMOKE_TEST_COMMAND: check.command_line,
+            stack_facts.SAGEMAKER_RUNTIME_URL: cfg.runtime_endpoint_url,
+            stack_facts.WARNINGS: report_warnings(*cfg.warnings, endpoint.memory_warning),
         }
     )
     if cfg.http_api:
@@ -67,9 +69,9 @@ def deploy_batch_access(cfg: StackConfig, endpoint: ServerlessEmbeddingEndpoint)
     batch = BatchTransformAccess("batch", BatchTransformAccessArgs.for_stack(cfg, endpoint))
     export(
         {
-            "batchInputPrefix": cfg.batch_input_prefix,
-            "batchOutputPrefix": cfg.batch_output_prefix,
-            "batchJobPrefix": batch.job_name_prefix,
+            stack_facts.BATCH_INPUT_PREFIX: cfg.batch_input_prefix,
+            stack_facts.BATCH_OUTPUT_PREFIX: cfg.batch_output_prefix,
+            stack_facts.BATCH_JOB_PREFIX: batch.job_name_prefix,
         }
     )
 
@@ -81,10 +83,10 @@ def deploy_bedrock(cfg: StackConfig, tags: Tags) -> None:
     )
     export(
         {
-            "bedrockModelId": cfg.bedrock_model_id,
-            "bedrockModelArn": access.model_arn,
-            "bedrockInvokePolicyArn": access.policy_arn,
-            "warnings": report_warnings(*cfg.warnings, access.warning),
+            stack_facts.BEDROCK_MODEL_ID: cfg.bedrock_model_id,
+            stack_facts.BEDROCK_MODEL_ARN: access.model_arn,
+            stack_facts.BEDROCK_INVOKE_POLICY_ARN: access.policy_arn,
+            stack_facts.WARNINGS: report_warnings(*cfg.warnings, access.warning),
         }
     )
     if cfg.http_api:
@@ -98,15 +100,15 @@ def deploy_http_api(
     api = EmbeddingHttpApi("http", EmbeddingHttpApiArgs.for_stack(cfg, backend, (name, arn), tags))
     export(
         {
-            "httpApiUrl": api.url,
-            "httpApiOpenAiBaseUrl": api.openai_base_url,
-            "httpApiInvokePolicyArn": api.invoke_policy_arn,
-            "httpApiKey": api.api_key,
+            stack_facts.HTTP_API_URL: api.url,
+            stack_facts.HTTP_API_OPENAI_BASE_URL: api.openai_base_url,
+            stack_facts.HTTP_API_INVOKE_POLICY_ARN: api.invoke_policy_arn,
+            stack_facts.HTTP_API_KEY: api.api_key,
         }
     )
 
 
 cfg = load_config()
 tags = (("project", pulumi.get_project()), ("stack", cfg.stack))
-export({"backend": cfg.backend, "region": cfg.region})
+export({stack_facts.BACKEND: cfg.backend, stack_facts.REGION: cfg.region})
 (deploy_sagemaker if cfg.uses_sagemaker else deploy_bedrock)(cfg, tags)

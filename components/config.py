@@ -1,27 +1,39 @@
 """Stack configuration: read once, validated before any resource is declared.
 
-Every other module receives a `StackConfig`; none reads `pulumi.Config` itself. Validation is pure
-(`parse_config` takes a plain mapping) so that every rule is testable without Pulumi.
+Every other module receives a `StackConfig`; none reads `pulumi.Config` itself. Each key is
+declared once, on its field (components/config_keys.py `key`): type, default, parser and the line
+the README's table shows. Rules that relate two keys are small functions in
+components/config_rules.py. Validation is pure (`parse_config` takes a plain mapping) so that
+every rule is testable without Pulumi; components/config_loader.py reads the stack's values.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import pulumi
 
-from components import images
-from components.endpoint_monitoring import LOG_RETENTION_DAYS, THRESHOLD_KEYS, AlarmThresholds
-from components.packaging_runs import RUNNERS
-from deploy_account.session import (
-    AssumeRole,
-    AwsSettings,
-    AwsSettingsError,
-    assume_roles_from_config,
+from components import config_rules, images
+from components.config_keys import (
+    NAMESPACE,
+    Boolean,
+    Checked,
+    Choice,
+    ConfigError,
+    Integer,
+    Matching,
+    Text,
+    declared,
+    invalid,
+    key,
+    parse_keys,
+    qualified,
 )
-from facts import bedrock_models, engine_choice, identifiers, serverless
+from components.endpoint_monitoring import AlarmThresholds
+from components.packaging_runs import RUNNERS
+from deploy_account.session import AssumeRole, AwsSettings
+from facts import bedrock_models, cloudwatch_logs, engine_choice, identifiers, serverless
 from facts.engine_choice import EngineAsk, choose_engine
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 from facts.onnx_runtime import (
@@ -32,16 +44,10 @@ from facts.onnx_runtime import (
     runtime_wheel,
 )
 
-NAMESPACE = "embedding-endpoint"
-
 # maxSeqLength's ceiling: beyond any encoder's reach (the model's own limit applies below it).
 MAX_SEQ_LENGTH_LIMIT = 131_072
-_TRUE = ("true", "yes", "1")
-_FALSE = ("false", "no", "0")
-
-
-class ConfigError(ValueError):
-    """A stack config value is invalid; the message names the key, the value and what is allowed."""
+_fail = invalid
+_key = qualified
 
 
 @dataclass(frozen=True)
@@ -50,52 +56,187 @@ class StackConfig:
 
     stack: str
     region: str
-    model_id: str | None = None
-    model_revision: str = "main"
-    memory_size_mb: int = 2048
-    max_concurrency: int = 5
-    provisioned_concurrency: int = 0
-    image_tag: str | None = None  # parse_config resolves None to images.DEFAULT_IMAGE_TAG
-    retain_artifacts: bool = False
-    packaging_runner: str = "lambda"
+    model_id: str | None = key(
+        "modelId",
+        None,
+        Matching(identifiers.MODEL_ID),
+        "Hub repo id `org/name`",
+        shown_default="required (sagemaker)",
+    )
+    model_revision: str = key(
+        "modelRevision",
+        "main",
+        Matching(identifiers.REVISION),
+        "branch, tag or 40-hex commit sha; pinned to a sha at deploy",
+    )
+    memory_size_mb: int = key(
+        "memorySizeMb",
+        2048,
+        Integer(values=serverless.MEMORY_SIZES_MB),
+        "1024, 2048, 3072, 4096, 5120 or 6144",
+    )
+    max_concurrency: int = key(
+        "maxConcurrency",
+        5,
+        Integer(serverless.CONCURRENCY_MIN, serverless.CONCURRENCY_MAX),
+        "1–200",
+    )
+    provisioned_concurrency: int = key(
+        "provisionedConcurrency",
+        0,
+        Integer(allowed_text=config_rules.PROVISIONED_ALLOWED),
+        "0 (off) or 1–200 and ≤ `maxConcurrency` (warns: billed while idle)",
+    )
+    image_tag: str = key(
+        "imageTag",
+        images.DEFAULT_IMAGE_TAG,
+        Checked(images.tag_problem),
+        "a CPU inference tag of `huggingface-pytorch-inference`",
+    )
+    retain_artifacts: bool = key(
+        "retainArtifacts",
+        False,
+        Boolean(),
+        "`true` keeps bucket and artifacts on destroy and protects them (prod)",
+    )
+    packaging_runner: str = key(
+        "packagingRunner",
+        "lambda",
+        Choice(RUNNERS),
+        "`lambda` or `local` (in the `pulumi up` process; no 15-minute limit)",
+    )
     # A secret Output when read from Pulumi config: it must stay encrypted in state.
-    hf_token: pulumi.Input[str] | None = field(default=None, repr=False)
-    # Alternative to hf_token: the loader reads the token from this Secrets Manager secret.
-    hf_token_secret_arn: str | None = None
-    source_model_data_url: str | None = None
-    expected_artifact_sha256: str | None = None
-    backend: str = "sagemaker"
-    bedrock_model_id: str = bedrock_models.DEFAULT_MODEL_ID
-    http_api: bool = False
-    # iam (SigV4) or apiKey (a bearer token in Secrets Manager, for OpenAI clients).
-    http_api_auth: str = "iam"
-    smoke_test: bool = True
-    # The model prompt applied when a request names none (e.g. "query"); None: the model's own.
-    default_prompt_name: str | None = None
-    # At most this many tokens per text (below the model's own limit); None: the model's limit.
-    max_seq_length: int | None = None
-    # Where sagemaker-runtime calls go instead of AWS (the local stack's local endpoint).
-    runtime_endpoint_url: str | None = None
-    # Batch Transform: the folders a job may read and write (the Model's role is granted them).
-    batch_input_prefix: str | None = None
-    batch_output_prefix: str | None = None
-    # auto: ONNX when the pinned revision ships onnx/model.onnx, else PyTorch (packager decides).
-    inference_engine: str = "auto"
-    # The repo's graph the ONNX engine runs (e.g. onnx/model_O2.onnx); None: onnx/model.onnx.
-    onnx_file: str | None = None
-    # Whether the loader fuses that graph as it packages it (loader/graph_fusion.py).
-    onnx_fusion: bool = True
+    hf_token: pulumi.Input[str] | None = key(
+        "hfToken",
+        None,
+        Text(),
+        "secret Hub token for gated/private models (`--secret`)",
+        repr=False,
+    )
+    hf_token_secret_arn: str | None = key(
+        "hfTokenSecretArn",
+        None,
+        Matching(identifiers.SECRET_ARN),
+        "or: a Secrets Manager ARN the loader reads the token from",
+    )
+    source_model_data_url: str | None = key(
+        "sourceModelDataUrl",
+        None,
+        Matching(identifiers.S3_TARBALL_URL),
+        "`s3://…/model.tar.gz` of a fine-tuned model to package instead of the Hub",
+    )
+    expected_artifact_sha256: str | None = key(
+        "expectedArtifactSha256",
+        None,
+        Matching(identifiers.SHA256),
+        "64 hex; the deploy fails unless the archive hashes to it (set by `make promote`)",
+    )
+    backend: str = key("backend", "sagemaker", Choice(BACKENDS), "`sagemaker` or `bedrock`")
+    bedrock_model_id: str = key(
+        "bedrockModelId",
+        bedrock_models.DEFAULT_MODEL_ID,
+        Text(),
+        "a Bedrock embedding model (for `backend: bedrock`)",
+    )
+    http_api: bool = key(
+        "httpApi",
+        False,
+        Boolean(),
+        "`true` adds an HTTP API: `POST /embed` and OpenAI's `POST /v1/embeddings`",
+    )
+    http_api_auth: str = key(
+        "httpApiAuth",
+        "iam",
+        Choice(HTTP_API_AUTH_MODES),
+        "`iam` (SigV4) or `apiKey` (a bearer token in Secrets Manager, for OpenAI clients)",
+    )
+    default_prompt_name: str | None = key(
+        "defaultPromptName",
+        None,
+        Matching(identifiers.PROMPT_NAME),
+        "a prompt name of the model (`query`, ...) used when a request names none; "
+        "`pulumi preview` fails on a name the model lacks",
+        shown_default="the model's own",
+    )
+    max_seq_length: int | None = key(
+        "maxSeqLength",
+        None,
+        Integer(1, MAX_SEQ_LENGTH_LIMIT, unit="tokens per text"),
+        "at most this many tokens per text (below the model's limit): bounds the memory "
+        "long-context models need",
+        shown_default="the model's own",
+    )
+    smoke_test: bool = key(
+        "smokeTest",
+        True,
+        Boolean(),
+        "deploy check on every change: the endpoint must serve this deploy, then answer plausibly",
+    )
+    runtime_endpoint_url: str | None = key(
+        "runtimeEndpointUrl",
+        None,
+        Matching(identifiers.HTTP_URL),
+        "where this stack's sagemaker-runtime calls go (the local stack's local endpoint)",
+        shown_default="none (AWS)",
+    )
+    inference_engine: str = key(
+        "inferenceEngine",
+        "auto",
+        Choice(ENGINE_CHOICES),
+        "`auto` (ONNX Runtime when the revision ships an `onnx/model.onnx` the engine can run, "
+        "else PyTorch), `torch` or `onnx`; a model that is its repository's own code "
+        "(`auto_map`) runs on ONNX only ([docs/inference.md](docs/inference.md))",
+    )
+    onnx_file: str | None = key(
+        "onnxFile",
+        None,
+        Text(strip=True),
+        "another graph of the repo for the ONNX engine, e.g. `onnx/model_O2.onnx`; "
+        "`pulumi preview` fails when the revision lacks it",
+        shown_default=f"`{ONNX_MODEL_FILE}`",
+    )
+    onnx_fusion: bool = key(
+        "onnxFusion",
+        True,
+        Boolean(),
+        "the loader fuses the ONNX graph as it packages it (exact, checked against the export), "
+        "about 1.2× faster on long texts; `false` ships the export as it is",
+    )
+    batch_input_prefix: str | None = key(
+        "batchInputPrefix",
+        None,
+        Matching(identifiers.S3_PREFIX_URL),
+        "`s3://bucket/folder/` Batch Transform jobs may read (with `batchOutputPrefix`)",
+    )
+    batch_output_prefix: str | None = key(
+        "batchOutputPrefix",
+        None,
+        Matching(identifiers.S3_PREFIX_URL),
+        "`s3://bucket/folder/` they may write; outside the input folder "
+        "([docs/bulk.md](docs/bulk.md))",
+    )
+    # Operations: how long CloudWatch keeps every log group of the stack, when the endpoint's
+    # alarms fire (AlarmThresholds declares those keys) and which SNS topic they notify.
+    log_retention_days: int = key(
+        "logRetentionDays",
+        cloudwatch_logs.DEFAULT_RETENTION_DAYS,
+        Integer(values=cloudwatch_logs.RETENTION_DAYS, unit="days"),
+        "days CloudWatch keeps the stack's logs (endpoint, loader, proxy); "
+        "CloudWatch's values only",
+    )
+    alarm_topic_arn: str | None = key(
+        "alarmTopicArn",
+        None,
+        Matching(identifiers.SNS_TOPIC_ARN),
+        "SNS topic ARN the endpoint's alarms notify",
+    )
+    alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
     # `aws:profile` and `aws:assumeRoles`: the account the AWS provider deploys to.
     aws_profile: str | None = None
     aws_assume_roles: tuple[AssumeRole, ...] = ()
     warnings: tuple[str, ...] = ()
-    # Operations: how long CloudWatch keeps every log group of the stack, when the endpoint's
-    # alarms fire and which SNS topic they notify (None: none).
-    log_retention_days: int = 30
-    alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
-    alarm_topic_arn: str | None = None
 
     def aws_endpoint(self, service: str) -> str | None:
         """The endpoint URL override for an AWS service (e.g. "s3"), or None for the real one."""
@@ -123,136 +264,57 @@ class StackConfig:
         return runtime_wheel(images.python_version(self.image_tag or ""))
 
 
-def _key(name: str) -> str:
-    return f"{NAMESPACE}:{name}"
-
-
-def _fail(name: str, value: object, allowed: str) -> ConfigError:
-    return ConfigError(f"config key '{_key(name)}' has invalid value {value!r}: {allowed}")
-
-
-def _int(raw: Mapping[str, str], name: str, default: int, allowed: str) -> int:
-    value = raw.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        raise _fail(name, value, allowed) from None
+# Every key of the namespace, in the order of the README's table.
+CONFIG_KEYS = tuple(
+    spec.name for cls in (StackConfig, AlarmThresholds) for _, spec in declared(cls)
+)
 
 
 def _bool(raw: Mapping[str, str], name: str, default: bool) -> bool:
     value = raw.get(name)
-    if value is None or value == "":
-        return default
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise _fail(name, value, "expected true or false")
+    return default if value is None or value == "" else Boolean()(name, str(value))
 
 
 def _choice(raw: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = raw.get(name) or default
-    if value not in allowed:
-        raise _fail(name, value, f"expected one of {', '.join(allowed)}")
-    return value
-
-
-def _matching(raw: Mapping[str, str], name: str, rule: identifiers.Rule) -> str | None:
-    """The value of an optional identifier key, or None; ConfigError when it breaks `rule`."""
-    value = raw.get(name) or None
-    if value is not None and not rule.matches(value):
-        raise _fail(name, value, str(rule.problem(value)))
-    return value
-
-
-def _parse_operations(raw: Mapping[str, str]) -> dict[str, object]:
-    """Log retention and alarm settings (OPERATIONS_KEYS), as StackConfig fields."""
-    retention_allowed = f"expected one of {', '.join(map(str, LOG_RETENTION_DAYS))} (days)"
-    retention = _int(raw, "logRetentionDays", 30, retention_allowed)
-    if retention not in LOG_RETENTION_DAYS:
-        raise _fail("logRetentionDays", retention, retention_allowed)
-    thresholds = {}
-    defaults = AlarmThresholds()
-    for name, (key, low, high) in THRESHOLD_KEYS.items():
-        allowed = f"expected an integer {low}-{high}"
-        value = _int(raw, key, getattr(defaults, name), allowed)
-        if not low <= value <= high:
-            raise _fail(key, value, allowed)
-        thresholds[name] = value
-    return {
-        "log_retention_days": retention,
-        "alarm_thresholds": AlarmThresholds(**thresholds),
-        "alarm_topic_arn": _matching(raw, "alarmTopicArn", identifiers.SNS_TOPIC_ARN),
-    }
+    return Choice(allowed)(name, raw.get(name) or default)
 
 
 def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> StackConfig:
     """Validate raw config values (keys without namespace) or raise ConfigError."""
-    warnings: list[str] = []
-    backend = _choice(raw, "backend", "sagemaker", BACKENDS)
-    if not region:
-        raise ConfigError(
-            "config key 'aws:region' is not set: run `pulumi config set aws:region <region>` "
-            "(or export AWS_REGION)"
-        )
-    if backend == "sagemaker":
-        problem = images.region_problem(region)
-        if problem:
-            raise ConfigError(f"config key 'aws:region' has invalid value {region!r}: {problem}")
-
-    model_id = raw.get("modelId") or None
-    if backend == "sagemaker" and model_id is None:
-        raise ConfigError(
-            f"config key '{_key('modelId')}' is required: a Hugging Face Hub repo id such as "
-            "'sentence-transformers/all-MiniLM-L6-v2'"
-        )
-    model_id = _matching(raw, "modelId", identifiers.MODEL_ID)
-    revision = _matching(raw, "modelRevision", identifiers.REVISION) or "main"
-
-    memory_allowed = f"expected one of {', '.join(map(str, serverless.MEMORY_SIZES_MB))}"
-    memory = _int(raw, "memorySizeMb", 2048, memory_allowed)
-    if memory not in serverless.MEMORY_SIZES_MB:
-        raise _fail("memorySizeMb", memory, memory_allowed)
-
-    low, high = serverless.CONCURRENCY_MIN, serverless.CONCURRENCY_MAX
-    max_concurrency = _int(raw, "maxConcurrency", 5, f"expected an integer {low}-{high}")
-    if not low <= max_concurrency <= high:
-        raise _fail("maxConcurrency", max_concurrency, f"expected an integer {low}-{high}")
-
-    provisioned_allowed = f"expected 0 (off) or an integer {low}-{high} and <= maxConcurrency"
-    provisioned = _int(raw, "provisionedConcurrency", 0, provisioned_allowed)
-    if provisioned != 0 and not (low <= provisioned <= high and provisioned <= max_concurrency):
-        raise _fail(
-            "provisionedConcurrency",
-            provisioned,
-            f"{provisioned_allowed} ({max_concurrency})",
-        )
-    if provisioned:
-        warnings.append(
-            f"provisionedConcurrency={provisioned} keeps {provisioned} warm instance(s) of "
-            f"{memory} MB billed around the clock, even with no traffic"
-        )
-
-    image_tag = raw.get("imageTag") or images.DEFAULT_IMAGE_TAG
-    problem = images.tag_problem(image_tag)
-    if problem:
-        raise _fail("imageTag", image_tag, problem)
+    values = parse_keys(StackConfig, raw)
+    backend = values["backend"]
+    region = config_rules.checked_region(region, backend)
+    config_rules.require_model_id(backend, values["model_id"])
+    warnings = config_rules.provisioned_warnings(
+        values["provisioned_concurrency"], values["max_concurrency"], values["memory_size_mb"]
+    )
+    image_tag = values["image_tag"]
     warnings.extend(images.tag_warnings(image_tag))
+    config_rules.check_token_sources(values["hf_token"], values["hf_token_secret_arn"])
+    source_url = values["source_model_data_url"]
+    values.update(_engine_settings(raw, backend, source_url, image_tag, warnings))
+    config_rules.check_bedrock_model(backend, values["bedrock_model_id"])
+    config_rules.check_max_seq_length(backend, values["max_seq_length"])
+    config_rules.check_batch_prefixes(
+        backend, values["batch_input_prefix"], values["batch_output_prefix"]
+    )
+    return StackConfig(
+        stack=stack,
+        region=region,
+        **values,
+        alarm_thresholds=AlarmThresholds(**parse_keys(AlarmThresholds, raw)),
+        warnings=tuple(warnings),
+    )
 
-    token_secret_arn = _matching(raw, "hfTokenSecretArn", identifiers.SECRET_ARN)
-    if token_secret_arn is not None and raw.get("hfToken"):
-        raise _fail(
-            "hfTokenSecretArn",
-            token_secret_arn,
-            f"set either '{_key('hfToken')}' (secret config) or '{_key('hfTokenSecretArn')}', "
-            "not both",
-        )
-    source_url = _matching(raw, "sourceModelDataUrl", identifiers.S3_TARBALL_URL)
-    expected_sha = _matching(raw, "expectedArtifactSha256", identifiers.SHA256)
 
+def _engine_settings(
+    raw: Mapping[str, str],
+    backend: str,
+    source_url: str | None,
+    image_tag: str,
+    warnings: list[str],
+) -> dict[str, object]:
+    """inferenceEngine, onnxFile and onnxFusion, checked against each other and the image."""
     engine = _choice(raw, "inferenceEngine", "auto", ENGINE_CHOICES)
     python = images.python_version(image_tag)
     onnx_file, onnx_fusion = _engine_settings(raw, engine, backend, source_url, image_tag)
@@ -262,42 +324,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
             f"{python} of imageTag {image_tag!r}"
         )
 
-    bedrock_model_id = raw.get("bedrockModelId") or bedrock_models.DEFAULT_MODEL_ID
-    if backend == "bedrock":
-        problem = bedrock_models.model_problem(bedrock_model_id)
-        if problem:
-            raise _fail("bedrockModelId", bedrock_model_id, problem)
-
-    return StackConfig(
-        stack=stack,
-        region=region,
-        model_id=model_id,
-        model_revision=revision,
-        memory_size_mb=memory,
-        max_concurrency=max_concurrency,
-        provisioned_concurrency=provisioned,
-        image_tag=image_tag,
-        retain_artifacts=_bool(raw, "retainArtifacts", False),
-        packaging_runner=_choice(raw, "packagingRunner", "lambda", RUNNERS),
-        hf_token=raw.get("hfToken") or None,
-        hf_token_secret_arn=token_secret_arn,
-        source_model_data_url=source_url,
-        expected_artifact_sha256=expected_sha,
-        backend=backend,
-        bedrock_model_id=bedrock_model_id,
-        http_api=_bool(raw, "httpApi", False),
-        http_api_auth=_choice(raw, "httpApiAuth", "iam", HTTP_API_AUTH_MODES),
-        smoke_test=_bool(raw, "smokeTest", True),
-        default_prompt_name=_matching(raw, "defaultPromptName", identifiers.PROMPT_NAME),
-        max_seq_length=_max_seq_length(raw, backend),
-        runtime_endpoint_url=_matching(raw, "runtimeEndpointUrl", identifiers.HTTP_URL),
-        **_batch_prefixes(raw, backend),
-        inference_engine=engine,
-        onnx_file=onnx_file,
-        onnx_fusion=onnx_fusion,
-        warnings=tuple(warnings),
-        **_parse_operations(raw),
-    )
+    return {"inference_engine": engine, "onnx_file": onnx_file, "onnx_fusion": onnx_fusion}
 
 
 def _engine_settings(
@@ -355,81 +382,6 @@ def _engine_error(
     )
 
 
-def _max_seq_length(raw: Mapping[str, str], backend: str) -> int | None:
-    """maxSeqLength: tokens per text, or None (the model's own limit); SageMaker only."""
-    if raw.get("maxSeqLength") in (None, ""):
-        return None
-    allowed = f"expected an integer 1-{MAX_SEQ_LENGTH_LIMIT} (tokens per text)"
-    value = _int(raw, "maxSeqLength", 0, allowed)
-    if not 1 <= value <= MAX_SEQ_LENGTH_LIMIT:
-        raise _fail("maxSeqLength", value, allowed)
-    if backend != "sagemaker":
-        raise _fail("maxSeqLength", value, "the token cap needs backend sagemaker (Bedrock's own)")
-    return value
-
-
-def _batch_prefixes(raw: Mapping[str, str], backend: str) -> dict[str, str | None]:
-    """batchInputPrefix and batchOutputPrefix: both or neither, separate folders, SageMaker only."""
-    source = _matching(raw, "batchInputPrefix", identifiers.S3_PREFIX_URL)
-    target = _matching(raw, "batchOutputPrefix", identifiers.S3_PREFIX_URL)
-    if (source is None) != (target is None):
-        missing = "batchOutputPrefix" if target is None else "batchInputPrefix"
-        raise ConfigError(
-            f"config key '{_key(missing)}' is required with "
-            f"'{_key('batchInputPrefix' if target is None else 'batchOutputPrefix')}': "
-            "Batch Transform reads one folder and writes another"
-        )
-    if source is not None and target is not None:
-        if backend != "sagemaker":
-            raise _fail("batchInputPrefix", source, "Batch Transform needs backend sagemaker")
-        if source.startswith(target) or target.startswith(source):
-            raise _fail(
-                "batchOutputPrefix",
-                target,
-                f"expected a folder outside batchInputPrefix {source!r} and not containing it "
-                "(a job would read its own output)",
-            )
-    return {"batch_input_prefix": source, "batch_output_prefix": target}
-
-
-CONFIG_KEYS = (
-    "modelId",
-    "modelRevision",
-    "memorySizeMb",
-    "maxConcurrency",
-    "provisionedConcurrency",
-    "imageTag",
-    "retainArtifacts",
-    "packagingRunner",
-    "hfToken",
-    "hfTokenSecretArn",
-    "sourceModelDataUrl",
-    "expectedArtifactSha256",
-    "backend",
-    "bedrockModelId",
-    "httpApi",
-    "httpApiAuth",
-    "smokeTest",
-    "defaultPromptName",
-    "maxSeqLength",
-    "runtimeEndpointUrl",
-    # Batch Transform (docs/bulk.md)
-    "batchInputPrefix",
-    "batchOutputPrefix",
-    "inferenceEngine",
-    "onnxFile",
-    "onnxFusion",
-)
-# Operations: log retention of every log group, the endpoint's alarms (components/
-# endpoint_monitoring.py) and where they notify.
-OPERATIONS_KEYS = (
-    "logRetentionDays",
-    "alarmTopicArn",
-    *(key for key, _, _ in THRESHOLD_KEYS.values()),
-)
-CONFIG_KEYS += OPERATIONS_KEYS
-
-
 def check_known_keys(keys: Iterable[str]) -> None:
     """Fail on a key in our namespace that the program does not read (usually a typo)."""
     prefix = f"{NAMESPACE}:"
@@ -441,83 +393,3 @@ def check_known_keys(keys: Iterable[str]) -> None:
             f"config key {unknown[0]!r} is not a setting of this program: expected one of "
             + ", ".join(CONFIG_KEYS)
         )
-
-
-# AWS provider settings that choose credentials but that the packager and the post-deploy check
-# (boto3 sessions of their own) do not follow: they use aws:profile, aws:assumeRoles and the
-# environment's credentials.
-UNFOLLOWED_AWS_KEYS = (
-    "accessKey",
-    "secretKey",
-    "token",
-    "sharedConfigFiles",
-    "sharedCredentialsFiles",
-    "assumeRoleWithWebIdentity",
-)
-
-
-def unfollowed_aws_warnings(keys: Iterable[str]) -> tuple[str, ...]:
-    """A warning for each credential setting of the AWS provider our own sessions ignore."""
-    present = set(keys)
-    return tuple(
-        f"aws:{name} is set: the AWS provider uses it, but the packager and the post-deploy check "
-        "do not (they use aws:profile, aws:assumeRoles and the environment's credentials); "
-        "give them the same account through a profile or environment variables"
-        for name in UNFOLLOWED_AWS_KEYS
-        if f"aws:{name}" in present
-    )
-
-
-def _all_config_keys() -> set[str]:
-    """Every config key of the stack, however the language host passed them in."""
-    from pulumi.runtime import config as runtime_config
-
-    return set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-
-
-def load_config() -> StackConfig:
-    """This stack's validated config; a bad value stops the run before any resource is declared.
-
-    Raises `pulumi.RunError` with the ConfigError's message, which Pulumi prints without a trace.
-    """
-    try:
-        return _load_config()
-    except ConfigError as error:
-        raise pulumi.RunError(str(error)) from None
-
-
-def _load_config() -> StackConfig:
-    keys = _all_config_keys()
-    check_known_keys(keys)
-    config = pulumi.Config(NAMESPACE)
-    raw = {key: config.get(key) for key in CONFIG_KEYS if key != "hfToken"}
-    token = config.get_secret("hfToken")
-    if token is not None:
-        # Only its presence is validated here; the value stays a secret Output.
-        raw["hfToken"] = "<secret>"
-    region = (
-        pulumi.Config("aws").get("region")
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-    )
-    parsed = parse_config(
-        {k: v for k, v in raw.items() if v is not None},
-        stack=pulumi.get_stack(),
-        region=region,
-    )
-    aws = pulumi.Config("aws")
-    endpoints: dict[str, str] = {}
-    for entry in aws.get_object("endpoints") or []:
-        endpoints.update({str(k): str(v) for k, v in dict(entry).items()})
-    try:
-        assume_roles = assume_roles_from_config(aws.get_object("assumeRoles"))
-    except AwsSettingsError as error:
-        raise ConfigError(f"config key {error}") from None
-    return replace(
-        parsed,
-        hf_token=token,
-        aws_endpoints=tuple(sorted(endpoints.items())),
-        aws_profile=aws.get("profile") or None,
-        aws_assume_roles=assume_roles,
-        warnings=parsed.warnings + unfollowed_aws_warnings(keys),
-    )

@@ -36,17 +36,19 @@ from components.failed_endpoint_guard import (
     FailedEndpointGuardArgs,
 )
 from components.packager import HfModelPackager
+from components.service_role import service_role
 from deploy_account.session import AwsSettings
-from facts import serverless
+from facts import cloudwatch_logs, serverless
 from facts.sagemaker_endpoints import (
     ARTIFACT_SHA256_VARIABLE,
     DEFAULT_PROMPT_VARIABLE,
     MAX_SEQ_LENGTH_VARIABLE,
+    MODEL_ID_VARIABLE,
+    MODEL_REVISION_VARIABLE,
     VARIANT_NAME,
     endpoint_log_group,
 )
 
-DEFAULT_LOG_RETENTION_DAYS = 30
 SAGEMAKER_NAME_MAX = 63
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -86,8 +88,8 @@ def model_environment(
         "HF_TASK": "feature-extraction",
         # Everything the container needs is in model.tar.gz; never reach out to the Hub.
         "HF_HUB_OFFLINE": "1",
-        "EMBEDDING_MODEL_ID": model_id,
-        "EMBEDDING_MODEL_REVISION": model_revision,
+        MODEL_ID_VARIABLE: model_id,
+        MODEL_REVISION_VARIABLE: model_revision,
         **({ARTIFACT_SHA256_VARIABLE: artifact_sha256} if artifact_sha256 else {}),
         # The prompt applied when a request names none (code/embedding_encoder.py checks it).
         **({DEFAULT_PROMPT_VARIABLE: default_prompt_name} if default_prompt_name else {}),
@@ -148,7 +150,7 @@ class ServerlessEmbeddingEndpointArgs:
     # Protect the Endpoint itself (prod): `pulumi destroy` refuses until it is unprotected.
     protect: bool = False
     # Days CloudWatch keeps the endpoint's container logs (one of CloudWatch's allowed values).
-    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    log_retention_days: int = cloudwatch_logs.DEFAULT_RETENTION_DAYS
     # The stack's profile, roles and endpoint overrides: the failed-endpoint guard's session.
     aws: AwsSettings | None = None
     # When the endpoint's CloudWatch alarms fire, and the SNS topic they notify (None: none).
@@ -240,99 +242,12 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
         self.image_uri = images.image_uri(args.region, args.image_tag)
-
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=json.dumps(iam.assume_role_policy("sagemaker.amazonaws.com")),
-            tags=tags,
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=self._execution_policy(args),
-            opts=child,
-        )
-        model = aws.sagemaker.Model(
-            f"{name}-model",
-            execution_role_arn=role.arn,
-            primary_container={
-                "image": self.image_uri,
-                "model_data_url": args.model_data_url,
-                "environment": pulumi.Output.all(args.model_revision, args.artifact_sha256).apply(
-                    lambda values: model_environment(
-                        args.model_id,
-                        *values,
-                        default_prompt_name=args.default_prompt_name,
-                        max_seq_length=args.max_seq_length,
-                    )
-                ),
-            },
-            tags=tags,
-            # SageMaker checks the role's access to the image and the archive when it creates
-            # the model: the policy must be in place first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
-        config = aws.sagemaker.EndpointConfiguration(
-            f"{name}-config",
-            production_variants=[
-                {
-                    "variant_name": VARIANT_NAME,
-                    "model_name": model.name,
-                    "serverless_config": serverless_config(
-                        args.memory_size_mb, args.max_concurrency, args.provisioned_concurrency
-                    ),
-                }
-            ],
-            tags=tags,
-            opts=child,
-        )
         self.log_group_name = endpoint_log_group(args.endpoint_name)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=self.log_group_name,
-            retention_in_days=args.log_retention_days,
-            tags=tags,
-            opts=child,
-        )
-        endpoint_tags = {**tags, OWNER_ID_TAG: args.bucket_arn}
-        guard = FailedEndpointGuard(
-            f"{name}-failed-endpoint-guard",
-            FailedEndpointGuardArgs(
-                endpoint_name=args.endpoint_name,
-                region=args.region,
-                aws=args.aws,
-                owner_tags=endpoint_tags,
-                import_command=self._import_command(name, args.endpoint_name),
-            ),
-            opts=child,
-        )
-        endpoint = aws.sagemaker.Endpoint(
-            f"{name}-endpoint",
-            name=args.endpoint_name,
-            endpoint_config_name=config.name,
-            tags=endpoint_tags,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                protect=args.protect,
-                # The log group exists before the first container writes and outlives it on
-                # destroy; a failed endpoint of this name is gone before a create.
-                depends_on=[log_group, guard],
-                # The name is fixed: a replacement (`pulumi up --replace`, or recovery from
-                # `Failed`) must delete the old endpoint before it creates the new one.
-                delete_before_replace=True,
-                # Changes when the guard removed a failed endpoint or found none: an Endpoint
-                # still in state for it is then recreated instead of updated (which SageMaker
-                # would refuse). `replace_with` does the same where the old state has no trigger
-                # (the engine ignores a trigger that had no value before).
-                replacement_trigger=guard.failed_endpoint,
-                replace_with=[guard],
-            ),
-        )
-
+        role, policy = self._declare_role(name, args)
+        model = self._declare_model(name, args, role, policy)
+        config = self._declare_config(name, args, model)
+        endpoint, guard = self._declare_endpoint(name, args, config)
         EndpointMonitoring(
             f"{name}-monitoring",
             EndpointMonitoringArgs(
@@ -369,6 +284,125 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             }
         )
 
+    def _declare_role(
+        self, name: str, args: ServerlessEmbeddingEndpointArgs
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        """The Model's execution role: SageMaker may assume it for this account's resources only."""
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        trust = identity.account_id.apply(
+            lambda account_id: iam.assume_role_policy(
+                "sagemaker.amazonaws.com",
+                source_account=account_id,
+                source_arn=iam.sagemaker_source_arn(args.region, account_id),
+            )
+        )
+        return service_role(
+            name,
+            trust,
+            self._execution_policy(args, identity.account_id),
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _declare_model(
+        self,
+        name: str,
+        args: ServerlessEmbeddingEndpointArgs,
+        role: aws.iam.Role,
+        policy: aws.iam.RolePolicy,
+    ) -> aws.sagemaker.Model:
+        """The Model: the DLC image, the packaged archive and the environment the code reads."""
+        return aws.sagemaker.Model(
+            f"{name}-model",
+            execution_role_arn=role.arn,
+            primary_container={
+                "image": self.image_uri,
+                "model_data_url": args.model_data_url,
+                "environment": pulumi.Output.all(args.model_revision, args.artifact_sha256).apply(
+                    lambda values: model_environment(
+                        args.model_id,
+                        *values,
+                        default_prompt_name=args.default_prompt_name,
+                        max_seq_length=args.max_seq_length,
+                    )
+                ),
+            },
+            tags=dict(args.tags),
+            # SageMaker checks the role's access to the image and the archive when it creates
+            # the model: the policy must be in place first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+
+    def _declare_config(
+        self, name: str, args: ServerlessEmbeddingEndpointArgs, model: aws.sagemaker.Model
+    ) -> aws.sagemaker.EndpointConfiguration:
+        """The serverless endpoint configuration: one variant of the Model."""
+        return aws.sagemaker.EndpointConfiguration(
+            f"{name}-config",
+            production_variants=[
+                {
+                    "variant_name": VARIANT_NAME,
+                    "model_name": model.name,
+                    "serverless_config": serverless_config(
+                        args.memory_size_mb, args.max_concurrency, args.provisioned_concurrency
+                    ),
+                }
+            ],
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _declare_endpoint(
+        self,
+        name: str,
+        args: ServerlessEmbeddingEndpointArgs,
+        config: aws.sagemaker.EndpointConfiguration,
+    ) -> tuple[aws.sagemaker.Endpoint, FailedEndpointGuard]:
+        """The Endpoint, its log group and the guard that clears a failed endpoint of its name."""
+        child = pulumi.ResourceOptions(parent=self)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=self.log_group_name,
+            retention_in_days=args.log_retention_days,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        endpoint_tags = {**dict(args.tags), OWNER_ID_TAG: args.bucket_arn}
+        guard = FailedEndpointGuard(
+            f"{name}-failed-endpoint-guard",
+            FailedEndpointGuardArgs(
+                endpoint_name=args.endpoint_name,
+                region=args.region,
+                aws=args.aws,
+                owner_tags=endpoint_tags,
+                import_command=self._import_command(name, args.endpoint_name),
+            ),
+            opts=child,
+        )
+        endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            name=args.endpoint_name,
+            endpoint_config_name=config.name,
+            tags=endpoint_tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                protect=args.protect,
+                # The log group exists before the first container writes and outlives it on
+                # destroy; a failed endpoint of this name is gone before a create.
+                depends_on=[log_group, guard],
+                # The name is fixed: a replacement (`pulumi up --replace`, or recovery from
+                # `Failed`) must delete the old endpoint before it creates the new one.
+                delete_before_replace=True,
+                # Changes when the guard removed a failed endpoint or found none: an Endpoint
+                # still in state for it is then recreated instead of updated (which SageMaker
+                # would refuse). `replace_with` does the same where the old state has no trigger
+                # (the engine ignores a trigger that had no value before).
+                replacement_trigger=guard.failed_endpoint,
+                replace_with=[guard],
+            ),
+        )
+        return endpoint, guard
+
     def _import_command(self, name: str, endpoint_name: str) -> pulumi.Output[str]:
         """`pulumi import` of an existing endpoint of this name as this component's child.
 
@@ -383,9 +417,10 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             )
         )
 
-    def _execution_policy(self, args: ServerlessEmbeddingEndpointArgs) -> pulumi.Output[str]:
+    def _execution_policy(
+        self, args: ServerlessEmbeddingEndpointArgs, account_id: pulumi.Output[str]
+    ) -> pulumi.Output[str]:
         """The role's policy JSON: read the artifact prefix, pull the DLC, write its own logs."""
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         log_group = endpoint_log_group(args.endpoint_name)
 
         def render(bucket_arn: str, account_id: str) -> str:
@@ -398,6 +433,6 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 )
             )
 
-        return pulumi.Output.all(args.bucket_arn, identity.account_id).apply(
+        return pulumi.Output.all(args.bucket_arn, account_id).apply(
             lambda values: render(values[0], values[1])
         )

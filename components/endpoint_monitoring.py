@@ -24,39 +24,53 @@ from dataclasses import dataclass, field, fields
 import pulumi
 import pulumi_aws as aws
 
+from components.config_keys import Integer, declared, key
 from facts.sagemaker_endpoints import VARIANT_NAME
 
 NAMESPACE = "AWS/SageMaker"
 PERIOD_SECONDS = 300
 EVALUATION_PERIODS = 1
 MICROSECONDS_PER_MS = 1000
-# CloudWatch Logs retention: the values PutRetentionPolicy accepts, in days.
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-    2922, 3288, 3653,
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class AlarmThresholds:
-    """When each alarm fires; the defaults suit a small embedding model on a few vCPUs."""
+    """When each alarm fires (stack config keys); the defaults suit a small model on a few vCPUs."""
 
-    # 5xx answers in 5 minutes: any server error means the model or container failed a request.
-    server_errors: int = 1
-    # 4xx answers in 5 minutes: clients sending bad input now and then is normal, a stream is not.
-    client_errors: int = 10
-    # p90 time the model takes to answer, in ms; invocations are cut off at 60 s.
-    model_latency_ms: int = 5000
-    # The slowest cold start in 5 minutes, in ms; a container must be ready within 3 minutes.
-    model_setup_time_ms: int = 120_000
+    # Any server error means the model or container failed a request.
+    server_errors: int = key(
+        "alarmServerErrors",
+        1,
+        Integer(1, 1_000_000),
+        "5xx answers in 5 minutes that fire the alarm (1–1000000)",
+    )
+    # Clients sending bad input now and then is normal, a stream is not.
+    client_errors: int = key(
+        "alarmClientErrors",
+        10,
+        Integer(1, 1_000_000),
+        "4xx answers in 5 minutes that fire the alarm (1–1000000)",
+    )
+    # Invocations are cut off at 60 s.
+    model_latency_ms: int = key(
+        "alarmModelLatencyMs",
+        5000,
+        Integer(1, 60_000),
+        "p90 model latency over 5 minutes that fires the alarm, in ms (1–60000)",
+    )
+    # A container must be ready within 3 minutes.
+    model_setup_time_ms: int = key(
+        "alarmModelSetupTimeMs",
+        120_000,
+        Integer(1, 600_000),
+        "the slowest cold start in 5 minutes that fires the alarm, in ms (1–600000)",
+    )
 
 
-# The stack config key of each threshold, and the values it may take.
+# The stack config key of each threshold, and the values it may take (read off the fields).
 THRESHOLD_KEYS = {
-    "server_errors": ("alarmServerErrors", 1, 1_000_000),
-    "client_errors": ("alarmClientErrors", 1, 1_000_000),
-    "model_latency_ms": ("alarmModelLatencyMs", 1, 60_000),
-    "model_setup_time_ms": ("alarmModelSetupTimeMs", 1, 600_000),
+    item.name: (spec.name, spec.parse.low, spec.parse.high)
+    for item, spec in declared(AlarmThresholds)
 }
 
 

@@ -21,35 +21,40 @@ from components.config import StackConfig
 from components.http_api_key import HttpApiKeyAuthorizer, HttpApiKeyAuthorizerArgs
 from components.proxy_bundle import HANDLER
 from components.proxy_function import ProxyFunction, ProxyFunctionArgs
-from facts import proxy_budget
+from facts import cloudwatch_logs, proxy_budget
+from facts.http_api import (
+    BACKEND_VARIABLE,
+    NATIVE_ROUTE,
+    OPENAI_BASE_PATH,
+    OPENAI_ROUTE,
+    ROUTE_METHOD,
+    ROUTES,
+    TARGET_VARIABLE,
+)
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 
-ROUTE_METHOD = "POST"
-NATIVE_PATH = "/embed"
-OPENAI_PATH = "/v1/embeddings"
-ROUTE_PATHS = (NATIVE_PATH, OPENAI_PATH)
 # API Gateway HTTP APIs stop waiting for an integration after 30 s.
 INTEGRATION_TIMEOUT_MS = proxy_budget.INTEGRATION_TIMEOUT_SECONDS * 1000
 
 
 def route_arns(execution_arn: str) -> list[str]:
     """The execute-api ARNs of the API's routes on any stage."""
-    return [f"{execution_arn}/*/{ROUTE_METHOD}{path}" for path in ROUTE_PATHS]
+    return [f"{execution_arn}/*/{ROUTE_METHOD}{path}" for path in ROUTES]
 
 
 def embed_url(api_endpoint: str) -> str:
     """The full URL native clients POST to."""
-    return f"{api_endpoint.rstrip('/')}{NATIVE_PATH}"
+    return f"{api_endpoint.rstrip('/')}{NATIVE_ROUTE}"
 
 
 def openai_base_url(api_endpoint: str) -> str:
     """What OpenAI clients take as `base_url` (they append `/embeddings`)."""
-    return f"{api_endpoint.rstrip('/')}/v1"
+    return f"{api_endpoint.rstrip('/')}{OPENAI_BASE_PATH}"
 
 
 def proxy_environment(backend: str, target: str) -> dict[str, str]:
     """The Lambda's environment: which backend and which endpoint name / model id."""
-    return {"EMBED_BACKEND": backend, "EMBED_TARGET": target}
+    return {BACKEND_VARIABLE: backend, TARGET_VARIABLE: target}
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,7 @@ class EmbeddingHttpApiArgs:
     # The proxy's upstream calls are sized to end before this (facts/proxy_budget.py).
     timeout_seconds: int = proxy_budget.LAMBDA_TIMEOUT_SECONDS
     # Days CloudWatch keeps the proxy's logs (the stack's `logRetentionDays`).
-    log_retention_days: int = 30
+    log_retention_days: int = cloudwatch_logs.DEFAULT_RETENTION_DAYS
     throttling_rate_limit: float = 50.0
     throttling_burst_limit: int = 100
     tags: tuple[tuple[str, str], ...] = ()
@@ -141,102 +146,19 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("embedding-endpoint:index:EmbeddingHttpApi", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        tags = dict(args.tags)
-
-        proxy = ProxyFunction(
-            f"{name}-proxy",
-            ProxyFunctionArgs(
-                handler=HANDLER,
-                statements=pulumi.Output.from_input(args.target_arn).apply(
-                    lambda arn: iam.invoke_statements(args.backend, arn)
-                ),
-                environment=pulumi.Output.from_input(args.target_name).apply(
-                    lambda target: proxy_environment(args.backend, target)
-                ),
-                memory_size_mb=args.memory_size_mb,
-                timeout_seconds=args.timeout_seconds,
-                log_retention_days=args.log_retention_days,
-                tags=args.tags,
-            ),
-            opts=child,
-        )
-        api = aws.apigatewayv2.Api(
-            f"{name}-api",
-            protocol_type="HTTP",
-            description=f"Embeddings: POST {NATIVE_PATH}, POST {OPENAI_PATH} ({args.auth} auth)",
-            tags=tags,
-            opts=child,
-        )
-        integration = aws.apigatewayv2.Integration(
-            f"{name}-integration",
-            api_id=api.id,
-            integration_type="AWS_PROXY",
-            integration_method="POST",
-            integration_uri=proxy.function.invoke_arn,
-            payload_format_version="2.0",
-            timeout_milliseconds=INTEGRATION_TIMEOUT_MS,
-            opts=child,
-        )
-        self.api_key = self.api_key_secret_arn = None
-        self.invoke_policy_arn = None
-        route_auth: dict[str, pulumi.Input[str]] = {"authorization_type": "AWS_IAM"}
-        if args.auth == "apiKey":
-            key = HttpApiKeyAuthorizer(
-                f"{name}-key",
-                HttpApiKeyAuthorizerArgs(
-                    api_id=api.id,
-                    execution_arn=api.execution_arn,
-                    log_retention_days=args.log_retention_days,
-                    tags=args.tags,
-                ),
-                opts=child,
-            )
-            route_auth = {"authorization_type": "CUSTOM", "authorizer_id": key.authorizer_id}
-            self.api_key, self.api_key_secret_arn = key.api_key, key.secret_arn
-        routes = [
-            aws.apigatewayv2.Route(
-                f"{name}-route" if path == NATIVE_PATH else f"{name}-openai-route",
-                api_id=api.id,
-                route_key=f"{ROUTE_METHOD} {path}",
-                target=integration.id.apply(
-                    lambda integration_id: f"integrations/{integration_id}"
-                ),
-                **route_auth,
-                opts=child,
-            )
-            for path in ROUTE_PATHS
-        ]
-        aws.apigatewayv2.Stage(
-            f"{name}-stage",
-            api_id=api.id,
-            name="$default",
-            auto_deploy=True,
-            default_route_settings={
-                "throttling_rate_limit": args.throttling_rate_limit,
-                "throttling_burst_limit": args.throttling_burst_limit,
-            },
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=routes),
-        )
+        proxy = self._declare_proxy(name, args)
+        api, integration = self._declare_api(name, args, proxy)
+        route_auth = self._declare_auth(name, args, api)
+        self._declare_routes(name, args, api, integration, route_auth)
         aws.lambda_.Permission(
             f"{name}-invoke-permission",
             action="lambda:InvokeFunction",
             function=proxy.function.name,
             principal="apigateway.amazonaws.com",
             source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/{ROUTE_METHOD}/*"),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        if args.auth == "iam":
-            self.invoke_policy_arn = aws.iam.Policy(
-                f"{name}-caller",
-                description=f"Call POST {NATIVE_PATH} and {OPENAI_PATH} on the embeddings API",
-                policy=api.execution_arn.apply(
-                    lambda arn: json.dumps(iam.execute_api_invoke_policy(route_arns(arn)))
-                ),
-                tags=tags,
-                opts=child,
-            ).arn
+        self.invoke_policy_arn = self._declare_caller_policy(name, args, api)
 
         self.url = api.api_endpoint.apply(embed_url)
         self.openai_base_url = api.api_endpoint.apply(openai_base_url)
@@ -252,3 +174,118 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
                 "api_key_secret_arn": self.api_key_secret_arn,
             }
         )
+
+    def _declare_proxy(self, name: str, args: EmbeddingHttpApiArgs) -> ProxyFunction:
+        """The proxy Lambda: it may invoke only the one endpoint or model it fronts."""
+        return ProxyFunction(
+            f"{name}-proxy",
+            ProxyFunctionArgs(
+                handler=HANDLER,
+                statements=pulumi.Output.from_input(args.target_arn).apply(
+                    lambda arn: iam.invoke_statements(args.backend, arn)
+                ),
+                environment=pulumi.Output.from_input(args.target_name).apply(
+                    lambda target: proxy_environment(args.backend, target)
+                ),
+                memory_size_mb=args.memory_size_mb,
+                timeout_seconds=args.timeout_seconds,
+                log_retention_days=args.log_retention_days,
+                tags=args.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _declare_api(
+        self, name: str, args: EmbeddingHttpApiArgs, proxy: ProxyFunction
+    ) -> tuple[aws.apigatewayv2.Api, aws.apigatewayv2.Integration]:
+        """The HTTP API and its one integration: the proxy, within API Gateway's 30 s."""
+        child = pulumi.ResourceOptions(parent=self)
+        api = aws.apigatewayv2.Api(
+            f"{name}-api",
+            protocol_type="HTTP",
+            description=f"Embeddings: POST {NATIVE_ROUTE}, POST {OPENAI_ROUTE} ({args.auth} auth)",
+            tags=dict(args.tags),
+            opts=child,
+        )
+        integration = aws.apigatewayv2.Integration(
+            f"{name}-integration",
+            api_id=api.id,
+            integration_type="AWS_PROXY",
+            integration_method="POST",
+            integration_uri=proxy.function.invoke_arn,
+            payload_format_version="2.0",
+            timeout_milliseconds=INTEGRATION_TIMEOUT_MS,
+            opts=child,
+        )
+        return api, integration
+
+    def _declare_auth(
+        self, name: str, args: EmbeddingHttpApiArgs, api: aws.apigatewayv2.Api
+    ) -> dict[str, pulumi.Input[str]]:
+        """How the routes authorize: SigV4 (`iam`), or the bearer-token authorizer (`apiKey`)."""
+        self.api_key = self.api_key_secret_arn = None
+        if args.auth != "apiKey":
+            return {"authorization_type": "AWS_IAM"}
+        key = HttpApiKeyAuthorizer(
+            f"{name}-key",
+            HttpApiKeyAuthorizerArgs(
+                api_id=api.id,
+                execution_arn=api.execution_arn,
+                log_retention_days=args.log_retention_days,
+                tags=args.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.api_key, self.api_key_secret_arn = key.api_key, key.secret_arn
+        return {"authorization_type": "CUSTOM", "authorizer_id": key.authorizer_id}
+
+    def _declare_routes(
+        self,
+        name: str,
+        args: EmbeddingHttpApiArgs,
+        api: aws.apigatewayv2.Api,
+        integration: aws.apigatewayv2.Integration,
+        route_auth: dict[str, pulumi.Input[str]],
+    ) -> None:
+        """The two routes to the integration, and the auto-deployed, throttled default stage."""
+        routes = [
+            aws.apigatewayv2.Route(
+                f"{name}-route" if path == NATIVE_ROUTE else f"{name}-openai-route",
+                api_id=api.id,
+                route_key=f"{ROUTE_METHOD} {path}",
+                target=integration.id.apply(
+                    lambda integration_id: f"integrations/{integration_id}"
+                ),
+                **route_auth,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for path in ROUTES
+        ]
+        aws.apigatewayv2.Stage(
+            f"{name}-stage",
+            api_id=api.id,
+            name="$default",
+            auto_deploy=True,
+            default_route_settings={
+                "throttling_rate_limit": args.throttling_rate_limit,
+                "throttling_burst_limit": args.throttling_burst_limit,
+            },
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=routes),
+        )
+
+    def _declare_caller_policy(
+        self, name: str, args: EmbeddingHttpApiArgs, api: aws.apigatewayv2.Api
+    ) -> pulumi.Output[str] | None:
+        """`iam` only: the managed policy that lets a caller sign requests to exactly the routes."""
+        if args.auth != "iam":
+            return None
+        return aws.iam.Policy(
+            f"{name}-caller",
+            description=f"Call POST {NATIVE_ROUTE} and {OPENAI_ROUTE} on the embeddings API",
+            policy=api.execution_arn.apply(
+                lambda arn: json.dumps(iam.execute_api_invoke_policy(route_arns(arn)))
+            ),
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        ).arn

@@ -16,9 +16,10 @@ import pulumi_aws as aws
 
 from components import iam
 from components.proxy_function import ProxyFunction, ProxyFunctionArgs
+from facts.cloudwatch_logs import DEFAULT_RETENTION_DAYS
+from facts.http_api import API_KEY_SECRET_VARIABLE
 
 AUTHORIZER_HANDLER = "proxy.authorizer.handler"
-SECRET_VARIABLE = "EMBED_API_KEY_SECRET_ARN"
 # API Gateway reuses an answer for the same Authorization header this long; with the
 # authorizer's own cache (proxy/authorizer.py), a rotated key works everywhere within minutes.
 RESULT_TTL_SECONDS = 60
@@ -30,7 +31,7 @@ class HttpApiKeyAuthorizerArgs:
 
     api_id: pulumi.Input[str]
     execution_arn: pulumi.Input[str]
-    log_retention_days: int = 14
+    log_retention_days: int = DEFAULT_RETENTION_DAYS
     tags: tuple[tuple[str, str], ...] = ()
 
 
@@ -70,7 +71,7 @@ class HttpApiKeyAuthorizer(pulumi.ComponentResource):
                 statements=secret.arn.apply(
                     lambda arn: iam.secret_read_statements(arn, sid="ReadApiKey")
                 ),
-                environment=secret.arn.apply(lambda arn: {SECRET_VARIABLE: arn}),
+                environment=secret.arn.apply(lambda arn: {API_KEY_SECRET_VARIABLE: arn}),
                 memory_size_mb=128,
                 timeout_seconds=10,
                 log_retention_days=args.log_retention_days,

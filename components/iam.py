@@ -38,17 +38,34 @@ def document(statements: list[Statement]) -> PolicyDocument:
     return {"Version": _VERSION, "Statement": statements}
 
 
-def assume_role_policy(service: str) -> PolicyDocument:
-    """A trust policy letting one AWS service principal (e.g. sagemaker.amazonaws.com) assume."""
-    return document(
-        [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sts:AssumeRole",
-            }
-        ]
-    )
+def assume_role_policy(
+    service: str, *, source_account: str | None = None, source_arn: str | None = None
+) -> PolicyDocument:
+    """A trust policy letting one AWS service principal (e.g. sagemaker.amazonaws.com) assume.
+
+    `source_account` and `source_arn` guard against the confused deputy: the service may assume
+    the role only on behalf of that account's resources (those matching the ARN pattern). Only for
+    services that document these keys on role trust policies (SageMaker: `sagemaker_source_arn`).
+    """
+    statement: Statement = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    condition: dict[str, dict[str, str]] = {}
+    if source_account is not None:
+        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+    if source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if condition:
+        statement["Condition"] = condition
+    return document([statement])
+
+
+def sagemaker_source_arn(region: str, account_id: str) -> str:
+    """Every SageMaker resource of one account and region: the endpoint's Model and the Batch
+    Transform jobs that run as its role (SageMaker's confused-deputy guidance, a wildcard ARN)."""
+    return f"arn:{partition(region)}:sagemaker:{region}:{account_id}:*"
 
 
 def _object_arn(bucket_arn: str, prefix: str) -> str:

@@ -22,14 +22,15 @@ from components.loader_bundle import build_loader_zip, zip_sha256_base64
 from components.packager_provider import PackagerProvider
 from components.packager_state import OUTPUT_NAMES
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
+from components.service_role import service_role
 from deploy_account.session import AssumeRole
-from facts import engine_choice, identifiers
+from facts import cloudwatch_logs, engine_choice, identifiers
 from facts.engine_choice import EngineAsk, choose_engine
 from facts.identifiers import parse_s3_url
+from facts.lambda_runtime import LAMBDA_RUNTIME
 from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel
 from loader.version import format_version
 
-LOADER_RUNTIME = "python3.12"
 LOADER_ARCHITECTURE = "x86_64"
 LOADER_HANDLER = "loader.handler.handler"
 # Lambda's ceiling; the loader streams, so 15 minutes bounds the model size by throughput only.
@@ -80,7 +81,7 @@ class HfModelPackagerArgs:
     # Runner `local` only: the deadline for one packaging run inside the Pulumi process.
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
     # Days CloudWatch keeps the loader Lambda's logs (the stack's `logRetentionDays`).
-    log_retention_days: int = 30
+    log_retention_days: int = cloudwatch_logs.DEFAULT_RETENTION_DAYS
     # auto | torch | onnx; auto and onnx need `onnx_runtime`, the wheel for the image's Python.
     inference_engine: str = "torch"
     onnx_runtime: RuntimeWheel | None = None
@@ -304,15 +305,11 @@ class HfModelPackager(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
-        role = aws.iam.Role(
-            f"{name}-loader-role",
-            assume_role_policy=json.dumps(iam.assume_role_policy("lambda.amazonaws.com")),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-loader-policy",
-            role=role.id,
-            policy=pulumi.Output.all(args.bucket_arn, log_group.arn).apply(
+        # Lambda documents no aws:SourceAccount / aws:SourceArn for execution role trust policies.
+        role, policy = service_role(
+            f"{name}-loader",
+            iam.assume_role_policy("lambda.amazonaws.com"),
+            pulumi.Output.all(args.bucket_arn, log_group.arn).apply(
                 lambda arns: json.dumps(
                     iam.loader_policy(
                         region=args.region,
@@ -337,7 +334,7 @@ class HfModelPackager(pulumi.ComponentResource):
         function = aws.lambda_.Function(
             f"{name}-loader",
             role=role.arn,
-            runtime=LOADER_RUNTIME,
+            runtime=LAMBDA_RUNTIME,
             architectures=[LOADER_ARCHITECTURE],
             handler=LOADER_HANDLER,
             s3_bucket=code.bucket,

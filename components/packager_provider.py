@@ -72,8 +72,9 @@ def diff(resource_id: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> 
     Identity: the `PackagerInputs` fields marked `replaces` (bucket, prefix, model, pinned
     revision, source, format version, engine and graph). A format change packages at a key of
     its own (facts/artifact_keys.py); the old resource's delete removes the old archive only at
-    the end of a successful update, and never in a retained bucket. Anything else (retention, runner, endpoints, the expected sha256) only updates the
-    state, and a token change alone is no change at all.
+    the end of a successful update, and never in a retained bucket. Anything else (retention,
+    runner, endpoints, the expected sha256) only updates the state, and a token change alone is
+    no change at all.
     """
     old, new = PackagerInputs.from_mapping(olds), PackagerInputs.from_mapping(news)
     replaces = old.changed(new, replacing=True)

@@ -15,8 +15,9 @@ import pulumi_aws as aws
 
 from components import iam
 from components.proxy_bundle import build_proxy_zip
-
-LAMBDA_RUNTIME = "python3.12"
+from components.service_role import service_role
+from facts.cloudwatch_logs import DEFAULT_RETENTION_DAYS
+from facts.lambda_runtime import LAMBDA_RUNTIME
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class ProxyFunctionArgs:
     environment: pulumi.Input[dict[str, str]] = field(default_factory=dict)
     memory_size_mb: int = 256
     timeout_seconds: int = 30
-    log_retention_days: int = 14
+    log_retention_days: int = DEFAULT_RETENTION_DAYS
     tags: tuple[tuple[str, str], ...] = ()
 
 
@@ -54,20 +55,16 @@ class ProxyFunction(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=json.dumps(iam.assume_role_policy("lambda.amazonaws.com")),
-            tags=tags,
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(args.statements, log_group.arn).apply(
+        # Lambda documents no aws:SourceAccount / aws:SourceArn for execution role trust policies.
+        role, policy = service_role(
+            name,
+            iam.assume_role_policy("lambda.amazonaws.com"),
+            pulumi.Output.all(args.statements, log_group.arn).apply(
                 lambda values: json.dumps(
                     iam.document(list(values[0]) + iam.log_write_statements(values[1]))
                 )
             ),
+            tags=tags,
             opts=child,
         )
         # Deterministic bytes, so Pulumi's archive hash (and an update) changes only with the code.

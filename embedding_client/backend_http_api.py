@@ -10,10 +10,8 @@ from embedding_client.backend import DEFAULT_OPTIONS, EmbeddingResult, TargetErr
 from embedding_client.batching import DEFAULT_BATCH_SIZE, check_texts, embed_in_batches
 from embedding_client.transport import CONTENT_TYPE, json_post, post_with_retries
 from facts.embedding_api import EmbeddingOptions
-
-# The HTTP API's proxy accepts at most 96 texts and 1 MB per request (proxy/request.py).
-HTTP_API_MAX_TEXTS = 96
-HTTP_API_MAX_BODY_BYTES = 1_000_000
+from facts.http_api import MAX_BODY_BYTES as HTTP_API_MAX_BODY_BYTES
+from facts.http_api import MAX_INPUTS as HTTP_API_MAX_TEXTS
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from embedding_client.batch_watch import JobWatcher, list_objects, nothing_under
 from embedding_client.stack_outputs import load_outputs
 from embedding_client.transport import aws_client
 from facts import pricing
+from facts import stack as stack_facts
 
 POLL_SECONDS = 30.0
 DEFAULT_JOB_PREFIX = "embed-batch-"
@@ -99,23 +100,24 @@ def _target(args: argparse.Namespace) -> _Target:
     if args.model_name:
         return _Target(args.model_name, args.region, DEFAULT_JOB_PREFIX)
     outputs = load_outputs(args.stack, args.outputs_file)
-    if not outputs.get("modelName"):
+    if not outputs.get(stack_facts.MODEL_NAME):
         raise TargetError(
-            "the stack exports no 'modelName' (a Bedrock stack, or deployed before this version: "
-            "run `pulumi up`)"
+            f"the stack exports no '{stack_facts.MODEL_NAME}' (a Bedrock stack, or deployed "
+            "before this version: run `pulumi up`)"
         )
-    if not outputs.get("batchInputPrefix") or not outputs.get("batchOutputPrefix"):
+    inputs, outputs_prefix = stack_facts.BATCH_INPUT_PREFIX, stack_facts.BATCH_OUTPUT_PREFIX
+    if not outputs.get(inputs) or not outputs.get(outputs_prefix):
         raise TargetError(
             "the stack grants its Model's role no S3 folders for Batch Transform: set "
-            "`pulumi config set batchInputPrefix s3://BUCKET/in/` and `batchOutputPrefix "
+            f"`pulumi config set {inputs} s3://BUCKET/in/` and `{outputs_prefix} "
             "s3://BUCKET/out/`, run `pulumi up`, then retry (docs/bulk.md)"
         )
     return _Target(
-        outputs["modelName"],
-        args.region or outputs.get("region"),
-        outputs.get("batchJobPrefix") or DEFAULT_JOB_PREFIX,
-        outputs["batchInputPrefix"],
-        outputs["batchOutputPrefix"],
+        outputs[stack_facts.MODEL_NAME],
+        args.region or outputs.get(stack_facts.REGION),
+        outputs.get(stack_facts.BATCH_JOB_PREFIX) or DEFAULT_JOB_PREFIX,
+        outputs[inputs],
+        outputs[outputs_prefix],
     )
 
 

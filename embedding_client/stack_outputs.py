@@ -14,6 +14,7 @@ from embedding_client.backend_bedrock import BedrockBackend
 from embedding_client.backend_http_api import HttpApiBackend
 from embedding_client.backend_sagemaker import SageMakerBackend
 from embedding_client.batching import DEFAULT_BATCH_SIZE
+from facts import stack as stack_facts
 
 
 def stack_outputs(stack: str) -> dict[str, Any]:
@@ -68,21 +69,23 @@ def backend_for_stack(
     outputs: Mapping[str, Any], *, use_http_api: bool = False, batch_size: int | None = None
 ) -> EmbeddingBackend:
     """The backend a stack deployed, from its `pulumi stack output --json`."""
-    region = _output(outputs, "region")
+    region = _output(outputs, stack_facts.REGION)
     if use_http_api:
         return HttpApiBackend(
-            _output(outputs, "httpApiUrl"), region, batch_size=batch_size or DEFAULT_BATCH_SIZE
+            _output(outputs, stack_facts.HTTP_API_URL),
+            region,
+            batch_size=batch_size or DEFAULT_BATCH_SIZE,
         )
-    backend = outputs.get("backend", "sagemaker")
+    backend = outputs.get(stack_facts.BACKEND, "sagemaker")
     if backend == "sagemaker":
         # A local stack's endpoint is served on this machine; its outputs say where.
-        runtime_url = outputs.get("sagemakerRuntimeUrl") or None
+        runtime_url = outputs.get(stack_facts.SAGEMAKER_RUNTIME_URL) or None
         return SageMakerBackend(
-            _output(outputs, "endpointName"),
+            _output(outputs, stack_facts.ENDPOINT_NAME),
             region,
             endpoint_url=runtime_url,
             batch_size=batch_size,
         )
     if backend == "bedrock":
-        return BedrockBackend(_output(outputs, "bedrockModelId"), region)
+        return BedrockBackend(_output(outputs, stack_facts.BEDROCK_MODEL_ID), region)
     raise TargetError(f"stack output 'backend' is {backend!r}; expected 'sagemaker' or 'bedrock'")

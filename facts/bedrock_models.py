@@ -1,4 +1,4 @@
-"""The Bedrock embedding models this project can call: how each is called, where it is offered.
+"""The Bedrock embedding models this project can call: how each is called, where, at what price.
 
 The one table of models. Pure data and checks (standard library only): the stack config rejects a
 wrong `bedrockModelId` before anything is declared, `facts.bedrock_formats` builds each model's
@@ -32,6 +32,8 @@ class BedrockEmbeddingModel:
     allowed_dimensions: tuple[int, ...]
     max_texts_per_call: int  # Titan takes one text per InvokeModel call, Cohere up to 96
     max_chars_per_text: int
+    # On-demand $ per 1,000 input tokens (an estimate: facts/pricing.py says where and when from).
+    price_per_1k_tokens: float
     # Regions known to offer the model in-region; None: no list recorded.
     known_regions: frozenset[str] | None
     # Whether the model itself can L2-normalize; otherwise the caller normalizes locally.
@@ -69,6 +71,7 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             allowed_dimensions=(256, 512, 1024),
             max_texts_per_call=1,
             max_chars_per_text=50_000,
+            price_per_1k_tokens=0.00002,
             server_normalize=True,
             known_regions=_regions(
                 "us-east-1",
@@ -96,6 +99,7 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             allowed_dimensions=(1536,),
             max_texts_per_call=1,
             max_chars_per_text=50_000,
+            price_per_1k_tokens=0.0001,
             known_regions=_regions("us-east-1", "us-west-2", "eu-central-1", "ap-northeast-1"),
         ),
         BedrockEmbeddingModel(
@@ -106,6 +110,7 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             allowed_dimensions=(256, 384, 1024),
             max_texts_per_call=1,
             max_chars_per_text=50_000,
+            price_per_1k_tokens=0.0008,
             known_regions=_regions(
                 "us-east-1", "us-west-2", "ap-south-1", "ap-southeast-2", "eu-west-1", "eu-west-3"
             ),
@@ -118,6 +123,7 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             allowed_dimensions=(1024,),
             max_texts_per_call=96,
             max_chars_per_text=2048,
+            price_per_1k_tokens=0.0001,
             known_regions=_COHERE_V3_REGIONS,
         ),
         BedrockEmbeddingModel(
@@ -128,6 +134,7 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             allowed_dimensions=(1024,),
             max_texts_per_call=96,
             max_chars_per_text=2048,
+            price_per_1k_tokens=0.0001,
             known_regions=_COHERE_V3_REGIONS,
         ),
         BedrockEmbeddingModel(
@@ -138,6 +145,7 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             allowed_dimensions=(256, 512, 1024, 1536),
             max_texts_per_call=96,
             max_chars_per_text=500_000,
+            price_per_1k_tokens=0.00012,
             # Offered in some regions only through cross-region inference profiles; no in-region
             # list recorded.
             known_regions=None,

@@ -10,6 +10,8 @@ regions differ (typically by 0-30 %), and AWS changes prices: `embed file --pric
 
 from __future__ import annotations
 
+from facts.bedrock_models import MODELS
+
 PRICES_AS_OF = "2025-06"
 PRICES_REGION = "us-east-1"
 PRICES_SOURCE = "aws.amazon.com/sagemaker/pricing and aws.amazon.com/bedrock/pricing"
@@ -19,15 +21,8 @@ PRICES_SOURCE = "aws.amazon.com/sagemaker/pricing and aws.amazon.com/bedrock/pri
 SERVERLESS_PER_GB_SECOND = 0.0000200
 SERVERLESS_DATA_PER_GB = 0.016
 
-# Bedrock on-demand embeddings: $ per 1,000 input tokens (text).
-BEDROCK_PER_1K_TOKENS = {
-    "amazon.titan-embed-text-v2:0": 0.00002,
-    "amazon.titan-embed-text-v1": 0.0001,
-    "amazon.titan-embed-image-v1": 0.0008,
-    "cohere.embed-english-v3": 0.0001,
-    "cohere.embed-multilingual-v3": 0.0001,
-    "cohere.embed-v4:0": 0.00012,
-}
+# Bedrock on-demand embeddings: $ per 1,000 input tokens (text), a field of each model's entry.
+BEDROCK_PER_1K_TOKENS = {model_id: model.price_per_1k_tokens for model_id, model in MODELS.items()}
 
 # Batch Transform: $ per instance-hour, billed per second while the job's instances run
 # (start-up included). CPU types only: the endpoint's image is the DLC's CPU build.

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 # The one production variant of every endpoint this project declares (serverless allows one).
 VARIANT_NAME = "AllTraffic"
+# The Model's environment names the served model (the container's responses and logs name it).
+MODEL_ID_VARIABLE = "EMBEDDING_MODEL_ID"
+MODEL_REVISION_VARIABLE = "EMBEDDING_MODEL_REVISION"
 # The Model's environment records the sha256 of the archive it serves under this name; the DLC
 # ignores it. The deploy check compares it with the archive the deploy packaged.
 ARTIFACT_SHA256_VARIABLE = "EMBEDDING_ARTIFACT_SHA256"

@@ -17,10 +17,11 @@ from typing import Any
 
 import boto3
 
+from facts.http_api import API_KEY_SECRET_VARIABLE as SECRET_VARIABLE
+
 logger = logging.getLogger("embed-authorizer")
 logger.setLevel(logging.INFO)
 
-SECRET_VARIABLE = "EMBED_API_KEY_SECRET_ARN"
 CACHE_SECONDS = 300
 _cache: dict[str, tuple[float, str]] = {}
 

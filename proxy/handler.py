@@ -19,12 +19,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from facts.http_api import OPENAI_ROUTE
 from facts.proxy_budget import (
     UPSTREAM_CONNECT_TIMEOUT_SECONDS,
     UPSTREAM_MAX_ATTEMPTS,
     UPSTREAM_READ_TIMEOUT_SECONDS,
 )
-from proxy.request import OPENAI_ROUTE, BadRequest, parse_request, route_of
+from proxy.request import BadRequest, parse_request, route_of
 from proxy.upstream import (
     ProxyTarget,
     UpstreamError,

@@ -15,12 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from facts.embedding_api import EmbeddingRequest, InputError, parse_document
-
-MAX_INPUTS = 96
-MAX_BODY_BYTES = 1_000_000
-NATIVE_ROUTE = "/embed"
-OPENAI_ROUTE = "/v1/embeddings"
-ROUTES = (NATIVE_ROUTE, OPENAI_ROUTE)
+from facts.http_api import MAX_BODY_BYTES, MAX_INPUTS, NATIVE_ROUTE, OPENAI_ROUTE, ROUTES
 
 
 class BadRequest(ValueError):

@@ -22,6 +22,7 @@ from facts.bedrock_formats import (
     input_token_count,
 )
 from facts.embedding_api import ResponseError, Usage, read_response, render_response
+from facts.http_api import BACKEND_VARIABLE, TARGET_VARIABLE
 from facts.identifiers import BACKENDS
 from proxy.request import BadRequest, ProxyRequest
 
@@ -48,17 +49,17 @@ class ProxyTarget:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ProxyTarget:
-        backend = env.get("EMBED_BACKEND", "")
+        backend = env.get(BACKEND_VARIABLE, "")
         if backend not in BACKENDS:
             raise RuntimeError(
-                f"environment variable EMBED_BACKEND is {backend!r}: expected one of "
+                f"environment variable {BACKEND_VARIABLE} is {backend!r}: expected one of "
                 f"{', '.join(BACKENDS)}"
             )
-        target = env.get("EMBED_TARGET", "")
+        target = env.get(TARGET_VARIABLE, "")
         if not target:
             raise RuntimeError(
-                "environment variable EMBED_TARGET is empty: expected the SageMaker endpoint name "
-                "or the Bedrock model id"
+                f"environment variable {TARGET_VARIABLE} is empty: expected the SageMaker "
+                "endpoint name or the Bedrock model id"
             )
         return cls(backend=backend, target=target)
 

@@ -30,12 +30,13 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from facts import stack as stack_facts
 from facts.identifiers import COMMIT_SHA, MODEL_ID, SHA256
+from facts.onnx_runtime import ENGINES as _ENGINES
+from facts.stack import CONFIG_NAMESPACE as NAMESPACE
 
-NAMESPACE = "embedding-endpoint"
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_ENGINES = ("torch", "onnx")
-REQUIRED_OUTPUTS = ("modelId", "modelRevision", "artifactSha256")
+REQUIRED_OUTPUTS = (stack_facts.MODEL_ID, stack_facts.MODEL_REVISION, stack_facts.ARTIFACT_SHA256)
 
 
 class PromotionError(RuntimeError):
@@ -65,7 +66,7 @@ class Promotion:
 
 def promotion_from_outputs(outputs: Mapping[str, object], source: str) -> Promotion:
     """Validate the source stack's outputs and take the pinned model and artifact from them."""
-    backend = outputs.get("backend", "sagemaker")
+    backend = outputs.get(stack_facts.BACKEND, "sagemaker")
     if backend != "sagemaker":
         raise PromotionError(
             f"stack '{source}' uses backend {backend!r}: only the sagemaker backend builds an "
@@ -77,9 +78,9 @@ def promotion_from_outputs(outputs: Mapping[str, object], source: str) -> Promot
             f"outputs of stack '{source}' lack {', '.join(missing)} (needed: "
             f"{', '.join(REQUIRED_OUTPUTS)}); deploy it with `pulumi up -s {source}` first"
         )
-    model_id = str(outputs["modelId"])
-    revision = str(outputs["modelRevision"])
-    sha256 = str(outputs["artifactSha256"])
+    model_id = str(outputs[stack_facts.MODEL_ID])
+    revision = str(outputs[stack_facts.MODEL_REVISION])
+    sha256 = str(outputs[stack_facts.ARTIFACT_SHA256])
     if not MODEL_ID.matches(model_id):
         raise PromotionError(f"output modelId of stack '{source}' is {model_id!r}, not 'org/name'")
     if not COMMIT_SHA.matches(revision):
@@ -92,7 +93,7 @@ def promotion_from_outputs(outputs: Mapping[str, object], source: str) -> Promot
             f"output artifactSha256 of stack '{source}' is {sha256!r}, not 64 lowercase hex "
             "characters"
         )
-    engine = outputs.get("inferenceEngine")
+    engine = outputs.get(stack_facts.INFERENCE_ENGINE)
     if engine is not None and engine not in _ENGINES:
         raise PromotionError(
             f"output inferenceEngine of stack '{source}' is {engine!r}, not one of "

@@ -29,7 +29,7 @@ ALLOWED = {
     "proxy": {"facts"},
     "embedding_client": {"facts", "deploy_account"},
     "components": {"facts", "loader", "deploy_account"},
-    "__main__": {"components"},
+    "__main__": {"components", "facts"},  # facts/stack.py: the output names it exports
     "scripts": {"facts", "loader"},
     "benchmarks": {"facts", "loader", "embedding_client", "container"},
 }

@@ -138,6 +138,16 @@ def test_role_is_assumable_by_sagemaker_only(on_demand: ProgramRun) -> None:
     assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
 
 
+def test_sagemaker_may_assume_the_role_only_for_this_accounts_resources(
+    on_demand: ProgramRun,
+) -> None:
+    (statement,) = json.loads(on_demand.one(ROLE).inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:sagemaker:{ARGS.region}:{ACCOUNT_ID}:*"},
+    }
+
+
 def test_role_reads_only_the_artifact_prefix_of_the_bucket(on_demand: ProgramRun) -> None:
     policy = json.loads(on_demand.one(POLICY).inputs["policy"])
     s3 = [s for s in policy["Statement"] if "s3:GetObject" in s["Action"]]

@@ -38,6 +38,19 @@ def test_trust_policy_allows_only_the_given_service_to_assume() -> None:
     (statement,) = iam.assume_role_policy("sagemaker.amazonaws.com")["Statement"]
     assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     assert statement["Action"] == "sts:AssumeRole"
+    assert "Condition" not in statement
+
+
+def test_trust_policy_names_the_source_account_and_arns_it_is_given() -> None:
+    (statement,) = iam.assume_role_policy(
+        "sagemaker.amazonaws.com",
+        source_account="123456789012",
+        source_arn=iam.sagemaker_source_arn("cn-north-1", "123456789012"),
+    )["Statement"]
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "123456789012"},
+        "ArnLike": {"aws:SourceArn": "arn:aws-cn:sagemaker:cn-north-1:123456789012:*"},
+    }
 
 
 def test_read_prefix_grants_get_object_under_the_prefix_only() -> None:

@@ -86,6 +86,13 @@ def test_lambda_runner_declares_function_role_policy_and_logs_under_the_componen
     }
 
 
+def test_the_loader_role_trusts_lambda_without_source_conditions(declare) -> None:
+    # Lambda documents neither aws:SourceAccount nor aws:SourceArn for execution roles.
+    (statement,) = json.loads(declare(args()).one(ROLE).inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert "Condition" not in statement
+
+
 def test_local_runner_declares_no_lambda(declare) -> None:
     run = declare(args(runner="local"))
     assert {r.typ for r in run.resources} == {COMPONENT, DYNAMIC_RESOURCE}

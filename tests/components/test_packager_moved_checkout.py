@@ -10,8 +10,8 @@ Each step runs in a fresh interpreter, as Pulumi runs them: the program (which p
 provider through HfModelPackager under mocks) and `create` in copy A; then A is moved away and
 `diff` and `delete` run from copy B. The interpreters see neither this worktree nor the editable
 install of its packages: site-packages is put on `sys.path` without its `.pth` files, so
-`loader`, `facts`, `deploy_account`, `embedding_client` and `components` can only come from the copy the provider
-chose, and each step reports the file its modules were loaded from.
+`loader`, `facts`, `deploy_account`, `embedding_client` and `components` can only come from the
+copy the provider chose, and each step reports the file its modules were loaded from.
 """
 
 from __future__ import annotations

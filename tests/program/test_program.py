@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from components import images
+from facts import stack
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun
 from tests.support.stacks import stack_config
 
@@ -170,6 +171,11 @@ def test_every_contract_output_is_exported(dev: ProgramRun) -> None:
     assert CONTRACT_OUTPUTS <= set(dev.outputs)
     assert dev.outputs["backend"] == "sagemaker"
     assert dev.outputs["region"] == "us-east-1"
+
+
+def test_every_output_the_program_exports_is_named_in_facts(dev: ProgramRun) -> None:
+    named = {value for key, value in vars(stack).items() if key.isupper()}
+    assert set(dev.outputs) - named == set()
 
 
 def test_the_engine_the_archive_is_for_is_exported(

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from facts.embedding_api import EmbeddingOptions
-from proxy.request import MAX_INPUTS, OPENAI_ROUTE, BadRequest, parse_request
+from facts.http_api import MAX_INPUTS, OPENAI_ROUTE
+from proxy.request import BadRequest, parse_request
 
 
 def _event(body: object, *, raw: bool = False, b64: bool = False, path: str = "/embed") -> dict:

@@ -1,0 +1,103 @@
+"""The stack config's cross-field rules: each a small function of the values it relates.
+
+Each key's own rule is its parser (declared on its field in components/config.py); these are the
+rules that need two keys, or a key and the backend. Every error names a key, the value and what
+is allowed; the engine rules (torch/onnx, onnxFile, onnxFusion) stay in components/config.py.
+"""
+
+from __future__ import annotations
+
+from components import images
+from components.config_keys import ConfigError, invalid, qualified
+from facts import bedrock_models, serverless
+
+PROVISIONED_ALLOWED = (
+    f"expected 0 (off) or an integer {serverless.CONCURRENCY_MIN}-{serverless.CONCURRENCY_MAX} "
+    "and <= maxConcurrency"
+)
+
+
+def checked_region(region: str | None, backend: str) -> str:
+    """`aws:region`: set, and for SageMaker one with a Hugging Face DLC registry."""
+    if not region:
+        raise ConfigError(
+            "config key 'aws:region' is not set: run `pulumi config set aws:region <region>` "
+            "(or export AWS_REGION)"
+        )
+    if backend == "sagemaker":
+        problem = images.region_problem(region)
+        if problem:
+            raise ConfigError(f"config key 'aws:region' has invalid value {region!r}: {problem}")
+    return region
+
+
+def require_model_id(backend: str, model_id: str | None) -> None:
+    """modelId is required on the SageMaker backend (Bedrock names its model in bedrockModelId)."""
+    if backend == "sagemaker" and model_id is None:
+        raise ConfigError(
+            f"config key '{qualified('modelId')}' is required: a Hugging Face Hub repo id such as "
+            "'sentence-transformers/all-MiniLM-L6-v2'"
+        )
+
+
+def provisioned_warnings(provisioned: int, max_concurrency: int, memory_mb: int) -> list[str]:
+    """provisionedConcurrency: 0 or within the serverless range and <= maxConcurrency; it bills."""
+    low, high = serverless.CONCURRENCY_MIN, serverless.CONCURRENCY_MAX
+    if provisioned != 0 and not (low <= provisioned <= high and provisioned <= max_concurrency):
+        raise invalid(
+            "provisionedConcurrency", provisioned, f"{PROVISIONED_ALLOWED} ({max_concurrency})"
+        )
+    if not provisioned:
+        return []
+    return [
+        f"provisionedConcurrency={provisioned} keeps {provisioned} warm instance(s) of "
+        f"{memory_mb} MB billed around the clock, even with no traffic"
+    ]
+
+
+def check_token_sources(hf_token: object, token_secret_arn: str | None) -> None:
+    """hfToken and hfTokenSecretArn are two ways to give the same token: not both."""
+    if token_secret_arn is not None and hf_token:
+        raise invalid(
+            "hfTokenSecretArn",
+            token_secret_arn,
+            f"set either '{qualified('hfToken')}' (secret config) or "
+            f"'{qualified('hfTokenSecretArn')}', not both",
+        )
+
+
+def check_bedrock_model(backend: str, model_id: str) -> None:
+    """bedrockModelId: one of the Bedrock model table's, when the backend is Bedrock."""
+    if backend == "bedrock":
+        problem = bedrock_models.model_problem(model_id)
+        if problem:
+            raise invalid("bedrockModelId", model_id, problem)
+
+
+def check_max_seq_length(backend: str, value: int | None) -> None:
+    """maxSeqLength caps the container's tokenizer: SageMaker only (Bedrock has its own)."""
+    if value is not None and backend != "sagemaker":
+        raise invalid(
+            "maxSeqLength", value, "the token cap needs backend sagemaker (Bedrock's own)"
+        )
+
+
+def check_batch_prefixes(backend: str, source: str | None, target: str | None) -> None:
+    """batchInputPrefix and batchOutputPrefix: both or neither, separate folders, SageMaker only."""
+    if (source is None) != (target is None):
+        missing = "batchOutputPrefix" if target is None else "batchInputPrefix"
+        raise ConfigError(
+            f"config key '{qualified(missing)}' is required with "
+            f"'{qualified('batchInputPrefix' if target is None else 'batchOutputPrefix')}': "
+            "Batch Transform reads one folder and writes another"
+        )
+    if source is not None and target is not None:
+        if backend != "sagemaker":
+            raise invalid("batchInputPrefix", source, "Batch Transform needs backend sagemaker")
+        if source.startswith(target) or target.startswith(source):
+            raise invalid(
+                "batchOutputPrefix",
+                target,
+                f"expected a folder outside batchInputPrefix {source!r} and not containing it "
+                "(a job would read its own output)",
+            )

@@ -260,6 +260,25 @@ def test_dense_module_without_weights_is_refused_before_any_upload(hub, s3, s3_b
     assert leftovers(s3, s3_bucket) == ([], [])
 
 
+def test_dense_before_pooling_is_refused_before_any_upload_as_the_container_would(
+    hub, s3, s3_bucket
+):
+    dense = {"idx": 1, "name": "1", "path": "1_Dense", "type": "sentence_transformers.models.Dense"}
+    pooling = {"idx": 2, "path": "2_Pooling", "type": "sentence_transformers.models.Pooling"}
+    extra = {
+        "1_Dense/config.json": b'{"in_features": 8, "out_features": 4}',
+        "1_Dense/model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ",
+        "2_Pooling/config.json": b'{"pooling_mode": "mean"}',
+    }
+    hub.register(_repo_with_modules("test-org/dense-first", [_TRANSFORMER, dense, pooling], extra))
+    with pytest.raises(UnsupportedModules) as caught:
+        handler(hub_event(s3_bucket, model_id="test-org/dense-first"), None)
+    message = str(caught.value)
+    assert "step 'check-modules'" in message and "file 'modules.json'" in message
+    assert "Dense modules must come after Pooling and before Normalize" in message
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
 def test_malformed_modules_json_is_refused_before_any_upload(hub, s3, s3_bucket):
     hub.register(make_repo("test-org/bad-modules", {**TINY_FILES, "modules.json": b"{not json"}))
     with pytest.raises(UnsupportedModules, match="step 'check-modules'.*not valid JSON"):

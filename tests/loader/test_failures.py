@@ -252,10 +252,15 @@ def test_unsupported_module_is_refused_before_any_upload_naming_it(hub, s3, s3_b
 
 
 def test_dense_module_without_weights_is_refused_before_any_upload(hub, s3, s3_bucket):
-    dense = {"idx": 1, "name": "1", "path": "1_Dense", "type": "sentence_transformers.models.Dense"}
-    extra = {"1_Dense/config.json": b'{"in_features": 8, "out_features": 4}'}
-    hub.register(_repo_with_modules("test-org/dense-no-weights", [_TRANSFORMER, dense], extra))
-    with pytest.raises(UnsupportedModules, match=r"'1_Dense' lacks.*1_Dense/model\.safetensors"):
+    pooling = {"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+    dense = {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    extra = {
+        "1_Pooling/config.json": b'{"pooling_mode": "mean"}',
+        "2_Dense/config.json": b'{"in_features": 8, "out_features": 4}',
+    }
+    modules = [_TRANSFORMER, pooling, dense]
+    hub.register(_repo_with_modules("test-org/dense-no-weights", modules, extra))
+    with pytest.raises(UnsupportedModules, match=r"'2_Dense' lacks.*2_Dense/model\.safetensors"):
         handler(hub_event(s3_bucket, model_id="test-org/dense-no-weights"), None)
     assert leftovers(s3, s3_bucket) == ([], [])
 

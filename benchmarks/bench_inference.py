@@ -5,7 +5,7 @@ Engines: `torch` and `onnx` (inference.py from an unpacked archive layout: the m
 at onnx/model.onnx, made here as the tests make it, by scripts/export_onnx.py), and
 `sentence-transformers` (the reference).
 Every measurement is a fresh subprocess, with the container's thread count (one intra-op thread
-per vCPU, as `embedding_threads.intra_op_threads()` decides) and with one thread (the smallest
+per vCPU, as `ContainerSettings.intra_op_threads()` decides) and with one thread (the smallest
 serverless sizes; also the figure least disturbed by other work on a shared machine); each:
 - import time (torch + transformers; sentence-transformers for the reference),
 - load time (`model_fn(model_dir)`, which imports onnxruntime for the ONNX engine, vs
@@ -444,11 +444,11 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         "",
         "The sentences are 40 to 141 characters (8 to 31 tokens), so a batch of 32 padded to its",
         "longest is about a fifth padding. inference.py runs such a batch as forward passes of",
-        "similar length (container/embedding_batches.py) and so skips most of it; the reference",
-        "pads the whole batch. On a batch of equal lengths there is nothing to skip, and the ONNX",
-        "engine's lead at batch 32 is its forward pass alone, where ONNX Runtime's matrix",
-        "products already run at about 100 GFLOP/s per core, near the fp32 peak of this AMD EPYC",
-        "(Zen 4) core.",
+        "similar length (container/sentence_embedding/batches.py) and so skips most of it; the",
+        "reference pads the whole batch. On a batch of equal lengths there is nothing to skip,",
+        "and the ONNX engine's lead at batch 32 is its forward pass alone, where ONNX Runtime's",
+        "matrix products already run at about 100 GFLOP/s per core, near the fp32 peak of this",
+        "AMD EPYC (Zen 4) core.",
         "",
         "Passages spread wider, so a batch of 32 holds more padding for the runs to skip. One",
         "passage has none, and the Python around a request is small beside its forward pass: at",
@@ -471,10 +471,10 @@ def run(results_dir: Path) -> Path:
     import transformers
 
     sys.path.insert(0, str(REPO_ROOT / "container"))
-    from embedding_threads import intra_op_threads
+    from sentence_embedding.environment import read_environment
 
     results_dir.mkdir(parents=True, exist_ok=True)
-    threads = intra_op_threads()
+    threads = read_environment().intra_op_threads()
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as scratch:
         model_dir, runtime = prepare_model_dir(Path(scratch))
         sizes = archive_sizes(model_dir)

@@ -3,14 +3,15 @@
 The DLC's default `feature-extraction` pipeline returns one vector per *token*. This script
 overrides it through the sagemaker-huggingface-inference-toolkit hooks (`model_fn`, `input_fn`,
 `predict_fn`, `output_fn`) to return one vector per *sentence*, as the model's own
-sentence-transformers files say (embedding_settings.py), with the embedding API of
+sentence-transformers files say (sentence_embedding/model_files.py), with the embedding API of
 facts/embedding_api.py: native and OpenAI-style JSON, JSON lines for Batch Transform, prompts,
 Matryoshka dimensions, float or base64 vectors, token usage.
 
 Runs on every DLC we deploy, the oldest being Python 3.9 / PyTorch 1.13 / transformers 4.26: only
-`torch`, `transformers` (and `safetensors` for a Dense module saved that way) and the modules
-shipped beside it in `code/`, no 3.10+ syntax at runtime. The toolkit answers every exception
-raised here with HTTP 400 and the exception's message, so every message is written for the caller.
+`torch`, `transformers` (and `safetensors` for a Dense module saved that way) and the packages
+shipped beside it in `code/` (`sentence_embedding/`, `facts/`), no 3.10+ syntax at runtime. The
+toolkit answers every exception raised here with HTTP 400 and the exception's message, so every
+message is written for the caller.
 """
 
 from __future__ import annotations
@@ -21,17 +22,11 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
-from embedding_dense import load_dense_modules
-from embedding_encoder import (
-    EmbeddingModel,
-    deployment_prompt_name,
-    effective_max_length,
-    max_batch_size,
-)
-from embedding_engines import load_engine
-from embedding_limits import request_limit_bytes
-from embedding_settings import ModelFilesError, read_settings
-from embedding_threads import intra_op_threads
+from sentence_embedding.dense import load_dense_modules
+from sentence_embedding.encoder import EmbeddingModel, deployment_prompt_name, effective_max_length
+from sentence_embedding.engines import load_engine
+from sentence_embedding.environment import read_environment
+from sentence_embedding.model_files import read_settings
 from transformers import AutoTokenizer
 
 from facts.embedding_api import (
@@ -43,6 +38,7 @@ from facts.embedding_api import (
     parse_body,
     render_response,
 )
+from facts.sentence_modules import ModelFilesError
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +53,8 @@ class Prediction:
     usage: Usage
 
 
-def _model_id(model_dir: str, name_or_path: str) -> str:
+def _model_id(model_dir: str, name_or_path: str, configured: str | None) -> str:
     """The served model's name: EMBEDDING_MODEL_ID (set by the deployment), else config.json's."""
-    configured = os.environ.get("EMBEDDING_MODEL_ID")
     if configured:
         return configured
     if name_or_path and not os.path.isabs(name_or_path) and name_or_path.count("/") == 1:
@@ -93,19 +88,22 @@ def load_tokenizer(path: str) -> Any:
 
 def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     """Load tokenizer and encoder once per worker; `context` is passed by newer toolkits only."""
-    threads = intra_op_threads()
-    max_batch_size()  # a bad EMBEDDING_MAX_BATCH_SIZE fails the load, not every request
+    environment = read_environment()  # a bad variable fails the load, not every request
+    threads = environment.intra_op_threads()
     settings = read_settings(model_dir)
-    default_prompt_name = deployment_prompt_name(settings) or settings.default_prompt_name
+    default_prompt_name = (
+        deployment_prompt_name(settings, environment) or settings.default_prompt_name
+    )
     # The engine first: its refusals (a model of custom code on PyTorch) say more than the
     # tokenizer's would for the same model.
-    engine = load_engine(model_dir, settings.transformer_path, threads)
+    engine = load_engine(model_dir, settings.transformer_path, threads, environment.engine)
     tokenizer = load_tokenizer(settings.transformer_path)
-    settings = replace(settings, max_seq_length=effective_max_length(settings, tokenizer, engine))
+    max_length = effective_max_length(settings, tokenizer, engine, environment.max_seq_length)
+    settings = replace(settings, max_seq_length=max_length)
     pooled_dimensions = engine.hidden_size * len(settings.pooling_modes)
     dense = load_dense_modules(model_dir, settings, pooled_dimensions)
     loaded = EmbeddingModel(
-        model_id=_model_id(model_dir, engine.name_or_path),
+        model_id=_model_id(model_dir, engine.name_or_path, environment.model_id),
         tokenizer=tokenizer,
         engine=engine,
         settings=settings,
@@ -133,7 +131,8 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
 def input_fn(input_data: Any, content_type: str | None, context: Any = None) -> EmbeddingRequest:
     """Toolkit hook: decode and validate the request body (JSON, or JSON lines)."""
     raw = input_data.encode("utf-8") if isinstance(input_data, str) else bytes(input_data)
-    return parse_body(raw, _media_type(content_type) or JSON_CONTENT_TYPE, request_limit_bytes())
+    limit = read_environment().request_limit_bytes
+    return parse_body(raw, _media_type(content_type) or JSON_CONTENT_TYPE, limit)
 
 
 def info(model: EmbeddingModel) -> dict[str, Any]:
@@ -148,7 +147,7 @@ def info(model: EmbeddingModel) -> dict[str, Any]:
         "normalize": model.settings.normalize,
         "prompts": model.settings.prompts,
         "default_prompt_name": model.default_prompt_name,
-        "max_request_bytes": request_limit_bytes(),
+        "max_request_bytes": read_environment().request_limit_bytes,
         "max_texts_per_request": {
             encoding: model.max_texts_per_request(model.dimensions, encoding)
             for encoding in ("float", "base64")

@@ -1,16 +1,21 @@
 """Refuse, at packaging time, a model whose `modules.json` code/inference.py cannot run.
 
 Without this, such a model packages fine and fails `model_fn` inside the endpoint: a failed
-health check minutes into a deploy. The list of kinds is the container's own
-(`facts/sentence_modules.py`, which inference.py imports too).
+health check minutes into a deploy. The rules are the container's own: both parse with
+`facts/sentence_modules.py` (inference.py reads it from `code/facts/`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
-from facts.sentence_modules import DENSE_WEIGHTS, MODULES_FILE, SUPPORTED_MODULES, module_kind
+from facts.sentence_modules import (
+    DENSE_WEIGHTS,
+    MODULES_FILE,
+    ModelFilesError,
+    SentenceModule,
+    parse_modules,
+)
 from loader.errors import LoaderError
 
 # modules.json is a few hundred bytes; anything this large is not one and is not read whole.
@@ -19,50 +24,27 @@ _STEP = "check-modules"
 
 
 class UnsupportedModules(LoaderError):
-    """modules.json lists a module kind the inference script cannot run, or is unreadable."""
+    """modules.json lists modules the inference script cannot run, or is unreadable."""
 
 
-def read_modules(model_id: str, data: bytes) -> list[tuple[str, str]]:
-    """(type, path) of each modules.json entry; UnsupportedModules if it is not such a list."""
+def check_modules(
+    model_id: str, data: bytes, packaged: Iterable[str]
+) -> tuple[SentenceModule, ...]:
+    """The modules, if the container runs them and every Dense folder ships config and weights."""
     try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+        modules = parse_modules(data)
+    except ModelFilesError as error:
         raise UnsupportedModules(
-            f"modules.json is not valid JSON: {error}",
+            f"{error}. Choose another model: the endpoint runs no module code of its own",
             step=_STEP,
             model=model_id,
             file=MODULES_FILE,
         ) from error
-    if not isinstance(document, list) or not all(isinstance(m, dict) for m in document):
-        raise UnsupportedModules(
-            "modules.json must be a list of objects with 'type' and 'path'",
-            step=_STEP,
-            model=model_id,
-            file=MODULES_FILE,
-        )
-    return [(str(m.get("type", "")), str(m.get("path", ""))) for m in document]
-
-
-def check_modules(model_id: str, data: bytes, packaged: Iterable[str]) -> None:
-    """Every module is a supported kind, and every Dense folder ships its config and weights."""
-    modules = read_modules(model_id, data)
-    unsupported = [
-        f"{kind} ({path})" for kind, path in modules if module_kind(kind) not in SUPPORTED_MODULES
-    ]
-    if unsupported:
-        raise UnsupportedModules(
-            f"modules.json lists module(s) the endpoint's inference script cannot run: "
-            f"{unsupported}; supported: {list(SUPPORTED_MODULES)} (from sentence_transformers). "
-            "Choose another model, or package your own code with sourceModelDataUrl",
-            step=_STEP,
-            model=model_id,
-            file=MODULES_FILE,
-        )
     paths = set(packaged)
-    for kind, folder in modules:
-        if module_kind(kind) != "Dense":
+    for module in modules:
+        if module.kind != "Dense":
             continue
-        prefix = f"{folder}/" if folder else ""
+        prefix = f"{module.path}/" if module.path else ""
         missing = []
         if f"{prefix}config.json" not in paths:
             missing.append(f"{prefix}config.json")
@@ -70,8 +52,9 @@ def check_modules(model_id: str, data: bytes, packaged: Iterable[str]) -> None:
             missing.append(" or ".join(f"{prefix}{name}" for name in DENSE_WEIGHTS))
         if missing:
             raise UnsupportedModules(
-                f"the Dense module in '{folder}' lacks {missing} in the repo",
+                f"the Dense module in '{module.path}' lacks {missing} in the repo",
                 step=_STEP,
                 model=model_id,
                 file=MODULES_FILE,
             )
+    return modules

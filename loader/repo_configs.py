@@ -2,7 +2,8 @@
 
 Read by the packager's `check` at `pulumi preview`, so that a stack the endpoint could not serve
 fails there rather than in `model_fn`, minutes into a deploy:
-- the prompt names in config_sentence_transformers.json (a stack's `defaultPromptName`);
+- the prompt names in config_sentence_transformers.json (a stack's `defaultPromptName`), read
+  with the container's own reader (facts/sentence_modules.py);
 - whether config.json makes the model its repository's own code (facts/model_code.py), which
   only the ONNX engine can serve. The loader asks again before it packages for PyTorch, for a
   commit pinned by sha whose check preview could not make (no Hub or token there).
@@ -16,7 +17,7 @@ from typing import Any
 
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
 from facts.onnx_runtime import ONNX_MODEL_FILE
-from facts.sentence_modules import PROMPTS_FILE
+from facts.sentence_modules import PROMPTS_FILE, ModelFilesError, parse_prompts
 from loader.errors import LoaderError
 from loader.hub import stream_file
 from loader.selection import RepoFile
@@ -67,17 +68,18 @@ def read_repo_json(
 def prompt_names(
     model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
 ) -> tuple[str, ...]:
-    """The prompt names of `PROMPTS_FILE` at `commit` (sorted); () when the repo has no file."""
-    config = read_repo_json(model_id, commit, files, PROMPTS_FILE, token) or {}
-    prompts = config.get("prompts") or {}
-    if not isinstance(prompts, dict):
+    """The prompt names of `PROMPTS_FILE` at `commit` (sorted); () when the repo has no file.
+
+    Parsed as the container parses it at load, so a file it would refuse is refused here.
+    """
+    data = read_repo_file(model_id, commit, files, PROMPTS_FILE, token)
+    try:
+        prompts = parse_prompts(data)
+    except ModelFilesError as error:
         raise LoaderError(
-            f"{PROMPTS_FILE}: 'prompts' must map names to prefix strings",
-            step=f"read-{PROMPTS_FILE}",
-            model=model_id,
-            file=PROMPTS_FILE,
-        )
-    return tuple(sorted(str(name) for name in prompts))
+            str(error), step=f"read-{PROMPTS_FILE}", model=model_id, file=PROMPTS_FILE
+        ) from error
+    return tuple(sorted(prompts.prompts))
 
 
 def custom_code_classes(

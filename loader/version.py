@@ -1,6 +1,7 @@
 """The code every archive ships in `code/`, and the packaging format version that names it.
 
-`container/*.py` becomes `code/*.py`, and the facts the container imports become `code/facts/`.
+`container/` becomes `code/` (inference.py and the `sentence_embedding/` package beside it), and
+the facts the container imports become `code/facts/`.
 Archives for the ONNX engine also ship ONNX Runtime in `code/onnxruntime/`
 (loader/vendored_runtime.py).
 The format version hashes the layout version, every shipped byte of the container's code and the
@@ -29,7 +30,7 @@ FACTS_DIR = PROJECT_ROOT / "facts"
 ENTRY_SCRIPT = "inference.py"
 # What fuses a graph: its bytes are part of the format version of the archives it fuses.
 FUSION_CODE = PROJECT_ROOT / "loader" / "graph_fusion.py"
-# The facts modules `container/*.py` import (standard library only, Python 3.9-compatible).
+# The facts modules the container's code imports (standard library only, Python 3.9-compatible).
 CONTAINER_FACTS = (
     "__init__.py",
     "batch_transform.py",
@@ -53,7 +54,10 @@ def container_code(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
             "ships it as code/inference.py, so the loader cannot package a model without it",
             step="format-version",
         )
-    files = {f"code/{path.name}": path.read_bytes() for path in CONTAINER_DIR.glob("*.py")}
+    files = {
+        f"code/{path.relative_to(CONTAINER_DIR).as_posix()}": path.read_bytes()
+        for path in CONTAINER_DIR.rglob("*.py")
+    }
     files.update(
         {f"code/facts/{name}": (FACTS_DIR / name).read_bytes() for name in CONTAINER_FACTS}
     )

@@ -43,8 +43,13 @@ PROJECT = {
     "components",
     "tests",
 }
-# The container's modules are imported by their bare names (code/ is on sys.path there).
-CONTAINER_MODULES = {path.stem for path in (ROOT / "container").glob("*.py")}
+# The container's code is imported by bare names (code/ is on sys.path there): inference.py and
+# the package beside it.
+CONTAINER_MODULES = {
+    path.stem
+    for path in (ROOT / "container").iterdir()
+    if path.suffix == ".py" or (path / "__init__.py").is_file()
+}
 
 
 def production_files() -> Iterator[Path]:
@@ -65,9 +70,9 @@ def folder_of(path: Path) -> str:
 
 def module_name(path: Path) -> str:
     relative = path.relative_to(ROOT).with_suffix("")
-    if relative.parts[0] == "container":
-        return relative.name  # imported by its bare name, as in the DLC
     parts = list(relative.parts)
+    if parts[0] == "container":
+        parts = parts[1:]  # imported by its bare name, as in the DLC
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)

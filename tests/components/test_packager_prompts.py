@@ -133,3 +133,16 @@ def test_one_check_lists_the_commit_once_for_all_its_questions(provider, repos, 
     assert checked.failures == []
     listings = [path for _, path in repos.switches.requests if path.startswith("/api/models/")]
     assert len(listings) == 1, listings
+
+
+def test_a_prompts_file_the_container_would_refuse_fails_at_preview_naming_it(
+    provider, hub, s3_bucket
+) -> None:
+    prompts = json.dumps({"prompts": {"query": 3}}).encode()
+    files = {**MODEL_FILES, "config_sentence_transformers.json": prompts}
+    hub.register(make_repo("test-org/bad-prompts", files, commit=E5_COMMIT))
+    inputs = resource_inputs(s3_bucket, model_id="test-org/bad-prompts", default_prompt_name="q")
+    (failure,) = provider.check({}, inputs).failures
+    assert failure.property == "default_prompt_name"
+    assert "'prompts' must map names to prefix strings" in failure.reason
+    assert "config_sentence_transformers.json" in failure.reason

@@ -6,7 +6,7 @@ import torch
 
 from tests.support.models import container_module
 
-batches = container_module("embedding_batches")
+batches = container_module("batches")
 
 
 def right_padded(lengths: list[int]) -> torch.Tensor:

@@ -91,7 +91,7 @@ def test_text_longer_than_max_seq_length_is_truncated_like_sentence_transformers
 
 def test_batch_larger_than_one_forward_pass_keeps_request_order(inference, loaded, reference):
     texts = [f"sentence number {i} " + "padding " * (i % 7) for i in range(70)] + [LONG_TEXT]
-    assert len(texts) > container_module("embedding_encoder").ENCODE_BATCH_SIZE * 2
+    assert len(texts) > container_module("encoder").ENCODE_BATCH_SIZE * 2
     ours = embed(inference, loaded, texts)
     theirs = reference.encode(texts, normalize_embeddings=True)
     assert cosines(ours, theirs).min() >= MIN_COSINE

@@ -17,8 +17,8 @@ from sentence_transformers import SentenceTransformer
 
 from tests.support.models import DENSE_TYPE, container_module, import_inference, with_dense
 
-settings = container_module("embedding_settings")
-dense = container_module("embedding_dense")
+settings = container_module("model_files")
+dense = container_module("dense")
 
 MIN_COSINE = 0.9999
 SENTENCES = [

@@ -23,9 +23,9 @@ from tests.support.models import (
     import_inference,
 )
 
-settings = container_module("embedding_settings")
-encoder = container_module("embedding_encoder")
-threads = container_module("embedding_threads")
+settings = container_module("model_files")
+environment = container_module("environment")
+threads = container_module("threads")
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_base64_carries_more_texts_per_4_mb_response_than_float(loaded):
 
 
 def test_batch_limit_shrinks_so_the_response_fits_4_mb_for_wide_models(loaded):
-    assert loaded.max_texts_per_request(4096, "float") < encoder.MAX_BATCH_SIZE
+    assert loaded.max_texts_per_request(4096, "float") < environment.MAX_BATCH_SIZE
     assert loaded.max_texts_per_request(4096, "float") * 4096 * 16 < 4_000_000
 
 
@@ -146,7 +146,7 @@ def test_batch_limit_follows_the_environment(loaded, monkeypatch):
 
 def test_invalid_batch_limit_in_the_environment_fails_the_load(inference, monkeypatch):
     monkeypatch.setenv("EMBEDDING_MAX_BATCH_SIZE", "lots")
-    with pytest.raises(settings.ModelFilesError, match="EMBEDDING_MAX_BATCH_SIZE.*'lots'"):
+    with pytest.raises(environment.SettingError, match="EMBEDDING_MAX_BATCH_SIZE.*'lots'"):
         inference.model_fn(str(REFERENCE_MODEL_DIR))
 
 
@@ -219,7 +219,7 @@ def test_max_seq_length_comes_from_sentence_bert_config(inference, tmp_path: Pat
 
 def test_threads_follow_the_environment_override(monkeypatch):
     monkeypatch.setenv("EMBEDDING_NUM_THREADS", "1")
-    assert threads.intra_op_threads() == 1
+    assert environment.read_environment().intra_op_threads() == 1
 
 
 def test_available_cpus_is_within_what_the_machine_has():
@@ -269,7 +269,7 @@ def test_shipped_code_imports_only_torch_transformers_onnxruntime_the_stdlib_and
     imported = {
         (node.module or "").split(".")[0]
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
+        if isinstance(node, ast.ImportFrom) and not node.level  # relative: within the package
     } | {
         alias.name.split(".")[0]
         for node in ast.walk(tree)

@@ -141,7 +141,7 @@ def test_session_uses_one_thread_per_vcpu_and_every_graph_optimization(loaded):
     import onnxruntime
 
     options = loaded.engine.session.get_session_options()
-    threads = container_module("embedding_threads").intra_op_threads()
+    threads = container_module("environment").read_environment().intra_op_threads()
     assert options.intra_op_num_threads == threads
     assert options.graph_optimization_level == onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert loaded.engine.session.get_providers() == ["CPUExecutionProvider"]

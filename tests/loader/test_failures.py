@@ -252,11 +252,35 @@ def test_unsupported_module_is_refused_before_any_upload_naming_it(hub, s3, s3_b
 
 
 def test_dense_module_without_weights_is_refused_before_any_upload(hub, s3, s3_bucket):
-    dense = {"idx": 1, "name": "1", "path": "1_Dense", "type": "sentence_transformers.models.Dense"}
-    extra = {"1_Dense/config.json": b'{"in_features": 8, "out_features": 4}'}
-    hub.register(_repo_with_modules("test-org/dense-no-weights", [_TRANSFORMER, dense], extra))
-    with pytest.raises(UnsupportedModules, match=r"'1_Dense' lacks.*1_Dense/model\.safetensors"):
+    pooling = {"idx": 1, "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+    dense = {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+    extra = {
+        "1_Pooling/config.json": b'{"pooling_mode": "mean"}',
+        "2_Dense/config.json": b'{"in_features": 8, "out_features": 4}',
+    }
+    modules = [_TRANSFORMER, pooling, dense]
+    hub.register(_repo_with_modules("test-org/dense-no-weights", modules, extra))
+    with pytest.raises(UnsupportedModules, match=r"'2_Dense' lacks.*2_Dense/model\.safetensors"):
         handler(hub_event(s3_bucket, model_id="test-org/dense-no-weights"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_dense_before_pooling_is_refused_before_any_upload_as_the_container_would(
+    hub, s3, s3_bucket
+):
+    dense = {"idx": 1, "name": "1", "path": "1_Dense", "type": "sentence_transformers.models.Dense"}
+    pooling = {"idx": 2, "path": "2_Pooling", "type": "sentence_transformers.models.Pooling"}
+    extra = {
+        "1_Dense/config.json": b'{"in_features": 8, "out_features": 4}',
+        "1_Dense/model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ",
+        "2_Pooling/config.json": b'{"pooling_mode": "mean"}',
+    }
+    hub.register(_repo_with_modules("test-org/dense-first", [_TRANSFORMER, dense, pooling], extra))
+    with pytest.raises(UnsupportedModules) as caught:
+        handler(hub_event(s3_bucket, model_id="test-org/dense-first"), None)
+    message = str(caught.value)
+    assert "step 'check-modules'" in message and "file 'modules.json'" in message
+    assert "Dense modules must come after Pooling and before Normalize" in message
     assert leftovers(s3, s3_bucket) == ([], [])
 
 

@@ -25,17 +25,44 @@ MODULES = [
 DENSE_FILES = ["1_Pooling/config.json", "2_Dense/config.json", "2_Dense/pytorch_model.bin"]
 
 
-def test_supported_modules_with_dense_files_pass():
-    check_modules("org/model", json.dumps(MODULES).encode(), DENSE_FILES)
+def test_supported_modules_with_dense_files_pass_in_their_order():
+    modules = check_modules("org/model", json.dumps(MODULES).encode(), DENSE_FILES)
+    assert [(m.kind, m.path) for m in modules] == [
+        ("Transformer", ""),
+        ("Pooling", "1_Pooling"),
+        ("Dense", "2_Dense"),
+        ("Normalize", "3_Normalize"),
+    ]
 
 
-def test_empty_module_list_passes():
-    check_modules("org/model", b"[]", [])
+def test_empty_module_list_is_refused_as_the_container_refuses_it():
+    with pytest.raises(UnsupportedModules, match="must start with a Transformer module") as raised:
+        check_modules("org/model", b"[]", [])
+    assert "file 'modules.json'" in str(raised.value)
 
 
 def test_newer_sentence_transformers_module_paths_are_read_by_class_name():
     modules = [{"path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"}]
-    check_modules("org/model", json.dumps(modules).encode(), [])
+    parsed = check_modules("org/model", json.dumps(modules).encode(), [])
+    assert [m.kind for m in parsed] == ["Transformer"]
+
+
+def test_a_list_not_starting_with_the_transformer_is_refused_naming_its_kinds():
+    modules = [MODULES[1], MODULES[0]]
+    with pytest.raises(UnsupportedModules, match=r"start with a Transformer.*\['Pooling'"):
+        check_modules("org/model", json.dumps(modules).encode(), DENSE_FILES)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [(0, 2, 1, 3), (0, 1, 3, 2), (0, 2, 3)],
+    ids=["before-pooling", "after-normalize", "no-pooling"],
+)
+def test_dense_outside_pooling_and_normalize_is_refused(order):
+    modules = [MODULES[index] for index in order]
+    with pytest.raises(UnsupportedModules, match="after Pooling and before Normalize") as raised:
+        check_modules("org/model", json.dumps(modules).encode(), DENSE_FILES)
+    assert "file 'modules.json'" in str(raised.value)
 
 
 def test_unsupported_kind_is_named_with_its_folder():

@@ -18,7 +18,7 @@ TINY_MODEL_ID = "test-org/tiny-embedder"
 TINY_FILES = {
     "config.json": b'{"model_type": "bert", "hidden_size": 8}',
     "tokenizer.json": b'{"version": "1.0"}',
-    "modules.json": b"[]",
+    "modules.json": b'[{"path": "", "type": "sentence_transformers.models.Transformer"}]',
     "model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00{}      " + b"\x01" * 1000,
     "README.md": b"# tiny",
     "onnx/model.onnx": b"onnx bytes",

@@ -41,7 +41,7 @@ CONTAINER_DIR = REPO_ROOT / "container"
 def import_inference() -> ModuleType:
     """A fresh import of container/inference.py, its folder first on sys.path (as the DLC has it).
 
-    Its sibling modules (embedding_*.py) are imported once per test process and shared.
+    The package beside it (sentence_embedding/) is imported once per test process and shared.
     """
     if str(CONTAINER_DIR) not in sys.path:
         sys.path.insert(0, str(CONTAINER_DIR))
@@ -65,10 +65,10 @@ def write_container_code(model_dir: Path, runtime: RuntimeWheel | None = None) -
 
 
 def container_module(name: str) -> ModuleType:
-    """A sibling module of inference.py (embedding_settings, ...), imported as the script does."""
+    """A module of the package beside inference.py (`model_files`, ...), imported as it does."""
     if str(CONTAINER_DIR) not in sys.path:
         sys.path.insert(0, str(CONTAINER_DIR))
-    return importlib.import_module(name)
+    return importlib.import_module(f"sentence_embedding.{name}")
 
 
 def copy_model(destination: Path, *, with_script: bool = False) -> Path:

@@ -11,9 +11,10 @@ import os
 from typing import Any
 
 import torch
-from embedding_settings import EmbeddingSettings, ModelFilesError, read_json
 
-from facts.sentence_modules import DENSE_WEIGHTS
+from facts.sentence_modules import DENSE_WEIGHTS, ModelFilesError
+
+from .model_files import EmbeddingSettings, read_json
 
 # torch.nn activation classes a Dense module may name; anything else is refused, never imported.
 DENSE_ACTIVATIONS = (

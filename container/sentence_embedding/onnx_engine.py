@@ -5,7 +5,7 @@ e.g. optimum's `onnx/model_O2.onnx`, whose fused attention and layer norms run f
 
 ONNX Runtime comes from the archive's own `code/onnxruntime/` (the toolkit puts `code/` first on
 sys.path), vendored by the loader for the image's Python; nothing is installed at startup. The
-tokenizer, pooling, Dense modules and normalization stay shared (embedding_encoder.py), so only
+tokenizer, pooling, Dense modules and normalization stay shared (encoder.py), so only
 `last_hidden_state` comes from here, handed over as a torch tensor without a copy. config.json is
 read as plain JSON, not through transformers: a model that is its repository's own code
 (facts/model_code.py) runs from its export without that code.
@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from embedding_settings import ModelFilesError, read_json
 
 from facts.model_code import CONFIG_FILE
 from facts.onnx_runtime import ONNX_FOLDER, ONNX_MODEL_FILE, TOKEN_OUTPUTS
+from facts.sentence_modules import ModelFilesError
+
+from .model_files import read_json
 
 # What the Hub's exports (optimum's) and torch.onnx.export of a Hugging Face encoder take.
 _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")

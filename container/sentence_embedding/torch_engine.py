@@ -7,10 +7,12 @@ from typing import Any
 
 import torch
 import transformers
-from embedding_settings import ModelFilesError, read_json
 from transformers import AutoModel
 
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
+from facts.sentence_modules import ModelFilesError
+
+from .model_files import read_json
 
 # Encoder-decoder types whose embedding models keep only the encoder (sentence-t5, GTR): their
 # encoder class, as sentence-transformers loads them. AutoModel would build the whole model and

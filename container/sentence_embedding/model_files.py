@@ -7,16 +7,18 @@ Read once at load: `modules.json` (which modules run), the Pooling config,
 
 from __future__ import annotations
 
-import json
-import logging
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from facts.sentence_modules import MODULES_FILE, PROMPTS_FILE, SUPPORTED_MODULES, module_kind
-
-logger = logging.getLogger(__name__)
+from facts.sentence_modules import (
+    MODULES_FILE,
+    PROMPTS_FILE,
+    ModelFilesError,
+    parse_json,
+    parse_modules,
+    parse_prompts,
+)
 
 # Concatenation order of several pooling modes, as in sentence-transformers.
 POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
@@ -29,10 +31,6 @@ _LEGACY_POOLING_KEYS = (
     ("pooling_mode_lasttoken", "lasttoken"),
 )
 _POOLING_ALIASES = {"mean_sqrt_len": "mean_sqrt_len_tokens", "last_token": "lasttoken"}
-
-
-class ModelFilesError(ValueError):
-    """The model folder's sentence-transformers files describe something this script cannot do."""
 
 
 @dataclass(frozen=True)
@@ -53,14 +51,21 @@ class EmbeddingSettings:
     include_prompt: bool = True
 
 
-def read_json(path: str) -> Any | None:
+def read_file(path: str) -> bytes | None:
+    """The bytes of the model's file at `path`; None when the model has no such file."""
     if not os.path.isfile(path):
         return None
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError) as error:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
         raise ModelFilesError(f"cannot read {os.path.basename(path)}: {error}") from error
+
+
+def read_json(path: str) -> Any | None:
+    """The JSON document in the model's file at `path`; None when the model has no such file."""
+    data = read_file(path)
+    return None if data is None else parse_json(os.path.basename(path), data)
 
 
 def pooling_modes(config: dict[str, Any]) -> tuple[str, ...]:
@@ -80,28 +85,11 @@ def pooling_modes(config: dict[str, Any]) -> tuple[str, ...]:
     return modes or ("mean",)
 
 
-def read_prompts(model_dir: str) -> tuple[dict[str, str], str | None]:
-    """The model's named prompts and default prompt name (`config_sentence_transformers.json`)."""
-    config = read_json(os.path.join(model_dir, PROMPTS_FILE)) or {}
-    prompts = config.get("prompts") or {}
-    if not isinstance(prompts, dict) or not all(
-        isinstance(name, str) and isinstance(text, str) for name, text in prompts.items()
-    ):
-        raise ModelFilesError(f"{PROMPTS_FILE}: 'prompts' must map names to prefix strings")
-    default = config.get("default_prompt_name") or None
-    if default is not None and default not in prompts:
-        raise ModelFilesError(
-            f"{PROMPTS_FILE}: default_prompt_name {default!r} is not one of its prompts "
-            f"{sorted(prompts)}"
-        )
-    return dict(prompts), default
-
-
 def read_settings(model_dir: str) -> EmbeddingSettings:
     """Pooling, normalization and sequence length from the model's sentence-transformers files."""
-    prompts, default_prompt_name = read_prompts(model_dir)
-    modules = read_json(os.path.join(model_dir, MODULES_FILE))
-    if modules is None:
+    prompts = parse_prompts(read_file(os.path.join(model_dir, PROMPTS_FILE)))
+    modules_file = read_file(os.path.join(model_dir, MODULES_FILE))
+    if modules_file is None:
         config = read_json(os.path.join(model_dir, "sentence_bert_config.json")) or {}
         return EmbeddingSettings(
             transformer_path=model_dir,
@@ -109,28 +97,12 @@ def read_settings(model_dir: str) -> EmbeddingSettings:
             normalize=True,
             max_seq_length=int(config.get("max_seq_length") or 0),
             do_lower_case=bool(config.get("do_lower_case", False)),
-            prompts=prompts,
-            default_prompt_name=default_prompt_name,
+            prompts=prompts.prompts,
+            default_prompt_name=prompts.default_prompt_name,
         )
-    if not isinstance(modules, list) or not all(isinstance(m, dict) for m in modules):
-        raise ModelFilesError("modules.json must be a list of objects with 'type' and 'path'")
-    entries = [(str(m.get("type", "")), str(m.get("path", ""))) for m in modules]
-    kinds = [(module_kind(kind), path) for kind, path in entries]
-    unsupported = [
-        f"{module_type} ({path})"
-        for module_type, path in entries
-        if module_kind(module_type) not in SUPPORTED_MODULES
-    ]
-    if unsupported:
-        raise ModelFilesError(
-            f"modules.json lists module(s) this endpoint cannot run: {unsupported}; "
-            f"supported: {list(SUPPORTED_MODULES)}"
-        )
-    if not kinds or kinds[0][0] != "Transformer":
-        raise ModelFilesError("modules.json must start with a Transformer module")
-    _check_dense_order([kind for kind, _ in kinds])
-    transformer_path = os.path.normpath(os.path.join(model_dir, kinds[0][1]))
-    pooling_paths = [path for kind, path in kinds if kind == "Pooling"]
+    modules = parse_modules(modules_file)
+    transformer_path = os.path.normpath(os.path.join(model_dir, modules[0].path))
+    pooling_paths = [module.path for module in modules if module.kind == "Pooling"]
     modes: tuple[str, ...] = ("mean",)
     include_prompt = True
     if pooling_paths:
@@ -146,25 +118,11 @@ def read_settings(model_dir: str) -> EmbeddingSettings:
     return EmbeddingSettings(
         transformer_path=transformer_path,
         pooling_modes=modes,
-        normalize=any(kind == "Normalize" for kind, _ in kinds),
+        normalize=any(module.kind == "Normalize" for module in modules),
         max_seq_length=int(transformer_config.get("max_seq_length") or 0),
         do_lower_case=bool(transformer_config.get("do_lower_case", False)),
-        dense_paths=tuple(path for kind, path in kinds if kind == "Dense"),
-        prompts=prompts,
-        default_prompt_name=default_prompt_name,
+        dense_paths=tuple(module.path for module in modules if module.kind == "Dense"),
+        prompts=prompts.prompts,
+        default_prompt_name=prompts.default_prompt_name,
         include_prompt=include_prompt,
     )
-
-
-def _check_dense_order(kinds: Sequence[str]) -> None:
-    """Dense projects the pooled vector: it must follow Pooling and precede Normalize."""
-    dense = [index for index, kind in enumerate(kinds) if kind == "Dense"]
-    if not dense:
-        return
-    pooling = [index for index, kind in enumerate(kinds) if kind == "Pooling"]
-    normalize = [index for index, kind in enumerate(kinds) if kind == "Normalize"]
-    if not pooling or min(dense) < min(pooling) or (normalize and max(dense) > min(normalize)):
-        raise ModelFilesError(
-            f"modules.json has Dense modules in an order this endpoint cannot run: {list(kinds)}; "
-            "Dense modules must come after Pooling and before Normalize"
-        )

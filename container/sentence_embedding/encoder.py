@@ -1,66 +1,42 @@
 """Texts in, sentence vectors out: prompts, tokenizer, engine, pooling, Dense, dimensions, norm.
 
-Every step but the transformer's forward pass is shared by the engines (embedding_torch.py), so
+Every step but the transformer's forward pass is shared by the engines (torch_engine.py), so
 both answer with sentence-transformers' vectors: `encode(texts, prompt_name=…, truncate_dim=…,
 normalize_embeddings=…)`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from embedding_batches import length_runs
-from embedding_limits import in_batch_transform, response_limit_bytes
-from embedding_pooling import pool
-from embedding_settings import EmbeddingSettings, ModelFilesError
 
 from facts.embedding_api import EmbeddingOptions, InputError, max_vectors
-from facts.sagemaker_endpoints import DEFAULT_PROMPT_VARIABLE, MAX_SEQ_LENGTH_VARIABLE
+from facts.sagemaker_endpoints import DEFAULT_PROMPT_VARIABLE, MAX_BATCH_SIZE_VARIABLE
+from facts.sentence_modules import PROMPTS_FILE, ModelFilesError
+
+from .batches import length_runs
+from .environment import ContainerSettings, read_environment
+from .model_files import EmbeddingSettings
+from .pooling import pool
 
 # Texts run through the transformer this many at a time, longest first (as sentence-transformers
 # does), so one long text does not pad a whole large request; within a batch, texts of similar
-# length share a forward pass (embedding_batches.py), so short ones are not padded to the longest.
+# length share a forward pass (batches.py), so short ones are not padded to the longest.
 ENCODE_BATCH_SIZE = 32
-# At most this many texts per request (env EMBEDDING_MAX_BATCH_SIZE lowers or raises it): as
-# many as OpenAI's API takes. Responses must also fit 4 MB, which bounds wide float vectors.
-# In a Batch Transform job SageMaker sizes the requests (MaxPayloadInMB), so only the response
-# limit and an explicit EMBEDDING_MAX_BATCH_SIZE apply there.
-MAX_BATCH_SIZE = 2048
 
 
-def positive_int_variable(name: str) -> int | None:
-    """The environment variable `name` as a positive integer; None when it is not set."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ModelFilesError(f"{name} must be a positive integer, got {raw!r}")
-    return value
-
-
-def max_batch_size() -> int:
-    """EMBEDDING_MAX_BATCH_SIZE when set, else MAX_BATCH_SIZE (unbounded in Batch Transform)."""
-    value = positive_int_variable("EMBEDDING_MAX_BATCH_SIZE")
-    if value is None:
-        return MAX_BATCH_SIZE if not in_batch_transform() else 2**31 - 1
-    return value
-
-
-def deployment_prompt_name(settings: EmbeddingSettings) -> str | None:
+def deployment_prompt_name(
+    settings: EmbeddingSettings, environment: ContainerSettings
+) -> str | None:
     """The stack's default prompt name (EMBEDDING_DEFAULT_PROMPT_NAME), one of the model's."""
-    name = os.environ.get(DEFAULT_PROMPT_VARIABLE) or None
+    name = environment.default_prompt_name
     if name is not None and name not in settings.prompts:
         raise ModelFilesError(
             f"{DEFAULT_PROMPT_VARIABLE} is {name!r}, which is not one of the model's prompts "
-            f"{sorted(settings.prompts)} (config_sentence_transformers.json)"
+            f"{sorted(settings.prompts)} ({PROMPTS_FILE})"
         )
     return name
 
@@ -80,8 +56,9 @@ class EmbeddingModel:
 
     def max_texts_per_request(self, dimensions: int, encoding_format: str) -> int:
         """The batch limit, also bounded so the response fits the platform's response limit."""
-        by_response = max_vectors(dimensions, encoding_format, response_limit_bytes())
-        return max(1, min(max_batch_size(), by_response))
+        environment = read_environment()
+        by_response = max_vectors(dimensions, encoding_format, environment.response_limit_bytes)
+        return max(1, min(environment.max_batch_size, by_response))
 
     def prompt_for(self, options: EmbeddingOptions) -> str:
         """The prefix a request asks for: literal, named, the stack's default, the model's."""
@@ -117,7 +94,8 @@ class EmbeddingModel:
                 f"{count} inputs in one request; the limit for {dimensions} dimensions in "
                 f"{options.encoding_format} is {limit} ({other}: "
                 f"{self.max_texts_per_request(dimensions, other)}), set by "
-                f"EMBEDDING_MAX_BATCH_SIZE and the {response_limit_bytes()}-byte response limit: "
+                f"{MAX_BATCH_SIZE_VARIABLE} and the "
+                f"{read_environment().response_limit_bytes}-byte response limit: "
                 "send smaller batches",
                 status=413,
             )
@@ -205,10 +183,12 @@ def exclude_prompt(attention_mask: torch.Tensor, prompt_length: int) -> torch.Te
     return mask
 
 
-def effective_max_length(settings: EmbeddingSettings, tokenizer: Any, engine: Any) -> int:
+def effective_max_length(
+    settings: EmbeddingSettings, tokenizer: Any, engine: Any, cap: int | None
+) -> int:
     """The configured max_seq_length, else the tokenizer's, capped by the position embeddings.
 
-    The stack's `maxSeqLength` lowers it further (it never raises it past what the model reads).
+    The stack's `maxSeqLength`, `cap`, lowers it further (never past what the model reads).
     """
     limits = [settings.max_seq_length] if settings.max_seq_length > 0 else []
     tokenizer_limit = getattr(tokenizer, "model_max_length", None)
@@ -217,5 +197,4 @@ def effective_max_length(settings: EmbeddingSettings, tokenizer: Any, engine: An
     if engine.max_position_embeddings:
         limits.append(engine.max_position_embeddings)
     model_limit = min(limits) if limits else 512
-    cap = positive_int_variable(MAX_SEQ_LENGTH_VARIABLE)  # the stack's maxSeqLength
     return model_limit if cap is None else min(model_limit, cap)

@@ -1,8 +1,9 @@
 """How many vCPUs the container may use: CPU affinity, capped by the cgroup's CPU quota.
 
 Serverless containers see the host's CPUs but are granted fewer; a thread pool sized to the
-host would contend with itself. Both engines size their intra-op threads from this (beside
-ONNX Runtime, torch keeps one thread: embedding_engines.py).
+host would contend with itself. Both engines size their intra-op threads from this unless
+EMBEDDING_NUM_THREADS says otherwise (environment.py; beside ONNX Runtime, torch keeps one
+thread: engines.py).
 """
 
 from __future__ import annotations
@@ -43,9 +44,3 @@ def available_cpus() -> int:
     if limit is not None:
         cpus = min(cpus, max(1, math.ceil(limit)))
     return max(1, cpus)
-
-
-def intra_op_threads() -> int:
-    """One intra-op thread per vCPU; env EMBEDDING_NUM_THREADS overrides."""
-    raw = os.environ.get("EMBEDDING_NUM_THREADS")
-    return int(raw) if raw and raw.isdigit() and int(raw) > 0 else available_cpus()

@@ -31,6 +31,7 @@ EVENT_FIELDS = (
     "container_python",
     "onnx_file",
     "onnx_fusion",
+    "allow_pickled_weights",
 )
 
 
@@ -55,6 +56,8 @@ class LoaderRequest:
     # Fuse that graph before packaging it (loader/graph_fusion.py); absent from an event: yes,
     # with engine "onnx".
     onnx_fusion: bool = False
+    # Package weights that exist only as pickles (`.bin`): the stack trusts the repository.
+    allow_pickled_weights: bool = False
 
     @property
     def runtime(self) -> RuntimeWheel | None:
@@ -139,6 +142,11 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         raise EventError("onnx_fusion", f"must be true or false, got {onnx_fusion!r}")
     if onnx_fusion and engine != "onnx":
         raise EventError("onnx_fusion", "is true, but only engine 'onnx' packages a graph to fuse")
+    allow_pickles = event.get("allow_pickled_weights")
+    if allow_pickles is None:
+        allow_pickles = False
+    if not isinstance(allow_pickles, bool):
+        raise EventError("allow_pickled_weights", f"must be true or false, got {allow_pickles!r}")
     if engine == "onnx":
         if source_url:
             raise EventError(
@@ -163,4 +171,5 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         container_python=container_python if engine == "onnx" else None,
         onnx_file=onnx_file,
         onnx_fusion=onnx_fusion,
+        allow_pickled_weights=allow_pickles,
     )

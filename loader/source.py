@@ -28,6 +28,7 @@ from loader.errors import SourceArchiveError
 from loader.event import LoaderRequest
 from loader.publish import code_files, publish
 from loader.repo_configs import MAX_CONFIG_BYTES
+from loader.selection import pickled_weights_problem
 from loader.upload import part_size_for
 from loader.version import format_version
 
@@ -58,6 +59,18 @@ def refuse_custom_code_archive(config: bytes, model: str) -> None:
             model=model,
             file=CONFIG_FILE,
         )
+
+
+def refuse_pickled_weights(request: LoaderRequest, paths: set[str]) -> None:
+    """Refuse, before the upload completes, an archive whose weights are pickles only.
+
+    Known only once the whole archive was read (safetensors may come after a `.bin`); the
+    upload is then aborted, so nothing is published.
+    """
+    url = request.source_model_data_url or ""
+    problem = pickled_weights_problem(url, paths)
+    if problem is not None and not request.allow_pickled_weights:
+        raise SourceArchiveError(problem, step="read-source", model=request.model_id)
 
 
 def member_name(member: tarfile.TarInfo, model: str) -> str:
@@ -165,6 +178,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                         yield TarEntry(name, member.size), (data,)
                         continue
                     yield TarEntry(name, member.size), _chunks(handle, url, model)
+        refuse_pickled_weights(request, seen)
         for name, data in code.items():
             yield from folders(name.rsplit("/", 1)[0])
             yield TarEntry(name, len(data)), (data,)

@@ -31,6 +31,7 @@ from facts.onnx_runtime import (
     onnx_file_problem,
     runtime_wheel,
 )
+from facts.pickled_weights import ALLOW_PICKLES_KEY
 
 NAMESPACE = "embedding-endpoint"
 
@@ -85,6 +86,9 @@ class StackConfig:
     onnx_file: str | None = None
     # Whether the loader fuses that graph as it packages it (loader/graph_fusion.py).
     onnx_fusion: bool = True
+    # Package weights that exist only as pickles (loading one can run code): the user trusts
+    # the repository (docs/configuration.md). Never changes what is packaged, only whether.
+    allow_pickled_weights: bool = False
     # Per-service endpoint overrides from `aws:endpoints` (the local stack's emulator).
     aws_endpoints: tuple[tuple[str, str], ...] = ()
     # `aws:profile` and `aws:assumeRoles`: the account the AWS provider deploys to.
@@ -310,6 +314,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         inference_engine=engine,
         onnx_file=onnx_file,
         onnx_fusion=onnx_fusion,
+        allow_pickled_weights=_bool(raw, ALLOW_PICKLES_KEY, False),
         warnings=tuple(warnings),
         **_parse_operations(raw),
     )
@@ -426,6 +431,7 @@ CONFIG_KEYS = (
     "inferenceEngine",
     "onnxFile",
     "onnxFusion",
+    ALLOW_PICKLES_KEY,
 )
 # Operations: log retention of every log group, the endpoint's alarms (components/
 # endpoint_monitoring.py) and where they notify.

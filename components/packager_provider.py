@@ -74,6 +74,7 @@ STATE_INPUTS = (
     "onnx_fusion",
     "onnx_export",
     "model_code_checked",
+    "allow_pickled_weights",
 )
 # pulumi.runtime.rpc.UNKNOWN: what an input not yet known during preview looks like here.
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -158,6 +159,8 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
         check_local_fusion(failures)
     if not failures:
         check_model_code(olds, inputs, commit, failures)
+    if not failures:
+        check_pickled_weights(olds, inputs, commit, failures)
     if not failures:
         check_prompt_name(olds, inputs, commit, failures)
     return CheckResult(inputs, failures)
@@ -441,6 +444,42 @@ def check_model_code(
             f"{custom_code_problem(classes)}. {remedy}",
         )
     )
+
+
+def check_pickled_weights(
+    olds: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    commit: CommitFiles,
+    failures: list[CheckFailure],
+) -> None:
+    """Weights that are pickles only are refused at preview, unless the stack trusts them.
+
+    Loading a pickle can run code (facts/pickled_weights.py). Seen in the pinned commit's listing
+    when preview has it, or asks for it because the stack stopped trusting pickles; otherwise
+    the loader refuses such a model before any upload, and a source archive once it is read.
+    """
+    from facts.onnx_runtime import ONNX_MODEL_FILE
+    from loader.errors import LoaderError
+    from loader.selection import NoWeightsError, pickled_weights_problem, select_files
+
+    pinned, model_id = inputs.get("pinned_revision"), inputs.get("model_id")
+    if inputs.get("allow_pickled_weights") or not pinned or is_unknown(pinned):
+        return
+    if inputs.get("source_model_data_url"):
+        return
+    if commit.listing is None and not olds.get("allow_pickled_weights"):
+        return
+    engine, graph = inputs.get("engine") or "torch", inputs.get("onnx_file") or ONNX_MODEL_FILE
+    try:
+        selected = select_files(model_id, commit.files(), engine, graph)
+    except NoWeightsError:
+        return  # the loader names what the repository has instead
+    except LoaderError as error:
+        failures.append(commit.failure(error, "model_id"))
+        return
+    problem = pickled_weights_problem(f"model '{model_id}' at {pinned}", (f.path for f in selected))
+    if problem is not None:
+        failures.append(CheckFailure("model_id", problem))
 
 
 def check_prompt_name(

@@ -77,6 +77,8 @@ class PackagingRequest:
     onnx_file: str | None = None
     # Whether the loader fuses the graph (the stack's `onnxFusion`); only with engine "onnx".
     onnx_fusion: bool = False
+    # The stack's `allowPickledWeights`: the loader packages pickle-only weights.
+    allow_pickled_weights: bool = False
 
     @classmethod
     def from_inputs(cls, inputs: Mapping[str, Any]) -> PackagingRequest:
@@ -100,6 +102,7 @@ class PackagingRequest:
             container_python=inputs.get("container_python"),
             onnx_file=inputs.get("onnx_file"),
             onnx_fusion=inputs.get("engine") == "onnx" and inputs.get("onnx_fusion") is not False,
+            allow_pickled_weights=inputs.get("allow_pickled_weights") is True,
         )
 
     def event(self) -> dict[str, Any]:
@@ -117,6 +120,7 @@ class PackagingRequest:
             "container_python": self.container_python,
             "onnx_file": self.onnx_file,
             "onnx_fusion": self.onnx_fusion,
+            "allow_pickled_weights": self.allow_pickled_weights,
         }
 
     def describe(self) -> str:

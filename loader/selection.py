@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from facts.onnx_runtime import ONNX_MODEL_FILE, external_data_files
+from facts.pickled_weights import ALLOW_PICKLES_KEY, PICKLE_SUFFIXES
 
 # sentence-transformers modules live in folders such as "1_Pooling" or "2_Dense".
 _MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
@@ -30,11 +31,6 @@ _SAFETENSORS = re.compile(r"^.*\.safetensors$")
 _CANONICAL_SAFETENSORS = re.compile(r"^(model|adapter_model)(-\d{5}-of-\d{5})?\.safetensors$")
 _PYTORCH_BIN = re.compile(r"^(pytorch_model|adapter_model)(-\d{5}-of-\d{5})?\.bin$")
 _WEIGHT_INDEX = re.compile(r"^(?P<weights>.+\.(safetensors|bin|h5|msgpack))\.index\.json$")
-# Weights saved with Python's pickle (torch.save): loading one can run code, even with torch's
-# `weights_only` before torch 2.6 (CVE-2025-32434), and the DLC images ship torch 1.13 to 2.6.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")
-# The stack key that accepts them, for repositories the user trusts (docs/configuration.md).
-ALLOW_PICKLES_KEY = "allowPickledWeights"
 WEIGHT_SUFFIXES = (
     ".safetensors",
     ".bin",

@@ -21,13 +21,13 @@ import hashlib
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 from components import loader_lock
 from components.lambda_zip import tree_files, write_reproducible_zip
+from components.loader_lock import PIP_PLATFORM_ARGS
 from components.runtime_wheels import ensure_wheel
 from facts.onnx_runtime import RuntimeWheel
 from loader.vendored_runtime import BUNDLED_WHEELS
@@ -39,19 +39,6 @@ DEFAULT_CACHE_DIR = PROJECT_ROOT / ".build" / "loader"
 # Override the cache folder (e.g. to share prebuilt zips across checkouts or CI jobs).
 CACHE_DIR_VARIABLE = "EMBEDDING_ENDPOINT_LOADER_CACHE"
 
-PIP_PLATFORM_ARGS = (
-    "--platform",
-    "manylinux2014_x86_64",
-    # numpy, onnx and onnxruntime publish manylinux_2_28 wheels only; the python3.12 runtime
-    # (Amazon Linux 2023) has glibc 2.34.
-    "--platform",
-    "manylinux_2_28_x86_64",
-    "--implementation",
-    "cp",
-    "--python-version",
-    "3.12",
-    "--only-binary=:all:",
-)
 # Part of the cache key: bump when the way the zip is assembled changes.
 BUNDLE_FORMAT = "4"
 
@@ -112,22 +99,7 @@ def zip_sha256_base64(path: Path) -> str:
 
 def install_requirements(requirements: Path, target: Path) -> None:
     """pip-install the loader's lock file for the Lambda's platform into `target`, hash-checked."""
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
-        "--target",
-        str(target),
-        *PIP_PLATFORM_ARGS,
-        "--require-hashes",
-        "--no-deps",
-        "--requirement",
-        str(requirements),
-    ]
+    command = loader_lock.pip_install_command(requirements, target)
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise BundleError(

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.lambda_zip import tree_files
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOADER_REQUIREMENTS = PROJECT_ROOT / "loader" / "requirements.txt"
 LOADER_LOCK = PROJECT_ROOT / "loader" / "requirements.lock"
@@ -33,6 +35,30 @@ INSTALLED_HEADER = "# installed-files-sha256: "
 _PIP_METADATA = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 _PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;]+)")
 _HASH = re.compile(r"--hash=sha256:(?P<hex>[0-9a-f]{64})")
+
+
+PIP_PLATFORM_ARGS = (
+    "--platform",
+    "manylinux2014_x86_64",
+    # numpy, onnx and onnxruntime publish manylinux_2_28 wheels only; the python3.12 runtime
+    # (Amazon Linux 2023) has glibc 2.34.
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.12",
+    "--only-binary=:all:",
+)
+
+
+def pip_install_command(lock: Path, target: Path) -> list[str]:
+    """pip installing `lock` into `target` for the Lambda's platform: hash-checked, no resolving."""
+    return [
+        *(sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"),
+        *("--no-compile", "--target", str(target), *PIP_PLATFORM_ARGS),
+        *("--require-hashes", "--no-deps", "--requirement", str(lock)),
+    ]
 
 
 class LockError(ValueError):
@@ -99,10 +125,16 @@ def installed_files_sha256(files: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def resolve(requirements: Path) -> list[tuple[str, str, str]]:
     """(name, version, wheel sha256) of everything pip installs for the Lambda's platform."""
-    from components.loader_bundle import PIP_PLATFORM_ARGS
-
     with tempfile.TemporaryDirectory(prefix="loader-lock-") as scratch:
         report = Path(scratch) / "report.json"
         command = [
@@ -136,19 +168,15 @@ def render(resolved: Iterable[tuple[str, str, str]], installed_sha256: str) -> s
 
 def main() -> None:
     """Resolve loader/requirements.txt, install the lock as the zip does, record both."""
-    from components.loader_bundle import install_requirements, zip_entries
-
     resolved = resolve(LOADER_REQUIREMENTS)
     with tempfile.TemporaryDirectory(prefix="loader-lock-") as scratch:
         draft = Path(scratch) / "requirements.lock"
         draft.write_text(render(resolved, "0" * 64))
         target = Path(scratch) / "target"
-        install_requirements(draft, target)
-        files = [
-            (name, hashlib.sha256(content if isinstance(content, bytes) else content.read_bytes()))
-            for name, content in zip_entries(target).items()
-        ]
-    installed = installed_files_sha256((name, digest.hexdigest()) for name, digest in files)
+        subprocess.run(pip_install_command(draft, target), check=True)
+        # The files the zip ships (components/lambda_zip.py leaves caches, scripts, tests out).
+        files = [(name, sha256_file(path)) for name, path in tree_files(target)]
+    installed = installed_files_sha256(files)
     LOADER_LOCK.write_text(render(resolved, installed))
     print(f"wrote {LOADER_LOCK.relative_to(PROJECT_ROOT)}: {len(resolved)} packages")
 

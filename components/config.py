@@ -246,6 +246,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         raise _fail("imageTag", image_tag, problem)
     warnings.extend(images.tag_warnings(image_tag))
 
+    refuse_local_secrets(raw, stack)
     token_secret_arn = _matching(raw, "hfTokenSecretArn", identifiers.SECRET_ARN)
     if token_secret_arn is not None and raw.get("hfToken"):
         raise _fail(
@@ -318,6 +319,23 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
         warnings=tuple(warnings),
         **_parse_operations(raw),
     )
+
+
+# The stack `make up` deploys to the emulator. Its passphrase is public (scripts/local_env.sh
+# defaults it, and the salt it adds to Pulumi.local.yaml may be committed).
+LOCAL_STACK = "local"
+
+
+def refuse_local_secrets(raw: Mapping[str, str], stack: str) -> None:
+    """A secret on the local stack is readable by anyone with the repository: refused."""
+    if stack == LOCAL_STACK and raw.get("hfToken"):
+        raise ConfigError(
+            f"config key '{_key('hfToken')}' is set on the '{LOCAL_STACK}' stack, whose "
+            "passphrase is public (default `local-stack-only`): anyone with this repository can "
+            "decrypt it from Pulumi.local.yaml. Remove it (`pulumi config rm -s local hfToken`), "
+            "revoke the token on the Hub, and use the local stack with public models; private "
+            "or gated models go to a dev stack with a passphrase or backend of your own"
+        )
 
 
 def _onnx_file(

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from embedding_client.aws_session import AwsSettings
@@ -65,7 +65,7 @@ class PackagingRequest:
     # Region, endpoint overrides, profile and assumed roles: the stack's AWS provider's account.
     aws: AwsSettings
     function_name: str | None
-    hf_token: str | None
+    hf_token: str | None = field(repr=False)
     hf_token_secret_arn: str | None
     source_model_data_url: str | None
     expected_sha256: str | None

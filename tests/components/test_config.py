@@ -437,6 +437,12 @@ def test_onnx_fusion_is_on_unless_the_stack_turns_it_off(raw: dict, expected: bo
     assert parse_config(VALID | raw, stack="dev", region="us-east-1").onnx_fusion is expected
 
 
+def test_a_token_on_the_local_stack_is_refused_naming_the_way_out() -> None:
+    with pytest.raises(ConfigError, match="embedding-endpoint:hfToken' is set on the 'local'"):
+        parse_config(VALID | {"hfToken": "hf_secret"}, stack="local", region="us-east-1")
+    assert parse_config(VALID | {"hfToken": "hf_secret"}, stack="dev", region="us-east-1")
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

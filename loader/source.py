@@ -1,7 +1,7 @@
 """Second source: repackage an existing `model.tar.gz` (e.g. a training job's output) from S3.
 
 The source archive is streamed (never stored), its entries normalised (mtime, owner, mode) in the
-source's own order, `code/inference.py` is added at the end (replacing one the source may carry),
+source's own order, our `code/` is added at the end (nothing of the source's `code/` is kept),
 and the result is keyed by the source object's identity (URL, ETag, VersionId). The same source
 object therefore always yields the same bytes at the same key.
 """
@@ -34,6 +34,7 @@ from loader.version import format_version
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
+CODE_FOLDER = "code"
 # A training output's weights are already near-incompressible; 3× its compressed size leaves
 # room for text-heavy archives when sizing parts (the upload still fails cleanly past 10,000).
 _EXPANSION_ALLOWANCE = 3
@@ -150,7 +151,9 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
             with tarfile.open(fileobj=body, mode="r|gz") as source:
                 for member in source:
                     name = member_name(member, model)
-                    if name == "." or name in code:
+                    # code/ is ours alone: the toolkit puts it first on sys.path and pip-installs
+                    # a code/requirements.txt at startup, so none of the source's is kept.
+                    if name in (".", CODE_FOLDER) or name.startswith(f"{CODE_FOLDER}/"):
                         continue
                     if member.isdir():
                         yield from folders(name)

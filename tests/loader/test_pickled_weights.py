@@ -1,6 +1,7 @@
 """Weights that are pickles only (loading one can run code) are refused unless trusted.
 
-Pickles beside safetensors are never loaded, so they neither refuse a model nor ship.
+Pickles beside safetensors are never loaded, so they neither refuse a model nor ship; nor does
+repository or source-archive code that the container would find on its path.
 """
 
 from __future__ import annotations
@@ -130,3 +131,16 @@ def test_source_archive_with_only_a_pickle_is_repackaged_when_trusted(aws, s3_bu
     files = {"./pytorch_model.bin": b"pickle", "./config.json": b'{"model_type": "bert"}'}
     result = run_source(aws, s3_bucket, files, allow_pickled_weights=True)
     assert "pytorch_model.bin" in result["files"]
+
+
+def test_source_archive_code_folder_is_never_kept(aws, s3_bucket):
+    files = {
+        "./config.json": b'{"model_type": "bert"}',
+        "./model.safetensors": b"\x02" * 64,
+        "./code/requirements.txt": b"some-package\n",
+        "./code/sitecustomize.py": b"import os\n",
+    }
+    shipped = run_source(aws, s3_bucket, files)["files"]
+    assert "code/requirements.txt" not in shipped
+    assert "code/sitecustomize.py" not in shipped
+    assert "code/inference.py" in shipped

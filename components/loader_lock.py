@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.lambda_zip import tree_files
+from loader.vendored_runtime import sha256_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LOADER_REQUIREMENTS = PROJECT_ROOT / "loader" / "requirements.txt"
@@ -125,14 +126,6 @@ def installed_files_sha256(files: Iterable[tuple[str, str]]) -> str:
     return digest.hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def resolve(requirements: Path) -> list[tuple[str, str, str]]:
     """(name, version, wheel sha256) of everything pip installs for the Lambda's platform."""
     with tempfile.TemporaryDirectory(prefix="loader-lock-") as scratch:
@@ -175,7 +168,7 @@ def main() -> None:
         target = Path(scratch) / "target"
         subprocess.run(pip_install_command(draft, target), check=True)
         # The files the zip ships (components/lambda_zip.py leaves caches, scripts, tests out).
-        files = [(name, sha256_file(path)) for name, path in tree_files(target)]
+        files = [(name, sha256_of(path)) for name, path in tree_files(target)]
     installed = installed_files_sha256(files)
     LOADER_LOCK.write_text(render(resolved, installed))
     print(f"wrote {LOADER_LOCK.relative_to(PROJECT_ROOT)}: {len(resolved)} packages")

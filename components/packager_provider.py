@@ -89,7 +89,7 @@ def is_unknown(value: object) -> bool:
 
 
 # What a state written before an input existed meant by its absence.
-_ABSENT_MEANS = {"engine": "torch"}
+_ABSENT_MEANS = {"engine": "torch", "allow_pickled_weights": False}
 
 
 def changed_inputs(olds: Mapping[str, Any], news: Mapping[str, Any], names: tuple[str, ...]):

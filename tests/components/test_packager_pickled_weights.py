@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.packager_provider import PackagerProvider
+from components.packager_provider import PackagerProvider, diff
 from tests.fixtures.hub import HubServer, make_repo
 from tests.support.packager import resource_inputs
 
@@ -73,3 +73,9 @@ def test_withdrawing_the_trust_asks_the_hub_again_for_a_pinned_sha(provider, rep
     again = check(provider, s3_bucket, PICKLED, olds, requested_revision=PICKLED_COMMIT)
     (failure,) = again.failures
     assert "pytorch_model.bin" in failure.reason
+
+
+def test_a_state_from_before_the_key_is_no_change(s3_bucket):
+    inputs = resource_inputs(s3_bucket, pinned_revision=PICKLED_COMMIT)
+    olds = dict(inputs)
+    assert diff("id", olds, inputs | {"allow_pickled_weights": False}).changes is False

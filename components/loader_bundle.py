@@ -132,9 +132,12 @@ def cached_zip_problem(
     wheels = {f"{BUNDLED_WHEELS.name}/{runtime.filename}": runtime.sha256} if runtime else {}
     try:
         with zipfile.ZipFile(path) as opened:
-            found = {name: _file_sha256(opened, name) for name in opened.namelist()}
-    except (zipfile.BadZipFile, OSError) as error:
+            names = opened.namelist()
+            found = {name: _file_sha256(opened, name) for name in names}
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as error:
         return f"it is not a readable zip ({error})"
+    if len(found) != len(names):
+        return "it holds an entry twice"
     roots = {*SOURCE_FOLDERS, BUNDLED_WHEELS.name}
     ours = {name: sha for name, sha in found.items() if name.split("/")[0] in roots}
     expected = {**sources, **wheels}

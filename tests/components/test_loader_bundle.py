@@ -245,6 +245,14 @@ def test_a_zip_that_is_no_zip_is_refused(shared_cache: Path) -> None:
         build_loader_zip()
 
 
+def test_a_zip_holding_an_entry_twice_is_refused(shared_cache: Path) -> None:
+    cached = cache_zip(shared_cache)
+    with zipfile.ZipFile(cached, "a") as opened, pytest.warns(UserWarning, match="Duplicate"):
+        opened.writestr("loader/handler.py", b"import os\n")
+    with pytest.raises(loader_bundle.BundleError, match="holds an entry twice"):
+        build_loader_zip()
+
+
 def test_a_changed_zip_in_the_checkouts_own_cache_is_rebuilt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,7 +24,7 @@ from facts.pickled_weights import ALLOW_PICKLES_KEY, PICKLE_SUFFIXES
 # sentence-transformers modules live in folders such as "1_Pooling" or "2_Dense".
 _MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
 _SUPPORT_SUFFIXES = (".json", ".txt", ".model", ".tiktoken")
-_TRAINING_LEFTOVERS = frozenset({"data_config.json", "train_script.py", "trainer_state.json"})
+_TRAINING_LEFTOVERS = frozenset({"data_config.json", "trainer_state.json"})
 _SAFETENSORS = re.compile(r"^.*\.safetensors$")
 # The canonical (possibly sharded) checkpoint; precision variants such as model.fp16.safetensors
 # are only used when no canonical file exists.

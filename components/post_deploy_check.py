@@ -32,6 +32,14 @@ from embedding_client.aws_session import AwsSettings
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def carries_external_id(aws: AwsSettings | None) -> bool:
+    """True when the command line names an assume-role external id: then it is a secret output.
+
+    It is kept encrypted in state and masked in `pulumi stack output` (`--show-secrets` shows it).
+    """
+    return aws is not None and any(role.external_id for role in aws.assume_roles)
+
+
 def check_command_line(
     python: str,
     endpoint_name: str,
@@ -139,6 +147,8 @@ class PostDeployCheck(pulumi.ComponentResource):
                 args.sagemaker_endpoint_url,
             )
         )
+        if carries_external_id(args.aws):
+            self.command_line = pulumi.Output.secret(self.command_line)
         self.stdout = None
         if args.run_on_deploy:
             run = command.local.Command(

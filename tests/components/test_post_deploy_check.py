@@ -106,6 +106,19 @@ def test_without_run_on_deploy_only_the_command_line_exists(
     assert "-m embedding_client.smoke --endpoint embed-dev" in run.outputs["commandLine"]
 
 
+def test_a_command_line_naming_an_external_id_is_a_secret_output() -> None:
+    from components.post_deploy_check import carries_external_id
+    from embedding_client.aws_session import AssumeRole, AwsSettings
+
+    role = "arn:aws:iam::123456789012:role/deploy"
+    with_id = AwsSettings(region="eu-west-1", assume_roles=(AssumeRole(role, external_id="x-1"),))
+    assert carries_external_id(with_id)
+    assert not carries_external_id(
+        AwsSettings(region="eu-west-1", assume_roles=(AssumeRole(role),))
+    )
+    assert not carries_external_id(None)
+
+
 def test_empty_region_is_refused() -> None:
     with pytest.raises(ValueError, match="region"):
         PostDeployCheckArgs(

@@ -43,6 +43,7 @@ from facts.onnx_runtime import (
     RuntimeWheel,
     runtime_wheel,
 )
+from facts.pickled_weights import ALLOW_PICKLES_KEY
 
 # maxSeqLength's ceiling: beyond any encoder's reach (the model's own limit applies below it).
 MAX_SEQ_LENGTH_LIMIT = 131_072
@@ -202,6 +203,15 @@ class StackConfig:
         "the loader fuses the ONNX graph as it packages it (exact, checked against the export), "
         "about 1.2× faster on long texts; `false` ships the export as it is",
     )
+    # Never changes what is packaged, only whether: the packager refuses pickle-only weights.
+    allow_pickled_weights: bool = key(
+        ALLOW_PICKLES_KEY,
+        False,
+        Boolean(),
+        "`true` packages a model whose weights exist only as pickles (`pytorch_model.bin`): "
+        "loading one can run code in the endpoint, so only for a repository whose every writer "
+        "you trust ([docs/configuration.md](docs/configuration.md))",
+    )
     batch_input_prefix: str | None = key(
         "batchInputPrefix",
         None,
@@ -290,6 +300,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     )
     image_tag = values["image_tag"]
     warnings.extend(images.tag_warnings(image_tag))
+    config_rules.refuse_local_secrets(values["hf_token"], stack)
     config_rules.check_token_sources(values["hf_token"], values["hf_token_secret_arn"])
     source_url = values["source_model_data_url"]
     values.update(_engine_settings(raw, backend, source_url, image_tag, warnings))
@@ -317,7 +328,7 @@ def _engine_settings(
     """inferenceEngine, onnxFile and onnxFusion, checked against each other and the image."""
     engine = _choice(raw, "inferenceEngine", "auto", ENGINE_CHOICES)
     python = images.python_version(image_tag)
-    onnx_file, onnx_fusion = _engine_settings(raw, engine, backend, source_url, image_tag)
+    onnx_file, onnx_fusion = _graph_settings(raw, engine, backend, source_url, image_tag)
     if engine == "auto" and not source_url and runtime_wheel(python) is None:
         warnings.append(
             f"inferenceEngine auto runs PyTorch: no ONNX Runtime wheel is known for the Python "
@@ -327,7 +338,7 @@ def _engine_settings(
     return {"inference_engine": engine, "onnx_file": onnx_file, "onnx_fusion": onnx_fusion}
 
 
-def _engine_settings(
+def _graph_settings(
     raw: Mapping[str, str], engine: str, backend: str, source_url: str | None, image_tag: str
 ) -> tuple[str | None, bool]:
     """onnxFile (None: onnx/model.onnx) and onnxFusion (default true), checked with the engine.

@@ -55,6 +55,23 @@ def provisioned_warnings(provisioned: int, max_concurrency: int, memory_mb: int)
     ]
 
 
+# The stack `make up` deploys to the emulator. Its passphrase is public (scripts/local_env.sh
+# defaults it, and the salt it adds to Pulumi.local.yaml may be committed).
+LOCAL_STACK = "local"
+
+
+def refuse_local_secrets(hf_token: object, stack: str) -> None:
+    """A secret on the local stack is readable by anyone with the repository: refused."""
+    if stack == LOCAL_STACK and hf_token:
+        raise ConfigError(
+            f"config key '{qualified('hfToken')}' is set on the '{LOCAL_STACK}' stack, whose "
+            "passphrase is public (default `local-stack-only`): anyone with this repository can "
+            "decrypt it from Pulumi.local.yaml. Remove it (`pulumi config rm -s local hfToken`), "
+            "revoke the token on the Hub, and use the local stack with public models; private "
+            "or gated models go to a dev stack with a passphrase or backend of your own"
+        )
+
+
 def check_token_sources(hf_token: object, token_secret_arn: str | None) -> None:
     """hfToken and hfTokenSecretArn are two ways to give the same token: not both."""
     if token_secret_arn is not None and hf_token:

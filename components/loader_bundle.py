@@ -7,22 +7,27 @@ ONNX Runtime's optimizer for the Lambda's own Python (loader/graph_fusion.py) ma
 71 MB (186 MB unzipped, under Lambda's 250 MB): over the 50 MB a function takes directly, so the
 program uploads it to the artifact bucket (components/packager.py).
 Dependencies are installed by pip for the Lambda's platform (not this machine's): manylinux2014
-or manylinux_2_28 x86_64 wheels for CPython 3.12 only, no source builds. The zip is reproducible
+or manylinux_2_28 x86_64 wheels for CPython 3.12 only, no source builds, each one pinned with its
+sha256 in loader/requirements.lock (components/loader_lock.py). The zip is reproducible
 (components/lambda_zip.py), and cached by a hash of everything that goes into it, so pip runs once
-per change of those folders or the requirements, not on every `pulumi up`.
+per change of those folders or the lock, not on every `pulumi up`. A cached zip is reused only
+when its files are what they should be (`cached_zip_problem`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import subprocess
-import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
+from components import loader_lock
 from components.lambda_zip import tree_files, write_reproducible_zip
+from components.loader_lock import PIP_PLATFORM_ARGS
 from components.runtime_wheels import ensure_wheel
 from facts.onnx_runtime import RuntimeWheel
 from loader.vendored_runtime import BUNDLED_WHEELS
@@ -30,26 +35,14 @@ from loader.vendored_runtime import BUNDLED_WHEELS
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # The folders the Lambda runs from: the loader, what it packages into `code/`, what both import.
 SOURCE_FOLDERS = ("loader", "container", "facts")
-LOADER_REQUIREMENTS = PROJECT_ROOT / "loader" / "requirements.txt"
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".build" / "loader"
 # Override the cache folder (e.g. to share prebuilt zips across checkouts or CI jobs).
 CACHE_DIR_VARIABLE = "EMBEDDING_ENDPOINT_LOADER_CACHE"
 
-PIP_PLATFORM_ARGS = (
-    "--platform",
-    "manylinux2014_x86_64",
-    # numpy, onnx and onnxruntime publish manylinux_2_28 wheels only; the python3.12 runtime
-    # (Amazon Linux 2023) has glibc 2.34.
-    "--platform",
-    "manylinux_2_28_x86_64",
-    "--implementation",
-    "cp",
-    "--python-version",
-    "3.12",
-    "--only-binary=:all:",
-)
 # Part of the cache key: bump when the way the zip is assembled changes.
-BUNDLE_FORMAT = "3"
+BUNDLE_FORMAT = "4"
+
+log = logging.getLogger(__name__)
 
 
 class BundleError(RuntimeError):
@@ -80,16 +73,19 @@ def zip_entries(root: Path) -> dict[str, Path | bytes]:
     }
 
 
-def bundle_digest(root: Path = PROJECT_ROOT, runtime: RuntimeWheel | None = None) -> str:
-    """Hash of everything the zip is made of: sources, requirements, pip platform, zip format.
+def bundle_digest(
+    root: Path = PROJECT_ROOT, runtime: RuntimeWheel | None = None, lock: Path | None = None
+) -> str:
+    """Hash of everything the zip is made of: sources, lock file, pip platform, zip format.
 
     The runtime wheel counts by its pinned name and sha256, so a cached zip needs no download.
     """
+    lock = lock or loader_lock.LOADER_LOCK
     digest = hashlib.sha256(f"bundle-format={BUNDLE_FORMAT}\n".encode())
     if runtime is not None:
         digest.update(f"wheel={runtime.identity}\n".encode())
     digest.update(" ".join(PIP_PLATFORM_ARGS).encode() + b"\n")
-    digest.update(b"requirements\n" + (root / "loader" / "requirements.txt").read_bytes())
+    digest.update(b"requirements\n" + lock.read_bytes())
     for folder in SOURCE_FOLDERS:
         for name, path in tree_files(root / folder):
             digest.update(f"\n{folder}/{name}\n".encode() + path.read_bytes())
@@ -102,21 +98,8 @@ def zip_sha256_base64(path: Path) -> str:
 
 
 def install_requirements(requirements: Path, target: Path) -> None:
-    """pip-install the loader's requirements for the Lambda's platform into `target`."""
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
-        "--target",
-        str(target),
-        *PIP_PLATFORM_ARGS,
-        "--requirement",
-        str(requirements),
-    ]
+    """pip-install the loader's lock file for the Lambda's platform into `target`, hash-checked."""
+    command = loader_lock.pip_install_command(requirements, target)
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise BundleError(
@@ -125,15 +108,76 @@ def install_requirements(requirements: Path, target: Path) -> None:
         )
 
 
+def _file_sha256(opened: zipfile.ZipFile, name: str) -> str:
+    digest = hashlib.sha256()
+    with opened.open(name) as member:
+        while chunk := member.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_zip_problem(
+    path: Path, runtime: RuntimeWheel | None, lock: Path | None = None
+) -> str | None:
+    """What in a cached zip is not what the zip should contain (None: nothing).
+
+    Its sources must be this checkout's, byte for byte; `wheels/` holds nothing but the pinned
+    runtime wheel; everything else must be the files the lock installs (it records their sha256).
+    """
+    sources = {
+        f"{folder}/{name}": hashlib.sha256(file.read_bytes()).hexdigest()
+        for folder in SOURCE_FOLDERS
+        for name, file in tree_files(PROJECT_ROOT / folder)
+    }
+    wheels = {f"{BUNDLED_WHEELS.name}/{runtime.filename}": runtime.sha256} if runtime else {}
+    try:
+        with zipfile.ZipFile(path) as opened:
+            names = opened.namelist()
+            found = {name: _file_sha256(opened, name) for name in names}
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as error:
+        return f"it is not a readable zip ({error})"
+    if len(found) != len(names):
+        return "it holds an entry twice"
+    roots = {*SOURCE_FOLDERS, BUNDLED_WHEELS.name}
+    ours = {name: sha for name, sha in found.items() if name.split("/")[0] in roots}
+    expected = {**sources, **wheels}
+    # A zip without the wheel runs no code of anyone's: the loader fails naming the wheel.
+    differ = sorted(
+        {n for n, sha in ours.items() if expected.get(n) != sha} | sources.keys() - ours.keys()
+    )
+    if differ:
+        return f"{differ[0]} is not this checkout's file (or the pinned wheel)"
+    packages = [(name, sha) for name, sha in found.items() if name.split("/")[0] not in roots]
+    expected_files = loader_lock.read_lock(lock).installed_sha256
+    if loader_lock.installed_files_sha256(packages) != expected_files:
+        return f"its installed packages are not the files {loader_lock.LOADER_LOCK.name} installs"
+    return None
+
+
 def build_loader_zip(cache_dir: Path | None = None, runtime: RuntimeWheel | None = None) -> Path:
-    """The loader Lambda zip, built once per content hash and reused from the cache after that."""
+    """The loader Lambda zip, built once per content hash and reused from the cache after that.
+
+    A cached zip whose files are not what they should be is rebuilt in this checkout's own
+    cache, and refused in a shared one (`EMBEDDING_ENDPOINT_LOADER_CACHE`), which someone
+    else can write: that Lambda holds the Hub token.
+    """
+    shared = cache_dir is None and bool(os.environ.get(CACHE_DIR_VARIABLE))
     cache = Path(cache_dir or os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR)
     destination = cache / f"loader-{bundle_digest(runtime=runtime)}.zip"
     if destination.exists():
-        return destination
+        problem = cached_zip_problem(destination, runtime)
+        if problem is None:
+            return destination
+        if shared:
+            raise BundleError(
+                f"the cached loader zip {destination} does not match this checkout: {problem}. "
+                f"Someone may have changed it: delete it (or unset {CACHE_DIR_VARIABLE}) to "
+                "build it here"
+            )
+        log.warning("rebuilding the cached loader zip %s: %s", destination, problem)
     with tempfile.TemporaryDirectory(prefix="loader-bundle-") as scratch:
         installed = Path(scratch)
-        install_requirements(LOADER_REQUIREMENTS, installed)
+        install_requirements(loader_lock.LOADER_LOCK, installed)
         entries = zip_entries(installed)
         if runtime is not None:
             entries[f"{BUNDLED_WHEELS.name}/{runtime.filename}"] = ensure_wheel(runtime)

@@ -91,6 +91,8 @@ class HfModelPackagerArgs:
     onnx_fusion: bool = True
     # The stack's `defaultPromptName`: checked against the model's prompts at preview.
     default_prompt_name: str | None = None
+    # The stack's `allowPickledWeights`: package weights that are pickles only (trusted repo).
+    allow_pickled_weights: bool = False
 
     @classmethod
     def for_stack(cls, cfg: StackConfig, bucket: ModelArtifactBucket) -> HfModelPackagerArgs:
@@ -116,6 +118,7 @@ class HfModelPackagerArgs:
             onnx_file=cfg.onnx_file,
             onnx_fusion=cfg.onnx_fusion,
             default_prompt_name=cfg.default_prompt_name,
+            allow_pickled_weights=cfg.allow_pickled_weights,
         )
 
     def __post_init__(self) -> None:
@@ -254,6 +257,7 @@ class HfModelPackager(pulumi.ComponentResource):
             "onnx_file": args.onnx_file if runtime else None,
             "onnx_fusion": args.onnx_fusion if runtime else None,
             "default_prompt_name": args.default_prompt_name,
+            "allow_pickled_weights": args.allow_pickled_weights,
         }
         artifact = PackagedModel(
             f"{name}-artifact",

@@ -24,11 +24,14 @@ from pulumi.dynamic import (
 from components.packager_checks import (
     CommitFiles,
     check_local_fusion,
-    check_model_code,
-    check_prompt_name,
     pin_revision,
     secret_token,
     settle_engine,
+)
+from components.packager_repo_checks import (
+    check_model_code,
+    check_pickled_weights,
+    check_prompt_name,
 )
 from components.packager_state import PackagerInputs, recorded_result, state_outputs
 from components.packaging_runs import RUNNERS, PackagingError, PackagingRequest, run_loader
@@ -61,6 +64,8 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
         check_local_fusion(failures)
     if not failures:
         check_model_code(olds, inputs, commit, failures)
+    if not failures:
+        check_pickled_weights(olds, inputs, commit, failures)
     if not failures:
         check_prompt_name(olds, inputs, commit, failures)
     return CheckResult(inputs, failures)

@@ -55,6 +55,8 @@ class PackagerInputs:
     # Whether the pinned commit ships the graph; the commit whose config.json passed the check.
     onnx_export: bool | None = None
     model_code_checked: str | None = None
+    # The stack's allowPickledWeights: never changes what is packaged, only whether.
+    allow_pickled_weights: bool = False
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> PackagerInputs:

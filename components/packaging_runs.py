@@ -72,6 +72,7 @@ class PackagingRequest:
             container_python=checked.container_python,
             onnx_file=checked.onnx_file or ONNX_MODEL_FILE,
             onnx_fusion=checked.onnx_fusion,
+            allow_pickled_weights=checked.allow_pickled_weights is True,
         )
         return cls(
             loader=loader,

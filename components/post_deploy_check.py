@@ -35,6 +35,15 @@ from deploy_account.session import AwsSettings
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+def carries_role_secrets(aws: AwsSettings | None) -> bool:
+    """True when the command line names an external id or a session policy of an assumed role.
+
+    Then the line is a secret: kept encrypted in the state (the Command's inputs and the
+    `smokeTestCommand` output) and masked in `pulumi stack output` (`--show-secrets` shows it).
+    """
+    return aws is not None and any(role.external_id or role.policy for role in aws.assume_roles)
+
+
 def check_command_line(
     python: str,
     endpoint_name: str,
@@ -153,7 +162,7 @@ class PostDeployCheck(pulumi.ComponentResource):
 
     @staticmethod
     def _check_line(args: PostDeployCheckArgs, invocations: bool) -> pulumi.Output[str]:
-        return pulumi.Output.all(
+        line = pulumi.Output.all(
             args.endpoint_name, args.endpoint_config_name, args.artifact_sha256
         ).apply(
             lambda values: check_command_line(
@@ -168,3 +177,4 @@ class PostDeployCheck(pulumi.ComponentResource):
                 invocations=invocations,
             )
         )
+        return pulumi.Output.secret(line) if carries_role_secrets(args.aws) else line

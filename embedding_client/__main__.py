@@ -33,7 +33,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return embed_main(args[1:])
     parser = argparse.ArgumentParser(prog="python -m embedding_client", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    _serve_parser(commands.add_parser("serve", help="serve a model artifact locally"))
+    _serve_parser(
+        commands.add_parser(
+            "serve",
+            help="serve a model artifact locally",
+            description="Serve a model artifact on this machine as the DLC would. It imports and "
+            "runs the archive's own code/inference.py: serve only archives you trust as much as "
+            "code you run.",
+        )
+    )
     commands.add_parser("embed", help="the embed client (same as the `embed` command)")
     parsed = parser.parse_args(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

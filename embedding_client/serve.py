@@ -5,7 +5,8 @@
     python -m embedding_client serve ./extracted-model-folder
 
 The artifact is prepared as the Hugging Face DLC prepares it: `model.tar.gz` is extracted into a
-model directory and `code/inference.py` is imported from it; its `model_fn` loads the model and its
+model directory and `code/inference.py` is imported from it (so serving an archive runs its
+code on this machine: serve only archives you would deploy); its `model_fn` loads the model and its
 `input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
 the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
 worker. Errors an inference script marks with an HTTP `status` (4xx) keep it; any other exception
@@ -39,6 +40,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from embedding_client.artifact_extract import UnsafeArchive, extract_artifact
 from facts.artifact_keys import model_id_from_key
 from facts.identifiers import parse_s3_url
 from facts.serverless import MAX_PAYLOAD_BYTES
@@ -66,18 +68,11 @@ class ArtifactError(Exception):
 
 
 def _safe_extract(archive: Path, destination: Path) -> None:
-    """Extract a tar.gz, refusing members that would land outside `destination` or are links."""
+    """Extract a tar.gz into `destination`: files and folders only, within limits."""
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(destination, filter="data")
-                return
-            root = destination.resolve()
-            for member in tar.getmembers():
-                target = (destination / member.name).resolve()
-                if root not in (target, *target.parents) or member.issym() or member.islnk():
-                    raise ArtifactError(f"{archive}: refusing unsafe member {member.name!r}")
-            tar.extractall(destination)
+        extract_artifact(archive, destination)
+    except UnsafeArchive as error:
+        raise ArtifactError(f"{archive}: refused: {error}") from None
     except (tarfile.TarError, OSError, EOFError) as error:
         raise ArtifactError(f"cannot extract {archive}: {error}") from error
 

@@ -35,6 +35,8 @@ class LoaderRequest:
     onnx_file: str = ONNX_MODEL_FILE
     # Fuse that graph before packaging it (loader/graph_fusion.py); None: `fusion_default`.
     onnx_fusion: bool | None = None
+    # Package weights that exist only as pickles (`.bin`): the stack trusts the repository.
+    allow_pickled_weights: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "onnx_fusion", fusion_default(self.engine, self.onnx_fusion))

@@ -56,3 +56,7 @@ class ChecksumMismatch(LoaderError):
 
 class SourceArchiveError(LoaderError):
     """A `source_model_data_url` archive is missing, unreadable or holds unsafe entries."""
+
+
+class PickledWeights(LoaderError):
+    """The weights the container would load are pickles, and the stack does not trust them."""

@@ -65,9 +65,7 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         identifiers.S3_TARBALL_URL,
     )
     expected = _optional_str(event, "expected_sha256")
-    expected = _checked(
-        expected.lower() if expected else None, "expected_sha256", identifiers.SHA256
-    )
+    expected = _checked(expected and expected.lower(), "expected_sha256", identifiers.SHA256)
     request = LoaderRequest(
         model_id=model_id,
         bucket=bucket,
@@ -77,8 +75,19 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         hf_token_secret_arn=secret_arn,
         source_model_data_url=source_url,
         expected_sha256=expected,
+        allow_pickled_weights=_optional_bool(event, "allow_pickled_weights"),
     )
     return _with_engine(request, event)
+
+
+def _optional_bool(event: Mapping[str, Any], name: str) -> bool:
+    """A true/false field; absent or null: false."""
+    value = event.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise EventError(name, f"must be true or false, got {value!r}")
+    return value
 
 
 def _with_engine(request: LoaderRequest, event: Mapping[str, Any]) -> LoaderRequest:

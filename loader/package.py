@@ -15,13 +15,13 @@ from facts.onnx_fusion import MAX_FUSED_GRAPH_BYTES
 from facts.onnx_runtime import external_data_files
 from loader.archive import Member, TarEntry, gzip_size, tar_size
 from loader.artifacts import lookup_existing
-from loader.errors import GatedRepoAccessDenied, LoaderError
+from loader.errors import GatedRepoAccessDenied, LoaderError, PickledWeights
 from loader.graph_fusion import fuse_graph
 from loader.hub import fetch_snapshot, stream_file
 from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules
 from loader.publish import code_files, publish
 from loader.repo_configs import checked_config_file
-from loader.selection import NoWeightsError, RepoFile, select_files
+from loader.selection import NoWeightsError, RepoFile, pickled_weights_problem, select_files
 from loader.upload import part_size_for
 from loader.version import format_version
 
@@ -79,6 +79,9 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
         selected = select_files(model, snapshot.files, request.engine, request.onnx_file)
     except NoWeightsError as error:
         raise LoaderError(str(error), step="select-files", model=model) from error
+    problem = pickled_weights_problem(f"{model} at {snapshot.revision}", [f.path for f in selected])
+    if problem is not None and not request.allow_pickled_weights:
+        raise PickledWeights(problem, step="select-files", model=model)
     location = artifact_location(
         request.bucket,
         request.key_prefix,

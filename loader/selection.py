@@ -1,8 +1,10 @@
 """Which files of a Hub repo an inference container needs (pure).
 
-Kept: configs, tokenizer files, custom-code `*.py`, sentence-transformers module folders
-(`1_Pooling/`, `2_Dense/`, ...), and one weights format per folder — safetensors when present,
-else PyTorch `.bin`. Dropped: ONNX/OpenVINO/TF/Flax/Rust/GGUF duplicates, docs, training leftovers.
+Kept: configs, tokenizer files, sentence-transformers module folders (`1_Pooling/`, `2_Dense/`,
+...), and one weights format per folder — safetensors when present, else PyTorch `.bin` (a pickle:
+refused unless the stack trusts the repository, `pickled_weights`). Dropped: every `*.py` (the
+container runs no repository code, and a `sitecustomize.py` would run by being there),
+ONNX/OpenVINO/TF/Flax/Rust/GGUF duplicates, docs, training leftovers.
 
 For the ONNX engine the transformer's weights are the repo's ONNX export instead: exactly one
 graph, `onnx/model.onnx` (and `onnx/model.onnx_data` when the graph keeps its weights beside it),
@@ -17,11 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from facts.onnx_runtime import ONNX_MODEL_FILE, external_data_files
+from facts.pickled_weights import ALLOW_PICKLES_KEY, PICKLE_SUFFIXES
 
 # sentence-transformers modules live in folders such as "1_Pooling" or "2_Dense".
 _MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
-_SUPPORT_SUFFIXES = (".json", ".txt", ".model", ".py", ".tiktoken")
-_TRAINING_LEFTOVERS = frozenset({"data_config.json", "train_script.py", "trainer_state.json"})
+_SUPPORT_SUFFIXES = (".json", ".txt", ".model", ".tiktoken")
+_TRAINING_LEFTOVERS = frozenset({"data_config.json", "trainer_state.json"})
 _SAFETENSORS = re.compile(r"^.*\.safetensors$")
 # The canonical (possibly sharded) checkpoint; precision variants such as model.fp16.safetensors
 # are only used when no canonical file exists.
@@ -61,6 +64,38 @@ class NoOnnxExportError(NoWeightsError):
 def is_weights(path: str) -> bool:
     """True for tensor files (what `weights_bytes` counts)."""
     return path.endswith(WEIGHT_SUFFIXES)
+
+
+def pickled_weights(paths: Iterable[str]) -> list[str]:
+    """The pickles among the weights the container loads from `paths`, sorted.
+
+    Per root or module folder, the weights `select_files` would choose: safetensors when the
+    folder has them (then its pickles are never loaded, nor packaged from the Hub), else its
+    `pytorch_model*.bin`. Pickles elsewhere (`training_args.bin`, `optimizer.pt`) are never loaded.
+    """
+    by_folder: dict[str, list[str]] = {}
+    for path in paths:
+        if _in_scope(path):
+            by_folder.setdefault(_folder_of(path), []).append(path.rsplit("/", 1)[-1])
+    found = []
+    for folder, names in by_folder.items():
+        weights, _ = _chosen_weights(names)
+        prefix = f"{folder}/" if folder else ""
+        found.extend(prefix + name for name in weights if name.endswith(PICKLE_SUFFIXES))
+    return sorted(found)
+
+
+def pickled_weights_problem(source: str, paths: Iterable[str]) -> str | None:
+    """Why `source`'s weights are refused (None: they are not pickles), naming the way out."""
+    pickles = pickled_weights(paths)
+    if not pickles:
+        return None
+    return (
+        f"{source} has weights only as pickles ({', '.join(pickles)}): loading a pickle can run "
+        "code in the endpoint's container, under its execution role. Choose a revision or model "
+        f"with safetensors weights, or set {ALLOW_PICKLES_KEY}: true if you trust whoever can "
+        "write to this repository (docs/configuration.md)"
+    )
 
 
 def _folder_of(path: str) -> str:

@@ -1,7 +1,7 @@
 """Second source: repackage an existing `model.tar.gz` (e.g. a training job's output) from S3.
 
 The source archive is streamed (never stored), its entries normalised (mtime, owner, mode) in the
-source's own order, `code/inference.py` is added at the end (replacing one the source may carry),
+source's own order, our `code/` is added at the end (nothing of the source's `code/` is kept),
 and the result is keyed by the source object's identity (URL, ETag, VersionId). The same source
 object therefore always yields the same bytes at the same key.
 """
@@ -28,11 +28,13 @@ from loader.artifacts import lookup_existing
 from loader.errors import SourceArchiveError
 from loader.publish import code_files, publish
 from loader.repo_configs import MAX_CONFIG_BYTES
+from loader.selection import pickled_weights_problem
 from loader.upload import part_size_for
 from loader.version import format_version
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
+CODE_FOLDER = "code"
 # A training output's weights are already near-incompressible; 3× its compressed size leaves
 # room for text-heavy archives when sizing parts (the upload still fails cleanly past 10,000).
 _EXPANSION_ALLOWANCE = 3
@@ -58,6 +60,18 @@ def refuse_custom_code_archive(config: bytes, model: str) -> None:
             model=model,
             file=CONFIG_FILE,
         )
+
+
+def refuse_pickled_weights(request: LoaderRequest, paths: set[str]) -> None:
+    """Refuse, before the upload completes, an archive whose weights are pickles only.
+
+    Known only once the whole archive was read (safetensors may come after a `.bin`); the
+    upload is then aborted, so nothing is published.
+    """
+    url = request.source_model_data_url or ""
+    problem = pickled_weights_problem(url, paths)
+    if problem is not None and not request.allow_pickled_weights:
+        raise SourceArchiveError(problem, step="read-source", model=request.model_id)
 
 
 def member_name(member: tarfile.TarInfo, model: str) -> str:
@@ -137,7 +151,9 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
             with tarfile.open(fileobj=body, mode="r|gz") as source:
                 for member in source:
                     name = member_name(member, model)
-                    if name == "." or name in code:
+                    # code/ is ours alone: the toolkit puts it first on sys.path and pip-installs
+                    # a code/requirements.txt at startup, so none of the source's is kept.
+                    if name in (".", CODE_FOLDER) or name.startswith(f"{CODE_FOLDER}/"):
                         continue
                     if member.isdir():
                         yield from folders(name)
@@ -165,6 +181,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                         yield TarEntry(name, member.size), (data,)
                         continue
                     yield TarEntry(name, member.size), _chunks(handle, url, model)
+        refuse_pickled_weights(request, seen)
         for name, data in code.items():
             yield from folders(name.rsplit("/", 1)[0])
             yield TarEntry(name, len(data)), (data,)

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from typing import Any
 
 import boto3
@@ -69,8 +70,20 @@ def _answer(status: int, body: str, headers: dict[str, str] | None = None) -> di
     }
 
 
-def _error(route: str, status: int, message: str, headers: dict[str, str] | None = None) -> dict:
-    """An error in the route's own shape: OpenAI's `{"error": {...}}` or `{"error": message}`."""
+def _error(
+    route: str,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+) -> dict:
+    """An error in the route's own shape: OpenAI's `{"error": {...}}` or `{"error": message}`.
+
+    With the request id (also in `x-request-id`), which finds the logged detail.
+    """
+    if request_id:
+        message = f"{message} (request id {request_id})"
+        headers = {**(headers or {}), "x-request-id": request_id}
     if route == OPENAI_ROUTE:
         kind = "invalid_request_error" if status < 500 else "server_error"
         document: dict[str, Any] = {
@@ -110,9 +123,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _log(step="parse", status=400, backend=target.backend, route=route, error=str(error))
         return _error(route, 400, str(error))
     except UpstreamError as error:
-        _log(step="invoke", status=error.status, backend=target.backend, error=error.message)
+        request_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex
+        _log(
+            step="invoke",
+            status=error.status,
+            backend=target.backend,
+            error=error.detail,
+            request_id=request_id,
+        )
         headers = {"retry-after": "1"} if error.status == 429 else None
-        return _error(route, error.status, error.message, headers)
+        return _error(route, error.status, error.message, headers, request_id)
     _log(
         step="done",
         status=200,

@@ -65,12 +65,16 @@ class ProxyTarget:
 
 
 class UpstreamError(Exception):
-    """The model behind the proxy failed; `status` is what the proxy answers with."""
+    """The model behind the proxy failed; `status` and `message` are what the caller gets.
 
-    def __init__(self, status: int, message: str) -> None:
+    `detail` is what AWS or botocore said (account id, role ARN, endpoint URL): logged only.
+    """
+
+    def __init__(self, status: int, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.detail = detail or message
 
 
 def embed_with_sagemaker(client: Any, endpoint_name: str, request: ProxyRequest) -> str:
@@ -126,28 +130,34 @@ def _client_error(error: ClientError, target: ProxyTarget) -> UpstreamError:
         if target.backend == "sagemaker"
         else f"Bedrock model {target.target}"
     )
-    text = f"{where} failed: {code}: {message}"
+    # AWS's message may name the account, the role's ARN or the endpoint's URL: logged only.
+    text, detail = f"{where} failed: {code}", f"{where} failed: {code}: {message}"
     if code in _RETRY_LATER:
-        return UpstreamError(429, text)
+        return UpstreamError(429, f"{text}: retry later", detail)
     if code in _TIMEOUTS:
-        return UpstreamError(504, text)
+        return UpstreamError(504, f"{text}: it timed out", detail)
     if code == "ModelError":  # the container answered with an error of its own
         original = details.get("OriginalStatusCode") or error.response.get("OriginalStatusCode")
         original_message = error.response.get("OriginalMessage") or message
-        status = 400 if str(original).startswith("4") else 502
-        return UpstreamError(status, f"{where} model error ({original}): {original_message}")
+        detail = f"{where} model error ({original}): {original_message}"
+        if str(original).startswith("4"):  # our inference script's word on the caller's input
+            return UpstreamError(400, detail)
+        return UpstreamError(502, f"{where} model error ({original})", detail)
     if code == "ValidationException" and target.backend == "bedrock":
         # The proxy validated the request, so what is left is the model's own input limit.
-        return UpstreamError(400, text)
-    return UpstreamError(502, text)
+        return UpstreamError(400, f"{text}: {message}")
+    return UpstreamError(502, text, detail)
 
 
 def upstream_error(error: Exception, target: ProxyTarget) -> UpstreamError:
     """The HTTP status and message for an exception raised while calling the target."""
     if isinstance(error, ClientError):
         return _client_error(error, target)
+    # botocore's text names the endpoint URL: logged only.
     if isinstance(error, (ReadTimeoutError, ConnectTimeoutError)):
-        return UpstreamError(504, f"{target.backend} call to {target.target} timed out: {error}")
+        text = f"{target.backend} call to {target.target} timed out"
+        return UpstreamError(504, text, f"{text}: {error}")
     if isinstance(error, BotoCoreError):
-        return UpstreamError(502, f"{target.backend} call to {target.target} failed: {error}")
+        text = f"{target.backend} call to {target.target} failed ({type(error).__name__})"
+        return UpstreamError(502, text, f"{text}: {error}")
     raise error

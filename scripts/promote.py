@@ -183,14 +183,14 @@ def config_diff(old: str, new: str, file_name: str) -> str:
 
 
 def read_stack_outputs(stack: str, cwd: Path) -> dict[str, object]:
-    """`pulumi stack output --json --show-secrets -s STACK`, parsed."""
+    """`pulumi stack output --json -s STACK`, parsed (it needs no secret output: none is shown)."""
     if shutil.which("pulumi") is None:
         raise PromotionError(
             "the Pulumi CLI ('pulumi') is not installed; install it with "
             "`curl -fsSL https://get.pulumi.com | sh`, or pass --outputs-file"
         )
     result = subprocess.run(
-        ["pulumi", "stack", "output", "--json", "--show-secrets", "-s", stack],
+        ["pulumi", "stack", "output", "--json", "-s", stack],
         cwd=cwd,
         capture_output=True,
         text=True,

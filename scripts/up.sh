@@ -58,7 +58,14 @@ serve_port="${runtime_url##*:}"
 echo "Local endpoint: $runtime_url (log .emulator/serve.log) serving $model_data_url"
 
 # The stack's own post-deploy check, through SageMaker Runtime's API, against the real model.
-eval "$(pulumi stack output -s local smokeTestCommand)"
+# Its command line is a stack output: split into words (never eval'd by a shell) and run only as
+# the smoke module under this checkout's Python.
+smoke_command="$(pulumi stack output -s local smokeTestCommand)"
+"$PY" -c 'import shlex, subprocess, sys
+words = shlex.split(sys.argv[1])
+if words[1:3] != ["-m", "embedding_client.smoke"]:
+    sys.exit(f"smokeTestCommand is not the smoke check, not run: {sys.argv[1]!r}")
+sys.exit(subprocess.call([sys.executable, *words[1:]]))' "$smoke_command"
 echo
 echo "Try it:  .venv/bin/embed --stack local \"hello world\""
 echo "         curl -s $runtime_url/v1/embeddings -H 'Content-Type: application/json' \\"

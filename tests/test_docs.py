@@ -44,3 +44,15 @@ def test_every_path_a_doc_names_exists(doc: Path) -> None:
         if not any(base.glob(name.rstrip("/"))) and not (base / name).exists():
             missing.append(name)
     assert missing == [], f"{doc.relative_to(ROOT)} names paths that do not exist: {missing}"
+
+
+# A secret expanded into a command's arguments is visible to `ps` and kept in shell history.
+SECRET_ON_COMMAND_LINE = re.compile(
+    r"Bearer \$\(|api_key=\"<httpApiKey>\"|--secret-string \"\$\(|httpApiKey --show-secrets\)"
+)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_no_doc_puts_the_api_key_on_a_command_line(doc: Path) -> None:
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    assert [line for line in lines if SECRET_ON_COMMAND_LINE.search(line)] == []

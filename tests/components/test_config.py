@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pulumi
 import pytest
@@ -16,6 +17,7 @@ from components.config import (
     check_known_keys,
     parse_config,
 )
+from components.packager import HfModelPackagerArgs
 from tests.fixtures.pulumi_mocks import ProgramRun
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -179,6 +181,12 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "no ONNX Runtime wheel is known",
     ),
     ({"onnxFusion": "sometimes"}, "us-east-1", "embedding-endpoint:onnxFusion", "true or false"),
+    (
+        {"allowPickledWeights": "maybe"},
+        "us-east-1",
+        "embedding-endpoint:allowPickledWeights",
+        "true or false",
+    ),
     (
         {"onnxFusion": "false", "inferenceEngine": "torch"},
         "us-east-1",
@@ -427,6 +435,31 @@ def test_onnx_file_names_the_graph_the_onnx_engine_runs(value: str, expected: st
 )
 def test_onnx_fusion_is_on_unless_the_stack_turns_it_off(raw: dict, expected: bool) -> None:
     assert parse_config(VALID | raw, stack="dev", region="us-east-1").onnx_fusion is expected
+
+
+def test_a_token_on_the_local_stack_is_refused_naming_the_way_out() -> None:
+    with pytest.raises(ConfigError, match="embedding-endpoint:hfToken' is set on the 'local'"):
+        parse_config(VALID | {"hfToken": "hf_secret"}, stack="local", region="us-east-1")
+    assert parse_config(VALID | {"hfToken": "hf_secret"}, stack="dev", region="us-east-1")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({}, False),
+        ({"allowPickledWeights": "true"}, True),
+        ({"allowPickledWeights": "false"}, False),
+    ],
+)
+def test_pickled_weights_are_refused_unless_the_stack_trusts_them(
+    raw: dict, expected: bool
+) -> None:
+    cfg = parse_config(VALID | raw, stack="dev", region="us-east-1")
+    assert cfg.allow_pickled_weights is expected
+    args = HfModelPackagerArgs.for_stack(
+        cfg, SimpleNamespace(bucket_name="b", bucket_arn="arn:aws:s3:::b")
+    )
+    assert args.allow_pickled_weights is expected
 
 
 @pytest.mark.parametrize(

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from components import loader_bundle
+from components import loader_bundle, loader_lock
 from components.lambda_zip import ZIP_TIMESTAMP, tree_files
 from components.lambda_zip import write_reproducible_zip as write_entries
 from components.loader_bundle import build_loader_zip, bundle_digest, zip_entries
 from facts.onnx_runtime import RuntimeWheel
 from loader.vendored_runtime import WHEEL_CACHE_VARIABLE, wheel_cache
 from loader.version import format_version
+from tests.fixtures.pulumi_mocks import lock_installing, source_entries
 
 
 def make_tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -98,7 +99,7 @@ def test_zip_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "changed",
     [
-        "loader/requirements.txt",
+        "loader/requirements.lock",
         "loader/handler.py",
         "container/inference.py",
         "facts/serverless.py",
@@ -108,16 +109,17 @@ def test_digest_follows_every_shipped_folder_and_the_requirements(
     tmp_path: Path, changed: str
 ) -> None:
     files = {
-        "loader/requirements.txt": b"huggingface_hub==2.4.0\n",
+        "loader/requirements.lock": b"huggingface_hub==2.4.0 --hash=sha256:00\n",
         "loader/handler.py": b"x = 1\n",
         "container/inference.py": b"y = 1\n",
         "facts/serverless.py": b"z = 1\n",
     }
     root = make_tree(tmp_path / "project", files)
-    original = bundle_digest(root)
-    assert bundle_digest(root) == original
+    lock = root / "loader" / "requirements.lock"
+    original = bundle_digest(root, lock=lock)
+    assert bundle_digest(root, lock=lock) == original
     (root / changed).write_bytes(files[changed] + b"# changed\n")
-    assert bundle_digest(root) != original
+    assert bundle_digest(root, lock=lock) != original
 
 
 def test_loader_zip_carries_the_loader_the_container_code_and_the_facts(
@@ -179,25 +181,137 @@ def test_loader_zip_carries_the_runtime_wheel_where_the_loader_looks_for_it(
     assert done.stdout.strip() == str(shipped)
 
 
-def test_cached_zip_is_reused_without_running_pip(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cached = tmp_path / f"loader-{bundle_digest()}.zip"
-    cached.write_bytes(b"prebuilt")
+PACKAGE_FILES = [
+    ("huggingface_hub/__init__.py", b"__version__ = '2.4.0'\n"),
+    ("huggingface_hub-2.4.0.dist-info/METADATA", b"Name: huggingface_hub\n"),
+]
+
+
+@pytest.fixture
+def shared_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A shared cache (EMBEDDING_ENDPOINT_LOADER_CACHE) and a lock whose packages are PACKAGE_FILES.
+
+    pip never runs: the test fails if it does.
+    """
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(lock_installing(loader_lock.LOADER_LOCK.read_text(), PACKAGE_FILES))
+    monkeypatch.setattr(loader_lock, "LOADER_LOCK", lock)
+    monkeypatch.setenv(loader_bundle.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
 
     def no_pip(requirements: Path, target: Path) -> None:
         raise AssertionError("pip ran although the cache held the zip")
 
     monkeypatch.setattr(loader_bundle, "install_requirements", no_pip)
-    monkeypatch.setenv(loader_bundle.CACHE_DIR_VARIABLE, str(tmp_path))
+    return tmp_path / "cache"
+
+
+def cache_zip(cache: Path, changes: dict[str, bytes] | None = None) -> Path:
+    """The zip the build would cache (the checkout's sources, PACKAGE_FILES), with `changes`."""
+    entries: dict[str, Path | bytes] = {**source_entries(), **dict(PACKAGE_FILES)}
+    return write_entries(entries | (changes or {}), cache / f"loader-{bundle_digest()}.zip")
+
+
+def test_cached_zip_is_reused_without_running_pip(shared_cache: Path) -> None:
+    cached = cache_zip(shared_cache)
+    built = cached.read_bytes()
     assert build_loader_zip() == cached
-    assert cached.read_bytes() == b"prebuilt"
+    assert cached.read_bytes() == built
+
+
+@pytest.mark.parametrize(
+    ("changed", "content"),
+    [
+        ("loader/handler.py", b"import os\n"),
+        ("loader/sitecustomize.py", b"import os\n"),
+        ("huggingface_hub/__init__.py", b"import os\n"),
+        ("huggingface_hub/_extra.pth", b"import os\n"),
+    ],
+)
+def test_a_changed_zip_in_a_shared_cache_is_refused_naming_it(
+    shared_cache: Path, changed: str, content: bytes
+) -> None:
+    cached = cache_zip(shared_cache, {changed: content})
+    with pytest.raises(loader_bundle.BundleError, match="does not match this checkout") as failure:
+        build_loader_zip()
+    assert str(cached) in str(failure.value)
+    if changed.startswith("loader/"):
+        assert changed in str(failure.value)
+
+
+def test_a_zip_that_is_no_zip_is_refused(shared_cache: Path) -> None:
+    shared_cache.mkdir()
+    (shared_cache / f"loader-{bundle_digest()}.zip").write_bytes(b"prebuilt")
+    with pytest.raises(loader_bundle.BundleError, match="not a readable zip"):
+        build_loader_zip()
+
+
+def test_a_zip_holding_an_entry_twice_is_refused(shared_cache: Path) -> None:
+    cached = cache_zip(shared_cache)
+    with zipfile.ZipFile(cached, "a") as opened, pytest.warns(UserWarning, match="Duplicate"):
+        opened.writestr("loader/handler.py", b"import os\n")
+    with pytest.raises(loader_bundle.BundleError, match="holds an entry twice"):
+        build_loader_zip()
+
+
+def test_a_changed_zip_in_the_checkouts_own_cache_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_pip(requirements: Path, target: Path) -> None:
+        make_tree(target, dict(PACKAGE_FILES))
+
+    monkeypatch.setattr(loader_bundle, "install_requirements", fake_pip)
+    cached = cache_zip(tmp_path, {"huggingface_hub/__init__.py": b"import os\n"})
+    assert build_loader_zip(tmp_path) == cached
+    with zipfile.ZipFile(cached) as opened:
+        assert (
+            opened.read("huggingface_hub/__init__.py")
+            == dict(PACKAGE_FILES)["huggingface_hub/__init__.py"]
+        )
+
+
+def test_the_lock_pins_every_requirement_at_its_version_with_a_hash() -> None:
+    lock = loader_lock.read_lock()
+    wanted = loader_lock.pins(loader_lock.LOADER_REQUIREMENTS.read_text())
+    assert {name: lock.versions.get(name) for name in wanted} == wanted, (
+        "loader/requirements.lock is out of step: run `python -m components.loader_lock`"
+    )
+    assert all(lock.hashes[name] for name in lock.versions)
+
+
+def test_the_lock_pins_the_optimizer_versions_archives_are_fused_with() -> None:
+    from facts.onnx_fusion import FUSION_PACKAGES
+
+    lock = loader_lock.read_lock()
+    expected = {loader_lock.normalized(name): version for name, version in FUSION_PACKAGES}
+    assert {name: lock.versions.get(name) for name in expected} == expected
+
+
+def test_a_lock_line_without_a_hash_is_refused() -> None:
+    with pytest.raises(loader_lock.LockError, match="line 2"):
+        loader_lock.parse_lock(f"{loader_lock.INSTALLED_HEADER}{'0' * 64}\nidna==3.21\n")
+
+
+def test_pip_installs_the_lock_hash_checked_and_without_resolving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = []
+
+    def run(command, **kwargs):
+        seen.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(loader_bundle.subprocess, "run", run)
+    loader_bundle.install_requirements(loader_lock.LOADER_LOCK, tmp_path)
+    (command,) = seen
+    assert {"--require-hashes", "--no-deps"} <= set(command)
+    assert command[-1] == str(loader_lock.LOADER_LOCK)
 
 
 def test_pip_failure_names_the_requirements_and_target_platform(tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
     # `--no-index` keeps pip offline: it fails on resolution, as it would on a missing wheel.
-    requirements.write_text("--no-index\nno-such-package-for-the-loader==1.0\n")
+    pin = f"no-such-package-for-the-loader==1.0 --hash=sha256:{'0' * 64}"
+    requirements.write_text(f"--no-index\n{pin}\n")
     with pytest.raises(loader_bundle.BundleError) as failure:
         loader_bundle.install_requirements(requirements, tmp_path / "target")
     message = str(failure.value)
@@ -239,13 +353,13 @@ def test_the_loader_bundles_the_optimizer_versions_its_archives_are_fused_with()
     from facts.onnx_fusion import FUSION_PACKAGES
 
     pinned = {}
-    for line in loader_bundle.LOADER_REQUIREMENTS.read_text().splitlines():
+    for line in loader_lock.LOADER_REQUIREMENTS.read_text().splitlines():
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==")
             pinned[name.strip()] = version.strip()
     assert {name: pinned.get(name) for name, _ in FUSION_PACKAGES} == dict(FUSION_PACKAGES)
     assert all(
         "==" in line
-        for line in loader_bundle.LOADER_REQUIREMENTS.read_text().splitlines()
+        for line in loader_lock.LOADER_REQUIREMENTS.read_text().splitlines()
         if line and not line.startswith("#")
     )  # every requirement pinned

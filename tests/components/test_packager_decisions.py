@@ -144,6 +144,11 @@ def test_loader_event_uses_the_pinned_revision() -> None:
     assert event["hf_token"] == "hf_x"
 
 
+def test_the_request_never_shows_the_token_in_its_repr() -> None:
+    request = PackagingRequest.from_inputs(inputs(hf_token="hf_secret_value"))
+    assert "hf_secret_value" not in repr(request)
+
+
 def test_endpoint_overrides_become_per_service_variables() -> None:
     environment = endpoint_environment(
         {"s3": "http://127.0.0.1:1", "secretsmanager": "http://127.0.0.1:2"}

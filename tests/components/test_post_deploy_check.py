@@ -14,8 +14,10 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 import pytest
+from pulumi.runtime import rpc
 
 from components.post_deploy_check import PostDeployCheck, PostDeployCheckArgs
+from deploy_account.session import AssumeRole, AwsSettings
 from embedding_client import smoke
 from tests.fixtures.pulumi_mocks import ProgramRun
 
@@ -29,7 +31,17 @@ DEV_CONFIG = {
 }
 
 
-def _standalone_program(invoke_on_deploy: bool = True) -> Callable[[], None]:
+ROLE = "arn:aws:iam::123456789012:role/deploy"
+
+
+def is_secret(value: object) -> bool:
+    """A value the engine keeps encrypted (the mocks record Pulumi's secret wrapper)."""
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def _standalone_program(
+    invoke_on_deploy: bool = True, aws_settings: AwsSettings | None = None
+) -> Callable[[], None]:
     def program() -> None:
         endpoint = aws.sagemaker.Endpoint("ep", name="embed-dev", endpoint_config_name="cfg-1")
         check = PostDeployCheck(
@@ -41,9 +53,12 @@ def _standalone_program(invoke_on_deploy: bool = True) -> Callable[[], None]:
                 region="eu-west-1",
                 artifact_sha256=SHA,
                 invoke_on_deploy=invoke_on_deploy,
+                aws=aws_settings,
             ),
         )
         pulumi.export("commandLine", check.command_line)
+        # The exported values lose Pulumi's secret wrapper under the mocks: export the flag.
+        pulumi.export("commandLineIsSecret", check.command_line.is_secret())
 
     return program
 
@@ -108,6 +123,29 @@ def test_without_invocations_the_deploy_check_still_runs_on_deploy(
     # The exported line, run by hand, checks and invokes.
     exported = smoke._parser().parse_args(shlex.split(run.outputs["commandLine"])[3:])
     assert exported.skip_invocations is False
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        pytest.param(AssumeRole(ROLE, external_id="x-1"), id="external id"),
+        pytest.param(AssumeRole(ROLE, policy='{"Version":"2012-10-17"}'), id="session policy"),
+    ],
+)
+def test_a_command_line_naming_role_secrets_is_secret_in_state_and_outputs(
+    pulumi_program: Callable[..., ProgramRun], role: AssumeRole
+) -> None:
+    aws_settings = AwsSettings(region="eu-west-1", assume_roles=(role,))
+    run = pulumi_program(
+        {"aws:region": "eu-west-1"}, program=_standalone_program(aws_settings=aws_settings)
+    )
+    assert is_secret(run.one(COMMAND).inputs["create"])
+    assert run.outputs["commandLineIsSecret"] is True
+
+
+def test_a_command_line_without_role_secrets_stays_readable(standalone: ProgramRun) -> None:
+    assert not is_secret(standalone.one(COMMAND).inputs["create"])
+    assert standalone.outputs["commandLineIsSecret"] is False
 
 
 def test_empty_region_is_refused() -> None:

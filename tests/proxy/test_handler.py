@@ -124,7 +124,7 @@ def test_bedrock_throttling_is_a_429_with_retry_after(bedrock_proxy):
     bedrock_proxy.fail_next("ThrottlingException", "Too many requests, please wait")
     status, body, headers = _call({"inputs": ["a"]})
     assert status == 429
-    assert "ThrottlingException: Too many requests" in body["error"]
+    assert "ThrottlingException" in body["error"]
     assert headers["retry-after"] == "1"
 
 
@@ -140,6 +140,44 @@ def test_bedrock_access_denied_is_a_502_naming_the_model(bedrock_proxy):
     status, body, _ = _call({"inputs": ["a"]})
     assert status == 502
     assert TITAN_V2 in body["error"] and "AccessDeniedException" in body["error"]
+
+
+ROLE_ARN = "arn:aws:sts::123456789012:assumed-role/embed-proxy-role/embed-proxy"
+
+
+def test_aws_error_text_is_logged_with_a_request_id_and_never_answered(bedrock_proxy, caplog):
+    caplog.set_level("INFO", logger="embed-proxy")
+    bedrock_proxy.fail_next("AccessDeniedException", f"User: {ROLE_ARN} is not authorized")
+    response = proxy_handler.handler(_event({"inputs": ["a"]}), LambdaContext("req-1234"))
+    assert response["statusCode"] == 502
+    assert "123456789012" not in response["body"] and "assumed-role" not in response["body"]
+    assert "request id req-1234" in json.loads(response["body"])["error"]
+    assert response["headers"]["x-request-id"] == "req-1234"
+    logged = [json.loads(record.getMessage()) for record in caplog.records]
+    assert any(
+        ROLE_ARN in line.get("error", "") and line["request_id"] == "req-1234" for line in logged
+    )
+
+
+def test_botocore_text_naming_the_endpoint_url_is_never_answered():
+    from botocore.exceptions import EndpointConnectionError
+
+    from proxy.upstream import ProxyTarget, upstream_error
+
+    url = "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/ep/invocations"
+    mapped = upstream_error(
+        EndpointConnectionError(endpoint_url=url), ProxyTarget(backend="sagemaker", target="ep")
+    )
+    assert mapped.status == 502
+    assert url not in mapped.message
+    assert url in mapped.detail
+
+
+class LambdaContext:
+    """What the handler reads of Lambda's context object."""
+
+    def __init__(self, aws_request_id: str) -> None:
+        self.aws_request_id = aws_request_id
 
 
 def test_bedrock_model_timeout_is_a_504(bedrock_proxy):

@@ -46,7 +46,8 @@ elif args[:1] == ["up"] and "local" in args:
     s3.upload_file(os.environ["FAKE_ARTIFACT"], "{bucket}", "{key}")
 elif args[:2] == ["stack", "output"] and args[-1] == "smokeTestCommand":
     print("{python} -m embedding_client.smoke --endpoint embedding-endpoint-local "
-          "--region us-east-1 --endpoint-url " + os.environ["FAKE_RUNTIME_URL"])
+          "--region us-east-1 --endpoint-url " + os.environ["FAKE_RUNTIME_URL"]
+          + os.environ.get("FAKE_SMOKE_EXTRA", ""))
 elif args[:2] == ["stack", "output"]:
     print("s3://{bucket}/{key}")
 elif args[:1] == ["destroy"] and os.environ.get("FAKE_DESTROY_FAILS"):
@@ -206,6 +207,17 @@ def test_up_for_a_cloud_stack_is_a_plain_pulumi_up(tmp_path: Path, artifact: Pat
         assert call["env"]["PULUMI_CONFIG_PASSPHRASE"] is None
         assert call["env"]["AWS_PROFILE"] == "my-real-profile"
         assert not (tmp_path / ".emulator").exists()
+    finally:
+        project.stop_all()
+
+
+def test_the_smoke_command_output_is_never_run_by_a_shell(tmp_path: Path, artifact: Path) -> None:
+    project = Project(tmp_path, artifact)
+    marker = tmp_path / "injected"
+    try:
+        result = project.run("up.sh", STACK="local", FAKE_SMOKE_EXTRA=f"; touch {marker}")
+        assert result.returncode != 0  # the smoke check refuses the extra words
+        assert not marker.exists()
     finally:
         project.stop_all()
 

@@ -193,7 +193,7 @@ def test_missing_pulumi_cli_is_reported_with_install_command(
         promote.read_stack_outputs("dev", config_dir)
 
 
-def test_outputs_come_from_pulumi_stack_output_with_secrets(
+def test_outputs_come_from_pulumi_stack_output_without_secrets(
     config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The Pulumi CLI cannot be installed here: a stand-in records its arguments and prints
@@ -207,4 +207,4 @@ def test_outputs_come_from_pulumi_stack_output_with_secrets(
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     assert promote.read_stack_outputs("dev", config_dir) == OUTPUTS
-    assert calls.read_text().split() == ["stack", "output", "--json", "--show-secrets", "-s", "dev"]
+    assert calls.read_text().split() == ["stack", "output", "--json", "-s", "dev"]

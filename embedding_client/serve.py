@@ -27,7 +27,6 @@ import re
 import shutil
 import signal
 import sys
-import tarfile
 import tempfile
 import threading
 import uuid
@@ -39,8 +38,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from embedding_client.serve_artifact import ArtifactError, prepare_model_dir
+from embedding_client.serve_body import BodyError, read_body
 from facts.artifact_keys import model_id_from_key
-from facts.identifiers import parse_s3_url
 from facts.serverless import MAX_PAYLOAD_BYTES
 
 logger = logging.getLogger("embedding_client.serve")
@@ -53,75 +53,16 @@ INFERENCE_SCRIPT = Path("code") / "inference.py"
 OPENAI_PATH = "/v1/embeddings"
 RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 RUNTIME_HEADERS = {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+# A burst of new connections waits in the listen queue (the kernel caps it at somaxconn), and up
+# to MAX_WAITING_REQUESTS requests wait for the model; more get a 503 with Retry-After.
+LISTEN_BACKLOG = 1024
+MAX_WAITING_REQUESTS = 256
+# Any read from a client (the body, the next request on a kept-alive connection): SageMaker's
+# own invocation timeout. On SIGTERM, requests admitted get this long to finish.
+READ_TIMEOUT_SECONDS = 60.0
+STOP_GRACE_SECONDS = 30.0
 # Used when an extracted folder (e.g. a plain Hub snapshot) carries no script of its own.
 PACKAGED_SCRIPT = Path(__file__).resolve().parent.parent / "container" / "inference.py"
-
-
-class ArtifactError(Exception):
-    """The artifact cannot be found, fetched or extracted; the message says which and why."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Artifact → model directory
-
-
-def _safe_extract(archive: Path, destination: Path) -> None:
-    """Extract a tar.gz, refusing members that would land outside `destination` or are links."""
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(destination, filter="data")
-                return
-            root = destination.resolve()
-            for member in tar.getmembers():
-                target = (destination / member.name).resolve()
-                if root not in (target, *target.parents) or member.issym() or member.islnk():
-                    raise ArtifactError(f"{archive}: refusing unsafe member {member.name!r}")
-            tar.extractall(destination)
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise ArtifactError(f"cannot extract {archive}: {error}") from error
-
-
-def _download_s3(url: str, destination: Path) -> None:
-    """Fetch `s3://bucket/key` with boto3 (AWS_ENDPOINT_URL, profiles and regions honoured)."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        bucket, key = parse_s3_url(url)
-    except ValueError as error:
-        raise ArtifactError(str(error)) from None
-    try:
-        boto3.client("s3").download_file(bucket, key, str(destination))
-    except ClientError as error:
-        message = error.response.get("Error", {}).get("Message") or str(error)
-        raise ArtifactError(f"cannot download {url}: {message}") from error
-    except BotoCoreError as error:
-        raise ArtifactError(f"cannot download {url}: {error}") from error
-
-
-def prepare_model_dir(source: str, work_dir: Path) -> Path:
-    """A model directory for `source`: an s3:// URL or a local .tar.gz (extracted), or a folder."""
-    if source.startswith("s3://"):
-        archive = work_dir / "model.tar.gz"
-        logger.info("downloading %s", source)
-        _download_s3(source, archive)
-    else:
-        path = Path(source).expanduser()
-        if path.is_dir():
-            return path.resolve()
-        if not path.is_file():
-            raise ArtifactError(
-                f"{source!r} is not an s3:// URL, a model.tar.gz file or a model folder"
-            )
-        archive = path
-    model_dir = work_dir / "model"
-    model_dir.mkdir()
-    logger.info("extracting %s", archive)
-    _safe_extract(archive, model_dir)
-    if archive.parent == work_dir:
-        archive.unlink()  # the extracted copy is all that is needed
-    return model_dir
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,18 +189,45 @@ class InferenceHandler:
 
 
 class EndpointState:
-    """Shared by the request threads: the handler once loaded, or why loading failed."""
+    """Shared by the request threads: the handler once loaded, why loading failed, and traffic."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_waiting: int = MAX_WAITING_REQUESTS) -> None:
         self.handler: InferenceHandler | None = None
         self.load_error: str | None = None
         self.loaded = threading.Event()
+        self.stopping = False
+        self._admitted = 0
+        self._max_waiting = max_waiting
+        self._traffic = threading.Condition()
+
+    def admit(self) -> bool:
+        """Count a request in, unless the endpoint stops or already has a full queue."""
+        with self._traffic:
+            if self.stopping or self._admitted >= self._max_waiting:
+                return False
+            self._admitted += 1
+            return True
+
+    def release(self) -> None:
+        with self._traffic:
+            self._admitted -= 1
+            self._traffic.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Refuse new requests; True once those admitted have been answered (within timeout)."""
+        with self._traffic:
+            self.stopping = True
+            return self._traffic.wait_for(lambda: self._admitted == 0, timeout)
 
 
-def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
+def _request_handler(state: EndpointState, timeout: float) -> type[BaseHTTPRequestHandler]:
     class ContainerContract(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "embedding-endpoint-local"
+
+        def setup(self) -> None:
+            self.timeout = timeout  # every read: a body that never comes is a 408, not a hang
+            super().setup()
 
         def log_message(self, format: str, *args: Any) -> None:
             logger.info("%s %s", self.address_string(), format % args)
@@ -277,42 +245,42 @@ def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
-        def _discard(self, length: int) -> None:
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 16))
-                if not chunk:
-                    break
-                length -= len(chunk)
+        def _route(self) -> str:
+            return (getattr(self, "path", None) or "").split("?")[0]
+
+        def send_error(self, code: int, message: str | None = None, explain: Any = None) -> None:
+            """Every error in the route's JSON shape (http.server's own would be HTML)."""
+            self._error(code, message or HTTPStatus(code).phrase, {"Connection": "close"})
+
+        def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+            if (headers or {}).get("Connection") == "close":
+                self.close_connection = True
+            shape = openai_error_body if self._route() == OPENAI_PATH else error_body
+            self._send(status, shape(status, message), "application/json", headers)
 
         def _not_ready(self) -> bool:
             if state.handler is not None:
                 return False
             message = state.load_error or "the model is still loading"
             status = 500 if state.load_error else 503
-            self._send(status, error_body(status, message))
+            self._error(status, message)
             return True
 
+        def _wrong_method(self, allowed: str) -> None:
+            message = f"{self.command} {self._route()} is not allowed; use {allowed}"
+            self._error(405, message, {"Allow": allowed})
+
         def do_GET(self) -> None:
-            if self.path.split("?")[0] != "/ping":
-                self._send(404, error_body(404, f"no such path {self.path}; try GET /ping"))
+            path = self._route()
+            if path in ("/invocations", OPENAI_PATH) or RUNTIME_PATH.match(path):
+                self._wrong_method("POST")
+            elif path != "/ping":
+                self._error(404, f"no such path {self.path}; try GET /ping")
             elif not self._not_ready():
                 self._send(200, b'{"status":"Healthy"}\n')
-
-        def _read_body(self) -> bytes | None:
-            """The request body, or None after answering 400/413 (read either way)."""
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                self._send(400, error_body(400, "invalid Content-Length"))
-                return None
-            if length > MAX_PAYLOAD_BYTES:
-                self._discard(length)  # read, so the client sees the answer, not a reset
-                message = f"request body is {length} bytes; SageMaker Serverless accepts 4 MB"
-                self._send(413, error_body(413, message))
-                return None
-            return self.rfile.read(length)
 
         def _invoke(self, body: bytes) -> Invocation | None:
             if self._not_ready():
@@ -323,15 +291,27 @@ def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
             )
 
         def do_POST(self) -> None:
-            path = self.path.split("?")[0]
+            path = self._route()
             runtime = RUNTIME_PATH.match(path)
+            if path == "/ping":
+                return self._wrong_method("GET")
             if path not in ("/invocations", OPENAI_PATH) and runtime is None:
                 message = f"no such path {self.path}; POST /invocations or {OPENAI_PATH}"
-                self._send(404, error_body(404, message))
-                return
-            body = self._read_body()
-            if body is None:
-                return
+                return self._error(404, message)
+            if not state.admit():
+                reason = "stopping" if state.stopping else "busy: too many requests are waiting"
+                retry = {"Retry-After": "1", "Connection": "close"}
+                return self._error(503, f"the local endpoint is {reason}", retry)
+            try:
+                self._answer(
+                    path, runtime, read_body(self.headers, self.rfile, MAX_PAYLOAD_BYTES, timeout)
+                )
+            except BodyError as error:
+                self._error(error.status, str(error), {"Connection": "close"})
+            finally:
+                state.release()
+
+        def _answer(self, path: str, runtime: re.Match | None, body: bytes) -> None:
             answer = self._invoke(body)
             if answer is None:
                 return
@@ -352,6 +332,13 @@ def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
     return ContainerContract
 
 
+class _Server(ThreadingHTTPServer):
+    """A thread per connection; a burst of new connections waits in a deep listen queue."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
 class LocalEndpoint:
     """The HTTP server plus a background model load; `start()` returns once it listens."""
 
@@ -360,11 +347,12 @@ class LocalEndpoint:
         load: Callable[[], InferenceHandler],
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
+        timeout: float = READ_TIMEOUT_SECONDS,
+        max_waiting: int = MAX_WAITING_REQUESTS,
     ) -> None:
         self._load = load
-        self.state = EndpointState()
-        self._server = ThreadingHTTPServer((host, port), _request_handler(self.state))
-        self._server.daemon_threads = True
+        self.state = EndpointState(max_waiting)
+        self._server = _Server((host, port), _request_handler(self.state, timeout))
         self._threads: list[threading.Thread] = []
 
     @property
@@ -393,11 +381,20 @@ class LocalEndpoint:
         self.state.loaded.wait(timeout)
         return self.state.handler is not None
 
-    def stop(self) -> None:
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """Refuse new requests, answer those admitted for up to `grace` s, then close.
+
+        True when every admitted request was answered; requests still running after `grace`
+        are left to the process's exit (their connections close with it).
+        """
+        drained = self.state.drain(grace)
+        if not drained:
+            logger.warning("stopping with requests still running after %g s", grace)
         self._server.shutdown()
         self._server.server_close()
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=grace)
+        return drained
 
 
 @dataclass(frozen=True)
@@ -443,7 +440,7 @@ def serve(options: ServeOptions) -> int:
                 return 1
             threading.Event().wait()  # serve until Ctrl-C / SIGTERM
         except KeyboardInterrupt:
-            logger.info("stopping")
+            logger.info("stopping: requests already admitted get %g s", STOP_GRACE_SECONDS)
         endpoint.stop()
         return 0
     finally:

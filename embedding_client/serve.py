@@ -5,7 +5,8 @@
     python -m embedding_client serve ./extracted-model-folder
 
 The artifact is prepared as the Hugging Face DLC prepares it: `model.tar.gz` is extracted into a
-model directory and `code/inference.py` is imported from it; its `model_fn` loads the model and its
+model directory (serve_artifact.py) and `code/inference.py` is imported from it, so serving an
+archive runs its code; its `model_fn` loads the model and its
 `input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
 the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
 worker. Errors an inference script marks with an HTTP `status` (4xx) keep it; any other exception
@@ -220,116 +221,113 @@ class EndpointState:
             return self._traffic.wait_for(lambda: self._admitted == 0, timeout)
 
 
-def _request_handler(state: EndpointState, timeout: float) -> type[BaseHTTPRequestHandler]:
-    class ContainerContract(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "embedding-endpoint-local"
+class ContainerContract(BaseHTTPRequestHandler):
+    """SageMaker's container contract plus OpenAI's and SageMaker Runtime's routes."""
 
-        def setup(self) -> None:
-            self.timeout = timeout  # every read: a body that never comes is a 408, not a hang
-            super().setup()
+    state: EndpointState
+    timeout: float  # every read: a body that never comes is a 408, not a hang
+    protocol_version = "HTTP/1.1"
+    server_version = "embedding-endpoint-local"
 
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.info("%s %s", self.address_string(), format % args)
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.info("%s %s", self.address_string(), format % args)
 
-        def _send(
-            self,
-            status: int,
-            body: bytes,
-            content_type: str = "application/json",
-            headers: dict[str, str] | None = None,
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
-        def _route(self) -> str:
-            return (getattr(self, "path", None) or "").split("?")[0]
+    def _route(self) -> str:
+        return (getattr(self, "path", None) or "").split("?")[0]
 
-        def send_error(self, code: int, message: str | None = None, explain: Any = None) -> None:
-            """Every error in the route's JSON shape (http.server's own would be HTML)."""
-            self._error(code, message or HTTPStatus(code).phrase, {"Connection": "close"})
+    def send_error(self, code: int, message: str | None = None, explain: Any = None) -> None:
+        """Every error in the route's JSON shape (http.server's own would be HTML)."""
+        self._error(code, message or HTTPStatus(code).phrase, {"Connection": "close"})
 
-        def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-            if (headers or {}).get("Connection") == "close":
-                self.close_connection = True
-            shape = openai_error_body if self._route() == OPENAI_PATH else error_body
-            self._send(status, shape(status, message), "application/json", headers)
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        if (headers or {}).get("Connection") == "close":
+            self.close_connection = True
+        shape = openai_error_body if self._route() == OPENAI_PATH else error_body
+        self._send(status, shape(status, message), "application/json", headers)
 
-        def _not_ready(self) -> bool:
-            if state.handler is not None:
-                return False
-            message = state.load_error or "the model is still loading"
-            status = 500 if state.load_error else 503
-            self._error(status, message)
-            return True
+    def _not_ready(self) -> bool:
+        if self.state.handler is not None:
+            return False
+        message = self.state.load_error or "the model is still loading"
+        status = 500 if self.state.load_error else 503
+        self._error(status, message)
+        return True
 
-        def _wrong_method(self, allowed: str) -> None:
-            message = f"{self.command} {self._route()} is not allowed; use {allowed}"
-            self._error(405, message, {"Allow": allowed})
+    def _wrong_method(self, allowed: str) -> None:
+        message = f"{self.command} {self._route()} is not allowed; use {allowed}"
+        self._error(405, message, {"Allow": allowed})
 
-        def do_GET(self) -> None:
-            path = self._route()
-            if path in ("/invocations", OPENAI_PATH) or RUNTIME_PATH.match(path):
-                self._wrong_method("POST")
-            elif path != "/ping":
-                self._error(404, f"no such path {self.path}; try GET /ping")
-            elif not self._not_ready():
-                self._send(200, b'{"status":"Healthy"}\n')
+    def do_GET(self) -> None:
+        path = self._route()
+        if path in ("/invocations", OPENAI_PATH) or RUNTIME_PATH.match(path):
+            self._wrong_method("POST")
+        elif path != "/ping":
+            self._error(404, f"no such path {self.path}; try GET /ping")
+        elif not self._not_ready():
+            self._send(200, b'{"status":"Healthy"}\n')
 
-        def _invoke(self, body: bytes) -> Invocation | None:
-            if self._not_ready():
-                return None
-            assert state.handler is not None
-            return state.handler.invoke(
-                body, self.headers.get("Content-Type"), self.headers.get("Accept")
+    def _invoke(self, body: bytes) -> Invocation | None:
+        if self._not_ready():
+            return None
+        assert self.state.handler is not None
+        return self.state.handler.invoke(
+            body, self.headers.get("Content-Type"), self.headers.get("Accept")
+        )
+
+    def do_POST(self) -> None:
+        path = self._route()
+        runtime = RUNTIME_PATH.match(path)
+        if path == "/ping":
+            return self._wrong_method("GET")
+        if path not in ("/invocations", OPENAI_PATH) and runtime is None:
+            message = f"no such path {self.path}; POST /invocations or {OPENAI_PATH}"
+            return self._error(404, message)
+        if not self.state.admit():
+            reason = "stopping" if self.state.stopping else "busy: too many requests are waiting"
+            retry = {"Retry-After": "1", "Connection": "close"}
+            return self._error(503, f"the local endpoint is {reason}", retry)
+        try:
+            self._answer(
+                path, runtime, read_body(self.headers, self.rfile, MAX_PAYLOAD_BYTES, self.timeout)
             )
+        except BodyError as error:
+            self._error(error.status, str(error), {"Connection": "close"})
+        finally:
+            self.state.release()
 
-        def do_POST(self) -> None:
-            path = self._route()
-            runtime = RUNTIME_PATH.match(path)
-            if path == "/ping":
-                return self._wrong_method("GET")
-            if path not in ("/invocations", OPENAI_PATH) and runtime is None:
-                message = f"no such path {self.path}; POST /invocations or {OPENAI_PATH}"
-                return self._error(404, message)
-            if not state.admit():
-                reason = "stopping" if state.stopping else "busy: too many requests are waiting"
-                retry = {"Retry-After": "1", "Connection": "close"}
-                return self._error(503, f"the local endpoint is {reason}", retry)
-            try:
-                self._answer(
-                    path, runtime, read_body(self.headers, self.rfile, MAX_PAYLOAD_BYTES, timeout)
-                )
-            except BodyError as error:
-                self._error(error.status, str(error), {"Connection": "close"})
-            finally:
-                state.release()
+    def _answer(self, path: str, runtime: re.Match | None, body: bytes) -> None:
+        answer = self._invoke(body)
+        if answer is None:
+            return
+        if path == OPENAI_PATH and answer.status != HTTPStatus.OK:
+            message = json.loads(answer.body).get("message", "")
+            self._send(answer.status, openai_error_body(answer.status, message))
+        elif runtime is not None and answer.status != HTTPStatus.OK:
+            self._send_model_error(runtime.group("name"), answer)
+        elif runtime is not None:
+            self._send(answer.status, answer.body, answer.content_type, RUNTIME_HEADERS)
+        else:
+            self._send(answer.status, answer.body, answer.content_type)
 
-        def _answer(self, path: str, runtime: re.Match | None, body: bytes) -> None:
-            answer = self._invoke(body)
-            if answer is None:
-                return
-            if path == OPENAI_PATH and answer.status != HTTPStatus.OK:
-                message = json.loads(answer.body).get("message", "")
-                self._send(answer.status, openai_error_body(answer.status, message))
-            elif runtime is not None and answer.status != HTTPStatus.OK:
-                self._send_model_error(runtime.group("name"), answer)
-            elif runtime is not None:
-                self._send(answer.status, answer.body, answer.content_type, RUNTIME_HEADERS)
-            else:
-                self._send(answer.status, answer.body, answer.content_type)
-
-        def _send_model_error(self, endpoint: str, answer: Invocation) -> None:
-            headers = {"x-amzn-ErrorType": "ModelError"}
-            self._send(424, model_error_body(endpoint, answer), "application/json", headers)
-
-    return ContainerContract
+    def _send_model_error(self, endpoint: str, answer: Invocation) -> None:
+        headers = {"x-amzn-ErrorType": "ModelError"}
+        self._send(424, model_error_body(endpoint, answer), "application/json", headers)
 
 
 class _Server(ThreadingHTTPServer):
@@ -352,7 +350,9 @@ class LocalEndpoint:
     ) -> None:
         self._load = load
         self.state = EndpointState(max_waiting)
-        self._server = _Server((host, port), _request_handler(self.state, timeout))
+        # The handler class for this endpoint: its state, and the timeout of every read.
+        bound = {"state": self.state, "timeout": timeout}
+        self._server = _Server((host, port), type("Bound", (ContainerContract,), bound))
         self._threads: list[threading.Thread] = []
 
     @property

@@ -34,13 +34,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from embedding_client.serve_artifact import ArtifactError, prepare_model_dir
-from embedding_client.serve_body import BodyError, read_body
+from embedding_client.serve_body import BodyError, LingeringServer, read_body
 from facts.artifact_keys import model_id_from_key
 from facts.serverless import MAX_PAYLOAD_BYTES
 
@@ -54,9 +54,8 @@ INFERENCE_SCRIPT = Path("code") / "inference.py"
 OPENAI_PATH = "/v1/embeddings"
 RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 RUNTIME_HEADERS = {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
-# A burst of new connections waits in the listen queue (the kernel caps it at somaxconn), and up
-# to MAX_WAITING_REQUESTS requests wait for the model; more get a 503 with Retry-After.
-LISTEN_BACKLOG = 1024
+# Up to this many requests wait for the model (a burst of new connections waits in the listen
+# queue, serve_body.LISTEN_BACKLOG); more get a 503 with Retry-After.
 MAX_WAITING_REQUESTS = 256
 # Any read from a client (the body, the next request on a kept-alive connection): SageMaker's
 # own invocation timeout. On SIGTERM, requests admitted get this long to finish.
@@ -271,7 +270,7 @@ class ContainerContract(BaseHTTPRequestHandler):
 
     def _wrong_method(self, allowed: str) -> None:
         message = f"{self.command} {self._route()} is not allowed; use {allowed}"
-        self._error(405, message, {"Allow": allowed})
+        self._error(405, message, {"Allow": allowed, "Connection": "close"})  # body left unread
 
     def do_GET(self) -> None:
         path = self._route()
@@ -297,7 +296,7 @@ class ContainerContract(BaseHTTPRequestHandler):
             return self._wrong_method("GET")
         if path not in ("/invocations", OPENAI_PATH) and runtime is None:
             message = f"no such path {self.path}; POST /invocations or {OPENAI_PATH}"
-            return self._error(404, message)
+            return self._error(404, message, {"Connection": "close"})  # body left unread
         if not self.state.admit():
             reason = "stopping" if self.state.stopping else "busy: too many requests are waiting"
             retry = {"Retry-After": "1", "Connection": "close"}
@@ -330,13 +329,6 @@ class ContainerContract(BaseHTTPRequestHandler):
         self._send(424, model_error_body(endpoint, answer), "application/json", headers)
 
 
-class _Server(ThreadingHTTPServer):
-    """A thread per connection; a burst of new connections waits in a deep listen queue."""
-
-    request_queue_size = LISTEN_BACKLOG
-    daemon_threads = True
-
-
 class LocalEndpoint:
     """The HTTP server plus a background model load; `start()` returns once it listens."""
 
@@ -352,7 +344,7 @@ class LocalEndpoint:
         self.state = EndpointState(max_waiting)
         # The handler class for this endpoint: its state, and the timeout of every read.
         bound = {"state": self.state, "timeout": timeout}
-        self._server = _Server((host, port), type("Bound", (ContainerContract,), bound))
+        self._server = LingeringServer((host, port), type("Bound", (ContainerContract,), bound))
         self._threads: list[threading.Thread] = []
 
     @property

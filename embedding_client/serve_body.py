@@ -1,15 +1,22 @@
-"""A request body as the local endpoint reads it: one length, or chunks, within a size and a time.
+"""HTTP framing for the local endpoint: a request body in, and a close the client can read past.
 
 `http.server` parses the request line and headers but leaves the body to the handler. A body is
 framed by exactly one non-negative `Content-Length` or by `Transfer-Encoding: chunked` (what curl
 sends for stdin), never both (RFC 9112 §6.3). The socket's timeout bounds every read, so a client
 that promises more than it sends gets a 408 instead of holding a thread forever.
+
+A connection closed while the client's bytes are still unread makes the kernel send a reset,
+which can destroy the answer before the client reads it; the server therefore closes lingering
+(RFC 9112 §9.6): it stops writing, reads what is left for a bounded time, then closes.
 """
 
 from __future__ import annotations
 
+import socket
+import time
 from email.message import Message
-from typing import BinaryIO
+from http.server import ThreadingHTTPServer
+from typing import Any, BinaryIO
 
 # A chunk-size line is a hex number and optional extensions; anything longer is not a chunk.
 MAX_CHUNK_LINE = 1024
@@ -17,6 +24,10 @@ MAX_TRAILER_LINES = 64
 # An oversized body up to this size is read and dropped before the 413, so that the client, still
 # sending, reads the answer instead of a reset; a larger one is answered at once.
 MAX_DISCARDED_BYTES = 64 * 1024 * 1024
+# A burst of new connections waits in the listen queue (the kernel caps it at somaxconn).
+LISTEN_BACKLOG = 1024
+# How long a closing connection is read from, at most, before it is closed anyway.
+LINGER_SECONDS = 2.0
 
 
 class BodyError(Exception):
@@ -97,3 +108,22 @@ def read_body(headers: Message, rfile: BinaryIO, max_bytes: int, timeout: float)
         return _content_length(lengths, rfile, max_bytes) if lengths else b""
     except TimeoutError:  # the socket timeout
         raise BodyError(408, f"the request body did not arrive within {timeout:g} s") from None
+
+
+class LingeringServer(ThreadingHTTPServer):
+    """A thread per connection, a deep listen queue, and lingering closes."""
+
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+    def shutdown_request(self, request: Any) -> None:
+        deadline = time.monotonic() + LINGER_SECONDS
+        try:
+            request.shutdown(socket.SHUT_WR)  # the answer is complete: the client reads EOF
+            while (left := deadline - time.monotonic()) > 0:
+                request.settimeout(left)
+                if not request.recv(1 << 16):
+                    break
+        except OSError:
+            pass  # the client is gone, or took longer than the linger: close anyway
+        self.close_request(request)

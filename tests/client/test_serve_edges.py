@@ -265,3 +265,18 @@ def test_stop_gives_up_on_a_request_that_outlasts_the_grace(gated):
     _post_in_background(endpoint.url)
     assert script.entered.wait(timeout=30)
     assert endpoint.stop(grace=0.2) is False  # returns; the request is left to the exit
+
+
+@pytest.mark.parametrize("path", ["/nowhere", "/ping"])
+def test_a_refused_post_closes_the_connection_so_its_body_is_never_read_as_a_request(
+    reference_endpoint, path
+):
+    smuggled = b"GET /ping HTTP/1.1\r\nHost: l\r\n\r\n"
+    raw = post_head(path, f"Content-Length: {len(smuggled)}") + smuggled
+    received = b""
+    with socket.create_connection(_address(reference_endpoint.url), timeout=30) as sock:
+        sock.sendall(raw)
+        while chunk := sock.recv(65536):  # until the server closes (a timeout fails the test)
+            received += chunk
+    assert received.count(b"HTTP/1.1 ") == 1, received  # the body was not taken as a request
+    assert received.split(b" ")[1] in (b"404", b"405")

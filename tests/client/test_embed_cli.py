@@ -205,7 +205,7 @@ def test_stack_flag_reads_pulumi_stack_outputs_and_invokes_the_endpoint(
     assert console.run("--stack", "dev", "--json", *texts) == EXIT_OK
     document = json.loads(console.out)
     assert document["model"] == "org/name"
-    assert document["similarity"] == [[1.0, 0.0], [0.0, 1.0]]
+    assert document["similarity"] == [pytest.approx([1.0, 0.0]), pytest.approx([0.0, 1.0])]
 
 
 def test_stack_that_pulumi_does_not_know_exits_3_with_pulumis_message(tmp_path, monkeypatch):

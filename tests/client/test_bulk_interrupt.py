@@ -110,16 +110,21 @@ def resume_and_check_exactly_once(corpus: Path, out: Path, url: str, records: di
     assert set(written.values()) == {1}
 
 
+def interrupted_once(tmp_path: Path, held: HeldEndpoint, seed: int):
+    """A run given one Ctrl-C while the endpoint holds its requests: process, records, its line."""
+    records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(60, seed=seed))
+    process = start_run(tmp_path / "corpus.jsonl", tmp_path / "v.jsonl", held.url)
+    held.wait_for(IN_FLIGHT)
+    process.send_signal(signal.SIGINT)
+    return process, records, read_until(process, "stopping: waiting for")[-1]
+
+
 def test_the_first_ctrl_c_names_the_requests_in_flight_and_waits_for_them(tmp_path, held):
-    records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(60, seed=21))
     out = tmp_path / "v.jsonl"
-    process = start_run(tmp_path / "corpus.jsonl", out, held.url)
+    process, records, said = interrupted_once(tmp_path, held, seed=21)
     try:
-        held.wait_for(IN_FLIGHT)
-        process.send_signal(signal.SIGINT)
-        lines = read_until(process, "stopping: waiting for")
-        assert f"waiting for {IN_FLIGHT} request(s) in flight" in lines[-1]
-        assert "Ctrl-C again stops at once" in lines[-1]
+        assert f"waiting for {IN_FLIGHT} request(s) in flight" in said
+        assert "Ctrl-C again stops at once" in said
         held.gate.set()  # the requests in flight are answered and written
         stdout, _ = process.communicate(timeout=120)
     finally:
@@ -131,13 +136,9 @@ def test_the_first_ctrl_c_names_the_requests_in_flight_and_waits_for_them(tmp_pa
 
 
 def test_a_second_ctrl_c_stops_at_once_and_the_rerun_embeds_what_was_abandoned(tmp_path, held):
-    records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(60, seed=22))
     out = tmp_path / "v.jsonl"
-    process = start_run(tmp_path / "corpus.jsonl", out, held.url)
+    process, records, _ = interrupted_once(tmp_path, held, seed=22)
     try:
-        held.wait_for(IN_FLIGHT)
-        process.send_signal(signal.SIGINT)
-        read_until(process, "stopping: waiting for")
         process.send_signal(signal.SIGINT)  # the endpoint still holds both requests
         stdout, _ = process.communicate(timeout=60)
     finally:

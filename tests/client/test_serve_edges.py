@@ -128,15 +128,20 @@ def test_a_burst_of_new_connections_is_answered_and_never_reset(reference_endpoi
     assert all(status == 200 or (status == 503 and retry) for status, retry in answers), answers
 
 
-def test_requests_beyond_the_waiting_bound_get_503_with_retry_after(gated):
-    endpoint, script = gated
-    thread, first = _post_in_background(endpoint.url)
-    assert script.entered.wait(timeout=30)
+def refused_for_now(endpoint: LocalEndpoint) -> str:
+    """The message of the 503 a request gets now; it must carry Retry-After."""
     status, headers, body = exchange(
         endpoint.url, post_head("/invocations", "Content-Length: 2") + b"{}"
     )
     assert status == 503 and headers["Retry-After"] == "1"
-    assert "too many requests are waiting" in json.loads(body)["message"]
+    return json.loads(body)["message"]
+
+
+def test_requests_beyond_the_waiting_bound_get_503_with_retry_after(gated):
+    endpoint, script = gated
+    thread, first = _post_in_background(endpoint.url)
+    assert script.entered.wait(timeout=30)
+    assert "too many requests are waiting" in refused_for_now(endpoint)
     script.gate.set()
     thread.join(timeout=60)
     assert first[0][0] == 200
@@ -249,11 +254,7 @@ def test_stop_answers_the_request_in_flight_and_refuses_new_ones(gated):
     stopper.start()
     while not endpoint.state.stopping:
         threading.Event().wait(0.01)
-    status, headers, body = exchange(
-        endpoint.url, post_head("/invocations", "Content-Length: 2") + b"{}"
-    )
-    assert status == 503 and headers["Retry-After"] == "1"
-    assert "stopping" in json.loads(body)["message"]
+    assert "stopping" in refused_for_now(endpoint)
     script.gate.set()
     thread.join(timeout=60)
     stopper.join(timeout=60)

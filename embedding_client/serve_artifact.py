@@ -37,9 +37,15 @@ class ArtifactError(Exception):
 def _plain_member(member: tarfile.TarInfo, root: Path, archive: Path) -> tarfile.TarInfo:
     """`member` if it is a file or folder inside `root`, without setuid/setgid/sticky bits."""
     target = (root / member.name).resolve()
-    inside = root in (target, *target.parents)
-    if not inside or not (member.isreg() or member.isdir()):
-        raise ArtifactError(f"{archive}: refusing unsafe member {member.name!r}")
+    if root not in (target, *target.parents):
+        raise ArtifactError(
+            f"{archive}: refusing unsafe member {member.name!r} (outside the folder)"
+        )
+    if not (member.isreg() or member.isdir()):
+        raise ArtifactError(
+            f"{archive}: refusing unsafe member {member.name!r}: only regular files and folders "
+            "are extracted, not links, devices or FIFOs (`tar -h` archives what links point to)"
+        )
     member.mode &= ~_PRIVILEGE_BITS
     return member
 

@@ -8,6 +8,7 @@ FROM ?= dev
 TO ?= prod
 ARTIFACT ?=
 PORT ?= 8080
+MODEL_ID ?=
 
 .PHONY: venv wheels test lint up down promote bench serve
 
@@ -45,5 +46,5 @@ bench: venv wheels
 	$(PY) -m benchmarks
 
 serve: venv
-	@test -n "$(ARTIFACT)" || { echo "usage: make serve ARTIFACT=s3://…/model.tar.gz|file.tar.gz|folder [PORT=8080]"; exit 2; }
-	$(PY) -m embedding_client serve "$(ARTIFACT)" --port $(PORT)
+	@test -n "$(ARTIFACT)" || { echo "usage: make serve ARTIFACT=s3://…/model.tar.gz|file.tar.gz|folder [PORT=8080] [MODEL_ID=org/name]"; exit 2; }
+	$(PY) -m embedding_client serve "$(ARTIFACT)" --port $(PORT) $(if $(MODEL_ID),--model-id "$(MODEL_ID)")

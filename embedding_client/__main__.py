@@ -21,7 +21,11 @@ def _serve_parser(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_HOST,
         help="address to listen on (default: %(default)s; 0.0.0.0 exposes it to the network)",
     )
-    parser.add_argument("--model-id", help="model name reported in responses")
+    parser.add_argument(
+        "--model-id",
+        help="model name reported in responses (default: the org/name in the artifact's "
+        "path or its config.json, else the archive's or folder's name)",
+    )
     parser.add_argument("--threads", type=int, help="torch threads (default: one per vCPU)")
 
 
@@ -37,9 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         commands.add_parser(
             "serve",
             help="serve a model artifact locally",
-            description="Serve a model artifact on this machine as the DLC would. It imports and "
-            "runs the archive's own code/inference.py: serve only archives you trust as much as "
-            "code you run.",
+            description="Serve a model artifact on this machine with SageMaker's container "
+            "contract. This runs the archive's code/inference.py (as the DLC does): serve "
+            "only archives you would deploy.",
         )
     )
     commands.add_parser("embed", help="the embed client (same as the `embed` command)")

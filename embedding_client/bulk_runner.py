@@ -112,8 +112,8 @@ class BulkRun:
                         stats.interrupted = stopping = True
                         if in_flight:
                             self.progress.message(
-                                f"stopping: waiting for {in_flight} request(s) in flight "
-                                "(Ctrl-C again to abandon them)"
+                                f"stopping: waiting for {in_flight} request(s) in flight; "
+                                "Ctrl-C again stops at once (a rerun embeds what they carry)"
                             )
                     if interrupts.count > 1:
                         stats.abandoned = in_flight

@@ -5,8 +5,8 @@
     python -m embedding_client serve ./extracted-model-folder
 
 The artifact is prepared as the Hugging Face DLC prepares it: `model.tar.gz` is extracted into a
-model directory and `code/inference.py` is imported from it (so serving an archive runs its
-code on this machine: serve only archives you would deploy); its `model_fn` loads the model and its
+model directory (serve_artifact.py) and `code/inference.py` is imported from it, so serving an
+archive runs its code; its `model_fn` loads the model and its
 `input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
 the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
 worker. Errors an inference script marks with an HTTP `status` (4xx) keep it; any other exception
@@ -28,21 +28,22 @@ import re
 import shutil
 import signal
 import sys
-import tarfile
 import tempfile
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from embedding_client.artifact_extract import UnsafeArchive, extract_artifact
+from embedding_client.serve_artifact import ArtifactError, prepare_model_dir
+from embedding_client.serve_body import BodyError, LingeringServer, read_body
 from facts.artifact_keys import model_id_from_key
-from facts.identifiers import parse_s3_url
+from facts.http_api import OPENAI_ROUTE
+from facts.sagemaker_endpoints import MODEL_ID_VARIABLE, NUM_THREADS_VARIABLE
 from facts.serverless import MAX_PAYLOAD_BYTES
 
 logger = logging.getLogger("embedding_client.serve")
@@ -52,71 +53,18 @@ DEFAULT_HOST = "127.0.0.1"
 INFERENCE_SCRIPT = Path("code") / "inference.py"
 # OpenAI's route (clients take `base_url=http://host:port/v1`), and SageMaker Runtime's own path
 # (boto3 `invoke_endpoint`, the AWS CLI and LangChain with `endpoint_url=http://host:port`).
-OPENAI_PATH = "/v1/embeddings"
+OPENAI_PATH = OPENAI_ROUTE  # the HTTP API's OpenAI route, served here too
 RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 RUNTIME_HEADERS = {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+# Up to this many requests wait for the model (a burst of new connections waits in the listen
+# queue, serve_body.LISTEN_BACKLOG); more get a 503 with Retry-After.
+MAX_WAITING_REQUESTS = 256
+# Any read from a client (the body, the next request on a kept-alive connection): SageMaker's
+# own invocation timeout. On SIGTERM, requests admitted get this long to finish.
+READ_TIMEOUT_SECONDS = 60.0
+STOP_GRACE_SECONDS = 30.0
 # Used when an extracted folder (e.g. a plain Hub snapshot) carries no script of its own.
 PACKAGED_SCRIPT = Path(__file__).resolve().parent.parent / "container" / "inference.py"
-
-
-class ArtifactError(Exception):
-    """The artifact cannot be found, fetched or extracted; the message says which and why."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Artifact → model directory
-
-
-def _safe_extract(archive: Path, destination: Path) -> None:
-    """Extract a tar.gz into `destination`: files and folders only, within limits."""
-    try:
-        extract_artifact(archive, destination)
-    except UnsafeArchive as error:
-        raise ArtifactError(f"{archive}: refused: {error}") from None
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise ArtifactError(f"cannot extract {archive}: {error}") from error
-
-
-def _download_s3(url: str, destination: Path) -> None:
-    """Fetch `s3://bucket/key` with boto3 (AWS_ENDPOINT_URL, profiles and regions honoured)."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        bucket, key = parse_s3_url(url)
-    except ValueError as error:
-        raise ArtifactError(str(error)) from None
-    try:
-        boto3.client("s3").download_file(bucket, key, str(destination))
-    except ClientError as error:
-        message = error.response.get("Error", {}).get("Message") or str(error)
-        raise ArtifactError(f"cannot download {url}: {message}") from error
-    except BotoCoreError as error:
-        raise ArtifactError(f"cannot download {url}: {error}") from error
-
-
-def prepare_model_dir(source: str, work_dir: Path) -> Path:
-    """A model directory for `source`: an s3:// URL or a local .tar.gz (extracted), or a folder."""
-    if source.startswith("s3://"):
-        archive = work_dir / "model.tar.gz"
-        logger.info("downloading %s", source)
-        _download_s3(source, archive)
-    else:
-        path = Path(source).expanduser()
-        if path.is_dir():
-            return path.resolve()
-        if not path.is_file():
-            raise ArtifactError(
-                f"{source!r} is not an s3:// URL, a model.tar.gz file or a model folder"
-            )
-        archive = path
-    model_dir = work_dir / "model"
-    model_dir.mkdir()
-    logger.info("extracting %s", archive)
-    _safe_extract(archive, model_dir)
-    if archive.parent == work_dir:
-        archive.unlink()  # the extracted copy is all that is needed
-    return model_dir
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,108 +191,144 @@ class InferenceHandler:
 
 
 class EndpointState:
-    """Shared by the request threads: the handler once loaded, or why loading failed."""
+    """Shared by the request threads: the handler once loaded, why loading failed, and traffic."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_waiting: int = MAX_WAITING_REQUESTS) -> None:
         self.handler: InferenceHandler | None = None
         self.load_error: str | None = None
         self.loaded = threading.Event()
+        self.stopping = False
+        self._admitted = 0
+        self._max_waiting = max_waiting
+        self._traffic = threading.Condition()
 
-
-def _request_handler(state: EndpointState) -> type[BaseHTTPRequestHandler]:
-    class ContainerContract(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "embedding-endpoint-local"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.info("%s %s", self.address_string(), format % args)
-
-        def _send(
-            self,
-            status: int,
-            body: bytes,
-            content_type: str = "application/json",
-            headers: dict[str, str] | None = None,
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _discard(self, length: int) -> None:
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 16))
-                if not chunk:
-                    break
-                length -= len(chunk)
-
-        def _not_ready(self) -> bool:
-            if state.handler is not None:
+    def admit(self) -> bool:
+        """Count a request in, unless the endpoint stops or already has a full queue."""
+        with self._traffic:
+            if self.stopping or self._admitted >= self._max_waiting:
                 return False
-            message = state.load_error or "the model is still loading"
-            status = 500 if state.load_error else 503
-            self._send(status, error_body(status, message))
+            self._admitted += 1
             return True
 
-        def do_GET(self) -> None:
-            if self.path.split("?")[0] != "/ping":
-                self._send(404, error_body(404, f"no such path {self.path}; try GET /ping"))
-            elif not self._not_ready():
-                self._send(200, b'{"status":"Healthy"}\n')
+    def release(self) -> None:
+        with self._traffic:
+            self._admitted -= 1
+            self._traffic.notify_all()
 
-        def _read_body(self) -> bytes | None:
-            """The request body, or None after answering 400/413 (read either way)."""
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                self._send(400, error_body(400, "invalid Content-Length"))
-                return None
-            if length > MAX_PAYLOAD_BYTES:
-                self._discard(length)  # read, so the client sees the answer, not a reset
-                message = f"request body is {length} bytes; SageMaker Serverless accepts 4 MB"
-                self._send(413, error_body(413, message))
-                return None
-            return self.rfile.read(length)
+    def drain(self, timeout: float) -> bool:
+        """Refuse new requests; True once those admitted have been answered (within timeout)."""
+        with self._traffic:
+            self.stopping = True
+            return self._traffic.wait_for(lambda: self._admitted == 0, timeout)
 
-        def _invoke(self, body: bytes) -> Invocation | None:
-            if self._not_ready():
-                return None
-            assert state.handler is not None
-            return state.handler.invoke(
-                body, self.headers.get("Content-Type"), self.headers.get("Accept")
+
+class ContainerContract(BaseHTTPRequestHandler):
+    """SageMaker's container contract plus OpenAI's and SageMaker Runtime's routes."""
+
+    state: EndpointState
+    timeout: float  # every read: a body that never comes is a 408, not a hang
+    protocol_version = "HTTP/1.1"
+    server_version = "embedding-endpoint-local"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.info("%s %s", self.address_string(), format % args)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _route(self) -> str:
+        return (getattr(self, "path", None) or "").split("?")[0]
+
+    def send_error(self, code: int, message: str | None = None, explain: Any = None) -> None:
+        """Every error in the route's JSON shape (http.server's own would be HTML)."""
+        self._error(code, message or HTTPStatus(code).phrase, {"Connection": "close"})
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        if (headers or {}).get("Connection") == "close":
+            self.close_connection = True
+        shape = openai_error_body if self._route() == OPENAI_PATH else error_body
+        self._send(status, shape(status, message), "application/json", headers)
+
+    def _not_ready(self) -> bool:
+        if self.state.handler is not None:
+            return False
+        message = self.state.load_error or "the model is still loading"
+        status = 500 if self.state.load_error else 503
+        self._error(status, message)
+        return True
+
+    def _wrong_method(self, allowed: str) -> None:
+        message = f"{self.command} {self._route()} is not allowed; use {allowed}"
+        self._error(405, message, {"Allow": allowed, "Connection": "close"})  # body left unread
+
+    def do_GET(self) -> None:
+        path = self._route()
+        if path in ("/invocations", OPENAI_PATH) or RUNTIME_PATH.match(path):
+            self._wrong_method("POST")
+        elif path != "/ping":
+            self._error(404, f"no such path {self.path}; try GET /ping")
+        elif not self._not_ready():
+            self._send(200, b'{"status":"Healthy"}\n')
+
+    def _invoke(self, body: bytes) -> Invocation | None:
+        if self._not_ready():
+            return None
+        assert self.state.handler is not None
+        return self.state.handler.invoke(
+            body, self.headers.get("Content-Type"), self.headers.get("Accept")
+        )
+
+    def do_POST(self) -> None:
+        path = self._route()
+        runtime = RUNTIME_PATH.match(path)
+        if path == "/ping":
+            return self._wrong_method("GET")
+        if path not in ("/invocations", OPENAI_PATH) and runtime is None:
+            message = f"no such path {self.path}; POST /invocations or {OPENAI_PATH}"
+            return self._error(404, message, {"Connection": "close"})  # body left unread
+        if not self.state.admit():
+            reason = "stopping" if self.state.stopping else "busy: too many requests are waiting"
+            retry = {"Retry-After": "1", "Connection": "close"}
+            return self._error(503, f"the local endpoint is {reason}", retry)
+        try:
+            self._answer(
+                path, runtime, read_body(self.headers, self.rfile, MAX_PAYLOAD_BYTES, self.timeout)
             )
+        except BodyError as error:
+            self._error(error.status, str(error), {"Connection": "close"})
+        finally:
+            self.state.release()
 
-        def do_POST(self) -> None:
-            path = self.path.split("?")[0]
-            runtime = RUNTIME_PATH.match(path)
-            if path not in ("/invocations", OPENAI_PATH) and runtime is None:
-                message = f"no such path {self.path}; POST /invocations or {OPENAI_PATH}"
-                self._send(404, error_body(404, message))
-                return
-            body = self._read_body()
-            if body is None:
-                return
-            answer = self._invoke(body)
-            if answer is None:
-                return
-            if path == OPENAI_PATH and answer.status != HTTPStatus.OK:
-                message = json.loads(answer.body).get("message", "")
-                self._send(answer.status, openai_error_body(answer.status, message))
-            elif runtime is not None and answer.status != HTTPStatus.OK:
-                self._send_model_error(runtime.group("name"), answer)
-            elif runtime is not None:
-                self._send(answer.status, answer.body, answer.content_type, RUNTIME_HEADERS)
-            else:
-                self._send(answer.status, answer.body, answer.content_type)
+    def _answer(self, path: str, runtime: re.Match | None, body: bytes) -> None:
+        answer = self._invoke(body)
+        if answer is None:
+            return
+        if path == OPENAI_PATH and answer.status != HTTPStatus.OK:
+            message = json.loads(answer.body).get("message", "")
+            self._send(answer.status, openai_error_body(answer.status, message))
+        elif runtime is not None and answer.status != HTTPStatus.OK:
+            self._send_model_error(runtime.group("name"), answer)
+        elif runtime is not None:
+            self._send(answer.status, answer.body, answer.content_type, RUNTIME_HEADERS)
+        else:
+            self._send(answer.status, answer.body, answer.content_type)
 
-        def _send_model_error(self, endpoint: str, answer: Invocation) -> None:
-            headers = {"x-amzn-ErrorType": "ModelError"}
-            self._send(424, model_error_body(endpoint, answer), "application/json", headers)
-
-    return ContainerContract
+    def _send_model_error(self, endpoint: str, answer: Invocation) -> None:
+        headers = {"x-amzn-ErrorType": "ModelError"}
+        self._send(424, model_error_body(endpoint, answer), "application/json", headers)
 
 
 class LocalEndpoint:
@@ -355,11 +339,14 @@ class LocalEndpoint:
         load: Callable[[], InferenceHandler],
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
+        timeout: float = READ_TIMEOUT_SECONDS,
+        max_waiting: int = MAX_WAITING_REQUESTS,
     ) -> None:
         self._load = load
-        self.state = EndpointState()
-        self._server = ThreadingHTTPServer((host, port), _request_handler(self.state))
-        self._server.daemon_threads = True
+        self.state = EndpointState(max_waiting)
+        # The handler class for this endpoint: its state, and the timeout of every read.
+        bound = {"state": self.state, "timeout": timeout}
+        self._server = LingeringServer((host, port), type("Bound", (ContainerContract,), bound))
         self._threads: list[threading.Thread] = []
 
     @property
@@ -388,11 +375,20 @@ class LocalEndpoint:
         self.state.loaded.wait(timeout)
         return self.state.handler is not None
 
-    def stop(self) -> None:
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
+        """Refuse new requests, answer those admitted for up to `grace` s, then close.
+
+        True when every admitted request was answered; requests still running after `grace`
+        are left to the process's exit (their connections close with it).
+        """
+        drained = self.state.drain(grace)
+        if not drained:
+            logger.warning("stopping with requests still running after %g s", grace)
         self._server.shutdown()
         self._server.server_close()
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=grace)
+        return drained
 
 
 @dataclass(frozen=True)
@@ -412,9 +408,9 @@ def serve(options: ServeOptions) -> int:
     """Prepare the artifact, load it and serve until interrupted; the process's exit code."""
     model_id = options.model_id or model_id_from_key(options.source)
     if model_id:
-        os.environ["EMBEDDING_MODEL_ID"] = model_id
+        os.environ[MODEL_ID_VARIABLE] = model_id
     if options.threads:
-        os.environ["EMBEDDING_NUM_THREADS"] = str(options.threads)
+        os.environ[NUM_THREADS_VARIABLE] = str(options.threads)
     if threading.current_thread() is threading.main_thread():
         # `kill` / container stop: shut down like Ctrl-C so the extracted model is removed.
         signal.signal(signal.SIGTERM, _interrupt)
@@ -438,7 +434,7 @@ def serve(options: ServeOptions) -> int:
                 return 1
             threading.Event().wait()  # serve until Ctrl-C / SIGTERM
         except KeyboardInterrupt:
-            logger.info("stopping")
+            logger.info("stopping: requests already admitted get %g s", STOP_GRACE_SECONDS)
         endpoint.stop()
         return 0
     finally:

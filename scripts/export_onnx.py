@@ -123,13 +123,18 @@ def _export(
         )
 
 
-def export_mismatch(graph: Path, examples: dict[str, Any], expected: Any) -> str:
-    """Why `graph`'s token vectors for `examples` are not `expected` ("" when they are)."""
+def export_token_cosine(graph: Path, examples: dict[str, Any], expected: Any) -> float:
+    """The least cosine between `graph`'s token vectors for `examples` and `expected`."""
     from loader.graph_fusion import least_token_cosine, token_vectors
 
     batch = {name: tensor.numpy() for name, tensor in examples.items()}
     hidden = token_vectors(graph, batch)
-    cosine = least_token_cosine(hidden, expected, batch["attention_mask"])
+    return float(least_token_cosine(hidden, expected, batch["attention_mask"]))
+
+
+def export_mismatch(graph: Path, examples: dict[str, Any], expected: Any) -> str:
+    """Why `graph`'s token vectors for `examples` are not `expected` ("" when they are)."""
+    cosine = export_token_cosine(graph, examples, expected)
     if cosine >= MIN_TOKEN_COSINE:
         return ""
     return f"token cosine {cosine:.7f} on a padded batch, under {MIN_TOKEN_COSINE}"

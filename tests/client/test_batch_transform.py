@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -240,7 +239,7 @@ def _play_in_background(platform: TransformPlatform, **kwargs) -> None:
 
     def play() -> None:
         job = platform.wait_for_job()
-        time.sleep(0.3)  # the command sees it InProgress first
+        platform.wait_until_seen_in_progress()  # the command sees it InProgress first
         platform.run(job, **kwargs)
 
     threading.Thread(target=play, daemon=True).start()
@@ -311,7 +310,7 @@ def test_ctrl_c_stops_the_job_and_waits_until_it_has_stopped(
         text=True,
     )
     job = transform_platform.wait_for_job()
-    time.sleep(1.0)  # the command is waiting on the job
+    transform_platform.wait_until_seen_in_progress()  # the command is waiting on the job
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == EXIT_INTERRUPTED, stderr

@@ -289,6 +289,7 @@ def test_concurrency_starts_at_the_endpoints_max_concurrency_and_cost_is_estimat
     tmp_path, aws, faulty_runtime, sentence_transformer
 ):
     endpoint = serverless_endpoint(aws, max_concurrency=3, memory_mb=3072)
+    faulty_runtime.hold = {2: 3}  # the first batch waits until the client has sent three
     records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(90, seed=5))
     outcome = embed_file(
         tmp_path / "corpus.jsonl", "--out", tmp_path / "v.parquet",
@@ -317,6 +318,9 @@ def test_injected_throttling_halves_the_concurrency_and_it_grows_back(
         5: "throttle",
         6: "throttle",
     }
+    # A request of the run's second half (it sends about 140) waits until three are in flight:
+    # the endpoint sees the grown-back concurrency whatever the machine's speed.
+    faulty_runtime.hold = {100: 3}
     records = write_corpus(tmp_path / "corpus.jsonl", corpus_texts(160, seed=7))
     outcome = embed_file(
         tmp_path / "corpus.jsonl", "--out", tmp_path / "v.jsonl",
@@ -328,6 +332,7 @@ def test_injected_throttling_halves_the_concurrency_and_it_grows_back(
     # 4 → 2 → 1: halved once per round of requests, not once per throttled request; then grown
     # back to the endpoint's MaxConcurrency, and the endpoint saw more than the halved 2 again.
     assert "concurrency lowest 1, at the end 4" in outcome.out
+    assert faulty_runtime.requests > 100
     later = faulty_runtime.in_flight_by_request[len(faulty_runtime.in_flight_by_request) // 2 :]
     assert max(later) >= 3
     vectors = read_output(tmp_path / "v.jsonl")

@@ -27,12 +27,11 @@ from sentence_transformers import SentenceTransformer
 
 from embedding_client.serve import (
     PACKAGED_SCRIPT,
-    ArtifactError,
     InferenceHandler,
     LocalEndpoint,
     import_inference_script,
-    prepare_model_dir,
 )
+from embedding_client.serve_artifact import ArtifactError, prepare_model_dir
 from facts.serverless import MAX_PAYLOAD_BYTES
 from tests.fixtures.artifacts import PackagedArtifact
 from tests.fixtures.aws import AwsEndpoint, point_boto3_at

@@ -123,6 +123,34 @@ def test_langchain_openai_embeddings_by_url(reference_endpoint, reference):
     assert cosines([query], reference.encode(SENTENCES[:1])).min() >= 0.9999
 
 
+def test_langchain_float_vectors_need_a_chunk_size_within_the_float_limit(reference_endpoint):
+    """What the README says: LangChain's default chunk_size (1,000 texts) is over the float limit
+    per request; the limit from the info request works."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    from openai import APIStatusError
+
+    handler = reference_endpoint.state.handler
+    info = json.loads(handler.invoke(b'{"info": true}', "application/json", None).body)
+    limit = info["max_texts_per_request"]["float"]
+    texts = [f"text number {i}" for i in range(limit + 1)]
+
+    def langchain(**options):
+        return langchain_openai.OpenAIEmbeddings(
+            base_url=f"{reference_endpoint.url}/v1",
+            api_key="unused",
+            model="all-MiniLM-L6-v2",
+            check_embedding_ctx_length=False,
+            model_kwargs={"encoding_format": "float"},
+            max_retries=0,
+            **options,
+        )
+
+    with pytest.raises(APIStatusError, match=f"the limit for {DIMENSIONS} dimensions in float"):
+        langchain().embed_documents(texts)
+    vectors = langchain(chunk_size=limit).embed_documents(texts)
+    assert len(vectors) == len(texts) and len(vectors[0]) == DIMENSIONS
+
+
 def test_langchain_sagemaker_endpoint_embeddings_by_url(runtime, reference):
     community = pytest.importorskip("langchain_community.embeddings")
     from langchain_community.embeddings.sagemaker_endpoint import EmbeddingsContentHandler

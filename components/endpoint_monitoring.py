@@ -1,19 +1,23 @@
 """EndpointMonitoring: CloudWatch alarms and a small dashboard for one serverless endpoint.
 
 SageMaker publishes the endpoint's invocation metrics in the `AWS/SageMaker` namespace with the
-dimensions EndpointName and VariantName. Four alarms watch them, each over 5-minute periods:
+dimensions EndpointName and VariantName. Five alarms watch them, each over 5-minute periods:
 
-| alarm            | metric               | statistic | threshold (stack config)            |
-|------------------|----------------------|-----------|-------------------------------------|
-| server-errors    | Invocation5XXErrors  | Sum       | `alarmServerErrors` (count)         |
-| client-errors    | Invocation4XXErrors  | Sum       | `alarmClientErrors` (count)         |
-| model-latency    | ModelLatency         | p90       | `alarmModelLatencyMs` (ms)          |
-| cold-start       | ModelSetupTime       | Maximum   | `alarmModelSetupTimeMs` (ms)        |
+| alarm         | metric                                    | statistic | threshold (config key)  |
+|---------------|-------------------------------------------|-----------|-------------------------|
+| server-errors | Invocation5XXErrors                       | Sum       | alarmServerErrors       |
+| client-errors | Invocation4XXErrors                       | Sum       | alarmClientErrors       |
+| model-latency | ModelLatency                              | p90       | alarmModelLatencyMs     |
+| cold-start    | ModelSetupTime                            | Maximum   | alarmModelSetupTimeMs   |
+| concurrency   | ServerlessConcurrentExecutionsUtilization | Maximum   | alarmConcurrencyPercent |
 
 ModelLatency and ModelSetupTime are published in microseconds; thresholds are configured in
-milliseconds and converted here. A serverless endpoint without traffic publishes nothing, so
-missing data is "not breaching". With `alarmTopicArn` the alarms notify that SNS topic when they
-fire and when they recover.
+milliseconds and converted here. ServerlessConcurrentExecutionsUtilization is the endpoint's
+concurrent executions divided by its `maxConcurrency` (SageMaker's "Alarms and logs for tracking
+metrics from serverless endpoints"): at 1.0 every slot is busy, and the requests beyond are
+throttled before they reach the model, so no invocation metric counts them. A serverless
+endpoint without traffic publishes nothing, so missing data is "not breaching". With
+`alarmTopicArn` the alarms notify that SNS topic when they fire and when they recover.
 """
 
 from __future__ import annotations
@@ -65,6 +69,14 @@ class AlarmThresholds:
         Integer(1, 600_000),
         "the slowest cold start in 5 minutes that fires the alarm, in ms (1–600000)",
     )
+    # At 100% more requests than maxConcurrency allows are throttled, unseen by other metrics.
+    concurrency_percent: int = key(
+        "alarmConcurrencyPercent",
+        100,
+        Integer(1, 100),
+        "the busiest share of maxConcurrency in use in 5 minutes that fires the alarm, in % "
+        "(1–100; at 100 requests are being throttled)",
+    )
 
 
 # The stack config key of each threshold, and the values it may take (read off the fields).
@@ -83,7 +95,8 @@ class AlarmSpec:
     threshold_field: str
     statistic: str | None = None
     extended_statistic: str | None = None
-    factor: int = 1
+    # The metric's unit per configured unit (microseconds per ms; a ratio per percent).
+    factor: float = 1
     description: str = ""
 
 
@@ -117,6 +130,15 @@ ALARMS = (
         statistic="Maximum",
         factor=MICROSECONDS_PER_MS,
         description="a serverless cold start took longer than the threshold (microseconds)",
+    ),
+    AlarmSpec(
+        "concurrency",
+        "ServerlessConcurrentExecutionsUtilization",
+        "concurrency_percent",
+        statistic="Maximum",
+        factor=0.01,
+        description="concurrent executions reached the threshold share of maxConcurrency; at "
+        "1.0 requests beyond it are throttled before they reach the model",
     ),
 )
 
@@ -206,7 +228,7 @@ class EndpointMonitoringArgs:
 
 
 class EndpointMonitoring(pulumi.ComponentResource):
-    """Four CloudWatch alarms and a dashboard for one SageMaker endpoint."""
+    """Five CloudWatch alarms and a dashboard for one SageMaker endpoint."""
 
     alarm_names: list[pulumi.Output[str]]
     dashboard_name: pulumi.Output[str]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from facts.identifiers import parse_s3_url
-from facts.partitions import partition
+from facts.partitions import dns_suffix, partition
 
 Statement = dict[str, Any]
 PolicyDocument = dict[str, Any]
@@ -226,7 +226,11 @@ def log_write_statements(group_arn: str) -> list[Statement]:
 
 
 def logs_statements(group_arn: str) -> list[Statement]:
-    """Create one log group and write to its streams, nothing else."""
+    """Create one log group, list and write to its streams, nothing else.
+
+    The actions are those of SageMaker's "CreateModel API: Execution Role Permissions" for
+    CloudWatch Logs (logs:DescribeLogStreams among them), scoped to the endpoint's group.
+    """
     return [
         {
             "Sid": "CreateLogGroup",
@@ -234,7 +238,39 @@ def logs_statements(group_arn: str) -> list[Statement]:
             "Action": "logs:CreateLogGroup",
             "Resource": group_arn,
         },
+        {
+            "Sid": "DescribeLogStreams",
+            "Effect": "Allow",
+            "Action": "logs:DescribeLogStreams",
+            "Resource": [group_arn, f"{group_arn}:*"],
+        },
         *log_write_statements(group_arn),
+    ]
+
+
+def kms_decrypt_via_statements(region: str, services: list[str]) -> list[Statement]:
+    """Decrypt with a customer-managed key, only as `services` do it on this role's behalf.
+
+    A Secrets Manager secret or an S3 object encrypted with a customer-managed KMS key needs
+    kms:Decrypt on that key; `kms:ViaService` limits it to requests those services make in the
+    stack's region, so the role cannot use the key directly. Keys managed by AWS need nothing.
+    """
+    if not services:
+        return []
+    return [
+        {
+            "Sid": "DecryptViaServices",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": f"arn:{partition(region)}:kms:*:*:key/*",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": [
+                        f"{service}.{region}.{dns_suffix(region)}" for service in services
+                    ]
+                }
+            },
+        }
     ]
 
 
@@ -294,7 +330,8 @@ def loader_policy(
         statements += secret_read_statements(hf_token_secret_arn, sid="ReadHubToken")
     if source_model_data_url:
         statements += s3_read_object_statements(s3_object_arn(region, source_model_data_url))
-    return document(statements)
+    services = ["secretsmanager"] * bool(hf_token_secret_arn) + ["s3"] * bool(source_model_data_url)
+    return document(statements + kms_decrypt_via_statements(region, services))
 
 
 SAGEMAKER_TRANSFORM_LOG_GROUP = "/aws/sagemaker/TransformJobs"

@@ -242,6 +242,12 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "embedding-endpoint:alarmModelSetupTimeMs",
         "1-600000",
     ),
+    (
+        {"alarmConcurrencyPercent": "150"},
+        "us-east-1",
+        "embedding-endpoint:alarmConcurrencyPercent",
+        "1-100",
+    ),
     # Batch Transform folders.
     (
         {"batchInputPrefix": "s3://corpus-bucket/in", "batchOutputPrefix": "s3://out-bucket/v/"},

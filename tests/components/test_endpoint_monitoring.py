@@ -35,13 +35,31 @@ def _alarms(run: ProgramRun) -> dict[str, dict]:
     return {alarm.inputs["metricName"]: alarm.inputs for alarm in run.of_type(ALARM)}
 
 
-def test_errors_latency_and_cold_start_each_have_an_alarm(defaults: ProgramRun) -> None:
+def test_errors_latency_cold_start_and_throttling_each_have_an_alarm(defaults: ProgramRun) -> None:
     assert set(_alarms(defaults)) == {
         "Invocation5XXErrors",
         "Invocation4XXErrors",
         "ModelLatency",
         "ModelSetupTime",
+        "ServerlessConcurrentExecutionsUtilization",
     }
+
+
+def test_the_concurrency_alarm_fires_when_max_concurrency_is_all_in_use(
+    pulumi_program: Callable[..., ProgramRun], defaults: ProgramRun
+) -> None:
+    """Requests past maxConcurrency are throttled: no invocation metric ever counts them."""
+    alarm = _alarms(defaults)["ServerlessConcurrentExecutionsUtilization"]
+    assert (alarm["statistic"], alarm["comparisonOperator"]) == (
+        "Maximum",
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert alarm["threshold"] == pytest.approx(1.0)
+    earlier = AlarmThresholds(concurrency_percent=80)
+    run = _run(pulumi_program, EndpointMonitoringArgs(NAME, "eu-west-1", earlier))
+    assert _alarms(run)["ServerlessConcurrentExecutionsUtilization"]["threshold"] == (
+        pytest.approx(0.8)
+    )
 
 
 def test_alarms_watch_this_endpoints_variant_in_sagemakers_namespace(defaults: ProgramRun) -> None:
@@ -98,6 +116,7 @@ def test_alarm_names_carry_the_endpoint_name(defaults: ProgramRun) -> None:
         f"{NAME}-client-errors",
         f"{NAME}-model-latency",
         f"{NAME}-cold-start",
+        f"{NAME}-concurrency",
     }
 
 

@@ -180,3 +180,63 @@ def test_batch_transform_logs_only_to_streams_of_the_stacks_jobs() -> None:
 def test_batch_transform_arns_follow_the_partition_of_the_region() -> None:
     statements = batch_statements("cn-north-1")
     assert statements["ReadBatchInput"]["Resource"] == "arn:aws-cn:s3:::corpus/in/*"
+
+
+# The actions of SageMaker's "CreateModel API: Execution Role Permissions" (Developer Guide,
+# sagemaker-roles.html#sagemaker-roles-createmodel-perms).
+CREATE_MODEL_DOCUMENTED_ACTIONS = {
+    "cloudwatch:PutMetricData",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "logs:CreateLogGroup",
+    "logs:DescribeLogStreams",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "ecr:GetAuthorizationToken",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+}
+
+
+def test_the_execution_role_has_every_action_aws_documents_for_create_model(
+    execution_policy: iam.PolicyDocument,
+) -> None:
+    granted = {a for s in execution_policy["Statement"] for a in _actions(s)}
+    assert CREATE_MODEL_DOCUMENTED_ACTIONS <= granted
+
+
+def _loader_policy(**names: str) -> iam.PolicyDocument:
+    return iam.loader_policy(
+        region="eu-west-1",
+        bucket_arn=BUCKET_ARN,
+        key_prefix="models/",
+        log_group_arn=LOG_GROUP_ARN,
+        **names,
+    )
+
+
+def test_the_loader_decrypts_nothing_when_it_reads_no_secret_and_no_source_archive() -> None:
+    actions = {a for s in _loader_policy()["Statement"] for a in _actions(s)}
+    assert not any(action.startswith("kms:") for action in actions)
+
+
+@pytest.mark.parametrize(
+    ("names", "services"),
+    [
+        (
+            {"hf_token_secret_arn": "arn:aws:secretsmanager:eu-west-1:1:secret:hf-AbCdEf"},
+            ["secretsmanager.eu-west-1.amazonaws.com"],
+        ),
+        (
+            {"source_model_data_url": "s3://training/out/model.tar.gz"},
+            ["s3.eu-west-1.amazonaws.com"],
+        ),
+    ],
+)
+def test_the_loader_decrypts_customer_managed_keys_only_through_the_services_it_reads(
+    names: dict[str, str], services: list[str]
+) -> None:
+    (statement,) = [s for s in _loader_policy(**names)["Statement"] if "kms:Decrypt" in _actions(s)]
+    assert _actions(statement) == ["kms:Decrypt"]
+    assert statement["Condition"] == {"StringEquals": {"kms:ViaService": services}}

@@ -189,6 +189,24 @@ def test_gated_repo_with_token_from_secrets_manager_is_packaged(hub, aws, s3_buc
     assert "model.safetensors" in result["files"]
 
 
+def test_a_token_secret_encrypted_with_a_customer_managed_key_is_read(hub, aws, s3_bucket):
+    """The loader role's kms:Decrypt via Secrets Manager (components/iam.py) is for this path."""
+    hub.register(tiny_repo(gated=True))
+    key_id = aws.client("kms").create_key(Description="hub token key")["KeyMetadata"]["KeyId"]
+    secrets = aws.client("secretsmanager")
+    arn = secrets.create_secret(
+        Name=f"hf-token-cmk-{s3_bucket}", SecretString=VALID_TOKEN, KmsKeyId=key_id
+    )["ARN"]
+    try:
+        assert secrets.describe_secret(SecretId=arn)["KmsKeyId"] == key_id
+        result = handler(
+            hub_event(s3_bucket, model_id=TINY_MODEL_ID, hf_token_secret_arn=arn), None
+        )
+    finally:
+        secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    assert "model.safetensors" in result["files"]
+
+
 def test_gated_repo_with_token_in_the_event_is_packaged(hub, s3_bucket, aws):
     hub.register(tiny_repo(gated=True))
     result = handler(hub_event(s3_bucket, model_id=TINY_MODEL_ID, hf_token=VALID_TOKEN), None)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from components import images
+from components.endpoint_monitoring import ALARMS
 from facts import stack
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun
 from tests.support.stacks import stack_config
@@ -383,7 +384,7 @@ def test_the_endpoint_alarms_notify_the_configured_topic(
     topic = "arn:aws:sns:us-east-1:123456789012:embedding-alerts"
     run = pulumi_program(stack_config("dev", alarmTopicArn=topic), stack="dev")
     alarms = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert len(alarms) == 4
+    assert len(alarms) == len(ALARMS)
     assert all(alarm.inputs["alarmActions"] == [topic] for alarm in alarms)
     assert all(
         alarm.inputs["dimensions"]["EndpointName"] == run.outputs["endpointName"]

@@ -45,7 +45,12 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from components.project_provider import ProjectProvider, is_unknown, pickle_by_value
+from components.project_provider import (
+    ProjectProvider,
+    is_unknown,
+    pickle_by_value,
+    role_chain_input,
+)
 from deploy_account.session import AwsSettings
 
 # The provider's own deadline (dynamic providers ignore CustomTimeouts). Deleting a serverless
@@ -297,6 +302,7 @@ class FailedEndpointGuard(pulumi.dynamic.Resource):
             "owner_tags": dict(args.owner_tags),
             "import_command": args.import_command,
             **aws.as_inputs(),
+            "aws_assume_roles": role_chain_input(aws),
             "delete_timeout_seconds": args.delete_timeout_seconds,
             "delete_poll_seconds": args.delete_poll_seconds,
         }

@@ -22,8 +22,9 @@ from components.loader_bundle import build_loader_zip, zip_sha256_base64
 from components.packager_provider import PackagerProvider
 from components.packager_state import OUTPUT_NAMES
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
+from components.project_provider import role_chain_input
 from components.service_role import service_role
-from deploy_account.session import AssumeRole
+from deploy_account.session import AssumeRole, AwsSettings
 from facts import cloudwatch_logs, engine_choice, identifiers
 from facts.engine_choice import EngineAsk, choose_engine
 from facts.identifiers import parse_s3_url
@@ -246,7 +247,9 @@ class HfModelPackager(pulumi.ComponentResource):
             "region": args.region,
             "aws_endpoints": dict(args.aws_endpoints),
             "aws_profile": args.aws_profile,
-            "aws_assume_roles": [role.as_config() for role in args.aws_assume_roles],
+            "aws_assume_roles": role_chain_input(
+                AwsSettings(region=args.region, assume_roles=tuple(args.aws_assume_roles))
+            ),
             "function_name": function_name,
             "hf_token": pulumi.Output.secret(args.hf_token) if args.hf_token else None,
             "hf_token_secret_arn": args.hf_token_secret_arn,

@@ -41,7 +41,7 @@ def carries_role_secrets(aws: AwsSettings | None) -> bool:
     Then the line is a secret: kept encrypted in the state (the Command's inputs and the
     `smokeTestCommand` output) and masked in `pulumi stack output` (`--show-secrets` shows it).
     """
-    return aws is not None and any(role.external_id or role.policy for role in aws.assume_roles)
+    return aws is not None and aws.carries_secrets
 
 
 def check_command_line(

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from typing import Any
 
+import pulumi
 from pulumi.dynamic import ResourceProvider
+
+from deploy_account.session import AwsSettings
 
 # pulumi.runtime.rpc.UNKNOWN: what an input not yet known during preview looks like to a provider.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -23,6 +27,12 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 def is_unknown(value: object) -> bool:
     """True for an input Pulumi does not know yet (preview)."""
     return value == UNKNOWN
+
+
+def role_chain_input(aws: AwsSettings) -> Any:
+    """The `aws_assume_roles` input of a dynamic resource: secret in its state when it should be."""
+    chain = aws.as_inputs()["aws_assume_roles"]
+    return pulumi.Output.secret(chain) if aws.carries_secrets else chain
 
 
 def pickle_by_value(cls: type) -> type:

@@ -182,6 +182,16 @@ class AwsSettings:
             endpoints=tuple(sorted((inputs.get("aws_endpoints") or {}).items())),
         )
 
+    @property
+    def carries_secrets(self) -> bool:
+        """True when a role names an external id or a session policy: keep the chain secret.
+
+        Role ARNs and session names identify; an external id is a shared secret against the
+        confused deputy, and a session policy says what the role may do. Wherever the chain is
+        written (a resource's state, a command line, a stack output) it is then a secret.
+        """
+        return any(role.external_id or role.policy for role in self.assume_roles)
+
     def as_inputs(self) -> dict[str, Any]:
         """Names only (region, profile, role chain, endpoints): what a dynamic resource records."""
         return {

@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Callable
 
 import pytest
+from pulumi.runtime import rpc
 
 from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, ProgramRun
 
@@ -26,12 +27,18 @@ STACK = {
 }
 
 
+def secret(value: object) -> dict:
+    """How the engine receives a secret input (the mocks keep Pulumi's wrapper)."""
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
+
+
 def test_the_packager_runs_in_the_stacks_profile_and_role_chain(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:
     inputs = pulumi_program(STACK).named("model-artifact").inputs
     assert inputs["aws_profile"] == "deployer"
-    assert inputs["aws_assume_roles"] == ROLES
+    # An external id in the chain: kept encrypted in the state.
+    assert inputs["aws_assume_roles"] == secret(ROLES)
     assert inputs["region"] == "us-east-1"
 
 
@@ -42,7 +49,7 @@ def test_the_failed_endpoint_guard_looks_in_the_stacks_profile_and_role_chain(
         r for r in pulumi_program(STACK).of_type(DYNAMIC_RESOURCE) if "endpoint_name" in r.inputs
     ]
     assert guard.inputs["aws_profile"] == "deployer"
-    assert guard.inputs["aws_assume_roles"] == ROLES
+    assert guard.inputs["aws_assume_roles"] == secret(ROLES)
     assert guard.inputs["region"] == "us-east-1"
 
 
@@ -51,10 +58,24 @@ def test_the_post_deploy_check_runs_in_the_stacks_profile_and_role_chain(
 ) -> None:
     run = pulumi_program(STACK)
     (command,) = run.of_type("command:local:Command")
-    argv = shlex.split(command.inputs["create"])
+    line = command.inputs["create"]
+    assert line == secret(line["value"]), "an external id on the command line: a secret"
+    argv = shlex.split(line["value"])
     assert argv[argv.index("--profile") + 1] == "deployer"
     assert json.loads(argv[argv.index("--assume-roles") + 1]) == ROLES
-    assert run.outputs["smokeTestCommand"] == command.inputs["create"]
+    assert run.outputs["smokeTestCommand"] == line["value"]
+
+
+def test_a_role_chain_without_secrets_stays_readable_in_the_state(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    plain = [{"roleArn": "arn:aws:iam::111122223333:role/deployer", "sessionName": "ci"}]
+    inputs = (
+        pulumi_program(STACK | {"aws:assumeRoles": json.dumps(plain)})
+        .named("model-artifact")
+        .inputs
+    )
+    assert inputs["aws_assume_roles"] == plain
 
 
 def test_without_those_settings_nothing_extra_is_passed(

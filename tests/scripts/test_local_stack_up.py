@@ -86,7 +86,7 @@ class Project:
         (root / "scripts").mkdir(parents=True)
         for name in ("up.sh", "down.sh", "local_env.sh", "emulator.py"):
             shutil.copy(ROOT / "scripts" / name, root / "scripts" / name)
-        for package in ("embedding_client", "facts", "loader"):
+        for package in ("embedding_client", "deploy_account", "facts", "loader"):
             (root / package).symlink_to(ROOT / package)
         url = f"http://127.0.0.1:{self.emulator_port}"
         runtime_url = f"http://127.0.0.1:{self.serve_port}"

@@ -10,6 +10,7 @@ import pytest
 
 from components.http_api import EmbeddingHttpApiArgs
 from components.proxy_bundle import HANDLER, build_proxy_zip
+from facts.http_api import API_KEY_CACHE_SECONDS, API_KEY_REVOCATION_SECONDS
 
 COMPONENT = "embedding-endpoint:index:EmbeddingHttpApi"
 FUNCTION = "aws:lambda/function:Function"
@@ -206,6 +207,13 @@ def test_api_key_mode_guards_both_routes_with_a_lambda_authorizer(run_with_api):
     for route in _routes(run).values():
         assert route["authorizationType"] == "CUSTOM"
         assert route["authorizerId"] == authorizer.outputs["name"]
+
+
+def test_authorizer_answers_are_cached_briefly_enough_to_revoke_a_key_within_30_s(run_with_api):
+    authorizer = run_with_api(_sagemaker(httpApi="true", httpApiAuth="apiKey")).one(AUTHORIZER)
+    ttl = authorizer.inputs["authorizerResultTtlInSeconds"]
+    # API Gateway's cache, then the authorizer's own copy of the secret (proxy/authorizer.py).
+    assert ttl + API_KEY_CACHE_SECONDS == API_KEY_REVOCATION_SECONDS <= 30
 
 
 def test_api_key_is_a_secret_output_generated_once(run_with_api):

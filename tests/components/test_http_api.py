@@ -262,6 +262,8 @@ def test_authorizer_reads_only_its_secret(run_with_api):
     secret_arn = run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
     reads = [s for s in policy["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"]
     assert [s["Resource"] for s in reads] == [secret_arn]
+    # Where the documented rotation and revocation commands find it.
+    assert run.outputs["httpApiKeySecretArn"] == secret_arn
     variables = _named(run, FUNCTION, "http-key-authorizer").inputs["environment"]["variables"]
     assert variables == {"EMBED_API_KEY_SECRET_ARN": secret_arn}
 

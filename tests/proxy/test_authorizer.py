@@ -7,6 +7,7 @@ Each test drives `authorize` with an explicit clock (epoch seconds), so the wind
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +87,9 @@ def test_malformed_authorization_headers_have_no_token(header):
 def test_bearer_scheme_and_header_name_are_case_insensitive():
     assert authorizer.bearer_token({"AUTHORIZATION": "bearer  tok "}) == "tok"
 
+
+def test_the_docs_state_the_windows_the_code_keeps():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "bedrock-and-http-api.md").read_text()
+    assert f"within {API_KEY_REVOCATION_SECONDS} s" in doc
+    assert f"for {API_KEY_CACHE_SECONDS} s" in doc
+    assert f"{API_KEY_ROTATION_OVERLAP_SECONDS // 60} minutes" in doc

@@ -104,6 +104,7 @@ def deploy_http_api(
             stack_facts.HTTP_API_OPENAI_BASE_URL: api.openai_base_url,
             stack_facts.HTTP_API_INVOKE_POLICY_ARN: api.invoke_policy_arn,
             stack_facts.HTTP_API_KEY: api.api_key,
+            stack_facts.HTTP_API_KEY_SECRET_ARN: api.api_key_secret_arn,
         }
     )
 

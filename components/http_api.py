@@ -36,6 +36,23 @@ from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
 # API Gateway HTTP APIs stop waiting for an integration after 30 s.
 INTEGRATION_TIMEOUT_MS = proxy_budget.INTEGRATION_TIMEOUT_SECONDS * 1000
 
+# One JSON line per request in the stage's access log: who, which route, how it ended and why.
+# Only $context variables of the request's outcome: no header (never Authorization), no body.
+# https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "requestTime": "$context.requestTime",
+    "ip": "$context.identity.sourceIp",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatencyMs": "$context.responseLatency",
+    "integrationStatus": "$context.integrationStatus",
+    "integrationError": "$context.integrationErrorMessage",
+    "authorizerError": "$context.authorizer.error",
+    "error": "$context.error.message",
+}
+
 
 def route_arns(execution_arn: str) -> list[str]:
     """The execute-api ARNs of the API's routes on any stage."""
@@ -247,7 +264,7 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
         integration: aws.apigatewayv2.Integration,
         route_auth: dict[str, pulumi.Input[str]],
     ) -> None:
-        """The two routes to the integration, and the auto-deployed, throttled default stage."""
+        """The two routes, and the auto-deployed, throttled default stage with its access log."""
         routes = [
             aws.apigatewayv2.Route(
                 f"{name}-route" if path == NATIVE_ROUTE else f"{name}-openai-route",
@@ -261,6 +278,13 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
             )
             for path in ROUTES
         ]
+        access_log = aws.cloudwatch.LogGroup(
+            f"{name}-access-logs",
+            name_prefix=f"/aws/apigateway/{name}-",
+            retention_in_days=args.log_retention_days,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         aws.apigatewayv2.Stage(
             f"{name}-stage",
             api_id=api.id,
@@ -269,6 +293,10 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
             default_route_settings={
                 "throttling_rate_limit": args.throttling_rate_limit,
                 "throttling_burst_limit": args.throttling_burst_limit,
+            },
+            access_log_settings={
+                "destination_arn": access_log.arn,
+                "format": json.dumps(ACCESS_LOG_FIELDS),
             },
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self, depends_on=routes),

@@ -3,7 +3,8 @@
 The stack creates a random key once (a new run never changes it: the secret's value is ignored
 after creation, so a key rotated in Secrets Manager stays rotated), and a Lambda authorizer
 (`proxy/authorizer.py`) that compares each request's `Authorization: Bearer` token with it in
-constant time. Rotation: docs/bedrock-and-http-api.md.
+constant time, accepting the key a rotation replaced for a stated overlap. The key's lifecycle
+(issue, rotate, revoke, and how long each takes): docs/bedrock-and-http-api.md.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ import pulumi_aws as aws
 from components import iam
 from components.proxy_function import ProxyFunction, ProxyFunctionArgs
 from facts.cloudwatch_logs import DEFAULT_RETENTION_DAYS
-from facts.http_api import API_KEY_SECRET_VARIABLE
+from facts.http_api import API_KEY_SECRET_VARIABLE, AUTHORIZER_RESULT_TTL_SECONDS
 
 AUTHORIZER_HANDLER = "proxy.authorizer.handler"
-# API Gateway reuses an answer for the same Authorization header this long; with the
-# authorizer's own cache (proxy/authorizer.py), a rotated key works everywhere within minutes.
-RESULT_TTL_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,7 @@ class HttpApiKeyAuthorizer(pulumi.ComponentResource):
             authorizer_payload_format_version="2.0",
             enable_simple_responses=True,
             identity_sources=["$request.header.Authorization"],
-            authorizer_result_ttl_in_seconds=RESULT_TTL_SECONDS,
+            authorizer_result_ttl_in_seconds=AUTHORIZER_RESULT_TTL_SECONDS,
             opts=child,
         )
         aws.lambda_.Permission(

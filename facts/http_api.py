@@ -25,3 +25,13 @@ BACKEND_VARIABLE = "EMBED_BACKEND"
 TARGET_VARIABLE = "EMBED_TARGET"
 # The authorizer Lambda's environment (`httpApiAuth: apiKey`): the secret holding the key.
 API_KEY_SECRET_VARIABLE = "EMBED_API_KEY_SECRET_ARN"
+
+# The API key's lifecycle (`httpApiAuth: apiKey`, docs/bedrock-and-http-api.md). API Gateway reuses
+# the authorizer's answer for the same Authorization header this long, and the authorizer re-reads
+# the secret after API_KEY_CACHE_SECONDS: a revoked key stops working within their sum.
+AUTHORIZER_RESULT_TTL_SECONDS = 15
+API_KEY_CACHE_SECONDS = 15
+API_KEY_REVOCATION_SECONDS = AUTHORIZER_RESULT_TTL_SECONDS + API_KEY_CACHE_SECONDS
+# After a rotation the key it replaced (the secret's AWSPREVIOUS version) is still accepted until
+# this long after the new AWSCURRENT version was created, so clients can move over.
+API_KEY_ROTATION_OVERLAP_SECONDS = 3600

@@ -1,9 +1,13 @@
 """The HTTP API's authorizer for `httpApiAuth: apiKey`: a bearer token, compared in constant time.
 
 OpenAI clients cannot sign SigV4; they send `Authorization: Bearer <key>`. The key lives in a
-Secrets Manager secret (the stack creates it); this function reads it once per container and
-again after CACHE_SECONDS, so a rotated key takes effect within that time (and within API
-Gateway's own result cache). Answers the simple response format: `{"isAuthorized": bool}`.
+Secrets Manager secret (the stack creates it). This function accepts the secret's AWSCURRENT
+value and, for API_KEY_ROTATION_OVERLAP_SECONDS after that version was created, its AWSPREVIOUS
+value, so clients can move to a rotated key; removing the AWSPREVIOUS label revokes the old key
+at once. It re-reads the secret after API_KEY_CACHE_SECONDS (one GetSecretValue call, two during
+an overlap), so with API Gateway's result cache a revoked key stops working within
+API_KEY_REVOCATION_SECONDS (facts/http_api.py). Answers the simple response format:
+`{"isAuthorized": bool}`.
 """
 
 from __future__ import annotations
@@ -13,17 +17,51 @@ import hmac
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
+from facts.http_api import API_KEY_CACHE_SECONDS, API_KEY_ROTATION_OVERLAP_SECONDS
 from facts.http_api import API_KEY_SECRET_VARIABLE as SECRET_VARIABLE
 
 logger = logging.getLogger("embed-authorizer")
 logger.setLevel(logging.INFO)
 
-CACHE_SECONDS = 300
-_cache: dict[str, tuple[float, str]] = {}
+CURRENT_STAGE = "AWSCURRENT"
+PREVIOUS_STAGE = "AWSPREVIOUS"
+
+
+@dataclass(frozen=True)
+class AcceptedKeys:
+    """The secret's keys as read at `read_at` (epoch seconds, as is `current_created`)."""
+
+    current: str
+    # The key the last rotation replaced; None when never rotated, revoked or past the overlap.
+    previous: str | None
+    current_created: float
+    read_at: float
+
+    def previous_until(self) -> float:
+        """When the previous key stops being accepted."""
+        return self.current_created + API_KEY_ROTATION_OVERLAP_SECONDS
+
+    def match(self, token: str, now: float) -> str | None:
+        """Which key `token` is (`current` or `previous`), comparing in constant time."""
+        given = token.encode("utf-8")
+        # Both comparisons always run, so the answer's timing does not tell which key matched.
+        is_current = hmac.compare_digest(given, self.current.encode("utf-8"))
+        is_previous = self.previous is not None and hmac.compare_digest(
+            given, self.previous.encode("utf-8")
+        )
+        if is_current:
+            return "current"
+        if is_previous and now < self.previous_until():
+            return "previous"
+        return None
+
+
+_cache: dict[str, AcceptedKeys] = {}
 
 
 @functools.lru_cache(maxsize=1)
@@ -31,15 +69,32 @@ def _secrets_client() -> Any:
     return boto3.client("secretsmanager")
 
 
-def current_key(secret_arn: str, now: float | None = None) -> str:
-    """The secret's value, cached for CACHE_SECONDS."""
-    now = time.monotonic() if now is None else now
+def _previous_key(client: Any, secret_arn: str) -> str | None:
+    try:
+        answer = client.get_secret_value(SecretId=secret_arn, VersionStage=PREVIOUS_STAGE)
+    except client.exceptions.ResourceNotFoundException:
+        return None  # never rotated, or the previous key was revoked
+    return answer["SecretString"]
+
+
+def read_keys(secret_arn: str, now: float) -> AcceptedKeys:
+    """The current key, and the previous one while the rotation overlap lasts."""
+    client = _secrets_client()
+    current = client.get_secret_value(SecretId=secret_arn, VersionStage=CURRENT_STAGE)
+    created = current["CreatedDate"].timestamp()
+    in_overlap = now < created + API_KEY_ROTATION_OVERLAP_SECONDS
+    previous = _previous_key(client, secret_arn) if in_overlap else None
+    return AcceptedKeys(current["SecretString"], previous, created, now)
+
+
+def accepted_keys(secret_arn: str, now: float) -> AcceptedKeys:
+    """The keys, re-read once API_KEY_CACHE_SECONDS have passed since the last read."""
     cached = _cache.get(secret_arn)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    value = _secrets_client().get_secret_value(SecretId=secret_arn)["SecretString"]
-    _cache[secret_arn] = (now, value)
-    return value
+    if cached is not None and 0 <= now - cached.read_at < API_KEY_CACHE_SECONDS:
+        return cached
+    keys = read_keys(secret_arn, now)
+    _cache[secret_arn] = keys
+    return keys
 
 
 def bearer_token(headers: dict[str, str]) -> str | None:
@@ -51,14 +106,24 @@ def bearer_token(headers: dict[str, str]) -> str | None:
     return token.strip()
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, bool]:
-    """Authorize the request when its bearer token equals the stack's key."""
-    token = bearer_token(event.get("headers") or {})
+def authorize(headers: dict[str, str], secret_arn: str, now: float) -> bool:
+    """Whether the request's bearer token is a key the secret holds and that is still accepted."""
+    token = bearer_token(headers)
     if token is None:
         logger.info("refused: no bearer token")
-        return {"isAuthorized": False}
-    expected = current_key(os.environ[SECRET_VARIABLE])
-    allowed = hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8"))
-    if not allowed:
-        logger.info("refused: the token is not the API key")
+        return False
+    keys = accepted_keys(secret_arn, now)
+    matched = keys.match(token, now)
+    if matched is None:
+        logger.info("refused: the token is not an accepted API key")
+    elif matched == "previous":
+        # Tells the operator that clients still use the old key, and until when it works.
+        remaining = int(keys.previous_until() - now)
+        logger.info("accepted the previous API key; it stops working in %d s", remaining)
+    return matched is not None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, bool]:
+    """Authorize the request when its bearer token is the stack's key (or the one it replaced)."""
+    allowed = authorize(event.get("headers") or {}, os.environ[SECRET_VARIABLE], time.time())
     return {"isAuthorized": allowed}

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.aws",
+    "tests.fixtures.api_key",
     "tests.fixtures.aws_proxy",
     "tests.fixtures.artifacts",
     "tests.fixtures.hub",

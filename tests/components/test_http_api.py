@@ -10,6 +10,7 @@ import pytest
 
 from components.http_api import EmbeddingHttpApiArgs
 from components.proxy_bundle import HANDLER, build_proxy_zip
+from facts.http_api import API_KEY_CACHE_SECONDS, API_KEY_REVOCATION_SECONDS
 
 COMPONENT = "embedding-endpoint:index:EmbeddingHttpApi"
 FUNCTION = "aws:lambda/function:Function"
@@ -19,6 +20,7 @@ INTEGRATION = "aws:apigatewayv2/integration:Integration"
 STAGE = "aws:apigatewayv2/stage:Stage"
 PERMISSION = "aws:lambda/permission:Permission"
 API = "aws:apigatewayv2/api:Api"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 
 @pytest.fixture
@@ -86,6 +88,36 @@ def test_stage_is_the_auto_deployed_default(run_with_api):
     assert stage.inputs["autoDeploy"] is True
 
 
+def test_stage_writes_its_access_log_to_a_group_kept_as_long_as_the_stacks_logs(run_with_api):
+    run = run_with_api(_bedrock(httpApi="true", logRetentionDays="90"))
+    log_group = _named(run, LOG_GROUP, "http-access-logs")
+    assert log_group.inputs["retentionInDays"] == 90
+    assert log_group.parent == run.one(COMPONENT).urn
+    settings = run.one(STAGE).inputs["accessLogSettings"]
+    assert settings["destinationArn"] == log_group.outputs["arn"]
+
+
+def test_access_log_is_one_json_object_naming_the_request_and_how_it_ended(run_with_api):
+    settings = run_with_api(_bedrock(httpApi="true")).one(STAGE).inputs["accessLogSettings"]
+    fields = json.loads(settings["format"])
+    assert {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "integrationError": "$context.integrationErrorMessage",
+        "authorizerError": "$context.authorizer.error",
+    }.items() <= fields.items()
+
+
+def test_access_log_never_carries_a_header_or_the_body(run_with_api):
+    run = run_with_api(_bedrock(httpApi="true", httpApiAuth="apiKey"))
+    fields = json.loads(run.one(STAGE).inputs["accessLogSettings"]["format"])
+    for value in fields.values():
+        assert value.startswith("$context."), value
+        assert "header" not in value.lower() and "authorization" not in value.lower(), value
+
+
 def test_sagemaker_proxy_role_may_invoke_only_that_endpoint_and_write_its_logs(run_with_api):
     run = run_with_api(_sagemaker(httpApi="true"))
     statements = _role_statements(run)
@@ -132,7 +164,7 @@ def test_proxy_environment_names_the_backend_and_target(run_with_api):
 
 def test_proxy_logs_go_to_its_own_group(run_with_api):
     run = run_with_api(_bedrock(httpApi="true"))
-    log_group = run.one("aws:cloudwatch/logGroup:LogGroup")
+    log_group = _named(run, LOG_GROUP, "http-proxy-logs")
     function = _named(run, FUNCTION, "http-proxy")
     assert function.inputs["loggingConfig"]["logGroup"] == log_group.outputs["name"]
 
@@ -208,6 +240,13 @@ def test_api_key_mode_guards_both_routes_with_a_lambda_authorizer(run_with_api):
         assert route["authorizerId"] == authorizer.outputs["name"]
 
 
+def test_authorizer_answers_are_cached_briefly_enough_to_revoke_a_key_within_30_s(run_with_api):
+    authorizer = run_with_api(_sagemaker(httpApi="true", httpApiAuth="apiKey")).one(AUTHORIZER)
+    ttl = authorizer.inputs["authorizerResultTtlInSeconds"]
+    # API Gateway's cache, then the authorizer's own copy of the secret (proxy/authorizer.py).
+    assert ttl + API_KEY_CACHE_SECONDS == API_KEY_REVOCATION_SECONDS <= 30
+
+
 def test_api_key_is_a_secret_output_generated_once(run_with_api):
     run = run_with_api(_sagemaker(httpApi="true", httpApiAuth="apiKey"))
     version = run.one(SECRET_VERSION)
@@ -223,6 +262,8 @@ def test_authorizer_reads_only_its_secret(run_with_api):
     secret_arn = run.one("aws:secretsmanager/secret:Secret").outputs["arn"]
     reads = [s for s in policy["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"]
     assert [s["Resource"] for s in reads] == [secret_arn]
+    # Where the documented rotation and revocation commands find it.
+    assert run.outputs["httpApiKeySecretArn"] == secret_arn
     variables = _named(run, FUNCTION, "http-key-authorizer").inputs["environment"]["variables"]
     assert variables == {"EMBED_API_KEY_SECRET_ARN": secret_arn}
 

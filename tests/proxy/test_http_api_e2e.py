@@ -178,20 +178,9 @@ class _KeyedApiGateway(_ApiGateway):
 
 
 @pytest.fixture
-def api_key(aws, credentials, monkeypatch) -> Iterator[str]:
+def api_key(api_key_secret, credentials) -> str:
     """The stack's key in moto's Secrets Manager, as the authorizer Lambda finds it."""
-    secrets = aws.client("secretsmanager")
-    key = f"key-{uuid.uuid4().hex}"
-    arn = secrets.create_secret(Name=f"embed-api-key-{uuid.uuid4().hex[:8]}", SecretString=key)[
-        "ARN"
-    ]
-    monkeypatch.setenv("EMBED_API_KEY_SECRET_ARN", arn)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", aws.url)
-    monkeypatch.setattr(proxy_authorizer, "_cache", {})
-    proxy_authorizer._secrets_client.cache_clear()
-    yield key
-    proxy_authorizer._secrets_client.cache_clear()
-    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    return api_key_secret.key
 
 
 @pytest.fixture

@@ -200,12 +200,19 @@ def predict_fn(
 
 @answers_the_caller
 def output_fn(prediction: Any, accept: str | None, context: Any = None) -> str:
-    """Toolkit hook: the response in the request's shape; a 406 for an accept it cannot meet."""
+    """Toolkit hook: the response in the request's shape; a 406 for an accept it cannot meet.
+
+    A JSON-lines request is answered in JSON lines under `application/json` too: the toolkit
+    hands a missing Accept and `*/*` over as `application/json`, so a caller's explicit JSON and
+    no wish at all look the same here, and the request's own content type says more.
+    """
     answer_type = JSON_CONTENT_TYPE
+    acceptable = ["", "*/*", "application/*", JSON_CONTENT_TYPE]
     if isinstance(prediction, Prediction) and prediction.request.shape == "jsonlines":
         answer_type = JSONLINES_CONTENT_TYPE
+        acceptable.append(JSONLINES_CONTENT_TYPE)
     media_types = [_media_type(part) for part in (accept or "").split(",")]
-    if not any(m in ("", "*/*", "application/*", answer_type) for m in media_types):
+    if not any(m in acceptable for m in media_types):
         raise InputError(
             f"cannot answer with accept {accept!r}; this request's answer is {answer_type!r}",
             status=406,

@@ -139,6 +139,17 @@ def test_json_lines_are_answered_line_for_line_in_order_as_batch_transform_sends
     assert ((ours * theirs).sum(axis=1)).min() >= 0.9999
 
 
+@pytest.mark.parametrize("accept", [None, "*/*"])
+def test_json_lines_without_a_wish_for_accept_are_answered_in_json_lines(served, accept):
+    # A Batch Transform job created without Accept (the SageMaker Python SDK's default).
+    headers = {"Content-Type": "application/jsonlines", **({"Accept": accept} if accept else {})}
+    body = b'"a"\n{"inputs": "b"}\n'
+    status, headers, answer = request(f"{served.url}/invocations", body, headers, method="POST")
+    assert status == 200, answer
+    assert headers["Content-Type"] == "application/jsonlines"
+    assert [len(json.loads(line)["embedding"]) for line in answer.splitlines()] == [DIMENSIONS] * 2
+
+
 def test_bad_input_is_a_400_with_the_scripts_message(served):
     status, _, body = invoke(served.url, {"inputs": []})
     answer = json.loads(body)

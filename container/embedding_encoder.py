@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from embedding_batches import length_runs
+from embedding_cut import cut_texts
 from embedding_limits import in_batch_transform, response_limit_bytes
 from embedding_pooling import pool
 from embedding_settings import EmbeddingSettings, ModelFilesError
@@ -132,6 +133,10 @@ class EmbeddingModel:
         tokenizer.truncation_side = options.truncation_direction
         if not options.truncate:
             self._check_lengths(inputs)
+        else:  # what truncation would drop is not read: a 4 MB text costs what 2 KB does
+            inputs = cut_texts(
+                tokenizer, inputs, settings.max_seq_length, options.truncation_direction
+            )
         prompt_length = (
             self._prompt_length(prompt) if prompt and not settings.include_prompt else None
         )

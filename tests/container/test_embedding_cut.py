@@ -17,7 +17,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from tokenizers.processors import RobertaProcessing, TemplateProcessing
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from facts.embedding_api import EmbeddingOptions
+from facts.embedding_api import EmbeddingOptions, InputError
 from tests.support.models import REFERENCE_MODEL_DIR, REPO_ROOT, container_module
 
 cut = container_module("embedding_cut")
@@ -156,3 +156,20 @@ def test_a_1_mb_text_gives_the_whole_texts_usage_and_vector_reading_only_its_win
     assert max(read) == len(text)
     assert tokens == whole_tokens
     np.testing.assert_allclose(vectors.numpy(), whole_vectors.numpy(), atol=1e-5)
+
+
+def test_with_truncate_false_a_1_mb_text_is_refused_reading_only_its_window(loaded, monkeypatch):
+    text = ((REPO_ROOT / "README.md").read_text() * 60)[:1_000_000]
+    read: list[int] = []
+    original = type(loaded.tokenizer).__call__
+
+    def recording(self, texts, *args, **kwargs):
+        read.extend(len(t) for t in ([texts] if isinstance(texts, str) else texts))
+        return original(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(type(loaded.tokenizer), "__call__", recording)
+    with pytest.raises(InputError) as raised:
+        loaded.embed(["short", text], EmbeddingOptions(truncate=False))
+    assert str(raised.value).startswith("inputs [1] are longer than the max_seq_length of 256")
+    assert "longest: over " in str(raised.value)
+    assert max(read) <= loaded.settings.max_seq_length * cut.WINDOW_CHARS_PER_TOKEN

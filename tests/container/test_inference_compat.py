@@ -305,7 +305,7 @@ def test_dlc_handler_service_answers_json_lines_in_json_lines_without_an_accept(
     assert cosine.min() >= 0.9999
 
 
-# One body (a file named in argv) through handle(): the model server's exception, as the toolkit raises it.
+# One body (a file named in argv) through handle(): the model server's exception, as raised.
 _TOOLKIT_REFUSAL_CHILD = (
     _TOOLKIT_CHILD.split("service = HuggingFaceHandlerService()")[0]
     + """

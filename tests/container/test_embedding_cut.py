@@ -18,7 +18,12 @@ from tokenizers.processors import RobertaProcessing, TemplateProcessing
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from facts.embedding_api import EmbeddingOptions, InputError
-from tests.support.models import REFERENCE_MODEL_DIR, REPO_ROOT, container_module
+from tests.support.models import (
+    REFERENCE_MODEL_DIR,
+    REPO_ROOT,
+    container_module,
+    import_inference,
+)
 
 cut = container_module("embedding_cut")
 SPECIALS = ["<s>", "</s>", "<pad>", "<unk>"]
@@ -126,10 +131,21 @@ def test_a_text_with_no_word_split_within_the_windows_is_read_whole(tokenizer):
 # Through the encoder: the same usage and vectors, and the tokenizer never reads the whole text.
 
 
+def characters_read(tokenizer, monkeypatch) -> list[int]:
+    """The length of every text `tokenizer` is handed from now on (filled as it is called)."""
+    read: list[int] = []
+    original = type(tokenizer).__call__
+
+    def recording(self, texts, *args, **kwargs):
+        read.extend(len(t) for t in ([texts] if isinstance(texts, str) else texts))
+        return original(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(type(tokenizer), "__call__", recording)
+    return read
+
+
 @pytest.fixture(scope="module")
 def loaded():
-    from tests.support.models import import_inference
-
     return import_inference().model_fn(str(REFERENCE_MODEL_DIR))
 
 
@@ -139,14 +155,7 @@ def test_a_1_mb_text_gives_the_whole_texts_usage_and_vector_reading_only_its_win
 ):
     text = ((REPO_ROOT / "README.md").read_text() * 200)[:1_000_000]
     options = EmbeddingOptions(truncation_direction=side)
-    read: list[int] = []
-    original = type(loaded.tokenizer).__call__
-
-    def recording(self, texts, *args, **kwargs):
-        read.extend(len(t) for t in ([texts] if isinstance(texts, str) else texts))
-        return original(self, texts, *args, **kwargs)
-
-    monkeypatch.setattr(type(loaded.tokenizer), "__call__", recording)
+    read = characters_read(loaded.tokenizer, monkeypatch)
     vectors, tokens = loaded.embed([text, "short"], options)
     limit = loaded.settings.max_seq_length
     assert max(read) <= limit * cut.WINDOW_CHARS_PER_TOKEN
@@ -160,14 +169,7 @@ def test_a_1_mb_text_gives_the_whole_texts_usage_and_vector_reading_only_its_win
 
 def test_with_truncate_false_a_1_mb_text_is_refused_reading_only_its_window(loaded, monkeypatch):
     text = ((REPO_ROOT / "README.md").read_text() * 60)[:1_000_000]
-    read: list[int] = []
-    original = type(loaded.tokenizer).__call__
-
-    def recording(self, texts, *args, **kwargs):
-        read.extend(len(t) for t in ([texts] if isinstance(texts, str) else texts))
-        return original(self, texts, *args, **kwargs)
-
-    monkeypatch.setattr(type(loaded.tokenizer), "__call__", recording)
+    read = characters_read(loaded.tokenizer, monkeypatch)
     with pytest.raises(InputError) as raised:
         loaded.embed(["short", text], EmbeddingOptions(truncate=False))
     assert str(raised.value).startswith("inputs [1] are longer than the max_seq_length of 256")

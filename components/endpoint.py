@@ -91,7 +91,7 @@ def model_environment(
         MODEL_ID_VARIABLE: model_id,
         MODEL_REVISION_VARIABLE: model_revision,
         **({ARTIFACT_SHA256_VARIABLE: artifact_sha256} if artifact_sha256 else {}),
-        # The prompt applied when a request names none (code/embedding_encoder.py checks it).
+        # The prompt applied when a request names none (code/sentence_embedding/encoder.py checks).
         **({DEFAULT_PROMPT_VARIABLE: default_prompt_name} if default_prompt_name else {}),
         # At most this many tokens per text (bounds the attention's memory for long-context models).
         **({MAX_SEQ_LENGTH_VARIABLE: str(max_seq_length)} if max_seq_length else {}),

@@ -10,7 +10,9 @@ archive runs its code; its `model_fn` loads the model and its
 `input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
 the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
 worker. Errors an inference script marks with an HTTP `status` (4xx) keep it; any other exception
-is a 500 here (the DLC's toolkit would answer 400 with the same message).
+is a 500 with facts/embedding_api.py's INTERNAL_ERROR_MESSAGE, its cause logged (the DLC's toolkit
+would answer 400 with the exception's text, which is why the project's hooks raise only errors
+written for the caller).
 
 Two more doors to the same model: `POST /v1/embeddings` (OpenAI's route and error shape, so the
 `openai` SDK works with `base_url=…/v1`), and `POST /endpoints/{name}/invocations` (SageMaker
@@ -42,6 +44,7 @@ from typing import Any
 from embedding_client.serve_artifact import ArtifactError, prepare_model_dir
 from embedding_client.serve_body import BodyError, LingeringServer, read_body
 from facts.artifact_keys import model_id_from_key
+from facts.embedding_api import INTERNAL_ERROR_MESSAGE
 from facts.http_api import OPENAI_ROUTE
 from facts.sagemaker_endpoints import MODEL_ID_VARIABLE, NUM_THREADS_VARIABLE
 from facts.serverless import MAX_PAYLOAD_BYTES
@@ -174,10 +177,12 @@ class InferenceHandler:
                 output = self._script.output_fn(prediction, accept)
         except Exception as error:  # the endpoint answers; it never dies on a request
             status = getattr(error, "status", None)
+            message = str(error)
             if not (isinstance(status, int) and 400 <= status < 600):
-                status = HTTPStatus.INTERNAL_SERVER_ERROR
+                # As the container's hooks do: the cause goes to the log, not to the caller.
+                status, message = HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR_MESSAGE
                 logger.exception("inference failed")
-            return Invocation(int(status), error_body(int(status), str(error)), "application/json")
+            return Invocation(int(status), error_body(int(status), message), "application/json")
         payload = output.encode("utf-8") if isinstance(output, str) else bytes(output)
         # As the toolkit does: the answer is labelled with what the caller accepts, JSON for any.
         answer_type = _media_type(content_type) or "application/json"

@@ -30,6 +30,7 @@ from components.endpoint_monitoring import (
     EndpointMonitoring,
     EndpointMonitoringArgs,
 )
+from components.endpoint_record import EndpointRecord, EndpointRecordArgs, record_key
 from components.failed_endpoint_guard import (
     OWNER_ID_TAG,
     FailedEndpointGuard,
@@ -368,6 +369,8 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
             opts=child,
         )
         endpoint_tags = {**dict(args.tags), OWNER_ID_TAG: args.bucket_arn}
+        bucket = pulumi.Output.from_input(args.bucket_arn).apply(lambda arn: arn.split(":::")[-1])
+        record = record_key(args.artifact_prefix, args.endpoint_name)
         guard = FailedEndpointGuard(
             f"{name}-failed-endpoint-guard",
             FailedEndpointGuardArgs(
@@ -376,6 +379,8 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 aws=args.aws,
                 owner_tags=endpoint_tags,
                 import_command=self._import_command(name, args.endpoint_name),
+                record_bucket=bucket,
+                record_key=record,
             ),
             opts=child,
         )
@@ -399,6 +404,20 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 # (the engine ignores a trigger that had no value before).
                 replacement_trigger=guard.failed_endpoint,
                 replace_with=[guard],
+            ),
+        )
+        EndpointRecord(
+            f"{name}-record",
+            EndpointRecordArgs(
+                endpoint_name=endpoint.name,
+                endpoint_config_name=endpoint.endpoint_config_name,
+                bucket=bucket,
+                record_key=record,
+                aws=args.aws or AwsSettings(region=args.region),
+            ),
+            # Runs once the Endpoint is in the state, and again for a recreated one.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[endpoint], replace_with=[endpoint]
             ),
         )
         return endpoint, guard

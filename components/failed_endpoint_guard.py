@@ -45,6 +45,8 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.endpoint_record import endpoint_identity as identity
+from components.endpoint_record import read_record
 from components.project_provider import (
     ProjectProvider,
     is_unknown,
@@ -60,6 +62,10 @@ DELETE_POLL_SECONDS = 10
 OUTPUT_NAMES = ("failed_endpoint", "failure_reason")
 # `failed_endpoint` when no endpoint of the name exists: "absent <unique>", new at every check.
 ABSENT_MARKER = "absent"
+# `failed_endpoint` for this stack's endpoint that the state never recorded: "untracked <id>".
+UNTRACKED_MARKER = "untracked"
+# Statuses an endpoint leaves by itself; an unrecorded one is waited for before it is removed.
+SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 # The tag that tells two stacks of one project and stack name apart (another backend, another
 # person): the name of the stack's own artifact bucket, which S3 auto-names uniquely.
 OWNER_ID_TAG = "embedding-endpoint:owner"
@@ -67,6 +73,8 @@ INPUT_NAMES = (
     "endpoint_name",
     "owner_tags",
     "import_command",
+    "record_bucket",
+    "record_key",
     "region",
     "aws_profile",
     "aws_assume_roles",
@@ -134,31 +142,71 @@ def foreign_endpoint_failure(name: str, tags: dict[str, str], import_command: st
     )
 
 
-def identity(described: Any) -> str:
-    """Names one endpoint incarnation: a recreated endpoint has the same ARN, not the time."""
-    created = described.get("CreationTime")
-    stamp = created.isoformat() if hasattr(created, "isoformat") else str(created)
-    return f"{described['EndpointArn']} created {stamp}"
+def unrecorded(props: Any, described: Any, tags: dict[str, str]) -> bool:
+    """True for this stack's endpoint that the state never recorded (components/endpoint_record.py).
+
+    Only an endpoint created by this version (it carries OWNER_ID_TAG) whose record S3 could be
+    asked for: no record, or a record of another incarnation. Anything uncertain (an unknown
+    bucket at preview, S3 unreadable) counts as recorded, so it is never removed.
+    """
+    bucket, key = props.get("record_bucket"), props.get("record_key")
+    if OWNER_ID_TAG not in tags or not bucket or not key or is_unknown(bucket):
+        return False
+    try:
+        recorded = read_record(AwsSettings.from_inputs(props).client("s3"), bucket, key)
+    except Exception:  # noqa: BLE001 - uncertain: never remove on a guess
+        return False
+    return recorded != identity(described)
+
+
+def _wait_until_settled(client: Any, name: str, deadline: float, poll: float) -> Any:
+    """DescribeEndpoint once the endpoint is no longer Creating, Updating or rolling back."""
+    import time
+
+    while True:
+        described = describe(client, name)
+        if described is None or described["EndpointStatus"] not in SETTLING:
+            return described
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"the endpoint {name} the state does not hold is still "
+                f"{described['EndpointStatus']}; run `pulumi up` again once it settled"
+            )
+        time.sleep(poll)
 
 
 def remove_failed(props: Any) -> None:
-    """Delete the endpoint `failed_endpoint` names, if it is still that `Failed` endpoint."""
+    """Delete the endpoint `failed_endpoint` names, if it is still that `Failed` endpoint.
+
+    An endpoint `check` found unrecorded (`UNTRACKED_MARKER`) is first waited for while it is
+    still being created or updated, then deleted whatever its status, if it is still that one.
+    """
     import time
 
-    name, wanted = props["endpoint_name"], props.get("failed_endpoint")
+    name, wanted = props["endpoint_name"], props.get("failed_endpoint") or ""
     if not wanted:
         return
     client = sagemaker_client(props)
-    described = describe(client, name)
-    if described is None or described["EndpointStatus"] not in ("Failed", "Deleting"):
-        return  # gone already, or recreated healthy since `check`: nothing of ours to delete
-    if described["EndpointStatus"] == "Failed":
-        if identity(described) != wanted:
-            return
-        client.delete_endpoint(EndpointName=name)
     timeout = float(props.get("delete_timeout_seconds") or DELETE_TIMEOUT_SECONDS)
     poll = float(props.get("delete_poll_seconds") or 0)
     deadline = time.monotonic() + timeout
+    described = describe(client, name)
+    untracked = wanted.startswith(UNTRACKED_MARKER)
+    if untracked:
+        described = _wait_until_settled(client, name, deadline, poll)
+    if described is None:
+        return  # gone already
+    status = described["EndpointStatus"]
+    if status in ("Failed", "InService", "OutOfService") and untracked:
+        if f"{UNTRACKED_MARKER} {identity(described)}" != wanted:
+            return
+        client.delete_endpoint(EndpointName=name)
+    elif status == "Failed":
+        if identity(described) != wanted:
+            return
+        client.delete_endpoint(EndpointName=name)
+    elif status != "Deleting":
+        return  # recreated healthy since `check`: nothing of ours to delete
     while describe(client, name) is not None:
         if time.monotonic() >= deadline:
             raise TimeoutError(
@@ -202,6 +250,9 @@ def check(olds: Any, news: Any) -> CheckResult:
     if described["EndpointStatus"] in ("Failed", "Deleting"):
         inputs["failed_endpoint"] = identity(described)
         inputs["failure_reason"] = described.get("FailureReason") or ""
+    elif unrecorded(inputs, described, tags):
+        inputs["failed_endpoint"] = f"{UNTRACKED_MARKER} {identity(described)}"
+        inputs["failure_reason"] = "an endpoint of this stack that the state does not hold"
     return CheckResult(inputs, [])
 
 
@@ -265,6 +316,10 @@ class FailedEndpointGuardArgs:
     # endpoint without them is never touched, and preview says how to adopt it.
     owner_tags: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     import_command: pulumi.Input[str] = ""
+    # Where components/endpoint_record.py records the endpoint the state holds (None: nowhere,
+    # and an unrecorded endpoint is never removed).
+    record_bucket: pulumi.Input[str] | None = None
+    record_key: str | None = None
     delete_timeout_seconds: int = DELETE_TIMEOUT_SECONDS
     delete_poll_seconds: int = DELETE_POLL_SECONDS
 
@@ -301,6 +356,8 @@ class FailedEndpointGuard(pulumi.dynamic.Resource):
             "endpoint_name": args.endpoint_name,
             "owner_tags": dict(args.owner_tags),
             "import_command": args.import_command,
+            "record_bucket": args.record_bucket,
+            "record_key": args.record_key,
             **aws.as_inputs(),
             "aws_assume_roles": role_chain_input(aws),
             "delete_timeout_seconds": args.delete_timeout_seconds,

@@ -27,6 +27,7 @@ ROLE = "aws:iam/role:Role"
 POLICY = "aws:iam/rolePolicy:RolePolicy"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 GUARD = "pulumi-python:dynamic:Resource"
+GUARD_NAME = "embedding-failed-endpoint-guard"
 TAG = "2.1.0-transformers4.37.0-cpu-py310-ubuntu22.04"
 SHA = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
 BUCKET_ARN = "arn:aws:s3:::artifacts-1234567"
@@ -301,12 +302,12 @@ def test_the_endpoint_waits_for_the_failed_endpoint_guard_and_its_log_group(
     on_demand: ProgramRun,
 ) -> None:
     endpoint = on_demand.one(ENDPOINT)
-    assert on_demand.one(GUARD).urn in endpoint.dependencies
+    assert on_demand.named(GUARD_NAME).urn in endpoint.dependencies
     assert on_demand.one(LOG_GROUP).urn in endpoint.dependencies
 
 
 def test_the_guard_watches_the_endpoints_name_in_its_region(on_demand: ProgramRun) -> None:
-    inputs = on_demand.one(GUARD).inputs
+    inputs = on_demand.named(GUARD_NAME).inputs
     assert (inputs["endpoint_name"], inputs["region"]) == ("embedding-endpoint-dev", "eu-south-1")
 
 
@@ -332,13 +333,13 @@ def test_the_endpoints_log_group_is_declared_with_a_retention(
 def test_a_replaced_guard_replaces_the_endpoint_even_from_a_state_without_trigger(
     on_demand: ProgramRun,
 ) -> None:
-    assert on_demand.one(ENDPOINT).replace_with == (on_demand.one(GUARD).urn,)
+    assert on_demand.one(ENDPOINT).replace_with == (on_demand.named(GUARD_NAME).urn,)
 
 
 def test_the_endpoint_carries_the_owner_tags_the_guard_compares(on_demand: ProgramRun) -> None:
     tags = on_demand.one(ENDPOINT).inputs["tags"]
     assert tags[OWNER_ID_TAG] == BUCKET_ARN
-    assert on_demand.one(GUARD).inputs["owner_tags"] == tags
+    assert on_demand.named(GUARD_NAME).inputs["owner_tags"] == tags
 
 
 def test_the_guard_names_the_import_that_adopts_an_endpoint_of_this_name(
@@ -346,7 +347,7 @@ def test_the_guard_names_the_import_that_adopts_an_endpoint_of_this_name(
 ) -> None:
     component = on_demand.one("embedding-endpoint:index:ServerlessEmbeddingEndpoint")
     endpoint = on_demand.one(ENDPOINT)
-    command = on_demand.one(GUARD).inputs["import_command"]
+    command = on_demand.named(GUARD_NAME).inputs["import_command"]
     # The engine leaves the root stack's type out of a top-level resource's URN (the mocks
     # keep it): `urn:pulumi:<stack>::<project>::<type>::<name>`.
     project, stack = component.urn.split("::")[1], component.urn.split("::")[0].split(":")[-1]
@@ -359,4 +360,17 @@ def test_the_guard_names_the_import_that_adopts_an_endpoint_of_this_name(
 
 def test_alarms_and_dashboard_wait_for_the_guards_ownership_check(on_demand: ProgramRun) -> None:
     monitoring = on_demand.one("embedding-endpoint:index:EndpointMonitoring")
-    assert on_demand.one(GUARD).urn in monitoring.dependencies
+    assert on_demand.named(GUARD_NAME).urn in monitoring.dependencies
+
+
+def test_the_record_is_written_once_the_endpoint_is_in_the_state(on_demand: ProgramRun) -> None:
+    record = on_demand.named("embedding-record")
+    endpoint = on_demand.one(ENDPOINT)
+    assert endpoint.urn in record.dependencies
+    assert record.replace_with == (endpoint.urn,), "a recreated endpoint is recorded again"
+    guard = on_demand.named(GUARD_NAME).inputs
+    assert (guard["record_bucket"], guard["record_key"]) == (
+        record.inputs["bucket"],
+        record.inputs["record_key"],
+    )
+    assert record.inputs["bucket"] == BUCKET_ARN.split(":::")[-1]

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from components.endpoint_record import EndpointRecordProvider
 from components.failed_endpoint_guard import (
     OWNER_ID_TAG,
     FailedEndpointGuard,
@@ -472,3 +473,91 @@ def test_a_deleting_endpoint_is_waited_for_and_replaced(provider, aws, name, fau
     news = provider.check(outs, guard_inputs(aws, name)).inputs
     assert news["failed_endpoint"] != outs["failed_endpoint"]
     assert endpoint_replaced(provider, outs, news, old_trigger=outs["failed_endpoint"])
+
+
+# --- an endpoint of this stack the state never recorded (Ctrl-C, timeout while waiting) -------
+
+RECORD_KEY = "models/_endpoints/embedding-endpoint-dev.json"
+
+
+def recorded_inputs(aws: AwsEndpoint, name: str, bucket: str, **overrides: Any) -> dict[str, Any]:
+    return owned_inputs(aws, name, record_bucket=bucket, record_key=RECORD_KEY, **overrides)
+
+
+def record_endpoint(aws: AwsEndpoint, name: str, bucket: str) -> None:
+    """The EndpointRecord step of an `up` whose Endpoint step succeeded."""
+    EndpointRecordProvider().create(
+        {
+            "endpoint_name": name,
+            "endpoint_config_name": "cfg",
+            "bucket": bucket,
+            "record_key": RECORD_KEY,
+            "region": aws.region,
+            "aws_profile": None,
+            "aws_assume_roles": [],
+            "aws_endpoints": {"sagemaker": aws.url, "s3": aws.url},
+        }
+    )
+
+
+def interrupted_create(faults: SageMakerFaults, name: str, status: str = "Creating") -> None:
+    """`pulumi up` is stopped while the provider waits: the endpoint exists, unrecorded."""
+    deployed = faults.model_and_config("interrupted", SHA)
+    faults.create_endpoint(name, deployed.config_name, OURS)
+    faults.set_status(name, status)
+
+
+def test_an_unrecorded_endpoint_of_this_stack_is_removed_once_it_settled(
+    provider, aws, name, faults, s3_bucket, monkeypatch
+) -> None:
+    inputs = recorded_inputs(
+        aws, name, s3_bucket, aws_endpoints={"sagemaker": aws.url, "s3": aws.url}
+    )
+    outs = deploy(provider, {}, inputs)
+    interrupted_create(faults, name)
+    checked = provider.check(outs, inputs).inputs
+    assert checked["failed_endpoint"].startswith("untracked arn:")
+    assert provider.diff("id", outs, checked).replaces == ["failed_endpoint"]
+    naps: list[float] = []
+    monkeypatch.setattr(
+        time, "sleep", lambda s: naps.append(s) or faults.set_status(name, "InService")
+    )
+    provider.create(checked)  # the replaced guard waits, then deletes
+    assert naps, "it waited while the endpoint was Creating"
+    assert not faults.exists(name), "the next `up` creates the Endpoint the state lacks"
+
+
+def test_a_recorded_endpoint_is_left_alone(provider, aws, name, faults, s3_bucket) -> None:
+    endpoints = {"sagemaker": aws.url, "s3": aws.url}
+    inputs = recorded_inputs(aws, name, s3_bucket, aws_endpoints=endpoints)
+    outs = deploy(provider, {}, inputs)
+    interrupted_create(faults, name, status="InService")
+    record_endpoint(aws, name, s3_bucket)
+    checked = provider.check(outs, inputs).inputs
+    assert provider.diff("id", outs, checked).changes is False
+    provider.create(checked)
+    assert faults.exists(name)
+
+
+def test_an_endpoint_from_before_the_owner_tag_is_never_taken_for_unrecorded(
+    provider, aws, name, faults, s3_bucket
+) -> None:
+    endpoints = {"sagemaker": aws.url, "s3": aws.url}
+    inputs = recorded_inputs(aws, name, s3_bucket, aws_endpoints=endpoints)
+    outs = deploy(provider, {}, inputs)
+    deployed = faults.model_and_config("legacy", SHA)
+    legacy = {key: value for key, value in OURS.items() if key != OWNER_ID_TAG}
+    faults.create_endpoint(name, deployed.config_name, legacy)
+    checked = provider.check(outs, inputs).inputs
+    assert provider.diff("id", outs, checked).changes is False
+
+
+def test_a_record_that_cannot_be_read_leaves_the_endpoint_alone(
+    provider, aws, name, faults
+) -> None:
+    endpoints = {"sagemaker": aws.url, "s3": aws.url}
+    inputs = recorded_inputs(aws, name, "no-such-bucket-here", aws_endpoints=endpoints)
+    outs = deploy(provider, {}, inputs)
+    interrupted_create(faults, name, status="InService")
+    checked = provider.check(outs, inputs).inputs
+    assert provider.diff("id", outs, checked).changes is False

@@ -367,7 +367,7 @@ def test_every_log_group_is_managed_with_the_stacks_retention(
     run = pulumi_program(config, stack="dev")
     log_groups = run.of_type("aws:cloudwatch/logGroup:LogGroup")
     owners = {r.name for r in log_groups}
-    assert owners == {"embedding-logs", "model-loader-logs", "http-proxy-logs"}
+    assert owners == {"embedding-logs", "model-loader-logs", "http-proxy-logs", "http-access-logs"}
     assert {r.inputs["retentionInDays"] for r in log_groups} == {7}
     endpoint_logs = run.named("embedding-logs").inputs["name"]
     assert endpoint_logs == f"/aws/sagemaker/Endpoints/{run.outputs['endpointName']}"

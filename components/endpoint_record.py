@@ -1,0 +1,139 @@
+"""EndpointRecord: which endpoint the state holds, written where the failed-endpoint guard reads it.
+
+The AWS provider records an endpoint in Pulumi's state only once its create waiter succeeded. A
+Ctrl-C during `pulumi up`, the provider's own timeout or a transient error while it waits leaves
+an endpoint in SageMaker that the state does not hold, and every later `pulumi up` fails on
+"Cannot create already existing endpoint" (`pulumi refresh` cannot help: nothing in the state
+names it). This dynamic resource comes after the Endpoint (it depends on it and is replaced with
+it), so it runs only once the Endpoint is in the state, and writes that endpoint's identity (ARN
+and creation time) to `s3://{bucket}/{prefix}_endpoints/{endpoint name}.json`. At the next
+`pulumi up`, the guard (components/failed_endpoint_guard.py) compares an endpoint of this stack's
+tags with that record: one the record does not name was never recorded, so the guard waits for it
+to settle and removes it, and the Endpoint is created again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
+
+from components.project_provider import ProjectProvider, pickle_by_value, role_chain_input
+from deploy_account.session import AwsSettings
+
+RECORD_FOLDER = "_endpoints"
+INPUT_NAMES = ("endpoint_name", "endpoint_config_name", "bucket", "record_key")
+
+
+def record_key(key_prefix: str, endpoint_name: str) -> str:
+    """Where the record of `endpoint_name` lives in the artifact bucket."""
+    return f"{key_prefix}{RECORD_FOLDER}/{endpoint_name}.json"
+
+
+def endpoint_identity(described: Any) -> str:
+    """Names one endpoint incarnation: a recreated endpoint has the same ARN, not the time."""
+    created = described.get("CreationTime")
+    stamp = created.isoformat() if hasattr(created, "isoformat") else str(created)
+    return f"{described['EndpointArn']} created {stamp}"
+
+
+def read_record(s3: Any, bucket: str, key: str) -> str | None:
+    """The recorded identity; "" when there is no record; ClientError when S3 cannot answer."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return ""
+        raise
+    try:
+        return str(json.loads(body).get("identity") or "")
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _write(props: Any) -> dict[str, Any]:
+    settings = AwsSettings.from_inputs(props)
+    described = settings.client("sagemaker").describe_endpoint(EndpointName=props["endpoint_name"])
+    identity = endpoint_identity(described)
+    settings.client("s3").put_object(
+        Bucket=props["bucket"],
+        Key=props["record_key"],
+        Body=json.dumps({"endpoint_name": props["endpoint_name"], "identity": identity}).encode(),
+        ContentType="application/json",
+    )
+    return {**props, "identity": identity}
+
+
+# --- the operations (called by the pickled shell) ---------------------------------------------
+
+
+def check(_olds: Any, news: Any) -> CheckResult:
+    return CheckResult(dict(news), [])
+
+
+def diff(_id: str, olds: Any, news: Any) -> DiffResult:
+    changed = [name for name in INPUT_NAMES if olds.get(name) != news.get(name)]
+    return DiffResult(changes=bool(changed), replaces=[], stables=[], delete_before_replace=False)
+
+
+def create(props: Any) -> CreateResult:
+    return CreateResult(props["endpoint_name"], _write(props))
+
+
+def update(_id: str, _olds: Any, news: Any) -> UpdateResult:
+    return UpdateResult(_write(news))
+
+
+def delete(_id: str, props: Any) -> None:
+    """Forget the record (the endpoint goes first: it depends on nothing of ours)."""
+    settings = AwsSettings.from_inputs(props)
+    settings.client("s3").delete_object(Bucket=props["bucket"], Key=props["record_key"])
+
+
+def read(id_: str, props: Any) -> ReadResult:
+    return ReadResult(id_, dict(props))
+
+
+class EndpointRecordProvider(ProjectProvider):
+    """Pickled by value; each method calls this module's function of the same name."""
+
+    OPERATIONS_MODULE = "components.endpoint_record"
+
+
+pickle_by_value(EndpointRecordProvider)
+
+
+@dataclass(frozen=True)
+class EndpointRecordArgs:
+    """The endpoint to record, and where its record goes."""
+
+    endpoint_name: pulumi.Input[str]
+    endpoint_config_name: pulumi.Input[str]
+    bucket: pulumi.Input[str]
+    record_key: str
+    aws: AwsSettings
+
+
+class EndpointRecord(pulumi.dynamic.Resource):
+    """Records the identity of the endpoint the state holds (see the module's docstring)."""
+
+    identity: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: EndpointRecordArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        props = {
+            "endpoint_name": args.endpoint_name,
+            "endpoint_config_name": args.endpoint_config_name,
+            "bucket": args.bucket,
+            "record_key": args.record_key,
+            **args.aws.as_inputs(),
+            "aws_assume_roles": role_chain_input(args.aws),
+            "identity": None,
+        }
+        super().__init__(EndpointRecordProvider(), name, props, opts)

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # packages of its runtime). `facts` is the shared bottom layer; the Pulumi program (`components`)
 # drives the loader in-process (runner `local`) and reads its format version, and runs the
 # client's post-deploy check with the client's AWS session recipe (embedding_client/aws_session).
-# scripts/export_onnx.py fuses a graph with the loader's own code (loader/graph_fusion.py).
+# scripts/export_onnx.py fuses a graph with the loader's own code (loader/graph_fusion.py);
+# scripts/dlc_server.py prepares an artifact as `serve` does, and the benchmarks start it.
 ALLOWED = {
     "facts": set(),
     "container": {"facts"},
@@ -27,8 +28,8 @@ ALLOWED = {
     "embedding_client": {"facts"},
     "components": {"facts", "loader", "embedding_client"},
     "__main__": {"components"},
-    "scripts": {"facts", "loader"},
-    "benchmarks": {"facts", "loader", "embedding_client", "container"},
+    "scripts": {"facts", "loader", "embedding_client"},
+    "benchmarks": {"facts", "loader", "embedding_client", "container", "scripts"},
 }
 PROJECT = {"facts", "container", "loader", "proxy", "embedding_client", "components", "tests"}
 # The container's modules are imported by their bare names (code/ is on sys.path there).

@@ -8,8 +8,8 @@ The artifact is prepared as the Hugging Face DLC prepares it: `model.tar.gz` is 
 model directory and `code/inference.py` is imported from it; its `model_fn` loads the model and its
 `input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
 the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
-worker. Errors an inference script marks with an HTTP `status` (4xx) keep it; any other exception
-is a 500 here (the DLC's toolkit would answer 400 with the same message).
+worker. The hooks run as the DLC's toolkit runs them, so every error they raise is a 400 with its
+message, as on SageMaker (toolkit_handle.py; tests/dlc/ compares the two servers).
 
 Two more doors to the same model: `POST /v1/embeddings` (OpenAI's route and error shape, so the
 `openai` SDK works with `base_url=…/v1`), and `POST /endpoints/{name}/invocations` (SageMaker
@@ -39,6 +39,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from embedding_client import toolkit_handle
 from facts.artifact_keys import model_id_from_key
 from facts.identifiers import parse_s3_url
 from facts.serverless import MAX_PAYLOAD_BYTES
@@ -182,10 +183,6 @@ def error_body(status: int, message: str) -> bytes:
     return json.dumps({"code": status, "type": kind, "message": message}).encode("utf-8")
 
 
-def _media_type(header: str | None) -> str:
-    return (header or "").split(";", 1)[0].strip().lower()
-
-
 def openai_error_body(status: int, message: str) -> bytes:
     """OpenAI's error shape, which its SDK turns into an exception carrying the message."""
     kind = "invalid_request_error" if status < 500 else "server_error"
@@ -222,25 +219,22 @@ class InferenceHandler:
         return cls(script, script.model_fn(str(model_dir)))
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Invocation:
-        if not accept or accept.strip() == "*/*":
-            accept = "application/json"  # what the toolkit assumes when the caller has no wish
+        """The hooks run as the DLC's toolkit runs them (embedding_client/toolkit_handle.py)."""
+        accept = toolkit_handle.effective_accept(accept)
         try:
             with self._lock:
-                data = self._script.input_fn(body, content_type)
+                data = self._script.input_fn(
+                    toolkit_handle.hook_input(body, content_type), content_type
+                )
                 prediction = self._script.predict_fn(data, self._model)
                 output = self._script.output_fn(prediction, accept)
         except Exception as error:  # the endpoint answers; it never dies on a request
-            status = getattr(error, "status", None)
-            if not (isinstance(status, int) and 400 <= status < 600):
-                status = HTTPStatus.INTERNAL_SERVER_ERROR
+            if not isinstance(getattr(error, "status", None), int):
                 logger.exception("inference failed")
-            return Invocation(int(status), error_body(int(status), str(error)), "application/json")
+            status = toolkit_handle.ERROR_STATUS
+            return Invocation(status, toolkit_handle.error_body(str(error)), "application/json")
         payload = output.encode("utf-8") if isinstance(output, str) else bytes(output)
-        # As the toolkit does: the answer is labelled with what the caller accepts, JSON for any.
-        answer_type = _media_type(content_type) or "application/json"
-        if answer_type != "application/jsonlines":
-            answer_type = "application/json"
-        return Invocation(HTTPStatus.OK, payload, answer_type)
+        return Invocation(HTTPStatus.OK, payload, accept)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -145,19 +145,22 @@ def test_bad_input_is_a_400_with_the_scripts_message(served):
     assert answer["code"] == 400 and "empty list" in answer["message"]
 
 
-def test_unsupported_content_type_is_a_415(served):
+# As the DLC's toolkit answers (tests/dlc/ compares with the real model server): every error the
+# hooks raise is a 400 carrying its message, and the answer is labelled with the Accept as sent.
+def test_unsupported_content_type_is_a_400_naming_the_allowed_ones(served):
     status, _, body = invoke(served.url, b"a,b", content_type="text/csv")
-    assert status == 415 and "application/json" in json.loads(body)["message"]
+    assert status == 400 and "application/json" in json.loads(body)["message"]
 
 
-def test_unsupported_accept_is_a_406(served):
-    status, _, _ = invoke(served.url, {"inputs": "a"}, accept="text/csv")
-    assert status == 406
+def test_unsupported_accept_is_a_400_naming_it(served):
+    status, _, body = invoke(served.url, {"inputs": "a"}, accept="text/csv")
+    assert status == 400 and "text/csv" in json.loads(body)["message"]
 
 
-def test_accept_listing_json_among_others_is_answered_with_json(served):
-    status, headers, _ = invoke(served.url, {"inputs": "a"}, accept="text/html, */*;q=0.8")
-    assert status == 200 and headers["Content-Type"] == "application/json"
+def test_accept_listing_json_among_others_is_answered_with_json_labelled_as_asked(served):
+    status, headers, body = invoke(served.url, {"inputs": "a"}, accept="text/html, */*;q=0.8")
+    assert status == 200 and headers["Content-Type"] == "text/html, */*;q=0.8"
+    assert len(json.loads(body)["embeddings"]) == 1
 
 
 def test_accept_any_is_answered_with_json(served):
@@ -208,7 +211,7 @@ def test_failed_load_makes_ping_500_with_the_reason():
         endpoint.stop()
 
 
-def test_unexpected_script_exception_is_a_500_and_the_endpoint_keeps_serving(served, monkeypatch):
+def test_unexpected_script_exception_is_a_400_and_the_endpoint_keeps_serving(served, monkeypatch):
     handler_ = served.state.handler
 
     def broken(data, model):
@@ -216,7 +219,7 @@ def test_unexpected_script_exception_is_a_500_and_the_endpoint_keeps_serving(ser
 
     monkeypatch.setattr(handler_._script, "predict_fn", broken)
     status, _, body = invoke(served.url, {"inputs": "a"})
-    assert status == 500 and json.loads(body)["message"] == "out of memory"
+    assert status == 400 and json.loads(body)["message"] == "out of memory"
     monkeypatch.undo()
     assert invoke(served.url, {"inputs": "a"})[0] == 200
 

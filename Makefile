@@ -48,8 +48,12 @@ down:
 promote: venv
 	$(PY) scripts/promote.py --from $(FROM) --to $(TO)
 
-bench: venv wheels
+bench: venv wheels dlc-env
 	$(PY) -m benchmarks
+
+# Cold start and worker memory under the DLC's own model server (benchmarks/results/cold_start.md).
+bench-cold-start: venv wheels dlc-env
+	$(PY) -m benchmarks cold_start
 
 # DLC=1 serves the archive under the DLC's own model server instead (after `make dlc-env`).
 serve: venv

@@ -26,7 +26,15 @@ from pathlib import Path
 
 from scripts.dlc_env import STACKS, DlcEnvError, Stack, env_dir, env_python
 
-ENTRY = "from sagemaker_huggingface_inference_toolkit import serving; serving.main()"
+# The DLC's start command, except for one path: the toolkit writes the model server's config to
+# /etc/sagemaker-mms.properties (root only, one per machine); here it goes into the scratch folder.
+ENTRY = """
+import os, sys
+import sagemaker_inference.model_server as base
+from sagemaker_huggingface_inference_toolkit import mms_model_server, serving
+base.MMS_CONFIG_FILE = mms_model_server.MMS_CONFIG_FILE = sys.argv[1]
+serving.main()
+"""
 # The model server refuses some high ports ("Invalid port number"); these worked here.
 PORTS = range(20000, 32000)
 READY_TIMEOUT = 300.0
@@ -50,14 +58,16 @@ class DlcServer:
     log: Path
     started: float  # time.monotonic() just before the process was started
 
-    def request(self, method: str, path: str, body: bytes = b"", headers=None) -> Answer:
-        return http_request(self.port, method, path, body, headers or {})
+    def request(
+        self, method: str, path: str, body: bytes = b"", headers=None, timeout: float = 120
+    ) -> Answer:
+        return http_request(self.port, method, path, body, headers or {}, timeout)
 
     def log_tail(self, characters: int = 4000) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")[-characters:]
 
-    def worker_pids(self) -> list[int]:
-        """The Python workers (multi-model-server's model_service_worker) in this group."""
+    def worker_pids(self, marker: bytes = b"model_service_worker") -> list[int]:
+        """The processes of this group whose command line holds `marker` (default: the workers)."""
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -67,13 +77,13 @@ class DlcServer:
                 same_group = os.getpgid(int(entry.name)) == self.process.pid
             except (OSError, ProcessLookupError):
                 continue
-            if same_group and b"model_service_worker" in command:
+            if same_group and marker in command:
                 pids.append(int(entry.name))
         return pids
 
-    def worker_peak_rss_bytes(self) -> int:
+    def worker_peak_rss_bytes(self, marker: bytes = b"model_service_worker") -> int:
         """The largest worker's peak resident set (VmHWM), as the kernel recorded it."""
-        peaks = [_vm_hwm(pid) for pid in self.worker_pids()]
+        peaks = [_vm_hwm(pid) for pid in self.worker_pids(marker)]
         return max([peak for peak in peaks if peak is not None], default=0)
 
     def stop(self) -> None:
@@ -112,9 +122,11 @@ def _wait_group_gone(pgid: int, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def http_request(port: int, method: str, path: str, body: bytes, headers: dict) -> Answer:
+def http_request(
+    port: int, method: str, path: str, body: bytes, headers: dict, timeout: float = 120
+) -> Answer:
     """One request on a new connection to 127.0.0.1:`port`."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request(method, path, body=body or None, headers=headers)
         response = connection.getresponse()
@@ -164,7 +176,7 @@ def start(
     log = scratch / "model-server.log"
     started = time.monotonic()
     process = subprocess.Popen(
-        [str(python), "-c", ENTRY],
+        [str(python), "-c", ENTRY, str(base / "mms.properties")],
         cwd=base,  # the toolkit writes its .sagemaker/mms/ files under the working directory
         env=environment,
         stdout=log.open("wb"),

@@ -15,11 +15,13 @@ raised here with HTTP 400 and the exception's message, so every message is writt
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from embedding_dense import load_dense_modules
 from embedding_encoder import (
@@ -39,12 +41,34 @@ from facts.embedding_api import (
     JSONLINES_CONTENT_TYPE,
     EmbeddingRequest,
     InputError,
+    InternalError,
     Usage,
     parse_body,
     render_response,
 )
 
 logger = logging.getLogger(__name__)
+Hook = TypeVar("Hook", bound=Callable[..., Any])
+
+
+def answers_the_caller(hook: Hook) -> Hook:
+    """A request hook whose unexpected failures reach the caller as InternalError, logged here.
+
+    The toolkit turns any exception into a 400 carrying its text: an InputError's text is written
+    for the caller; any other exception's is not (it can name paths and internals).
+    """
+
+    @functools.wraps(hook)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return hook(*args, **kwargs)
+        except (InputError, InternalError):
+            raise
+        except Exception as error:
+            logger.exception("%s failed", hook.__name__)
+            raise InternalError() from error
+
+    return guarded  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -130,9 +154,15 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     return loaded
 
 
+@answers_the_caller
 def input_fn(input_data: Any, content_type: str | None, context: Any = None) -> EmbeddingRequest:
     """Toolkit hook: decode and validate the request body (JSON, or JSON lines)."""
-    raw = input_data.encode("utf-8") if isinstance(input_data, str) else bytes(input_data)
+    # surrogatepass: a str body holding a lone surrogate is refused as not UTF-8, not a crash.
+    raw = (
+        input_data.encode("utf-8", "surrogatepass")
+        if isinstance(input_data, str)
+        else bytes(input_data)
+    )
     return parse_body(raw, _media_type(content_type) or JSON_CONTENT_TYPE, request_limit_bytes())
 
 
@@ -156,6 +186,7 @@ def info(model: EmbeddingModel) -> dict[str, Any]:
     }
 
 
+@answers_the_caller
 def predict_fn(
     data: EmbeddingRequest, model: EmbeddingModel, context: Any = None
 ) -> Prediction | dict[str, Any]:
@@ -167,13 +198,21 @@ def predict_fn(
     return Prediction(data, vectors.tolist(), model.model_id, Usage(tokens))
 
 
+@answers_the_caller
 def output_fn(prediction: Any, accept: str | None, context: Any = None) -> str:
-    """Toolkit hook: the response in the request's shape; a 406 for an accept it cannot meet."""
+    """Toolkit hook: the response in the request's shape; a 406 for an accept it cannot meet.
+
+    A JSON-lines request is answered in JSON lines under `application/json` too: the toolkit
+    hands a missing Accept and `*/*` over as `application/json`, so a caller's explicit JSON and
+    no wish at all look the same here, and the request's own content type says more.
+    """
     answer_type = JSON_CONTENT_TYPE
+    acceptable = ["", "*/*", "application/*", JSON_CONTENT_TYPE]
     if isinstance(prediction, Prediction) and prediction.request.shape == "jsonlines":
         answer_type = JSONLINES_CONTENT_TYPE
+        acceptable.append(JSONLINES_CONTENT_TYPE)
     media_types = [_media_type(part) for part in (accept or "").split(",")]
-    if not any(m in ("", "*/*", "application/*", answer_type) for m in media_types):
+    if not any(m in acceptable for m in media_types):
         raise InputError(
             f"cannot answer with accept {accept!r}; this request's answer is {answer_type!r}",
             status=406,

@@ -9,7 +9,9 @@ model directory and `code/inference.py` is imported from it; its `model_fn` load
 `input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
 the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
 worker. The hooks run as the DLC's toolkit runs them, so every error they raise is a 400 with its
-message, as on SageMaker (toolkit_handle.py; tests/dlc/ compares the two servers).
+message, as on SageMaker (toolkit_handle.py; tests/dlc/ compares the two servers); an exception
+that is not the project's own error is answered with facts/embedding_api.py's
+INTERNAL_ERROR_MESSAGE, its cause logged, as the container's hooks do.
 
 Two more doors to the same model: `POST /v1/embeddings` (OpenAI's route and error shape, so the
 `openai` SDK works with `base_url=…/v1`), and `POST /endpoints/{name}/invocations` (SageMaker
@@ -41,6 +43,7 @@ from typing import Any
 
 from embedding_client import toolkit_handle
 from facts.artifact_keys import model_id_from_key
+from facts.embedding_api import INTERNAL_ERROR_MESSAGE
 from facts.identifiers import parse_s3_url
 from facts.serverless import MAX_PAYLOAD_BYTES
 
@@ -229,10 +232,13 @@ class InferenceHandler:
                 prediction = self._script.predict_fn(data, self._model)
                 output = self._script.output_fn(prediction, accept)
         except Exception as error:  # the endpoint answers; it never dies on a request
+            message = str(error)
             if not isinstance(getattr(error, "status", None), int):
+                # As the container's hooks do: the cause goes to the log, not to the caller.
+                message = INTERNAL_ERROR_MESSAGE
                 logger.exception("inference failed")
             status = toolkit_handle.ERROR_STATUS
-            return Invocation(status, toolkit_handle.error_body(str(error)), "application/json")
+            return Invocation(status, toolkit_handle.error_body(message), "application/json")
         payload = output.encode("utf-8") if isinstance(output, str) else bytes(output)
         return Invocation(HTTPStatus.OK, payload, accept)
 

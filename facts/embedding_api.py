@@ -58,6 +58,23 @@ class InputError(ValueError):
         self.status = status
 
 
+# What a caller is told when serving fails for a reason that is not its request: the same words
+# from every server, never the exception's own text (which can hold paths and internals).
+INTERNAL_ERROR_MESSAGE = (
+    "the endpoint failed while answering this request (an internal error, logged on the "
+    "endpoint); retry it, and report it if it persists"
+)
+
+
+class InternalError(RuntimeError):
+    """A failure that is not the request's fault; servers log the cause and answer the message."""
+
+    status = 500
+
+    def __init__(self) -> None:
+        super().__init__(INTERNAL_ERROR_MESSAGE)
+
+
 @dataclass(frozen=True)
 class EmbeddingOptions:
     """What a caller may choose besides the texts; None means the model's or server's default."""
@@ -127,15 +144,28 @@ def _dimensions(value: Any) -> int | None:
     return value
 
 
+def _unicode(text: str, where: str) -> str:
+    """`text` when it is valid Unicode; a JSON escape of a lone UTF-16 surrogate is not."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise InputError(
+            f"{where} holds a lone UTF-16 surrogate (\\u{ord(text[error.start]):04x} at "
+            f"character {error.start}): a text must be valid Unicode, so a \\ud800-\\udfff "
+            "escape must be half of a surrogate pair"
+        ) from None
+    return text
+
+
 def _optional_text(value: Any, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise InputError(f'"{name}" must be a string, got {type(value).__name__}')
-    return value
+    return None if value is None else _unicode(value, f'"{name}"')
 
 
 def _texts(inputs: Any, key: str) -> tuple[str, ...]:
     if isinstance(inputs, str):
-        return (inputs,)
+        return (_unicode(inputs, f'"{key}"'),)
     if not isinstance(inputs, list):
         raise InputError(
             f'"{key}" must be a string or a list of strings, got {type(inputs).__name__}'
@@ -154,6 +184,7 @@ def _texts(inputs: Any, key: str) -> tuple[str, ...]:
     for index, item in enumerate(inputs):
         if not isinstance(item, str):
             raise InputError(f'"{key}"[{index}] must be a string, got {type(item).__name__}')
+        _unicode(item, f'"{key}"[{index}]')
     return tuple(inputs)
 
 
@@ -233,6 +264,12 @@ def _decode_json(raw: bytes, what: str) -> Any:
         raise InputError(f"{what} is not UTF-8: {error}") from error
     except ValueError as error:
         raise InputError(f"{what} is not valid JSON: {error}") from error
+    except RecursionError:
+        raise InputError(
+            f"{what} nests JSON arrays or objects too deeply to read; a request is "
+            '{"inputs": a string or a list of strings, "parameters": {...}} (or OpenAI\'s '
+            '{"input": ...}), two levels deep at most'
+        ) from None
 
 
 def parse_json_lines(raw: bytes) -> EmbeddingRequest:
@@ -251,7 +288,7 @@ def parse_json_lines(raw: bytes) -> EmbeddingRequest:
             raise InputError(
                 f'line {number} must be a JSON string or an object with an "inputs" string'
             )
-        texts.append(record)
+        texts.append(_unicode(record, f"line {number}"))
     if not texts:
         raise InputError("the request holds no JSON lines")
     return EmbeddingRequest(texts=tuple(texts), shape="jsonlines")

@@ -33,6 +33,7 @@ from embedding_client.serve import (
     import_inference_script,
     prepare_model_dir,
 )
+from facts.embedding_api import INTERNAL_ERROR_MESSAGE, InputError
 from facts.serverless import MAX_PAYLOAD_BYTES
 from tests.fixtures.artifacts import PackagedArtifact
 from tests.fixtures.aws import AwsEndpoint, point_boto3_at
@@ -138,11 +139,36 @@ def test_json_lines_are_answered_line_for_line_in_order_as_batch_transform_sends
     assert ((ours * theirs).sum(axis=1)).min() >= 0.9999
 
 
+@pytest.mark.parametrize("accept", [None, "*/*"])
+def test_json_lines_without_a_wish_for_accept_are_answered_in_json_lines(served, accept):
+    # A Batch Transform job created without Accept (the SageMaker Python SDK's default).
+    headers = {"Content-Type": "application/jsonlines", **({"Accept": accept} if accept else {})}
+    body = b'"a"\n{"inputs": "b"}\n'
+    status, headers, answer = request(f"{served.url}/invocations", body, headers, method="POST")
+    assert status == 200, answer
+    assert headers["Content-Type"] == "application/jsonlines"
+    assert [len(json.loads(line)["embedding"]) for line in answer.splitlines()] == [DIMENSIONS] * 2
+
+
 def test_bad_input_is_a_400_with_the_scripts_message(served):
     status, _, body = invoke(served.url, {"inputs": []})
     answer = json.loads(body)
     assert status == 400
     assert answer["code"] == 400 and "empty list" in answer["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"input": "a\\ud800b"}'],
+    ids=["array-nested-100000-deep", "lone-surrogate-escape"],
+)
+def test_input_the_decoder_or_tokenizer_cannot_read_is_the_containers_400(served, body):
+    script, model = served.state.handler._script, served.state.handler._model
+    with pytest.raises(InputError) as raised:  # the container's hooks, as the toolkit calls them
+        script.predict_fn(script.input_fn(body, "application/json"), model)
+    status, _, answer = invoke(served.url, body)
+    assert status == raised.value.status == 400
+    assert json.loads(answer)["message"] == str(raised.value)
 
 
 # As the DLC's toolkit answers (tests/dlc/ compares with the real model server): every error the
@@ -219,9 +245,18 @@ def test_unexpected_script_exception_is_a_400_and_the_endpoint_keeps_serving(ser
 
     monkeypatch.setattr(handler_._script, "predict_fn", broken)
     status, _, body = invoke(served.url, {"inputs": "a"})
-    assert status == 400 and json.loads(body)["message"] == "out of memory"
+    assert status == 400 and json.loads(body)["message"] == INTERNAL_ERROR_MESSAGE
     monkeypatch.undo()
     assert invoke(served.url, {"inputs": "a"})[0] == 200
+
+
+def test_a_failure_inside_the_containers_hooks_is_a_500_with_the_fixed_message(served, monkeypatch):
+    def fails(*args, **kwargs):
+        raise RuntimeError("out of memory in /opt/ml/model")
+
+    monkeypatch.setattr(type(served.state.handler._model), "embed", fails)
+    status, _, body = invoke(served.url, {"inputs": "a"})
+    assert status == 500 and json.loads(body)["message"] == INTERNAL_ERROR_MESSAGE
 
 
 def test_local_tar_gz_is_extracted_with_its_inference_script(local_archive: Path, tmp_path: Path):

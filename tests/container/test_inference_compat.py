@@ -281,3 +281,23 @@ def test_dlc_handler_service_serves_the_onnx_engine_from_code(tmp_path, referenc
     cosine = cosines_to_sentence_transformers(report, folder)
     assert cosine.min() >= 0.9999
     assert report["refused"]["code"] == 400
+
+
+# The same records with no Accept, as a transform job created without one sends them.
+_TOOLKIT_JSONLINES_NO_ACCEPT_CHILD = _TOOLKIT_JSONLINES_CHILD.replace(
+    '"Accept": "application/jsonlines"', '"Accept": None'
+)
+
+
+@needs_old_stack
+def test_dlc_handler_service_answers_json_lines_in_json_lines_without_an_accept(tmp_path):
+    folder = copy_model(tmp_path / "model", with_script=True)
+    report = run_in_old_stack(
+        _TOOLKIT_JSONLINES_NO_ACCEPT_CHILD, str(folder), json.dumps(SENTENCES)
+    )
+    if "skip" in report:
+        pytest.skip(f"no inference toolkit in {COMPAT_PYTHON}: {report['skip']}")
+    # handle() labels the answer with the accept it assumed; the body is still JSON lines.
+    assert report["content_type"] == "application/json"
+    cosine = cosines_to_sentence_transformers(report, folder)
+    assert cosine.min() >= 0.9999

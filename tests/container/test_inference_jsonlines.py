@@ -85,10 +85,18 @@ def test_a_line_that_is_not_json_is_a_400_naming_it(inference):
     assert raised.value.status == 400 and "line 2" in str(raised.value)
 
 
-def test_jsonlines_answer_refuses_an_accept_of_plain_json(inference, loaded):
+def test_jsonlines_are_answered_in_jsonlines_under_the_toolkits_default_accept(inference, loaded):
+    # HuggingFaceHandlerService.handle passes a missing Accept and */* as application/json.
+    request = inference.input_fn(jsonlines_body(["a", "b"]), JSONLINES)
+    output = inference.output_fn(inference.predict_fn(request, loaded), "application/json")
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [len(line["embedding"]) for line in lines] == [DIMENSIONS, DIMENSIONS]
+
+
+def test_jsonlines_answer_refuses_an_accept_it_cannot_meet(inference, loaded):
     request = inference.input_fn(jsonlines_body(["a"]), JSONLINES)
     with pytest.raises(InputError) as raised:
-        inference.output_fn(inference.predict_fn(request, loaded), "application/json")
+        inference.output_fn(inference.predict_fn(request, loaded), "text/csv")
     assert raised.value.status == 406 and JSONLINES in str(raised.value)
 
 

@@ -225,10 +225,12 @@ class InferenceHandler:
         """The hooks run as the DLC's toolkit runs them (embedding_client/toolkit_handle.py)."""
         accept = toolkit_handle.effective_accept(accept)
         try:
+            received = toolkit_handle.hook_input(body, content_type)
+        except UnicodeDecodeError as error:  # the toolkit's own step, before the hooks: its text
+            return Invocation(400, toolkit_handle.error_body(str(error)), "application/json")
+        try:
             with self._lock:
-                data = self._script.input_fn(
-                    toolkit_handle.hook_input(body, content_type), content_type
-                )
+                data = self._script.input_fn(received, content_type)
                 prediction = self._script.predict_fn(data, self._model)
                 output = self._script.output_fn(prediction, accept)
         except Exception as error:  # the endpoint answers; it never dies on a request

@@ -95,10 +95,10 @@ class DlcServer:
                 break
             try:
                 self.process.wait(timeout=wait)
-                _wait_group_gone(self.process.pid, wait)
-                break
             except subprocess.TimeoutExpired:
                 continue
+            if _group_gone(self.process.pid, wait):  # the workers too, not only the leader
+                break
 
 
 def _vm_hwm(pid: int) -> int | None:
@@ -112,14 +112,15 @@ def _vm_hwm(pid: int) -> int | None:
     return None
 
 
-def _wait_group_gone(pgid: int, timeout: float) -> None:
+def _group_gone(pgid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
-            return
+            return True
         time.sleep(0.1)
+    return False
 
 
 def http_request(

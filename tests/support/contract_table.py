@@ -136,11 +136,15 @@ def served_copy(destination: Path) -> Path:
 
 
 def body_document(answer: Answer) -> object:
-    """The answer's body as JSON (a list of documents for JSON lines)."""
+    """The answer's body as JSON, or a list of documents for JSON lines (which the toolkit
+    labels `application/json` when the caller sent no Accept)."""
     text = answer.body.decode("utf-8")
-    if answer.content_type == JSON_LINES:
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    return json.loads(text)
+    if answer.content_type != JSON_LINES:
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def vectors_of(document: object) -> list[list[float]]:

@@ -51,10 +51,7 @@ class Stack:
 
 STACKS = {
     stack.name: stack
-    for stack in (
-        Stack("py310", "3.10", REPO_ROOT / "requirements-dlc-py310.txt"),
-        Stack("py39", "3.9", REPO_ROOT / "requirements-dlc-py39.txt"),
-    )
+    for stack in (Stack("py310", "3.10", REPO_ROOT / "requirements-dlc-py310.txt"),)
 }
 
 

@@ -146,7 +146,8 @@ def test_json_lines_without_a_wish_for_accept_are_answered_in_json_lines(served,
     body = b'"a"\n{"inputs": "b"}\n'
     status, headers, answer = request(f"{served.url}/invocations", body, headers, method="POST")
     assert status == 200, answer
-    assert headers["Content-Type"] == "application/jsonlines"
+    # Labelled as the toolkit labels it: the Accept it assumed (tests/dlc/ checks the DLC does so).
+    assert headers["Content-Type"] == "application/json"
     assert [len(json.loads(line)["embedding"]) for line in answer.splitlines()] == [DIMENSIONS] * 2
 
 
@@ -250,13 +251,13 @@ def test_unexpected_script_exception_is_a_400_and_the_endpoint_keeps_serving(ser
     assert invoke(served.url, {"inputs": "a"})[0] == 200
 
 
-def test_a_failure_inside_the_containers_hooks_is_a_500_with_the_fixed_message(served, monkeypatch):
+def test_a_failure_inside_the_containers_hooks_is_a_400_with_the_fixed_message(served, monkeypatch):
     def fails(*args, **kwargs):
         raise RuntimeError("out of memory in /opt/ml/model")
 
     monkeypatch.setattr(type(served.state.handler._model), "embed", fails)
     status, _, body = invoke(served.url, {"inputs": "a"})
-    assert status == 500 and json.loads(body)["message"] == INTERNAL_ERROR_MESSAGE
+    assert status == 400 and json.loads(body)["message"] == INTERNAL_ERROR_MESSAGE  # as the DLC
 
 
 def test_local_tar_gz_is_extracted_with_its_inference_script(local_archive: Path, tmp_path: Path):

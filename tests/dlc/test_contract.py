@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from embedding_client.serve import InferenceHandler, LocalEndpoint
+from embedding_client.serve import LocalEndpoint
 from scripts.dlc_server import DlcServer, http_request
 from tests.fixtures.dlc import running_server
+from tests.fixtures.local_endpoint import running_endpoint
 from tests.fixtures.onnx_export import cached_runtime
 from tests.support.contract_table import (
     ERROR_ROWS,
@@ -66,13 +67,7 @@ def dlc(dlc_stack, model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="module")
 def light(dlc_stack, model_dir: Path) -> Iterator[LocalEndpoint]:
     """`make serve`'s endpoint in this process, on the same folder."""
-    endpoint = LocalEndpoint(lambda: InferenceHandler.load(model_dir), port=0)
-    endpoint.start()
-    try:
-        assert endpoint.wait_until_loaded(timeout=300), endpoint.state.load_error
-        yield endpoint
-    finally:
-        endpoint.stop()
+    yield from running_endpoint(model_dir)
 
 
 def ask(server: DlcServer, row: Row):

@@ -9,13 +9,12 @@ errors a caller can make.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facts.embedding_api import decode_vector
 from scripts.dlc_server import Answer
 from tests.support.models import copy_model
 
@@ -162,10 +161,7 @@ def vectors_of(document: object) -> list[list[float]]:
 
 
 def _decoded(vector: list[float] | str) -> list[float]:
-    if isinstance(vector, str):
-        raw = base64.b64decode(vector)
-        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    return vector
+    return decode_vector(vector, "a vector")
 
 
 def cosine(a: list[float], b: list[float]) -> float:

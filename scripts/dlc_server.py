@@ -15,6 +15,7 @@ import argparse
 import http.client
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -202,6 +203,10 @@ def wait_ready(server: DlcServer, timeout: float = READY_TIMEOUT) -> float:
     raise RuntimeError(f"no /ping 200 within {timeout:.0f} s: {server.log_tail()}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     from embedding_client.serve import ArtifactError, prepare_model_dir
     from loader.version import container_code
@@ -218,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         if not (model_dir / "code" / "inference.py").is_file():
-            for name, data in container_code(None).items():  # a plain folder: the project's code
+            # A plain folder (served in place, so copied first): the project's code beside it.
+            model_dir = Path(shutil.copytree(model_dir, Path(scratch) / "with-code"))
+            for name, data in container_code(None).items():
                 (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
                 (model_dir / name).write_bytes(data)
         try:
@@ -228,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         except DlcEnvError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill`: stop the model server too
         try:
             seconds = wait_ready(server)
             print(f"model server ready on 127.0.0.1:{server.port} after {seconds:.1f} s (Ctrl-C)")

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from embedding_batches import length_runs
+from embedding_cut import cut_texts
 from embedding_limits import in_batch_transform, response_limit_bytes
 from embedding_pooling import pool
 from embedding_settings import EmbeddingSettings, ModelFilesError
@@ -132,6 +133,10 @@ class EmbeddingModel:
         tokenizer.truncation_side = options.truncation_direction
         if not options.truncate:
             self._check_lengths(inputs)
+        else:  # what truncation would drop is not read: a 4 MB text costs what 2 KB does
+            inputs = cut_texts(
+                tokenizer, inputs, settings.max_seq_length, options.truncation_direction
+            )
         prompt_length = (
             self._prompt_length(prompt) if prompt and not settings.include_prompt else None
         )
@@ -178,13 +183,18 @@ class EmbeddingModel:
     def _check_lengths(self, inputs: Sequence[str]) -> None:
         """With truncate=false, a text longer than max_seq_length tokens is the caller's error."""
         limit = self.settings.max_seq_length
-        lengths = [len(ids) for ids in self.tokenizer(list(inputs), truncation=False)["input_ids"]]
+        # A text cut to its window is too long already (the part kept holds more than `limit`
+        # tokens), so no more of it is read than truncation would read.
+        parts = cut_texts(self.tokenizer, inputs, limit, "right")
+        lengths = [len(ids) for ids in self.tokenizer(parts, truncation=False)["input_ids"]]
         too_long = [index for index, length in enumerate(lengths) if length > limit]
         if too_long:
+            cut = parts != list(inputs)
             raise InputError(
                 f"inputs {too_long[:20]} are longer than the max_seq_length of {limit} tokens "
-                f"(the model's, or the stack's maxSeqLength; longest: {max(lengths)}); shorten "
-                'them or send "truncate": true'
+                f"(the model's, or the stack's maxSeqLength; longest: "
+                f"{'over ' if cut else ''}{max(lengths)}); shorten them or send "
+                '"truncate": true'
             )
 
     def _prompt_length(self, prompt: str) -> int:

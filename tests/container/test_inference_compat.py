@@ -27,12 +27,14 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
+from facts.embedding_api import InputError
 from tests.container.test_inference_custom_code import nomic_style_folder
 from tests.fixtures.onnx_export import cached_runtime
 from tests.support.models import (
     ALL_MODES,
     REFERENCE_MODEL_DIR,
     copy_model,
+    import_inference,
     with_dense,
     with_onnx,
     with_pooling,
@@ -301,3 +303,36 @@ def test_dlc_handler_service_answers_json_lines_in_json_lines_without_an_accept(
     assert report["content_type"] == "application/json"
     cosine = cosines_to_sentence_transformers(report, folder)
     assert cosine.min() >= 0.9999
+
+
+# One body (a file named in argv) through handle(): the model server's exception, as raised.
+_TOOLKIT_REFUSAL_CHILD = (
+    _TOOLKIT_CHILD.split("service = HuggingFaceHandlerService()")[0]
+    + """
+service = HuggingFaceHandlerService()
+context = Context(sys.argv[1], {"Content-Type": "application/json"})
+try:
+    service.handle([{"body": open(sys.argv[2], "rb").read()}], context)
+    print(json.dumps({"refused": None}))
+except PredictionException as error:
+    print(json.dumps({"refused": {"code": error.error_code, "message": error.message}}))
+"""
+)
+
+
+@needs_old_stack
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"input": "a\\ud800b"}'],
+    ids=["array-nested-100000-deep", "lone-surrogate-escape"],
+)
+def test_dlc_handler_service_refuses_unreadable_input_with_the_scripts_own_400(tmp_path, body):
+    folder = copy_model(tmp_path / "model", with_script=True)
+    (tmp_path / "body").write_bytes(body)
+    report = run_in_old_stack(_TOOLKIT_REFUSAL_CHILD, str(folder), str(tmp_path / "body"))
+    if "skip" in report:
+        pytest.skip(f"no inference toolkit in {COMPAT_PYTHON}: {report['skip']}")
+    inference = import_inference()  # the same hooks here, as the local endpoint runs them
+    with pytest.raises(InputError) as raised:
+        inference.predict_fn(inference.input_fn(body, "application/json"), None)
+    assert report["refused"] == {"code": 400, "message": str(raised.value)}

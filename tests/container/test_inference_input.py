@@ -290,6 +290,7 @@ def test_shipped_code_imports_only_torch_transformers_onnxruntime_the_stdlib_and
         "sys",
         "collections",
         "dataclasses",
+        "functools",
         "typing",
         "torch",
         "transformers",

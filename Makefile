@@ -26,11 +26,11 @@ venv: $(VENV)/.installed
 wheels: venv
 	$(PY) -m components.runtime_wheels $$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])') 3.9 3.10
 
-# The DLC's serving stack (Python 3.10, torch 2.1.0, the toolkit, multi-model-server; Java from the
-# system), built once per machine into ~/.cache/embedding-endpoint (about 5 GB); tests/dlc/ runs
-# the container under it. EMBEDDING_ENDPOINT_SKIP_DLC=1 skips building it and its tests.
+# The DLC's serving stacks (Python 3.10 with torch 2.1.0, and the oldest image's Python 3.9 with
+# torch 1.13.1; the toolkit and multi-model-server; Java from the system), built once per machine
+# into ~/.cache/embedding-endpoint (about 7 GB); tests/dlc/ runs the container under both. EMBEDDING_ENDPOINT_SKIP_DLC=1 skips building it and its tests.
 dlc-env: venv
-	@if [ "$$EMBEDDING_ENDPOINT_SKIP_DLC" = 1 ]; then echo "EMBEDDING_ENDPOINT_SKIP_DLC=1: not building the DLC's stack"; else $(PY) -m scripts.dlc_env build py310; fi
+	@if [ "$$EMBEDDING_ENDPOINT_SKIP_DLC" = 1 ]; then echo "EMBEDDING_ENDPOINT_SKIP_DLC=1: not building the DLC's stack"; else $(PY) -m scripts.dlc_env build py310 && $(PY) -m scripts.dlc_env build py39; fi
 
 lint: venv
 	$(VENV)/bin/ruff check .

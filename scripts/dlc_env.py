@@ -51,7 +51,11 @@ class Stack:
 
 STACKS = {
     stack.name: stack
-    for stack in (Stack("py310", "3.10", REPO_ROOT / "requirements-dlc-py310.txt"),)
+    for stack in (
+        Stack("py310", "3.10", REPO_ROOT / "requirements-dlc-py310.txt"),
+        # The oldest image we deploy (PyTorch 1.13.1, transformers 4.26.0).
+        Stack("py39", "3.9", REPO_ROOT / "requirements-dlc-py39.txt"),
+    )
 }
 
 

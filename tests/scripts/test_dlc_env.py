@@ -17,8 +17,9 @@ def stack(tmp_path: Path, pins: str) -> Stack:
     return Stack("py310", "3.10", requirements)
 
 
-def test_every_pin_of_the_repository_is_exact() -> None:
-    for pin in dlc_env.STACKS["py310"].pins():
+@pytest.mark.parametrize("name", sorted(dlc_env.STACKS))
+def test_every_pin_of_the_repository_is_exact(name: str) -> None:
+    for pin in dlc_env.STACKS[name].pins():
         name, _, version = pin.partition("==")
         assert name and version and "<" not in version and ">" not in version, pin
 

@@ -36,6 +36,7 @@ from components.failed_endpoint_guard import (
     FailedEndpointGuard,
     FailedEndpointGuardArgs,
 )
+from components.memory_sizing import memory_fit_warning
 from components.packager import HfModelPackager
 from components.service_role import service_role
 from deploy_account.session import AwsSettings
@@ -52,11 +53,6 @@ from facts.sagemaker_endpoints import (
 
 SAGEMAKER_NAME_MAX = 63
 _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-
-# Memory the DLC needs besides the weights (Python, torch, the model server), and how many copies
-# of the weights exist at peak while loading. A heuristic for a warning, not a guarantee.
-RUNTIME_OVERHEAD_MB = 1024
-WEIGHTS_PEAK_FACTOR = 2
 
 
 def endpoint_name_for(project: str, stack: str) -> str:
@@ -109,21 +105,6 @@ def serverless_config(
     return config
 
 
-def memory_fit_warning(model_id: str, weights_bytes: int | None, memory_size_mb: int) -> str | None:
-    """A warning when the weights likely do not fit the endpoint's memory, else None."""
-    if not weights_bytes:
-        return None
-    weights_mb = weights_bytes / (1024 * 1024)
-    needed_mb = RUNTIME_OVERHEAD_MB + WEIGHTS_PEAK_FACTOR * weights_mb
-    if needed_mb <= memory_size_mb:
-        return None
-    return (
-        f"model {model_id} has {weights_mb:,.0f} MB of weights: expect about {needed_mb:,.0f} MB "
-        f"in use while it loads, more than memorySizeMb={memory_size_mb}; raise memorySizeMb "
-        "(up to 6144) or choose a smaller model"
-    )
-
-
 @dataclass(frozen=True)
 class ServerlessEmbeddingEndpointArgs:
     """What the endpoint serves and how it scales. Validated on construction."""
@@ -142,8 +123,10 @@ class ServerlessEmbeddingEndpointArgs:
     provisioned_concurrency: int = 0
     # The packaged archive's sha256: a new one replaces the Model even when the URL is the same.
     artifact_sha256: pulumi.Input[str] | None = None
-    # Size of the model's weights, for the memory-fit warning (None: no warning).
+    # Size of the model's weights and the engine the archive is for, for the memory-fit warning
+    # (None: no warning).
     weights_bytes: pulumi.Input[int] | None = None
+    engine: pulumi.Input[str] | None = None
     # The model prompt applied when a request names none (None: the model's own default).
     default_prompt_name: str | None = None
     # At most this many tokens per text (None: the model's own limit).
@@ -177,6 +160,7 @@ class ServerlessEmbeddingEndpointArgs:
             model_data_url=packager.model_data_url,
             artifact_sha256=packager.sha256,
             weights_bytes=packager.weights_bytes,
+            engine=packager.engine,
             bucket_arn=bucket.bucket_arn,
             artifact_prefix=packager.key_prefix,
             memory_size_mb=cfg.memory_size_mb,
@@ -270,8 +254,10 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
         self.model_name = model.name
         self.role_arn = role.arn
         self.role_name = role.name
-        self.memory_warning = pulumi.Output.from_input(args.weights_bytes).apply(
-            lambda weights: memory_fit_warning(args.model_id, weights, args.memory_size_mb)
+        self.memory_warning = pulumi.Output.all(args.weights_bytes, args.engine).apply(
+            lambda resolved: memory_fit_warning(
+                args.model_id, resolved[1], resolved[0], args.memory_size_mb
+            )
         )
         self.register_outputs(
             {

@@ -9,10 +9,10 @@ model directory (serve_artifact.py) and `code/inference.py` is imported from it,
 archive runs its code; its `model_fn` loads the model and its
 `input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
 the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
-worker. Errors an inference script marks with an HTTP `status` (4xx) keep it; any other exception
-is a 500 with facts/embedding_api.py's INTERNAL_ERROR_MESSAGE, its cause logged (the DLC's toolkit
-would answer 400 with the exception's text, which is why the project's hooks raise only errors
-written for the caller).
+worker. The hooks run as the DLC's toolkit runs them, so every error they raise is a 400 with its
+message, as on SageMaker (toolkit_handle.py; tests/dlc/ compares the two servers); an exception
+that is not the project's own error is answered with facts/embedding_api.py's
+INTERNAL_ERROR_MESSAGE, its cause logged, as the container's hooks do.
 
 Two more doors to the same model: `POST /v1/embeddings` (OpenAI's route and error shape, so the
 `openai` SDK works with `base_url=…/v1`), and `POST /endpoints/{name}/invocations` (SageMaker
@@ -41,6 +41,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from embedding_client import toolkit_handle
 from embedding_client.serve_artifact import ArtifactError, prepare_model_dir
 from embedding_client.serve_body import BodyError, LingeringServer, read_body
 from facts.artifact_keys import model_id_from_key
@@ -128,10 +129,6 @@ def error_body(status: int, message: str) -> bytes:
     return json.dumps({"code": status, "type": kind, "message": message}).encode("utf-8")
 
 
-def _media_type(header: str | None) -> str:
-    return (header or "").split(";", 1)[0].strip().lower()
-
-
 def openai_error_body(status: int, message: str) -> bytes:
     """OpenAI's error shape, which its SDK turns into an exception carrying the message."""
     kind = "invalid_request_error" if status < 500 else "server_error"
@@ -168,27 +165,27 @@ class InferenceHandler:
         return cls(script, script.model_fn(str(model_dir)))
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> Invocation:
-        if not accept or accept.strip() == "*/*":
-            accept = "application/json"  # what the toolkit assumes when the caller has no wish
+        """The hooks run as the DLC's toolkit runs them (embedding_client/toolkit_handle.py)."""
+        accept = toolkit_handle.effective_accept(accept)
+        try:
+            received = toolkit_handle.hook_input(body, content_type)
+        except UnicodeDecodeError as error:  # the toolkit's own step, before the hooks: its text
+            return Invocation(400, toolkit_handle.error_body(str(error)), "application/json")
         try:
             with self._lock:
-                data = self._script.input_fn(body, content_type)
+                data = self._script.input_fn(received, content_type)
                 prediction = self._script.predict_fn(data, self._model)
                 output = self._script.output_fn(prediction, accept)
         except Exception as error:  # the endpoint answers; it never dies on a request
-            status = getattr(error, "status", None)
             message = str(error)
-            if not (isinstance(status, int) and 400 <= status < 600):
+            if not isinstance(getattr(error, "status", None), int):
                 # As the container's hooks do: the cause goes to the log, not to the caller.
-                status, message = HTTPStatus.INTERNAL_SERVER_ERROR, INTERNAL_ERROR_MESSAGE
+                message = INTERNAL_ERROR_MESSAGE
                 logger.exception("inference failed")
-            return Invocation(int(status), error_body(int(status), message), "application/json")
+            status = toolkit_handle.ERROR_STATUS
+            return Invocation(status, toolkit_handle.error_body(message), "application/json")
         payload = output.encode("utf-8") if isinstance(output, str) else bytes(output)
-        # As the toolkit does: the answer is labelled with what the caller accepts, JSON for any.
-        answer_type = _media_type(content_type) or "application/json"
-        if answer_type != "application/jsonlines":
-            answer_type = "application/json"
-        return Invocation(HTTPStatus.OK, payload, answer_type)
+        return Invocation(HTTPStatus.OK, payload, accept)
 
 
 # ---------------------------------------------------------------------------------------------

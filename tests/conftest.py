@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.fixtures.pulumi_mocks",
     "tests.fixtures.sagemaker_runtime",
     "tests.fixtures.transform_jobs",
+    "tests.fixtures.dlc",
 ]

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # the program and the client, which both build sessions from it. The Pulumi program (`components`)
 # drives the loader in-process (runner `local`) and reads its format version; it runs the client's
 # post-deploy check as a command, never by import.
-# scripts/export_onnx.py fuses a graph with the loader's own code (loader/graph_fusion.py).
+# scripts/export_onnx.py fuses a graph with the loader's own code (loader/graph_fusion.py);
+# scripts/dlc_server.py prepares an artifact as `serve` does, and the benchmarks start it.
 ALLOWED = {
     "facts": set(),
     "deploy_account": set(),
@@ -30,8 +31,8 @@ ALLOWED = {
     "embedding_client": {"facts", "deploy_account"},
     "components": {"facts", "loader", "deploy_account"},
     "__main__": {"components", "facts"},  # facts/stack.py: the output names it exports
-    "scripts": {"facts", "loader"},
-    "benchmarks": {"facts", "loader", "embedding_client", "container"},
+    "scripts": {"facts", "loader", "embedding_client"},
+    "benchmarks": {"facts", "loader", "embedding_client", "container", "scripts"},
 }
 PROJECT = {
     "facts",

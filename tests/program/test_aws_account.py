@@ -45,9 +45,7 @@ def test_the_packager_runs_in_the_stacks_profile_and_role_chain(
 def test_the_failed_endpoint_guard_looks_in_the_stacks_profile_and_role_chain(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:
-    (guard,) = [
-        r for r in pulumi_program(STACK).of_type(DYNAMIC_RESOURCE) if "endpoint_name" in r.inputs
-    ]
+    guard = pulumi_program(STACK).named("embedding-failed-endpoint-guard")
     assert guard.inputs["aws_profile"] == "deployer"
     assert guard.inputs["aws_assume_roles"] == secret(ROLES)
     assert guard.inputs["region"] == "us-east-1"
@@ -64,6 +62,14 @@ def test_the_post_deploy_check_runs_in_the_stacks_profile_and_role_chain(
     assert argv[argv.index("--profile") + 1] == "deployer"
     assert json.loads(argv[argv.index("--assume-roles") + 1]) == ROLES
     assert run.outputs["smokeTestCommand"] == line["value"]
+
+
+def test_the_endpoint_record_writes_in_the_stacks_profile_and_role_chain(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    record = pulumi_program(STACK).named("embedding-record")
+    assert record.inputs["aws_profile"] == "deployer"
+    assert record.inputs["aws_assume_roles"] == secret(ROLES)
 
 
 def test_a_role_chain_without_secrets_stays_readable_in_the_state(

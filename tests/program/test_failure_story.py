@@ -36,7 +36,7 @@ from tests.support.sagemaker_faults import OUT_OF_MEMORY_FAILURE, SageMakerFault
 from tests.support.stacks import stack_config
 
 MODEL_ID = "BAAI/bge-large-en-v1.5"
-WEIGHTS_BYTES = 1_340_000_000  # 1,278 MB: about 3,580 MB in use while it loads
+WEIGHTS_BYTES = 1_340_000_000  # 1,278 MB: more than 2048 MB at peak (components/memory_sizing.py)
 MEMORY_THE_MODEL_NEEDS_MB = 3580
 MODEL = "aws:sagemaker/model:Model"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
@@ -164,7 +164,7 @@ def test_too_big_for_its_memory_then_one_config_change_then_a_successful_deploy(
     # 1. `pulumi up` with the default 2048 MB: warned about, then the endpoint fails to load.
     first = _up(pulumi_program, aws, stack, mocks, "2048")
     assert first.error is not None and OUT_OF_MEMORY_FAILURE in str(first.error)
-    assert any("raise memorySizeMb" in warning for warning in first.warnings)
+    assert any("set memorySizeMb: 4096" in warning for warning in first.warnings)
     assert faults.endpoint(endpoint).endpoint_status == "Failed"
     assert mocks.events == ["guard create", "endpoint failed"]
 

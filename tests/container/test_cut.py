@@ -22,7 +22,6 @@ from tests.support.models import (
     REFERENCE_MODEL_DIR,
     REPO_ROOT,
     container_module,
-    import_inference,
 )
 
 cut = container_module("cut")
@@ -142,11 +141,6 @@ def characters_read(tokenizer, monkeypatch) -> list[int]:
 
     monkeypatch.setattr(type(tokenizer), "__call__", recording)
     return read
-
-
-@pytest.fixture(scope="module")
-def loaded():
-    return import_inference().model_fn(str(REFERENCE_MODEL_DIR))
 
 
 @pytest.mark.parametrize("side", ["right", "left"])

@@ -15,7 +15,7 @@ import pytest
 from sentence_transformers import SentenceTransformer
 
 from facts.embedding_api import InputError, decode_vector
-from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR, copy_model, import_inference
+from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR, copy_model
 
 SENTENCES = ["A man is eating food.", "The girl is carrying a baby.", "Stocks fell sharply."]
 PROMPTS = {"query": "query: ", "passage": "passage: ", "search": "Represent this for search: "}
@@ -41,11 +41,6 @@ def with_prompts(destination: Path, default: str | None = None, include: bool = 
         pooling = folder / "1_Pooling" / "config.json"
         pooling.write_text(json.dumps(json.loads(pooling.read_text()) | {"include_prompt": False}))
     return folder
-
-
-@pytest.fixture(scope="module")
-def inference():
-    return import_inference()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from tests.support.models import (
     REFERENCE_MODEL_DIR,
     container_module,
     copy_model,
-    import_inference,
     recorded_forward_shapes,
     with_pooling,
 )
@@ -35,16 +34,6 @@ SENTENCES = [
     "x",
 ]
 LONG_TEXT = " ".join(f"word{index} and some filler" for index in range(400))  # ≫ 256 tokens
-
-
-@pytest.fixture(scope="module")
-def inference():
-    return import_inference()
-
-
-@pytest.fixture(scope="module")
-def loaded(inference):
-    return inference.model_fn(str(REFERENCE_MODEL_DIR))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from tests.support.models import (
     DIMENSIONS,
     REFERENCE_MODEL_DIR,
     copy_model,
-    import_inference,
     with_onnx,
 )
 
@@ -41,11 +40,6 @@ NOMIC_STYLE = {
         "AutoModel": "nomic-ai/nomic-bert-2048--modeling_hf_nomic_bert.NomicBertModel",
     },
 }
-
-
-@pytest.fixture(scope="module")
-def inference():
-    return import_inference()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from tests.support.models import DENSE_TYPE, container_module, import_inference, with_dense
+from tests.support.models import DENSE_TYPE, container_module, with_dense
 
 settings = container_module("model_files")
 dense = container_module("dense")
@@ -28,11 +28,6 @@ SENTENCES = [
     "Ein Mann isst Essen.",
     "x",
 ]
-
-
-@pytest.fixture(scope="module")
-def inference():
-    return import_inference()
 
 
 @pytest.fixture(scope="module")

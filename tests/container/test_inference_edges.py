@@ -22,21 +22,10 @@ from facts.embedding_api import (
     InputError,
     InternalError,
 )
-from tests.support.models import REFERENCE_MODEL_DIR, import_inference
 
 NESTED_100K = b"[" * 100_000 + b"]" * 100_000
 # A lone surrogate as a JSON escape: valid JSON, but no text a tokenizer can read.
 LONE_SURROGATE = b'{"input": "a\\ud800b"}'
-
-
-@pytest.fixture(scope="module")
-def inference():
-    return import_inference()
-
-
-@pytest.fixture(scope="module")
-def loaded(inference):
-    return inference.model_fn(str(REFERENCE_MODEL_DIR))
 
 
 def outcome(inference, loaded, body, content_type, accept="application/json"):

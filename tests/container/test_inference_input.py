@@ -20,22 +20,11 @@ from tests.support.models import (
     REFERENCE_MODEL_DIR,
     container_module,
     copy_model,
-    import_inference,
 )
 
 settings = container_module("model_files")
 environment = container_module("environment")
 threads = container_module("threads")
-
-
-@pytest.fixture(scope="module")
-def inference():
-    return import_inference()
-
-
-@pytest.fixture(scope="module")
-def loaded(inference):
-    return inference.model_fn(str(REFERENCE_MODEL_DIR))
 
 
 def refused(inference, body, content_type="application/json"):

@@ -18,7 +18,7 @@ from sentence_transformers import SentenceTransformer
 
 from facts import batch_transform
 from facts.embedding_api import InputError
-from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR, import_inference
+from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR
 
 JSONLINES = "application/jsonlines"
 RECORDS = [
@@ -28,16 +28,6 @@ RECORDS = [
     "Ein Mann isst Essen.",
 ]
 TEXTS = [record["inputs"] if isinstance(record, dict) else record for record in RECORDS]
-
-
-@pytest.fixture(scope="module")
-def inference():
-    return import_inference()
-
-
-@pytest.fixture(scope="module")
-def loaded(inference):
-    return inference.model_fn(str(REFERENCE_MODEL_DIR))
 
 
 @pytest.fixture

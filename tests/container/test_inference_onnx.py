@@ -24,7 +24,6 @@ from tests.support.models import (
     REFERENCE_MODEL_DIR,
     container_module,
     copy_model,
-    import_inference,
     recorded_forward_shapes,
     with_dense,
     with_onnx,
@@ -32,11 +31,6 @@ from tests.support.models import (
 )
 
 MIN_COSINE = 0.9999
-
-
-@pytest.fixture(scope="module")
-def inference():
-    return import_inference()
 
 
 @pytest.fixture(scope="module")

@@ -344,7 +344,8 @@ class FailedEndpointGuardArgs:
 class FailedEndpointGuard(pulumi.dynamic.Resource):
     """Removes a `Failed` endpoint of the watched name; its `failed_endpoint` says which."""
 
-    # The last failed endpoint removed, or the absent marker: the Endpoint's replacement trigger.
+    # The endpoint removed last (failed, deleting or unrecorded), or the absent marker: the
+    # Endpoint's replacement trigger.
     failed_endpoint: pulumi.Output[str]
     failure_reason: pulumi.Output[str]
 

@@ -35,15 +35,6 @@ from deploy_account.session import AwsSettings
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-def carries_role_secrets(aws: AwsSettings | None) -> bool:
-    """True when the command line names an external id or a session policy of an assumed role.
-
-    Then the line is a secret: kept encrypted in the state (the Command's inputs and the
-    `smokeTestCommand` output) and masked in `pulumi stack output` (`--show-secrets` shows it).
-    """
-    return aws is not None and aws.carries_secrets
-
-
 def check_command_line(
     python: str,
     endpoint_name: str,
@@ -177,4 +168,6 @@ class PostDeployCheck(pulumi.ComponentResource):
                 invocations=invocations,
             )
         )
-        return pulumi.Output.secret(line) if carries_role_secrets(args.aws) else line
+        # An external id or a session policy on the line: secret in the state and the output.
+        secret = args.aws is not None and args.aws.carries_secrets
+        return pulumi.Output.secret(line) if secret else line

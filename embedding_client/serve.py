@@ -57,7 +57,6 @@ DEFAULT_HOST = "127.0.0.1"
 INFERENCE_SCRIPT = Path("code") / "inference.py"
 # OpenAI's route (clients take `base_url=http://host:port/v1`), and SageMaker Runtime's own path
 # (boto3 `invoke_endpoint`, the AWS CLI and LangChain with `endpoint_url=http://host:port`).
-OPENAI_PATH = OPENAI_ROUTE  # the HTTP API's OpenAI route, served here too
 RUNTIME_PATH = re.compile(r"^/endpoints/(?P<name>[^/]+)/invocations$")
 RUNTIME_HEADERS = {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
 # Up to this many requests wait for the model (a burst of new connections waits in the listen
@@ -261,7 +260,7 @@ class ContainerContract(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         if (headers or {}).get("Connection") == "close":
             self.close_connection = True
-        shape = openai_error_body if self._route() == OPENAI_PATH else error_body
+        shape = openai_error_body if self._route() == OPENAI_ROUTE else error_body
         self._send(status, shape(status, message), "application/json", headers)
 
     def _not_ready(self) -> bool:
@@ -278,7 +277,7 @@ class ContainerContract(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self._route()
-        if path in ("/invocations", OPENAI_PATH) or RUNTIME_PATH.match(path):
+        if path in ("/invocations", OPENAI_ROUTE) or RUNTIME_PATH.match(path):
             self._wrong_method("POST")
         elif path != "/ping":
             self._error(404, f"no such path {self.path}; try GET /ping")
@@ -298,8 +297,8 @@ class ContainerContract(BaseHTTPRequestHandler):
         runtime = RUNTIME_PATH.match(path)
         if path == "/ping":
             return self._wrong_method("GET")
-        if path not in ("/invocations", OPENAI_PATH) and runtime is None:
-            message = f"no such path {self.path}; POST /invocations or {OPENAI_PATH}"
+        if path not in ("/invocations", OPENAI_ROUTE) and runtime is None:
+            message = f"no such path {self.path}; POST /invocations or {OPENAI_ROUTE}"
             return self._error(404, message, {"Connection": "close"})  # body left unread
         if not self.state.admit():
             reason = "stopping" if self.state.stopping else "busy: too many requests are waiting"
@@ -318,7 +317,7 @@ class ContainerContract(BaseHTTPRequestHandler):
         answer = self._invoke(body)
         if answer is None:
             return
-        if path == OPENAI_PATH and answer.status != HTTPStatus.OK:
+        if path == OPENAI_ROUTE and answer.status != HTTPStatus.OK:
             message = json.loads(answer.body).get("message", "")
             self._send(answer.status, openai_error_body(answer.status, message))
         elif runtime is not None and answer.status != HTTPStatus.OK:

@@ -268,10 +268,17 @@ class StackConfig:
 
     @property
     def onnx_runtime(self) -> RuntimeWheel | None:
-        """The ONNX Runtime wheel archives may vendor: None when the ONNX engine cannot be used."""
-        if self.inference_engine == "torch" or self.source_model_data_url:
-            return None
-        return runtime_wheel(images.python_version(self.image_tag or ""))
+        """The ONNX Runtime wheel archives may vendor: None when the ONNX engine cannot be used.
+
+        The wheel an ONNX archive would vendor; whether the commit ships the graph, `check` asks.
+        """
+        ask = EngineAsk(
+            self.inference_engine,
+            images.python_version(self.image_tag or ""),
+            source_archive=bool(self.source_model_data_url),
+            onnx_export=True,
+        )
+        return choose_engine(ask).runtime
 
 
 # Every key of the namespace, in the order of the README's table.

@@ -67,6 +67,14 @@ class PackagerInputs:
     def as_dict(self) -> dict[str, Any]:
         return {item.name: getattr(self, item.name) for item in fields(self)}
 
+    def given(self) -> dict[str, Any]:
+        """The fields set to other than their defaults: the resource's inputs, before `check`."""
+        return {
+            name: value
+            for name, value in self.as_dict().items()
+            if value is not self.__dataclass_fields__[name].default
+        }
+
     def changed(self, other: PackagerInputs, *, replacing: bool) -> list[str]:
         """The fields (identifying ones, or the others) whose values differ from `other`'s."""
         return [

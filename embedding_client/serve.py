@@ -45,7 +45,7 @@ from embedding_client import toolkit_handle
 from embedding_client.serve_artifact import ArtifactError, prepare_model_dir
 from embedding_client.serve_body import BodyError, LingeringServer, read_body
 from facts.artifact_keys import model_id_from_key
-from facts.embedding_api import INTERNAL_ERROR_MESSAGE
+from facts.embedding_api import INTERNAL_ERROR_MESSAGE, openai_error
 from facts.http_api import OPENAI_ROUTE
 from facts.sagemaker_endpoints import MODEL_ID_VARIABLE, NUM_THREADS_VARIABLE
 from facts.serverless import MAX_PAYLOAD_BYTES
@@ -129,10 +129,7 @@ def error_body(status: int, message: str) -> bytes:
 
 
 def openai_error_body(status: int, message: str) -> bytes:
-    """OpenAI's error shape, which its SDK turns into an exception carrying the message."""
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    document = {"error": {"message": message, "type": kind, "param": None, "code": None}}
-    return json.dumps(document).encode("utf-8")
+    return json.dumps(openai_error(status, message)).encode("utf-8")
 
 
 def model_error_body(endpoint: str, answer: Invocation) -> bytes:

@@ -371,6 +371,12 @@ def render_response(
     )
 
 
+def openai_error(status: int, message: str) -> dict[str, Any]:
+    """OpenAI's error shape, which its SDK turns into an exception carrying the message."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading responses (clients)
 

@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from facts.embedding_api import openai_error
 from facts.http_api import OPENAI_ROUTE
 from facts.proxy_budget import (
     UPSTREAM_CONNECT_TIMEOUT_SECONDS,
@@ -84,13 +85,7 @@ def _error(
     if request_id:
         message = f"{message} (request id {request_id})"
         headers = {**(headers or {}), "x-request-id": request_id}
-    if route == OPENAI_ROUTE:
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        document: dict[str, Any] = {
-            "error": {"message": message, "type": kind, "param": None, "code": None}
-        }
-    else:
-        document = {"error": message}
+    document = openai_error(status, message) if route == OPENAI_ROUTE else {"error": message}
     return _answer(status, json.dumps(document), headers)
 
 

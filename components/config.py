@@ -1,10 +1,7 @@
 """Stack configuration: read once, validated before any resource is declared.
 
-Every other module receives a `StackConfig`; none reads `pulumi.Config` itself. Each key is
-declared once, on its field (components/config_keys.py `key`): type, default, parser and the line
-the README's table shows. Rules that relate two keys are small functions in
-components/config_rules.py. Validation is pure (`parse_config` takes a plain mapping) so that
-every rule is testable without Pulumi; components/config_loader.py reads the stack's values.
+Each key is declared once, on its `StackConfig` field (components/config_keys.py `key`);
+cross-key rules live in components/config_rules.py. Pure: `parse_config` takes a plain mapping.
 """
 
 from __future__ import annotations

@@ -1,16 +1,8 @@
 """`ServerlessEmbeddingEndpoint`: execution role → Model → EndpointConfiguration → Endpoint.
 
-Every property of a SageMaker Model and EndpointConfiguration forces a replacement, while the
-Endpoint's `endpoint_config_name` is an in-place update (UpdateEndpoint). So the Model and the
-EndpointConfiguration are auto-named (a replacement gets a fresh name and is created before the
-old one is deleted) and the Endpoint keeps one name for its life: a change of model, image, memory
-or concurrency rolls the endpoint to a new configuration without taking it down.
-
-Because the Endpoint's name is fixed, replacing it must delete it first (`delete_before_replace`:
-`pulumi up --replace` works), and a `Failed` endpoint left by an earlier create is removed by
-the FailedEndpointGuard before the Endpoint is declared (see components/failed_endpoint_guard.py).
-The endpoint's log group is declared here too, with a retention, so `destroy` removes it, and
-its alarms and dashboard (components/endpoint_monitoring.py).
+Model and EndpointConfiguration are auto-named (every property change replaces them, created
+first); the Endpoint keeps one name and rolls to a new configuration in place (UpdateEndpoint),
+so replacing it deletes first. Its log group, alarms and dashboard are declared here too.
 """
 
 from __future__ import annotations

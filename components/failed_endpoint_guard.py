@@ -1,31 +1,10 @@
 """FailedEndpointGuard: removes a `Failed` endpoint of the stack's name, so the next up recovers.
 
-When the first CreateEndpoint never becomes healthy, SageMaker leaves the endpoint in status
-`Failed`, and DeleteEndpoint is the only operation it accepts. Depending on the provider version
-the endpoint is then missing from Pulumi's state (the next create collides with the fixed name)
-or in state with an initialization error (the next update is refused). Either way the next
-`pulumi up` would fail forever. This dynamic resource runs before the Endpoint (which depends on
-it) and makes that next `pulumi up` recover by itself:
-
-- `check` (run by `pulumi preview` and `pulumi up`) reads DescribeEndpoint and records in
-  `failed_endpoint` the identity of a `Failed` or `Deleting` endpoint, or a new marker while
-  there is no endpoint of that name at all; otherwise it keeps the value it had, so the resource
-  shows a change exactly when the endpoint must be (re)created;
-- an endpoint of that name whose tags are not this stack's (another project or stack, another
-  stack of the same name on another backend, or no tags) is never touched: `check` fails, naming
-  it, its tags and the `pulumi import` command that would adopt it;
-- `create`/`update` delete a recorded `Failed` endpoint, and wait until it is gone;
-- a change of `failed_endpoint` replaces the guard, and the Endpoint is replaced with it
-  (`replace_with`), and also through its `replacement_trigger`: an Endpoint still in state is
-  recreated (delete first, its name is fixed), one missing from state is simply created. The
-  replacement works on old states too, where the engine ignores a trigger that had no value
-  before; a wait that timed out leaves the endpoint absent, which the next `check` marks;
-- `delete` (on destroy) removes a `Failed` endpoint the state never recorded.
-
-Its SageMaker client is the stack's: region, `aws:profile`, `aws:assumeRoles` and `aws:endpoints`
-(deploy_account/session.py), so it looks in the account the provider deploys to. The
-pickled part is a `ProjectProvider` shell (components/project_provider.py) calling this module's
-functions of the same name; clients are created per call.
+SageMaker leaves a first create that never became healthy `Failed`, accepting only DeleteEndpoint,
+and the next `pulumi up` would fail forever. This dynamic resource runs before the Endpoint:
+`check` records a `Failed`, `Deleting`, absent or unrecorded endpoint in `failed_endpoint` (a
+change replaces the guard and the Endpoint with it), `create`/`update` delete it, and an endpoint
+without this stack's tags is never touched. The whole story: docs/failures.md.
 """
 
 from __future__ import annotations

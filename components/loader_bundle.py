@@ -1,17 +1,8 @@
-"""The loader Lambda's code: `loader/`, what it ships and imports, and its requirements, zipped.
+"""The loader Lambda's code: `loader/`, `container/`, `facts/` and their requirements, zipped.
 
-The zip holds `loader/`, `container/` (the code every archive ships in `code/`) and `facts/`, and,
-when the stack may use the ONNX engine, the ONNX Runtime wheel for the endpoint image's Python in
-`wheels/` (the loader vendors it into those archives: loader/vendored_runtime.py; 13-17 MB).
-ONNX Runtime's optimizer for the Lambda's own Python (loader/graph_fusion.py) makes the zip about
-71 MB (186 MB unzipped, under Lambda's 250 MB): over the 50 MB a function takes directly, so the
-program uploads it to the artifact bucket (components/packager.py).
-Dependencies are installed by pip for the Lambda's platform (not this machine's): manylinux2014
-or manylinux_2_28 x86_64 wheels for CPython 3.12 only, no source builds, each one pinned with its
-sha256 in loader/requirements.lock (components/loader_lock.py). The zip is reproducible
-(components/lambda_zip.py), and cached by a hash of everything that goes into it, so pip runs once
-per change of those folders or the lock, not on every `pulumi up`. A cached zip is reused only
-when its files are what they should be (`cached_zip_problem`).
+With the ONNX engine, also the runtime wheel for the image's Python (`wheels/`). pip installs for
+Lambda's platform (manylinux x86_64, CPython 3.12, hashes from loader/requirements.lock); the zip
+is reproducible and cached by a hash of its inputs (docs/packager.md).
 """
 
 from __future__ import annotations

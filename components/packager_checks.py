@@ -1,9 +1,7 @@
 """The packager's preview checks: pin the revision, settle the engine, vet the model's code.
 
-`check` (components/packager_provider.py) runs them in order, each appending `CheckFailure`s, so
-a model the endpoint cannot serve fails at `pulumi preview`, not minutes into a deploy. The Hub
-and Secrets Manager are asked at most once per `check` (`CommitFiles`), and a result that cannot
-change for a pinned commit is kept in the state so the next preview need not ask again.
+Each appends `CheckFailure`s, so a model the endpoint cannot serve fails at `pulumi preview`. The
+Hub and Secrets Manager are asked at most once per `check` (`CommitFiles`).
 """
 
 from __future__ import annotations

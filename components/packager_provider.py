@@ -1,10 +1,7 @@
 """The dynamic provider behind HfModelPackager: check, diff, create, update, delete, read.
 
-The pickled part is `PackagerProvider`, a `ProjectProvider` shell (components/project_provider.py)
-that calls the function of the same name in this module, from the project's checkout (states
-written by every version name this module). Every AWS and Hub client is created per call. The
-state is `PackagerInputs` plus the loader's result (components/packager_state.py), the preview
-checks are components/packager_checks.py, and running the loader is components/packaging_runs.py.
+`PackagerProvider` is the pickled shell (components/project_provider.py); every client is
+created per call. State: components/packager_state.py; checks: packager_checks.py.
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""The packager's preview checks on the pinned commit's files: its code, its weights, prompts.
-
-Each appends `CheckFailure`s, as those of components/packager_checks.py do, so a model the
-container would refuse, or must not load, fails at `pulumi preview`: a model that is its
-repository's own code, weights that are pickles only, a default prompt the model lacks.
-"""
+"""The packager's preview checks on the pinned commit's files: its code, its weights, prompts."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 """One run of the loader for the packager's dynamic provider: the request, the runners, the result.
 
-Runner `lambda` invokes the loader Lambda synchronously; runner `local` runs the same handler in
-this process (emulator stacks, and models whose packaging outlasts Lambda's 15 minutes). Either
-way the loader's answer is checked here before it becomes state. Imports neither Pulumi nor the
-provider: the provider imports this.
+Runner `lambda` invokes the loader Lambda; `local` runs its handler in this process. Imports
+neither Pulumi nor the provider.
 """
 
 from __future__ import annotations

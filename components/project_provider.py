@@ -1,12 +1,8 @@
 """The pickled shell of this project's dynamic providers: find the checkout, run its operations.
 
-Pulumi pickles a dynamic provider object with dill and unpickles it in a separate provider
-process, which may not have this project on `sys.path` (pulumi issue 7453). So what is pickled
-is a thin shell, pickled *by value*: it finds the project's checkout (the working directory
-Pulumi runs in, else the one it was last deployed from), puts it on `sys.path` and calls the
-module-level function of the same name in its operations module. Everything below the shell is
-ordinary, importable, testable code, and a provider's operations can use the project's modules
-(the stack's AWS session, the loader) like any other code.
+The provider process may not have this project on `sys.path` (pulumi issue 7453), so the pickled
+shell (by value) finds the checkout and calls its operations module's function of the same name;
+everything below it is ordinary, testable code (docs/packager.md).
 """
 
 from __future__ import annotations

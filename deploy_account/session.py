@@ -1,14 +1,8 @@
 """The AWS account and region the stack deploys to, as one boto3 session: profile, roles, region.
 
-The stack's AWS provider reads `aws:profile`, `aws:assumeRoles` and `aws:region`. Every boto3
-session this project starts besides it (the packager's runs and its dynamic provider, the
-post-deploy check) is built here from the same settings, so that all of them act in the account
-the provider deploys to. Only names and ARNs travel in state and on command lines; keys come from
-the profile, the environment or the roles assumed at run time, and are never written anywhere.
-
-A package of its own, below the two runtimes that import it: the program (`components/`, and the
-packager's provider process) and the user's client (`embedding_client/`). It needs boto3, which
-both have, and imports nothing of this project, so neither runtime reaches into the other.
+Every boto3 session besides the AWS provider's is built here from the provider's settings, so all
+act in the account it deploys to; only names and ARNs travel, never keys. Below the program and
+the client, importing nothing of this project.
 """
 
 from __future__ import annotations

@@ -2,22 +2,11 @@
 
     python -m embedding_client serve s3://bucket/models/org/name/<sha>/model.tar.gz
     python -m embedding_client serve ./model.tar.gz --port 8080
-    python -m embedding_client serve ./extracted-model-folder
 
-The artifact is prepared as the Hugging Face DLC prepares it: `model.tar.gz` is extracted into a
-model directory (serve_artifact.py) and `code/inference.py` is imported from it, so serving an
-archive runs its code; its `model_fn` loads the model and its
-`input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
-the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
-worker. The hooks run as the DLC's toolkit runs them, so every error they raise is a 400 with its
-message, as on SageMaker (toolkit_handle.py; tests/dlc/ compares the two servers); an exception
-that is not the project's own error is answered with facts/embedding_api.py's
-INTERNAL_ERROR_MESSAGE, its cause logged, as the container's hooks do.
-
-Two more doors to the same model: `POST /v1/embeddings` (OpenAI's route and error shape, so the
-`openai` SDK works with `base_url=…/v1`), and `POST /endpoints/{name}/invocations` (SageMaker
-Runtime's own API: boto3's `invoke_endpoint`, the AWS CLI and LangChain's SagemakerEndpoint
-reach it with `endpoint_url=…`; any name and any SigV4 signature are accepted, not checked).
+The archive is extracted and its `code/inference.py` hooks run as the DLC's toolkit runs them
+(toolkit_handle.py; tests/dlc/ compares the two servers), one request at a time. Also
+`POST /v1/embeddings` (OpenAI's route) and `POST /endpoints/{name}/invocations` (SageMaker
+Runtime's API; the name and SigV4 signature are not checked). See docs/inference.md.
 """
 
 from __future__ import annotations

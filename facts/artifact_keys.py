@@ -1,13 +1,8 @@
 """Where artifacts live in the artifact bucket: written by the loader, read by everyone else.
 
 `{key_prefix}{org}/{name}/{40-hex revision}/[{variant}/]{format version}/model.tar.gz`, a
-`manifest.json` beside it. Archives for the ONNX engine live in a variant folder named for the
-engine and the container's Python (`onnx-py310/`, `onnx-model_O2-py310/` for a graph the stack
-chose with `onnxFile`): the torch and ONNX archives of one revision, or ONNX archives for two
-images, never overwrite each other. The last folder is the packaging format version
-(loader/version.py: it hashes the shipped code and runtime), so a build with other code gets
-another key: the archive a live Model names is never rewritten, and a rolled-back endpoint keeps
-loading the bytes it was created with.
+`manifest.json` beside it; the variant and format version keep a live Model's bytes from ever
+being rewritten (docs/packager.md).
 """
 
 from __future__ import annotations

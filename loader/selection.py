@@ -1,15 +1,5 @@
-"""Which files of a Hub repo an inference container needs (pure).
-
-Kept: configs, tokenizer files, sentence-transformers module folders (`1_Pooling/`, `2_Dense/`,
-...), and one weights format per folder — safetensors when present, else PyTorch `.bin` (a pickle:
-refused unless the stack trusts the repository, `pickled_weights`). Dropped: every `*.py` (the
-container runs no repository code, and a `sitecustomize.py` would run by being there),
-ONNX/OpenVINO/TF/Flax/Rust/GGUF duplicates, docs, training leftovers.
-
-For the ONNX engine the transformer's weights are the repo's ONNX export instead: exactly one
-graph, `onnx/model.onnx` (and `onnx/model.onnx_data` when the graph keeps its weights beside it),
-never the optimized (`model_O1..O4`), quantized or OpenVINO variants unless the stack asks for one
-(`onnxFile`: that graph instead), and no PyTorch weights at the root.
+"""Which files of a Hub repo an inference container needs (pure): one weights format per folder,
+no repository code, no duplicate formats; for the ONNX engine one graph instead (docs/loader.md).
 """
 
 from __future__ import annotations

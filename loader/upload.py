@@ -1,10 +1,6 @@
 """The archive's trip to S3: boto3's transfer manager reads the archive while it is being built.
 
-`ArchiveReader` is the archive as a file: each `read()` pulls just enough bytes from the Hub (or
-the source archive) through tar and gzip, and hashes what it hands out. The transfer manager turns
-the reads into CRC32-checked parts uploaded by a small thread pool, keeps at most a few parts in
-memory, and aborts the multipart upload when anything fails, including the reader itself, so a
-failed run leaves no object and no parts. Nothing touches disk.
+A failed run leaves no object and no parts; nothing touches disk (docs/loader.md).
 """
 
 from __future__ import annotations

@@ -1,12 +1,6 @@
-"""What `embed file` sends to: a backend built for one request per call, its limits, its
-concurrency and its prices.
-
-The limits come from the endpoint itself (its answer to `{"info": true}`: texts per request,
-request bytes, maximum sequence length); the concurrency from the endpoint's configuration
-(ServerlessConfig.MaxConcurrency, read through DescribeEndpoint and DescribeEndpointConfig) unless
-`--concurrency` says otherwise. A serverless endpoint that answers info requests gets base64
-vectors: the same float32 values in about a third of the bytes, so more texts fit a response and
-less data is billed.
+"""What `embed file` sends to: a backend built for one request per call, its limits (the endpoint's
+`{"info": true}` answer), its concurrency (MaxConcurrency unless `--concurrency`) and prices.
+Base64 vectors where the endpoint takes them: the same float32s in a third of the bytes.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The local endpoint's model directory: an s3:// archive, a local .tar.gz or a folder.
 
-An archive is untrusted input until it is extracted: its members are counted and their declared
-sizes added up before anything is written (a .tar.gz bomb is refused, not unpacked into the temp
-folder), and only regular files and folders inside the model directory are extracted. Serving it
-then runs its `code/inference.py`, as the DLC does: serve only archives you would deploy.
+An archive is untrusted until extracted: sizes are added up before anything is written (a bomb is
+refused), and only files and folders inside the model directory are extracted. Serving runs its
+`code/inference.py`, as the DLC does: serve only archives you would deploy.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The one way the client reaches a target: a POST over HTTP or a boto3 client, and one retry
 policy (full-jitter exponential backoff) that `embed` and `embed file` both wait by.
 
-Plain HTTP (the local endpoint, the HTTP API) retries 429/502/503/504 here; AWS APIs use
-botocore's adaptive retry mode, unless the caller paces itself (`embed file`: one attempt per
-call, its own retries with the same backoff). Failures become the client's errors
-(embedding_client/backend.py), keeping the endpoint's own message.
+Plain HTTP retries 429/502/503/504 here; AWS APIs use botocore's adaptive mode, unless the caller
+paces itself (`embed file`: one attempt per call).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Lambda entry point (also called in-process by the `local` runner): event in, result dict out.
 
-A thin shell: validate the event, build the clients, wait until the bucket accepts this role
-(IAM propagation, `loader/access.py`), fetch the token if it lives in Secrets Manager, run one
-packaging function. Logs name the step and the model, never the token.
+A thin shell: validate the event, build the clients, wait out IAM propagation (loader/access.py),
+fetch the token, run one packaging function. Logs never name the token.
 """
 
 from __future__ import annotations

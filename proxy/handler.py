@@ -1,10 +1,8 @@
 """The proxy Lambda behind the HTTP API (payload 2.0): `POST /embed` and `POST /v1/embeddings`.
 
-A thin shell: parse the request, call the target with a cached client, answer in the route's
-shape (the embedding API's native response, or OpenAI's). Bad requests are 400 with a message
-naming the field; upstream failures keep their cause (429 throttled, 504 timed out, 502
-otherwise); errors on the OpenAI route use OpenAI's error shape. Logs are one JSON line per
-request with sizes and timings, never the texts.
+A thin shell: parse, call the target with a cached client, answer in the route's shape. Bad
+requests are 400 naming the field; upstream failures keep their cause (429, 504, else 502). Logs:
+one JSON line per request with sizes and timings, never the texts.
 """
 
 from __future__ import annotations

@@ -265,10 +265,7 @@ class StackConfig:
 
     @property
     def onnx_runtime(self) -> RuntimeWheel | None:
-        """The ONNX Runtime wheel archives may vendor: None when the ONNX engine cannot be used.
-
-        The wheel an ONNX archive would vendor; whether the commit ships the graph, `check` asks.
-        """
+        """The wheel an ONNX archive would vendor (None: no ONNX engine here)."""
         ask = EngineAsk(
             self.inference_engine,
             images.python_version(self.image_tag or ""),
@@ -345,11 +342,7 @@ def _engine_settings(
 def _graph_settings(
     raw: Mapping[str, str], engine: str, backend: str, source_url: str | None, image_tag: str
 ) -> tuple[str | None, bool]:
-    """onnxFile (None: onnx/model.onnx) and onnxFusion (default true), checked with the engine.
-
-    The rules are the packager's and the loader's too (facts/engine_choice.py); a graph or a
-    fusion set where no ONNX archive can be packaged is refused here, in stack keys.
-    """
+    """onnxFile (None: onnx/model.onnx) and onnxFusion (default true), checked with the engine."""
     value = raw.get("onnxFile")
     onnx_file = None if value in (None, "") else str(value).strip()
     fusion = _bool(raw, "onnxFusion", True)

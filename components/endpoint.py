@@ -48,10 +48,7 @@ _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 def endpoint_name_for(project: str, stack: str) -> str:
-    """The endpoint's physical name: project and stack, so stacks can share one account.
-
-    SageMaker names allow [a-zA-Z0-9-], at most 63 characters.
-    """
+    """The endpoint's physical name: project and stack, so stacks can share one account."""
     name = re.sub(r"[^a-zA-Z0-9]+", "-", f"{project}-{stack}").strip("-")
     return name[:SAGEMAKER_NAME_MAX].rstrip("-")
 

@@ -157,8 +157,7 @@ def _wait_until_settled(client: Any, name: str, deadline: float, poll: float) ->
 def remove_failed(props: Any) -> None:
     """Delete the endpoint `failed_endpoint` names, if it is still that `Failed` endpoint.
 
-    An endpoint `check` found unrecorded (`UNTRACKED_MARKER`) is first waited for while it is
-    still being created or updated, then deleted whatever its status, if it is still that one.
+    An unrecorded one (`UNTRACKED_MARKER`) is first waited for while it settles.
     """
     import time
 
@@ -256,11 +255,7 @@ def update(_id: str, olds: Any, news: Any) -> UpdateResult:
 
 
 def delete(_id: str, props: Any) -> None:
-    """On destroy, remove a `Failed` endpoint of this name that never made it into state.
-
-    The Endpoint depends on the guard, so Pulumi deletes it first; what is left here is the
-    failed endpoint of a create the provider did not record.
-    """
+    """On destroy, remove a `Failed` endpoint of this name that never made it into state."""
     client = sagemaker_client(props)
     described = describe(client, props["endpoint_name"])
     if described is None or described["EndpointStatus"] != "Failed":

@@ -317,10 +317,7 @@ def loader_policy(
     hf_token_secret_arn: str | None = None,
     source_model_data_url: str | None = None,
 ) -> PolicyDocument:
-    """The loader Lambda's role: its prefix of the bucket, its log group, and what it reads.
-
-    The secret and the source archive are granted only when the stack names them.
-    """
+    """The loader Lambda's role: its prefix, its log group, and the secret and source it names."""
     statements = [
         s3_write_objects_statement(bucket_arn, key_prefix),
         s3_list_bucket_statement(bucket_arn),
@@ -350,11 +347,8 @@ def batch_transform_statements(
     log_group_arn: str,
     job_name_prefix: str,
 ) -> list[Statement]:
-    """What a Batch Transform job of this stack needs beyond the endpoint's role: read and list
-    one input folder, write one output folder, write the logs of its own jobs (by name prefix).
-
-    A transform job runs as its Model's execution role (CreateTransformJob takes no role), so
-    these statements extend that role.
+    """What a Batch Transform job needs beyond the endpoint's role (which it runs as): read and
+    list one input folder, write one output folder, write its own jobs' logs.
     """
     input_bucket, input_prefix = parse_s3_url(input_url)
     output_bucket, output_prefix = parse_s3_url(output_url)

@@ -67,10 +67,7 @@ def zip_entries(root: Path) -> dict[str, Path | bytes]:
 def bundle_digest(
     root: Path = PROJECT_ROOT, runtime: RuntimeWheel | None = None, lock: Path | None = None
 ) -> str:
-    """Hash of everything the zip is made of: sources, lock file, pip platform, zip format.
-
-    The runtime wheel counts by its pinned name and sha256, so a cached zip needs no download.
-    """
+    """Hash of everything the zip is made of: sources, lock file, pip platform, zip format."""
     lock = lock or loader_lock.LOADER_LOCK
     digest = hashlib.sha256(f"bundle-format={BUNDLE_FORMAT}\n".encode())
     if runtime is not None:
@@ -110,11 +107,7 @@ def _file_sha256(opened: zipfile.ZipFile, name: str) -> str:
 def cached_zip_problem(
     path: Path, runtime: RuntimeWheel | None, lock: Path | None = None
 ) -> str | None:
-    """What in a cached zip is not what the zip should contain (None: nothing).
-
-    Its sources must be this checkout's, byte for byte; `wheels/` holds nothing but the pinned
-    runtime wheel; everything else must be the files the lock installs (it records their sha256).
-    """
+    """What in a cached zip is not what the zip should contain (None: nothing)."""
     sources = {
         f"{folder}/{name}": hashlib.sha256(file.read_bytes()).hexdigest()
         for folder in SOURCE_FOLDERS

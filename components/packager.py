@@ -294,10 +294,7 @@ class HfModelPackager(pulumi.ComponentResource):
     def _declare_loader_function(
         self, name: str, args: HfModelPackagerArgs, runtime: RuntimeWheel | None
     ) -> tuple[aws.lambda_.Function, aws.iam.RolePolicy]:
-        """The loader Lambda, its log group and a role that can write only under the prefix.
-
-        With `runtime`, its zip carries that ONNX Runtime wheel for the loader to vendor.
-        """
+        """The loader Lambda (`runtime`'s wheel in its zip), its logs, a role for the prefix."""
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-loader-logs",

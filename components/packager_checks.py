@@ -24,11 +24,7 @@ if TYPE_CHECKING:
 
 
 class CommitFiles:
-    """The pinned commit's file listing and the Hub token, each read at most once per `check`.
-
-    The pin, the engine, the model-code and the prompt checks may each need them; the token can
-    be a Secrets Manager read in the stack's account, and the listing is a Hub request.
-    """
+    """The pinned commit's file listing and the Hub token, each read at most once per `check`."""
 
     def __init__(self, inputs: Mapping[str, Any]) -> None:
         self._inputs = inputs
@@ -117,13 +113,8 @@ def settle_engine(
 ) -> None:
     """Resolve `inference_engine` (auto | torch | onnx) into `engine` for the pinned commit.
 
-    `auto` is ONNX when the commit ships the graph (`onnx_file`, by default `onnx/model.onnx`)
-    and a runtime wheel is known for the image's Python (`container_python`), PyTorch otherwise
-    (facts/engine_choice.py); `onnx` without the export fails here, at preview, and so does a
-    graph the stack named (`onnxFile`) that the commit lacks, under `auto` too: it was asked for.
-    Whether a commit ships a graph never changes, so it is kept in the state (`onnx_export`) and
-    the Hub is asked at most once per pinned commit and graph. The ONNX archive's format version
-    also names the runtime wheel, so a new wheel repackages.
+    The rules are facts/engine_choice.py's. Whether a commit ships a graph never changes, so it is
+    kept in the state (`onnx_export`): the Hub is asked once per pinned commit and graph.
     """
     from loader.version import format_version
 

@@ -23,10 +23,7 @@ def _identity(default: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class PackagerInputs:
-    """The inputs delete, read and update need, kept in the state (never the token).
-
-    Any value may also be Pulumi's marker for an input not known yet (`is_unknown`, preview).
-    """
+    """The inputs delete, read and update need, kept in the state (never the token)."""
 
     bucket: str | None = _identity()
     key_prefix: str | None = _identity()
@@ -93,8 +90,7 @@ OUTPUT_NAMES = (*RESULT_FIELDS, "pinned_revision", "engine")
 def state_outputs(inputs: Mapping[str, Any], result: LoaderResult | Mapping[str, Any]):
     """Outputs = the inputs delete/read need (never the token) plus the loader's result.
 
-    The pin stays what `check` decided (None for a source archive, whose result `revision` is
-    the loader's id of the source object), so that the next diff compares like with like.
+    The pin stays what `check` decided, so that the next diff compares like with like.
     """
     recorded = result.as_dict() if isinstance(result, LoaderResult) else dict(result)
     return PackagerInputs.from_mapping(inputs).as_dict() | recorded

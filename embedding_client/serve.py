@@ -363,11 +363,7 @@ class LocalEndpoint:
         return self.state.handler is not None
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
-        """Refuse new requests, answer those admitted for up to `grace` s, then close.
-
-        True when every admitted request was answered; requests still running after `grace`
-        are left to the process's exit (their connections close with it).
-        """
+        """Refuse new requests, answer those admitted for up to `grace` s, then close."""
         drained = self.state.drain(grace)
         if not drained:
             logger.warning("stopping with requests still running after %g s", grace)

@@ -92,10 +92,7 @@ def aws_client(
     max_attempts: int = MAX_ATTEMPTS,
     session: Any = None,
 ) -> Any:
-    """A boto3 client with adaptive retries (throttling backs off client-side) and a long read.
-
-    With `max_attempts=1` the caller paces itself (`embed file`), so no client-side rate limiter.
-    """
+    """A boto3 client with adaptive retries and a long read (`max_attempts=1`: caller paces)."""
     import boto3
     from botocore.config import Config
 

@@ -273,10 +273,7 @@ def _decode_json(raw: bytes, what: str) -> Any:
 
 
 def parse_json_lines(raw: bytes) -> EmbeddingRequest:
-    """Batch Transform's records: a JSON string, or an object with an `inputs` string, per line.
-
-    Other keys of an object (an id the job joins back with `JoinSource=Input`) are ignored.
-    """
+    """Batch Transform's records: a JSON string, or an object with an `inputs` string, per line."""
     texts = []
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():

@@ -46,10 +46,9 @@ def _token(request: LoaderRequest, session: Any) -> str | None:
 def handler(
     event: dict[str, Any], context: object = None, *, session: Any = None
 ) -> dict[str, Any]:
-    """Package the model named by `event` into S3; see docs/contracts.md for event and result.
+    """Package the model named by `event` into S3 (docs/contracts.md: event and result).
 
-    `session`: the boto3 Session to work in. Lambda passes none (the function's role, from the
-    environment); runner `local` passes the stack's (its profile and assumed roles).
+    `session`: None in Lambda (the function's role); runner `local` passes the stack's.
     """
     request = parse_event(event)
     format_version()  # fails now, before any I/O, if code/inference.py is missing

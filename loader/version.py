@@ -44,10 +44,7 @@ CONTAINER_FACTS = (
 
 
 def container_code(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
-    """Archive name → bytes of everything under `code/`; a clear error if the script is missing.
-
-    With `runtime`, ONNX Runtime from that wheel is part of it (the ONNX engine's archives).
-    """
+    """Archive name → bytes of everything under `code/` (with `runtime`: ONNX Runtime too)."""
     if not (CONTAINER_DIR / ENTRY_SCRIPT).is_file():
         raise LoaderError(
             f"the inference script {CONTAINER_DIR / ENTRY_SCRIPT} is missing; every artifact "

@@ -76,10 +76,7 @@ def _error(
     headers: dict[str, str] | None = None,
     request_id: str | None = None,
 ) -> dict:
-    """An error in the route's own shape: OpenAI's `{"error": {...}}` or `{"error": message}`.
-
-    With the request id (also in `x-request-id`), which finds the logged detail.
-    """
+    """An error in the route's own shape, with the request id that finds the logged detail."""
     if request_id:
         message = f"{message} (request id {request_id})"
         headers = {**(headers or {}), "x-request-id": request_id}

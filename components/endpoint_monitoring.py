@@ -157,37 +157,17 @@ def dashboard_body(endpoint_name: str, region: str) -> dict:
             },
         }
 
-    return {
-        "widgets": [
-            widget(
-                "Invocations and errors",
-                0,
-                [
-                    [NAMESPACE, "Invocations", *dimensions, {"stat": "Sum"}],
-                    [NAMESPACE, "Invocation4XXErrors", *dimensions, {"stat": "Sum"}],
-                    [NAMESPACE, "Invocation5XXErrors", *dimensions, {"stat": "Sum"}],
-                ],
-            ),
-            widget(
-                "Model latency (microseconds)",
-                6,
-                [
-                    [NAMESPACE, "ModelLatency", *dimensions, {"stat": "p50"}],
-                    [NAMESPACE, "ModelLatency", *dimensions, {"stat": "p90"}],
-                ],
-            ),
-            widget(
-                "Cold start: ModelSetupTime (microseconds)",
-                12,
-                [[NAMESPACE, "ModelSetupTime", *dimensions, {"stat": "Maximum"}]],
-            ),
-            widget(
-                "SageMaker overhead (microseconds)",
-                18,
-                [[NAMESPACE, "OverheadLatency", *dimensions, {"stat": "p90"}]],
-            ),
-        ]
-    }
+    def metric(name: str, stat: str) -> list:
+        return [NAMESPACE, name, *dimensions, {"stat": stat}]
+
+    errors = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors")
+    panels = (
+        ("Invocations and errors", [metric(name, "Sum") for name in errors]),
+        ("Model latency (microseconds)", [metric("ModelLatency", s) for s in ("p50", "p90")]),
+        ("Cold start: ModelSetupTime (microseconds)", [metric("ModelSetupTime", "Maximum")]),
+        ("SageMaker overhead (microseconds)", [metric("OverheadLatency", "p90")]),
+    )
+    return {"widgets": [widget(title, 6 * i, rows) for i, (title, rows) in enumerate(panels)]}
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,7 @@
 """HfModelPackager: turns `modelId@revision` into a verified `model.tar.gz` in the artifact bucket.
 
-The packaging itself is done by the loader (`loader/handler.py`), run by a Pulumi dynamic resource
-(`components/packager_provider.py`) either in a loader Lambda declared here (runner `lambda`) or
-inside the Pulumi process (runner `local`: emulator stacks, and models whose packaging outlasts
-Lambda's 15 minutes). See docs/packager.md.
+The loader packages it, run by a dynamic resource (components/packager_provider.py) in a loader
+Lambda declared here (runner `lambda`) or in the Pulumi process (`local`). See docs/packager.md.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Which engine an archive is for: the rules the stack config, the event and `check` share.
 
-One pure function, `choose_engine`, decides PyTorch or ONNX, the graph, whether it is fused, and
-what is wrong with what was asked. It returns problems as (field, reason) pairs, not sentences:
-the stack config words them with its keys (`inferenceEngine`), the loader event with its fields
-(`engine`) and the packager's `check` with its inputs, each in its own terms.
+`choose_engine` returns problems as (field, reason) pairs, which each caller words in its own
+terms (`inferenceEngine`, `engine`, `inference_engine`).
 """
 
 from __future__ import annotations

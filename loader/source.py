@@ -1,9 +1,7 @@
 """Second source: repackage an existing `model.tar.gz` (e.g. a training job's output) from S3.
 
-The source archive is streamed (never stored), its entries normalised (mtime, owner, mode) in the
-source's own order, our `code/` is added at the end (nothing of the source's `code/` is kept),
-and the result is keyed by the source object's identity (URL, ETag, VersionId). The same source
-object therefore always yields the same bytes at the same key.
+Streamed, entries normalised, our `code/` added at the end, keyed by the source object's URL,
+ETag and VersionId: the same object always yields the same bytes at the same key.
 """
 
 from __future__ import annotations

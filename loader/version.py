@@ -1,12 +1,8 @@
 """The code every archive ships in `code/`, and the packaging format version that names it.
 
-`container/` becomes `code/` (inference.py and the `sentence_embedding/` package beside it), and
-the facts the container imports become `code/facts/`.
-Archives for the ONNX engine also ship ONNX Runtime in `code/onnxruntime/`
-(loader/vendored_runtime.py).
-The format version hashes the layout version, every shipped byte of the container's code and the
-vendored wheel's name and sha256, so any change to either repackages (the dynamic resource takes
-it as an input).
+`container/` becomes `code/`, its facts `code/facts/`, ONNX Runtime `code/onnxruntime/` (ONNX
+archives). The format version hashes the layout, the shipped code and the wheel's name and sha256:
+any change repackages.
 """
 
 from __future__ import annotations

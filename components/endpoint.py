@@ -62,10 +62,8 @@ def model_environment(
 ) -> dict[str, str]:
     """The DLC's environment: one worker, the embedding task, the served model for logs.
 
-    HF_MODEL_ID is deliberately absent: it would make the DLC download from the Hub instead of
-    serving the packaged archive. The model is recorded under names the DLC ignores. The archive's
-    sha256 is part of it so that an archive rebuilt at the same URL (a new packaging format)
-    replaces the Model and rolls the endpoint onto containers that load the new bytes.
+    No HF_MODEL_ID: the DLC would download from the Hub instead of serving the archive. The
+    archive's sha256 makes a rebuilt archive at the same URL replace the Model.
     """
     return {
         # One worker per container: serverless memory is small and a second worker doubles it.
@@ -400,8 +398,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
     def _import_command(self, name: str, endpoint_name: str) -> pulumi.Output[str]:
         """`pulumi import` of an existing endpoint of this name as this component's child.
 
-        The URN is built from its parts: an input depending on `self.urn` would make the guard
-        depend on every child of this component, the Endpoint included, which depends on it.
+        From the URN's parts: using `self.urn` would make the guard depend on the Endpoint.
         """
         parent = pulumi.create_urn(name, COMPONENT_TYPE)
         return parent.apply(

@@ -97,9 +97,8 @@ def endpoint_tags(client: Any, described: Any) -> dict[str, str]:
 def foreign_owner(tags: dict[str, str], owner_tags: dict[str, str]) -> bool:
     """True unless the endpoint carries this stack's owner tags (none declared: no check).
 
-    The project and stack tags must be there and equal. `OWNER_ID_TAG` (the stack's artifact
-    bucket, unique per stack even across backends) is compared when both sides have it: an
-    endpoint created before it existed lacks it, and a new stack does not know it at preview.
+    `OWNER_ID_TAG` is compared only when both sides have it: older endpoints lack it, and a new
+    stack does not know it at preview.
     """
     for key, value in owner_tags.items():
         known = value is not None and not is_unknown(value)
@@ -124,9 +123,7 @@ def foreign_endpoint_failure(name: str, tags: dict[str, str], import_command: st
 def unrecorded(props: Any, described: Any, tags: dict[str, str]) -> bool:
     """True for this stack's endpoint that the state never recorded (components/endpoint_record.py).
 
-    Only an endpoint created by this version (it carries OWNER_ID_TAG) whose record S3 could be
-    asked for: no record, or a record of another incarnation. Anything uncertain (an unknown
-    bucket at preview, S3 unreadable) counts as recorded, so it is never removed.
+    Anything uncertain (no OWNER_ID_TAG, an unknown bucket, S3 unreadable) counts as recorded.
     """
     bucket, key = props.get("record_bucket"), props.get("record_key")
     if OWNER_ID_TAG not in tags or not bucket or not key or is_unknown(bucket):

@@ -49,9 +49,8 @@ def assume_role_policy(
 ) -> PolicyDocument:
     """A trust policy letting one AWS service principal (e.g. sagemaker.amazonaws.com) assume.
 
-    `source_account` and `source_arn` guard against the confused deputy: the service may assume
-    the role only on behalf of that account's resources (those matching the ARN pattern). Only for
-    services that document these keys on role trust policies (SageMaker: `sagemaker_source_arn`).
+    `source_account` and `source_arn` guard against the confused deputy, for services that document
+    these keys on role trust policies.
     """
     statement: Statement = {
         "Effect": "Allow",
@@ -103,9 +102,8 @@ def s3_write_objects_statement(bucket_arn: str, prefix: str) -> Statement:
 def s3_list_bucket_statement(bucket_arn: str) -> Statement:
     """List one bucket (and its open uploads), with no prefix condition.
 
-    HeadObject on a missing key answers 404 only to a caller that may list the bucket, else 403.
-    The loader's "already packaged?" check must tell the two apart, and S3 applies no `s3:prefix`
-    condition to that check; it reveals key names of this stack's own bucket, nothing more.
+    The loader must tell a missing key (404) from a refusal (403), which S3 does only for a caller
+    that may list the bucket, without a prefix condition.
     """
     actions = ["s3:ListBucket", "s3:ListBucketMultipartUploads"]
     return allow("ListArtifactBucket", actions, bucket_arn)
@@ -173,10 +171,8 @@ def log_write_statements(group_arn: str) -> list[Statement]:
 
 
 def logs_statements(group_arn: str) -> list[Statement]:
-    """Create one log group, list and write to its streams, nothing else.
-
-    The actions are those of SageMaker's "CreateModel API: Execution Role Permissions" for
-    CloudWatch Logs (logs:DescribeLogStreams among them), scoped to the endpoint's group.
+    """Create one log group, list and write to its streams: SageMaker's CreateModel execution role
+    actions for CloudWatch Logs, scoped to the endpoint's group.
     """
     return [
         allow("CreateLogGroup", "logs:CreateLogGroup", group_arn),
@@ -188,9 +184,8 @@ def logs_statements(group_arn: str) -> list[Statement]:
 def kms_decrypt_via_statements(region: str, services: list[str]) -> list[Statement]:
     """Decrypt with a customer-managed key, only as `services` do it on this role's behalf.
 
-    A Secrets Manager secret or an S3 object encrypted with a customer-managed KMS key needs
-    kms:Decrypt on that key; `kms:ViaService` limits it to requests those services make in the
-    stack's region, so the role cannot use the key directly. Keys managed by AWS need nothing.
+    A secret or object under a customer-managed key needs kms:Decrypt; `kms:ViaService` keeps the
+    role from using the key directly. Keys managed by AWS need nothing.
     """
     if not services:
         return []

@@ -49,8 +49,7 @@ def is_install_record(name: str) -> bool:
 def shipped_record(record: bytes) -> bytes:
     """A RECORD without the console scripts pip put outside the target (`../../bin/...`).
 
-    Those scripts are not shipped, and their recorded hashes depend on the local interpreter's
-    path, which would make two builds of the same requirements differ.
+    Their recorded hashes depend on the local interpreter's path: two builds would differ.
     """
     lines = record.decode("utf-8").splitlines(keepends=True)
     return "".join(line for line in lines if not line.startswith("../")).encode("utf-8")
@@ -141,9 +140,8 @@ def cached_zip_problem(
 def build_loader_zip(cache_dir: Path | None = None, runtime: RuntimeWheel | None = None) -> Path:
     """The loader Lambda zip, built once per content hash and reused from the cache after that.
 
-    A cached zip whose files are not what they should be is rebuilt in this checkout's own
-    cache, and refused in a shared one (`EMBEDDING_ENDPOINT_LOADER_CACHE`), which someone
-    else can write: that Lambda holds the Hub token.
+    A cached zip that is not what it should be is rebuilt, or refused in a shared cache
+    (`EMBEDDING_ENDPOINT_LOADER_CACHE`), which someone else can write: that Lambda holds the token.
     """
     shared = cache_dir is None and bool(os.environ.get(CACHE_DIR_VARIABLE))
     cache = Path(cache_dir or os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR)

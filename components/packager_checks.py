@@ -216,10 +216,8 @@ def _engine_failure(
 
 
 def check_local_fusion(failures: list[CheckFailure]) -> None:
-    """Runner local fuses the ONNX graph in this process: with the loader Lambda's optimizer.
-
-    Fusing with another version (or packaging unfused for want of one) would give other bytes
-    than the Lambda gives for the same inputs, so a missing or other version fails at preview.
+    """Runner local fuses in this process: with the loader Lambda's optimizer version, else the
+    bytes would differ from the Lambda's for the same inputs.
     """
     from loader.graph_fusion import optimizer_problem
 
@@ -243,9 +241,8 @@ def hub_token(inputs: Mapping[str, Any]) -> str | None:
 def secret_token(inputs: Mapping[str, Any]) -> str | None:
     """The Hub token from `hf_token_secret_arn`, read in the stack's account; None without one.
 
-    A branch of a private (or gated) repo can only be resolved with the token, so `check` reads
-    it here too, not only the loader: the account running pulumi needs GetSecretValue on it.
-    The token stays in this process; it is never an input or output.
+    Resolving a private repo's branch needs it, so pulumi's account needs GetSecretValue too. The
+    token stays in this process; it is never an input or output.
     """
     from loader.errors import LoaderError
     from loader.secrets import token_from_secret

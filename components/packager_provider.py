@@ -118,10 +118,8 @@ def s3_client(state: Mapping[str, Any]):
 
 
 def delete(resource_id: str, state: Mapping[str, Any]) -> None:
-    """Remove the archive and its manifest, unless the stack retains artifacts.
-
-    Only while the manifest still records this resource's sha256: if a newer resource rebuilt the
-    same key, its artifact is not this one to delete.
+    """Remove the archive and its manifest, unless the stack retains artifacts, and only while
+    the manifest records this resource's sha256 (a newer resource may have rebuilt the key).
     """
     from botocore.exceptions import ClientError
 

@@ -38,10 +38,8 @@ def check_command_line(
 ) -> str:
     """The shell command that checks a deployed SageMaker endpoint, in the stack's account.
 
-    With `expected_config` (and `expected_sha256`) it first checks that the live endpoint serves
-    what this deploy created; `invocations=False` stops there. The profile name and the role
-    chain travel on the command line; the credentials they stand for are looked up when the
-    command runs.
+    With `expected_config` it first checks the live endpoint serves this deploy; `invocations=False`
+    stops there. Only the profile name and role chain travel on the command line, never keys.
     """
     words = [python, "-m", "embedding_client.smoke", "--endpoint", endpoint_name]
     words += ["--region", region]

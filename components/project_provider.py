@@ -32,11 +32,7 @@ def role_chain_input(aws: AwsSettings) -> Any:
 
 
 def pickle_by_value(cls: type) -> type:
-    """Make dill serialize `cls` and its methods by value, as it does for `__main__` objects.
-
-    dill pickles a class found at `module.qualname` by reference, i.e. as an import the provider
-    process may be unable to do; objects of `__main__` are always pickled with their code.
-    """
+    """Make dill pickle `cls` and its methods by value, as it does `__main__`'s objects."""
     cls.__module__ = "__main__"
     for member in vars(cls).values():
         function = getattr(member, "__func__", member)
@@ -57,10 +53,8 @@ class ProjectProvider(ResourceProvider):
         self.project_root = project_root or str(Path(__file__).resolve().parents[1])
 
     def _operations(self):
-        """The operations module, from the checkout `pulumi` runs in now, else the recorded one.
-
-        The state keeps the pickled provider, so a `destroy` from another clone (a CI runner, a
-        moved checkout) must not depend on the path recorded when the resource was created.
+        """The operations module, from the checkout `pulumi` runs in now, else the recorded one
+        (a `destroy` from another clone must not depend on the path recorded at create).
         """
         import importlib
         import os

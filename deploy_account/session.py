@@ -144,11 +144,8 @@ class AwsSettings:
 
     @property
     def carries_secrets(self) -> bool:
-        """True when a role names an external id or a session policy: keep the chain secret.
-
-        Role ARNs and session names identify; an external id is a shared secret against the
-        confused deputy, and a session policy says what the role may do. Wherever the chain is
-        written (a resource's state, a command line, a stack output) it is then a secret.
+        """True when a role names an external id or a session policy: keep the chain secret
+        wherever it is written (state, command line, stack output).
         """
         return any(role.external_id or role.policy for role in self.assume_roles)
 
@@ -168,8 +165,7 @@ class AwsSettings:
     def session(self) -> Any:
         """A boto3 Session with this profile's credentials, each role assumed in turn, the region.
 
-        Assumed-role credentials refresh themselves before they expire (botocore's own
-        refreshable credentials), so a packaging run longer than a role session keeps working.
+        Assumed-role credentials refresh themselves: a run may outlast a role session.
         """
         import boto3
         import botocore.session

@@ -84,10 +84,8 @@ def serverless_config(
 
 
 def refuse_options_the_model_lacks(info: dict, options: EmbeddingOptions) -> None:
-    """--dimensions and --prompt-name checked once, before the corpus is sent request by request.
-
-    The endpoint would refuse every request alike, and each refusal would split its batch down
-    to single documents: the whole corpus in the error file at twice the requests.
+    """--dimensions and --prompt-name checked once, before the corpus is sent: refused per request,
+    each batch would split down to single documents.
     """
     model, dimensions = info.get("model") or "the model", info.get("dimensions")
     if options.dimensions is not None and isinstance(dimensions, int):

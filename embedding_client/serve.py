@@ -66,9 +66,7 @@ PACKAGED_SCRIPT = Path(__file__).resolve().parent.parent / "container" / "infere
 def prefer_local_onnxruntime() -> None:
     """Import this machine's onnxruntime before an archive's `code/` is put on sys.path.
 
-    An ONNX archive vendors ONNX Runtime built for its image's Python, which need not be the one
-    serving locally; this machine's copy (a development requirement) runs on any. Without one,
-    the archive's copy is used, which works when this Python is the image's.
+    The archive's copy is built for its image's Python; this machine's runs on any.
     """
     try:
         import onnxruntime  # noqa: F401

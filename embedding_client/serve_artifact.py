@@ -67,10 +67,8 @@ def _checked_members(tar: tarfile.TarFile, archive: Path, root: Path) -> list[ta
 
 
 def safe_extract(archive: Path, destination: Path) -> None:
-    """Extract a tar.gz: bounded, and only regular files and folders inside `destination`.
-
-    Every member is checked first; tarfile's `data` filter, where this Python has it, checks
-    again as it extracts.
+    """Extract a tar.gz: bounded, and only regular files and folders inside `destination`
+    (every member checked first; tarfile's `data` filter again where this Python has it).
     """
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -106,9 +104,8 @@ def _download_s3(url: str, destination: Path) -> None:
 def archive_name(source: str) -> str:
     """The folder an archive is extracted into, named for the model where its path says it.
 
-    The container names a model without an `org/name` in its config.json after its folder, as
-    SageMaker would after /opt/ml/model: the loader's key names the model (`org/name/<revision>/
-    model.tar.gz` → `name`), any other archive its file (`e5-small.tar.gz` → `e5-small`).
+    The loader's key names the model (`org/name/<revision>/model.tar.gz` → `name`), any other
+    archive its file (`e5-small.tar.gz` → `e5-small`), as SageMaker's /opt/ml/model would.
     """
     path = PurePosixPath(source.replace("\\", "/"))
     from_key = model_id_from_key(source)

@@ -101,10 +101,8 @@ def check_similarity(
 def _with_retries(
     call: Callable[[], EmbeddingResult], attempts: int, delay_s: float
 ) -> EmbeddingResult:
-    """Retry failed invocations (a serverless endpoint's first call may meet a cold start).
-
-    A malformed answer, an input the target cannot take or an unresolvable target fails at once:
-    asking again would get the same answer.
+    """Retry failed invocations (a serverless endpoint's first call may meet a cold start); an
+    answer that would not change (malformed, refused input, no target) fails at once.
     """
     for attempt in range(1, attempts + 1):
         try:

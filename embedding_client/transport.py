@@ -137,8 +137,7 @@ def botocore_failure(error: Exception, target: str) -> EmbeddingClientError:
 def client_error(error: Any, target: str, *, service_is_model: bool = False) -> EndpointError:
     """An EndpointError from a botocore ClientError, keeping the container's own message.
 
-    SageMaker's own 4xx (not a ModelError) is about the call, not the texts; Bedrock's
-    (`service_is_model`) can be about the texts.
+    SageMaker's own 4xx is about the call; Bedrock's (`service_is_model`) can be about the texts.
     """
     response = error.response
     details = response.get("Error", {})

@@ -49,10 +49,8 @@ def artifact_location(
 
 
 def source_revision(url: str, etag: str, version_id: str | None) -> str:
-    """40-hex id of one version of a source archive (its URL, ETag and VersionId).
-
-    A new training output at the same URL gets a new ETag, hence a new key; the same object always
-    maps to the same key, like a Hub commit sha does.
+    """40-hex id of one version of a source archive (its URL, ETag and VersionId): the same
+    object always maps to the same key, like a Hub commit sha.
     """
     identity = f"{url}\n{etag.strip(chr(34))}\n{version_id or ''}"
     return hashlib.sha1(identity.encode()).hexdigest()

@@ -75,10 +75,8 @@ def fusion_default(engine: str, asked: bool | None) -> bool:
 
 
 def choose_engine(ask: EngineAsk) -> EngineChoice:
-    """ONNX when asked for (or `auto`), a wheel is known and the commit ships the graph.
-
-    Until the export is known to be there, the archive is PyTorch's: `check` lists the commit
-    before it decides, and the event's `engine` is what `check` decided.
+    """ONNX when asked for (or `auto`), a wheel is known and the commit ships the graph; until
+    the export is known to be there, PyTorch.
     """
     runtime = runtime_wheel(ask.python)
     onnx = ask.engine != "torch" and not ask.source_archive and runtime is not None

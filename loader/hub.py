@@ -170,8 +170,8 @@ def stream_file(
 ) -> Iterator[bytes]:
     """The file's bytes in chunks, resuming with `Range` after a dropped connection.
 
-    Yielded bytes are final (they are already in the archive), so a retry continues from the
-    byte after the last one yielded. DownloadError unless exactly `item.size` bytes arrive.
+    Yielded bytes are final, so a retry continues after the last one yielded. DownloadError unless
+    exactly `item.size` bytes arrive.
     """
     url = hf_hub_url(model_id, item.path, revision=commit, endpoint=hub_endpoint(endpoint))
     headers = build_hf_headers(token=token or False, library_name=_LIBRARY)

@@ -43,8 +43,7 @@ class _Stopped(Exception):
 class ArchiveReader:
     """A read()-able view of the archive's chunks; counts and hashes every byte it returns.
 
-    `verify(sha256)` runs once the last byte is known and before it is handed out, so an
-    exception there fails the transfer before it can complete.
+    `verify(sha256)` runs before the last byte is handed out, so a mismatch fails the transfer.
     """
 
     def __init__(self, chunks: Iterable[Buffer], verify: Callable[[str], None]) -> None:

@@ -63,9 +63,8 @@ def container_code(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
 def format_version(runtime: RuntimeWheel | None = None, fusion: bool = False) -> str:
     """Hash of the layout version, the shipped code and the vendored runtime (name + sha256).
 
-    The wheel is named, not read: the program computes this without having downloaded it, and
-    the loader refuses a wheel whose sha256 differs from the one named. With `fusion` (an ONNX
-    archive whose graph the loader fuses), also the optimizer's versions and the fusing code.
+    The wheel is named, not read (the program has not downloaded it; the loader checks its sha256).
+    With `fusion`, also the optimizer's versions and the fusing code.
     """
     digest = hashlib.sha256(f"layout={LAYOUT_VERSION}\n".encode())
     for name, data in container_code().items():

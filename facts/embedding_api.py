@@ -24,21 +24,12 @@ import json
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 JSON_CONTENT_TYPE = "application/json"
 JSONLINES_CONTENT_TYPE = "application/jsonlines"
 CONTENT_TYPES = (JSON_CONTENT_TYPE, JSONLINES_CONTENT_TYPE)
-PARAMETERS = (
-    "normalize",
-    "truncate",
-    "truncation_direction",
-    "prompt_name",
-    "prompt",
-    "dimensions",
-    "encoding_format",
-)
 OPENAI_KEYS = ("input", "model", "dimensions", "encoding_format", "user")
 ENCODING_FORMATS = ("float", "base64")
 TRUNCATION_DIRECTIONS = ("right", "left")
@@ -95,6 +86,10 @@ class EmbeddingOptions:
             for name in PARAMETERS
             if getattr(self, name) != getattr(defaults, name)
         }
+
+
+# The native request's `parameters`: the options' field names.
+PARAMETERS = tuple(item.name for item in fields(EmbeddingOptions))
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,8 @@
 """The embedding API: the request shapes every endpoint accepts and the responses it answers.
 
 One definition for the container (shipped in `code/facts/`), the local endpoint, the HTTP API's
-proxy and the clients. Standard library only, Python 3.9-compatible. Shapes (docs/inference.md):
-
-- native, TEI-like: `{"inputs": str | [str], "parameters": {normalize, truncate,
-  truncation_direction, prompt_name, prompt, dimensions, encoding_format}}` →
-  `{"embeddings": [...], "model", "dimensions", "usage": {"prompt_tokens", "total_tokens"}}`;
-- OpenAI, recognized by its `input` key: `{"input": str | [str], "model"?, "dimensions"?,
-  "encoding_format"?, "user"?}` → `{"object": "list", "data": [{"object": "embedding",
-  "index", "embedding"}], "model", "usage"}`;
-- info: `{"info": true}` → what the model serves and its per-request limits;
-- JSON lines (Batch Transform): one JSON string or `{"inputs": str, ...}` per line → one
-  `{"embedding": [...]}` line per input line, in order.
-
-`base64` is the vector's little-endian float32 bytes, as OpenAI encodes it.
+proxy and the clients. Standard library only, Python 3.9-compatible. The shapes (native, OpenAI,
+info, JSON lines) and their fields: docs/inference.md.
 """
 
 from __future__ import annotations

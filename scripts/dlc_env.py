@@ -3,8 +3,9 @@
     python -m scripts.dlc_env build py310     # what `make dlc-env` does (about 5 GB, once)
     python -m scripts.dlc_env path py310      # the venv's folder, once built
 
-Built in a folder of its own and published by swapping a symlink, so an interrupted build is never
-used (docs/model-server.md). Standard library only.
+The venv lives in `$XDG_CACHE_HOME/embedding-endpoint/` (default `~/.cache`), named by a hash of
+the pins; it is built in a folder of its own and published by swapping a symlink, so an
+interrupted build is never used (docs/model-server.md). Standard library only.
 """
 
 from __future__ import annotations

@@ -27,8 +27,7 @@ class ModelArtifactBucketArgs:
 class ModelArtifactBucket(pulumi.ComponentResource):
     """A bucket reachable only over TLS by principals IAM grants a prefix to.
 
-    With `retain`, the bucket is protected (`pulumi destroy` refuses until it is unprotected) and
-    left in the account on delete, and it is never force-emptied; otherwise destroy empties it.
+    With `retain`: protected, left in the account on delete, never force-emptied.
     """
 
     bucket_name: pulumi.Output[str]

@@ -1,12 +1,7 @@
 """`BatchTransformAccess`: lets SageMaker Batch Transform jobs run on the stack's Model.
 
-A transform job runs as its Model's execution role: CreateTransformJob has no role parameter, so
-an `embed batch --role-arn` could only work by creating a second Model the stack does not know
-about. Instead the stack grants the endpoint's role, through a policy of its own, exactly what a
-job needs beyond serving: read and list `batchInputPrefix`, write `batchOutputPrefix`, and write
-the logs of jobs whose names start with this stack's job prefix. The folders are stack config, so
-the grant is reviewed in `pulumi preview` like any other change, and `embed batch` refuses paths
-outside them before it starts a job (docs/bulk.md).
+A job runs as its Model's role (CreateTransformJob has no role parameter), so the stack grants
+that role what a job needs, on the stack's batch folders only (docs/bulk.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""`BedrockEmbeddingAccess`: what a client needs to call one Bedrock embedding model.
+"""`BedrockEmbeddingAccess`: one IAM policy allowing `bedrock:InvokeModel` on exactly one model.
 
-The `bedrock` backend has no SageMaker, bucket or packaging resources: the model is Bedrock's.
-This component declares one customer-managed IAM policy allowing `bedrock:InvokeModel` on exactly
-that foundation model's ARN; attach it to the role or user your application runs as. (Model access
-itself is granted per account in the Bedrock console and cannot be declared here.)
+The `bedrock` backend has no SageMaker, bucket or packaging resources; attach the policy to your
+application's role. (Model access is granted per account in the Bedrock console, not here.)
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Stack configuration: read once, validated before any resource is declared.
 
-Every other module receives a `StackConfig`; none reads `pulumi.Config` itself. Each key is
-declared once, on its field (components/config_keys.py `key`): type, default, parser and the line
-the README's table shows. Rules that relate two keys are small functions in
-components/config_rules.py. Validation is pure (`parse_config` takes a plain mapping) so that
-every rule is testable without Pulumi; components/config_loader.py reads the stack's values.
+Each key is declared once, on its `StackConfig` field (components/config_keys.py `key`);
+cross-key rules live in components/config_rules.py. Pure: `parse_config` takes a plain mapping.
 """
 
 from __future__ import annotations
@@ -268,10 +265,14 @@ class StackConfig:
 
     @property
     def onnx_runtime(self) -> RuntimeWheel | None:
-        """The ONNX Runtime wheel archives may vendor: None when the ONNX engine cannot be used."""
-        if self.inference_engine == "torch" or self.source_model_data_url:
-            return None
-        return runtime_wheel(images.python_version(self.image_tag or ""))
+        """The wheel an ONNX archive would vendor (None: no ONNX engine here)."""
+        ask = EngineAsk(
+            self.inference_engine,
+            images.python_version(self.image_tag or ""),
+            source_archive=bool(self.source_model_data_url),
+            onnx_export=True,
+        )
+        return choose_engine(ask).runtime
 
 
 # Every key of the namespace, in the order of the README's table.
@@ -341,11 +342,7 @@ def _engine_settings(
 def _graph_settings(
     raw: Mapping[str, str], engine: str, backend: str, source_url: str | None, image_tag: str
 ) -> tuple[str | None, bool]:
-    """onnxFile (None: onnx/model.onnx) and onnxFusion (default true), checked with the engine.
-
-    The rules are the packager's and the loader's too (facts/engine_choice.py); a graph or a
-    fusion set where no ONNX archive can be packaged is refused here, in stack keys.
-    """
+    """onnxFile (None: onnx/model.onnx) and onnxFusion (default true), checked with the engine."""
     value = raw.get("onnxFile")
     onnx_file = None if value in (None, "") else str(value).strip()
     fusion = _bool(raw, "onnxFusion", True)

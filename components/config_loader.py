@@ -55,10 +55,7 @@ def _all_config_keys() -> set[str]:
 
 
 def load_config() -> StackConfig:
-    """This stack's validated config; a bad value stops the run before any resource is declared.
-
-    Raises `pulumi.RunError` with the ConfigError's message, which Pulumi prints without a trace.
-    """
+    """This stack's validated config; a bad value: `pulumi.RunError` (no trace)."""
     try:
         return _load_config()
     except ConfigError as error:

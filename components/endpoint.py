@@ -1,16 +1,8 @@
 """`ServerlessEmbeddingEndpoint`: execution role → Model → EndpointConfiguration → Endpoint.
 
-Every property of a SageMaker Model and EndpointConfiguration forces a replacement, while the
-Endpoint's `endpoint_config_name` is an in-place update (UpdateEndpoint). So the Model and the
-EndpointConfiguration are auto-named (a replacement gets a fresh name and is created before the
-old one is deleted) and the Endpoint keeps one name for its life: a change of model, image, memory
-or concurrency rolls the endpoint to a new configuration without taking it down.
-
-Because the Endpoint's name is fixed, replacing it must delete it first (`delete_before_replace`:
-`pulumi up --replace` works), and a `Failed` endpoint left by an earlier create is removed by
-the FailedEndpointGuard before the Endpoint is declared (see components/failed_endpoint_guard.py).
-The endpoint's log group is declared here too, with a retention, so `destroy` removes it, and
-its alarms and dashboard (components/endpoint_monitoring.py).
+Model and EndpointConfiguration are auto-named (every property change replaces them, created
+first); the Endpoint keeps one name and rolls to a new configuration in place (UpdateEndpoint),
+so replacing it deletes first. Its log group, alarms and dashboard are declared here too.
 """
 
 from __future__ import annotations
@@ -56,10 +48,7 @@ _SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 
 def endpoint_name_for(project: str, stack: str) -> str:
-    """The endpoint's physical name: project and stack, so stacks can share one account.
-
-    SageMaker names allow [a-zA-Z0-9-], at most 63 characters.
-    """
+    """The endpoint's physical name: project and stack, so stacks can share one account."""
     name = re.sub(r"[^a-zA-Z0-9]+", "-", f"{project}-{stack}").strip("-")
     return name[:SAGEMAKER_NAME_MAX].rstrip("-")
 
@@ -73,10 +62,8 @@ def model_environment(
 ) -> dict[str, str]:
     """The DLC's environment: one worker, the embedding task, the served model for logs.
 
-    HF_MODEL_ID is deliberately absent: it would make the DLC download from the Hub instead of
-    serving the packaged archive. The model is recorded under names the DLC ignores. The archive's
-    sha256 is part of it so that an archive rebuilt at the same URL (a new packaging format)
-    replaces the Model and rolls the endpoint onto containers that load the new bytes.
+    No HF_MODEL_ID: the DLC would download from the Hub instead of serving the archive. The
+    archive's sha256 makes a rebuilt archive at the same URL replace the Model.
     """
     return {
         # One worker per container: serverless memory is small and a second worker doubles it.
@@ -411,8 +398,7 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
     def _import_command(self, name: str, endpoint_name: str) -> pulumi.Output[str]:
         """`pulumi import` of an existing endpoint of this name as this component's child.
 
-        The URN is built from its parts: an input depending on `self.urn` would make the guard
-        depend on every child of this component, the Endpoint included, which depends on it.
+        From the URN's parts: using `self.urn` would make the guard depend on the Endpoint.
         """
         parent = pulumi.create_urn(name, COMPONENT_TYPE)
         return parent.apply(

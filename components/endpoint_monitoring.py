@@ -1,23 +1,8 @@
-"""EndpointMonitoring: CloudWatch alarms and a small dashboard for one serverless endpoint.
+"""EndpointMonitoring: five CloudWatch alarms and a small dashboard for one serverless endpoint.
 
-SageMaker publishes the endpoint's invocation metrics in the `AWS/SageMaker` namespace with the
-dimensions EndpointName and VariantName. Five alarms watch them, each over 5-minute periods:
-
-| alarm         | metric                                    | statistic | threshold (config key)  |
-|---------------|-------------------------------------------|-----------|-------------------------|
-| server-errors | Invocation5XXErrors                       | Sum       | alarmServerErrors       |
-| client-errors | Invocation4XXErrors                       | Sum       | alarmClientErrors       |
-| model-latency | ModelLatency                              | p90       | alarmModelLatencyMs     |
-| cold-start    | ModelSetupTime                            | Maximum   | alarmModelSetupTimeMs   |
-| concurrency   | ServerlessConcurrentExecutionsUtilization | Maximum   | alarmConcurrencyPercent |
-
-ModelLatency and ModelSetupTime are published in microseconds; thresholds are configured in
-milliseconds and converted here. ServerlessConcurrentExecutionsUtilization is the endpoint's
-concurrent executions divided by its `maxConcurrency` (SageMaker's "Alarms and logs for tracking
-metrics from serverless endpoints"): at 1.0 every slot is busy, and the requests beyond are
-throttled before they reach the model, so no invocation metric counts them. A serverless
-endpoint without traffic publishes nothing, so missing data is "not breaching". With
-`alarmTopicArn` the alarms notify that SNS topic when they fire and when they recover.
+The alarms, their metrics and keys: docs/configuration.md. ModelLatency and ModelSetupTime are
+in microseconds (thresholds are milliseconds); an idle serverless endpoint publishes nothing, so
+missing data is "not breaching".
 """
 
 from __future__ import annotations
@@ -172,37 +157,17 @@ def dashboard_body(endpoint_name: str, region: str) -> dict:
             },
         }
 
-    return {
-        "widgets": [
-            widget(
-                "Invocations and errors",
-                0,
-                [
-                    [NAMESPACE, "Invocations", *dimensions, {"stat": "Sum"}],
-                    [NAMESPACE, "Invocation4XXErrors", *dimensions, {"stat": "Sum"}],
-                    [NAMESPACE, "Invocation5XXErrors", *dimensions, {"stat": "Sum"}],
-                ],
-            ),
-            widget(
-                "Model latency (microseconds)",
-                6,
-                [
-                    [NAMESPACE, "ModelLatency", *dimensions, {"stat": "p50"}],
-                    [NAMESPACE, "ModelLatency", *dimensions, {"stat": "p90"}],
-                ],
-            ),
-            widget(
-                "Cold start: ModelSetupTime (microseconds)",
-                12,
-                [[NAMESPACE, "ModelSetupTime", *dimensions, {"stat": "Maximum"}]],
-            ),
-            widget(
-                "SageMaker overhead (microseconds)",
-                18,
-                [[NAMESPACE, "OverheadLatency", *dimensions, {"stat": "p90"}]],
-            ),
-        ]
-    }
+    def metric(name: str, stat: str) -> list:
+        return [NAMESPACE, name, *dimensions, {"stat": stat}]
+
+    errors = ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors")
+    panels = (
+        ("Invocations and errors", [metric(name, "Sum") for name in errors]),
+        ("Model latency (microseconds)", [metric("ModelLatency", s) for s in ("p50", "p90")]),
+        ("Cold start: ModelSetupTime (microseconds)", [metric("ModelSetupTime", "Maximum")]),
+        ("SageMaker overhead (microseconds)", [metric("OverheadLatency", "p90")]),
+    )
+    return {"widgets": [widget(title, 6 * i, rows) for i, (title, rows) in enumerate(panels)]}
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,9 @@
 """EndpointRecord: which endpoint the state holds, written where the failed-endpoint guard reads it.
 
-The AWS provider records an endpoint in Pulumi's state only once its create waiter succeeded. A
-Ctrl-C during `pulumi up`, the provider's own timeout or a transient error while it waits leaves
-an endpoint in SageMaker that the state does not hold, and every later `pulumi up` fails on
-"Cannot create already existing endpoint" (`pulumi refresh` cannot help: nothing in the state
-names it). This dynamic resource comes after the Endpoint (it depends on it and is replaced with
-it), so it runs only once the Endpoint is in the state, and writes that endpoint's identity (ARN
-and creation time) to `s3://{bucket}/{prefix}_endpoints/{endpoint name}.json`. At the next
-`pulumi up`, the guard (components/failed_endpoint_guard.py) compares an endpoint of this stack's
-tags with that record: one the record does not name was never recorded, so the guard waits for it
-to settle and removes it, and the Endpoint is created again.
+An endpoint whose create the provider never recorded (Ctrl-C, a timeout while it waits) makes
+every later `pulumi up` fail on "Cannot create already existing endpoint". This resource runs
+after the Endpoint and writes its identity to `s3://{bucket}/{prefix}_endpoints/{name}.json`; the
+guard removes an endpoint of this stack's tags that the record does not name (docs/failures.md).
 """
 
 from __future__ import annotations

@@ -1,31 +1,10 @@
 """FailedEndpointGuard: removes a `Failed` endpoint of the stack's name, so the next up recovers.
 
-When the first CreateEndpoint never becomes healthy, SageMaker leaves the endpoint in status
-`Failed`, and DeleteEndpoint is the only operation it accepts. Depending on the provider version
-the endpoint is then missing from Pulumi's state (the next create collides with the fixed name)
-or in state with an initialization error (the next update is refused). Either way the next
-`pulumi up` would fail forever. This dynamic resource runs before the Endpoint (which depends on
-it) and makes that next `pulumi up` recover by itself:
-
-- `check` (run by `pulumi preview` and `pulumi up`) reads DescribeEndpoint and records in
-  `failed_endpoint` the identity of a `Failed` or `Deleting` endpoint, or a new marker while
-  there is no endpoint of that name at all; otherwise it keeps the value it had, so the resource
-  shows a change exactly when the endpoint must be (re)created;
-- an endpoint of that name whose tags are not this stack's (another project or stack, another
-  stack of the same name on another backend, or no tags) is never touched: `check` fails, naming
-  it, its tags and the `pulumi import` command that would adopt it;
-- `create`/`update` delete a recorded `Failed` endpoint, and wait until it is gone;
-- a change of `failed_endpoint` replaces the guard, and the Endpoint is replaced with it
-  (`replace_with`), and also through its `replacement_trigger`: an Endpoint still in state is
-  recreated (delete first, its name is fixed), one missing from state is simply created. The
-  replacement works on old states too, where the engine ignores a trigger that had no value
-  before; a wait that timed out leaves the endpoint absent, which the next `check` marks;
-- `delete` (on destroy) removes a `Failed` endpoint the state never recorded.
-
-Its SageMaker client is the stack's: region, `aws:profile`, `aws:assumeRoles` and `aws:endpoints`
-(deploy_account/session.py), so it looks in the account the provider deploys to. The
-pickled part is a `ProjectProvider` shell (components/project_provider.py) calling this module's
-functions of the same name; clients are created per call.
+SageMaker leaves a first create that never became healthy `Failed`, accepting only DeleteEndpoint,
+and the next `pulumi up` would fail forever. This dynamic resource runs before the Endpoint:
+`check` records a `Failed`, `Deleting`, absent or unrecorded endpoint in `failed_endpoint` (a
+change replaces the guard and the Endpoint with it), `create`/`update` delete it, and an endpoint
+without this stack's tags is never touched. The whole story: docs/failures.md.
 """
 
 from __future__ import annotations
@@ -118,9 +97,8 @@ def endpoint_tags(client: Any, described: Any) -> dict[str, str]:
 def foreign_owner(tags: dict[str, str], owner_tags: dict[str, str]) -> bool:
     """True unless the endpoint carries this stack's owner tags (none declared: no check).
 
-    The project and stack tags must be there and equal. `OWNER_ID_TAG` (the stack's artifact
-    bucket, unique per stack even across backends) is compared when both sides have it: an
-    endpoint created before it existed lacks it, and a new stack does not know it at preview.
+    `OWNER_ID_TAG` is compared only when both sides have it: older endpoints lack it, and a new
+    stack does not know it at preview.
     """
     for key, value in owner_tags.items():
         known = value is not None and not is_unknown(value)
@@ -145,9 +123,7 @@ def foreign_endpoint_failure(name: str, tags: dict[str, str], import_command: st
 def unrecorded(props: Any, described: Any, tags: dict[str, str]) -> bool:
     """True for this stack's endpoint that the state never recorded (components/endpoint_record.py).
 
-    Only an endpoint created by this version (it carries OWNER_ID_TAG) whose record S3 could be
-    asked for: no record, or a record of another incarnation. Anything uncertain (an unknown
-    bucket at preview, S3 unreadable) counts as recorded, so it is never removed.
+    Anything uncertain (no OWNER_ID_TAG, an unknown bucket, S3 unreadable) counts as recorded.
     """
     bucket, key = props.get("record_bucket"), props.get("record_key")
     if OWNER_ID_TAG not in tags or not bucket or not key or is_unknown(bucket):
@@ -178,8 +154,7 @@ def _wait_until_settled(client: Any, name: str, deadline: float, poll: float) ->
 def remove_failed(props: Any) -> None:
     """Delete the endpoint `failed_endpoint` names, if it is still that `Failed` endpoint.
 
-    An endpoint `check` found unrecorded (`UNTRACKED_MARKER`) is first waited for while it is
-    still being created or updated, then deleted whatever its status, if it is still that one.
+    An unrecorded one (`UNTRACKED_MARKER`) is first waited for while it settles.
     """
     import time
 
@@ -277,11 +252,7 @@ def update(_id: str, olds: Any, news: Any) -> UpdateResult:
 
 
 def delete(_id: str, props: Any) -> None:
-    """On destroy, remove a `Failed` endpoint of this name that never made it into state.
-
-    The Endpoint depends on the guard, so Pulumi deletes it first; what is left here is the
-    failed endpoint of a create the provider did not record.
-    """
+    """On destroy, remove a `Failed` endpoint of this name that never made it into state."""
     client = sagemaker_client(props)
     described = describe(client, props["endpoint_name"])
     if described is None or described["EndpointStatus"] != "Failed":

@@ -1,11 +1,8 @@
 """`EmbeddingHttpApi`: an API Gateway HTTP API in front of a small proxy Lambda.
 
-`POST /embed` (the embedding API's native shape) and `POST /v1/embeddings` (OpenAI's) → proxy
-Lambda (components/proxy_function.py, code from `proxy/`) → SageMaker `InvokeEndpoint` or
-Bedrock `InvokeModel`. The proxy's role may invoke only that one endpoint or model. Callers
-authenticate either with SigV4 (`iam`: a managed policy allows `execute-api:Invoke` on exactly
-these routes) or with a bearer token (`apiKey`, components/http_api_key.py), which OpenAI
-clients send as their API key.
+`POST /embed` and `POST /v1/embeddings` → proxy Lambda (`proxy/`) → the endpoint or the Bedrock
+model, which alone its role may invoke. Callers sign SigV4 (`iam`: a managed policy allows exactly
+these routes) or send a bearer token (`apiKey`, components/http_api_key.py).
 """
 
 from __future__ import annotations

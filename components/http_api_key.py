@@ -1,10 +1,7 @@
 """`HttpApiKeyAuthorizer`: the bearer token OpenAI clients send, kept in Secrets Manager.
 
-The stack creates a random key once (a new run never changes it: the secret's value is ignored
-after creation, so a key rotated in Secrets Manager stays rotated), and a Lambda authorizer
-(`proxy/authorizer.py`) that compares each request's `Authorization: Bearer` token with it in
-constant time, accepting the key a rotation replaced for a stated overlap. The key's lifecycle
-(issue, rotate, revoke, and how long each takes): docs/bedrock-and-http-api.md.
+The key is created once (its value is ignored after creation, so a rotation stays); the
+authorizer is `proxy/authorizer.py`. Issue, rotate, revoke: docs/bedrock-and-http-api.md.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ ECR_PULL_ACTIONS = [
     "ecr:GetDownloadUrlForLayer",
 ]
 S3_READ_OBJECT_ACTIONS = ["s3:GetObject"]
+LOG_WRITE_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 S3_WRITE_OBJECT_ACTIONS = [
     "s3:AbortMultipartUpload",
     "s3:DeleteObject",
@@ -38,14 +39,18 @@ def document(statements: list[Statement]) -> PolicyDocument:
     return {"Version": _VERSION, "Statement": statements}
 
 
+def allow(sid: str, action: str | list[str], resource: str | list[str], **more: Any) -> Statement:
+    """One Allow statement; `more` holds its Condition, if any."""
+    return {"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource, **more}
+
+
 def assume_role_policy(
     service: str, *, source_account: str | None = None, source_arn: str | None = None
 ) -> PolicyDocument:
     """A trust policy letting one AWS service principal (e.g. sagemaker.amazonaws.com) assume.
 
-    `source_account` and `source_arn` guard against the confused deputy: the service may assume
-    the role only on behalf of that account's resources (those matching the ARN pattern). Only for
-    services that document these keys on role trust policies (SageMaker: `sagemaker_source_arn`).
+    `source_account` and `source_arn` guard against the confused deputy, for services that document
+    these keys on role trust policies.
     """
     statement: Statement = {
         "Effect": "Allow",
@@ -77,51 +82,31 @@ def _object_arn(bucket_arn: str, prefix: str) -> str:
 def _list_prefix_statement(bucket_arn: str, prefix: str) -> Statement:
     # Without ListBucket a HeadObject on a missing key answers 403 instead of 404; the condition
     # keeps listing to the prefix.
-    return {
-        "Sid": "ListPrefix",
-        "Effect": "Allow",
-        "Action": "s3:ListBucket",
-        "Resource": bucket_arn,
-        "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}},
-    }
+    condition = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    return allow("ListPrefix", "s3:ListBucket", bucket_arn, Condition=condition)
 
 
 def s3_read_prefix_statements(bucket_arn: str, prefix: str) -> list[Statement]:
     """Read the objects under `prefix` of one bucket, and list that prefix only."""
     return [
-        {
-            "Sid": "ReadPrefix",
-            "Effect": "Allow",
-            "Action": S3_READ_OBJECT_ACTIONS,
-            "Resource": _object_arn(bucket_arn, prefix),
-        },
+        allow("ReadPrefix", S3_READ_OBJECT_ACTIONS, _object_arn(bucket_arn, prefix)),
         _list_prefix_statement(bucket_arn, prefix),
     ]
 
 
 def s3_write_objects_statement(bucket_arn: str, prefix: str) -> Statement:
     """Write, read back and delete objects under `prefix` of one bucket (multipart included)."""
-    return {
-        "Sid": "WritePrefix",
-        "Effect": "Allow",
-        "Action": S3_WRITE_OBJECT_ACTIONS,
-        "Resource": _object_arn(bucket_arn, prefix),
-    }
+    return allow("WritePrefix", S3_WRITE_OBJECT_ACTIONS, _object_arn(bucket_arn, prefix))
 
 
 def s3_list_bucket_statement(bucket_arn: str) -> Statement:
     """List one bucket (and its open uploads), with no prefix condition.
 
-    HeadObject on a missing key answers 404 only to a caller that may list the bucket, else 403.
-    The loader's "already packaged?" check must tell the two apart, and S3 applies no `s3:prefix`
-    condition to that check; it reveals key names of this stack's own bucket, nothing more.
+    The loader must tell a missing key (404) from a refusal (403), which S3 does only for a caller
+    that may list the bucket, without a prefix condition.
     """
-    return {
-        "Sid": "ListArtifactBucket",
-        "Effect": "Allow",
-        "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
-        "Resource": bucket_arn,
-    }
+    actions = ["s3:ListBucket", "s3:ListBucketMultipartUploads"]
+    return allow("ListArtifactBucket", actions, bucket_arn)
 
 
 def s3_object_arn(region: str, url: str) -> str:
@@ -132,46 +117,23 @@ def s3_object_arn(region: str, url: str) -> str:
 
 def s3_read_object_statements(object_arn: str) -> list[Statement]:
     """Read one object (any version of it), nothing else."""
-    return [
-        {
-            "Sid": "ReadSourceArtifact",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-            "Resource": object_arn,
-        }
-    ]
+    return [allow("ReadSourceArtifact", ["s3:GetObject", "s3:GetObjectVersion"], object_arn)]
 
 
 def secret_read_statements(secret_arn: str, sid: str = "ReadSecret") -> list[Statement]:
     """Read one Secrets Manager secret's value."""
-    return [
-        {
-            "Sid": sid,
-            "Effect": "Allow",
-            "Action": "secretsmanager:GetSecretValue",
-            "Resource": secret_arn,
-        }
-    ]
+    return [allow(sid, "secretsmanager:GetSecretValue", secret_arn)]
 
 
 def invoke_statements(backend: str, target_arn: str, sid: str = "InvokeTarget") -> list[Statement]:
     """Invoke one SageMaker endpoint (`sagemaker`) or one Bedrock foundation model (`bedrock`)."""
     action = "sagemaker:InvokeEndpoint" if backend == "sagemaker" else "bedrock:InvokeModel"
-    return [{"Sid": sid, "Effect": "Allow", "Action": action, "Resource": target_arn}]
+    return [allow(sid, action, target_arn)]
 
 
 def execute_api_invoke_policy(route_arns: list[str]) -> PolicyDocument:
     """What a caller needs to call these HTTP API routes with SigV4."""
-    return document(
-        [
-            {
-                "Sid": "InvokeEmbedRoutes",
-                "Effect": "Allow",
-                "Action": "execute-api:Invoke",
-                "Resource": route_arns,
-            }
-        ]
-    )
+    return document([allow("InvokeEmbedRoutes", "execute-api:Invoke", route_arns)])
 
 
 def deny_insecure_transport_policy(bucket_arn: str) -> PolicyDocument:
@@ -193,18 +155,8 @@ def deny_insecure_transport_policy(bucket_arn: str) -> PolicyDocument:
 def ecr_pull_statements(repository_arn: str) -> list[Statement]:
     """Pull images from one ECR repository (the token call cannot be scoped further)."""
     return [
-        {
-            "Sid": "EcrToken",
-            "Effect": "Allow",
-            "Action": "ecr:GetAuthorizationToken",
-            "Resource": "*",
-        },
-        {
-            "Sid": "EcrPull",
-            "Effect": "Allow",
-            "Action": ECR_PULL_ACTIONS,
-            "Resource": repository_arn,
-        },
+        allow("EcrToken", "ecr:GetAuthorizationToken", "*"),
+        allow("EcrPull", ECR_PULL_ACTIONS, repository_arn),
     ]
 
 
@@ -215,35 +167,16 @@ def log_group_arn(region: str, account_id: str, log_group: str) -> str:
 
 def log_write_statements(group_arn: str) -> list[Statement]:
     """Write to the streams of one existing log group, nothing else."""
-    return [
-        {
-            "Sid": "WriteLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"{group_arn}:*",
-        }
-    ]
+    return [allow("WriteLogs", LOG_WRITE_ACTIONS, f"{group_arn}:*")]
 
 
 def logs_statements(group_arn: str) -> list[Statement]:
-    """Create one log group, list and write to its streams, nothing else.
-
-    The actions are those of SageMaker's "CreateModel API: Execution Role Permissions" for
-    CloudWatch Logs (logs:DescribeLogStreams among them), scoped to the endpoint's group.
+    """Create one log group, list and write to its streams: SageMaker's CreateModel execution role
+    actions for CloudWatch Logs, scoped to the endpoint's group.
     """
     return [
-        {
-            "Sid": "CreateLogGroup",
-            "Effect": "Allow",
-            "Action": "logs:CreateLogGroup",
-            "Resource": group_arn,
-        },
-        {
-            "Sid": "DescribeLogStreams",
-            "Effect": "Allow",
-            "Action": "logs:DescribeLogStreams",
-            "Resource": [group_arn, f"{group_arn}:*"],
-        },
+        allow("CreateLogGroup", "logs:CreateLogGroup", group_arn),
+        allow("DescribeLogStreams", "logs:DescribeLogStreams", [group_arn, f"{group_arn}:*"]),
         *log_write_statements(group_arn),
     ]
 
@@ -251,27 +184,15 @@ def logs_statements(group_arn: str) -> list[Statement]:
 def kms_decrypt_via_statements(region: str, services: list[str]) -> list[Statement]:
     """Decrypt with a customer-managed key, only as `services` do it on this role's behalf.
 
-    A Secrets Manager secret or an S3 object encrypted with a customer-managed KMS key needs
-    kms:Decrypt on that key; `kms:ViaService` limits it to requests those services make in the
-    stack's region, so the role cannot use the key directly. Keys managed by AWS need nothing.
+    A secret or object under a customer-managed key needs kms:Decrypt; `kms:ViaService` keeps the
+    role from using the key directly. Keys managed by AWS need nothing.
     """
     if not services:
         return []
-    return [
-        {
-            "Sid": "DecryptViaServices",
-            "Effect": "Allow",
-            "Action": "kms:Decrypt",
-            "Resource": f"arn:{partition(region)}:kms:*:*:key/*",
-            "Condition": {
-                "StringEquals": {
-                    "kms:ViaService": [
-                        f"{service}.{region}.{dns_suffix(region)}" for service in services
-                    ]
-                }
-            },
-        }
-    ]
+    via = [f"{service}.{region}.{dns_suffix(region)}" for service in services]
+    key_arn = f"arn:{partition(region)}:kms:*:*:key/*"
+    condition = {"StringEquals": {"kms:ViaService": via}}
+    return [allow("DecryptViaServices", "kms:Decrypt", key_arn, Condition=condition)]
 
 
 # The metric namespaces SageMaker itself publishes under on an endpoint's behalf; the `AWS/`
@@ -281,15 +202,8 @@ SAGEMAKER_METRIC_NAMESPACES = "/aws/sagemaker/*"
 
 def sagemaker_metrics_statements() -> list[Statement]:
     """Publish metrics in SageMaker's namespaces only (PutMetricData has no resource ARN)."""
-    return [
-        {
-            "Sid": "PutSageMakerMetrics",
-            "Effect": "Allow",
-            "Action": "cloudwatch:PutMetricData",
-            "Resource": "*",
-            "Condition": {"StringLike": {"cloudwatch:namespace": SAGEMAKER_METRIC_NAMESPACES}},
-        }
-    ]
+    condition = {"StringLike": {"cloudwatch:namespace": SAGEMAKER_METRIC_NAMESPACES}}
+    return [allow("PutSageMakerMetrics", "cloudwatch:PutMetricData", "*", Condition=condition)]
 
 
 def sagemaker_execution_policy(
@@ -317,10 +231,7 @@ def loader_policy(
     hf_token_secret_arn: str | None = None,
     source_model_data_url: str | None = None,
 ) -> PolicyDocument:
-    """The loader Lambda's role: its prefix of the bucket, its log group, and what it reads.
-
-    The secret and the source archive are granted only when the stack names them.
-    """
+    """The loader Lambda's role: its prefix, its log group, and the secret and source it names."""
     statements = [
         s3_write_objects_statement(bucket_arn, key_prefix),
         s3_list_bucket_statement(bucket_arn),
@@ -350,39 +261,20 @@ def batch_transform_statements(
     log_group_arn: str,
     job_name_prefix: str,
 ) -> list[Statement]:
-    """What a Batch Transform job of this stack needs beyond the endpoint's role: read and list
-    one input folder, write one output folder, write the logs of its own jobs (by name prefix).
-
-    A transform job runs as its Model's execution role (CreateTransformJob takes no role), so
-    these statements extend that role.
+    """What a Batch Transform job needs beyond the endpoint's role (which it runs as): read and
+    list one input folder, write one output folder, write its own jobs' logs.
     """
     input_bucket, input_prefix = parse_s3_url(input_url)
     output_bucket, output_prefix = parse_s3_url(output_url)
     input_bucket_arn = s3_bucket_arn(region, input_bucket)
+    output_arn = _object_arn(s3_bucket_arn(region, output_bucket), output_prefix)
+    streams = f"{log_group_arn}:log-stream:{job_name_prefix}*"
     return [
-        {
-            "Sid": "ReadBatchInput",
-            "Effect": "Allow",
-            "Action": S3_READ_OBJECT_ACTIONS,
-            "Resource": _object_arn(input_bucket_arn, input_prefix),
-        },
+        allow(
+            "ReadBatchInput", S3_READ_OBJECT_ACTIONS, _object_arn(input_bucket_arn, input_prefix)
+        ),
         {**_list_prefix_statement(input_bucket_arn, input_prefix), "Sid": "ListBatchInput"},
-        {
-            "Sid": "WriteBatchOutput",
-            "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:AbortMultipartUpload"],
-            "Resource": _object_arn(s3_bucket_arn(region, output_bucket), output_prefix),
-        },
-        {
-            "Sid": "CreateTransformLogGroup",
-            "Effect": "Allow",
-            "Action": "logs:CreateLogGroup",
-            "Resource": log_group_arn,
-        },
-        {
-            "Sid": "WriteTransformLogs",
-            "Effect": "Allow",
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": f"{log_group_arn}:log-stream:{job_name_prefix}*",
-        },
+        allow("WriteBatchOutput", ["s3:PutObject", "s3:AbortMultipartUpload"], output_arn),
+        allow("CreateTransformLogGroup", "logs:CreateLogGroup", log_group_arn),
+        allow("WriteTransformLogs", LOG_WRITE_ACTIONS, streams),
     ]

@@ -1,11 +1,9 @@
 """Which Hugging Face PyTorch inference container (DLC) the endpoint runs, and where it lives.
 
-Pure data and functions (no Pulumi): the registry account per region, the known CPU inference tags
-with what we know about them, tag validation and the image URI / ECR repository ARN. Sources: the
-SageMaker Python SDK's `image_uri_config/huggingface.json` (accounts, tag form) and the data of
-`aws/deep-learning-containers` (which CPU images were released). A tag is in the known table only
-when both name it; tests/data/dlc_cpu_inference_tags.json holds the extracts with their commits,
-and an unknown but well-formed tag deploys with a warning.
+Pure: the registry account per region, the known CPU tags, tag validation and the image URI. A
+tag is known only when both the SageMaker SDK's `huggingface.json` and the DLC project's data name
+it (extracts: tests/data/dlc_cpu_inference_tags.json); a well-formed unknown tag deploys with a
+warning (docs/configuration.md).
 """
 
 from __future__ import annotations

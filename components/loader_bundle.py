@@ -1,17 +1,8 @@
-"""The loader Lambda's code: `loader/`, what it ships and imports, and its requirements, zipped.
+"""The loader Lambda's code: `loader/`, `container/`, `facts/` and their requirements, zipped.
 
-The zip holds `loader/`, `container/` (the code every archive ships in `code/`) and `facts/`, and,
-when the stack may use the ONNX engine, the ONNX Runtime wheel for the endpoint image's Python in
-`wheels/` (the loader vendors it into those archives: loader/vendored_runtime.py; 13-17 MB).
-ONNX Runtime's optimizer for the Lambda's own Python (loader/graph_fusion.py) makes the zip about
-71 MB (186 MB unzipped, under Lambda's 250 MB): over the 50 MB a function takes directly, so the
-program uploads it to the artifact bucket (components/packager.py).
-Dependencies are installed by pip for the Lambda's platform (not this machine's): manylinux2014
-or manylinux_2_28 x86_64 wheels for CPython 3.12 only, no source builds, each one pinned with its
-sha256 in loader/requirements.lock (components/loader_lock.py). The zip is reproducible
-(components/lambda_zip.py), and cached by a hash of everything that goes into it, so pip runs once
-per change of those folders or the lock, not on every `pulumi up`. A cached zip is reused only
-when its files are what they should be (`cached_zip_problem`).
+With the ONNX engine, also the runtime wheel for the image's Python (`wheels/`). pip installs for
+Lambda's platform (manylinux x86_64, CPython 3.12, hashes from loader/requirements.lock); the zip
+is reproducible and cached by a hash of its inputs (docs/packager.md).
 """
 
 from __future__ import annotations
@@ -58,8 +49,7 @@ def is_install_record(name: str) -> bool:
 def shipped_record(record: bytes) -> bytes:
     """A RECORD without the console scripts pip put outside the target (`../../bin/...`).
 
-    Those scripts are not shipped, and their recorded hashes depend on the local interpreter's
-    path, which would make two builds of the same requirements differ.
+    Their recorded hashes depend on the local interpreter's path: two builds would differ.
     """
     lines = record.decode("utf-8").splitlines(keepends=True)
     return "".join(line for line in lines if not line.startswith("../")).encode("utf-8")
@@ -76,10 +66,7 @@ def zip_entries(root: Path) -> dict[str, Path | bytes]:
 def bundle_digest(
     root: Path = PROJECT_ROOT, runtime: RuntimeWheel | None = None, lock: Path | None = None
 ) -> str:
-    """Hash of everything the zip is made of: sources, lock file, pip platform, zip format.
-
-    The runtime wheel counts by its pinned name and sha256, so a cached zip needs no download.
-    """
+    """Hash of everything the zip is made of: sources, lock file, pip platform, zip format."""
     lock = lock or loader_lock.LOADER_LOCK
     digest = hashlib.sha256(f"bundle-format={BUNDLE_FORMAT}\n".encode())
     if runtime is not None:
@@ -119,11 +106,7 @@ def _file_sha256(opened: zipfile.ZipFile, name: str) -> str:
 def cached_zip_problem(
     path: Path, runtime: RuntimeWheel | None, lock: Path | None = None
 ) -> str | None:
-    """What in a cached zip is not what the zip should contain (None: nothing).
-
-    Its sources must be this checkout's, byte for byte; `wheels/` holds nothing but the pinned
-    runtime wheel; everything else must be the files the lock installs (it records their sha256).
-    """
+    """What in a cached zip is not what the zip should contain (None: nothing)."""
     sources = {
         f"{folder}/{name}": hashlib.sha256(file.read_bytes()).hexdigest()
         for folder in SOURCE_FOLDERS
@@ -157,9 +140,8 @@ def cached_zip_problem(
 def build_loader_zip(cache_dir: Path | None = None, runtime: RuntimeWheel | None = None) -> Path:
     """The loader Lambda zip, built once per content hash and reused from the cache after that.
 
-    A cached zip whose files are not what they should be is rebuilt in this checkout's own
-    cache, and refused in a shared one (`EMBEDDING_ENDPOINT_LOADER_CACHE`), which someone
-    else can write: that Lambda holds the Hub token.
+    A cached zip that is not what it should be is rebuilt, or refused in a shared cache
+    (`EMBEDDING_ENDPOINT_LOADER_CACHE`), which someone else can write: that Lambda holds the token.
     """
     shared = cache_dir is None and bool(os.environ.get(CACHE_DIR_VARIABLE))
     cache = Path(cache_dir or os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR)

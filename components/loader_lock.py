@@ -1,13 +1,7 @@
 """The loader Lambda's lock file: every dependency pinned with its wheel's sha256, for the Lambda.
 
-`loader/requirements.txt` names what the loader imports; `loader/requirements.lock` is what the
-zip installs, with `pip install --require-hashes --no-deps`: the full set (filelock, fsspec,
-hf-xet, pyyaml, tqdm, anyio, ... included), each at one version and one wheel sha256 for
-CPython 3.12 on manylinux x86_64. It also records the sha256 of the installed files, which a
-cached zip must match before it is reused (components/loader_bundle.py). That Lambda holds the
-Hub token and writes the artifacts, so nothing in it comes at "whatever version is current".
-
-Regenerate after changing loader/requirements.txt (a test fails until then):
+That Lambda holds the Hub token and writes the artifacts, so nothing in it comes at "whatever
+version is current". Regenerate after changing loader/requirements.txt (a test fails until then):
 
     python -m components.loader_lock
 """

@@ -1,9 +1,7 @@
 """HfModelPackager: turns `modelId@revision` into a verified `model.tar.gz` in the artifact bucket.
 
-The packaging itself is done by the loader (`loader/handler.py`), run by a Pulumi dynamic resource
-(`components/packager_provider.py`) either in a loader Lambda declared here (runner `lambda`) or
-inside the Pulumi process (runner `local`: emulator stacks, and models whose packaging outlasts
-Lambda's 15 minutes). See docs/packager.md.
+The loader packages it, run by a dynamic resource (components/packager_provider.py) in a loader
+Lambda declared here (runner `lambda`) or in the Pulumi process (`local`). See docs/packager.md.
 """
 
 from __future__ import annotations
@@ -20,11 +18,11 @@ from components.artifact_bucket import ModelArtifactBucket
 from components.config import StackConfig
 from components.loader_bundle import build_loader_zip, zip_sha256_base64
 from components.packager_provider import PackagerProvider
-from components.packager_state import OUTPUT_NAMES
+from components.packager_state import OUTPUT_NAMES, PackagerInputs
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
 from components.project_provider import role_chain_input
 from components.service_role import service_role
-from deploy_account.session import AssumeRole, AwsSettings
+from deploy_account.session import AwsSettings
 from facts import cloudwatch_logs, engine_choice, identifiers
 from facts.engine_choice import EngineAsk, choose_engine
 from facts.identifiers import parse_s3_url
@@ -65,7 +63,8 @@ class HfModelPackagerArgs:
     model_id: str
     revision: str
     runner: str
-    region: str
+    # Region, profile, role chain and endpoints: packaging runs in the AWS provider's account.
+    aws: AwsSettings
     key_prefix: str = "models/"
     # A secret Output (from `pulumi config set --secret hfToken`) or None for public models.
     hf_token: pulumi.Input[str] | None = None
@@ -74,11 +73,6 @@ class HfModelPackagerArgs:
     source_model_data_url: str | None = None
     expected_sha256: str | None = None
     retain_artifacts: bool = False
-    # `aws:endpoints` overrides (service -> URL) for emulator stacks.
-    aws_endpoints: tuple[tuple[str, str], ...] = ()
-    # `aws:profile` and `aws:assumeRoles`: packaging runs in the AWS provider's account.
-    aws_profile: str | None = None
-    aws_assume_roles: tuple[AssumeRole, ...] = ()
     # Runner `local` only: the deadline for one packaging run inside the Pulumi process.
     local_timeout_seconds: int = LOCAL_TIMEOUT_SECONDS
     # Days CloudWatch keeps the loader Lambda's logs (the stack's `logRetentionDays`).
@@ -104,15 +98,12 @@ class HfModelPackagerArgs:
             model_id=str(cfg.model_id),
             revision=cfg.model_revision,
             runner=cfg.packaging_runner,
-            region=cfg.region,
+            aws=cfg.aws,
             hf_token=cfg.hf_token,
             hf_token_secret_arn=cfg.hf_token_secret_arn,
             source_model_data_url=cfg.source_model_data_url,
             expected_sha256=cfg.expected_artifact_sha256,
             retain_artifacts=cfg.retain_artifacts,
-            aws_endpoints=cfg.aws_endpoints,
-            aws_profile=cfg.aws_profile,
-            aws_assume_roles=cfg.aws_assume_roles,
             log_retention_days=cfg.log_retention_days,
             inference_engine=cfg.inference_engine,
             onnx_runtime=cfg.onnx_runtime,
@@ -142,8 +133,8 @@ class HfModelPackagerArgs:
                 f"HfModelPackagerArgs.runner {self.runner!r} is invalid: "
                 f"expected one of {', '.join(RUNNERS)}"
             )
-        if not self.region:
-            raise ValueError("HfModelPackagerArgs.region is empty: expected an AWS region")
+        if not self.aws.region:
+            raise ValueError("HfModelPackagerArgs.aws.region is empty: expected an AWS region")
         if self.hf_token is not None and self.hf_token_secret_arn is not None:
             raise ValueError(
                 "HfModelPackagerArgs.hf_token_secret_arn cannot be combined with hf_token: "
@@ -235,32 +226,31 @@ class HfModelPackager(pulumi.ComponentResource):
             function_name = function.name
             depends_on = [function, policy]
 
-        props: dict[str, Any] = {
-            "model_id": args.model_id,
-            "requested_revision": args.revision,
-            "bucket": args.bucket_name,
-            "key_prefix": args.key_prefix,
-            "source_model_data_url": args.source_model_data_url,
-            "expected_sha256": args.expected_sha256,
-            "retain_artifacts": args.retain_artifacts,
-            "runner": args.runner,
-            "region": args.region,
-            "aws_endpoints": dict(args.aws_endpoints),
-            "aws_profile": args.aws_profile,
-            "aws_assume_roles": role_chain_input(
-                AwsSettings(region=args.region, assume_roles=tuple(args.aws_assume_roles))
-            ),
-            "function_name": function_name,
+        # Fields left unset stay out: `check` settles them (pin, engine) or reads them as absent.
+        inputs = PackagerInputs(
+            model_id=args.model_id,
+            requested_revision=args.revision,
+            bucket=args.bucket_name,
+            key_prefix=args.key_prefix,
+            source_model_data_url=args.source_model_data_url,
+            expected_sha256=args.expected_sha256,
+            retain_artifacts=args.retain_artifacts,
+            runner=args.runner,
+            **args.aws.as_inputs() | {"aws_assume_roles": role_chain_input(args.aws)},
+            function_name=function_name,
+            hf_token_secret_arn=args.hf_token_secret_arn,
+            format_version=format_version(),
+            local_timeout_seconds=args.local_timeout_seconds,
+            inference_engine=args.inference_engine,
+            container_python=runtime.python if runtime else None,
+            onnx_file=args.onnx_file if runtime else None,
+            onnx_fusion=args.onnx_fusion if runtime else None,
+            allow_pickled_weights=args.allow_pickled_weights,
+        )
+        # Asked of `check` but never kept in the state: the token, and the prompt it vets.
+        props = inputs.given() | {
             "hf_token": pulumi.Output.secret(args.hf_token) if args.hf_token else None,
-            "hf_token_secret_arn": args.hf_token_secret_arn,
-            "format_version": format_version(),
-            "local_timeout_seconds": args.local_timeout_seconds,
-            "inference_engine": args.inference_engine,
-            "container_python": runtime.python if runtime else None,
-            "onnx_file": args.onnx_file if runtime else None,
-            "onnx_fusion": args.onnx_fusion if runtime else None,
             "default_prompt_name": args.default_prompt_name,
-            "allow_pickled_weights": args.allow_pickled_weights,
         }
         artifact = PackagedModel(
             f"{name}-artifact",
@@ -302,10 +292,7 @@ class HfModelPackager(pulumi.ComponentResource):
     def _declare_loader_function(
         self, name: str, args: HfModelPackagerArgs, runtime: RuntimeWheel | None
     ) -> tuple[aws.lambda_.Function, aws.iam.RolePolicy]:
-        """The loader Lambda, its log group and a role that can write only under the prefix.
-
-        With `runtime`, its zip carries that ONNX Runtime wheel for the loader to vendor.
-        """
+        """The loader Lambda (`runtime`'s wheel in its zip), its logs, a role for the prefix."""
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-loader-logs",
@@ -319,7 +306,7 @@ class HfModelPackager(pulumi.ComponentResource):
             pulumi.Output.all(args.bucket_arn, log_group.arn).apply(
                 lambda arns: json.dumps(
                     iam.loader_policy(
-                        region=args.region,
+                        region=args.aws.region,
                         bucket_arn=arns[0],
                         key_prefix=args.key_prefix,
                         log_group_arn=arns[1],

@@ -1,9 +1,7 @@
 """The packager's preview checks: pin the revision, settle the engine, vet the model's code.
 
-`check` (components/packager_provider.py) runs them in order, each appending `CheckFailure`s, so
-a model the endpoint cannot serve fails at `pulumi preview`, not minutes into a deploy. The Hub
-and Secrets Manager are asked at most once per `check` (`CommitFiles`), and a result that cannot
-change for a pinned commit is kept in the state so the next preview need not ask again.
+Each appends `CheckFailure`s, so a model the endpoint cannot serve fails at `pulumi preview`. The
+Hub and Secrets Manager are asked at most once per `check` (`CommitFiles`).
 """
 
 from __future__ import annotations
@@ -26,11 +24,7 @@ if TYPE_CHECKING:
 
 
 class CommitFiles:
-    """The pinned commit's file listing and the Hub token, each read at most once per `check`.
-
-    The pin, the engine, the model-code and the prompt checks may each need them; the token can
-    be a Secrets Manager read in the stack's account, and the listing is a Hub request.
-    """
+    """The pinned commit's file listing and the Hub token, each read at most once per `check`."""
 
     def __init__(self, inputs: Mapping[str, Any]) -> None:
         self._inputs = inputs
@@ -119,13 +113,8 @@ def settle_engine(
 ) -> None:
     """Resolve `inference_engine` (auto | torch | onnx) into `engine` for the pinned commit.
 
-    `auto` is ONNX when the commit ships the graph (`onnx_file`, by default `onnx/model.onnx`)
-    and a runtime wheel is known for the image's Python (`container_python`), PyTorch otherwise
-    (facts/engine_choice.py); `onnx` without the export fails here, at preview, and so does a
-    graph the stack named (`onnxFile`) that the commit lacks, under `auto` too: it was asked for.
-    Whether a commit ships a graph never changes, so it is kept in the state (`onnx_export`) and
-    the Hub is asked at most once per pinned commit and graph. The ONNX archive's format version
-    also names the runtime wheel, so a new wheel repackages.
+    The rules are facts/engine_choice.py's. Whether a commit ships a graph never changes, so it is
+    kept in the state (`onnx_export`): the Hub is asked once per pinned commit and graph.
     """
     from loader.version import format_version
 
@@ -227,10 +216,8 @@ def _engine_failure(
 
 
 def check_local_fusion(failures: list[CheckFailure]) -> None:
-    """Runner local fuses the ONNX graph in this process: with the loader Lambda's optimizer.
-
-    Fusing with another version (or packaging unfused for want of one) would give other bytes
-    than the Lambda gives for the same inputs, so a missing or other version fails at preview.
+    """Runner local fuses in this process: with the loader Lambda's optimizer version, else the
+    bytes would differ from the Lambda's for the same inputs.
     """
     from loader.graph_fusion import optimizer_problem
 
@@ -254,9 +241,8 @@ def hub_token(inputs: Mapping[str, Any]) -> str | None:
 def secret_token(inputs: Mapping[str, Any]) -> str | None:
     """The Hub token from `hf_token_secret_arn`, read in the stack's account; None without one.
 
-    A branch of a private (or gated) repo can only be resolved with the token, so `check` reads
-    it here too, not only the loader: the account running pulumi needs GetSecretValue on it.
-    The token stays in this process; it is never an input or output.
+    Resolving a private repo's branch needs it, so pulumi's account needs GetSecretValue too. The
+    token stays in this process; it is never an input or output.
     """
     from loader.errors import LoaderError
     from loader.secrets import token_from_secret

@@ -1,10 +1,7 @@
 """The dynamic provider behind HfModelPackager: check, diff, create, update, delete, read.
 
-The pickled part is `PackagerProvider`, a `ProjectProvider` shell (components/project_provider.py)
-that calls the function of the same name in this module, from the project's checkout (states
-written by every version name this module). Every AWS and Hub client is created per call. The
-state is `PackagerInputs` plus the loader's result (components/packager_state.py), the preview
-checks are components/packager_checks.py, and running the loader is components/packaging_runs.py.
+`PackagerProvider` is the pickled shell (components/project_provider.py); every client is
+created per call. State: components/packager_state.py; checks: packager_checks.py.
 """
 
 from __future__ import annotations
@@ -43,9 +40,8 @@ from facts.identifiers import COMMIT_SHA
 def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
     """Pin the requested revision to a commit sha, then settle the engine for that commit.
 
-    A branch such as `main` moves upstream; re-resolving it on every `pulumi up` would repackage
-    and redeploy silently. The pin moves only when model id, requested revision or source change,
-    or after `pulumi refresh` found the branch moved (see `read`). The engine: see `settle_engine`.
+    A branch moves upstream: the pin moves only when model, revision or source change, or after
+    `pulumi refresh` found the branch moved (see `read`).
     """
     inputs = dict(news)
     failures: list[CheckFailure] = []
@@ -74,12 +70,8 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
 def diff(resource_id: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffResult:
     """Replace (create first, delete after) when the artifact's identity changes.
 
-    Identity: the `PackagerInputs` fields marked `replaces` (bucket, prefix, model, pinned
-    revision, source, format version, engine and graph). A format change packages at a key of
-    its own (facts/artifact_keys.py); the old resource's delete removes the old archive only at
-    the end of a successful update, and never in a retained bucket. Anything else (retention,
-    runner, endpoints, the expected sha256) only updates the state, and a token change alone is
-    no change at all.
+    Identity: the `PackagerInputs` fields marked `replaces`; anything else only updates the state,
+    and a token change alone is no change at all.
     """
     old, new = PackagerInputs.from_mapping(olds), PackagerInputs.from_mapping(news)
     replaces = old.changed(new, replacing=True)
@@ -126,10 +118,8 @@ def s3_client(state: Mapping[str, Any]):
 
 
 def delete(resource_id: str, state: Mapping[str, Any]) -> None:
-    """Remove the archive and its manifest, unless the stack retains artifacts.
-
-    Only while the manifest still records this resource's sha256: if a newer resource rebuilt the
-    same key, its artifact is not this one to delete.
+    """Remove the archive and its manifest, unless the stack retains artifacts, and only while
+    the manifest records this resource's sha256 (a newer resource may have rebuilt the key).
     """
     from botocore.exceptions import ClientError
 
@@ -149,11 +139,7 @@ def delete(resource_id: str, state: Mapping[str, Any]) -> None:
 
 
 def read(resource_id: str, state: Mapping[str, Any]) -> ReadResult:
-    """Report the resource gone when its archive was deleted or replaced out of band.
-
-    An empty id tells Pulumi the resource no longer exists: `pulumi refresh` drops it from the
-    state and the next `pulumi up` packages it again.
-    """
+    """Report the resource gone (empty id) when its archive was deleted or replaced out of band."""
     from facts.artifact_keys import ArtifactLocation
     from facts.identifiers import parse_s3_url
     from loader.artifacts import find_existing
@@ -175,11 +161,7 @@ def read(resource_id: str, state: Mapping[str, Any]) -> ReadResult:
 
 
 def upstream_moved(state: Mapping[str, Any]) -> bool:
-    """True when the requested branch or tag now names another commit than the pinned one.
-
-    Best effort: when the Hub cannot answer (offline, a private repo whose token is not in a
-    readable secret), the pin stands and refresh reports no drift.
-    """
+    """True when the requested branch or tag now names another commit (best effort: else False)."""
     from loader.errors import LoaderError
     from loader.hub import resolve_revision
 

@@ -1,9 +1,4 @@
-"""The packager's preview checks on the pinned commit's files: its code, its weights, prompts.
-
-Each appends `CheckFailure`s, as those of components/packager_checks.py do, so a model the
-container would refuse, or must not load, fails at `pulumi preview`: a model that is its
-repository's own code, weights that are pickles only, a default prompt the model lacks.
-"""
+"""The packager's preview checks on the pinned commit's files: its code, its weights, prompts."""
 
 from __future__ import annotations
 
@@ -28,12 +23,8 @@ def check_model_code(
 ) -> None:
     """A model that is its repository's own code must run on the ONNX engine, found at preview.
 
-    PyTorch would build transformers' own class in its place and serve wrong vectors (see
-    facts/model_code.py). A commit's config.json never changes, so a pass is kept in the state
-    (`model_code_checked`: the commit) and the Hub is asked once per pinned commit. A commit
-    pinned by sha needed neither the Hub nor the token at preview before this check: when either
-    cannot be reached for one, the check is left to the loader, which makes it before anything
-    is uploaded (loader/repo_configs.py).
+    A pass is kept in the state (`model_code_checked`), so the Hub is asked once per pinned commit;
+    when a sha pin cannot reach the Hub or the token, the loader checks before any upload.
     """
     from facts.model_code import custom_code_problem
     from loader.errors import LoaderError
@@ -131,9 +122,7 @@ def check_pickled_weights(
 ) -> None:
     """Weights that are pickles only are refused at preview, unless the stack trusts them.
 
-    Loading a pickle can run code (facts/pickled_weights.py). Seen in the pinned commit's listing
-    when preview has it, or asks for it because the stack stopped trusting pickles; otherwise
-    the loader refuses such a model before any upload, and a source archive once it is read.
+    When preview has no listing, the loader refuses such a model before any upload.
     """
     from facts.onnx_runtime import ONNX_MODEL_FILE
     from loader.errors import LoaderError
@@ -165,11 +154,7 @@ def check_prompt_name(
     commit: CommitFiles,
     failures: list[CheckFailure],
 ) -> None:
-    """The stack's default prompt must be one of the model's, found at preview.
-
-    Otherwise the endpoint would fail to load minutes into the deploy. Asked of the Hub once per
-    (pinned commit, name); a source archive is the user's own model, checked when it loads.
-    """
+    """The stack's default prompt must be one of the model's, checked at preview."""
     from facts.sentence_modules import PROMPTS_FILE
     from loader.errors import LoaderError
     from loader.repo_configs import prompt_names

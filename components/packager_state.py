@@ -23,10 +23,7 @@ def _identity(default: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class PackagerInputs:
-    """The inputs delete, read and update need, kept in the state (never the token).
-
-    Any value may also be Pulumi's marker for an input not known yet (`is_unknown`, preview).
-    """
+    """The inputs delete, read and update need, kept in the state (never the token)."""
 
     bucket: str | None = _identity()
     key_prefix: str | None = _identity()
@@ -67,6 +64,14 @@ class PackagerInputs:
     def as_dict(self) -> dict[str, Any]:
         return {item.name: getattr(self, item.name) for item in fields(self)}
 
+    def given(self) -> dict[str, Any]:
+        """The fields set to other than their defaults: the resource's inputs, before `check`."""
+        return {
+            name: value
+            for name, value in self.as_dict().items()
+            if value is not self.__dataclass_fields__[name].default
+        }
+
     def changed(self, other: PackagerInputs, *, replacing: bool) -> list[str]:
         """The fields (identifying ones, or the others) whose values differ from `other`'s."""
         return [
@@ -85,8 +90,7 @@ OUTPUT_NAMES = (*RESULT_FIELDS, "pinned_revision", "engine")
 def state_outputs(inputs: Mapping[str, Any], result: LoaderResult | Mapping[str, Any]):
     """Outputs = the inputs delete/read need (never the token) plus the loader's result.
 
-    The pin stays what `check` decided (None for a source archive, whose result `revision` is
-    the loader's id of the source object), so that the next diff compares like with like.
+    The pin stays what `check` decided, so that the next diff compares like with like.
     """
     recorded = result.as_dict() if isinstance(result, LoaderResult) else dict(result)
     return PackagerInputs.from_mapping(inputs).as_dict() | recorded

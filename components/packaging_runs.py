@@ -1,9 +1,7 @@
 """One run of the loader for the packager's dynamic provider: the request, the runners, the result.
 
-Runner `lambda` invokes the loader Lambda synchronously; runner `local` runs the same handler in
-this process (emulator stacks, and models whose packaging outlasts Lambda's 15 minutes). Either
-way the loader's answer is checked here before it becomes state. Imports neither Pulumi nor the
-provider: the provider imports this.
+Runner `lambda` invokes the loader Lambda; `local` runs its handler in this process. Imports
+neither Pulumi nor the provider.
 """
 
 from __future__ import annotations
@@ -229,9 +227,8 @@ def keepalive_timing_options() -> list[tuple[int, int, int]]:
 def with_keepalive_timing(client: Any) -> Any:
     """The client, its new connections probing after KEEPALIVE_IDLE_SECONDS of silence.
 
-    botocore's `tcp_keepalive` turns on SO_KEEPALIVE only; the timing goes into the socket
-    options its HTTP session hands to urllib3 for every new connection. That list is botocore's
-    own attribute: should it move, the connection keeps SO_KEEPALIVE with the OS timing.
+    botocore's `tcp_keepalive` sets SO_KEEPALIVE only; the timing goes into its HTTP session's
+    socket options (a private attribute: should it move, the OS timing applies).
     """
     options = getattr(getattr(client, "_endpoint", None), "http_session", None)
     options = getattr(options, "_socket_options", None)

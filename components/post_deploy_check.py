@@ -1,19 +1,9 @@
 """Post-deploy check: a local command that fails `pulumi up` unless the endpoint serves this deploy.
 
-`pulumi up` runs `python -m embedding_client.smoke --expected-config CFG --expected-sha256 SHA`
-once the endpoint is created, again whenever it moves to a new configuration (any change of model,
-image or settings creates one) and whenever the endpoint itself is replaced. The deploy check
-comes first: SageMaker rolls a failed update back to the old configuration and reports
-`InService`, which the provider takes for success; the check sees the old configuration (or a
-FailureReason, or another archive) and fails the deploy. Then the smoke invocations run, unless
-the stack says `smokeTest: false`: that setting skips the invocations only, never the deploy
-check, since without it a rolled-back update would be green and its clean-up would delete what
-the endpoint still serves.
-
-Why this protects the old Model and EndpointConfiguration: they are replaced create-before-
-delete, and Pulumi deletes replaced resources only at the end of an update in which every step
-succeeded. The check is a step that depends on the endpoint, so when it fails nothing replaced is
-deleted. The same command line is exported as `smokeTestCommand`, to re-run the check by hand.
+Run on every new endpoint configuration. SageMaker rolls a failed update back and reports
+`InService`; the deploy check catches it, and since the check depends on the endpoint, Pulumi
+then deletes nothing replaced. `smokeTest: false` skips only the invocations, never the deploy
+check. The command is exported as `smokeTestCommand` (docs/failures.md).
 """
 
 from __future__ import annotations
@@ -48,10 +38,8 @@ def check_command_line(
 ) -> str:
     """The shell command that checks a deployed SageMaker endpoint, in the stack's account.
 
-    With `expected_config` (and `expected_sha256`) it first checks that the live endpoint serves
-    what this deploy created; `invocations=False` stops there. The profile name and the role
-    chain travel on the command line; the credentials they stand for are looked up when the
-    command runs.
+    With `expected_config` it first checks the live endpoint serves this deploy; `invocations=False`
+    stops there. Only the profile name and role chain travel on the command line, never keys.
     """
     words = [python, "-m", "embedding_client.smoke", "--endpoint", endpoint_name]
     words += ["--region", region]

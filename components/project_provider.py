@@ -1,12 +1,8 @@
 """The pickled shell of this project's dynamic providers: find the checkout, run its operations.
 
-Pulumi pickles a dynamic provider object with dill and unpickles it in a separate provider
-process, which may not have this project on `sys.path` (pulumi issue 7453). So what is pickled
-is a thin shell, pickled *by value*: it finds the project's checkout (the working directory
-Pulumi runs in, else the one it was last deployed from), puts it on `sys.path` and calls the
-module-level function of the same name in its operations module. Everything below the shell is
-ordinary, importable, testable code, and a provider's operations can use the project's modules
-(the stack's AWS session, the loader) like any other code.
+The provider process may not have this project on `sys.path` (pulumi issue 7453), so the pickled
+shell (by value) finds the checkout and calls its operations module's function of the same name;
+everything below it is ordinary, testable code (docs/packager.md).
 """
 
 from __future__ import annotations
@@ -36,11 +32,7 @@ def role_chain_input(aws: AwsSettings) -> Any:
 
 
 def pickle_by_value(cls: type) -> type:
-    """Make dill serialize `cls` and its methods by value, as it does for `__main__` objects.
-
-    dill pickles a class found at `module.qualname` by reference, i.e. as an import the provider
-    process may be unable to do; objects of `__main__` are always pickled with their code.
-    """
+    """Make dill pickle `cls` and its methods by value, as it does `__main__`'s objects."""
     cls.__module__ = "__main__"
     for member in vars(cls).values():
         function = getattr(member, "__func__", member)
@@ -61,10 +53,8 @@ class ProjectProvider(ResourceProvider):
         self.project_root = project_root or str(Path(__file__).resolve().parents[1])
 
     def _operations(self):
-        """The operations module, from the checkout `pulumi` runs in now, else the recorded one.
-
-        The state keeps the pickled provider, so a `destroy` from another clone (a CI runner, a
-        moved checkout) must not depend on the path recorded when the resource was created.
+        """The operations module, from the checkout `pulumi` runs in now, else the recorded one
+        (a `destroy` from another clone must not depend on the path recorded at create).
         """
         import importlib
         import os

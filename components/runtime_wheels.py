@@ -1,10 +1,7 @@
 """The ONNX Runtime wheel for the image's Python, fetched from PyPI once and cached by content.
 
-The loader vendors it into archives for the ONNX engine (loader/vendored_runtime.py). It reaches
-the loader inside the loader Lambda's zip (components/loader_bundle.py), or, for runner `local`,
-from this cache directly. pip downloads the exact file named in facts/onnx_runtime.py (CPU build,
-manylinux x86_64, for the container's CPython, no dependencies: the runtime needs only numpy,
-which every DLC has); a file whose sha256 differs from the pinned one is deleted and refused.
+pip downloads the exact file facts/onnx_runtime.py names (CPU, manylinux x86_64, no dependencies:
+it needs only numpy, which every DLC has); a sha256 mismatch is deleted and refused.
 
     python -m components.runtime_wheels 3.9 3.11   # prime the cache (what `make venv` does)
 """

@@ -24,8 +24,7 @@ def service_role(
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
     """`{name}-role` trusting `trust`'s principal, and `{name}-policy` (policy JSON) on it.
 
-    `opts` must name the component as parent. Whatever the role runs should depend on the policy:
-    a service that starts before it is put finds the role without permissions.
+    Whatever the role runs should depend on the policy, or it may start without permissions.
     """
     role = aws.iam.Role(
         f"{name}-role",

@@ -6,11 +6,7 @@ import pulumi
 
 
 def report_warnings(*warnings: pulumi.Input[str | None]) -> pulumi.Output[list[str]]:
-    """Log each warning once it is known and return them all for the `warnings` output.
-
-    Plain strings (config warnings) are logged at once, so `pulumi preview` shows them too;
-    outputs (e.g. the memory fit, known after packaging) when they resolve.
-    """
+    """Log each warning once known (outputs when they resolve), and return them all."""
 
     def log_late(warning: str | None) -> str | None:
         if warning:

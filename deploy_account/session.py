@@ -1,14 +1,8 @@
 """The AWS account and region the stack deploys to, as one boto3 session: profile, roles, region.
 
-The stack's AWS provider reads `aws:profile`, `aws:assumeRoles` and `aws:region`. Every boto3
-session this project starts besides it (the packager's runs and its dynamic provider, the
-post-deploy check) is built here from the same settings, so that all of them act in the account
-the provider deploys to. Only names and ARNs travel in state and on command lines; keys come from
-the profile, the environment or the roles assumed at run time, and are never written anywhere.
-
-A package of its own, below the two runtimes that import it: the program (`components/`, and the
-packager's provider process) and the user's client (`embedding_client/`). It needs boto3, which
-both have, and imports nothing of this project, so neither runtime reaches into the other.
+Every boto3 session besides the AWS provider's is built here from the provider's settings, so all
+act in the account it deploys to; only names and ARNs travel, never keys. Below the program and
+the client, importing nothing of this project.
 """
 
 from __future__ import annotations
@@ -16,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 # What AssumeRole accepts for DurationSeconds (the provider's `duration` must fall in it).
@@ -46,37 +40,32 @@ def duration_seconds(text: str, where: str) -> int:
     return seconds
 
 
+def _setting(config: str, sts: str, default: Any = None) -> Any:
+    """A role setting: its key in `aws:assumeRoles` and its STS AssumeRole parameter."""
+    return field(default=default, metadata={"config": config, "sts": sts})
+
+
 @dataclass(frozen=True)
 class AssumeRole:
     """One entry of `aws:assumeRoles`, in the provider's order: each is assumed from the last."""
 
-    role_arn: str
-    session_name: str | None = None
-    external_id: str | None = None
-    duration: str | None = None
-    policy: str | None = None
-    policy_arns: tuple[str, ...] = ()
-    tags: tuple[tuple[str, str], ...] = ()
-    transitive_tag_keys: tuple[str, ...] = ()
-    source_identity: str | None = None
+    role_arn: str = field(metadata={"config": "roleArn", "sts": "RoleArn"})
+    session_name: str | None = _setting("sessionName", "RoleSessionName")
+    external_id: str | None = _setting("externalId", "ExternalId")
+    duration: str | None = _setting("duration", "DurationSeconds")
+    policy: str | None = _setting("policy", "Policy")
+    policy_arns: tuple[str, ...] = _setting("policyArns", "PolicyArns", ())
+    tags: tuple[tuple[str, str], ...] = _setting("tags", "Tags", ())
+    transitive_tag_keys: tuple[str, ...] = _setting("transitiveTagKeys", "TransitiveTagKeys", ())
+    source_identity: str | None = _setting("sourceIdentity", "SourceIdentity")
 
     @classmethod
     def from_config(cls, entry: object, where: str) -> AssumeRole:
         """An entry as `pulumi config set --path 'aws:assumeRoles[0].roleArn' …` stores it."""
         if not isinstance(entry, Mapping):
             raise AwsSettingsError(f"'{where}' has invalid value {entry!r}: expected an object")
-        known = {
-            "roleArn",
-            "sessionName",
-            "externalId",
-            "duration",
-            "policy",
-            "policyArns",
-            "tags",
-            "transitiveTagKeys",
-            "sourceIdentity",
-        }
-        unknown = sorted(set(entry) - known)
+        known = {item.metadata["config"]: item for item in fields(cls)}
+        unknown = sorted(set(entry) - set(known))
         if unknown:
             raise AwsSettingsError(
                 f"'{where}.{unknown[0]}' is not a setting of an assumed role: expected one of "
@@ -90,56 +79,27 @@ class AssumeRole:
                 f"'{where}.roleArn' has invalid value {role_arn!r}: expected an IAM role ARN "
                 "(arn:<partition>:iam::<account>:role/<name>)"
             )
-        role = cls(
-            role_arn=role_arn,
-            session_name=entry.get("sessionName") or None,
-            external_id=entry.get("externalId") or None,
-            duration=entry.get("duration") or None,
-            policy=entry.get("policy") or None,
-            policy_arns=tuple(entry.get("policyArns") or ()),
-            tags=tuple(sorted(dict(entry.get("tags") or {}).items())),
-            transitive_tag_keys=tuple(entry.get("transitiveTagKeys") or ()),
-            source_identity=entry.get("sourceIdentity") or None,
-        )
+        values = {item.name: entry.get(key) or item.default for key, item in known.items()}
+        values["tags"] = tuple(sorted(dict(values["tags"]).items()))
+        role = cls(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
         if role.duration is not None:
             duration_seconds(role.duration, f"{where}.duration")
         return role
 
     def as_config(self) -> dict[str, Any]:
         """The provider's shape again (camelCase, unset keys left out): what inputs carry."""
-        document: dict[str, Any] = {
-            "roleArn": self.role_arn,
-            "sessionName": self.session_name,
-            "externalId": self.external_id,
-            "duration": self.duration,
-            "policy": self.policy,
-            "policyArns": list(self.policy_arns) or None,
-            "tags": dict(self.tags) or None,
-            "transitiveTagKeys": list(self.transitive_tag_keys) or None,
-            "sourceIdentity": self.source_identity,
-        }
-        return {key: value for key, value in document.items() if value is not None}
+        document = {item.metadata["config"]: getattr(self, item.name) for item in fields(self)}
+        document["tags"] = dict(self.tags)
+        return {key: list(v) if isinstance(v, tuple) else v for key, v in document.items() if v}
 
     def assume_role_arguments(self) -> dict[str, Any]:
         """STS AssumeRole parameters besides RoleArn (botocore names a session when none is set)."""
-        arguments: dict[str, Any] = {}
-        if self.session_name:
-            arguments["RoleSessionName"] = self.session_name
-        if self.external_id:
-            arguments["ExternalId"] = self.external_id
+        arguments = {item.metadata["sts"]: getattr(self, item.name) for item in fields(self)[1:]}
+        arguments["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
+        arguments["Tags"] = [{"Key": key, "Value": value} for key, value in self.tags]
         if self.duration:
             arguments["DurationSeconds"] = duration_seconds(self.duration, "duration")
-        if self.policy:
-            arguments["Policy"] = self.policy
-        if self.policy_arns:
-            arguments["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
-        if self.tags:
-            arguments["Tags"] = [{"Key": key, "Value": value} for key, value in self.tags]
-        if self.transitive_tag_keys:
-            arguments["TransitiveTagKeys"] = list(self.transitive_tag_keys)
-        if self.source_identity:
-            arguments["SourceIdentity"] = self.source_identity
-        return arguments
+        return {key: list(v) if isinstance(v, tuple) else v for key, v in arguments.items() if v}
 
 
 def assume_roles_from_config(
@@ -184,11 +144,8 @@ class AwsSettings:
 
     @property
     def carries_secrets(self) -> bool:
-        """True when a role names an external id or a session policy: keep the chain secret.
-
-        Role ARNs and session names identify; an external id is a shared secret against the
-        confused deputy, and a session policy says what the role may do. Wherever the chain is
-        written (a resource's state, a command line, a stack output) it is then a secret.
+        """True when a role names an external id or a session policy: keep the chain secret
+        wherever it is written (state, command line, stack output).
         """
         return any(role.external_id or role.policy for role in self.assume_roles)
 
@@ -208,8 +165,7 @@ class AwsSettings:
     def session(self) -> Any:
         """A boto3 Session with this profile's credentials, each role assumed in turn, the region.
 
-        Assumed-role credentials refresh themselves before they expire (botocore's own
-        refreshable credentials), so a packaging run longer than a role session keeps working.
+        Assumed-role credentials refresh themselves: a run may outlast a role session.
         """
         import boto3
         import botocore.session

@@ -1,12 +1,6 @@
 """What every embedding target is to the client: one `EmbeddingBackend` protocol, its result, and
-the errors the commands report instead of a traceback.
-
-The targets, one module each: `backend_local.py` (the local endpoint, or any server with
-SageMaker's container contract), `backend_sagemaker.py` (a deployed endpoint),
-`backend_bedrock.py` (Amazon Bedrock models), `backend_http_api.py` (the stack's HTTP API, SigV4);
-`stack_outputs.py` picks the one a stack deployed. Each `embed(texts, options)` takes the
-embedding API's options (facts/embedding_api.py); errors from the endpoint are raised as
-`EndpointError` with the endpoint's own message, unchanged.
+the errors the commands report instead of a traceback (the endpoint's own message, unchanged).
+The targets: one `backend_*.py` module each; `stack_outputs.py` picks a stack's.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
-"""`embed batch`: a SageMaker Batch Transform job on the stack's own Model, for corpora beyond
-what `embed file` should push through a serverless endpoint, or on a schedule.
+"""`embed batch`: a SageMaker Batch Transform job on the stack's own Model.
 
     embed batch --stack dev s3://corpus-bucket/in/ s3://vectors-bucket/out/
     embed batch --model-name NAME --region eu-west-1 s3://in/ s3://out/   # a Model you manage
 
-Input: JSON lines files under the input folder, one record per line: an object whose
-`--text-field` (default `text`) is the text, or a bare JSON string (`--text-field ""`). Output: for
-each input file, `<name>.out` under the output folder, one line per input line, in order:
-`{"<id-field>": ..., "SageMakerOutput": {"embedding": [...]}}` (`--keep-input` keeps the whole
-record). The job runs as the Model's execution role; with `--stack`, the stack's
-batchInputPrefix/batchOutputPrefix are the folders that role may use, and paths outside them are
-refused here, before anything starts. Exit codes: 0 completed; 2 bad usage; 3 the target cannot
-be resolved; 4 AWS refused the request; 5 the job failed; 130 stopped with Ctrl-C (the job is
-stopped too). docs/bulk.md has the details and the cost formula.
+Input, output, folders and exit codes: docs/bulk.md.
 """
 
 from __future__ import annotations

@@ -167,9 +167,8 @@ def check_texts(texts: Sequence[str]) -> None:
 class ProjectEndpointBackend(ABC):
     """What an endpoint serving this project's container offers: `info`, and `embed` in batches.
 
-    Its subclasses say how one request body is sent (`sender`) and name the target; batches are
-    as the caller says (`batch_size`), else as the endpoint states in its info answer, which is
-    asked for only when the texts do not fit one default batch.
+    Subclasses say how a body is sent (`sender`); batches are `batch_size`, else the endpoint's
+    stated limit, asked only when the texts exceed one default batch.
     """
 
     batch_size: int | None

@@ -1,15 +1,10 @@
 """`embed file`: a whole corpus through the endpoint at full concurrency, resumable.
 
     embed file corpus.jsonl --out vectors.parquet --stack dev
-    embed file corpus.csv --out vectors.jsonl --endpoint my-endpoint --region eu-west-1
     embed file lines.txt --out vectors.parquet --url http://127.0.0.1:8080
-    embed file corpus.parquet --out vectors.parquet --bedrock amazon.titan-embed-text-v2:0
 
-Rerun the same command after a crash or Ctrl-C: it skips every id already in the output.
-Exit codes as `embed`: 0 every document embedded; 2 bad usage, input or output; 3 the target
-cannot be resolved; 4 some documents were refused (listed in OUT.errors.jsonl); 5 the target kept
-failing (rerun to carry on); 130 interrupted (rerun to carry on). Layout and behaviour:
-docs/bulk.md.
+Rerun the same command after a crash or Ctrl-C: it skips every id already in the output. Exit
+codes and layout: docs/bulk.md.
 """
 
 from __future__ import annotations

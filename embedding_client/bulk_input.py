@@ -1,10 +1,6 @@
-"""`embed file`'s input: a corpus streamed one record at a time, whatever its format.
+"""`embed file`'s input: a corpus streamed one record at a time (JSONL, CSV, Parquet or text).
 
-JSONL (one object per line, `--id-field` / `--text-field`), CSV (a header row naming the same
-fields), Parquet (the same columns; needs pyarrow) or plain text (one document per line; the id is
-the line number). Nothing reads the whole file: memory stays flat however large the corpus is.
-A record that cannot be embedded (no id, no text, not JSON) comes out as a `Document` with a
-`problem`, so the run reports it in the error file and carries on.
+A record that cannot be embedded comes out as a `Document` with a `problem`, for the error file.
 """
 
 from __future__ import annotations

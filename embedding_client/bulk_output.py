@@ -1,19 +1,8 @@
 """`embed file`'s output: vectors written so that a rerun can skip what is done.
 
-Layout (docs/bulk.md):
-- `OUT.jsonl`: one line per document, `{"id", "model", "dimensions", "vector": [...]}`, id first.
-  Each batch is appended as whole lines and flushed to disk. A hard kill in the middle of a write
-  can leave one incomplete last line; the next run cuts it off before it resumes.
-- `OUT.parquet`: a directory of Parquet part files (`part-<run>-<n>.parquet`, columns id string,
-  vector fixed_size_list<float32>[dimensions], model string, dimensions int32), readable as one
-  dataset (`pyarrow.parquet.read_table(OUT)`, `pandas.read_parquet(OUT)`). A Parquet file cannot
-  be appended to, so each part is written under a hidden temporary name and renamed into place
-  when complete: a reader, or a resumed run, never sees half a part. Rows wait in memory for at
-  most `PART_ROWS` rows or `PART_SECONDS` seconds; a crash loses those and the rerun redoes them.
-- `OUT.errors.jsonl` beside it: one line per document the run could not embed, `{"id",
-  "position", "error"}`; rewritten by every run (it lists the latest run's failures).
-
-Every id is written once: the run reads the ids already in OUT first and never sends them again.
+`OUT.jsonl` (whole lines, flushed; a torn last line is cut off on resume) or `OUT.parquet` (part
+files renamed into place when complete), and `OUT.errors.jsonl` beside it. Every id is written
+once: the run reads the ids already in OUT first. Layout: docs/bulk.md.
 """
 
 from __future__ import annotations

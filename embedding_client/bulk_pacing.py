@@ -64,8 +64,7 @@ class TokenBudget:
 class AdaptiveConcurrency:
     """Requests allowed in flight: halved on throttling, grown back by one per round of successes.
 
-    One congestion episode throttles every request in flight; only a throttle of a request sent
-    after the last cut cuts again, so the limit halves once per round, not once per request.
+    Only a throttle of a request sent after the last cut cuts again: once per round, not request.
     """
 
     def __init__(self, maximum: int) -> None:

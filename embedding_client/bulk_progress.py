@@ -1,8 +1,5 @@
-"""What `embed file` shows: a progress bar on a terminal, and a summary at the end.
-
-The bar (tqdm) shows documents per second, tokens per second, the concurrency in use and an ETA;
-it stays silent when stderr is not a terminal. The summary always prints: done, skipped, failed,
-elapsed time, and the estimated cost of the run for a serverless endpoint or a Bedrock model.
+"""What `embed file` shows: a progress bar on a terminal (tqdm; silent when stderr is not one), and
+a summary at the end (done, skipped, failed, elapsed time, estimated cost).
 """
 
 from __future__ import annotations

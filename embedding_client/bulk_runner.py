@@ -1,22 +1,6 @@
 """`embed file`'s engine: full requests, as many in flight as the endpoint takes, fewer while it
-throttles, and no document lost or written twice.
-
-- Batching (bulk_batches.py): consecutive documents fill a request up to the target's limits:
-  texts per request, body bytes (4 MB on SageMaker) and an estimated token budget that keeps one
-  request well inside the 60 s invocation limit (it shrinks when requests are slow, grows while
-  they are fast; bulk_pacing.py).
-- Concurrency (bulk_pacing.py): starts at the endpoint's MaxConcurrency (or `--concurrency`);
-  throttling halves it (once per round of requests in flight), then it grows back by one after
-  each `limit` successes.
-- Retries: throttling and server errors are retried by this module alone, with the client's one
-  full-jitter backoff (transport.py); the backends are built with one attempt, so their own
-  retries do not fight this pacing.
-- Refusals: a 4xx answer about the inputs splits the batch in halves until the refused document
-  stands alone; it goes to the error file and the run carries on. A 4xx about the request itself
-  (credentials, no such endpoint or URL) stops the run instead of refusing every document.
-- Stops: Ctrl-C stops sending, waits for the requests in flight and writes their vectors (Ctrl-C
-  again abandons them); a target that keeps failing stops the run the same way. Either way the
-  output holds only whole results, and a rerun carries on from there.
+throttles, and no document lost or written twice (batching, pacing, retries, refusals and
+stops: docs/bulk.md).
 """
 
 from __future__ import annotations

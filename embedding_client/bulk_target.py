@@ -1,12 +1,6 @@
-"""What `embed file` sends to: a backend built for one request per call, its limits, its
-concurrency and its prices.
-
-The limits come from the endpoint itself (its answer to `{"info": true}`: texts per request,
-request bytes, maximum sequence length); the concurrency from the endpoint's configuration
-(ServerlessConfig.MaxConcurrency, read through DescribeEndpoint and DescribeEndpointConfig) unless
-`--concurrency` says otherwise. A serverless endpoint that answers info requests gets base64
-vectors: the same float32 values in about a third of the bytes, so more texts fit a response and
-less data is billed.
+"""What `embed file` sends to: a backend built for one request per call, its limits (the endpoint's
+`{"info": true}` answer), its concurrency (MaxConcurrency unless `--concurrency`) and prices.
+Base64 vectors where the endpoint takes them: the same float32s in a third of the bytes.
 """
 
 from __future__ import annotations
@@ -90,10 +84,8 @@ def serverless_config(
 
 
 def refuse_options_the_model_lacks(info: dict, options: EmbeddingOptions) -> None:
-    """--dimensions and --prompt-name checked once, before the corpus is sent request by request.
-
-    The endpoint would refuse every request alike, and each refusal would split its batch down
-    to single documents: the whole corpus in the error file at twice the requests.
+    """--dimensions and --prompt-name checked once, before the corpus is sent: refused per request,
+    each batch would split down to single documents.
     """
     model, dimensions = info.get("model") or "the model", info.get("dimensions")
     if options.dimensions is not None and isinstance(dimensions, int):

@@ -1,16 +1,11 @@
-"""The `embed` command: `embed file …` and `embed batch …` are its bulk subcommands (docs/bulk.md);
-any other first word is texts to embed, as it always was (embedding_client/embed.py).
-
-Its own module, so that the subcommands may use `embed`'s targets and exit codes without `embed`
-importing them back.
+"""The `embed` command: `embed file …` and `embed batch …` (docs/bulk.md); any other first word is
+texts to embed (embedding_client/embed.py). Its own module, so neither imports the other back.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-
-SUBCOMMANDS = ("file", "batch")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,19 +1,9 @@
 """Deploy check: is the live endpoint serving what this deploy created?
 
-SageMaker rolls a failed update back: the endpoint returns to `InService` on the *old* endpoint
-configuration with `FailureReason` set, and the provider's waiter (which waits only for
-`InService`) reports success. So after every create or update the deploy reads the endpoint back
-and fails unless all of these hold:
-
-- `EndpointConfigName` is the configuration this deploy created;
-- the status is `InService`, after waiting (bounded) while it is Creating or Updating;
-- `FailureReason` is empty;
-- the Model behind the live configuration records the archive this deploy packaged
-  (`EMBEDDING_ARTIFACT_SHA256` in its container environment).
-
-`python -m embedding_client.smoke --expected-config ...` runs this check before its invocations;
-the failure message names the expected and the live configuration, the FailureReason, the
-endpoint's log group and what to do next.
+SageMaker rolls a failed update back to `InService` on the old configuration, which the provider
+takes for success. So the deploy fails unless the live configuration is this deploy's, the status
+is `InService` (waited for, bounded), `FailureReason` is empty and the live Model records this
+deploy's archive (`EMBEDDING_ARTIFACT_SHA256`). docs/failures.md: what the message says to do.
 """
 
 from __future__ import annotations

@@ -5,13 +5,8 @@
     embed --url http://127.0.0.1:8080 "text"                     # the local endpoint
     embed --bedrock cohere.embed-multilingual-v3 "text"          # an Amazon Bedrock model
     embed --http-api https://…/embed --region eu-west-1 "text"  # the stack's HTTP API (SigV4)
-    echo "one text per line" | embed --url http://127.0.0.1:8080
-    embed file corpus.jsonl --out vectors.parquet --stack dev    # a corpus (cli.py, docs/bulk.md)
-    embed batch --stack dev s3://bucket/in/ s3://bucket/out/     # Batch Transform (docs/bulk.md)
 
-Exit codes: 0 success; 2 bad usage or input; 3 the target cannot be resolved (stack outputs,
-pulumi CLI, credentials); 4 the endpoint refused the request (4xx); 5 the endpoint failed
-(5xx, throttled after retries, unreachable) or answered with an unexpected body.
+Targets, options and exit codes: docs/inference.md; `embed file` and `embed batch`: docs/bulk.md.
 """
 
 from __future__ import annotations

@@ -2,22 +2,11 @@
 
     python -m embedding_client serve s3://bucket/models/org/name/<sha>/model.tar.gz
     python -m embedding_client serve ./model.tar.gz --port 8080
-    python -m embedding_client serve ./extracted-model-folder
 
-The artifact is prepared as the Hugging Face DLC prepares it: `model.tar.gz` is extracted into a
-model directory (serve_artifact.py) and `code/inference.py` is imported from it, so serving an
-archive runs its code; its `model_fn` loads the model and its
-`input_fn` / `predict_fn` / `output_fn` answer `POST /invocations`. `GET /ping` answers 503 while
-the model loads and 200 once it has loaded. One request runs at a time, like the DLC's single
-worker. The hooks run as the DLC's toolkit runs them, so every error they raise is a 400 with its
-message, as on SageMaker (toolkit_handle.py; tests/dlc/ compares the two servers); an exception
-that is not the project's own error is answered with facts/embedding_api.py's
-INTERNAL_ERROR_MESSAGE, its cause logged, as the container's hooks do.
-
-Two more doors to the same model: `POST /v1/embeddings` (OpenAI's route and error shape, so the
-`openai` SDK works with `base_url=…/v1`), and `POST /endpoints/{name}/invocations` (SageMaker
-Runtime's own API: boto3's `invoke_endpoint`, the AWS CLI and LangChain's SagemakerEndpoint
-reach it with `endpoint_url=…`; any name and any SigV4 signature are accepted, not checked).
+The archive is extracted and its `code/inference.py` hooks run as the DLC's toolkit runs them
+(toolkit_handle.py; tests/dlc/ compares the two servers), one request at a time. Also
+`POST /v1/embeddings` (OpenAI's route) and `POST /endpoints/{name}/invocations` (SageMaker
+Runtime's API; the name and SigV4 signature are not checked). See docs/inference.md.
 """
 
 from __future__ import annotations
@@ -45,7 +34,7 @@ from embedding_client import toolkit_handle
 from embedding_client.serve_artifact import ArtifactError, prepare_model_dir
 from embedding_client.serve_body import BodyError, LingeringServer, read_body
 from facts.artifact_keys import model_id_from_key
-from facts.embedding_api import INTERNAL_ERROR_MESSAGE
+from facts.embedding_api import INTERNAL_ERROR_MESSAGE, openai_error
 from facts.http_api import OPENAI_ROUTE
 from facts.sagemaker_endpoints import MODEL_ID_VARIABLE, NUM_THREADS_VARIABLE
 from facts.serverless import MAX_PAYLOAD_BYTES
@@ -77,9 +66,7 @@ PACKAGED_SCRIPT = Path(__file__).resolve().parent.parent / "container" / "infere
 def prefer_local_onnxruntime() -> None:
     """Import this machine's onnxruntime before an archive's `code/` is put on sys.path.
 
-    An ONNX archive vendors ONNX Runtime built for its image's Python, which need not be the one
-    serving locally; this machine's copy (a development requirement) runs on any. Without one,
-    the archive's copy is used, which works when this Python is the image's.
+    The archive's copy is built for its image's Python; this machine's runs on any.
     """
     try:
         import onnxruntime  # noqa: F401
@@ -129,10 +116,7 @@ def error_body(status: int, message: str) -> bytes:
 
 
 def openai_error_body(status: int, message: str) -> bytes:
-    """OpenAI's error shape, which its SDK turns into an exception carrying the message."""
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    document = {"error": {"message": message, "type": kind, "param": None, "code": None}}
-    return json.dumps(document).encode("utf-8")
+    return json.dumps(openai_error(status, message)).encode("utf-8")
 
 
 def model_error_body(endpoint: str, answer: Invocation) -> bytes:
@@ -377,11 +361,7 @@ class LocalEndpoint:
         return self.state.handler is not None
 
     def stop(self, grace: float = STOP_GRACE_SECONDS) -> bool:
-        """Refuse new requests, answer those admitted for up to `grace` s, then close.
-
-        True when every admitted request was answered; requests still running after `grace`
-        are left to the process's exit (their connections close with it).
-        """
+        """Refuse new requests, answer those admitted for up to `grace` s, then close."""
         drained = self.state.drain(grace)
         if not drained:
             logger.warning("stopping with requests still running after %g s", grace)

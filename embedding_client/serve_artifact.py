@@ -1,9 +1,8 @@
 """The local endpoint's model directory: an s3:// archive, a local .tar.gz or a folder.
 
-An archive is untrusted input until it is extracted: its members are counted and their declared
-sizes added up before anything is written (a .tar.gz bomb is refused, not unpacked into the temp
-folder), and only regular files and folders inside the model directory are extracted. Serving it
-then runs its `code/inference.py`, as the DLC does: serve only archives you would deploy.
+An archive is untrusted until extracted: sizes are added up before anything is written (a bomb is
+refused), and only files and folders inside the model directory are extracted. Serving runs its
+`code/inference.py`, as the DLC does: serve only archives you would deploy.
 """
 
 from __future__ import annotations
@@ -68,10 +67,8 @@ def _checked_members(tar: tarfile.TarFile, archive: Path, root: Path) -> list[ta
 
 
 def safe_extract(archive: Path, destination: Path) -> None:
-    """Extract a tar.gz: bounded, and only regular files and folders inside `destination`.
-
-    Every member is checked first; tarfile's `data` filter, where this Python has it, checks
-    again as it extracts.
+    """Extract a tar.gz: bounded, and only regular files and folders inside `destination`
+    (every member checked first; tarfile's `data` filter again where this Python has it).
     """
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -107,9 +104,8 @@ def _download_s3(url: str, destination: Path) -> None:
 def archive_name(source: str) -> str:
     """The folder an archive is extracted into, named for the model where its path says it.
 
-    The container names a model without an `org/name` in its config.json after its folder, as
-    SageMaker would after /opt/ml/model: the loader's key names the model (`org/name/<revision>/
-    model.tar.gz` → `name`), any other archive its file (`e5-small.tar.gz` → `e5-small`).
+    The loader's key names the model (`org/name/<revision>/model.tar.gz` → `name`), any other
+    archive its file (`e5-small.tar.gz` → `e5-small`), as SageMaker's /opt/ml/model would.
     """
     path = PurePosixPath(source.replace("\\", "/"))
     from_key = model_id_from_key(source)

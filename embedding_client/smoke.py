@@ -1,20 +1,11 @@
 """Post-deploy smoke test: is the endpoint answering with plausible sentence embeddings?
 
     python -m embedding_client.smoke --endpoint NAME --region REGION   # SageMaker endpoint
-        [--profile PROFILE] [--assume-roles '[{"roleArn": "arn:aws:iam::…:role/…"}]']
     python -m embedding_client.smoke --url http://127.0.0.1:8080        # local endpoint
 
-With `--expected-config CFG [--expected-sha256 SHA]` (what `pulumi up` runs, and the exported
-`smokeTestCommand`), the deploy check runs first: the endpoint must be InService on exactly that
-endpoint configuration, with no FailureReason and serving that archive (embedding_client/
-deploy_check.py); a rolled-back update fails here, before any invocation.
-
-Embeds a paraphrase pair in one request and an unrelated sentence in another, then checks what
-holds for any sentence-embedding model: two vectors for two inputs, each of the `dimensions` the
-response declares (and of `--expected-dimensions` when given), finite and unit-norm (normalize is
-requested), and the paraphrases closer to each other than either is to the unrelated sentence by
-`--min-margin`. Absolute similarity thresholds are not robust across models (some place every
-pair above 0.7), a margin between pairs is. Exit code 0: passed; 1: failed, with the reason.
+`--expected-config` runs the deploy check first (deploy_check.py). The paraphrases must be
+closer to each other than to the unrelated sentence by `--min-margin`: a margin holds across
+models, absolute thresholds do not (docs/environments.md). Exit 0: passed; 1: failed.
 """
 
 from __future__ import annotations
@@ -110,10 +101,8 @@ def check_similarity(
 def _with_retries(
     call: Callable[[], EmbeddingResult], attempts: int, delay_s: float
 ) -> EmbeddingResult:
-    """Retry failed invocations (a serverless endpoint's first call may meet a cold start).
-
-    A malformed answer, an input the target cannot take or an unresolvable target fails at once:
-    asking again would get the same answer.
+    """Retry failed invocations (a serverless endpoint's first call may meet a cold start); an
+    answer that would not change (malformed, refused input, no target) fails at once.
     """
     for attempt in range(1, attempts + 1):
         try:

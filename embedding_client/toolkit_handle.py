@@ -1,13 +1,8 @@
 """What the DLC's toolkit does around the inference hooks, so the local endpoint answers as it does.
 
-`HuggingFaceHandlerService.handle` (sagemaker-huggingface-inference-toolkit 2.4.0, in the DLC)
-wraps `input_fn` → `predict_fn` → `output_fn`:
-- a missing `Accept` or `*/*` becomes `application/json`, and the answer is labelled with it;
-- a body whose `Content-Type` is exactly `application/json` or `text/csv` is decoded as UTF-8
-  before `input_fn` sees it (an invalid byte fails there, with Python's own message);
-- every exception becomes `PredictionException(str(e), 400)`, which multi-model-server sends as
-  `{"code": 400, "type": "InternalServerException", "message": ...}`.
-tests/dlc/ runs the same requests through the real model server and this endpoint and compares.
+`HuggingFaceHandlerService.handle` (toolkit 2.4.0): `Accept` defaults to JSON, JSON and CSV bodies
+are decoded as UTF-8 before `input_fn`, and every exception is a 400 (docs/inference.md).
+tests/dlc/ compares this endpoint with the real model server.
 """
 
 from __future__ import annotations

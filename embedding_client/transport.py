@@ -1,10 +1,8 @@
 """The one way the client reaches a target: a POST over HTTP or a boto3 client, and one retry
 policy (full-jitter exponential backoff) that `embed` and `embed file` both wait by.
 
-Plain HTTP (the local endpoint, the HTTP API) retries 429/502/503/504 here; AWS APIs use
-botocore's adaptive retry mode, unless the caller paces itself (`embed file`: one attempt per
-call, its own retries with the same backoff). Failures become the client's errors
-(embedding_client/backend.py), keeping the endpoint's own message.
+Plain HTTP retries 429/502/503/504 here; AWS APIs use botocore's adaptive mode, unless the caller
+paces itself (`embed file`: one attempt per call).
 """
 
 from __future__ import annotations
@@ -94,10 +92,7 @@ def aws_client(
     max_attempts: int = MAX_ATTEMPTS,
     session: Any = None,
 ) -> Any:
-    """A boto3 client with adaptive retries (throttling backs off client-side) and a long read.
-
-    With `max_attempts=1` the caller paces itself (`embed file`), so no client-side rate limiter.
-    """
+    """A boto3 client with adaptive retries and a long read (`max_attempts=1`: caller paces)."""
     import boto3
     from botocore.config import Config
 
@@ -142,8 +137,7 @@ def botocore_failure(error: Exception, target: str) -> EmbeddingClientError:
 def client_error(error: Any, target: str, *, service_is_model: bool = False) -> EndpointError:
     """An EndpointError from a botocore ClientError, keeping the container's own message.
 
-    SageMaker's own 4xx (not a ModelError) is about the call, not the texts; Bedrock's
-    (`service_is_model`) can be about the texts.
+    SageMaker's own 4xx is about the call; Bedrock's (`service_is_model`) can be about the texts.
     """
     response = error.response
     details = response.get("Error", {})

@@ -1,13 +1,8 @@
 """Where artifacts live in the artifact bucket: written by the loader, read by everyone else.
 
 `{key_prefix}{org}/{name}/{40-hex revision}/[{variant}/]{format version}/model.tar.gz`, a
-`manifest.json` beside it. Archives for the ONNX engine live in a variant folder named for the
-engine and the container's Python (`onnx-py310/`, `onnx-model_O2-py310/` for a graph the stack
-chose with `onnxFile`): the torch and ONNX archives of one revision, or ONNX archives for two
-images, never overwrite each other. The last folder is the packaging format version
-(loader/version.py: it hashes the shipped code and runtime), so a build with other code gets
-another key: the archive a live Model names is never rewritten, and a rolled-back endpoint keeps
-loading the bytes it was created with.
+`manifest.json` beside it; the variant and format version keep a live Model's bytes from ever
+being rewritten (docs/packager.md).
 """
 
 from __future__ import annotations
@@ -54,10 +49,8 @@ def artifact_location(
 
 
 def source_revision(url: str, etag: str, version_id: str | None) -> str:
-    """40-hex id of one version of a source archive (its URL, ETag and VersionId).
-
-    A new training output at the same URL gets a new ETag, hence a new key; the same object always
-    maps to the same key, like a Hub commit sha does.
+    """40-hex id of one version of a source archive (its URL, ETag and VersionId): the same
+    object always maps to the same key, like a Hub commit sha.
     """
     identity = f"{url}\n{etag.strip(chr(34))}\n{version_id or ''}"
     return hashlib.sha1(identity.encode()).hexdigest()

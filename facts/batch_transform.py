@@ -1,15 +1,7 @@
 """SageMaker Batch Transform: what the platform tells a container, and the model server's caps.
 
-Shipped in `code/facts/` (standard library only, Python 3.9-compatible): the container reads
-these variables to size its limits inside a transform job, and `embed batch` sets the ones a job
-may set, so the two never disagree about a name.
-
-Inside a transform job SageMaker sets `SAGEMAKER_BATCH=true` and `SAGEMAKER_MAX_PAYLOAD_IN_MB`
-(the job's MaxPayloadInMB; the inference toolkit reads it as MiB and gives it to the model server
-as its request cap). The HF DLC's model server (MMS) runs with `enable_envvars_config=true`, so
-`MMS_*` variables override its config: `MMS_MAX_RESPONSE_SIZE` is the one response cap (default
-6,553,500 bytes). The toolkit turns `SAGEMAKER_MODEL_SERVER_TIMEOUT` into MMS's
-`default_response_timeout` (default 60).
+Shipped in `code/facts/`: the container sizes its limits from these variables and `embed batch`
+sets them (docs/bulk.md: SAGEMAKER_BATCH, SAGEMAKER_MAX_PAYLOAD_IN_MB, MMS_* overrides).
 """
 
 BATCH_ENV = "SAGEMAKER_BATCH"

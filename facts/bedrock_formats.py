@@ -259,10 +259,8 @@ def embed_texts(
 ) -> BedrockEmbeddings:
     """Embed `texts` through `invoke(body_bytes)` (one InvokeModel call each).
 
-    `invoke` is the caller's transport (boto3 bedrock-runtime `invoke_model` in the client and the
-    proxy); its exceptions propagate unchanged so callers can surface throttling as such.
-    `concurrency` > 1 runs that many calls at once (Titan takes one text per call; boto3 clients
-    are thread-safe); the vectors keep the order of `texts` either way.
+    `invoke` is the caller's transport; its exceptions propagate unchanged. `concurrency` > 1 runs
+    that many calls at once; the vectors keep the order of `texts` either way.
     """
     fmt = model_format(model_id)
     bodies = request_bodies(model_id, texts, options)

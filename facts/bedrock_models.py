@@ -157,11 +157,6 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
 _INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "jp.", "au.", "ca.")
 
 
-def allowed_model_ids() -> tuple[str, ...]:
-    """The model ids `bedrockModelId` accepts, in table order."""
-    return tuple(MODELS)
-
-
 def model_problem(model_id: str) -> str | None:
     """Why `model_id` cannot be used (an error message tail), or None when it is a known model.
 

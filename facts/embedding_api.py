@@ -1,19 +1,8 @@
 """The embedding API: the request shapes every endpoint accepts and the responses it answers.
 
 One definition for the container (shipped in `code/facts/`), the local endpoint, the HTTP API's
-proxy and the clients. Standard library only, Python 3.9-compatible. Shapes (docs/inference.md):
-
-- native, TEI-like: `{"inputs": str | [str], "parameters": {normalize, truncate,
-  truncation_direction, prompt_name, prompt, dimensions, encoding_format}}` →
-  `{"embeddings": [...], "model", "dimensions", "usage": {"prompt_tokens", "total_tokens"}}`;
-- OpenAI, recognized by its `input` key: `{"input": str | [str], "model"?, "dimensions"?,
-  "encoding_format"?, "user"?}` → `{"object": "list", "data": [{"object": "embedding",
-  "index", "embedding"}], "model", "usage"}`;
-- info: `{"info": true}` → what the model serves and its per-request limits;
-- JSON lines (Batch Transform): one JSON string or `{"inputs": str, ...}` per line → one
-  `{"embedding": [...]}` line per input line, in order.
-
-`base64` is the vector's little-endian float32 bytes, as OpenAI encodes it.
+proxy and the clients. Standard library only, Python 3.9-compatible. The shapes (native, OpenAI,
+info, JSON lines) and their fields: docs/inference.md.
 """
 
 from __future__ import annotations
@@ -24,21 +13,12 @@ import json
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 JSON_CONTENT_TYPE = "application/json"
 JSONLINES_CONTENT_TYPE = "application/jsonlines"
 CONTENT_TYPES = (JSON_CONTENT_TYPE, JSONLINES_CONTENT_TYPE)
-PARAMETERS = (
-    "normalize",
-    "truncate",
-    "truncation_direction",
-    "prompt_name",
-    "prompt",
-    "dimensions",
-    "encoding_format",
-)
 OPENAI_KEYS = ("input", "model", "dimensions", "encoding_format", "user")
 ENCODING_FORMATS = ("float", "base64")
 TRUNCATION_DIRECTIONS = ("right", "left")
@@ -95,6 +75,10 @@ class EmbeddingOptions:
             for name in PARAMETERS
             if getattr(self, name) != getattr(defaults, name)
         }
+
+
+# The native request's `parameters`: the options' field names.
+PARAMETERS = tuple(item.name for item in fields(EmbeddingOptions))
 
 
 @dataclass(frozen=True)
@@ -273,10 +257,7 @@ def _decode_json(raw: bytes, what: str) -> Any:
 
 
 def parse_json_lines(raw: bytes) -> EmbeddingRequest:
-    """Batch Transform's records: a JSON string, or an object with an `inputs` string, per line.
-
-    Other keys of an object (an id the job joins back with `JoinSource=Input`) are ignored.
-    """
+    """Batch Transform's records: a JSON string, or an object with an `inputs` string, per line."""
     texts = []
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
@@ -369,6 +350,12 @@ def render_response(
         f'{{"embeddings":[{embeddings}],"model":{model_json},'
         f'"dimensions":{dimensions},"usage":{usage_json}}}'
     )
+
+
+def openai_error(status: int, message: str) -> dict[str, Any]:
+    """OpenAI's error shape, which its SDK turns into an exception carrying the message."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
 
 
 # ---------------------------------------------------------------------------------------------

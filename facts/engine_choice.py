@@ -1,9 +1,7 @@
 """Which engine an archive is for: the rules the stack config, the event and `check` share.
 
-One pure function, `choose_engine`, decides PyTorch or ONNX, the graph, whether it is fused, and
-what is wrong with what was asked. It returns problems as (field, reason) pairs, not sentences:
-the stack config words them with its keys (`inferenceEngine`), the loader event with its fields
-(`engine`) and the packager's `check` with its inputs, each in its own terms.
+`choose_engine` returns problems as (field, reason) pairs, which each caller words in its own
+terms (`inferenceEngine`, `engine`, `inference_engine`).
 """
 
 from __future__ import annotations
@@ -77,10 +75,8 @@ def fusion_default(engine: str, asked: bool | None) -> bool:
 
 
 def choose_engine(ask: EngineAsk) -> EngineChoice:
-    """ONNX when asked for (or `auto`), a wheel is known and the commit ships the graph.
-
-    Until the export is known to be there, the archive is PyTorch's: `check` lists the commit
-    before it decides, and the event's `engine` is what `check` decided.
+    """ONNX when asked for (or `auto`), a wheel is known and the commit ships the graph; until
+    the export is known to be there, PyTorch.
     """
     runtime = runtime_wheel(ask.python)
     onnx = ask.engine != "torch" and not ask.source_archive and runtime is not None

@@ -1,8 +1,6 @@
 """The HTTP API's contract: its routes, its request limits and the proxy Lambdas' environment.
 
-Read by the program (the API's routes, the IAM policy callers attach, the Lambdas' environment),
-by the proxy Lambdas (which route a request takes, what they refuse, where their settings are)
-and by the client (how many texts and bytes one request to the API may carry).
+Read by the program, the proxy Lambdas and the client.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The loader's contract (docs/contracts.md): its event and its result, each one dataclass.
 
-The program builds a `LoaderRequest` and sends `to_event()`; the loader parses an event back into
-one (`loader/event.py`, which checks every field). The loader returns `LoaderResult.as_dict()`
-and records it in the manifest; the program reads it back with `LoaderResult.from_dict`.
+The program sends `LoaderRequest.to_event()`, loader/event.py parses it back; the loader returns
+`LoaderResult.as_dict()`, which the manifest records and the program reads with `from_dict`.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """When a model is its repository's own code: `auto_map` in its config.json (standard library only).
 
-transformers builds such a model from Python files in the repository, and only when told to trust
-them (`trust_remote_code`). This project runs no repository code. Left to itself, transformers
-builds its own class for the same `model_type` in its place (jina-embeddings-v2 says `bert`), and
-the weights do not fit that class: the vectors are wrong, and nothing fails. An ONNX export holds
-the repository's own graph, so the ONNX engine serves such a model without its code. The packager
-checks this at preview; inference.py checks it again when the model loads.
+This project runs no repository code; transformers would silently build its own class for the
+same `model_type`, and the weights would not fit it: wrong vectors, no failure. Only the ONNX
+engine serves such a model (docs/inference.md).
 """
 
 from __future__ import annotations

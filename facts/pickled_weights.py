@@ -1,9 +1,7 @@
 """Weights saved as Python pickles, and the stack key that accepts them (standard library only).
 
-Loading a pickle can run code: torch 1.13 and 2.0 (the oldest DLC images) load
-`pytorch_model.bin` without `weights_only`, and `weights_only=True` can be bypassed before
-torch 2.6 (CVE-2025-32434). The packager refuses, at preview, and the loader refuses, before any
-upload, a model whose weights are pickles only, unless the stack trusts the repository.
+Loading a pickle can run code (`weights_only=True` is bypassable before torch 2.6:
+CVE-2025-32434): packager and loader refuse pickle-only weights unless the stack trusts the repo.
 """
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt")

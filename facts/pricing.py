@@ -14,7 +14,6 @@ from facts.bedrock_models import MODELS
 
 PRICES_AS_OF = "2025-06"
 PRICES_REGION = "us-east-1"
-PRICES_SOURCE = "aws.amazon.com/sagemaker/pricing and aws.amazon.com/bedrock/pricing"
 
 # Serverless Inference: compute per second per GB of configured memory (1024 MB costs
 # $0.0000200/s, 6144 MB six times that), plus data processed in and out.

@@ -1,10 +1,7 @@
 """The HTTP API proxy's time budget: API Gateway's limit, the Lambda's timeout, one upstream call.
 
-API Gateway HTTP APIs stop waiting for an integration after 30 s, so the proxy Lambda's timeout
-is 30 s. One upstream call (connect plus read, for every attempt, plus botocore's backoff between
-attempts) must end before the Lambda does, with a margin for the handler's own work: a slow
-endpoint then becomes the proxy's own 504 with a message, never a Lambda timeout. Read by the
-proxy (its boto3 client config) and the program (the Lambda's timeout, checked against this).
+API Gateway stops waiting after 30 s; every upstream attempt and backoff must end before the
+Lambda does, so a slow endpoint is the proxy's own 504, never a Lambda timeout.
 """
 
 from __future__ import annotations

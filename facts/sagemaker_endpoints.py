@@ -1,8 +1,6 @@
 """What SageMaker names after an endpoint, and what this project records on the endpoint's Model.
 
-Read by the program (log group, IAM, alarms, the Model's environment), by the deploy check on
-the user's machine (which archive the live endpoint serves, where its logs are) and by the
-container (the settings in the Model's environment), so each name is written down once.
+Read by the program, the deploy check and the container, so each name is written down once.
 """
 
 from __future__ import annotations

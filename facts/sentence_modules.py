@@ -44,10 +44,8 @@ class Prompts:
 
 
 def module_kind(module_type: str) -> str:
-    """`sentence_transformers.models.Dense` (or a newer module path) → `Dense`.
-
-    A type outside the sentence_transformers package is custom code: its full name is its kind,
-    so it is never mistaken for a built-in module that happens to share a class name.
+    """`sentence_transformers.models.Dense` (or a newer module path) → `Dense`; a type outside
+    the package keeps its full name, so it is never taken for a built-in module.
     """
     if not module_type.startswith(MODULE_TYPE_PREFIX):
         return module_type
@@ -65,8 +63,7 @@ def parse_json(name: str, data: bytes) -> Any:
 def parse_modules(data: bytes) -> tuple[SentenceModule, ...]:
     """The modules of a modules.json the inference script can run, in order; else ModelFilesError.
 
-    Runnable: only supported kinds, a Transformer first, Dense modules between Pooling and
-    Normalize (sentence-transformers runs them in this order).
+    Only supported kinds, a Transformer first, Dense modules between Pooling and Normalize.
     """
     document = parse_json(MODULES_FILE, data)
     if not isinstance(document, list) or not all(isinstance(m, dict) for m in document):

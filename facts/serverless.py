@@ -1,7 +1,6 @@
 """SageMaker Serverless Inference limits (API `ProductionVariantServerlessConfig`, service quotas).
 
-Read by the stack config, the endpoint component, the container's inference script (shipped in
-`code/facts/`) and the clients, so a limit is written down once.
+Read by the stack config, the endpoint, the container (in `code/facts/`) and the clients.
 """
 
 MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)

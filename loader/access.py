@@ -1,12 +1,8 @@
 """Waiting out IAM propagation before the loader's first S3 write.
 
-The program puts the loader role's inline policy and creates the function before the first
-invoke, but IAM is eventually consistent: for a few seconds after PutRolePolicy, requests under
-the new policy can still be refused. So the handler first lists its prefix of the bucket (which
-the policy allows) and retries `AccessDenied` with backoff for a bounded time. A refusal that
-outlasts the bound (a policy that really denies) stops the run with a message naming the bucket
-and prefix, before anything is written; any other answer (a missing bucket, say) is left to the
-packaging steps, which report it where they always have.
+For a few seconds after PutRolePolicy, requests may still be refused: the handler lists its prefix
+and retries `AccessDenied` with backoff, bounded; a refusal past the bound names bucket and prefix
+before anything is written, and any other answer is left to the packaging steps.
 """
 
 from __future__ import annotations

@@ -1,14 +1,7 @@
 """Reproducible tar + gzip framing of a stream of members (pure: it only transforms iterators).
 
-tar: headers from `tarfile.TarInfo.tobuf` in PAX format (plain ustar unless a name is long or
-non-ASCII, or a file exceeds 8 GiB) with normalised metadata: mtime 0, uid/gid 0, empty user and
-group names, mode 0644 (directories 0755). Data passes through untouched; the archive ends with
-tar's two zero blocks (`TarFile.close()` is not used, so there is no padding to 10 KiB records).
-
-gzip: written by hand. A fixed header (no timestamp, no file name, OS byte 255), then deflate
-*stored* blocks of exactly 65,535 bytes whatever the input chunking. zlib's own level-0 output
-depends on the zlib build and on how the caller buffers (measured: docs/loader.md, "Library or
-hand-written: measured"), and the archive's sha256 must not.
+tar: PAX headers with normalised metadata. gzip: written by hand, stored blocks of exactly 65,535
+bytes, since zlib's level-0 output depends on its build and buffering (docs/loader.md).
 """
 
 from __future__ import annotations

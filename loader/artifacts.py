@@ -31,11 +31,8 @@ def write_manifest(s3: Any, location: ArtifactLocation, result: LoaderResult, et
 
 
 def find_existing(s3: Any, location: ArtifactLocation, format_version: str) -> LoaderResult | None:
-    """The recorded result when the archive at the key is the one the manifest describes.
-
-    "The one described" means: the manifest's format version is the current one, and the object's
-    ETag and size are those recorded when it was written — so an object replaced or truncated out
-    of band, or built by an older layout, is rebuilt rather than trusted.
+    """The recorded result when the archive at the key is the one the manifest describes: the
+    current format version, and the ETag and size recorded (else it is rebuilt, not trusted).
     """
     try:
         raw = s3.get_object(Bucket=location.bucket, Key=location.manifest_key)["Body"].read()
@@ -100,9 +97,8 @@ def recorded_sha256(s3: Any, location: ArtifactLocation) -> str | None:
 def delete_artifact(s3: Any, model_data_url: str, only_if_sha256: str | None = None) -> bool:
     """Delete an archive and its manifest; False when there was nothing (of that sha256) to delete.
 
-    With `only_if_sha256`, the archive is deleted only while its manifest still records that
-    sha256: a replacement that rebuilt the same key (e.g. a new inference script, same revision)
-    must not be removed by the delete of the resource it replaced.
+    `only_if_sha256`: a replacement that rebuilt the same key is not removed by its predecessor's
+    delete.
     """
     bucket, key = parse_s3_url(model_data_url)
     location = ArtifactLocation(bucket, key)

@@ -1,8 +1,7 @@
 """Lambda entry point (also called in-process by the `local` runner): event in, result dict out.
 
-A thin shell: validate the event, build the clients, wait until the bucket accepts this role
-(IAM propagation, `loader/access.py`), fetch the token if it lives in Secrets Manager, run one
-packaging function. Logs name the step and the model, never the token.
+A thin shell: validate the event, build the clients, wait out IAM propagation (loader/access.py),
+fetch the token, run one packaging function. Logs never name the token.
 """
 
 from __future__ import annotations
@@ -47,10 +46,9 @@ def _token(request: LoaderRequest, session: Any) -> str | None:
 def handler(
     event: dict[str, Any], context: object = None, *, session: Any = None
 ) -> dict[str, Any]:
-    """Package the model named by `event` into S3; see docs/contracts.md for event and result.
+    """Package the model named by `event` into S3 (docs/contracts.md: event and result).
 
-    `session`: the boto3 Session to work in. Lambda passes none (the function's role, from the
-    environment); runner `local` passes the stack's (its profile and assumed roles).
+    `session`: None in Lambda (the function's role); runner `local` passes the stack's.
     """
     request = parse_event(event)
     format_version()  # fails now, before any I/O, if code/inference.py is missing

@@ -62,39 +62,30 @@ def hub_endpoint(endpoint: str | None = None) -> str:
 @contextmanager
 def hub_errors(model_id: str, revision: str, step: str, file: str | None = None) -> Iterator[None]:
     """Translate the client's errors into messages that say what to change."""
+    where = {"step": step, "model": model_id, "file": file}
     try:
         yield
     except GatedRepoError as error:  # a subclass of RepositoryNotFoundError: test it first
         raise GatedRepoAccessDenied(
             f"'{model_id}' is a gated repo: accept its terms on the Hub with your account, then "
             "set a token of that account (config secret hfToken, or hfTokenSecretArn)",
-            step=step,
-            model=model_id,
-            file=file,
+            **where,
         ) from error
     except RepositoryNotFoundError as error:
         raise RepositoryNotFound(
             f"repository '{model_id}' not found on {hub_endpoint()} (check modelId; a private "
             "repo also needs a token that can read it)",
-            step=step,
-            model=model_id,
-            file=file,
+            **where,
         ) from error
     except RevisionNotFoundError as error:
         raise RevisionNotFound(
             f"revision '{revision}' not found in '{model_id}' (use a branch, a tag or a 40-hex "
             "commit sha that exists in the repo)",
-            step=step,
-            model=model_id,
-            file=file,
+            **where,
         ) from error
     except (HfHubHTTPError, httpx2.HTTPError, OSError) as error:
-        raise DownloadError(
-            f"Hub request failed: {type(error).__name__}: {error}",
-            step=step,
-            model=model_id,
-            file=file,
-        ) from error
+        message = f"Hub request failed: {type(error).__name__}: {error}"
+        raise DownloadError(message, **where) from error
 
 
 def _api(token: str | None, endpoint: str | None) -> HfApi:
@@ -150,12 +141,8 @@ def _get(
             with hub_errors(model_id, commit, step="download", file=path):
                 hf_raise_for_status(response)
             if offset and response.status_code != 206:
-                raise DownloadError(
-                    f"the server ignored the resume request (HTTP {response.status_code})",
-                    step="download",
-                    model=model_id,
-                    file=path,
-                )
+                message = f"the server ignored the resume request (HTTP {response.status_code})"
+                raise DownloadError(message, step="download", model=model_id, file=path)
             yield from response.iter_bytes(DOWNLOAD_CHUNK)
     except httpx2.TransportError as error:
         raise _Transient(f"{type(error).__name__}: {error}") from error
@@ -170,11 +157,12 @@ def stream_file(
 ) -> Iterator[bytes]:
     """The file's bytes in chunks, resuming with `Range` after a dropped connection.
 
-    Yielded bytes are final (they are already in the archive), so a retry continues from the
-    byte after the last one yielded. DownloadError unless exactly `item.size` bytes arrive.
+    Yielded bytes are final, so a retry continues after the last one yielded. DownloadError unless
+    exactly `item.size` bytes arrive.
     """
     url = hf_hub_url(model_id, item.path, revision=commit, endpoint=hub_endpoint(endpoint))
     headers = build_hf_headers(token=token or False, library_name=_LIBRARY)
+    where = {"step": "download", "model": model_id, "file": item.path}
     received = 0
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         try:
@@ -188,9 +176,7 @@ def stream_file(
             if attempt == DOWNLOAD_ATTEMPTS:
                 raise DownloadError(
                     f"gave up after {attempt} attempts at byte {received} of {item.size}: {error}",
-                    step="download",
-                    model=model_id,
-                    file=item.path,
+                    **where,
                 ) from error
             log.warning(
                 "download of %s/%s interrupted at byte %d (%s); retrying",
@@ -201,9 +187,5 @@ def stream_file(
             )
             time.sleep(RETRY_BASE_SECONDS * 2 ** (attempt - 1))
     if received != item.size:
-        raise DownloadError(
-            f"received {received} bytes, the Hub listing says {item.size}",
-            step="download",
-            model=model_id,
-            file=item.path,
-        )
+        message = f"received {received} bytes, the Hub listing says {item.size}"
+        raise DownloadError(message, **where)

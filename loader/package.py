@@ -42,10 +42,8 @@ def parent_directories(paths: list[str]) -> list[str]:
 def checked_modules_file(
     model: str, revision: str, selected: list[RepoFile], token: str | None
 ) -> bytes | None:
-    """modules.json's bytes (when the repo has one), refused if the script cannot run it.
-
-    Read before any upload starts, so an unsupported model stops packaging with nothing written;
-    the same bytes then go into the archive (no second download).
+    """modules.json's bytes (when the repo has one), refused before any upload if the script
+    cannot run it; the same bytes then go into the archive.
     """
     item = next((f for f in selected if f.path == MODULES_FILE), None)
     if item is None:
@@ -119,8 +117,8 @@ def fused_graph(
 ) -> Path | None:
     """The graph to package in place of the repository's, on local disk; None: stream the repo's.
 
-    Downloaded only when it may be fused (one file, at most MAX_FUSED_GRAPH_BYTES); then the
-    fused graph when it fused and checked out, else the download itself (not fetched twice).
+    Downloaded only when it may be fused (one file within MAX_FUSED_GRAPH_BYTES); then the fused
+    graph, else the download itself.
     """
     model = request.model_id
     item = next((f for f in selected if f.path == request.onnx_file), None)

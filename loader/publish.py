@@ -33,10 +33,7 @@ def publish(
     members: Iterable[Member],
     part_size: int,
 ) -> LoaderResult:
-    """Stream `members` into the archive at `location` and record it; a failure leaves nothing.
-
-    The sha256 is checked against `expected_sha256` before the upload completes.
-    """
+    """Stream `members` into the archive at `location` and record it; a failure leaves nothing."""
     model = request.model_id
     files: list[TarEntry] = []
     # A key, once recorded, keeps its bytes: a Model may name it (facts/artifact_keys.py).

@@ -1,12 +1,8 @@
 """What a model's small JSON files say at a pinned commit, read from the Hub before any deploy.
 
-Read by the packager's `check` at `pulumi preview`, so that a stack the endpoint could not serve
-fails there rather than in `model_fn`, minutes into a deploy:
-- the prompt names in config_sentence_transformers.json (a stack's `defaultPromptName`), read
-  with the container's own reader (facts/sentence_modules.py);
-- whether config.json makes the model its repository's own code (facts/model_code.py), which
-  only the ONNX engine can serve. The loader asks again before it packages for PyTorch, for a
-  commit pinned by sha whose check preview could not make (no Hub or token there).
+Read by the packager's `check`: the prompt names (with the container's own reader), and whether
+config.json makes the model its repository's own code (facts/model_code.py). The loader asks
+again for a sha pin whose check preview could not make.
 """
 
 from __future__ import annotations

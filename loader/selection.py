@@ -1,15 +1,5 @@
-"""Which files of a Hub repo an inference container needs (pure).
-
-Kept: configs, tokenizer files, sentence-transformers module folders (`1_Pooling/`, `2_Dense/`,
-...), and one weights format per folder — safetensors when present, else PyTorch `.bin` (a pickle:
-refused unless the stack trusts the repository, `pickled_weights`). Dropped: every `*.py` (the
-container runs no repository code, and a `sitecustomize.py` would run by being there),
-ONNX/OpenVINO/TF/Flax/Rust/GGUF duplicates, docs, training leftovers.
-
-For the ONNX engine the transformer's weights are the repo's ONNX export instead: exactly one
-graph, `onnx/model.onnx` (and `onnx/model.onnx_data` when the graph keeps its weights beside it),
-never the optimized (`model_O1..O4`), quantized or OpenVINO variants unless the stack asks for one
-(`onnxFile`: that graph instead), and no PyTorch weights at the root.
+"""Which files of a Hub repo an inference container needs (pure): one weights format per folder,
+no repository code, no duplicate formats; for the ONNX engine one graph instead (docs/loader.md).
 """
 
 from __future__ import annotations
@@ -69,9 +59,8 @@ def is_weights(path: str) -> bool:
 def pickled_weights(paths: Iterable[str]) -> list[str]:
     """The pickles among the weights the container loads from `paths`, sorted.
 
-    Per root or module folder, the weights `select_files` would choose: safetensors when the
-    folder has them (then its pickles are never loaded, nor packaged from the Hub), else its
-    `pytorch_model*.bin`. Pickles elsewhere (`training_args.bin`, `optimizer.pt`) are never loaded.
+    Per folder: none where safetensors are present, else its `pytorch_model*.bin`; other pickles
+    (`training_args.bin`) are never loaded.
     """
     by_folder: dict[str, list[str]] = {}
     for path in paths:
@@ -131,10 +120,8 @@ _ONNX_FOLDER_EXTRAS = re.compile(
 def onnx_export_problem(paths: Iterable[str], graph: str = ONNX_MODEL_FILE) -> str | None:
     """Why the ONNX engine cannot run this repo's export `graph` (None: it can).
 
-    The engine packages `graph` and its external data under the names exporters give it. Any
-    other file in `onnx/` may be weights the graph references under a name of its own (e.g.
-    `Constant_7_attr__value`), which the archive would lack: the model would fail to load on the
-    endpoint, so such a repo is PyTorch's under `auto`.
+    Any other file in `onnx/` may be weights the graph references by a name of its own, which the
+    archive would lack: such a repo is PyTorch's under `auto`.
     """
     paths = set(paths)
     data_files = external_data_files(graph)

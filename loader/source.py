@@ -1,9 +1,7 @@
 """Second source: repackage an existing `model.tar.gz` (e.g. a training job's output) from S3.
 
-The source archive is streamed (never stored), its entries normalised (mtime, owner, mode) in the
-source's own order, our `code/` is added at the end (nothing of the source's `code/` is kept),
-and the result is keyed by the source object's identity (URL, ETag, VersionId). The same source
-object therefore always yields the same bytes at the same key.
+Streamed, entries normalised, our `code/` added at the end, keyed by the source object's URL,
+ETag and VersionId: the same object always yields the same bytes at the same key.
 """
 
 from __future__ import annotations
@@ -42,11 +40,8 @@ _UNREADABLE = (tarfile.TarError, EOFError, zlib.error, OSError, ClientError, Bot
 
 
 def refuse_custom_code_archive(config: bytes, model: str) -> None:
-    """A source archive runs on PyTorch only: refuse one that is its repository's own code.
-
-    Caught while packaging, before the upload completes, rather than when the endpoint loads it
-    (facts/model_code.py says why PyTorch cannot run it). A config.json that is not JSON is
-    left to the model load, which names the problem.
+    """A source archive runs on PyTorch only: refuse one that is its repository's own code
+    (facts/model_code.py), before the upload completes. Non-JSON config is left to the model load.
     """
     try:
         classes = custom_code(json.loads(config.decode("utf-8")))
@@ -63,10 +58,8 @@ def refuse_custom_code_archive(config: bytes, model: str) -> None:
 
 
 def refuse_pickled_weights(request: LoaderRequest, paths: set[str]) -> None:
-    """Refuse, before the upload completes, an archive whose weights are pickles only.
-
-    Known only once the whole archive was read (safetensors may come after a `.bin`); the
-    upload is then aborted, so nothing is published.
+    """Refuse an archive whose weights are pickles only, once it was all read (safetensors may come
+    after a `.bin`); the upload is then aborted.
     """
     url = request.source_model_data_url or ""
     problem = pickled_weights_problem(url, paths)

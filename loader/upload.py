@@ -1,10 +1,6 @@
 """The archive's trip to S3: boto3's transfer manager reads the archive while it is being built.
 
-`ArchiveReader` is the archive as a file: each `read()` pulls just enough bytes from the Hub (or
-the source archive) through tar and gzip, and hashes what it hands out. The transfer manager turns
-the reads into CRC32-checked parts uploaded by a small thread pool, keeps at most a few parts in
-memory, and aborts the multipart upload when anything fails, including the reader itself, so a
-failed run leaves no object and no parts. Nothing touches disk.
+A failed run leaves no object and no parts; nothing touches disk (docs/loader.md).
 """
 
 from __future__ import annotations
@@ -47,8 +43,7 @@ class _Stopped(Exception):
 class ArchiveReader:
     """A read()-able view of the archive's chunks; counts and hashes every byte it returns.
 
-    `verify(sha256)` runs once the last byte is known and before it is handed out, so an
-    exception there fails the transfer before it can complete.
+    `verify(sha256)` runs before the last byte is handed out, so a mismatch fails the transfer.
     """
 
     def __init__(self, chunks: Iterable[Buffer], verify: Callable[[str], None]) -> None:

@@ -1,16 +1,8 @@
 """ONNX Runtime inside an archive's `code/`, unpacked from its PyPI wheel (checked by sha256).
 
-The DLC's inference toolkit puts `code/` first on `sys.path` before importing inference.py, so
-`import onnxruntime` finds this copy: nothing is installed at startup and nothing is fetched, so
-the endpoint also starts under network isolation. Only what `InferenceSession` imports is shipped:
-`onnxruntime/__init__.py`, `onnxruntime/capi/` (the Python binding, which links the runtime in:
-its only `NEEDED` libraries are glibc's and libstdc++) and the wheel's license notices. Left out:
-the C API library `capi/libonnxruntime.so.*` (for C/C++ callers, 22 MB) and the Python-only
-tool packages (`tools/`, `transformers/`, `quantization/`, `datasets/`, `backend/`).
-
-The loader finds the wheel in `wheels/` of its own Lambda zip (components/loader_bundle.py puts it
-there), else in the program's wheel cache (runner `local`, which fetches it before running the
-loader: components/runtime_wheels.py).
+The toolkit puts `code/` first on `sys.path`, so nothing is installed or fetched at startup. Only
+what `InferenceSession` imports is shipped (docs/loader.md). The wheel comes from `wheels/` of the
+Lambda zip, else the program's cache (runner `local`: components/runtime_wheels.py).
 """
 
 from __future__ import annotations

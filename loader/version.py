@@ -1,12 +1,8 @@
 """The code every archive ships in `code/`, and the packaging format version that names it.
 
-`container/` becomes `code/` (inference.py and the `sentence_embedding/` package beside it), and
-the facts the container imports become `code/facts/`.
-Archives for the ONNX engine also ship ONNX Runtime in `code/onnxruntime/`
-(loader/vendored_runtime.py).
-The format version hashes the layout version, every shipped byte of the container's code and the
-vendored wheel's name and sha256, so any change to either repackages (the dynamic resource takes
-it as an input).
+`container/` becomes `code/`, its facts `code/facts/`, ONNX Runtime `code/onnxruntime/` (ONNX
+archives). The format version hashes the layout, the shipped code and the wheel's name and sha256:
+any change repackages.
 """
 
 from __future__ import annotations
@@ -44,10 +40,7 @@ CONTAINER_FACTS = (
 
 
 def container_code(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
-    """Archive name → bytes of everything under `code/`; a clear error if the script is missing.
-
-    With `runtime`, ONNX Runtime from that wheel is part of it (the ONNX engine's archives).
-    """
+    """Archive name → bytes of everything under `code/` (with `runtime`: ONNX Runtime too)."""
     if not (CONTAINER_DIR / ENTRY_SCRIPT).is_file():
         raise LoaderError(
             f"the inference script {CONTAINER_DIR / ENTRY_SCRIPT} is missing; every artifact "
@@ -70,9 +63,8 @@ def container_code(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
 def format_version(runtime: RuntimeWheel | None = None, fusion: bool = False) -> str:
     """Hash of the layout version, the shipped code and the vendored runtime (name + sha256).
 
-    The wheel is named, not read: the program computes this without having downloaded it, and
-    the loader refuses a wheel whose sha256 differs from the one named. With `fusion` (an ONNX
-    archive whose graph the loader fuses), also the optimizer's versions and the fusing code.
+    The wheel is named, not read (the program has not downloaded it; the loader checks its sha256).
+    With `fusion`, also the optimizer's versions and the fusing code.
     """
     digest = hashlib.sha256(f"layout={LAYOUT_VERSION}\n".encode())
     for name, data in container_code().items():

@@ -1,13 +1,8 @@
 """The HTTP API's authorizer for `httpApiAuth: apiKey`: a bearer token, compared in constant time.
 
-OpenAI clients cannot sign SigV4; they send `Authorization: Bearer <key>`. The key lives in a
-Secrets Manager secret (the stack creates it). This function accepts the secret's AWSCURRENT
-value and, for API_KEY_ROTATION_OVERLAP_SECONDS after that version was created, its AWSPREVIOUS
-value, so clients can move to a rotated key; removing the AWSPREVIOUS label revokes the old key
-at once. It re-reads the secret after API_KEY_CACHE_SECONDS (one GetSecretValue call, two during
-an overlap), so with API Gateway's result cache a revoked key stops working within
-API_KEY_REVOCATION_SECONDS (facts/http_api.py). Answers the simple response format:
-`{"isAuthorized": bool}`.
+Accepts the secret's AWSCURRENT value and, for API_KEY_ROTATION_OVERLAP_SECONDS after a rotation,
+its AWSPREVIOUS one; re-reads it after API_KEY_CACHE_SECONDS (facts/http_api.py). Rotation and
+revocation: docs/bedrock-and-http-api.md. Answers the simple format `{"isAuthorized": bool}`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The proxy Lambda behind the HTTP API (payload 2.0): `POST /embed` and `POST /v1/embeddings`.
 
-A thin shell: parse the request, call the target with a cached client, answer in the route's
-shape (the embedding API's native response, or OpenAI's). Bad requests are 400 with a message
-naming the field; upstream failures keep their cause (429 throttled, 504 timed out, 502
-otherwise); errors on the OpenAI route use OpenAI's error shape. Logs are one JSON line per
-request with sizes and timings, never the texts.
+A thin shell: parse, call the target with a cached client, answer in the route's shape. Bad
+requests are 400 naming the field; upstream failures keep their cause (429, 504, else 502). Logs:
+one JSON line per request with sizes and timings, never the texts.
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from facts.embedding_api import openai_error
 from facts.http_api import OPENAI_ROUTE
 from facts.proxy_budget import (
     UPSTREAM_CONNECT_TIMEOUT_SECONDS,
@@ -77,20 +76,11 @@ def _error(
     headers: dict[str, str] | None = None,
     request_id: str | None = None,
 ) -> dict:
-    """An error in the route's own shape: OpenAI's `{"error": {...}}` or `{"error": message}`.
-
-    With the request id (also in `x-request-id`), which finds the logged detail.
-    """
+    """An error in the route's own shape, with the request id that finds the logged detail."""
     if request_id:
         message = f"{message} (request id {request_id})"
         headers = {**(headers or {}), "x-request-id": request_id}
-    if route == OPENAI_ROUTE:
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        document: dict[str, Any] = {
-            "error": {"message": message, "type": kind, "param": None, "code": None}
-        }
-    else:
-        document = {"error": message}
+    document = openai_error(status, message) if route == OPENAI_ROUTE else {"error": message}
     return _answer(status, json.dumps(document), headers)
 
 

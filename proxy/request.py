@@ -1,9 +1,7 @@
 """Parse and validate an API Gateway HTTP API (payload format 2.0) request into a ProxyRequest.
 
-Pure, so that each bad-request rule is a unit test. The bodies are the embedding API's
-(facts/embedding_api.py): the native shape on `POST /embed`, OpenAI's on `POST /v1/embeddings`.
-The proxy adds its own limits (API Gateway's payload, 96 texts) and, for Bedrock on the native
-route, one extra parameter: Cohere's `input_type`.
+The bodies are the embedding API's (facts/embedding_api.py), with the proxy's own limits and, for
+Bedrock on the native route, Cohere's `input_type`.
 """
 
 from __future__ import annotations

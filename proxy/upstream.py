@@ -65,10 +65,7 @@ class ProxyTarget:
 
 
 class UpstreamError(Exception):
-    """The model behind the proxy failed; `status` and `message` are what the caller gets.
-
-    `detail` is what AWS or botocore said (account id, role ARN, endpoint URL): logged only.
-    """
+    """The model behind the proxy failed: `status` and `message` for the caller, `detail` logged."""
 
     def __init__(self, status: int, message: str, detail: str | None = None) -> None:
         super().__init__(message)
@@ -78,10 +75,7 @@ class UpstreamError(Exception):
 
 
 def embed_with_sagemaker(client: Any, endpoint_name: str, request: ProxyRequest) -> str:
-    """One InvokeEndpoint call with the caller's body (the endpoint speaks the same API).
-
-    The answer is checked (one vector per text, all of one size) and passed on as it came.
-    """
+    """One InvokeEndpoint call with the caller's body; the answer is checked and passed on."""
     response = client.invoke_endpoint(
         EndpointName=endpoint_name,
         ContentType=CONTENT_TYPE,

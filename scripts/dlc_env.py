@@ -1,17 +1,11 @@
 """The Hugging Face DLC's serving stack on this machine: a pinned venv, built once, cached by pins.
 
-The contract tests (tests/dlc/), `make serve DLC=1` and the cold-start benchmark run our archives
-under the DLC's own model server (multi-model-server with the toolkit's handler service), as
-SageMaker does. That needs the image's Python, its torch/transformers, the toolkit and Java:
-
     python -m scripts.dlc_env build py310     # what `make dlc-env` does (about 5 GB, once)
     python -m scripts.dlc_env path py310      # the venv's folder, once built
 
-The venv lives outside the repository, in `$XDG_CACHE_HOME/embedding-endpoint/` (default
-`~/.cache`), under a name carrying a hash of the pins: a changed pin is a new venv. A venv cannot
-move after it is made (its scripts name their interpreter), so it is built in a folder of its own
-and published by swapping a symlink when complete: an interrupted build is never used.
-Standard library only: it runs before the project's venv matters.
+The venv lives in `$XDG_CACHE_HOME/embedding-endpoint/` (default `~/.cache`), named by a hash of
+the pins; it is built in a folder of its own and published by swapping a symlink, so an
+interrupted build is never used (docs/model-server.md). Standard library only.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """An unpacked archive served by the DLC's own model server, as SageMaker starts the container.
 
-The Hugging Face DLC's entry point calls the toolkit's `serving.main()`: multi-model-server (a
-Java front end) starts one Python worker that imports `code/inference.py` through the toolkit's
-`HuggingFaceHandlerService`, and answers `GET /ping` and `POST /invocations`. Here it runs from
-the venv of scripts/dlc_env.py, with `SAGEMAKER_BASE_DIR` pointing at a scratch folder whose
-`model/` is the archive, in a process group of its own (stopping it stops Java and the worker).
+The toolkit's `serving.main()` in the venv of scripts/dlc_env.py, in a process group of its own
+(docs/model-server.md).
 
     python -m scripts.dlc_server ./model.tar.gz --port 8080   # what `make serve DLC=1` runs
 """

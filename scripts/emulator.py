@@ -166,10 +166,7 @@ def start(
     ready_path: str | None = None,
     env: dict[str, str] | None = None,
 ) -> str:
-    """Start `argv` in the background unless it already runs; "started" or "running".
-
-    Waits until `address` accepts connections (and `ready_path` answers 200), at most `timeout_s`.
-    """
+    """Start `argv` in the background unless it already runs, and wait until it answers."""
     if running_pid(process) is not None:
         if _ready(address, ready_path):
             return "running"

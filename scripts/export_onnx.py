@@ -1,24 +1,11 @@
 """Export a Hugging Face encoder to ONNX as the Hub's embedding repos ship it: onnx/model.onnx.
 
-`torch.onnx.export` (TorchScript exporter, opset 17, fp32, the model's eager attention rather than
-transformers' default SDPA) with the names optimum's exports use — inputs `input_ids`,
-`attention_mask`, `token_type_ids`, output `last_hidden_state` — and dynamic batch and sequence
-axes. The attention mask goes in as transformers 4 built it (an additive [batch, 1, length,
-length] mask), the graph the Hub's optimum exports hold and the one ONNX Runtime's attention fusion
-knows; the export is checked against the PyTorch model on a padded batch before it is kept. The
-tests and the inference benchmark make the reference model's export with it (the ONNX engine runs
-exactly such files); it also works for a model folder of your own:
+opset 17, fp32, eager attention, optimum's input and output names, dynamic axes; checked against
+the PyTorch model before it is kept. `--fuse` makes optimum's O2 graph, as the loader does
+(loader/graph_fusion.py; docs/inference.md). Needs requirements-dev.txt.
 
     python scripts/export_onnx.py path/to/model path/to/model/onnx/model.onnx
     python scripts/export_onnx.py --fuse model/onnx/model.onnx model/onnx/model_O2.onnx
-
-`--fuse` makes from an export what optimum's O2 files on the Hub are (`onnx/model_O2.onnx`), as
-the loader does when it packages a graph (loader/graph_fusion.py): ONNX Runtime's transformer
-optimizer, its exact fusions only (no GELU approximation, which is O3). On all-MiniLM-L6-v2 it
-fuses what optimum's O2 fuses: 6 Attention, 12 SkipLayerNormalization, EmbedLayerNormalization,
-6 BiasGelu.
-
-Needs torch, transformers, onnx and onnxruntime (requirements-dev.txt).
 """
 
 from __future__ import annotations

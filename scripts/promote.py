@@ -78,33 +78,20 @@ def promotion_from_outputs(outputs: Mapping[str, object], source: str) -> Promot
             f"outputs of stack '{source}' lack {', '.join(missing)} (needed: "
             f"{', '.join(REQUIRED_OUTPUTS)}); deploy it with `pulumi up -s {source}` first"
         )
-    model_id = str(outputs[stack_facts.MODEL_ID])
-    revision = str(outputs[stack_facts.MODEL_REVISION])
-    sha256 = str(outputs[stack_facts.ARTIFACT_SHA256])
-    if not MODEL_ID.matches(model_id):
-        raise PromotionError(f"output modelId of stack '{source}' is {model_id!r}, not 'org/name'")
-    if not COMMIT_SHA.matches(revision):
-        raise PromotionError(
-            f"output modelRevision of stack '{source}' is {revision!r}, not a pinned 40-hex "
-            "commit sha"
-        )
-    if not SHA256.matches(sha256):
-        raise PromotionError(
-            f"output artifactSha256 of stack '{source}' is {sha256!r}, not 64 lowercase hex "
-            "characters"
-        )
+    model_id, revision, sha256 = (str(outputs[key]) for key in REQUIRED_OUTPUTS)
+    rules = (MODEL_ID, COMMIT_SHA, SHA256)
+    for key, value, rule in zip(REQUIRED_OUTPUTS, (model_id, revision, sha256), rules, strict=True):
+        if not rule.matches(value):
+            raise PromotionError(
+                f"output {key} of stack '{source}' is {value!r}: {rule.problem(value)}"
+            )
     engine = outputs.get(stack_facts.INFERENCE_ENGINE)
     if engine is not None and engine not in _ENGINES:
         raise PromotionError(
             f"output inferenceEngine of stack '{source}' is {engine!r}, not one of "
             f"{', '.join(_ENGINES)}"
         )
-    return Promotion(
-        model_id=model_id,
-        model_revision=revision,
-        artifact_sha256=sha256,
-        inference_engine=engine,
-    )
+    return Promotion(model_id, revision, sha256, engine)
 
 
 def _config_section(path: Path) -> Mapping[str, object]:

@@ -13,6 +13,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from components.packager import LOADER_MEMORY_MB, HfModelPackager, HfModelPackagerArgs
+from deploy_account.session import AwsSettings
 from facts.onnx_fusion import MAX_FUSED_GRAPH_BYTES
 from facts.onnx_runtime import RUNTIME_WHEELS
 from loader.version import format_version
@@ -35,7 +36,7 @@ def args(**overrides: object) -> HfModelPackagerArgs:
         "model_id": "sentence-transformers/all-MiniLM-L6-v2",
         "revision": "main",
         "runner": "lambda",
-        "region": "us-east-1",
+        "aws": AwsSettings(region="us-east-1"),
     }
     return HfModelPackagerArgs(**(base | overrides))  # type: ignore[arg-type]
 
@@ -153,7 +154,7 @@ def test_no_arn_of_a_china_stack_names_the_commercial_partition(declare_in) -> N
     run = declare_in(
         "cn-north-1",
         args(
-            region="cn-north-1",
+            aws=AwsSettings(region="cn-north-1"),
             bucket_arn="arn:aws-cn:s3:::artifacts-bucket",
             source_model_data_url="s3://training-out/job-1/output/model.tar.gz",
         ),
@@ -163,7 +164,7 @@ def test_no_arn_of_a_china_stack_names_the_commercial_partition(declare_in) -> N
 
 
 def test_dynamic_resource_gets_what_the_provider_needs(declare) -> None:
-    run = declare(args(aws_endpoints=(("s3", "http://127.0.0.1:4751"),)))
+    run = declare(args(aws=AwsSettings("us-east-1", endpoints=(("s3", "http://127.0.0.1:4751"),))))
     inputs = run.one(DYNAMIC_RESOURCE).inputs
     assert inputs["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert inputs["requested_revision"] == "main"

@@ -12,6 +12,7 @@ import pytest
 
 from components.packager import HfModelPackagerArgs
 from components.packager_provider import PackagerProvider
+from deploy_account.session import AwsSettings
 from tests.fixtures.hub import VALID_TOKEN, HubServer, make_repo
 from tests.support.packager import TINY_COMMIT, TINY_MODEL_ID, resource_inputs
 
@@ -121,7 +122,7 @@ def test_the_args_refuse_a_malformed_prompt_name() -> None:
             model_id=E5_STYLE,
             revision="main",
             runner="local",
-            region="us-east-1",
+            aws=AwsSettings(region="us-east-1"),
             default_prompt_name="a b",
         )
 

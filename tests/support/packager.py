@@ -59,6 +59,7 @@ def registered_provider() -> dict[str, Any]:
     Pulumi wraps it as a secret: `{sig: secret, "value": <base64 dill pickle>}`.
     """
     from components.packager import HfModelPackager, HfModelPackagerArgs
+    from deploy_account.session import AwsSettings
     from tests.fixtures.pulumi_mocks import DYNAMIC_RESOURCE, run_program
 
     def program() -> None:
@@ -70,7 +71,7 @@ def registered_provider() -> dict[str, Any]:
                 model_id="org/model",
                 revision="main",
                 runner="local",
-                region="us-east-1",
+                aws=AwsSettings(region="us-east-1"),
             ),
         )
 

@@ -19,6 +19,7 @@ from deploy_account.session import AwsSettings
 from facts import engine_choice
 from facts.engine_choice import EngineAsk, EngineChoice, choose_engine
 from facts.identifiers import COMMIT_SHA
+from facts.onnx_quantization import INT8, NO_QUANTIZATION
 from facts.onnx_runtime import ONNX_MODEL_FILE
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ def settle_engine(
         # The default graph named out loud is the default: the same archive, nothing to replace.
         onnx_file=None if graph == ONNX_MODEL_FILE else graph,
         onnx_fusion=inputs.get("onnx_fusion"),
+        onnx_quantization=inputs.get("onnx_quantization") or NO_QUANTIZATION,
         source_archive=bool(inputs.get("source_model_data_url")),
     )
     inputs["onnx_file"] = ask.onnx_file
@@ -147,12 +149,16 @@ def settle_engine(
     if choice.engine == "onnx":
         inputs["engine"] = "onnx"
         inputs["onnx_fusion"] = choice.fusion
-        inputs["format_version"] = format_version(choice.runtime, fusion=choice.fusion)
+        inputs["onnx_quantization"] = None if choice.quantization == NO_QUANTIZATION else INT8
+        inputs["format_version"] = format_version(
+            choice.runtime, choice.fusion, choice.quantization
+        )
     else:
         inputs["engine"] = "torch"
         inputs["container_python"] = None  # the runtime is no part of a PyTorch archive
         inputs["onnx_file"] = None
         inputs["onnx_fusion"] = None
+        inputs["onnx_quantization"] = None
 
 
 def onnx_export(
@@ -189,6 +195,7 @@ _INPUT_OF = {
     engine_choice.PYTHON: "container_python",
     engine_choice.ONNX_FILE: "onnx_file",
     engine_choice.ONNX_FUSION: "onnx_fusion",
+    engine_choice.ONNX_QUANTIZATION: "onnx_quantization",
 }
 
 
@@ -203,6 +210,16 @@ def _engine_failure(
 
     key = _INPUT_OF[problem.field]
     model, pinned, graph = inputs.get("model_id"), inputs.get("pinned_revision"), choice.graph
+    if problem.field == engine_choice.ONNX_QUANTIZATION:
+        why = problem.explain()
+        if problem.reason == engine_choice.NO_EXPORT:
+            why = f"model '{model}' at {pinned} does not ship {graph}"
+        return CheckFailure(
+            key,
+            f"onnxQuantization is int8, but no ONNX archive can be packaged: {why}, so there is "
+            "no graph to quantize. Use inferenceEngine auto or onnx with a model that ships its "
+            "ONNX export, or set onnxQuantization none (fp32)",
+        )
     if problem.reason == engine_choice.NO_EXPORT:
         why = f"{graph} is not in the repository"
         if commit.listing is not None:

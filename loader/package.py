@@ -65,7 +65,7 @@ def checked_modules_file(
 
 def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> LoaderResult:
     """Resolve, select, stream every file into one archive upload; idempotent per commit."""
-    version = format_version(request.runtime, fusion=request.onnx_fusion)
+    version = format_version(request.runtime, request.onnx_fusion, request.onnx_quantization)
     model = request.model_id
     snapshot = fetch_snapshot(model, request.revision, token)
     if snapshot.gated and not token:

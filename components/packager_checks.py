@@ -19,7 +19,7 @@ from deploy_account.session import AwsSettings
 from facts import engine_choice
 from facts.engine_choice import EngineAsk, EngineChoice, choose_engine
 from facts.identifiers import COMMIT_SHA
-from facts.onnx_quantization import INT8, NO_QUANTIZATION
+from facts.onnx_quantization import INT8, NO_QUANTIZATION, QUANTIZATION_PACKAGES
 from facts.onnx_runtime import ONNX_MODEL_FILE
 
 if TYPE_CHECKING:
@@ -243,21 +243,26 @@ def _engine_failure(
     return CheckFailure(key, f"{key} {inputs.get(key)!r} cannot be packaged: {problem.explain()}")
 
 
-def check_local_fusion(failures: list[CheckFailure]) -> None:
-    """Runner local fuses the ONNX graph in this process: with the loader Lambda's optimizer.
+def check_local_fusion(failures: list[CheckFailure], quantization: bool = False) -> None:
+    """Runner local fuses (or quantizes) the ONNX graph in this process: as the Lambda does.
 
     Fusing with another version (or packaging unfused for want of one) would give other bytes
-    than the Lambda gives for the same inputs, so a missing or other version fails at preview.
+    than the Lambda gives for the same inputs, so a missing or other version fails at preview;
+    with `quantization`, the same for the quantizer and the quality check's tokenizer.
     """
     from loader.graph_fusion import optimizer_problem
 
-    problem = optimizer_problem()
+    if quantization:
+        problem = optimizer_problem(QUANTIZATION_PACKAGES, "quantizing the ONNX graph")
+        key, way_out = "onnx_quantization", "set onnxQuantization none"
+    else:
+        problem, key, way_out = optimizer_problem(), "onnx_fusion", "set onnxFusion false"
     if problem is not None:
         failures.append(
             CheckFailure(
-                "onnx_fusion",
-                f"runner 'local' fuses the ONNX graph in the Pulumi process, and {problem}: "
-                "pip install them into the program's virtualenv, or set onnxFusion false",
+                key,
+                f"runner 'local' packages the ONNX graph in the Pulumi process, and {problem}: "
+                f"pip install them into the program's virtualenv, or {way_out}",
             )
         )
 

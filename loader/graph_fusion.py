@@ -62,11 +62,12 @@ class FusionUnavailable(LoaderError):
 
 
 def optimizer_problem(
-    packages: tuple[tuple[str, str], ...] = FUSION_PACKAGES, purpose: str = "fusing the ONNX graph"
+    packages: tuple[tuple[str, str], ...] | None = None, purpose: str = "fusing the ONNX graph"
 ) -> str | None:
     """Why this Python cannot fuse (or do `purpose`) as the loader Lambda does (None: it can)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    packages = FUSION_PACKAGES if packages is None else packages
     wrong = []
     for name, pinned in packages:
         try:

@@ -13,7 +13,6 @@ The vectors compared are the pooled ones, before any Dense module (the same floa
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -242,8 +241,3 @@ def recall_at_k(reference: Any, quantized: Any, k: int = TOP_K) -> Any:
 
     expected, found = top(reference), top(quantized)
     return np.array([len(set(a) & set(b)) / k for a, b in zip(expected, found, strict=True)])
-
-
-def report_dict(report: QualityReport | None) -> dict[str, Any] | None:
-    """The report as the loader's result records it (JSON numbers)."""
-    return None if report is None else json.loads(json.dumps(report.as_dict()))

@@ -27,7 +27,8 @@ from loader.graph_fusion import open_session, run_tokens
 
 log = logging.getLogger(__name__)
 TEXTS_FILE = Path(__file__).resolve().parent / "quantization_texts.txt.gz"
-# The file's layout (scripts/make_quantization_texts.py): queries, then corpus, then passages.
+# The file's layout (scripts/make_quantization_texts.py writes it): the first QUERY_COUNT texts
+# are the queries, the rest the corpus (sentences, then long passages).
 QUERY_COUNT = 100
 TOP_K = 10
 BATCH_SIZE = 32

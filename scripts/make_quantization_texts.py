@@ -21,8 +21,11 @@ import re
 from importlib.metadata import version
 from pathlib import Path
 
+from loader.quantization_check import QUERY_COUNT
+
 SOURCE_PACKAGE, SOURCE_VERSION = "transformers", "5.24.0"
-QUERY_COUNT, CORPUS_COUNT, PASSAGE_COUNT = 100, 3000, 40
+# The check's queries come first (QUERY_COUNT, where the loader reads them); then the corpus.
+CORPUS_COUNT, PASSAGE_COUNT = 3000, 40
 # Sentences per passage: about 400 tokens, past the 256 or 512 most encoders truncate at.
 PASSAGE_SENTENCES = 20
 DESTINATION = Path(__file__).resolve().parents[1] / "loader" / "quantization_texts.txt.gz"
@@ -67,7 +70,8 @@ def texts(found: set[str]) -> list[str]:
     return [*queries, *corpus, *passages]
 
 
-def main() -> None:
+def write(destination: Path = DESTINATION) -> int:
+    """Write the texts from the pinned source to `destination`; how many."""
     installed = version(SOURCE_PACKAGE)
     if installed != SOURCE_VERSION:
         raise SystemExit(f"needs {SOURCE_PACKAGE}=={SOURCE_VERSION}; this Python has {installed}")
@@ -75,9 +79,14 @@ def main() -> None:
 
     lines = texts(sentences(Path(transformers.__file__).parent))
     data = ("\n".join(lines) + "\n").encode("utf-8")
-    with DESTINATION.open("wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as handle:
+    with destination.open("wb") as raw, gzip.GzipFile("", "wb", 9, raw, mtime=0) as handle:
         handle.write(data)
-    print(f"{DESTINATION}: {len(lines)} texts, {DESTINATION.stat().st_size} bytes")
+    return len(lines)
+
+
+def main() -> None:
+    count = write()
+    print(f"{DESTINATION}: {count} texts, {DESTINATION.stat().st_size} bytes")
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ def packaged_graph(
     if item.size > MAX_FUSED_GRAPH_BYTES:
         reason = f"it is {item.size} bytes, over {MAX_FUSED_GRAPH_BYTES}"
     if reason is not None:
-        log.info("%s packaged as the repository ships it: %s", item.path, reason)
+        log.info("%s packaged unfused: %s", item.path, reason)
         return None
     export = scratch / "export.onnx"
     with export.open("wb") as handle:

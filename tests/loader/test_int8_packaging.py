@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from facts.onnx_runtime import RuntimeWheel
 from loader.handler import handler
 from loader.quantization_check import QuantizationRefused
 from loader.version import format_version
-from tests.fixtures.aws import AwsEndpoint, point_boto3_at
+from tests.fixtures.aws import AwsEndpoint
 from tests.fixtures.hub import HubServer, make_repo, reference_files
 from tests.support.loader import (
     ONNX_MODEL_ID,
@@ -29,6 +30,7 @@ from tests.support.loader import (
     leftovers,
     member_bytes,
     onnx_repo,
+    packaged_once,
     read_object,
     run_unpacked,
 )
@@ -70,23 +72,12 @@ def packaged(
     this_python_runtime: RuntimeWheel,
 ) -> Iterator[Int8Artifact]:
     """The ONNX repo packaged once for this module with int8 (bucket removed after)."""
-    with pytest.MonkeyPatch.context() as patch:
-        point_boto3_at(moto_server, patch)
-        patch.setenv("HF_ENDPOINT", hub_server.url)
-        hub_server.reset()
-        hub_server.register(onnx_repo(reference_onnx_export))
-        s3 = moto_server.client("s3")
-        bucket = f"test-int8-{uuid.uuid4().hex[:12]}"
-        s3.create_bucket(Bucket=bucket)
-        try:
-            result = handler(int8_event(bucket, this_python_runtime), None)
-            archive = read_object(s3, result["model_data_url"])
-            key = result["model_data_url"].split("/", 3)[3].rsplit("/", 1)[0] + "/manifest.json"
-            manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-            yield Int8Artifact(result, archive, manifest, this_python_runtime)
-        finally:
-            _empty(s3, bucket)
-            hub_server.reset()
+    repo = onnx_repo(reference_onnx_export)
+    event = partial(int8_event, runtime=this_python_runtime)
+    with packaged_once(moto_server, hub_server, repo, event) as (result, archive, s3, bucket):
+        key = result["model_data_url"].split("/", 3)[3].rsplit("/", 1)[0] + "/manifest.json"
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        yield Int8Artifact(result, archive, manifest, this_python_runtime)
 
 
 def test_the_int8_archive_lives_in_a_key_folder_of_its_own(packaged):

@@ -33,6 +33,7 @@ from deploy_account.session import AssumeRole, AwsSettings
 from facts import bedrock_models, cloudwatch_logs, engine_choice, identifiers, serverless
 from facts.engine_choice import EngineAsk, choose_engine
 from facts.identifiers import BACKENDS, HTTP_API_AUTH_MODES
+from facts.onnx_quantization import NO_QUANTIZATION, QUANTIZATIONS
 from facts.onnx_runtime import (
     ENGINE_CHOICES,
     ONNX_MODEL_FILE,
@@ -200,6 +201,14 @@ class StackConfig:
         "the loader fuses the ONNX graph as it packages it (exact, checked against the export), "
         "about 1.2× faster on long texts; `false` ships the export as it is",
     )
+    onnx_quantization: str = key(
+        "onnxQuantization",
+        NO_QUANTIZATION,
+        Choice(QUANTIZATIONS),
+        "`int8`: the loader quantizes the ONNX graph (about 2× cheaper per embedding) and ships "
+        "it only if it passes its quality check against fp32 "
+        "([docs/loader.md](docs/loader.md#int8-quantization)); needs the ONNX engine",
+    )
     # Never changes what is packaged, only whether: the packager refuses pickle-only weights.
     allow_pickled_weights: bool = key(
         ALLOW_PICKLES_KEY,
@@ -329,29 +338,38 @@ def _engine_settings(
     """inferenceEngine, onnxFile and onnxFusion, checked against each other and the image."""
     engine = _choice(raw, "inferenceEngine", "auto", ENGINE_CHOICES)
     python = images.python_version(image_tag)
-    onnx_file, onnx_fusion = _graph_settings(raw, engine, backend, source_url, image_tag)
+    onnx_file, onnx_fusion, quantization = _graph_settings(
+        raw, engine, backend, source_url, image_tag
+    )
     if engine == "auto" and not source_url and runtime_wheel(python) is None:
         warnings.append(
             f"inferenceEngine auto runs PyTorch: no ONNX Runtime wheel is known for the Python "
             f"{python} of imageTag {image_tag!r}"
         )
 
-    return {"inference_engine": engine, "onnx_file": onnx_file, "onnx_fusion": onnx_fusion}
+    return {
+        "inference_engine": engine,
+        "onnx_file": onnx_file,
+        "onnx_fusion": onnx_fusion,
+        "onnx_quantization": quantization,
+    }
 
 
 def _graph_settings(
     raw: Mapping[str, str], engine: str, backend: str, source_url: str | None, image_tag: str
-) -> tuple[str | None, bool]:
-    """onnxFile (None: onnx/model.onnx) and onnxFusion (default true), checked with the engine."""
+) -> tuple[str | None, bool, str]:
+    """onnxFile (None: onnx/model.onnx), onnxFusion (default true) and onnxQuantization."""
     value = raw.get("onnxFile")
     onnx_file = None if value in (None, "") else str(value).strip()
     fusion = _bool(raw, "onnxFusion", True)
     asked_fusion = None if raw.get("onnxFusion") in (None, "") else fusion
+    quantization = _choice(raw, "onnxQuantization", NO_QUANTIZATION, QUANTIZATIONS)
     ask = EngineAsk(engine, images.python_version(image_tag), onnx_file, asked_fusion)
-    choice = choose_engine(replace(ask, source_archive=bool(source_url), backend=backend))
+    ask = replace(ask, onnx_quantization=quantization, source_archive=bool(source_url))
+    choice = choose_engine(replace(ask, backend=backend))
     if choice.problems:
         raise _engine_error(choice.problems[0], raw, engine, image_tag)
-    return (None if onnx_file == ONNX_MODEL_FILE else onnx_file), fusion
+    return (None if onnx_file == ONNX_MODEL_FILE else onnx_file), fusion, quantization
 
 
 def _engine_error(
@@ -370,6 +388,8 @@ def _engine_error(
             "inferenceEngine", engine, f"{why}; {known}. Use auto or torch, or such an image"
         )
     torch = f"'{_key('inferenceEngine')}' is torch"
+    if problem.field == engine_choice.ONNX_QUANTIZATION:
+        return _quantization_error(problem, raw, torch, source, known)
     if problem.field == engine_choice.ONNX_FUSION:
         why = {engine_choice.TORCH_ENGINE: f"{torch}, which packages no ONNX graph"}
         why[engine_choice.SOURCE_ARCHIVE] = source
@@ -387,6 +407,28 @@ def _engine_error(
     }
     return _fail(
         "onnxFile", str(raw["onnxFile"]).strip(), why.get(problem.reason, problem.explain())
+    )
+
+
+def _quantization_error(
+    problem: engine_choice.EngineProblem,
+    raw: Mapping[str, str],
+    torch: str,
+    source: str,
+    known: str,
+) -> ConfigError:
+    """int8 where no ONNX archive can be packaged: refused, never shipped as fp32."""
+    why = {
+        engine_choice.TORCH_ENGINE: f"{torch}, which packages no ONNX graph to quantize",
+        engine_choice.SOURCE_ARCHIVE: source,
+        engine_choice.NO_RUNTIME: f"no ONNX Runtime wheel is known for the image's Python; {known}",
+    }
+    return _fail(
+        "onnxQuantization",
+        raw["onnxQuantization"],
+        f"{why.get(problem.reason, problem.explain())}; int8 needs the ONNX engine "
+        "(inferenceEngine auto or onnx, a Hub model that ships its ONNX export), "
+        "or set onnxQuantization none",
     )
 
 

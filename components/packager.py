@@ -27,6 +27,7 @@ from facts import cloudwatch_logs, engine_choice, identifiers
 from facts.engine_choice import EngineAsk, choose_engine
 from facts.identifiers import parse_s3_url
 from facts.lambda_runtime import LAMBDA_RUNTIME
+from facts.onnx_quantization import NO_QUANTIZATION, QUANTIZATIONS
 from facts.onnx_runtime import ENGINE_CHOICES, RuntimeWheel
 from loader.version import format_version
 
@@ -84,6 +85,8 @@ class HfModelPackagerArgs:
     onnx_file: str | None = None
     # The stack's `onnxFusion`: the loader fuses that graph as it packages it.
     onnx_fusion: bool = True
+    # The stack's `onnxQuantization`: int8 quantizes that graph, shipped behind its quality check.
+    onnx_quantization: str = NO_QUANTIZATION
     # The stack's `defaultPromptName`: checked against the model's prompts at preview.
     default_prompt_name: str | None = None
     # The stack's `allowPickledWeights`: package weights that are pickles only (trusted repo).
@@ -109,6 +112,7 @@ class HfModelPackagerArgs:
             onnx_runtime=cfg.onnx_runtime,
             onnx_file=cfg.onnx_file,
             onnx_fusion=cfg.onnx_fusion,
+            onnx_quantization=cfg.onnx_quantization,
             default_prompt_name=cfg.default_prompt_name,
             allow_pickled_weights=cfg.allow_pickled_weights,
         )
@@ -145,6 +149,11 @@ class HfModelPackagerArgs:
                 f"HfModelPackagerArgs.inference_engine {self.inference_engine!r} is invalid: "
                 f"expected one of {', '.join(ENGINE_CHOICES)}"
             )
+        if self.onnx_quantization not in QUANTIZATIONS:
+            raise ValueError(
+                f"HfModelPackagerArgs.onnx_quantization {self.onnx_quantization!r} is invalid: "
+                f"expected one of {', '.join(QUANTIZATIONS)}"
+            )
         self._check_engine()
         if self.local_timeout_seconds <= 0:
             raise ValueError(
@@ -156,10 +165,16 @@ class HfModelPackagerArgs:
         """The engine rules the stack config and the loader follow (facts/engine_choice.py)."""
         python = self.onnx_runtime.python if self.onnx_runtime else None
         ask = EngineAsk(self.inference_engine, python, self.onnx_file)
+        ask = replace(ask, onnx_quantization=self.onnx_quantization)
         choice = choose_engine(replace(ask, source_archive=bool(self.source_model_data_url)))
         if not choice.problems:
             return
         problem = choice.problems[0]
+        if problem.field == engine_choice.ONNX_QUANTIZATION:
+            raise ValueError(
+                f"HfModelPackagerArgs.onnx_quantization {self.onnx_quantization!r} is invalid: "
+                f"{problem.explain()}; it needs an ONNX archive (or onnx_quantization 'none')"
+            )
         if problem.field != engine_choice.ONNX_FILE:
             raise ValueError(
                 "HfModelPackagerArgs.inference_engine 'onnx' needs onnx_runtime (the wheel "
@@ -245,6 +260,12 @@ class HfModelPackager(pulumi.ComponentResource):
             container_python=runtime.python if runtime else None,
             onnx_file=args.onnx_file if runtime else None,
             onnx_fusion=args.onnx_fusion if runtime else None,
+            # Recorded only when int8: the states of fp32 archives stay as they were.
+            onnx_quantization=(
+                args.onnx_quantization
+                if runtime and args.onnx_quantization != NO_QUANTIZATION
+                else None
+            ),
             allow_pickled_weights=args.allow_pickled_weights,
         )
         # Asked of `check` but never kept in the state: the token, and the prompt it vets.

@@ -17,6 +17,7 @@ from deploy_account.session import AwsSettings
 from facts import engine_choice
 from facts.engine_choice import EngineAsk, EngineChoice, choose_engine
 from facts.identifiers import COMMIT_SHA
+from facts.onnx_quantization import INT8, NO_QUANTIZATION, QUANTIZATION_PACKAGES
 from facts.onnx_runtime import ONNX_MODEL_FILE
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ def settle_engine(
         # The default graph named out loud is the default: the same archive, nothing to replace.
         onnx_file=None if graph == ONNX_MODEL_FILE else graph,
         onnx_fusion=inputs.get("onnx_fusion"),
+        onnx_quantization=inputs.get("onnx_quantization") or NO_QUANTIZATION,
         source_archive=bool(inputs.get("source_model_data_url")),
     )
     inputs["onnx_file"] = ask.onnx_file
@@ -136,12 +138,16 @@ def settle_engine(
     if choice.engine == "onnx":
         inputs["engine"] = "onnx"
         inputs["onnx_fusion"] = choice.fusion
-        inputs["format_version"] = format_version(choice.runtime, fusion=choice.fusion)
+        inputs["onnx_quantization"] = None if choice.quantization == NO_QUANTIZATION else INT8
+        inputs["format_version"] = format_version(
+            choice.runtime, choice.fusion, choice.quantization
+        )
     else:
         inputs["engine"] = "torch"
         inputs["container_python"] = None  # the runtime is no part of a PyTorch archive
         inputs["onnx_file"] = None
         inputs["onnx_fusion"] = None
+        inputs["onnx_quantization"] = None
 
 
 def onnx_export(
@@ -178,6 +184,7 @@ _INPUT_OF = {
     engine_choice.PYTHON: "container_python",
     engine_choice.ONNX_FILE: "onnx_file",
     engine_choice.ONNX_FUSION: "onnx_fusion",
+    engine_choice.ONNX_QUANTIZATION: "onnx_quantization",
 }
 
 
@@ -192,6 +199,16 @@ def _engine_failure(
 
     key = _INPUT_OF[problem.field]
     model, pinned, graph = inputs.get("model_id"), inputs.get("pinned_revision"), choice.graph
+    if problem.field == engine_choice.ONNX_QUANTIZATION:
+        why = problem.explain()
+        if problem.reason == engine_choice.NO_EXPORT:
+            why = f"model '{model}' at {pinned} does not ship {graph}"
+        return CheckFailure(
+            key,
+            f"onnxQuantization is int8, but no ONNX archive can be packaged: {why}, so there is "
+            "no graph to quantize. Use inferenceEngine auto or onnx with a model that ships its "
+            "ONNX export, or set onnxQuantization none (fp32)",
+        )
     if problem.reason == engine_choice.NO_EXPORT:
         why = f"{graph} is not in the repository"
         if commit.listing is not None:
@@ -215,19 +232,23 @@ def _engine_failure(
     return CheckFailure(key, f"{key} {inputs.get(key)!r} cannot be packaged: {problem.explain()}")
 
 
-def check_local_fusion(failures: list[CheckFailure]) -> None:
-    """Runner local fuses in this process: with the loader Lambda's optimizer version, else the
-    bytes would differ from the Lambda's for the same inputs.
+def check_local_fusion(failures: list[CheckFailure], quantization: bool = False) -> None:
+    """Runner local fuses (and with `quantization`, quantizes and checks) in this process: with the
+    loader Lambda's versions, else the bytes would differ from the Lambda's for the same inputs.
     """
     from loader.graph_fusion import optimizer_problem
 
-    problem = optimizer_problem()
+    if quantization:
+        problem = optimizer_problem(QUANTIZATION_PACKAGES, "quantizing the ONNX graph")
+        key, way_out = "onnx_quantization", "set onnxQuantization none"
+    else:
+        problem, key, way_out = optimizer_problem(), "onnx_fusion", "set onnxFusion false"
     if problem is not None:
         failures.append(
             CheckFailure(
-                "onnx_fusion",
-                f"runner 'local' fuses the ONNX graph in the Pulumi process, and {problem}: "
-                "pip install them into the program's virtualenv, or set onnxFusion false",
+                key,
+                f"runner 'local' packages the ONNX graph in the Pulumi process, and {problem}: "
+                f"pip install them into the program's virtualenv, or {way_out}",
             )
         )
 

@@ -58,6 +58,8 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
         settle_engine(olds, inputs, commit, failures)
     if not failures and runner == "local" and inputs.get("onnx_fusion"):
         check_local_fusion(failures)
+    if not failures and runner == "local" and inputs.get("onnx_quantization"):
+        check_local_fusion(failures, quantization=True)
     if not failures:
         check_model_code(olds, inputs, commit, failures)
     if not failures:

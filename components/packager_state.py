@@ -37,6 +37,8 @@ class PackagerInputs:
     container_python: str | None = _identity()
     onnx_file: str | None = _identity()
     onnx_fusion: bool | None = _identity()
+    # "int8" when the graph is quantized; None otherwise (a state from before it: fp32).
+    onnx_quantization: str | None = _identity()
     requested_revision: str | None = None
     expected_sha256: str | None = None
     retain_artifacts: bool | None = None

@@ -20,7 +20,13 @@ from typing import Any
 from components.packager_state import PackagerInputs
 from deploy_account.session import AwsSettings
 from facts.identifiers import COMMIT_SHA
-from facts.loader_contract import RESULT_FIELDS, LoaderRequest, LoaderResult
+from facts.loader_contract import (
+    OPTIONAL_RESULT_FIELDS,
+    RESULT_FIELDS,
+    LoaderRequest,
+    LoaderResult,
+)
+from facts.onnx_quantization import NO_QUANTIZATION
 from facts.onnx_runtime import ONNX_MODEL_FILE
 
 RUNNERS = ("lambda", "local")
@@ -70,6 +76,7 @@ class PackagingRequest:
             container_python=checked.container_python,
             onnx_file=checked.onnx_file or ONNX_MODEL_FILE,
             onnx_fusion=checked.onnx_fusion,
+            onnx_quantization=checked.onnx_quantization or NO_QUANTIZATION,
             allow_pickled_weights=checked.allow_pickled_weights is True,
         )
         return cls(
@@ -94,7 +101,11 @@ def validate_result(request: PackagingRequest, result: Any) -> LoaderResult:
     """Check the loader's answer before it becomes state; a clear error otherwise."""
     if not isinstance(result, Mapping):
         raise PackagingError(f"{request.describe()}: the loader returned {result!r}, not a dict")
-    missing = [name for name in RESULT_FIELDS if result.get(name) in (None, "")]
+    missing = [
+        name
+        for name in RESULT_FIELDS
+        if name not in OPTIONAL_RESULT_FIELDS and result.get(name) in (None, "")
+    ]
     if missing:
         raise PackagingError(
             f"{request.describe()}: the loader result lacks {', '.join(missing)}: {result!r}"

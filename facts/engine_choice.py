@@ -1,17 +1,21 @@
 """Which engine an archive is for: the rules the stack config, the event and `check` share.
 
-`choose_engine` returns problems as (field, reason) pairs, which each caller words in its own
-terms (`inferenceEngine`, `engine`, `inference_engine`).
+`choose_engine` decides the engine, graph, fusion and quantization, and returns problems as
+(field, reason) pairs, which each caller words in its own terms (`inferenceEngine`, `engine`,
+`inference_engine`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from facts.onnx_quantization import INT8, NO_QUANTIZATION
 from facts.onnx_runtime import ONNX_MODEL_FILE, RuntimeWheel, onnx_file_problem, runtime_wheel
 
-# What a problem is about: the engine asked for, the container's Python, the graph, the fusion.
+# What a problem is about: the engine asked for, the container's Python, the graph, the fusion,
+# the quantization.
 ENGINE, PYTHON, ONNX_FILE, ONNX_FUSION = "engine", "python", "onnx_file", "onnx_fusion"
+ONNX_QUANTIZATION = "onnx_quantization"
 # Why. BAD_NAME: the graph's name alone rules it out (`EngineProblem.detail` says why).
 SOURCE_ARCHIVE = "source-archive"  # a source archive is packaged for PyTorch
 NO_RUNTIME = "no-runtime"  # no ONNX Runtime wheel is known for the container's Python
@@ -37,6 +41,7 @@ class EngineAsk:
     python: str | None = None  # the container's Python ("3.10")
     onnx_file: str | None = None  # a graph asked for by name; None: the default, not asked
     onnx_fusion: bool | None = None  # fusion asked for (true or false); None: not asked
+    onnx_quantization: str = NO_QUANTIZATION  # none | int8: int8 needs an ONNX archive
     source_archive: bool = False  # packaging the user's archive, not a Hub commit
     backend: str = "sagemaker"
     # Whether the commit ships the graph; None: not known here (the config, a preview's pin).
@@ -65,6 +70,7 @@ class EngineChoice:
     graph: str  # the graph the ONNX engine runs
     fusion: bool  # whether the loader fuses it
     problems: tuple[EngineProblem, ...]
+    quantization: str = NO_QUANTIZATION  # int8: the loader quantizes it (ONNX archives only)
     # ONNX is asked for (or `auto`) and can run here: whether the commit ships the graph decides.
     export_decides: bool = False
 
@@ -86,7 +92,12 @@ def choose_engine(ask: EngineAsk) -> EngineChoice:
         runtime=runtime if engine == "onnx" else None,
         graph=ask.onnx_file or ONNX_MODEL_FILE,
         fusion=fusion_default(engine, ask.onnx_fusion),
-        problems=(*_engine_problems(ask, runtime), *_graph_problems(ask, runtime)),
+        problems=(
+            *_engine_problems(ask, runtime),
+            *_graph_problems(ask, runtime),
+            *_quantization_problems(ask, runtime),
+        ),
+        quantization=ask.onnx_quantization if engine == "onnx" else NO_QUANTIZATION,
         export_decides=onnx,
     )
 
@@ -119,6 +130,18 @@ def _graph_problems(ask: EngineAsk, runtime: RuntimeWheel | None) -> list[Engine
     if ask.onnx_fusion is not None and elsewhere is not None:
         problems.append(EngineProblem(ONNX_FUSION, elsewhere))
     return problems
+
+
+def _quantization_problems(ask: EngineAsk, runtime: RuntimeWheel | None) -> list[EngineProblem]:
+    """int8 asked for where the archive would be PyTorch's: refused, never shipped as fp32."""
+    if ask.onnx_quantization != INT8:
+        return []
+    why = _onnx_ruled_out(ask)
+    if why is None and runtime is None:
+        why = NO_RUNTIME
+    if why is None and ask.onnx_export is False:
+        why = NO_EXPORT
+    return [] if why is None else [EngineProblem(ONNX_QUANTIZATION, why)]
 
 
 def _onnx_ruled_out(ask: EngineAsk) -> str | None:

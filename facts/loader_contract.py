@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from facts.engine_choice import fusion_default
+from facts.onnx_quantization import NO_QUANTIZATION
 from facts.onnx_runtime import ONNX_MODEL_FILE, RuntimeWheel, runtime_wheel
 
 
@@ -34,6 +35,9 @@ class LoaderRequest:
     onnx_file: str = ONNX_MODEL_FILE
     # Fuse that graph before packaging it (loader/graph_fusion.py); None: `fusion_default`.
     onnx_fusion: bool | None = None
+    # "int8": quantize that graph and ship it only if it passes the quality check
+    # (loader/quantization_check.py); "none": the fp32 graph.
+    onnx_quantization: str = NO_QUANTIZATION
     # Package weights that exist only as pickles (`.bin`): the stack trusts the repository.
     allow_pickled_weights: bool = False
 
@@ -54,7 +58,8 @@ class LoaderRequest:
         """The artifact key's engine folder (`onnx-py310`), None for the torch engine."""
         if self.runtime is None:
             return None
-        return self.runtime.variant(self.onnx_file, fused=bool(self.onnx_fusion))
+        quantized = None if self.onnx_quantization == NO_QUANTIZATION else self.onnx_quantization
+        return self.runtime.variant(self.onnx_file, bool(self.onnx_fusion), quantized)
 
 
 EVENT_FIELDS = tuple(item.name for item in fields(LoaderRequest))
@@ -71,6 +76,8 @@ class LoaderResult:
     weights_bytes: int
     files: tuple[str, ...]
     format_version: str
+    # The int8 graph's quality check (loader/quantization_check.py's figures); None: fp32.
+    quantization_report: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         result = asdict(self)
@@ -88,7 +95,10 @@ class LoaderResult:
             weights_bytes=int(values["weights_bytes"]),
             files=tuple(values["files"]),
             format_version=values["format_version"],
+            quantization_report=values.get("quantization_report"),
         )
 
 
 RESULT_FIELDS = tuple(item.name for item in fields(LoaderResult))
+# Result fields that may be null: the quality report exists for int8 archives only.
+OPTIONAL_RESULT_FIELDS = ("quantization_report",)

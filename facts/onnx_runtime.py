@@ -39,8 +39,9 @@ _NOT_FOR_THIS_CPU = (
     (re.compile(r"arm64", re.IGNORECASE), "an arm64 graph is quantized for ARM CPUs"),
 )
 # Graph names whose artifact folder would be another graph's (RuntimeWheel.variant): an onnx/
-# graph named `root-…` is a root graph's, and one ending in `unfused` an unfused graph's.
-_SHARES_A_FOLDER = re.compile(r"^root-|unfused$", re.IGNORECASE)
+# graph named `root-…` is a root graph's, one ending in `unfused` an unfused graph's, and one
+# named `int8` or ending in `-int8` an int8 graph's.
+_SHARES_A_FOLDER = re.compile(r"^root-|unfused$|(?:^|-)int8$", re.IGNORECASE)
 
 
 def onnx_file_problem(path: str) -> str | None:
@@ -63,8 +64,8 @@ def onnx_file_problem(path: str) -> str | None:
             return f"{why}; serverless endpoints run on x86_64 CPUs"
     if _SHARES_A_FOLDER.search(stem):
         return (
-            "the artifact key names graphs by their file names, and one starting with 'root-' or "
-            "ending in 'unfused' would share its folder with another graph's archive"
+            "the artifact key names graphs by their file names, and one starting with 'root-', "
+            "ending in 'unfused' or in '-int8' would share its folder with another graph's archive"
         )
     return None
 
@@ -118,14 +119,19 @@ class RuntimeWheel:
         """`py310`, as in the DLC image tag."""
         return "py" + self.python.replace(".", "")
 
-    def variant(self, graph: str = ONNX_MODEL_FILE, fused: bool = True) -> str:
+    def variant(
+        self, graph: str = ONNX_MODEL_FILE, fused: bool = True, quantized: str | None = None
+    ) -> str:
         """The artifact key's folder for archives of `graph` that vendor this wheel.
 
-        `onnx-py310` for onnx/model.onnx, `onnx-model_O2-py310` for another graph, and
-        `onnx-unfused-py310` when the loader was told not to fuse it (`onnxFusion: false`):
+        `onnx-py310` for onnx/model.onnx, `onnx-model_O2-py310` for another graph,
+        `onnx-unfused-py310` when the loader was told not to fuse it (`onnxFusion: false`) and
+        `onnx-int8-py310` when it quantizes it to `quantized` (`onnxQuantization: int8`):
         archives of two graphs, or for two images, of one commit never overwrite each other.
         """
-        return f"onnx{graph_mark(graph)}{'' if fused else UNFUSED_MARK}-{self.python_tag}"
+        unfused = "" if fused else UNFUSED_MARK
+        precision = f"-{quantized}" if quantized else ""
+        return f"onnx{graph_mark(graph)}{unfused}{precision}-{self.python_tag}"
 
     @property
     def identity(self) -> str:

@@ -10,6 +10,7 @@ from facts import engine_choice, identifiers
 from facts.engine_choice import EngineAsk, EngineProblem, choose_engine
 from facts.identifiers import Rule
 from facts.loader_contract import EVENT_FIELDS, LoaderRequest
+from facts.onnx_quantization import NO_QUANTIZATION, QUANTIZATIONS
 from facts.onnx_runtime import ENGINES, ONNX_MODEL_FILE, RUNTIME_WHEELS
 from loader.errors import EventError
 
@@ -104,6 +105,11 @@ def _with_engine(request: LoaderRequest, event: Mapping[str, Any]) -> LoaderRequ
     fusion = event.get("onnx_fusion")
     if fusion is not None and not isinstance(fusion, bool):
         raise EventError("onnx_fusion", f"must be true or false, got {fusion!r}")
+    quantization = _optional_str(event, "onnx_quantization") or NO_QUANTIZATION
+    if quantization not in QUANTIZATIONS:
+        raise EventError(
+            "onnx_quantization", f"is {quantization!r}; expected one of {list(QUANTIZATIONS)}"
+        )
     choice = choose_engine(
         EngineAsk(
             engine=engine,
@@ -111,6 +117,7 @@ def _with_engine(request: LoaderRequest, event: Mapping[str, Any]) -> LoaderRequ
             onnx_file=None if onnx_file == ONNX_MODEL_FILE else onnx_file,
             # The program writes false for PyTorch archives: only true asks for a fusion there.
             onnx_fusion=fusion if engine == "onnx" or fusion else None,
+            onnx_quantization=quantization,
             source_archive=request.source_model_data_url is not None,
             onnx_export=True,
         )
@@ -123,6 +130,7 @@ def _with_engine(request: LoaderRequest, event: Mapping[str, Any]) -> LoaderRequ
         container_python=container_python if choice.engine == "onnx" else None,
         onnx_file=onnx_file,
         onnx_fusion=choice.fusion,
+        onnx_quantization=choice.quantization,
     )
 
 
@@ -137,6 +145,12 @@ def _event_error(problem: EngineProblem, python: str | None, onnx_file: str) -> 
     if problem.field == engine_choice.ENGINE:
         return EventError(
             "engine", "'onnx' needs a Hub model with onnx/model.onnx, not a source archive"
+        )
+    if problem.field == engine_choice.ONNX_QUANTIZATION:
+        return EventError(
+            "onnx_quantization",
+            "is 'int8', but only engine 'onnx' packages a graph to quantize "
+            "(a Hub model with its ONNX export); send 'none' for this archive",
         )
     if problem.field == engine_choice.ONNX_FUSION:
         return EventError("onnx_fusion", "is true, but only engine 'onnx' packages a graph to fuse")

@@ -61,12 +61,15 @@ class FusionUnavailable(LoaderError):
     """The optimizer's packages are missing or not the pinned versions (never a silent skip)."""
 
 
-def optimizer_problem() -> str | None:
-    """Why this Python cannot fuse as the loader Lambda does (None: it can)."""
+def optimizer_problem(
+    packages: tuple[tuple[str, str], ...] | None = None, purpose: str = "fusing the ONNX graph"
+) -> str | None:
+    """Why this Python cannot fuse (or do `purpose`) as the loader Lambda does (None: it can)."""
     from importlib.metadata import PackageNotFoundError, version
 
+    packages = FUSION_PACKAGES if packages is None else packages
     wrong = []
-    for name, pinned in FUSION_PACKAGES:
+    for name, pinned in packages:
         try:
             installed = version(name)
         except PackageNotFoundError:
@@ -75,8 +78,8 @@ def optimizer_problem() -> str | None:
             wrong.append(f"{name} {installed} (needs {pinned})")
     if not wrong:
         return None
-    needed = fusion_requirements(FUSION_PACKAGES)
-    return f"fusing the ONNX graph needs {needed}; this Python has {', '.join(wrong)}"
+    needed = fusion_requirements(packages)
+    return f"{purpose} needs {needed}; this Python has {', '.join(wrong)}"
 
 
 def fuse_graph(
@@ -290,14 +293,24 @@ def least_token_cosine(ours: Any, theirs: Any, attention_mask: Any) -> float:
 
 def token_vectors(graph: Path, batch: dict[str, Any]) -> Any:
     """The graph's token-level output for `batch` (inputs typed as the graph declares them)."""
-    import numpy as np
+    return run_tokens(open_session(graph), batch)
+
+
+def open_session(graph: Path) -> Any:
+    """An ONNX Runtime CPU session of `graph`, with every graph optimization on."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = onnxruntime.InferenceSession(
+    return onnxruntime.InferenceSession(
         str(graph), sess_options=options, providers=["CPUExecutionProvider"]
     )
+
+
+def run_tokens(session: Any, batch: dict[str, Any]) -> Any:
+    """The session's token-level output for `batch`: the inputs it declares, typed as declared."""
+    import numpy as np
+
     types = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
     feeds = {
         item.name: batch[item.name].astype(types.get(item.type, np.int64))

@@ -12,14 +12,26 @@ from facts.artifact_keys import ArtifactLocation, artifact_location
 from facts.loader_contract import LoaderRequest, LoaderResult
 from facts.model_code import CONFIG_FILE
 from facts.onnx_fusion import MAX_FUSED_GRAPH_BYTES
+from facts.onnx_quantization import (
+    MAX_QUANTIZED_GRAPH_BYTES,
+    NO_QUANTIZATION,
+    QUANTIZATION_PACKAGES,
+)
 from facts.onnx_runtime import external_data_files
 from loader.archive import Member, TarEntry, gzip_size, tar_size
 from loader.artifacts import lookup_existing
 from loader.errors import GatedRepoAccessDenied, LoaderError, PickledWeights
-from loader.graph_fusion import fuse_graph
+from loader.graph_fusion import fuse_graph, optimizer_problem
+from loader.graph_quantization import quantize_graph
 from loader.hub import fetch_snapshot, stream_file
 from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules
 from loader.publish import code_files, publish
+from loader.quantization_check import (
+    QualityReport,
+    QuantizationRefused,
+    check_quantized,
+    check_settings,
+)
 from loader.repo_configs import checked_config_file
 from loader.selection import NoWeightsError, RepoFile, pickled_weights_problem, select_files
 from loader.upload import part_size_for
@@ -63,7 +75,7 @@ def checked_modules_file(
 
 def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> LoaderResult:
     """Resolve, select, stream every file into one archive upload; idempotent per commit."""
-    version = format_version(request.runtime, fusion=request.onnx_fusion)
+    version = format_version(request.runtime, request.onnx_fusion, request.onnx_quantization)
     model = request.model_id
     snapshot = fetch_snapshot(model, request.revision, token)
     if snapshot.gated and not token:
@@ -105,20 +117,24 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
         files[MODULES_FILE] = modules
     files.update(code)
     with tempfile.TemporaryDirectory(prefix="graph-") as scratch:
-        if request.onnx_fusion:
-            graph = fused_graph(request, snapshot.revision, selected, token, Path(scratch))
+        report = None
+        if request.onnx_fusion or request.onnx_quantization != NO_QUANTIZATION:
+            graph = packaged_graph(request, snapshot.revision, selected, token, Path(scratch))
             if graph is not None:
                 files[request.onnx_file] = graph
-        return _publish_files(request, s3, location, snapshot.revision, files, token)
+        if request.onnx_quantization != NO_QUANTIZATION:
+            quantized, report = quantized_graph(request, snapshot.revision, files, token, graph)
+            files[request.onnx_file] = quantized
+        return _publish_files(request, s3, location, snapshot.revision, files, token, report)
 
 
-def fused_graph(
+def packaged_graph(
     request: LoaderRequest, commit: str, selected: list[RepoFile], token: str | None, scratch: Path
 ) -> Path | None:
     """The graph to package in place of the repository's, on local disk; None: stream the repo's.
 
-    Downloaded only when it may be fused (one file within MAX_FUSED_GRAPH_BYTES); then the fused
-    graph, else the download itself.
+    Downloaded only when it may be fused or quantized (one file within MAX_FUSED_GRAPH_BYTES);
+    then the fused graph when fusion was asked for, else the download itself.
     """
     model = request.model_id
     item = next((f for f in selected if f.path == request.onnx_file), None)
@@ -135,10 +151,51 @@ def fused_graph(
     with export.open("wb") as handle:
         for chunk in stream_file(model, commit, item, token):
             handle.write(chunk)
+    if not request.onnx_fusion:
+        return export
     fused = scratch / "fused.onnx"
     report = fuse_graph(export, fused, model)
     log.info("%s %s", item.path, report.describe())
     return fused if report.applied else export
+
+
+def quantized_graph(
+    request: LoaderRequest,
+    commit: str,
+    files: dict[str, RepoFile | bytes | Path],
+    token: str | None,
+    graph: Path | None,
+) -> tuple[Path, QualityReport]:
+    """The int8 graph beside `graph` and its quality report; QuantizationRefused otherwise.
+
+    The repository's small files the check reads (tokenizer, Pooling and sentence-transformers
+    configs) replace their entries in `files` as bytes, so the archive does not fetch them again.
+    """
+    model = request.model_id
+    if graph is None:
+        raise QuantizationRefused(
+            f"onnxQuantization int8 needs {request.onnx_file} as one file of at most "
+            f"{MAX_QUANTIZED_GRAPH_BYTES} bytes (the loader quantizes and checks it within its "
+            f"memory), and '{model}' ships it larger or with its weights beside it: set "
+            "onnxQuantization none",
+            step="quantize-graph",
+            model=model,
+            file=request.onnx_file,
+        )
+    problem = optimizer_problem(QUANTIZATION_PACKAGES, "quantizing the ONNX graph")
+    if problem:
+        raise QuantizationRefused(problem, step="quantize-graph", model=model)
+
+    def read(path: str) -> bytes | None:
+        value = files.get(path)
+        if isinstance(value, RepoFile):
+            files[path] = value = b"".join(stream_file(model, commit, value, token))
+        return value if isinstance(value, bytes) else None
+
+    settings = check_settings(model, read)
+    quantized = graph.with_name("int8.onnx")
+    quantize_graph(graph, quantized)
+    return quantized, check_quantized(model, graph, quantized, settings)
 
 
 def _publish_files(
@@ -148,6 +205,7 @@ def _publish_files(
     revision: str,
     files: dict[str, RepoFile | bytes | Path],
     token: str | None,
+    report: QualityReport | None = None,
 ) -> LoaderResult:
     """Frame `files` (repo files streamed, local files read, bytes as they are) and publish."""
     model = request.model_id
@@ -167,7 +225,8 @@ def _publish_files(
             else:  # a folder, or bytes already in memory
                 yield entry, () if value is None else (value,)
 
-    result = publish(s3, location, request, revision, members(), part_size=part_size_for(total))
+    quality = None if report is None else report.as_dict()
+    result = publish(s3, location, request, revision, members(), part_size_for(total), quality)
     log.info("packaged %s: sha256 %s, %d bytes", location.url, result.sha256, result.size_bytes)
     return result
 

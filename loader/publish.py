@@ -32,8 +32,12 @@ def publish(
     revision: str,
     members: Iterable[Member],
     part_size: int,
+    quantization_report: dict[str, Any] | None = None,
 ) -> LoaderResult:
-    """Stream `members` into the archive at `location` and record it; a failure leaves nothing."""
+    """Stream `members` into the archive at `location` and record it; a failure leaves nothing.
+
+    The int8 graph's `quantization_report` is recorded with the result.
+    """
     model = request.model_id
     files: list[TarEntry] = []
     # A key, once recorded, keeps its bytes: a Model may name it (facts/artifact_keys.py).
@@ -74,7 +78,10 @@ def publish(
         size_bytes=reader.size,
         weights_bytes=sum(entry.size for entry in files if is_weights(entry.name)),
         files=tuple(entry.name for entry in files),
-        format_version=format_version(request.runtime, fusion=request.onnx_fusion),
+        format_version=format_version(
+            request.runtime, request.onnx_fusion, request.onnx_quantization
+        ),
+        quantization_report=quantization_report,
     )
     try:
         write_manifest(s3, location, result, etag)

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from facts.onnx_fusion import fusion_identity
+from facts.onnx_quantization import NO_QUANTIZATION, quantization_identity
 from facts.onnx_runtime import RuntimeWheel
 from loader.errors import LoaderError
 from loader.vendored_runtime import runtime_files
@@ -26,6 +27,8 @@ FACTS_DIR = PROJECT_ROOT / "facts"
 ENTRY_SCRIPT = "inference.py"
 # What fuses a graph: its bytes are part of the format version of the archives it fuses.
 FUSION_CODE = PROJECT_ROOT / "loader" / "graph_fusion.py"
+# What quantizes a graph: the same, for the archives whose graph is int8.
+QUANTIZATION_CODE = PROJECT_ROOT / "loader" / "graph_quantization.py"
 # The facts modules the container's code imports (standard library only, Python 3.9-compatible).
 CONTAINER_FACTS = (
     "__init__.py",
@@ -60,11 +63,16 @@ def container_code(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
 
 
 @cache
-def format_version(runtime: RuntimeWheel | None = None, fusion: bool = False) -> str:
+def format_version(
+    runtime: RuntimeWheel | None = None,
+    fusion: bool | None = False,
+    quantization: str = NO_QUANTIZATION,
+) -> str:
     """Hash of the layout version, the shipped code and the vendored runtime (name + sha256).
 
     The wheel is named, not read (the program has not downloaded it; the loader checks its sha256).
-    With `fusion`, also the optimizer's versions and the fusing code.
+    With `fusion`, also the optimizer's versions and the fusing code; with `quantization` int8,
+    the quantizer's versions and the quantizing code.
     """
     digest = hashlib.sha256(f"layout={LAYOUT_VERSION}\n".encode())
     for name, data in container_code().items():
@@ -73,4 +81,7 @@ def format_version(runtime: RuntimeWheel | None = None, fusion: bool = False) ->
         digest.update(f"runtime={runtime.identity}\n".encode())
     if runtime is not None and fusion:
         digest.update(f"fusion={fusion_identity()}\n".encode() + FUSION_CODE.read_bytes())
+    if runtime is not None and quantization != NO_QUANTIZATION:
+        identity = f"quantization={quantization}:{quantization_identity()}\n"
+        digest.update(identity.encode() + QUANTIZATION_CODE.read_bytes())
     return f"{LAYOUT_VERSION}-{digest.hexdigest()[:16]}"

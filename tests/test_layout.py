@@ -20,13 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # the program and the client, which both build sessions from it. The Pulumi program (`components`)
 # drives the loader in-process (runner `local`) and reads its format version; it runs the client's
 # post-deploy check as a command, never by import.
+# The loader's int8 quality check pools as the container does (its numpy `pool` and the Pooling
+# config's reader: loader/quantization_check.py), so the loader may import the container's code,
+# which it ships anyway.
 # scripts/export_onnx.py fuses a graph with the loader's own code (loader/graph_fusion.py);
 # scripts/dlc_server.py prepares an artifact as `serve` does, and the benchmarks start it.
 ALLOWED = {
     "facts": set(),
     "deploy_account": set(),
     "container": {"facts"},
-    "loader": {"facts"},
+    "loader": {"facts", "container"},
     "proxy": {"facts"},
     "embedding_client": {"facts", "deploy_account"},
     "components": {"facts", "loader", "deploy_account"},

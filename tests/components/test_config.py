@@ -205,6 +205,39 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "embedding-endpoint:onnxFusion",
         "packaged for PyTorch",
     ),
+    (
+        {"onnxQuantization": "int4"},
+        "us-east-1",
+        "embedding-endpoint:onnxQuantization",
+        "one of none, int8",
+    ),
+    (
+        {"onnxQuantization": "int8", "inferenceEngine": "torch"},
+        "us-east-1",
+        "embedding-endpoint:onnxQuantization",
+        "packages no ONNX graph to quantize; int8 needs the ONNX engine",
+    ),
+    (
+        {
+            "onnxQuantization": "int8",
+            "imageTag": "2.9.0-transformers4.56.0-cpu-py313-ubuntu24.04",
+        },
+        "us-east-1",
+        "embedding-endpoint:onnxQuantization",
+        "no ONNX Runtime wheel is known for the image's Python",
+    ),
+    (
+        {"onnxQuantization": "int8", "backend": "bedrock"},
+        "us-east-1",
+        "embedding-endpoint:onnxQuantization",
+        "SageMaker backend only",
+    ),
+    (
+        {"onnxQuantization": "int8", "sourceModelDataUrl": "s3://bucket/out/model.tar.gz"},
+        "us-east-1",
+        "embedding-endpoint:onnxQuantization",
+        "or set onnxQuantization none",
+    ),
     ({"maxSeqLength": "0"}, "us-east-1", "embedding-endpoint:maxSeqLength", "integer 1-131072"),
     ({"maxSeqLength": "long"}, "us-east-1", "embedding-endpoint:maxSeqLength", "tokens per text"),
     (
@@ -441,6 +474,19 @@ def test_onnx_file_names_the_graph_the_onnx_engine_runs(value: str, expected: st
 )
 def test_onnx_fusion_is_on_unless_the_stack_turns_it_off(raw: dict, expected: bool) -> None:
     assert parse_config(VALID | raw, stack="dev", region="us-east-1").onnx_fusion is expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [({}, "none"), ({"onnxQuantization": "int8"}, "int8"), ({"onnxQuantization": "none"}, "none")],
+)
+def test_onnx_quantization_is_fp32_unless_the_stack_asks_for_int8(raw: dict, expected: str) -> None:
+    assert parse_config(VALID | raw, stack="dev", region="us-east-1").onnx_quantization == expected
+
+
+def test_onnx_quantization_none_is_accepted_with_the_torch_engine() -> None:
+    raw = VALID | {"onnxQuantization": "none", "inferenceEngine": "torch"}
+    assert parse_config(raw, stack="dev", region="us-east-1").onnx_quantization == "none"
 
 
 def test_a_token_on_the_local_stack_is_refused_naming_the_way_out() -> None:

@@ -288,6 +288,7 @@ def test_invalid_engine_arguments_are_refused(overrides: dict, allowed: str) -> 
         ("source_model_data_url", "s3://b/x.zip", "s3://bucket/path/model.tar.gz"),
         ("expected_sha256", "abc", "64 lowercase hex characters"),
         ("local_timeout_seconds", 0, "positive number of seconds"),
+        ("onnx_quantization", "int4", "expected one of none, int8"),
     ],
 )
 def test_invalid_argument_is_named_with_what_is_allowed(
@@ -296,6 +297,11 @@ def test_invalid_argument_is_named_with_what_is_allowed(
     with pytest.raises(ValueError, match=f"HfModelPackagerArgs.{field}") as failure:
         args(**{field: value})
     assert allowed in str(failure.value)
+
+
+def test_int8_without_an_onnx_archive_is_refused_naming_the_argument() -> None:
+    with pytest.raises(ValueError, match="HfModelPackagerArgs.onnx_quantization 'int8'"):
+        args(inference_engine="torch", onnx_quantization="int8")
 
 
 def test_token_and_token_secret_are_mutually_exclusive() -> None:

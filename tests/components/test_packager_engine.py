@@ -346,7 +346,7 @@ def test_runner_local_without_the_pinned_optimizer_fails_at_preview_on_onnx_fusi
     checked = provider.check({}, engine_inputs(s3_bucket, this_python_runtime, "auto", **pinned))
     (failure,) = checked.failures
     assert failure.property == "onnx_fusion"
-    assert "runner 'local' fuses the ONNX graph in the Pulumi process" in failure.reason
+    assert "runner 'local' packages the ONNX graph in the Pulumi process" in failure.reason
     assert "or set onnxFusion false" in failure.reason
     unfused = engine_inputs(s3_bucket, this_python_runtime, "auto", onnx_fusion=False, **pinned)
     assert provider.check({}, unfused).failures == []
@@ -354,6 +354,53 @@ def test_runner_local_without_the_pinned_optimizer_fails_at_preview_on_onnx_fusi
         s3_bucket, this_python_runtime, "auto", runner="lambda", function_name="f", **pinned
     )
     assert provider.check({}, on_lambda).failures == []  # the Lambda's zip carries it
+
+
+def test_int8_is_a_packaging_input_of_onnx_archives_that_replaces_them(
+    provider, repos, s3_bucket, this_python_runtime
+) -> None:
+    pinned = {"model_id": WITH_EXPORT, "requested_revision": EXPORT_COMMIT}
+    fp32 = provider.check({}, engine_inputs(s3_bucket, this_python_runtime, "auto", **pinned))
+    assert fp32.inputs["onnx_quantization"] is None  # fp32 states stay as they were
+    int8 = provider.check(
+        fp32.inputs,
+        engine_inputs(s3_bucket, this_python_runtime, "auto", onnx_quantization="int8", **pinned),
+    )
+    assert int8.failures == []
+    assert int8.inputs["onnx_quantization"] == "int8"
+    assert int8.inputs["format_version"] == format_version(this_python_runtime, True, "int8")
+    replaces = set(diff("", fp32.inputs, int8.inputs).replaces)
+    assert {"onnx_quantization", "format_version"} <= replaces
+    event = PackagingRequest.from_inputs(int8.inputs).event()
+    assert (event["engine"], event["onnx_quantization"]) == ("onnx", "int8")
+
+
+def test_int8_for_a_model_without_an_export_fails_at_preview_naming_the_key(
+    provider, repos, s3_bucket, this_python_runtime
+) -> None:
+    asked = engine_inputs(
+        s3_bucket, this_python_runtime, "auto", model_id=TINY_MODEL_ID, onnx_quantization="int8"
+    )
+    (failure,) = provider.check({}, asked).failures
+    assert failure.property == "onnx_quantization"
+    assert "onnxQuantization is int8, but no ONNX archive can be packaged" in failure.reason
+    assert "or set onnxQuantization none (fp32)" in failure.reason
+
+
+def test_runner_local_without_the_pinned_tokenizer_fails_at_preview_on_onnx_quantization(
+    provider, repos, s3_bucket, this_python_runtime, monkeypatch
+) -> None:
+    from components import packager_checks
+
+    monkeypatch.setattr(packager_checks, "QUANTIZATION_PACKAGES", (("tokenizers", "0.0.1"),))
+    pinned = {"model_id": WITH_EXPORT, "requested_revision": EXPORT_COMMIT}
+    asked = engine_inputs(
+        s3_bucket, this_python_runtime, "auto", onnx_quantization="int8", **pinned
+    )
+    (failure,) = provider.check({}, asked).failures
+    assert failure.property == "onnx_quantization"
+    assert "needs tokenizers==0.0.1; this Python has tokenizers 0.23.3" in failure.reason
+    assert "or set onnxQuantization none" in failure.reason
 
 
 def test_the_default_graph_named_out_loud_replaces_nothing(

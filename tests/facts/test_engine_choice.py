@@ -105,3 +105,34 @@ def test_a_graph_under_auto_without_a_runtime_is_refused_once() -> None:
     assert problems(engine="onnx", python="3.13", onnx_file=O2) == [
         (engine_choice.PYTHON, engine_choice.NO_RUNTIME)
     ]
+
+
+def test_int8_on_an_onnx_archive_is_quantized() -> None:
+    choice = choose_engine(EngineAsk("auto", "3.10", onnx_export=True, onnx_quantization="int8"))
+    assert (choice.engine, choice.quantization, choice.problems) == ("onnx", "int8", ())
+
+
+@pytest.mark.parametrize(
+    ("ask", "reason"),
+    [
+        (EngineAsk("torch", "3.10", onnx_export=True), engine_choice.TORCH_ENGINE),
+        (EngineAsk("auto", "3.10", onnx_export=False), engine_choice.NO_EXPORT),
+        (EngineAsk("auto", "3.13", onnx_export=True), engine_choice.NO_RUNTIME),
+        (EngineAsk("auto", "3.10", source_archive=True), engine_choice.SOURCE_ARCHIVE),
+        (EngineAsk("auto", "3.10", backend="bedrock"), engine_choice.NOT_SAGEMAKER),
+    ],
+)
+def test_int8_where_no_onnx_archive_is_packaged_is_a_problem_never_fp32(
+    ask: EngineAsk, reason: str
+) -> None:
+    from dataclasses import replace
+
+    choice = choose_engine(replace(ask, onnx_quantization="int8"))
+    assert (engine_choice.ONNX_QUANTIZATION, reason) in [
+        (p.field, p.reason) for p in choice.problems
+    ]
+    assert choice.quantization == "none" or choice.engine == "onnx"
+
+
+def test_none_is_no_problem_with_any_engine() -> None:
+    assert problems(engine="torch", python="3.10", onnx_quantization="none") == []

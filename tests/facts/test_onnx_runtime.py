@@ -65,3 +65,25 @@ def test_every_graph_and_fusion_setting_has_a_key_folder_of_its_own():
     assert RUNTIME.variant("onnx/model.onnx") == "onnx-py310"
     assert RUNTIME.variant("onnx/model.onnx", fused=False) == "onnx-unfused-py310"
     assert RUNTIME.variant("model.onnx") == "onnx-root-model-py310"
+
+
+def test_an_int8_archive_has_a_folder_of_its_own_for_every_graph_and_fusion() -> None:
+    wheel = RUNTIME_WHEELS["3.10"]
+    folders = {
+        wheel.variant(graph, fused, quantized)
+        for graph in ("onnx/model.onnx", "onnx/model_O2.onnx", "model.onnx")
+        for fused in (True, False)
+        for quantized in (None, "int8")
+    }
+    assert len(folders) == 12
+    assert wheel.variant(quantized="int8") == "onnx-int8-py310"
+
+
+@pytest.mark.parametrize("graph", ["onnx/int8.onnx", "onnx/model-int8.onnx", "onnx/m-INT8.onnx"])
+def test_a_graph_named_as_an_int8_folder_is_refused(graph: str) -> None:
+    assert "'-int8'" in str(onnx_file_problem(graph))
+
+
+def test_the_hubs_quantized_graph_names_are_not_refused() -> None:
+    assert onnx_file_problem("onnx/model_int8.onnx") is None
+    assert onnx_file_problem("onnx/model_qint8_avx512_vnni.onnx") is None

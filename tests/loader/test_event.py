@@ -140,3 +140,25 @@ def test_source_revision_changes_with_etag_and_version_only():
     assert base == source_revision("s3://b/k.tar.gz", "etag1", None)
     assert base != source_revision("s3://b/k.tar.gz", '"etag2"', None)
     assert base != source_revision("s3://b/k.tar.gz", '"etag1"', "v2")
+
+
+def test_int8_is_taken_for_the_onnx_engine_and_gets_a_key_folder_of_its_own():
+    request = parse_event(
+        {**VALID, "engine": "onnx", "container_python": "3.10", "onnx_quantization": "int8"}
+    )
+    assert request.onnx_quantization == "int8"
+    assert request.artifact_variant == "onnx-int8-py310"
+    fp32 = parse_event({**VALID, "engine": "onnx", "container_python": "3.10"})
+    assert (fp32.onnx_quantization, fp32.artifact_variant) == ("none", "onnx-py310")
+
+
+def test_int8_for_the_torch_engine_is_refused_naming_the_field():
+    with pytest.raises(EventError, match="onnx_quantization.*only engine 'onnx'"):
+        parse_event({**VALID, "onnx_quantization": "int8"})
+
+
+def test_an_unknown_quantization_is_refused_listing_the_allowed_ones():
+    with pytest.raises(EventError, match=r"onnx_quantization.*\['none', 'int8'\]"):
+        parse_event(
+            {**VALID, "engine": "onnx", "container_python": "3.10", "onnx_quantization": "fp8"}
+        )

@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from loader.errors import LoaderError
 from loader.handler import handler
 from loader.vendored_runtime import WHEEL_CACHE_VARIABLE, wheel_cache
 from loader.version import format_version
-from tests.fixtures.aws import AwsEndpoint, point_boto3_at
+from tests.fixtures.aws import AwsEndpoint
 from tests.fixtures.hub import REFERENCE_MODEL_ID, HubServer, make_repo
 from tests.support.loader import (
     ONNX_ARCHIVE_MODEL_FILES,
@@ -34,6 +35,7 @@ from tests.support.loader import (
     member_bytes,
     members,
     onnx_repo,
+    packaged_once,
     read_object,
     run_unpacked,
 )
@@ -65,23 +67,10 @@ def packaged(
     this_python_runtime: RuntimeWheel,
 ) -> Iterator[OnnxArtifact]:
     """The ONNX repo packaged once for this module with engine onnx (bucket removed after)."""
-    with pytest.MonkeyPatch.context() as patch:
-        point_boto3_at(moto_server, patch)
-        patch.setenv("HF_ENDPOINT", hub_server.url)
-        hub_server.reset()
-        hub_server.register(onnx_repo(reference_onnx_export))
-        s3 = moto_server.client("s3")
-        bucket = f"test-onnx-{uuid.uuid4().hex[:12]}"
-        s3.create_bucket(Bucket=bucket)
-        try:
-            result = handler(onnx_event(bucket, this_python_runtime), None)
-            archive = read_object(s3, result["model_data_url"])
-            yield OnnxArtifact(result, archive, bucket, hub_server.downloads(), this_python_runtime)
-        finally:
-            for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-                s3.delete_object(Bucket=bucket, Key=item["Key"])
-            s3.delete_bucket(Bucket=bucket)
-            hub_server.reset()
+    repo = onnx_repo(reference_onnx_export)
+    event = partial(onnx_event, runtime=this_python_runtime)
+    with packaged_once(moto_server, hub_server, repo, event) as (result, archive, _, bucket):
+        yield OnnxArtifact(result, archive, bucket, hub_server.downloads(), this_python_runtime)
 
 
 def member_names(archive: bytes) -> list[str]:

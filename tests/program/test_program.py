@@ -223,6 +223,16 @@ def test_onnx_fusion_reaches_the_packager_and_off_names_its_own_folder(
     assert torch.named(PACKAGED).inputs.get("onnx_fusion") is None
 
 
+def test_int8_reaches_the_packager_and_names_its_own_folder(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    int8 = pulumi_program(stack_config("dev", onnxQuantization="int8"), stack="dev")
+    assert int8.named(PACKAGED).inputs["onnx_quantization"] == "int8"
+    assert int8.outputs["modelDataUrl"].split("/")[-3] == "onnx-int8-py310"
+    default = pulumi_program(stack_config("dev"), stack="dev")
+    assert default.named(PACKAGED).inputs.get("onnx_quantization") is None
+
+
 def test_endpoint_name_carries_the_stack(dev: ProgramRun, prod: ProgramRun) -> None:
     assert dev.outputs["endpointName"] == "embedding-endpoint-dev"
     assert prod.outputs["endpointName"] == "embedding-endpoint-prod"

@@ -8,11 +8,47 @@ import os
 import subprocess
 import sys
 import tarfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from loader.version import container_code
 from tests.fixtures.hub import REFERENCE_MODEL_ID, HubRepo, make_repo, reference_files
+
+
+@contextmanager
+def packaged_once(
+    moto_server: Any, hub_server: Any, repo: HubRepo, event: Callable[[str], dict[str, Any]]
+) -> Iterator[tuple[dict[str, Any], bytes, Any, str]]:
+    """(result, archive, s3 client, bucket) of the loader run on `event(bucket)` for `repo`.
+
+    For module-scoped fixtures: boto3 and the Hub client pointed at the servers, a fresh bucket,
+    everything removed after.
+    """
+    import pytest
+
+    from loader.handler import handler
+    from tests.fixtures.aws import point_boto3_at
+
+    with pytest.MonkeyPatch.context() as patch:
+        point_boto3_at(moto_server, patch)
+        patch.setenv("HF_ENDPOINT", hub_server.url)
+        hub_server.reset()
+        hub_server.register(repo)
+        s3 = moto_server.client("s3")
+        bucket = f"test-packaged-{uuid.uuid4().hex[:12]}"
+        s3.create_bucket(Bucket=bucket)
+        try:
+            result = handler(event(bucket), None)
+            yield result, read_object(s3, result["model_data_url"]), s3, bucket
+        finally:
+            for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+            s3.delete_bucket(Bucket=bucket)
+            hub_server.reset()
+
 
 TINY_MODEL_ID = "test-org/tiny-embedder"
 TINY_FILES = {

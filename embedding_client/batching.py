@@ -82,12 +82,9 @@ def parse_embeddings(raw: bytes | str, expected: int, target: str) -> EmbeddingR
             f"{target} answered with a body that is not JSON: {error}"
         ) from None
     try:
-        response = read_response(document, expected)
+        return read_response(document, expected)
     except ResponseError as error:
         raise ResponseFormatError(f"{target}: {error}") from None
-    return EmbeddingResult(
-        response.vectors, response.dimensions, response.model, response.prompt_tokens
-    )
 
 
 def merge_results(parts: Sequence[EmbeddingResult], target: str) -> EmbeddingResult:

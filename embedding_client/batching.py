@@ -121,12 +121,8 @@ def embed_in_batches(
     return merge_results(parts, target)
 
 
-def endpoint_batch_size(
-    requested: int | None, info: Mapping[str, Any] | None, options: EmbeddingOptions
-) -> int:
-    """Texts per request: the caller's number, else what the endpoint states (capped), else 32."""
-    if requested is not None:
-        return requested
+def endpoint_batch_size(info: Mapping[str, Any] | None, options: EmbeddingOptions) -> int:
+    """Texts per request: what the endpoint states (capped), else 32."""
     limits = (info or {}).get("max_texts_per_request") or {}
     stated = limits.get(options.encoding_format)
     if isinstance(stated, int) and stated > 0:
@@ -190,7 +186,7 @@ class ProjectEndpointBackend(ABC):
         check_texts(texts)
         batch_size = self.batch_size
         if batch_size is None and len(texts) > DEFAULT_BATCH_SIZE:
-            batch_size = endpoint_batch_size(None, self.info(), options)
+            batch_size = endpoint_batch_size(self.info(), options)
         return embed_in_batches(
             texts,
             options,

@@ -102,9 +102,7 @@ def _file_sha256(opened: zipfile.ZipFile, name: str) -> str:
     return digest.hexdigest()
 
 
-def cached_zip_problem(
-    path: Path, runtime: RuntimeWheel | None, lock: Path | None = None
-) -> str | None:
+def cached_zip_problem(path: Path, runtime: RuntimeWheel | None) -> str | None:
     """What in a cached zip is not what the zip should contain (None: nothing)."""
     sources = {
         name: hashlib.sha256(file.read_bytes()).hexdigest()
@@ -129,7 +127,7 @@ def cached_zip_problem(
     if differ:
         return f"{differ[0]} is not this checkout's file (or the pinned wheel)"
     packages = [(name, sha) for name, sha in found.items() if name.split("/")[0] not in roots]
-    expected_files = loader_lock.read_lock(lock).installed_sha256
+    expected_files = loader_lock.read_lock().installed_sha256
     if loader_lock.installed_files_sha256(packages) != expected_files:
         return f"its installed packages are not the files {loader_lock.LOADER_LOCK.name} installs"
     return None

@@ -172,7 +172,7 @@ def _texts(inputs: Any, key: str) -> tuple[str, ...]:
     return tuple(inputs)
 
 
-def _options(parameters: dict, *, prompts_allowed: bool = True) -> EmbeddingOptions:
+def _options(parameters: dict) -> EmbeddingOptions:
     prompt_name = _optional_text(parameters.get("prompt_name"), "prompt_name")
     prompt = _optional_text(parameters.get("prompt"), "prompt")
     if prompt is not None and prompt_name is not None:
@@ -185,8 +185,8 @@ def _options(parameters: dict, *, prompts_allowed: bool = True) -> EmbeddingOpti
             parameters.get("truncation_direction"), "truncation_direction", TRUNCATION_DIRECTIONS
         )
         or "right",
-        prompt_name=prompt_name if prompts_allowed else None,
-        prompt=prompt if prompts_allowed else None,
+        prompt_name=prompt_name,
+        prompt=prompt,
         dimensions=_dimensions(parameters.get("dimensions")),
         encoding_format=_choice(
             parameters.get("encoding_format"), "encoding_format", ENCODING_FORMATS

@@ -412,18 +412,13 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
         self, args: ServerlessEmbeddingEndpointArgs, account_id: pulumi.Output[str]
     ) -> pulumi.Output[str]:
         """The role's policy JSON: read the artifact prefix, pull the DLC, write its own logs."""
-        log_group = endpoint_log_group(args.endpoint_name)
-
-        def render(bucket_arn: str, account_id: str) -> str:
-            return json.dumps(
+        return pulumi.Output.all(args.bucket_arn, account_id).apply(
+            lambda values: json.dumps(
                 iam.sagemaker_execution_policy(
-                    bucket_arn=bucket_arn,
+                    bucket_arn=values[0],
                     artifact_prefix=args.artifact_prefix,
                     repository_arn=images.repository_arn(args.region),
-                    log_group_arn=iam.log_group_arn(args.region, account_id, log_group),
+                    log_group_arn=iam.log_group_arn(args.region, values[1], self.log_group_name),
                 )
             )
-
-        return pulumi.Output.all(args.bucket_arn, account_id).apply(
-            lambda values: render(values[0], values[1])
         )

@@ -33,6 +33,7 @@ from components.project_provider import (
     role_chain_input,
 )
 from deploy_account.session import AwsSettings
+from facts.sagemaker_endpoints import describe_endpoint as describe
 
 # The provider's own deadline (dynamic providers ignore CustomTimeouts). Deleting a serverless
 # endpoint takes minutes; Terraform waits 10 for the same thing.
@@ -71,18 +72,6 @@ INPUT_NAMES = (
 def sagemaker_client(props: Any) -> Any:
     """A SageMaker client in the stack's account and region (the resource's recorded settings)."""
     return AwsSettings.from_inputs(props).client("sagemaker")
-
-
-def describe(client: Any, name: str) -> Any:
-    """DescribeEndpoint, or None when no endpoint of that name exists."""
-    from botocore.exceptions import ClientError
-
-    try:
-        return client.describe_endpoint(EndpointName=name)
-    except ClientError as error:
-        if "Could not find endpoint" in error.response.get("Error", {}).get("Message", ""):
-            return None
-        raise
 
 
 def endpoint_tags(client: Any, described: Any) -> dict[str, str]:
@@ -135,20 +124,15 @@ def unrecorded(props: Any, described: Any, tags: dict[str, str]) -> bool:
     return recorded != identity(described)
 
 
-def _wait_until_settled(client: Any, name: str, deadline: float, poll: float) -> Any:
-    """DescribeEndpoint once the endpoint is no longer Creating, Updating or rolling back."""
+def _wait(client: Any, name: str, deadline: float, poll: float, until: Any, late: str) -> Any:
+    """DescribeEndpoint once `until(described)` holds (None: gone); TimeoutError `late` if never."""
     import time
 
-    while True:
-        described = describe(client, name)
-        if described is None or described["EndpointStatus"] not in SETTLING:
-            return described
+    while not until(described := describe(client, name)):
         if time.monotonic() >= deadline:
-            raise TimeoutError(
-                f"the endpoint {name} the state does not hold is still "
-                f"{described['EndpointStatus']}; run `pulumi up` again once it settled"
-            )
+            raise TimeoutError(late.format(status=described["EndpointStatus"]))
         time.sleep(poll)
+    return described
 
 
 def remove_failed(props: Any) -> None:
@@ -163,33 +147,37 @@ def remove_failed(props: Any) -> None:
         return
     client = sagemaker_client(props)
     timeout = float(props.get("delete_timeout_seconds") or DELETE_TIMEOUT_SECONDS)
-    poll = float(props.get("delete_poll_seconds") or 0)
     deadline = time.monotonic() + timeout
-    described = describe(client, name)
+    poll = float(props.get("delete_poll_seconds") or 0)
     untracked = wanted.startswith(UNTRACKED_MARKER)
-    if untracked:
-        described = _wait_until_settled(client, name, deadline, poll)
+    described = _wait(
+        client,
+        name,
+        deadline,
+        poll,
+        lambda found: not untracked or found is None or found["EndpointStatus"] not in SETTLING,
+        f"the endpoint {name} the state does not hold is still {{status}}; run `pulumi up` again "
+        "once it settled",
+    )
     if described is None:
         return  # gone already
     status = described["EndpointStatus"]
-    if status in ("Failed", "InService", "OutOfService") and untracked:
-        if f"{UNTRACKED_MARKER} {identity(described)}" != wanted:
-            return
-        client.delete_endpoint(EndpointName=name)
-    elif status == "Failed":
-        if identity(described) != wanted:
+    marker = f"{UNTRACKED_MARKER} {identity(described)}" if untracked else identity(described)
+    if status in (("Failed", "InService", "OutOfService") if untracked else ("Failed",)):
+        if marker != wanted:
             return
         client.delete_endpoint(EndpointName=name)
     elif status != "Deleting":
         return  # recreated healthy since `check`: nothing of ours to delete
-    while describe(client, name) is not None:
-        if time.monotonic() >= deadline:
-            raise TimeoutError(
-                f"the failed endpoint {name} was not deleted within {timeout:g} s; "
-                "run `pulumi up` again once it is gone (aws sagemaker describe-endpoint "
-                f"--endpoint-name {name})"
-            )
-        time.sleep(poll)
+    _wait(
+        client,
+        name,
+        deadline,
+        poll,
+        lambda found: found is None,
+        f"the failed endpoint {name} was not deleted within {timeout:g} s; run `pulumi up` again "
+        f"once it is gone (aws sagemaker describe-endpoint --endpoint-name {name})",
+    )
 
 
 def _outputs(props: Any) -> dict[str, Any]:

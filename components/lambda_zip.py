@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
@@ -30,6 +30,13 @@ def tree_files(root: Path) -> Iterator[tuple[str, Path]]:
                 path = Path(directory) / name
                 entries.append((path.relative_to(root).as_posix(), path))
     yield from sorted(entries)
+
+
+def folder_files(root: Path, folders: Iterable[str]) -> dict[str, Path]:
+    """Every file of `folders` under `root` by archive name (`folder/name`), in order."""
+    return {
+        f"{folder}/{name}": path for folder in folders for name, path in tree_files(root / folder)
+    }
 
 
 def write_reproducible_zip(entries: Mapping[str, Path | bytes], destination: Path) -> Path:

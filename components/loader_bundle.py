@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 from components import loader_lock
-from components.lambda_zip import tree_files, write_reproducible_zip
+from components.lambda_zip import folder_files, tree_files, write_reproducible_zip
 from components.loader_lock import PIP_PLATFORM_ARGS
 from components.runtime_wheels import ensure_wheel
 from facts.onnx_runtime import RuntimeWheel
@@ -73,9 +73,8 @@ def bundle_digest(
         digest.update(f"wheel={runtime.identity}\n".encode())
     digest.update(" ".join(PIP_PLATFORM_ARGS).encode() + b"\n")
     digest.update(b"requirements\n" + lock.read_bytes())
-    for folder in SOURCE_FOLDERS:
-        for name, path in tree_files(root / folder):
-            digest.update(f"\n{folder}/{name}\n".encode() + path.read_bytes())
+    for name, path in folder_files(root, SOURCE_FOLDERS).items():
+        digest.update(f"\n{name}\n".encode() + path.read_bytes())
     return digest.hexdigest()[:32]
 
 
@@ -103,14 +102,11 @@ def _file_sha256(opened: zipfile.ZipFile, name: str) -> str:
     return digest.hexdigest()
 
 
-def cached_zip_problem(
-    path: Path, runtime: RuntimeWheel | None, lock: Path | None = None
-) -> str | None:
+def cached_zip_problem(path: Path, runtime: RuntimeWheel | None) -> str | None:
     """What in a cached zip is not what the zip should contain (None: nothing)."""
     sources = {
-        f"{folder}/{name}": hashlib.sha256(file.read_bytes()).hexdigest()
-        for folder in SOURCE_FOLDERS
-        for name, file in tree_files(PROJECT_ROOT / folder)
+        name: hashlib.sha256(file.read_bytes()).hexdigest()
+        for name, file in folder_files(PROJECT_ROOT, SOURCE_FOLDERS).items()
     }
     wheels = {f"{BUNDLED_WHEELS.name}/{runtime.filename}": runtime.sha256} if runtime else {}
     try:
@@ -131,7 +127,7 @@ def cached_zip_problem(
     if differ:
         return f"{differ[0]} is not this checkout's file (or the pinned wheel)"
     packages = [(name, sha) for name, sha in found.items() if name.split("/")[0] not in roots]
-    expected_files = loader_lock.read_lock(lock).installed_sha256
+    expected_files = loader_lock.read_lock().installed_sha256
     if loader_lock.installed_files_sha256(packages) != expected_files:
         return f"its installed packages are not the files {loader_lock.LOADER_LOCK.name} installs"
     return None
@@ -163,9 +159,6 @@ def build_loader_zip(cache_dir: Path | None = None, runtime: RuntimeWheel | None
         entries = zip_entries(installed)
         if runtime is not None:
             entries[f"{BUNDLED_WHEELS.name}/{runtime.filename}"] = ensure_wheel(runtime)
-        for folder in SOURCE_FOLDERS:
-            entries.update(
-                (f"{folder}/{name}", path) for name, path in tree_files(PROJECT_ROOT / folder)
-            )
+        entries.update(folder_files(PROJECT_ROOT, SOURCE_FOLDERS))
         write_reproducible_zip(entries, destination)
     return destination

@@ -41,22 +41,20 @@ def check_command_line(
     With `expected_config` it first checks the live endpoint serves this deploy; `invocations=False`
     stops there. Only the profile name and role chain travel on the command line, never keys.
     """
-    words = [python, "-m", "embedding_client.smoke", "--endpoint", endpoint_name]
-    words += ["--region", region]
-    if endpoint_url:
-        words += ["--endpoint-url", endpoint_url]
-    if sagemaker_endpoint_url:
-        words += ["--sagemaker-endpoint-url", sagemaker_endpoint_url]
-    if aws is not None and aws.profile:
-        words += ["--profile", aws.profile]
-    if aws is not None and aws.assume_roles:
-        words += ["--assume-roles", aws.assume_roles_json()]
-    if expected_config:
-        words += ["--expected-config", expected_config]
-        if expected_sha256:
-            words += ["--expected-sha256", expected_sha256]
-        if not invocations:
-            words += ["--skip-invocations"]
+    flags = {
+        "--endpoint": endpoint_name,
+        "--region": region,
+        "--endpoint-url": endpoint_url,
+        "--sagemaker-endpoint-url": sagemaker_endpoint_url,
+        "--profile": aws.profile if aws else None,
+        "--assume-roles": aws.assume_roles_json() if aws and aws.assume_roles else None,
+        "--expected-config": expected_config,
+        "--expected-sha256": expected_sha256 if expected_config else None,
+    }
+    words = [python, "-m", "embedding_client.smoke"]
+    words += [word for flag, value in flags.items() if value for word in (flag, value)]
+    if expected_config and not invocations:
+        words.append("--skip-invocations")
     return shlex.join(words)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from components.lambda_zip import tree_files, write_reproducible_zip
+from components.lambda_zip import folder_files, write_reproducible_zip
 
 HANDLER = "proxy.handler.handler"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -18,18 +18,9 @@ SOURCE_FOLDERS = ("proxy", "facts")
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".build" / "proxy"
 
 
-def proxy_entries(root: Path = PROJECT_ROOT) -> dict[str, Path]:
-    """Every file of the zip by archive name."""
-    return {
-        f"{folder}/{name}": path
-        for folder in SOURCE_FOLDERS
-        for name, path in tree_files(root / folder)
-    }
-
-
 def build_proxy_zip(cache_dir: Path | None = None, root: Path = PROJECT_ROOT) -> Path:
     """The proxy zip, named by the hash of its entries; built only when that name is new."""
-    entries = proxy_entries(root)
+    entries = folder_files(root, SOURCE_FOLDERS)
     digest = hashlib.sha256()
     for name, path in sorted(entries.items()):
         digest.update(f"{name}\n".encode() + path.read_bytes() + b"\n")

@@ -5,10 +5,9 @@ The targets: one `backend_*.py` module each; `stack_outputs.py` picks a stack's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
-from facts.embedding_api import EmbeddingOptions
+from facts.embedding_api import EmbeddingOptions, EmbeddingResponse
 
 THROTTLING_CODES = ("ThrottlingException", "Throttling", "TooManyRequestsException")
 # Answers that mean "send less, later": throttling, and a serverless endpoint still scaling up.
@@ -17,16 +16,8 @@ RETRY_LATER_CODES = (*THROTTLING_CODES, "ModelNotReadyException")
 TARGET_STATUSES = (401, 403, 404, 405, 407)
 
 
-@dataclass(frozen=True)
-class EmbeddingResult:
-    """One vector per input text, in input order; the tokens the model read, when it says."""
-
-    vectors: list[list[float]]
-    dimensions: int
-    model: str
-    prompt_tokens: int | None = None
-
-
+# One vector per input text, in input order; the tokens the model read, when it says.
+EmbeddingResult = EmbeddingResponse
 DEFAULT_OPTIONS = EmbeddingOptions(normalize=True)
 
 

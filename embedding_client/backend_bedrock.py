@@ -14,7 +14,6 @@ from embedding_client.backend import (
 )
 from embedding_client.batching import check_texts
 from embedding_client.transport import (
-    CONTENT_TYPE,
     MAX_ATTEMPTS,
     botocore_failure,
     cached_client,
@@ -48,16 +47,10 @@ class BedrockBackend:
         except BotoCoreError as error:
             raise botocore_failure(error, target) from None
 
-        def invoke(body: bytes) -> tuple[bytes, int | None]:
-            response = client.invoke_model(
-                modelId=self.model_id, contentType=CONTENT_TYPE, accept=CONTENT_TYPE, body=body
-            )
-            headers = response["ResponseMetadata"].get("HTTPHeaders", {})
-            return response["body"].read(), bedrock_formats.input_token_count(headers)
-
         try:
             bedrock_options = bedrock_formats.EmbedOptions.from_api(options)
-            result = bedrock_formats.embed_texts(invoke, self.model_id, texts, bedrock_options)
+            invoke = bedrock_formats.invoker(client, self.model_id)
+            return bedrock_formats.embed_texts(invoke, self.model_id, texts, bedrock_options)
         except bedrock_formats.BedrockRequestError as error:
             raise InputTooLargeError(str(error)) from None
         except bedrock_formats.BedrockResponseError as error:
@@ -66,4 +59,3 @@ class BedrockBackend:
             raise client_error(error, target, service_is_model=True) from None
         except BotoCoreError as error:
             raise botocore_failure(error, target) from None
-        return EmbeddingResult(result.vectors, result.dimensions, result.model, result.input_tokens)

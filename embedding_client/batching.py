@@ -82,12 +82,9 @@ def parse_embeddings(raw: bytes | str, expected: int, target: str) -> EmbeddingR
             f"{target} answered with a body that is not JSON: {error}"
         ) from None
     try:
-        response = read_response(document, expected)
+        return read_response(document, expected)
     except ResponseError as error:
         raise ResponseFormatError(f"{target}: {error}") from None
-    return EmbeddingResult(
-        response.vectors, response.dimensions, response.model, response.prompt_tokens
-    )
 
 
 def merge_results(parts: Sequence[EmbeddingResult], target: str) -> EmbeddingResult:
@@ -124,12 +121,8 @@ def embed_in_batches(
     return merge_results(parts, target)
 
 
-def endpoint_batch_size(
-    requested: int | None, info: Mapping[str, Any] | None, options: EmbeddingOptions
-) -> int:
-    """Texts per request: the caller's number, else what the endpoint states (capped), else 32."""
-    if requested is not None:
-        return requested
+def endpoint_batch_size(info: Mapping[str, Any] | None, options: EmbeddingOptions) -> int:
+    """Texts per request: what the endpoint states (capped), else 32."""
     limits = (info or {}).get("max_texts_per_request") or {}
     stated = limits.get(options.encoding_format)
     if isinstance(stated, int) and stated > 0:
@@ -193,7 +186,7 @@ class ProjectEndpointBackend(ABC):
         check_texts(texts)
         batch_size = self.batch_size
         if batch_size is None and len(texts) > DEFAULT_BATCH_SIZE:
-            batch_size = endpoint_batch_size(None, self.info(), options)
+            batch_size = endpoint_batch_size(self.info(), options)
         return embed_in_batches(
             texts,
             options,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from embedding_client.bulk_input import PYARROW_INSTALL
+from facts.embedding_api import float_rows
 
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
 PART_ROWS = 10_000
@@ -95,11 +96,6 @@ def _check_signature(existing: Signature | None, sig: Signature, path: Path) -> 
         )
 
 
-def _float32_row(vector: Sequence[float]) -> str:
-    """A JSON array with 9 significant digits: every float32 value round-trips exactly."""
-    return "[" + ",".join(["%.9g"] * len(vector)) % tuple(vector) + "]"
-
-
 class JsonlSink:
     """Whole lines appended per batch, flushed and fsynced; the id leads every line."""
 
@@ -160,8 +156,8 @@ class JsonlSink:
             self._handle = self.path.open("a", encoding="utf-8")
         head = f',"model":{json.dumps(sig.model)},"dimensions":{sig.dimensions},"vector":'
         lines = [
-            '{"id":' + json.dumps(identifier, ensure_ascii=False) + head + _float32_row(v) + "}\n"
-            for identifier, v in zip(ids, vectors, strict=True)
+            '{"id":' + json.dumps(identifier, ensure_ascii=False) + head + row + "}\n"
+            for identifier, row in zip(ids, float_rows(vectors), strict=True)
         ]
         self._handle.write("".join(lines))
         self._handle.flush()

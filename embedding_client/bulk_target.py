@@ -114,7 +114,7 @@ def _endpoint_limits(
         refuse_options_the_model_lacks(info, options)
         options = replace(options, encoding_format="base64")
     limits = Limits(
-        max_texts=endpoint_batch_size(None, info, options),
+        max_texts=endpoint_batch_size(info, options),
         max_body_bytes=int((info or {}).get("max_request_bytes") or SAGEMAKER_MAX_BODY_BYTES),
         max_sequence_length=(info or {}).get("max_sequence_length"),
         token_budget=max_tokens,

@@ -18,7 +18,9 @@ from facts.sagemaker_endpoints import (
     FAILED,
     IN_SERVICE,
     TRANSITIONAL_STATUSES,
+    describe_endpoint,
     endpoint_log_group,
+    not_found,
 )
 
 DEFAULT_WAIT_SECONDS = 1800
@@ -72,15 +74,6 @@ class LiveEndpoint:
     artifact_sha256: str | None
 
 
-def _not_found(error: Exception) -> bool:
-    from botocore.exceptions import ClientError
-
-    if not isinstance(error, ClientError):
-        return False
-    message = error.response.get("Error", {}).get("Message", "")
-    return "Could not find" in message
-
-
 def served_artifact_sha256(client: Any, config_name: str) -> str | None:
     """The archive hash recorded on the Model behind `config_name`, or None when not recorded."""
     try:
@@ -88,7 +81,7 @@ def served_artifact_sha256(client: Any, config_name: str) -> str | None:
         (variant, *_) = config["ProductionVariants"]
         model = client.describe_model(ModelName=variant["ModelName"])
     except Exception as error:  # noqa: BLE001 - a config or model deleted out of band
-        if _not_found(error):
+        if not_found(error):
             return None
         raise
     environment = (model.get("PrimaryContainer") or {}).get("Environment") or {}
@@ -97,12 +90,9 @@ def served_artifact_sha256(client: Any, config_name: str) -> str | None:
 
 def read_live_endpoint(client: Any, endpoint_name: str) -> LiveEndpoint | None:
     """The endpoint now, or None when no endpoint of that name exists."""
-    try:
-        described = client.describe_endpoint(EndpointName=endpoint_name)
-    except Exception as error:  # noqa: BLE001 - only "not found" is an answer; the rest raises
-        if _not_found(error):
-            return None
-        raise
+    described = describe_endpoint(client, endpoint_name)
+    if described is None:
+        return None
     config_name = described.get("EndpointConfigName")
     return LiveEndpoint(
         status=described["EndpointStatus"],

@@ -17,13 +17,19 @@ from embedding_client.batching import DEFAULT_BATCH_SIZE
 from facts import stack as stack_facts
 
 
-def stack_outputs(stack: str) -> dict[str, Any]:
-    """`pulumi stack output --json -s STACK`, run in the current directory (the project)."""
+def stack_outputs(
+    stack: str, cwd: str | None = None, instead: str = "--endpoint/--bedrock/--url"
+) -> dict[str, Any]:
+    """`pulumi stack output --json -s STACK` (no secret is shown), run in `cwd` (the project)."""
     pulumi = shutil.which("pulumi")
     if pulumi is None:
-        raise TargetError("the pulumi CLI is not on PATH; use --endpoint/--bedrock/--url instead")
+        raise TargetError(
+            "the pulumi CLI is not on PATH (install it: `curl -fsSL https://get.pulumi.com | sh`); "
+            f"or use {instead} instead"
+        )
     completed = subprocess.run(
         [pulumi, "stack", "output", "--json", "-s", stack],
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
@@ -34,10 +40,11 @@ def stack_outputs(stack: str) -> dict[str, Any]:
     return read_outputs(completed.stdout, f"stack {stack}")
 
 
-def load_outputs(stack: str | None, outputs_file: str | None) -> dict[str, Any]:
-    """The stack's outputs: from `outputs_file` (`pulumi stack output --json` saved) or the CLI."""
+def load_outputs(stack: str | None, outputs_file: str | None, **cli: Any) -> dict[str, Any]:
+    """The stack's outputs: from `outputs_file` (`pulumi stack output --json` saved) or the CLI
+    (`cli`: `stack_outputs`'s cwd and alternative)."""
     if not outputs_file:
-        return stack_outputs(stack or "")
+        return stack_outputs(stack or "", **cli)
     try:
         with open(outputs_file, encoding="utf-8") as handle:
             return read_outputs(handle.read(), outputs_file)

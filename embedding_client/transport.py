@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from embedding_client.backend import EmbeddingClientError, EndpointError, TargetError
+from facts.embedding_api import JSON_CONTENT_TYPE as CONTENT_TYPE
 
-CONTENT_TYPE = "application/json"
 MAX_ATTEMPTS = 8
 # 60 s invocation limit plus a cold start's queueing; the SDK default of 60 s would cut it off.
 READ_TIMEOUT_SECONDS = 90

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from facts.bedrock_models import MODELS, BedrockEmbeddingModel
-from facts.embedding_api import EmbeddingOptions
+from facts.embedding_api import JSON_CONTENT_TYPE, EmbeddingOptions, EmbeddingResponse
 
-CONTENT_TYPE = "application/json"
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
 DEFAULT_INPUT_TYPE = "search_document"
 
@@ -71,17 +70,6 @@ class EmbedOptions:
             dimensions=options.dimensions,
             input_type=input_type or DEFAULT_INPUT_TYPE,
         )
-
-
-@dataclass(frozen=True)
-class BedrockEmbeddings:
-    """Vectors for the texts in order, plus what produced them."""
-
-    vectors: list[list[float]]
-    dimensions: int
-    model: str
-    # Input tokens Bedrock counted (its X-Amzn-Bedrock-Input-Token-Count), when every call said.
-    input_tokens: int | None = None
 
 
 def model_format(model_id: str) -> BedrockEmbeddingModel:
@@ -256,7 +244,7 @@ def embed_texts(
     options: EmbedOptions = EmbedOptions(),
     *,
     concurrency: int = 1,
-) -> BedrockEmbeddings:
+) -> EmbeddingResponse:
     """Embed `texts` through `invoke(body_bytes)` (one InvokeModel call each).
 
     `invoke` is the caller's transport; its exceptions propagate unchanged. `concurrency` > 1 runs
@@ -283,15 +271,22 @@ def embed_texts(
     dimensions = len(vectors[0])
     if any(len(v) != dimensions for v in vectors):
         raise BedrockResponseError(f"{model_id} returned vectors of different lengths")
-    return BedrockEmbeddings(
-        vectors=vectors,
-        dimensions=dimensions,
-        model=model_id,
-        input_tokens=None if None in counts else sum(c for c in counts if c is not None),
-    )
+    # Input tokens Bedrock counted (its X-Amzn-Bedrock-Input-Token-Count), when every call said.
+    tokens = None if None in counts else sum(c for c in counts if c is not None)
+    return EmbeddingResponse(vectors, dimensions, model_id, tokens)
 
 
-def input_token_count(headers: dict[str, str]) -> int | None:
-    """Bedrock's input token count from an InvokeModel response's headers, when present."""
-    value = {name.lower(): v for name, v in headers.items()}.get("x-amzn-bedrock-input-token-count")
-    return int(value) if value and value.isdigit() else None
+def invoker(client: Any, model_id: str) -> Callable[[bytes], InvokeAnswer]:
+    """`embed_texts`'s `invoke` over a bedrock-runtime client: the body and the token count."""
+
+    def invoke(body: bytes) -> InvokeAnswer:
+        response = client.invoke_model(
+            modelId=model_id, body=body, contentType=JSON_CONTENT_TYPE, accept=JSON_CONTENT_TYPE
+        )
+        headers = {
+            k.lower(): v for k, v in response["ResponseMetadata"].get("HTTPHeaders", {}).items()
+        }
+        value = headers.get("x-amzn-bedrock-input-token-count")
+        return response["body"].read(), int(value) if value and value.isdigit() else None
+
+    return invoke

@@ -172,7 +172,7 @@ def _texts(inputs: Any, key: str) -> tuple[str, ...]:
     return tuple(inputs)
 
 
-def _options(parameters: dict, *, prompts_allowed: bool = True) -> EmbeddingOptions:
+def _options(parameters: dict) -> EmbeddingOptions:
     prompt_name = _optional_text(parameters.get("prompt_name"), "prompt_name")
     prompt = _optional_text(parameters.get("prompt"), "prompt")
     if prompt is not None and prompt_name is not None:
@@ -185,8 +185,8 @@ def _options(parameters: dict, *, prompts_allowed: bool = True) -> EmbeddingOpti
             parameters.get("truncation_direction"), "truncation_direction", TRUNCATION_DIRECTIONS
         )
         or "right",
-        prompt_name=prompt_name if prompts_allowed else None,
-        prompt=prompt if prompts_allowed else None,
+        prompt_name=prompt_name,
+        prompt=prompt,
         dimensions=_dimensions(parameters.get("dimensions")),
         encoding_format=_choice(
             parameters.get("encoding_format"), "encoding_format", ENCODING_FORMATS
@@ -312,7 +312,7 @@ def base64_vector(vector: Sequence[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
-def _float_rows(vectors: Sequence[Sequence[float]]) -> list[str]:
+def float_rows(vectors: Sequence[Sequence[float]]) -> list[str]:
     """JSON arrays of 9 significant digits: exact for float32, one C-level format per vector."""
     if not vectors:
         return []
@@ -323,7 +323,7 @@ def _float_rows(vectors: Sequence[Sequence[float]]) -> list[str]:
 def _encoded(vectors: Sequence[Sequence[float]], encoding_format: str) -> list[str]:
     if encoding_format == "base64":
         return ['"' + base64_vector(vector) + '"' for vector in vectors]
-    return _float_rows(vectors)
+    return float_rows(vectors)
 
 
 def render_response(
@@ -335,7 +335,7 @@ def render_response(
     """The response body for `request`, in its shape and encoding."""
     dimensions = len(vectors[0]) if vectors else 0
     if request.shape == "jsonlines":
-        return "".join('{"embedding":' + row + "}\n" for row in _float_rows(vectors))
+        return "".join('{"embedding":' + row + "}\n" for row in float_rows(vectors))
     rows = _encoded(vectors, request.options.encoding_format)
     model_json = json.dumps(model)
     usage_json = json.dumps(usage.as_dict(), separators=(",", ":"))

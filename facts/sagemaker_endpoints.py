@@ -5,6 +5,8 @@ Read by the program, the deploy check and the container, so each name is written
 
 from __future__ import annotations
 
+from typing import Any
+
 # The one production variant of every endpoint this project declares (serverless allows one).
 VARIANT_NAME = "AllTraffic"
 # The Model's environment names the served model (the container's responses and logs name it).
@@ -31,3 +33,19 @@ FAILED = "Failed"
 def endpoint_log_group(endpoint_name: str) -> str:
     """The CloudWatch Logs group SageMaker writes an endpoint's container logs to."""
     return f"/aws/sagemaker/Endpoints/{endpoint_name}"
+
+
+def not_found(error: Exception) -> bool:
+    """True for SageMaker's answer to a Describe* of an endpoint, config or model that is gone."""
+    details = getattr(error, "response", None) or {}
+    return "Could not find" in str(details.get("Error", {}).get("Message", ""))
+
+
+def describe_endpoint(client: Any, name: str) -> Any:
+    """DescribeEndpoint, or None when no endpoint of that name exists."""
+    try:
+        return client.describe_endpoint(EndpointName=name)
+    except Exception as error:
+        if not_found(error):
+            return None
+        raise

@@ -19,16 +19,21 @@ from facts.bedrock_formats import (
     BedrockResponseError,
     EmbedOptions,
     embed_texts,
-    input_token_count,
+    invoker,
 )
-from facts.embedding_api import ResponseError, Usage, read_response, render_response
+from facts.embedding_api import (
+    JSON_CONTENT_TYPE,
+    ResponseError,
+    Usage,
+    read_response,
+    render_response,
+)
 from facts.http_api import BACKEND_VARIABLE, TARGET_VARIABLE
 from facts.identifiers import BACKENDS
 from proxy.request import BadRequest, ProxyRequest
 
 # Titan takes one text per call: 96 texts one after another could approach API Gateway's 30 s.
 BEDROCK_CONCURRENCY = 8
-CONTENT_TYPE = "application/json"
 
 # Upstream error codes a caller can fix by waiting (429) and by changing its input (400).
 _RETRY_LATER = {
@@ -78,8 +83,8 @@ def embed_with_sagemaker(client: Any, endpoint_name: str, request: ProxyRequest)
     """One InvokeEndpoint call with the caller's body; the answer is checked and passed on."""
     response = client.invoke_endpoint(
         EndpointName=endpoint_name,
-        ContentType=CONTENT_TYPE,
-        Accept=CONTENT_TYPE,
+        ContentType=JSON_CONTENT_TYPE,
+        Accept=JSON_CONTENT_TYPE,
         Body=request.body,
     )
     raw = response["Body"].read()
@@ -94,24 +99,16 @@ def embed_with_sagemaker(client: Any, endpoint_name: str, request: ProxyRequest)
 
 def embed_with_bedrock(client: Any, model_id: str, request: ProxyRequest) -> str:
     """InvokeModel call(s) in the model's own format, answered in the caller's shape."""
-
-    def invoke(body: bytes) -> tuple[bytes, int | None]:
-        response = client.invoke_model(
-            modelId=model_id, body=body, contentType=CONTENT_TYPE, accept=CONTENT_TYPE
-        )
-        headers = response["ResponseMetadata"].get("HTTPHeaders", {})
-        return response["body"].read(), input_token_count(headers)
-
     try:
         options = EmbedOptions.from_api(request.request.options, request.input_type)
-        result = embed_texts(
-            invoke, model_id, request.request.texts, options, concurrency=BEDROCK_CONCURRENCY
-        )
+        invoke = invoker(client, model_id)
+        texts = request.request.texts
+        result = embed_texts(invoke, model_id, texts, options, concurrency=BEDROCK_CONCURRENCY)
     except BedrockRequestError as error:
         raise BadRequest(str(error)) from None
     except BedrockResponseError as error:
         raise UpstreamError(502, f"Bedrock model {model_id}: {error}") from None
-    usage = Usage(result.input_tokens or 0)
+    usage = Usage(result.prompt_tokens or 0)
     return render_response(request.request, result.vectors, result.model, usage)
 
 

@@ -17,10 +17,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import io
-import json
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +27,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
+from embedding_client.backend import TargetError
+from embedding_client.stack_outputs import load_outputs
 from facts import stack as stack_facts
 from facts.identifiers import COMMIT_SHA, MODEL_ID, SHA256
 from facts.onnx_runtime import ENGINES as _ENGINES
@@ -169,35 +168,13 @@ def config_diff(old: str, new: str, file_name: str) -> str:
     )
 
 
-def read_stack_outputs(stack: str, cwd: Path) -> dict[str, object]:
-    """`pulumi stack output --json -s STACK`, parsed (it needs no secret output: none is shown)."""
-    if shutil.which("pulumi") is None:
-        raise PromotionError(
-            "the Pulumi CLI ('pulumi') is not installed; install it with "
-            "`curl -fsSL https://get.pulumi.com | sh`, or pass --outputs-file"
-        )
-    result = subprocess.run(
-        ["pulumi", "stack", "output", "--json", "-s", stack],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        raise PromotionError(
-            f"`pulumi stack output -s {stack}` failed: {result.stderr.strip() or result.stdout}"
-        )
-    return _parse_outputs(result.stdout, f"outputs of stack '{stack}'")
-
-
-def _parse_outputs(text: str, origin: str) -> dict[str, object]:
+def read_stack_outputs(stack: str, cwd: Path, outputs_file: Path | None = None) -> dict:
+    """The source stack's outputs: `pulumi stack output --json -s STACK`, or a saved copy."""
     try:
-        outputs = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise PromotionError(f"{origin} are not JSON: {error}") from None
-    if not isinstance(outputs, dict):
-        raise PromotionError(f"{origin} are not a JSON object")
-    return outputs
+        file = str(outputs_file) if outputs_file else None
+        return load_outputs(stack, file, cwd=str(cwd), instead="--outputs-file")
+    except TargetError as error:
+        raise PromotionError(str(error)) from None
 
 
 def promote(
@@ -242,14 +219,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.outputs_file is not None:
-            try:
-                text = args.outputs_file.read_text()
-            except OSError as error:
-                raise PromotionError(f"cannot read --outputs-file: {error}") from None
-            outputs = _parse_outputs(text, f"outputs in {args.outputs_file}")
-        else:
-            outputs = read_stack_outputs(args.source, args.config_dir)
+        outputs = read_stack_outputs(args.source, args.config_dir, args.outputs_file)
         target_file, diff = promote(
             args.source, args.target, config_dir=args.config_dir, outputs=outputs
         )

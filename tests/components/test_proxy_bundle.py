@@ -9,7 +9,8 @@ import subprocess
 import sys
 import zipfile
 
-from components.proxy_bundle import HANDLER, PROJECT_ROOT, build_proxy_zip, proxy_entries
+from components.lambda_zip import folder_files
+from components.proxy_bundle import HANDLER, PROJECT_ROOT, SOURCE_FOLDERS, build_proxy_zip
 
 
 def test_same_sources_give_the_same_bytes(tmp_path):
@@ -42,7 +43,9 @@ def test_a_source_change_gives_a_new_zip(tmp_path):
     (tmp_path / "root" / "proxy" / "handler.py").write_text("# changed\n", encoding="utf-8")
     after = build_proxy_zip(tmp_path / "cache", tmp_path / "root")
     assert after != before and after.read_bytes() != before.read_bytes()
-    assert set(proxy_entries(tmp_path / "root")) == set(proxy_entries())
+    assert set(folder_files(tmp_path / "root", SOURCE_FOLDERS)) == set(
+        folder_files(PROJECT_ROOT, SOURCE_FOLDERS)
+    )
 
 
 def test_extracted_zip_serves_a_request_without_the_repository(tmp_path, bedrock_api):

@@ -16,6 +16,9 @@ from embedding_client.backend_sagemaker import SageMakerBackend
 from embedding_client.batching import DEFAULT_BATCH_SIZE
 from facts import stack as stack_facts
 
+# A CLI that waits for input (a passphrase prompt) would otherwise hang the command for good.
+CLI_TIMEOUT_SECONDS = 300
+
 
 def stack_outputs(
     stack: str, cwd: str | None = None, instead: str = "--endpoint/--bedrock/--url"
@@ -27,13 +30,20 @@ def stack_outputs(
             "the pulumi CLI is not on PATH (install it: `curl -fsSL https://get.pulumi.com | sh`); "
             f"or use {instead} instead"
         )
-    completed = subprocess.run(
-        [pulumi, "stack", "output", "--json", "-s", stack],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        completed = subprocess.run(
+            [pulumi, "stack", "output", "--json", "-s", stack],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=CLI_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        raise TargetError(
+            f"`pulumi stack output -s {stack}` gave no answer in {CLI_TIMEOUT_SECONDS} s "
+            "(a passphrase prompt? set PULUMI_CONFIG_PASSPHRASE)"
+        ) from None
     if completed.returncode != 0:
         detail = completed.stderr.strip() or completed.stdout.strip()
         raise TargetError(f"`pulumi stack output -s {stack}` failed: {detail}")

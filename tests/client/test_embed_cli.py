@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from embedding_client import __main__ as package_main
+from embedding_client import stack_outputs
 from embedding_client.arguments import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_TARGET, EXIT_USAGE
 from embedding_client.embed import _Streams, cosine_matrix, run
 from embedding_client.serve import LocalEndpoint
@@ -213,6 +214,19 @@ def test_stack_without_the_pulumi_cli_exits_3(tmp_path, monkeypatch):
     console = Console()
     assert console.run("--stack", "dev", "hello") == EXIT_TARGET
     assert "pulumi CLI is not on PATH" in console.err
+
+
+def test_stack_whose_pulumi_cli_never_answers_exits_3_after_the_timeout(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "pulumi"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")  # as a CLI waiting at a passphrase prompt
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(stack_outputs, "CLI_TIMEOUT_SECONDS", 1)
+    console = Console()
+    assert console.run("--stack", "dev", "hello") == EXIT_TARGET
+    assert "gave no answer in 1 s" in console.err
 
 
 def test_cosine_matrix_of_orthogonal_and_parallel_vectors():

@@ -140,7 +140,9 @@ class EmbeddingModel:
                     token_vectors = self.engine.token_embeddings(run)
                     if prompt_length is not None:
                         mask = exclude_prompt(mask, prompt_length)
-                    pooled = pool(settings.pooling_modes, token_vectors, mask)
+                    pooled = torch.from_numpy(
+                        pool(settings.pooling_modes, token_vectors.numpy(), mask.numpy())
+                    )
                     for layer in self.dense:
                         pooled = layer(pooled)
                     pooled = pooled[:, :dimensions]

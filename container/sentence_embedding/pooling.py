@@ -1,41 +1,46 @@
-"""One vector per text from token vectors, as sentence-transformers' Pooling computes it (torch)."""
+"""One vector per text from token vectors, as sentence-transformers' Pooling computes it.
+
+numpy only, no torch: the ONNX engine's pipeline and the loader's int8 quality check import it
+without PyTorch; the torch engine hands its tensors over with `.numpy()` (no copy).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
+import numpy as np
 
 
 def pool(
-    modes: Sequence[str], token_embeddings: torch.Tensor, attention_mask: torch.Tensor
-) -> torch.Tensor:
-    """One vector per text from token vectors, as sentence-transformers' Pooling computes it."""
-    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
+    modes: Sequence[str], token_embeddings: np.ndarray, attention_mask: np.ndarray
+) -> np.ndarray:
+    """(batch, hidden × len(modes)) from (batch, length, hidden) token vectors and their mask."""
     batch, seq_len, hidden = token_embeddings.shape
-    pooled: list[torch.Tensor] = []
+    dtype = token_embeddings.dtype
+    mask = attention_mask.astype(dtype, copy=False)
+    rows = np.arange(batch)
+    pooled: list[np.ndarray] = []
     for mode in modes:
         if mode == "cls":
-            first = attention_mask.to(torch.int).argmax(dim=1)  # first real token, any padding side
-            index = first.view(-1, 1, 1).expand(-1, 1, hidden)
-            pooled.append(torch.gather(token_embeddings, 1, index).squeeze(1))
+            first = attention_mask.argmax(axis=1)  # first real token, any padding side
+            pooled.append(token_embeddings[rows, first])
         elif mode == "max":
-            masked = token_embeddings.masked_fill(mask == 0, float("-inf"))
-            pooled.append(masked.max(dim=1).values)
+            masked = np.where(mask[:, :, None] == 0, dtype.type(-np.inf), token_embeddings)
+            pooled.append(masked.max(axis=1))
         elif mode in ("mean", "mean_sqrt_len_tokens"):
-            summed = (token_embeddings * mask).sum(dim=1)
-            counts = torch.clamp(mask.sum(dim=1), min=1e-9)
-            pooled.append(summed / (counts if mode == "mean" else torch.sqrt(counts)))
+            summed = np.matmul(mask[:, None, :], token_embeddings)[:, 0, :]
+            counts = np.maximum(mask.sum(axis=1, keepdims=True), dtype.type(1e-9))
+            pooled.append(summed / (counts if mode == "mean" else np.sqrt(counts)))
         elif mode == "weightedmean":
-            positions = torch.arange(1, seq_len + 1, dtype=token_embeddings.dtype)
-            left_padding = attention_mask.to(torch.int32).argmax(dim=1).to(token_embeddings.dtype)
-            weights = positions.view(1, -1, 1) - left_padding.view(-1, 1, 1)
-            weighted = mask * weights
-            summed = (token_embeddings * weighted).sum(dim=1)
-            pooled.append(summed / torch.clamp(weighted.sum(dim=1), min=1e-9))
+            positions = np.arange(1, seq_len + 1, dtype=dtype)
+            left_padding = attention_mask.argmax(axis=1).astype(dtype)
+            weighted = mask * (positions[None, :] - left_padding[:, None])
+            summed = np.matmul(weighted[:, None, :], token_embeddings)[:, 0, :]
+            total = np.maximum(weighted.sum(axis=1, keepdims=True), dtype.type(1e-9))
+            pooled.append(summed / total)
         elif mode == "lasttoken":
-            values, from_end = attention_mask.flip(1).max(dim=1)
-            from_end = torch.where(values == 0, torch.full_like(from_end, seq_len - 1), from_end)
-            index = (seq_len - from_end - 1).view(-1, 1, 1).expand(-1, 1, hidden)
-            pooled.append(torch.gather(token_embeddings * mask, 1, index).squeeze(1))
-    return torch.cat(pooled, dim=-1)
+            # The last real token; a row without one gives zeros (its mask is 0 everywhere).
+            from_end = attention_mask[:, ::-1].argmax(axis=1)
+            last = seq_len - from_end - 1
+            pooled.append(token_embeddings[rows, last] * mask[rows, last][:, None])
+    return np.concatenate(pooled, axis=-1)

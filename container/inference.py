@@ -29,6 +29,7 @@ from sentence_embedding.encoder import EmbeddingModel, deployment_prompt_name, e
 from sentence_embedding.engines import load_engine
 from sentence_embedding.environment import read_environment
 from sentence_embedding.model_files import read_settings
+from sentence_embedding.tokenization import BatchTokenizer
 from transformers import AutoTokenizer
 
 from facts.embedding_api import (
@@ -129,6 +130,7 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     loaded = EmbeddingModel(
         model_id=_model_id(model_dir, engine.name_or_path, environment.model_id),
         tokenizer=tokenizer,
+        batch_tokenizer=BatchTokenizer(tokenizer, max_length),
         engine=engine,
         settings=settings,
         dimensions=dense[-1].out_features if dense else pooled_dimensions,

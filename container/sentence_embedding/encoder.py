@@ -20,7 +20,7 @@ from facts.sentence_modules import PROMPTS_FILE, ModelFilesError
 from .batches import length_runs
 from .cut import cut_texts
 from .dense import apply_dense
-from .environment import ContainerSettings, read_environment
+from .environment import ContainerSettings
 from .model_files import EmbeddingSettings
 from .pooling import pool
 from .tokenization import BatchTokenizer
@@ -55,6 +55,8 @@ class EmbeddingModel:
     batch_tokenizer: BatchTokenizer  # the same tokenizer's backend, for the forward passes
     engine: Any  # TorchEngine or another engine with `token_embeddings(features)`
     settings: EmbeddingSettings
+    # The container's settings, read once by model_fn: a container's environment is fixed.
+    environment: ContainerSettings
     dimensions: int
     dense: tuple[Any, ...] = ()
     # The stack's default prompt name, else the model's own default (sentence-transformers').
@@ -62,7 +64,7 @@ class EmbeddingModel:
 
     def max_texts_per_request(self, dimensions: int, encoding_format: str) -> int:
         """The batch limit, also bounded so the response fits the platform's response limit."""
-        environment = read_environment()
+        environment = self.environment
         by_response = max_vectors(dimensions, encoding_format, environment.response_limit_bytes)
         return max(1, min(environment.max_batch_size, by_response))
 
@@ -101,7 +103,7 @@ class EmbeddingModel:
                 f"{options.encoding_format} is {limit} ({other}: "
                 f"{self.max_texts_per_request(dimensions, other)}), set by "
                 f"{MAX_BATCH_SIZE_VARIABLE} and the "
-                f"{read_environment().response_limit_bytes}-byte response limit: "
+                f"{self.environment.response_limit_bytes}-byte response limit: "
                 "send smaller batches",
                 status=413,
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,10 @@ def test_batch_limit_shrinks_so_the_response_fits_4_mb_for_wide_models(loaded):
 
 def test_batch_limit_follows_the_environment(loaded, monkeypatch):
     monkeypatch.setenv("EMBEDDING_MAX_BATCH_SIZE", "3")
-    assert loaded.max_texts_per_request(DIMENSIONS, "base64") == 3
+    # The settings are read once, when the model loads (a container's environment is fixed).
+    assert loaded.max_texts_per_request(DIMENSIONS, "base64") > 3
+    in_this_environment = replace(loaded, environment=environment.read_environment())
+    assert in_this_environment.max_texts_per_request(DIMENSIONS, "base64") == 3
 
 
 def test_invalid_batch_limit_in_the_environment_fails_the_load(inference, monkeypatch):

@@ -359,31 +359,43 @@ def _loadavg() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+def container_threads() -> int:
+    """The intra-op threads the container would size its engine to on this machine."""
+    sys.path.insert(0, str(REPO_ROOT / "container"))
+    from sentence_embedding.environment import read_environment
+
+    return read_environment().intra_op_threads()
+
+
+def machine_description(threads: int, runtime: dict) -> dict:
+    """The machine, the graph and the load before a run, as every results file states them."""
+    return {
+        "cpus": os.cpu_count(),
+        "threads": threads,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "graph": runtime["graph"],
+        "loadavg_before": _loadavg(),
+    }
+
+
 def run(results_dir: Path) -> Path:
     """Every engine, ROUNDS times interleaved; write inference.json and inference.md."""
     import sentence_transformers
     import torch
     import transformers
 
-    sys.path.insert(0, str(REPO_ROOT / "container"))
-    from sentence_embedding.environment import read_environment
-
     results_dir.mkdir(parents=True, exist_ok=True)
-    threads = read_environment().intra_op_threads()
+    threads = container_threads()
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as scratch:
         model_dir, runtime = prepare_model_dir(Path(scratch))
         sizes = archive_sizes(model_dir)
         machine = {
-            "cpus": os.cpu_count(),
-            "threads": threads,
-            "platform": platform.platform(),
-            "python": platform.python_version(),
+            **machine_description(threads, runtime),
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "sentence_transformers": sentence_transformers.__version__,
             "onnxruntime": runtime["onnxruntime"],
-            "graph": runtime["graph"],
-            "loadavg_before": _loadavg(),
         }
         thread_counts = sorted({1, threads})
         measured: dict[tuple[str, int], list[dict]] = {

@@ -22,22 +22,25 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_inference import REPO_ROOT, _loadavg, prepare_model_dir
-from benchmarks.interleaved import run_child
+from benchmarks.bench_inference import (
+    REPO_ROOT,
+    _loadavg,
+    container_threads,
+    machine_description,
+    prepare_model_dir,
+)
+from benchmarks.interleaved import SENTENCES_PER_PASS, run_child, workload_texts
 
 # The last commit before the per-request overhead was cut (issue 23, part 1).
 BASELINE_REF = "c4addad"
 ROUNDS = int(os.environ.get("BENCH_OVERHEAD_ROUNDS", "3"))
 PASSES = int(os.environ.get("BENCH_OVERHEAD_PASSES", "5"))
-SENTENCES = 128
 STEPS = ("json_in", "tokenizer", "feeds", "session_run", "rest_of_predict", "json_out")
 STEP_NAMES = {
     "json_in": "JSON in (input_fn)",
@@ -48,10 +51,12 @@ STEP_NAMES = {
     "json_out": "JSON out (output_fn)",
 }
 
-# Runs in the child: argv = code dir, model dir, passes, sentences. Prints µs per request.
+# Runs in the child: argv = code dir, model dir, passes, texts (JSON). Prints µs per request.
 _CHILD = r"""
 import json, os, statistics, sys, time
-code_dir, model_dir, passes, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+code_dir, model_dir, passes = sys.argv[1], sys.argv[2], int(sys.argv[3])
+texts = json.loads(sys.argv[4])
+count = len(texts)
 os.environ["EMBEDDING_ENGINE"] = "onnx"
 sys.path.insert(0, code_dir)
 import inference
@@ -81,12 +86,6 @@ if batch_tokenizer is not None:
 input_fn = timed("json_in", inference.input_fn)
 predict_fn = timed("predict", inference.predict_fn)
 output_fn = timed("json_out", inference.output_fn)
-words = ("the quick brown fox jumps over a lazy dog while an embedding model turns each "
-         "sentence into one vector that search and clustering can compare").split()
-def sentence(i):
-    turn = (i * 7) % len(words)
-    return " ".join(words[turn:] + words[:turn])[: 40 + (i * 37) % 160]
-texts = [sentence(i) for i in range(count)]
 def request(batch):
     body = json.dumps({"inputs": batch})
     return output_fn(predict_fn(input_fn(body, "application/json"), model), "application/json")
@@ -152,7 +151,7 @@ def _markdown(document: dict) -> str:
         "",
         f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}, "
         f"{machine['threads']} intra-op threads (the container's). Model: all-MiniLM-L6-v2, "
-        f"{machine['graph']}. {SENTENCES} short sentences (40 to 141 characters, 8 to 31 "
+        f"{machine['graph']}. {SENTENCES_PER_PASS} short sentences (40 to 141 characters, 8 to 31 "
         "tokens) per pass, at batch 1 and 32, through input_fn → predict_fn → output_fn with "
         "JSON in and out.",
         "",
@@ -197,28 +196,19 @@ def _markdown(document: dict) -> str:
 
 def run(results_dir: Path) -> Path:
     """Both versions, ROUNDS times alternated; write overhead.json and overhead.md."""
-    sys.path.insert(0, str(REPO_ROOT / "container"))
-    from sentence_embedding.environment import read_environment
-
     results_dir.mkdir(parents=True, exist_ok=True)
-    threads = read_environment().intra_op_threads()
+    threads = container_threads()
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as scratch:
         model_dir, runtime = prepare_model_dir(Path(scratch))
         codes = {"after": model_dir / "code"}
         if baseline_code(model_dir / "code", Path(scratch) / "baseline-code"):
             codes = {"before": Path(scratch) / "baseline-code", **codes}
-        machine = {
-            "cpus": os.cpu_count(),
-            "threads": threads,
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "graph": runtime["graph"],
-            "loadavg_before": _loadavg(),
-        }
+        machine = machine_description(threads, runtime)
+        texts = workload_texts("sentences")
         rounds: dict[str, list[dict]] = {version: [] for version in codes}
         for _ in range(ROUNDS):
             for version, code in codes.items():
-                arguments = [str(code), str(model_dir), str(PASSES), str(SENTENCES)]
+                arguments = [str(code), str(model_dir), str(PASSES), json.dumps(texts)]
                 rounds[version].append(run_child(_CHILD, arguments, threads, version))
         machine["loadavg_after"] = _loadavg()
     figures = {}

@@ -36,13 +36,14 @@ REFERENCE = "sentence-transformers"
 INT8_ROWS = ("onnx int8", "fastembed int8")
 OURS = ("torch", "onnx", "onnx int8")
 
-# argv: fp32 model dir, int8 model dir, peers dir, threads, passes, texts per pass, shortest
-# characters, length spread, word-list repeats, check texts (JSON).
+# argv: fp32 model dir, int8 model dir, peers dir, threads, passes, the pass's texts (JSON),
+# check texts (JSON).
 _CHILD = r"""
 import json, os, sys, time
 model_dir, int8_dir, peers_dir = sys.argv[1:4]
-threads, repeats, count, shortest, spread, repeat = (int(value) for value in sys.argv[4:10])
-check = json.loads(sys.argv[10])
+threads, repeats = int(sys.argv[4]), int(sys.argv[5])
+texts, check = json.loads(sys.argv[6]), json.loads(sys.argv[7])
+count = len(texts)
 sys.path.append(peers_dir)  # after the venv's own packages: the venv wins every clash
 import torch
 torch.set_num_threads(threads)
@@ -104,12 +105,6 @@ except Exception as error:
     missing["sentence-transformers onnx"] = f"{type(error).__name__}: {error}"[:300]
 for engine, encode in encoders.items():
     vectors.setdefault(engine, as_lists(encode))
-words = ("the quick brown fox jumps over a lazy dog while an embedding model turns each "
-         "sentence into one vector that search and clustering can compare").split()
-def sentence(i):
-    turn = (i * 7) % len(words)
-    return " ".join((words[turn:] + words[:turn]) * repeat)[: shortest + (i * 37) % spread]
-texts = [sentence(i) for i in range(count)]
 passes = {engine: {} for engine in encoders}
 for batch in (1, 32):
     for engine, encode in encoders.items():
@@ -147,10 +142,24 @@ def interleaved(
     model_dir: Path, int8_dir: Path, threads: int, workload: str, check_texts: list[str]
 ) -> dict:
     """Each engine's and peer's passes on `workload`, alternated in one process; their vectors."""
-    shortest, spread, repeat, count = WORKLOADS[workload]
     arguments = [str(model_dir), str(int8_dir), str(PEERS_DIR), str(threads)]
-    arguments += [str(INTERLEAVED_PASSES), str(count), str(shortest), str(spread), str(repeat)]
+    arguments += [str(INTERLEAVED_PASSES), json.dumps(workload_texts(workload))]
     return run_child(_CHILD, [*arguments, json.dumps(check_texts)], threads, workload)
+
+
+def workload_texts(workload: str) -> list[str]:
+    """The texts of one pass of `workload`: rotations of one word list, of spread lengths."""
+    shortest, spread, repeat, count = WORKLOADS[workload]
+    words = (
+        "the quick brown fox jumps over a lazy dog while an embedding model turns each "
+        "sentence into one vector that search and clustering can compare"
+    ).split()
+    texts = []
+    for index in range(count):
+        turn = (index * 7) % len(words)
+        rotated = " ".join((words[turn:] + words[:turn]) * repeat)
+        texts.append(rotated[: shortest + (index * 37) % spread])
+    return texts
 
 
 def run_child(script: str, arguments: list[str], threads: int, what: str) -> dict:

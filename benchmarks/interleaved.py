@@ -39,7 +39,7 @@ OURS = ("torch", "onnx", "onnx int8")
 # argv: fp32 model dir, int8 model dir, peers dir, threads, passes, the pass's texts (JSON),
 # check texts (JSON).
 _CHILD = r"""
-import json, os, sys, time
+import json, os, re, sys, time
 model_dir, int8_dir, peers_dir = sys.argv[1:4]
 threads, repeats = int(sys.argv[4]), int(sys.argv[5])
 texts, check = json.loads(sys.argv[6]), json.loads(sys.argv[7])
@@ -86,7 +86,7 @@ try:
         encoders[name] = (lambda e: lambda texts: list(e.embed(texts, batch_size=32)))(embedder)
     versions["fastembed"] = fastembed.__version__
 except Exception as error:  # not installed, or does not import beside this venv
-    missing["fastembed"] = f"{type(error).__name__}: {error}"[:300]
+    missing["fastembed"] = re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")[:300]
 try:
     import onnxruntime
     options = onnxruntime.SessionOptions()
@@ -102,7 +102,8 @@ try:
     import optimum.version
     versions["optimum"] = optimum.version.__version__
 except Exception as error:
-    missing["sentence-transformers onnx"] = f"{type(error).__name__}: {error}"[:300]
+    reason = re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")  # no local paths
+    missing["sentence-transformers onnx"] = reason[:300]
 for engine, encode in encoders.items():
     vectors.setdefault(engine, as_lists(encode))
 passes = {engine: {} for engine in encoders}

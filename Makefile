@@ -49,7 +49,10 @@ down:
 promote: venv
 	$(PY) scripts/promote.py --from $(FROM) --to $(TO)
 
+# The peers of the inference benchmark go into .build/peers (the venv is left as it is); without
+# an index the benchmark reports them missing and goes on.
 bench: venv wheels dlc-env
+	-$(PY) -m benchmarks.peers
 	$(PY) -m benchmarks
 
 # Cold start and worker memory under the DLC's own model server (benchmarks/results/cold_start.md).

@@ -14,11 +14,16 @@ serverless sizes; also the figure least disturbed by other work on a shared mach
   through the DLC's path (input_fn → predict_fn → output_fn, JSON in and out) for inference.py,
   through `encode(..., normalize_embeddings=True)` for the reference,
 - peak RSS (VmHWM), and the vectors of a fixed set of texts (cosine against the reference's).
-Throughput and its ratios come from one process per thread count that loads the three engines
-and alternates their passes (`interleaved`): sent/s is the median pass, and each ratio compares a
-pass with the reference's pass run right after it, so neighbours are compared while other work on
-the shared machine makes rates swing. Import, load and peak RSS come from a fresh process per
-engine, best (lowest) of ROUNDS rounds, RSS the median.
+Throughput and its ratios come from one process per thread count and workload that loads every
+engine and peer and alternates their passes (interleaved.py: also `onnx int8`, the int8 graph
+loader/graph_quantization.py makes from the fused one, and the peers of benchmarks/peers.py,
+fastembed on both graphs and sentence-transformers' ONNX backend, each reported missing with the
+reason when it cannot run): sent/s is the median pass, and each ratio compares a pass with the
+reference's pass run right after it, so neighbours are compared while other work on the shared
+machine makes rates swing. Quality: fp32 rows against sentence-transformers, int8 rows against
+the fp32 graph, on texts within the model's limit; a text past it is reported apart.
+Import, load and peak RSS come from a fresh process per engine, best (lowest) of ROUNDS
+rounds, RSS the median.
 Also written: the archive's content size for each engine (the loader's archives are stored, not
 compressed, so this is their size within the tar headers) and the vendored runtime per Python.
 Results: benchmarks/results/inference.{json,md}.
@@ -41,18 +46,21 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from benchmarks.inference_report import header, passage_table, sentence_table, verdict
+from benchmarks.interleaved import (
+    INT8_ROWS,
+    OURS,
+    REFERENCE,
+    SENTENCES_PER_PASS,
+    WORKLOADS,
+    int8_model_dir,
+    interleaved,
+    run_child,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REPEATS = int(os.environ.get("BENCH_INFERENCE_REPEATS", "3"))
 ROUNDS = int(os.environ.get("BENCH_INFERENCE_ROUNDS", "2"))
-INTERLEAVED_PASSES = int(os.environ.get("BENCH_INFERENCE_PASSES", "7"))
-SENTENCES_PER_PASS = int(os.environ.get("BENCH_INFERENCE_SENTENCES", "128"))
-# The texts of the interleaved throughput passes: (shortest characters, length spread, times the
-# word list repeats, texts per pass). Short sentences (8-31 tokens), as a search query or a title;
-# passages (about 40-240 tokens), as the chunks of a document a retrieval index holds.
-WORKLOADS = {
-    "sentences": (40, 160, 1, SENTENCES_PER_PASS),
-    "passages": (200, 1000, 20, int(os.environ.get("BENCH_INFERENCE_PASSAGES", "64"))),
-}
 ENGINES = ("torch", "onnx", "sentence-transformers")
 BATCH_SIZES = (1, 32)
 # A graph of all-MiniLM-L6-v2 to run instead of the export made here, e.g. the Hub's
@@ -64,13 +72,16 @@ EXPORT_DESCRIPTION = (
     "ONNX export by scripts/export_onnx.py (torch.onnx.export, TorchScript exporter, opset 17, "
     "fp32, eager attention)"
 )
+# Texts within the model's 256-token limit (the quality columns), and one past it, which
+# truncation must cut where the model's limit says (fastembed cuts at tokenizer_config's 512).
 CHECK_TEXTS = [
     "A man is eating food.",
     "The girl is carrying a baby.",
     "Ein Mann isst Essen.",
     "short",
-    "word " * 400,
+    "Search engines turn each passage of a document into one vector, and a query into another.",
 ]
+PAST_LIMIT_TEXT = "word " * 400
 
 # Runs in the child process: argv = engine, model dir, threads, repeats, sentences per pass.
 _CHILD = r"""
@@ -136,88 +147,6 @@ print(json.dumps({
     "vectors": vectors(check),
 }))
 """
-
-# Runs in one child process: argv = model dir, threads, repeats, texts per pass, and the
-# workload's shortest characters, length spread and word-list repeats. All three
-# engines loaded side by side, their passes alternated, so that each ratio compares passes run
-# moments apart: on a machine shared with other work, the ratio of neighbours holds when the
-# rates themselves swing.
-_INTERLEAVED_CHILD = r"""
-import json, os, statistics, sys, time
-model_dir = sys.argv[1]
-threads, repeats, count, shortest, spread, repeat = (int(value) for value in sys.argv[2:8])
-import torch
-torch.set_num_threads(threads)
-from sentence_transformers import SentenceTransformer
-sys.path.insert(0, os.path.join(model_dir, "code"))
-import inference
-def through_inference(model):
-    def encode(texts):
-        body = json.dumps({"inputs": texts})
-        request = inference.input_fn(body, "application/json")
-        return inference.output_fn(inference.predict_fn(request, model), "application/json")
-    return encode
-encoders = {}
-# torch's pool as each engine's own process has it: model_fn sizes it (one thread beside ONNX
-# Runtime), and it is set again before each engine's passes.
-torch_threads = {"sentence-transformers": threads}
-for engine in ("torch", "onnx"):
-    os.environ["EMBEDDING_ENGINE"] = engine
-    encoders[engine] = through_inference(inference.model_fn(model_dir))
-    torch_threads[engine] = torch.get_num_threads()
-torch.set_num_threads(threads)
-reference = SentenceTransformer(model_dir, device="cpu")
-encoders["sentence-transformers"] = lambda texts: reference.encode(
-    texts, batch_size=32, normalize_embeddings=True
-)
-assert torch_threads["torch"] == threads, torch_threads
-words = ("the quick brown fox jumps over a lazy dog while an embedding model turns each "
-         "sentence into one vector that search and clustering can compare").split()
-def sentence(i):
-    turn = (i * 7) % len(words)
-    return " ".join((words[turn:] + words[:turn]) * repeat)[: shortest + (i * 37) % spread]
-texts = [sentence(i) for i in range(count)]
-passes = {engine: {} for engine in encoders}
-for batch in (1, 32):
-    for engine, encode in encoders.items():
-        torch.set_num_threads(torch_threads[engine])
-        encode(texts[:batch])  # warm-up
-    for engine in encoders:
-        passes[engine][str(batch)] = []
-    for _ in range(repeats):
-        for engine, encode in encoders.items():
-            torch.set_num_threads(torch_threads[engine])
-            t0 = time.perf_counter()
-            for start in range(0, count, batch):
-                encode(texts[start:start + batch])
-            passes[engine][str(batch)].append(count / (time.perf_counter() - t0))
-print(json.dumps(passes))
-"""
-
-
-def interleaved(model_dir: Path, threads: int, workload: str = "sentences") -> dict:
-    """Texts/second of each engine's passes on `workload`, passes alternated in one process."""
-    shortest, spread, repeat, count = WORKLOADS[workload]
-    arguments = [str(model_dir), str(threads), str(INTERLEAVED_PASSES), str(count)]
-    arguments += [str(shortest), str(spread), str(repeat)]
-    return _run_child(_INTERLEAVED_CHILD, arguments, threads, f"{workload} ×{threads}")
-
-
-def _run_child(script: str, arguments: list[str], threads: int, what: str) -> dict:
-    """Run `script` in a fresh Python with the container's thread setting; its last JSON line."""
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "EMBEDDING_NUM_THREADS": str(threads)}
-    env.pop("PYTHONPATH", None)
-    completed = subprocess.run(
-        [sys.executable, "-c", script, *arguments],
-        cwd=tempfile.gettempdir(),  # not the project: nothing shadows the archive's code/
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{what} failed:\n{completed.stderr}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def prepare_model_dir(work: Path) -> tuple[Path, dict]:
@@ -302,7 +231,7 @@ def archive_sizes(model_dir: Path) -> dict:
 def measure(engine: str, model_dir: Path, threads: int) -> dict:
     """One fresh process: its own imports, model load and thread pool."""
     arguments = [engine, str(model_dir), str(threads), str(REPEATS), str(SENTENCES_PER_PASS)]
-    return _run_child(_CHILD, [*arguments, json.dumps(CHECK_TEXTS)], threads, engine)
+    return run_child(_CHILD, [*arguments, json.dumps(CHECK_TEXTS)], threads, engine)
 
 
 def min_cosine(ours: list[list[float]], theirs: list[list[float]]) -> float:
@@ -356,59 +285,9 @@ def best_of(rounds: list[dict]) -> dict:
 
 
 def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
-    lines = [
-        "# Inference benchmark: code/inference.py (torch, onnx) vs SentenceTransformer.encode",
-        "",
-        f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}, "
-        f"torch {machine['torch']}, transformers {machine['transformers']}, "
-        f"sentence-transformers {machine['sentence_transformers']}, onnxruntime "
-        f"{machine['onnxruntime']} (vendored in code/). Model: all-MiniLM-L6-v2 (mean pooling), "
-        f"{machine['graph']}. The container sizes its intra-op threads to "
-        f"{machine['threads']} here (one per "
-        "vCPU; with the ONNX engine these are ONNX Runtime's, and torch keeps one thread).",
-        "",
-        "Throughput: the three engines loaded in one process and their passes alternated "
-        f"({INTERLEAVED_PASSES} passes each, {WORKLOADS['sentences'][3]} sentences or "
-        f"{WORKLOADS['passages'][3]} passages per pass); sent/s is the median pass, × ST the "
-        "median of each "
-        "pass against the reference pass run right after it, so that a ratio compares neighbours "
-        "even while other work on this shared machine makes the rates swing. Import + load and "
-        f"peak RSS: a fresh process per engine, best (lowest) of {ROUNDS} rounds and median.",
-        "",
-        f"Load average before / after: {machine['loadavg_before']} / {machine['loadavg_after']}.",
-        "",
-        "Short sentences (40 to 141 characters, 8 to 31 tokens):",
-        "",
-        "| engine | threads | import+load s | sent/s batch 1 | × ST | sent/s batch 32 | × ST "
-        "| peak RSS MB | min cosine vs ST |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        rates, ratios = row["sentences"]["texts_per_s"], row["sentences"]["ratio_vs_st"]
-        lines.append(
-            f"| {row['engine']} | {row['threads']} | {row['import_load_s']:.2f} | {rates['1']:.1f} "
-            f"| {ratios['1']:.2f} | {rates['32']:.1f} | {ratios['32']:.2f} "
-            f"| {row['peak_rss_mb']:.0f} | {row['min_cosine_vs_st']:.7f} |"
-        )
-    lines += [
-        "",
-        "Passages (200 to 1,199 characters, about 40 to 240 tokens):",
-        "",
-        "| engine | threads | passages/s batch 1 | × ST | passages/s batch 32 | × ST "
-        "| × ST per pass, batch 1 / 32 |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        passages = row["passages"]
-        rates, ratios = passages["texts_per_s"], passages["ratio_vs_st"]
-        spread = " / ".join(
-            f"{min(values):.2f}–{max(values):.2f}"
-            for values in passages["pass_ratios_vs_st"].values()
-        )
-        lines.append(
-            f"| {row['engine']} | {row['threads']} | {rates['1']:.1f} | {ratios['1']:.2f} "
-            f"| {rates['32']:.1f} | {ratios['32']:.2f} | {spread} |"
-        )
+    lines = header(machine, ROUNDS) + sentence_table(rows) + passage_table(rows)
+    lines += verdict(rows, machine["threads"])
+    fresh = [row for row in rows if "round_rates" in row]
     content = sizes["archive_content_bytes"]
     growth = content["onnx"] - content["torch"]
     lines += [
@@ -417,7 +296,7 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         + "; ".join(
             f"{row['engine']} ×{row['threads']} "
             + ", ".join(f"{r['1']:.0f}/{r['32']:.0f}" for r in row["round_rates"])
-            for row in rows
+            for row in fresh
         )
         + ".",
         "",
@@ -440,7 +319,8 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
         "",
         "Load time is the cold-start proxy (files in the page cache; a real cold start also pays",
         "the archive's download). inference.py is timed through input_fn → predict_fn →",
-        "output_fn, i.e. including JSON encoding; the reference returns numpy arrays.",
+        "output_fn, i.e. including JSON encoding; the reference and the peers return numpy",
+        "arrays.",
         "",
         "The sentences are 40 to 141 characters (8 to 31 tokens), so a batch of 32 padded to its",
         "longest is about a fifth padding. inference.py runs such a batch as forward passes of",
@@ -460,8 +340,43 @@ def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _row(engine: str, count: int, rounds: list[dict] | None, alternated: dict) -> dict:
+    """One engine's figures at `count` threads: rates, ratios, quality, fresh-process extras."""
+    row = {"engine": engine, "threads": count, **(best_of(rounds) if rounds else {})}
+    for workload in WORKLOADS:
+        passes = alternated[workload, count]["passes"]
+        row[workload] = median_rates(passes[engine], passes[REFERENCE])
+    vectors = alternated["sentences", count]["vectors"]
+    row["quality_reference"] = "onnx (fp32 graph)" if engine in INT8_ROWS else REFERENCE
+    against = vectors["onnx" if engine in INT8_ROWS else REFERENCE]
+    row["min_cosine"] = min_cosine(vectors[engine][:-1], against[:-1])
+    row["past_limit_cosine"] = min_cosine(vectors[engine][-1:], vectors[REFERENCE][-1:])
+    row["ours"] = engine in OURS
+    return row
+
+
 def _loadavg() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def container_threads() -> int:
+    """The intra-op threads the container would size its engine to on this machine."""
+    sys.path.insert(0, str(REPO_ROOT / "container"))
+    from sentence_embedding.environment import read_environment
+
+    return read_environment().intra_op_threads()
+
+
+def machine_description(threads: int, runtime: dict) -> dict:
+    """The machine, the graph and the load before a run, as every results file states them."""
+    return {
+        "cpus": os.cpu_count(),
+        "threads": threads,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "graph": runtime["graph"],
+        "loadavg_before": _loadavg(),
+    }
 
 
 def run(results_dir: Path) -> Path:
@@ -470,25 +385,17 @@ def run(results_dir: Path) -> Path:
     import torch
     import transformers
 
-    sys.path.insert(0, str(REPO_ROOT / "container"))
-    from sentence_embedding.environment import read_environment
-
     results_dir.mkdir(parents=True, exist_ok=True)
-    threads = read_environment().intra_op_threads()
+    threads = container_threads()
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as scratch:
         model_dir, runtime = prepare_model_dir(Path(scratch))
         sizes = archive_sizes(model_dir)
         machine = {
-            "cpus": os.cpu_count(),
-            "threads": threads,
-            "platform": platform.platform(),
-            "python": platform.python_version(),
+            **machine_description(threads, runtime),
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "sentence_transformers": sentence_transformers.__version__,
             "onnxruntime": runtime["onnxruntime"],
-            "graph": runtime["graph"],
-            "loadavg_before": _loadavg(),
         }
         thread_counts = sorted({1, threads})
         measured: dict[tuple[str, int], list[dict]] = {
@@ -505,23 +412,21 @@ def run(results_dir: Path) -> Path:
                     f"{result['import_s'] + result['load_s']:.2f} s",
                     file=sys.stderr,
                 )
+        int8_dir = int8_model_dir(model_dir, Path(scratch))
+        check = [*CHECK_TEXTS, PAST_LIMIT_TEXT]
         alternated = {
-            (workload, count): interleaved(model_dir, count, workload)
+            (workload, count): interleaved(model_dir, int8_dir, count, workload, check)
             for workload in WORKLOADS
             for count in thread_counts
         }
         machine["loadavg_after"] = _loadavg()
-        rows = []
-        for engine, count in measured:
-            reference_rounds = measured["sentence-transformers", count]
-            row = {"engine": engine, "threads": count, **best_of(measured[engine, count])}
-            for workload in WORKLOADS:
-                passes = alternated[workload, count]
-                row[workload] = median_rates(passes[engine], passes["sentence-transformers"])
-            row["min_cosine_vs_st"] = min_cosine(
-                measured[engine, count][0]["vectors"], reference_rounds[0]["vectors"]
-            )
-            rows.append(row)
+        first = alternated["sentences", thread_counts[0]]
+        machine["peers"], machine["missing_peers"] = first["versions"], first["missing"]
+        rows = [
+            _row(engine, count, measured.get((engine, count)), alternated)
+            for count in thread_counts
+            for engine in alternated["sentences", count]["passes"]
+        ]
     path = results_dir / "inference.json"
     document = {"machine": machine, "results": rows, "sizes": sizes}
     path.write_text(json.dumps(document, indent=2) + "\n")

@@ -27,8 +27,9 @@ from typing import Any, TypeVar
 from sentence_embedding.dense import load_dense_modules
 from sentence_embedding.encoder import EmbeddingModel, deployment_prompt_name, effective_max_length
 from sentence_embedding.engines import load_engine
-from sentence_embedding.environment import read_environment
+from sentence_embedding.environment import read_environment, request_limit_bytes
 from sentence_embedding.model_files import read_settings
+from sentence_embedding.tokenization import BatchTokenizer
 from transformers import AutoTokenizer
 
 from facts.embedding_api import (
@@ -129,8 +130,10 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     loaded = EmbeddingModel(
         model_id=_model_id(model_dir, engine.name_or_path, environment.model_id),
         tokenizer=tokenizer,
+        batch_tokenizer=BatchTokenizer(tokenizer, max_length),
         engine=engine,
         settings=settings,
+        environment=environment,
         dimensions=dense[-1].out_features if dense else pooled_dimensions,
         dense=dense,
         default_prompt_name=default_prompt_name,
@@ -161,7 +164,7 @@ def input_fn(input_data: Any, content_type: str | None, context: Any = None) -> 
         if isinstance(input_data, str)
         else bytes(input_data)
     )
-    limit = read_environment().request_limit_bytes
+    limit = request_limit_bytes()
     return parse_body(raw, _media_type(content_type) or JSON_CONTENT_TYPE, limit)
 
 
@@ -177,7 +180,7 @@ def info(model: EmbeddingModel) -> dict[str, Any]:
         "normalize": model.settings.normalize,
         "prompts": model.settings.prompts,
         "default_prompt_name": model.default_prompt_name,
-        "max_request_bytes": read_environment().request_limit_bytes,
+        "max_request_bytes": request_limit_bytes(),
         "max_texts_per_request": {
             encoding: model.max_texts_per_request(model.dimensions, encoding)
             for encoding in ("float", "base64")

@@ -11,7 +11,7 @@ A pass also holds at most MAX_ATTENTION_CELLS of attention, so long texts go a f
 
 from __future__ import annotations
 
-import torch
+import numpy as np
 
 # What one more forward pass costs, counted in padded tokens: its fixed overhead (on a model as
 # small as all-MiniLM-L6-v2, mostly reading the weights once more: about 12-16 tokens' worth on
@@ -25,7 +25,7 @@ MAX_ATTENTION_CELLS = 32 * 512 * 512
 
 
 def length_runs(
-    attention_mask: torch.Tensor, padding_side: str = "right", run_cost: int = RUN_COST_TOKENS
+    attention_mask: np.ndarray, padding_side: str = "right", run_cost: int = RUN_COST_TOKENS
 ) -> list[tuple[list[int], int]]:
     """(row indices, padded length) per forward pass; the whole batch when splitting saves nothing.
 
@@ -33,7 +33,7 @@ def length_runs(
     dynamic programming over the sorted lengths).
     """
     rows, width = attention_mask.shape
-    lengths = attention_mask.sum(dim=1).tolist()
+    lengths = attention_mask.sum(axis=1).tolist()
     if padding_side != "right" or rows < 2:
         return within_attention_budget([(list(range(rows)), width)])
     order = sorted(range(rows), key=lambda row: -lengths[row])

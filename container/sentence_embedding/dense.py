@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import torch
 
 from facts.sentence_modules import DENSE_WEIGHTS, ModelFilesError
@@ -183,3 +184,12 @@ def load_dense_modules(
         layers.append(layer)
         width = layer.out_features
     return tuple(layers)
+
+
+def apply_dense(layers: tuple[DenseLayer, ...], pooled: np.ndarray) -> np.ndarray:
+    """The pooled vectors through the Dense chain (torch shares their memory both ways)."""
+    with torch.inference_mode():
+        vectors = torch.from_numpy(pooled)
+        for layer in layers:
+            vectors = layer(vectors)
+        return vectors.numpy()

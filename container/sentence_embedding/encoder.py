@@ -7,11 +7,11 @@ normalize_embeddings=…)`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
+import numpy as np
 
 from facts.embedding_api import EmbeddingOptions, InputError, max_vectors
 from facts.sagemaker_endpoints import DEFAULT_PROMPT_VARIABLE, MAX_BATCH_SIZE_VARIABLE
@@ -19,14 +19,18 @@ from facts.sentence_modules import PROMPTS_FILE, ModelFilesError
 
 from .batches import length_runs
 from .cut import cut_texts
-from .environment import ContainerSettings, read_environment
+from .dense import apply_dense
+from .environment import ContainerSettings
 from .model_files import EmbeddingSettings
 from .pooling import pool
+from .tokenization import BatchTokenizer
 
 # Texts run through the transformer this many at a time, longest first (as sentence-transformers
 # does), so one long text does not pad a whole large request; within a batch, texts of similar
 # length share a forward pass (batches.py), so short ones are not padded to the longest.
 ENCODE_BATCH_SIZE = 32
+# The least norm a vector is divided by, as torch.nn.functional.normalize (sentence-transformers').
+NORM_EPSILON = 1e-12
 
 
 def deployment_prompt_name(
@@ -47,9 +51,12 @@ class EmbeddingModel:
     """The loaded model, what `model_fn` returns and `predict_fn` receives."""
 
     model_id: str
-    tokenizer: Any
+    tokenizer: Any  # transformers' tokenizer: offsets (cut.py), length checks, special ids
+    batch_tokenizer: BatchTokenizer  # the same tokenizer's backend, for the forward passes
     engine: Any  # TorchEngine or another engine with `token_embeddings(features)`
     settings: EmbeddingSettings
+    # The container's settings, read once by model_fn: a container's environment is fixed.
+    environment: ContainerSettings
     dimensions: int
     dense: tuple[Any, ...] = ()
     # The stack's default prompt name, else the model's own default (sentence-transformers').
@@ -57,7 +64,7 @@ class EmbeddingModel:
 
     def max_texts_per_request(self, dimensions: int, encoding_format: str) -> int:
         """The batch limit, also bounded so the response fits the platform's response limit."""
-        environment = read_environment()
+        environment = self.environment
         by_response = max_vectors(dimensions, encoding_format, environment.response_limit_bytes)
         return max(1, min(environment.max_batch_size, by_response))
 
@@ -96,62 +103,48 @@ class EmbeddingModel:
                 f"{options.encoding_format} is {limit} ({other}: "
                 f"{self.max_texts_per_request(dimensions, other)}), set by "
                 f"{MAX_BATCH_SIZE_VARIABLE} and the "
-                f"{read_environment().response_limit_bytes}-byte response limit: "
+                f"{self.environment.response_limit_bytes}-byte response limit: "
                 "send smaller batches",
                 status=413,
             )
 
-    def embed(self, texts: Sequence[str], options: EmbeddingOptions) -> tuple[torch.Tensor, int]:
+    def embed(self, texts: Sequence[str], options: EmbeddingOptions) -> tuple[np.ndarray, int]:
         """(float32 vectors in request order, tokens read) for `texts`."""
         dimensions = self.output_dimensions(options)
         prompt = self.prompt_for(options)
         inputs = self._prepared(texts, prompt)
-        tokenizer = self.tokenizer
         settings = self.settings
-        tokenizer.truncation_side = options.truncation_direction
+        side = options.truncation_direction
         if not options.truncate:
             self._check_lengths(inputs)
         else:  # what truncation would drop is not read: a 4 MB text costs what 2 KB does
-            inputs = cut_texts(
-                tokenizer, inputs, settings.max_seq_length, options.truncation_direction
-            )
+            inputs = cut_texts(self.tokenizer, inputs, settings.max_seq_length, side)
         prompt_length = (
-            self._prompt_length(prompt) if prompt and not settings.include_prompt else None
+            self._prompt_length(prompt, side) if prompt and not settings.include_prompt else None
         )
         normalize = settings.normalize if options.normalize is None else options.normalize
         order = sorted(range(len(inputs)), key=lambda index: -len(inputs[index]))
-        vectors: list[torch.Tensor | None] = [None] * len(inputs)
+        vectors = np.empty((len(inputs), dimensions), dtype=np.float32)
         tokens = 0
-        with torch.inference_mode():
-            for start in range(0, len(order), ENCODE_BATCH_SIZE):
-                chunk = order[start : start + ENCODE_BATCH_SIZE]
-                features = tokenizer(
-                    [inputs[index] for index in chunk],
-                    padding=True,
-                    truncation="longest_first",
-                    max_length=settings.max_seq_length,
-                    return_tensors="pt",
-                )
-                tokens += int(features["attention_mask"].sum())
-                side = getattr(tokenizer, "padding_side", "right")
-                for rows, length in length_runs(features["attention_mask"], side):
-                    run = {name: tensor[rows, :length] for name, tensor in features.items()}
-                    mask = run["attention_mask"]
-                    token_vectors = self.engine.token_embeddings(run)
-                    if prompt_length is not None:
-                        mask = exclude_prompt(mask, prompt_length)
-                    pooled = torch.from_numpy(
-                        pool(settings.pooling_modes, token_vectors.numpy(), mask.numpy())
+        for start in range(0, len(order), ENCODE_BATCH_SIZE):
+            chunk = np.array(order[start : start + ENCODE_BATCH_SIZE])
+            features = self.batch_tokenizer.encode([inputs[index] for index in chunk], side)
+            tokens += int(features["attention_mask"].sum())
+            for rows, run in _runs(features, self.batch_tokenizer.padding_side):
+                mask = run["attention_mask"]
+                token_vectors = self.engine.token_embeddings(run)
+                if prompt_length is not None:
+                    mask = exclude_prompt(mask, prompt_length)
+                pooled = pool(settings.pooling_modes, token_vectors, mask)
+                if self.dense:
+                    pooled = apply_dense(self.dense, pooled)
+                pooled = pooled[:, :dimensions]
+                if normalize:
+                    pooled = pooled / np.maximum(
+                        np.linalg.norm(pooled, axis=1, keepdims=True), NORM_EPSILON
                     )
-                    for layer in self.dense:
-                        pooled = layer(pooled)
-                    pooled = pooled[:, :dimensions]
-                    if normalize:
-                        pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                    for position, row in enumerate(rows):
-                        vectors[chunk[row]] = pooled[position]
-        stacked = torch.stack([vector for vector in vectors if vector is not None])
-        return stacked.to(torch.float32), tokens
+                vectors[chunk[rows]] = pooled
+        return vectors, tokens
 
     def _prepared(self, texts: Sequence[str], prompt: str) -> list[str]:
         # Surrounding whitespace goes, as in sentence-transformers' Transformer.tokenize.
@@ -177,22 +170,31 @@ class EmbeddingModel:
                 '"truncate": true'
             )
 
-    def _prompt_length(self, prompt: str) -> int:
+    def _prompt_length(self, prompt: str, side: str) -> int:
         """Tokens of the prompt alone, less a trailing special token (as sentence-transformers)."""
-        ids = self.tokenizer([prompt], truncation=True, max_length=self.settings.max_seq_length)[
-            "input_ids"
-        ][0]
+        features = self.batch_tokenizer.encode([prompt], side)
+        ids = features["input_ids"][0].tolist()
         special = set(getattr(self.tokenizer, "all_special_ids", []) or [])
         return len(ids) - 1 if ids and ids[-1] in special else len(ids)
 
 
-def exclude_prompt(attention_mask: torch.Tensor, prompt_length: int) -> torch.Tensor:
+def _runs(
+    features: dict[str, np.ndarray], padding_side: str
+) -> Iterator[tuple[Any, dict[str, np.ndarray]]]:
+    """(rows, their features) per forward pass (batches.py); the whole batch as it is, uncopied."""
+    mask = features["attention_mask"]
+    for rows, length in length_runs(mask, padding_side):
+        if len(rows) == mask.shape[0] and length == mask.shape[1]:
+            yield slice(None), features
+        else:
+            yield rows, {name: array[rows, :length] for name, array in features.items()}
+
+
+def exclude_prompt(attention_mask: np.ndarray, prompt_length: int) -> np.ndarray:
     """The mask with the prompt's tokens (and any left padding before them) zeroed, for pooling."""
-    mask = attention_mask.clone()
-    padding = mask.to(torch.int32).argmax(dim=1)
-    positions = torch.arange(mask.size(1)).unsqueeze(0)
-    mask[positions < (padding + prompt_length).unsqueeze(1)] = 0
-    return mask
+    padding = attention_mask.argmax(axis=1)
+    positions = np.arange(attention_mask.shape[1])[None, :]
+    return np.where(positions < (padding + prompt_length)[:, None], 0, attention_mask)
 
 
 def effective_max_length(

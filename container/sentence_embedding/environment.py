@@ -67,7 +67,7 @@ class ContainerSettings:
 def read_environment(environ: Mapping[str, str] | None = None) -> ContainerSettings:
     """The settings in `environ` (default: this process's); SettingError naming a bad variable."""
     env = os.environ if environ is None else environ
-    in_job = env.get(batch_transform.BATCH_ENV, "").strip().lower() == "true"
+    in_job = _in_transform_job(env)
     batch_size = _positive_int(env, MAX_BATCH_SIZE_VARIABLE)
     if batch_size is None:
         batch_size = UNBOUNDED if in_job else MAX_BATCH_SIZE
@@ -79,9 +79,19 @@ def read_environment(environ: Mapping[str, str] | None = None) -> ContainerSetti
         default_prompt_name=env.get(DEFAULT_PROMPT_VARIABLE) or None,
         max_seq_length=_positive_int(env, MAX_SEQ_LENGTH_VARIABLE),
         in_batch_transform=in_job,
-        request_limit_bytes=_request_limit(env) if in_job else MAX_PAYLOAD_BYTES,
+        request_limit_bytes=request_limit_bytes(env),
         response_limit_bytes=_response_limit(env) if in_job else MAX_PAYLOAD_BYTES,
     )
+
+
+def request_limit_bytes(environ: Mapping[str, str] | None = None) -> int:
+    """The request body limit alone: what input_fn checks on every request, at two lookups."""
+    env = os.environ if environ is None else environ
+    return _request_limit(env) if _in_transform_job(env) else MAX_PAYLOAD_BYTES
+
+
+def _in_transform_job(env: Mapping[str, str]) -> bool:
+    return env.get(batch_transform.BATCH_ENV, "").strip().lower() == "true"
 
 
 def _positive_int(env: Mapping[str, str], name: str) -> int | None:

@@ -6,8 +6,8 @@ e.g. optimum's `onnx/model_O2.onnx`, whose fused attention and layer norms run f
 ONNX Runtime comes from the archive's own `code/onnxruntime/` (the toolkit puts `code/` first on
 sys.path), vendored by the loader for the image's Python; nothing is installed at startup. The
 tokenizer, pooling, Dense modules and normalization stay shared (encoder.py), so only
-`last_hidden_state` comes from here, handed over as a torch tensor without a copy. config.json is
-read as plain JSON, not through transformers: a model that is its repository's own code
+`last_hidden_state` comes from here, numpy in and out as ONNX Runtime has it. config.json
+is read as plain JSON, not through transformers: a model that is its repository's own code
 (facts/model_code.py) runs from its export without that code.
 """
 
@@ -18,7 +18,6 @@ import sys
 from typing import Any
 
 import numpy as np
-import torch
 
 from facts.model_code import CONFIG_FILE
 from facts.onnx_runtime import ONNX_FOLDER, ONNX_MODEL_FILE, TOKEN_OUTPUTS
@@ -134,8 +133,8 @@ class OnnxEngine:
         architecture (`hidden_size`, `n_embd`, `d_model`). A graph that cannot run fails the load
         here, not the first request; the first request also skips ONNX Runtime's first-run setup.
         """
-        ids = torch.zeros((1, 2), dtype=torch.int64)
-        features = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        ids = np.zeros((1, 2), dtype=np.int64)
+        features = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
         try:
             hidden = self.token_embeddings(features)
         except ModelFilesError:
@@ -145,7 +144,7 @@ class OnnxEngine:
                 f"ONNX Runtime cannot run {self.graph} on a two-token text: "
                 f"{type(error).__name__}: {error}"
             ) from error
-        if hidden.dim() != 3 or hidden.shape[:2] != (1, 2):
+        if hidden.ndim != 3 or hidden.shape[:2] != (1, 2):
             raise ModelFilesError(
                 f"{self.graph} gave {self.output_name!r} of shape {list(hidden.shape)} for "
                 "a two-token text; expected [1, 2, hidden size], one vector per token"
@@ -180,7 +179,7 @@ class OnnxEngine:
         config = read_json(os.path.join(transformer_path, CONFIG_FILE))
         return cls(session, config if isinstance(config, dict) else {}, graph)
 
-    def token_embeddings(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+    def token_embeddings(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """`last_hidden_state` for a tokenized batch; defaults as transformers' for ids not given.
 
         token_type_ids: zeros (every token in segment 0); position_ids: 0..length-1 per row.
@@ -188,16 +187,16 @@ class OnnxEngine:
         input_ids = features["input_ids"]
         feeds = {}
         for name, kind in self.inputs:
-            tensor = features.get(name)
-            if tensor is None and name == "token_type_ids":
-                tensor = torch.zeros_like(input_ids)
-            elif tensor is None and name == "position_ids":
-                tensor = torch.arange(input_ids.shape[1]).expand_as(input_ids)
-            elif tensor is None:
+            array = features.get(name)
+            if array is None and name == "token_type_ids":
+                array = np.zeros_like(input_ids)
+            elif array is None and name == "position_ids":
+                array = np.broadcast_to(np.arange(input_ids.shape[1]), input_ids.shape)
+            elif array is None:
                 raise ModelFilesError(
                     f"{self.graph} takes {name!r}, which the model's tokenizer does not "
                     "produce; package the model with inferenceEngine torch"
                 )
-            feeds[name] = tensor.numpy().astype(kind, copy=False)
+            feeds[name] = np.ascontiguousarray(array, dtype=kind)
         (hidden,) = self.session.run([self.output_name], feeds)
-        return torch.from_numpy(hidden).float()
+        return hidden.astype(np.float32, copy=False)

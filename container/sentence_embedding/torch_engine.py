@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import torch
 import transformers
 from transformers import AutoModel
@@ -53,10 +54,11 @@ class TorchEngine:
             model = model.float()  # half precision is slow and inexact on CPU
         return cls(model.eval())
 
-    def token_embeddings(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """`last_hidden_state` for a tokenized batch (the tokenizer's tensors, as named)."""
+    def token_embeddings(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """`last_hidden_state` for a tokenized batch (the tokenizer's arrays, as named)."""
+        tensors = {name: torch.from_numpy(array) for name, array in features.items()}
         with torch.inference_mode():
-            return self.model(**features, return_dict=True).last_hidden_state
+            return self.model(**tensors, return_dict=True).last_hidden_state.numpy()
 
 
 def refuse_missing_weights(model: Any, missing_keys: Any) -> None:

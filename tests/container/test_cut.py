@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from tokenizers.processors import RobertaProcessing, TemplateProcessing
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoTokenizer
 
 from facts.embedding_api import EmbeddingOptions, InputError
 from tests.support.models import (
@@ -23,50 +21,9 @@ from tests.support.models import (
     REPO_ROOT,
     container_module,
 )
+from tests.support.tokenizers import PIECES, byte_level_bpe, sentencepiece_unigram
 
 cut = container_module("cut")
-SPECIALS = ["<s>", "</s>", "<pad>", "<unk>"]
-PIECES = [
-    "word", "the", "Tokenization", " ", "  ", "\n", "\t", ".", "...", "?!", "'s", "n't",
-    "字", "日本語", "é", "e\u0301", "\u0301", "\u200b", "\x00", "123", "4.5", "_", "-",
-    "x" * 120, "Ünïcödé", "😀", "ﷺ", "  \n ",
-]  # fmt: skip
-
-
-def _corpus() -> list[str]:
-    return [line for line in (REPO_ROOT / "README.md").read_text().splitlines() if line.strip()]
-
-
-def byte_level_bpe() -> PreTrainedTokenizerFast:
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(
-        vocab_size=600, special_tokens=SPECIALS, initial_alphabet=alphabet
-    )
-    tokenizer.train_from_iterator(_corpus(), trainer)
-    ids = {name: tokenizer.token_to_id(name) for name in SPECIALS}
-    tokenizer.post_processor = RobertaProcessing(
-        ("</s>", ids["</s>"]), ("<s>", ids["<s>"]), trim_offsets=True
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
-    )
-
-
-def sentencepiece_unigram() -> PreTrainedTokenizerFast:
-    tokenizer = Tokenizer(models.Unigram())
-    tokenizer.normalizer = normalizers.NFKC()
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-    tokenizer.decoder = decoders.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=600, special_tokens=SPECIALS, unk_token="<unk>")
-    tokenizer.train_from_iterator(_corpus(), trainer)
-    eos = tokenizer.token_to_id("</s>")
-    tokenizer.post_processor = TemplateProcessing(single="$A </s>", special_tokens=[("</s>", eos)])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
-    )
 
 
 @pytest.fixture(scope="module", params=["wordpiece", "byte-level-bpe", "unigram"])
@@ -130,16 +87,22 @@ def test_a_text_with_no_word_split_within_the_windows_is_read_whole(tokenizer):
 # Through the encoder: the same usage and vectors, and the tokenizer never reads the whole text.
 
 
-def characters_read(tokenizer, monkeypatch) -> list[int]:
-    """The length of every text `tokenizer` is handed from now on (filled as it is called)."""
+def characters_read(model, monkeypatch) -> list[int]:
+    """The length of every text `model`'s tokenizers are handed from now on (filled as called)."""
     read: list[int] = []
-    original = type(tokenizer).__call__
+    original = type(model.tokenizer).__call__
+    encode = model.batch_tokenizer.encode
 
     def recording(self, texts, *args, **kwargs):
         read.extend(len(t) for t in ([texts] if isinstance(texts, str) else texts))
         return original(self, texts, *args, **kwargs)
 
-    monkeypatch.setattr(type(tokenizer), "__call__", recording)
+    def recording_encode(texts, side):
+        read.extend(len(t) for t in texts)
+        return encode(texts, side)
+
+    monkeypatch.setattr(type(model.tokenizer), "__call__", recording)
+    monkeypatch.setattr(model.batch_tokenizer, "encode", recording_encode)
     return read
 
 
@@ -150,7 +113,7 @@ def test_a_1_mb_text_gives_the_whole_texts_usage_and_vector_reading_only_its_win
     # Ends on a word: the encoder reads a text without its trailing white space.
     text = ((REPO_ROOT / "README.md").read_text() * 200)[:1_000_000].rstrip()
     options = EmbeddingOptions(truncation_direction=side)
-    read = characters_read(loaded.tokenizer, monkeypatch)
+    read = characters_read(loaded, monkeypatch)
     vectors, tokens = loaded.embed([text, "short"], options)
     limit = loaded.settings.max_seq_length
     assert max(read) <= limit * cut.WINDOW_CHARS_PER_TOKEN
@@ -159,12 +122,12 @@ def test_a_1_mb_text_gives_the_whole_texts_usage_and_vector_reading_only_its_win
     whole_vectors, whole_tokens = loaded.embed([text, "short"], options)
     assert max(read) == len(text)
     assert tokens == whole_tokens
-    np.testing.assert_allclose(vectors.numpy(), whole_vectors.numpy(), atol=1e-5)
+    np.testing.assert_allclose(vectors, whole_vectors, atol=1e-5)
 
 
 def test_with_truncate_false_a_1_mb_text_is_refused_reading_only_its_window(loaded, monkeypatch):
     text = ((REPO_ROOT / "README.md").read_text() * 60)[:1_000_000]
-    read = characters_read(loaded.tokenizer, monkeypatch)
+    read = characters_read(loaded, monkeypatch)
     with pytest.raises(InputError) as raised:
         loaded.embed(["short", text], EmbeddingOptions(truncate=False))
     assert str(raised.value).startswith("inputs [1] are longer than the max_seq_length of 256")

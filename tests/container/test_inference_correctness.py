@@ -87,13 +87,22 @@ def test_batch_larger_than_one_forward_pass_keeps_request_order(inference, loade
 
 
 def test_a_left_padding_tokenizer_keeps_the_batch_in_one_forward_pass(
-    inference, loaded, monkeypatch: pytest.MonkeyPatch
+    inference, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # Trimming left padding would move the real tokens to other positions, changing the vectors.
-    monkeypatch.setattr(loaded.tokenizer, "padding_side", "left")
-    shapes = recorded_forward_shapes(loaded.engine, monkeypatch)
-    embed(inference, loaded, [LONG_TEXT, *SENTENCES])
-    assert shapes == [(len(SENTENCES) + 1, MAX_SEQ_LENGTH)]
+    folder = copy_model(tmp_path / "model")
+    config_path = folder / "tokenizer_config.json"
+    config_path.write_text(
+        json.dumps(json.loads(config_path.read_text()) | {"padding_side": "left"})
+    )
+    left_padded = inference.model_fn(str(folder))
+    shapes = recorded_forward_shapes(left_padded.engine, monkeypatch)
+    texts = [LONG_TEXT, *SENTENCES]
+    ours = embed(inference, left_padded, texts)
+    assert shapes == [(len(texts), MAX_SEQ_LENGTH)]
+    # The same folder through sentence-transformers pads left too (BERT then reads other positions).
+    theirs = SentenceTransformer(str(folder), device="cpu").encode(texts, normalize_embeddings=True)
+    assert cosines(ours, theirs).min() >= MIN_COSINE
 
 
 def test_vectors_are_unit_length_because_the_model_has_a_normalize_module(inference, loaded):

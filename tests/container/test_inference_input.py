@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
-import torch
 
 from facts.embedding_api import InputError
 from loader.version import container_code
@@ -130,7 +131,10 @@ def test_batch_limit_shrinks_so_the_response_fits_4_mb_for_wide_models(loaded):
 
 def test_batch_limit_follows_the_environment(loaded, monkeypatch):
     monkeypatch.setenv("EMBEDDING_MAX_BATCH_SIZE", "3")
-    assert loaded.max_texts_per_request(DIMENSIONS, "base64") == 3
+    # The settings are read once, when the model loads (a container's environment is fixed).
+    assert loaded.max_texts_per_request(DIMENSIONS, "base64") > 3
+    in_this_environment = replace(loaded, environment=environment.read_environment())
+    assert in_this_environment.max_texts_per_request(DIMENSIONS, "base64") == 3
 
 
 def test_invalid_batch_limit_in_the_environment_fails_the_load(inference, monkeypatch):
@@ -170,7 +174,7 @@ def test_values_keep_float32_precision_in_json(inference, loaded):
     body = inference.output_fn(inference.predict_fn(request, loaded), "application/json")
     values = json.loads(body)["embeddings"][0]
     exact = loaded.embed(request.texts, request.options)[0][0]
-    assert torch.equal(torch.tensor(values, dtype=torch.float32), exact)
+    np.testing.assert_array_equal(np.array(values, dtype=np.float32), exact)
     assert len(values) == DIMENSIONS
 
 
@@ -284,6 +288,6 @@ def test_shipped_code_imports_only_torch_transformers_onnxruntime_the_stdlib_and
         "torch",
         "transformers",
         "safetensors",  # imported lazily, only for a Dense module saved as model.safetensors
-        "numpy",  # the ONNX engine's feeds; every DLC ships it (onnxruntime requires it)
+        "numpy",  # token ids, pooling, norms, the ONNX feeds; every DLC ships it (torch needs it)
         "onnxruntime",  # imported lazily by the ONNX engine, from the archive's code/onnxruntime
     }

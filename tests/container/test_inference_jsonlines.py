@@ -10,6 +10,7 @@ serverless endpoint's 4 MB.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -18,7 +19,15 @@ from sentence_transformers import SentenceTransformer
 
 from facts import batch_transform
 from facts.embedding_api import InputError
-from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR
+from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR, container_module
+
+environment = container_module("environment")
+
+
+def in_this_environment(model):
+    """`model` as model_fn loads it in the current environment (settings are read at load)."""
+    return dataclasses.replace(model, environment=environment.read_environment())
+
 
 JSONLINES = "application/jsonlines"
 RECORDS = [
@@ -106,7 +115,7 @@ def test_in_a_transform_job_a_multirecord_batch_of_short_lines_is_answered_line_
     records = [{"id": i, "inputs": f"short record number {i}"} for i in range(count)]
     body = jsonlines_body(records)
     assert len(body) < batch_transform.MIB
-    lines = answer(inference, loaded, body)
+    lines = answer(inference, in_this_environment(loaded), body)
     assert len(lines) == count
     probe = [0, count // 2, count - 1]
     theirs = SentenceTransformer(str(REFERENCE_MODEL_DIR), device="cpu").encode(
@@ -133,11 +142,12 @@ def test_in_a_transform_job_the_response_bound_follows_the_model_servers_cap(
     loaded, in_transform_job, monkeypatch
 ):
     monkeypatch.setenv(batch_transform.RESPONSE_SIZE_ENV, "4000000")
-    serverless_like = loaded.max_texts_per_request(DIMENSIONS, "float")
+    serverless_like = in_this_environment(loaded).max_texts_per_request(DIMENSIONS, "float")
     monkeypatch.setenv(batch_transform.RESPONSE_SIZE_ENV, "40000000")
-    assert loaded.max_texts_per_request(DIMENSIONS, "float") >= 9 * serverless_like
+    bigger = in_this_environment(loaded).max_texts_per_request(DIMENSIONS, "float")
+    assert bigger >= 9 * serverless_like
     monkeypatch.delenv(batch_transform.RESPONSE_SIZE_ENV)
-    default = loaded.max_texts_per_request(DIMENSIONS, "float")
+    default = in_this_environment(loaded).max_texts_per_request(DIMENSIONS, "float")
     assert default * (DIMENSIONS * 16) < batch_transform.DEFAULT_RESPONSE_BYTES
 
 

@@ -1,0 +1,126 @@
+"""benchmarks/results/inference.md from bench_inference.py's figures: tables, peers, verdict."""
+
+from __future__ import annotations
+
+from benchmarks.interleaved import INTERLEAVED_PASSES, WORKLOADS
+
+# Which row of this project each peer is compared with: equal quality, fp32 with fp32.
+MATCHING_ROW = {
+    "fastembed": "onnx",
+    "sentence-transformers onnx": "onnx",
+    "fastembed int8": "onnx int8",
+}
+
+
+def _cell(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def header(machine: dict, rounds: int) -> list[str]:
+    peers = ", ".join(f"{name} {version}" for name, version in machine["peers"].items())
+    missing = "; ".join(f"{name}: {why}" for name, why in machine["missing_peers"].items())
+    return [
+        "# Inference benchmark: code/inference.py (torch, onnx fp32, onnx int8) vs "
+        "SentenceTransformer.encode and its peers",
+        "",
+        f"Machine: {machine['cpus']} CPUs, {machine['platform']}, Python {machine['python']}, "
+        f"torch {machine['torch']}, transformers {machine['transformers']}, "
+        f"sentence-transformers {machine['sentence_transformers']}, onnxruntime "
+        f"{machine['onnxruntime']} (vendored in code/). Model: all-MiniLM-L6-v2 (mean pooling), "
+        f"{machine['graph']}; int8: that graph through quantize_graph "
+        "(loader/graph_quantization.py: dynamic, per channel, reduced range). The container "
+        f"sizes its intra-op threads to {machine['threads']} here (one per vCPU; with the ONNX "
+        "engine these are ONNX Runtime's, and torch keeps one thread). Peers get the same "
+        "thread count.",
+        "",
+        f"Peers (benchmarks/peers.py, installed beside the venv): {peers or 'none'}. "
+        f"Missing: {missing or 'none'}.",
+        "",
+        "Throughput: every engine and peer loaded in one process and their passes alternated "
+        f"({INTERLEAVED_PASSES} passes each, {WORKLOADS['sentences'][3]} sentences or "
+        f"{WORKLOADS['passages'][3]} passages per pass); texts/s is the median pass, × ST the "
+        "median of each pass against the reference pass run right after it, so that a ratio "
+        "compares neighbours even while other work on this shared machine makes the rates "
+        f"swing. Import + load and peak RSS (this project's engines and the reference): a fresh "
+        f"process per engine, best (lowest) of {rounds} rounds and median.",
+        "",
+        "Quality: fp32 rows, the least cosine to sentence-transformers' vectors; int8 rows, the "
+        "least cosine to the fp32 graph's (this project's onnx row), both on texts within the "
+        "model's 256-token limit. Past the limit: the cosine to sentence-transformers' vector of "
+        "a 400-token text, which only a truncation at the model's own limit keeps at 1.",
+        "",
+        f"Load average before / after: {machine['loadavg_before']} / {machine['loadavg_after']}.",
+        "",
+    ]
+
+
+def sentence_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "Short sentences (40 to 141 characters, 8 to 31 tokens):",
+        "",
+        "| engine | threads | import+load s | sent/s batch 1 | × ST | sent/s batch 32 | × ST "
+        "| peak RSS MB | min cosine | against | cosine past 256 tokens |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        rates, ratios = row["sentences"]["texts_per_s"], row["sentences"]["ratio_vs_st"]
+        lines.append(
+            f"| {row['engine']} | {row['threads']} | {_cell(row.get('import_load_s'), 2)} "
+            f"| {rates['1']:.1f} | {ratios['1']:.2f} | {rates['32']:.1f} | {ratios['32']:.2f} "
+            f"| {_cell(row.get('peak_rss_mb'), 0)} | {row['min_cosine']:.7f} "
+            f"| {row['quality_reference']} | {row['past_limit_cosine']:.4f} |"
+        )
+    return lines
+
+
+def passage_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "",
+        "Passages (200 to 1,199 characters, about 40 to 240 tokens):",
+        "",
+        "| engine | threads | passages/s batch 1 | × ST | passages/s batch 32 | × ST "
+        "| × ST per pass, batch 1 / 32 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        passages = row["passages"]
+        rates, ratios = passages["texts_per_s"], passages["ratio_vs_st"]
+        spread = " / ".join(
+            f"{min(values):.2f}–{max(values):.2f}"
+            for values in passages["pass_ratios_vs_st"].values()
+        )
+        lines.append(
+            f"| {row['engine']} | {row['threads']} | {rates['1']:.1f} | {ratios['1']:.2f} "
+            f"| {rates['32']:.1f} | {ratios['32']:.2f} | {spread} |"
+        )
+    return lines
+
+
+def verdict(rows: list[dict], threads: int) -> list[str]:
+    """This project's row against each peer of equal quality, every cell, at `threads`."""
+    by_engine = {row["engine"]: row for row in rows if row["threads"] == threads}
+    cells = [(workload, batch) for workload in WORKLOADS for batch in ("1", "32")]
+    lines = [
+        "",
+        f"## This project against each peer of equal quality, {threads} threads",
+        "",
+        "Each cell: this project's × ST over the peer's × ST (above 1: this project is ahead).",
+        "",
+        "| this project | peer | " + " | ".join(f"{w} batch {b}" for w, b in cells) + " |",
+        "|---|---|" + "---|" * len(cells),
+    ]
+    behind = []
+    for peer, ours in MATCHING_ROW.items():
+        if peer not in by_engine or ours not in by_engine:
+            continue
+        leads = [
+            by_engine[ours][workload]["ratio_vs_st"][batch]
+            / by_engine[peer][workload]["ratio_vs_st"][batch]
+            for workload, batch in cells
+        ]
+        behind += [
+            f"{peer} ({w} batch {b})" for (w, b), lead in zip(cells, leads, strict=True) if lead < 1
+        ]
+        lines.append(f"| {ours} | {peer} | " + " | ".join(f"{lead:.2f}" for lead in leads) + " |")
+    lines += ["", f"Behind on: {', '.join(behind)}." if behind else "Ahead on every cell."]
+    return lines

@@ -241,33 +241,7 @@ class HfModelPackager(pulumi.ComponentResource):
             function_name = function.name
             depends_on = [function, policy]
 
-        # Fields left unset stay out: `check` settles them (pin, engine) or reads them as absent.
-        inputs = PackagerInputs(
-            model_id=args.model_id,
-            requested_revision=args.revision,
-            bucket=args.bucket_name,
-            key_prefix=args.key_prefix,
-            source_model_data_url=args.source_model_data_url,
-            expected_sha256=args.expected_sha256,
-            retain_artifacts=args.retain_artifacts,
-            runner=args.runner,
-            **args.aws.as_inputs() | {"aws_assume_roles": role_chain_input(args.aws)},
-            function_name=function_name,
-            hf_token_secret_arn=args.hf_token_secret_arn,
-            format_version=format_version(),
-            local_timeout_seconds=args.local_timeout_seconds,
-            inference_engine=args.inference_engine,
-            container_python=runtime.python if runtime else None,
-            onnx_file=args.onnx_file if runtime else None,
-            onnx_fusion=args.onnx_fusion if runtime else None,
-            # Recorded only when int8: the states of fp32 archives stay as they were.
-            onnx_quantization=(
-                args.onnx_quantization
-                if runtime and args.onnx_quantization != NO_QUANTIZATION
-                else None
-            ),
-            allow_pickled_weights=args.allow_pickled_weights,
-        )
+        inputs = _packager_inputs(args, runtime, function_name)
         # Asked of `check` but never kept in the state: the token, and the prompt it vets.
         props = inputs.given() | {
             "hf_token": pulumi.Output.secret(args.hf_token) if args.hf_token else None,
@@ -366,3 +340,38 @@ class HfModelPackager(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, policy]),
         )
         return function, policy
+
+
+def _packager_inputs(
+    args: HfModelPackagerArgs,
+    runtime: RuntimeWheel | None,
+    function_name: pulumi.Output[str] | None,
+) -> PackagerInputs:
+    """The provider's inputs; fields left unset stay out: `check` settles them or reads them
+    as absent."""
+    return PackagerInputs(
+        model_id=args.model_id,
+        requested_revision=args.revision,
+        bucket=args.bucket_name,
+        key_prefix=args.key_prefix,
+        source_model_data_url=args.source_model_data_url,
+        expected_sha256=args.expected_sha256,
+        retain_artifacts=args.retain_artifacts,
+        runner=args.runner,
+        **args.aws.as_inputs() | {"aws_assume_roles": role_chain_input(args.aws)},
+        function_name=function_name,
+        hf_token_secret_arn=args.hf_token_secret_arn,
+        format_version=format_version(),
+        local_timeout_seconds=args.local_timeout_seconds,
+        inference_engine=args.inference_engine,
+        container_python=runtime.python if runtime else None,
+        onnx_file=args.onnx_file if runtime else None,
+        onnx_fusion=args.onnx_fusion if runtime else None,
+        # Recorded only when int8: the states of fp32 archives stay as they were.
+        onnx_quantization=(
+            args.onnx_quantization
+            if runtime and args.onnx_quantization != NO_QUANTIZATION
+            else None
+        ),
+        allow_pickled_weights=args.allow_pickled_weights,
+    )

@@ -46,7 +46,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from benchmarks.inference_report import header, passage_table, sentence_table, verdict
+from benchmarks.inference_report import (
+    cost_table,
+    header,
+    passage_table,
+    sentence_table,
+    verdict,
+)
 from benchmarks.interleaved import (
     INT8_ROWS,
     OURS,
@@ -286,7 +292,7 @@ def best_of(rounds: list[dict]) -> dict:
 
 def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
     lines = header(machine, ROUNDS) + sentence_table(rows) + passage_table(rows)
-    lines += verdict(rows, machine["threads"])
+    lines += verdict(rows, machine["threads"]) + cost_table(rows, machine["threads"])
     fresh = [row for row in rows if "round_rates" in row]
     content = sizes["archive_content_bytes"]
     growth = content["onnx"] - content["torch"]

@@ -124,3 +124,34 @@ def verdict(rows: list[dict], threads: int) -> list[str]:
         lines.append(f"| {ours} | {peer} | " + " | ".join(f"{lead:.2f}" for lead in leads) + " |")
     lines += ["", f"Behind on: {', '.join(behind)}." if behind else "Ahead on every cell."]
     return lines
+
+
+# The memory size the cost table prices: the preview's size for all-MiniLM-L6-v2 on either graph.
+COST_MEMORY_MB = 2048
+
+
+def cost_table(rows: list[dict], threads: int, memory_mb: int = COST_MEMORY_MB) -> list[str]:
+    """Serverless compute $ per million embeddings from this run's rates (facts/pricing.py)."""
+    from facts.pricing import PRICES_AS_OF, PRICES_REGION, serverless_cost
+
+    by_engine = {row["engine"]: row for row in rows if row["threads"] == threads}
+    cells = [(workload, batch) for workload in WORKLOADS for batch in ("1", "32")]
+    lines = [
+        "",
+        f"## Cost per million embeddings, {threads} threads, memorySizeMb {memory_mb}",
+        "",
+        "Compute only: 10⁶ texts ÷ the rate above × the memory's GB × the per-GB-second price "
+        f"(`facts.pricing.serverless_cost`, {PRICES_REGION}, as of {PRICES_AS_OF}); data "
+        "processed adds the same for both graphs. A serverless endpoint's vCPUs are not this "
+        "machine's: the ratio between the rows is the figure that carries over.",
+        "",
+        "| engine | " + " | ".join(f"{w} batch {b} $" for w, b in cells) + " |",
+        "|---|" + "---|" * len(cells),
+    ]
+    for engine in ("onnx", "onnx int8"):
+        if engine not in by_engine:
+            continue
+        rates = [by_engine[engine][w]["texts_per_s"][b] for w, b in cells]
+        costs = [serverless_cost(1e6 / rate, memory_mb, 0) for rate in rates]
+        lines.append(f"| {engine} | " + " | ".join(f"{cost:.3f}" for cost in costs) + " |")
+    return lines

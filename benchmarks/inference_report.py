@@ -96,19 +96,32 @@ def passage_table(rows: list[dict]) -> list[str]:
     return lines
 
 
+# Every table cell of the verdict and the costs: a workload at batch 1 and 32.
+CELLS = [(workload, batch) for workload in WORKLOADS for batch in ("1", "32")]
+
+
+def _section(title: str, explanation: str, columns: list[str], unit: str = "") -> list[str]:
+    """A results section: its title, what a cell means, and the header of its table."""
+    names = [*columns, *(f"{w} batch {b}{unit}" for w, b in CELLS)]
+    return [
+        "",
+        title,
+        "",
+        explanation,
+        "",
+        "| " + " | ".join(names) + " |",
+        "|---" * len(names) + "|",
+    ]
+
+
 def verdict(rows: list[dict], threads: int) -> list[str]:
     """This project's row against each peer of equal quality, every cell, at `threads`."""
     by_engine = {row["engine"]: row for row in rows if row["threads"] == threads}
-    cells = [(workload, batch) for workload in WORKLOADS for batch in ("1", "32")]
-    lines = [
-        "",
+    lines = _section(
         f"## This project against each peer of equal quality, {threads} threads",
-        "",
         "Each cell: this project's × ST over the peer's × ST (above 1: this project is ahead).",
-        "",
-        "| this project | peer | " + " | ".join(f"{w} batch {b}" for w, b in cells) + " |",
-        "|---|---|" + "---|" * len(cells),
-    ]
+        ["this project", "peer"],
+    )
     behind = []
     for peer, ours in MATCHING_ROW.items():
         if peer not in by_engine or ours not in by_engine:
@@ -116,10 +129,10 @@ def verdict(rows: list[dict], threads: int) -> list[str]:
         leads = [
             by_engine[ours][workload]["ratio_vs_st"][batch]
             / by_engine[peer][workload]["ratio_vs_st"][batch]
-            for workload, batch in cells
+            for workload, batch in CELLS
         ]
         behind += [
-            f"{peer} ({w} batch {b})" for (w, b), lead in zip(cells, leads, strict=True) if lead < 1
+            f"{peer} ({w} batch {b})" for (w, b), lead in zip(CELLS, leads, strict=True) if lead < 1
         ]
         lines.append(f"| {ours} | {peer} | " + " | ".join(f"{lead:.2f}" for lead in leads) + " |")
     lines += ["", f"Behind on: {', '.join(behind)}." if behind else "Ahead on every cell."]
@@ -135,23 +148,19 @@ def cost_table(rows: list[dict], threads: int, memory_mb: int = COST_MEMORY_MB) 
     from facts.pricing import PRICES_AS_OF, PRICES_REGION, serverless_cost
 
     by_engine = {row["engine"]: row for row in rows if row["threads"] == threads}
-    cells = [(workload, batch) for workload in WORKLOADS for batch in ("1", "32")]
-    lines = [
-        "",
+    lines = _section(
         f"## Cost per million embeddings, {threads} threads, memorySizeMb {memory_mb}",
-        "",
         "Compute only: 10⁶ texts ÷ the rate above × the memory's GB × the per-GB-second price "
         f"(`facts.pricing.serverless_cost`, {PRICES_REGION}, as of {PRICES_AS_OF}); data "
         "processed adds the same for both graphs. A serverless endpoint's vCPUs are not this "
         "machine's: the ratio between the rows is the figure that carries over.",
-        "",
-        "| engine | " + " | ".join(f"{w} batch {b} $" for w, b in cells) + " |",
-        "|---|" + "---|" * len(cells),
-    ]
+        ["engine"],
+        " $",
+    )
     for engine in ("onnx", "onnx int8"):
         if engine not in by_engine:
             continue
-        rates = [by_engine[engine][w]["texts_per_s"][b] for w, b in cells]
+        rates = [by_engine[engine][w]["texts_per_s"][b] for w, b in CELLS]
         costs = [serverless_cost(1e6 / rate, memory_mb, 0) for rate in rates]
         lines.append(f"| {engine} | " + " | ".join(f"{cost:.3f}" for cost in costs) + " |")
     return lines

@@ -205,8 +205,8 @@ class StackConfig:
         "onnxQuantization",
         NO_QUANTIZATION,
         Choice(QUANTIZATIONS),
-        "`int8`: the loader quantizes the ONNX graph (1.6–2× cheaper per embedding in our runs) and ships "
-        "it only if it passes its quality check against fp32 "
+        "`int8`: the loader quantizes the ONNX graph (1.6–2× cheaper per embedding in our "
+        "runs) and ships it only if it passes its quality check against fp32 "
         "([docs/loader.md](docs/loader.md#int8-quantization)); needs the ONNX engine",
     )
     # Never changes what is packaged, only whether: the packager refuses pickle-only weights.

@@ -32,6 +32,7 @@ from tests.support.loader import (
     onnx_repo,
     packaged_once,
     read_object,
+    remove_bucket,
     run_unpacked,
 )
 from tests.support.models import min_cosine_to_reference
@@ -56,12 +57,6 @@ def int8_event(bucket: str, runtime: RuntimeWheel, model_id: str = ONNX_MODEL_ID
         container_python=runtime.python,
         onnx_quantization="int8",
     )
-
-
-def _empty(s3, bucket: str) -> None:
-    for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-        s3.delete_object(Bucket=bucket, Key=item["Key"])
-    s3.delete_bucket(Bucket=bucket)
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +122,7 @@ def test_same_inputs_give_the_same_int8_archive_bytes(packaged, hub, reference_o
         archive = read_object(s3, again["model_data_url"])
         assert hashlib.sha256(archive).hexdigest() == packaged.result["sha256"]
     finally:
-        _empty(s3, bucket)
+        remove_bucket(s3, bucket)
 
 
 def test_a_model_int8_cannot_represent_is_refused_and_nothing_is_written(

@@ -44,10 +44,15 @@ def packaged_once(
             result = handler(event(bucket), None)
             yield result, read_object(s3, result["model_data_url"]), s3, bucket
         finally:
-            for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
-                s3.delete_object(Bucket=bucket, Key=item["Key"])
-            s3.delete_bucket(Bucket=bucket)
+            remove_bucket(s3, bucket)
             hub_server.reset()
+
+
+def remove_bucket(s3: Any, bucket: str) -> None:
+    """Delete a test bucket and every object in it."""
+    for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=item["Key"])
+    s3.delete_bucket(Bucket=bucket)
 
 
 TINY_MODEL_ID = "test-org/tiny-embedder"

@@ -28,7 +28,7 @@ from components.failed_endpoint_guard import (
     FailedEndpointGuard,
     FailedEndpointGuardArgs,
 )
-from components.memory_sizing import memory_fit_warning
+from components.memory_sizing import memory_fit_warning, sizing_engine
 from components.packager import HfModelPackager
 from components.service_role import service_role
 from deploy_account.session import AwsSettings
@@ -110,8 +110,8 @@ class ServerlessEmbeddingEndpointArgs:
     provisioned_concurrency: int = 0
     # The packaged archive's sha256: a new one replaces the Model even when the URL is the same.
     artifact_sha256: pulumi.Input[str] | None = None
-    # Size of the model's weights and the engine the archive is for, for the memory-fit warning
-    # (None: no warning).
+    # Size of the model's weights and the engine the archive is for ("onnx int8" for an int8
+    # graph: memory_sizing.sizing_engine), for the memory-fit warning (None: no warning).
     weights_bytes: pulumi.Input[int] | None = None
     engine: pulumi.Input[str] | None = None
     # The model prompt applied when a request names none (None: the model's own default).
@@ -147,7 +147,9 @@ class ServerlessEmbeddingEndpointArgs:
             model_data_url=packager.model_data_url,
             artifact_sha256=packager.sha256,
             weights_bytes=packager.weights_bytes,
-            engine=packager.engine,
+            engine=packager.engine.apply(
+                lambda engine: sizing_engine(engine, cfg.onnx_quantization)
+            ),
             bucket_arn=bucket.bucket_arn,
             artifact_prefix=packager.key_prefix,
             memory_size_mb=cfg.memory_size_mb,

@@ -16,15 +16,23 @@ over many requests); a model whose limit is far above 512 tokens needs more than
 
 from __future__ import annotations
 
+from facts.onnx_quantization import INT8
 from facts.serverless import MEMORY_SIZES_MB
 
-# Measured (benchmarks/results/cold_start.md, 2026-12-07): worker peaks of 925 / 1,473 MB
-# (torch) and 958 / 1,669 MB (ONNX) at 87 / 415 MB of weights; the front end peaked at 111 MB.
-# ONNX Runtime keeps its memory arena after a request, so its peak grows faster with the model.
+# Measured (benchmarks/results/cold_start.md, 2026-12-07): worker peaks of 937 / 1,502 MB
+# (torch) and 938 / 1,698 MB (ONNX) at 87 / 415 MB of weights, 880 / 1,394 MB (ONNX int8) at
+# 22 / 104 MB; the front end peaked at 110 MB. ONNX Runtime keeps its memory arena after a
+# request, so its peak grows faster with the model. An int8 graph's activations stay fp32, as
+# large as its fp32 model's, on weights a quarter the size: its own, steeper, rule.
 FRONT_END_MB = 112
-WORKER_BASE_MB = {"torch": 780.0, "onnx": 772.0}
-WEIGHTS_FACTOR = {"torch": 1.67, "onnx": 2.16}
+WORKER_BASE_MB = {"torch": 788.0, "onnx": 739.0, "onnx int8": 745.0}
+WEIGHTS_FACTOR = {"torch": 1.72, "onnx": 2.31, "onnx int8": 6.22}
 HEADROOM_MB = 256
+
+
+def sizing_engine(engine: str | None, quantization: str) -> str | None:
+    """The measured rule an archive follows: `engine`, or "onnx int8" for an int8 ONNX graph."""
+    return f"{engine} {INT8}" if engine == "onnx" and quantization == INT8 else engine
 
 
 def needed_mb(engine: str, weights_bytes: int) -> float:

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from components import memory_sizing
-from components.memory_sizing import memory_fit_warning, needed_mb, smallest_memory_size_mb
+from components.memory_sizing import (
+    memory_fit_warning,
+    needed_mb,
+    sizing_engine,
+    smallest_memory_size_mb,
+)
 from facts.serverless import MEMORY_SIZES_MB
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "cold_start.json"
@@ -45,7 +50,7 @@ def test_no_warning_without_an_engine_or_weights(engine, weights) -> None:
     assert memory_fit_warning("org/name", engine, weights, 1024) is None
 
 
-@pytest.mark.parametrize("engine", ["torch", "onnx"])
+@pytest.mark.parametrize("engine", ["torch", "onnx", "onnx int8"])
 def test_the_rule_is_the_measured_one(engine: str) -> None:
     """The constants reproduce the peaks `make bench-cold-start` measured, at both sizes."""
     rows = [row for row in json.loads(RESULTS.read_text())["engines"] if row["engine"] == engine]
@@ -58,3 +63,11 @@ def test_the_rule_is_the_measured_one(engine: str) -> None:
         )
         assert predicted == pytest.approx(worker, rel=0.05)
         assert memory_sizing.FRONT_END_MB >= row["java_peak_rss_mb"]
+
+
+@pytest.mark.parametrize(
+    ("engine", "quantization", "rule"),
+    [("onnx", "int8", "onnx int8"), ("onnx", "none", "onnx"), ("torch", "none", "torch")],
+)
+def test_an_archive_follows_its_engines_rule_and_int8_its_own(engine, quantization, rule) -> None:
+    assert sizing_engine(engine, quantization) == rule

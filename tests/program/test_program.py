@@ -336,6 +336,17 @@ def test_a_model_too_big_for_the_memory_is_warned_about_after_packaging(
     assert run.warnings.count(warning) == 1
 
 
+def test_an_int8_archive_is_sized_by_the_int8_rule(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    """170 MB of int8 weights: 2048 MB holds them by the fp32 ONNX rule, not by the int8 one."""
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    config = stack_config("dev", onnxQuantization="int8")
+    run = pulumi_program(config, weights_bytes={model: 170 * 1024 * 1024})
+    (warning,) = run.outputs["warnings"]
+    assert "onnx int8 engine" in warning and "memorySizeMb: 3072" in warning
+
+
 def test_http_api_fronts_the_endpoint_and_exports_its_url(
     pulumi_program: Callable[..., ProgramRun],
 ) -> None:

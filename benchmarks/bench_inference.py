@@ -350,8 +350,9 @@ def _row(engine: str, count: int, rounds: list[dict] | None, alternated: dict) -
     """One engine's figures at `count` threads: rates, ratios, quality, fresh-process extras."""
     row = {"engine": engine, "threads": count, **(best_of(rounds) if rounds else {})}
     for workload in WORKLOADS:
-        passes = alternated[workload, count]["passes"]
-        row[workload] = median_rates(passes[engine], passes[REFERENCE])
+        figures = alternated[workload, count]
+        own = figures.get("own_reference", {}).get(engine)  # a peer run in a child of its own
+        row[workload] = median_rates(figures["passes"][engine], own or figures["passes"][REFERENCE])
     vectors = alternated["sentences", count]["vectors"]
     row["quality_reference"] = "onnx (fp32 graph)" if engine in INT8_ROWS else REFERENCE
     against = vectors["onnx" if engine in INT8_ROWS else REFERENCE]

@@ -33,7 +33,8 @@ def header(machine: dict, rounds: int) -> list[str]:
         "engine these are ONNX Runtime's, and torch keeps one thread). Peers get the same "
         "thread count.",
         "",
-        f"Peers (benchmarks/peers.py, installed beside the venv): {peers or 'none'}. "
+        f"Peers (benchmarks/peers.py, each in a folder of its own beside the venv): "
+        f"{peers or 'none'}. "
         f"Missing: {missing or 'none'}.",
         "",
         "Throughput: every engine and peer loaded in one process and their passes alternated "
@@ -41,7 +42,10 @@ def header(machine: dict, rounds: int) -> list[str]:
         f"{WORKLOADS['passages'][3]} passages per pass); texts/s is the median pass, × ST the "
         "median of each pass against the reference pass run right after it, so that a ratio "
         "compares neighbours even while other work on this shared machine makes the rates "
-        f"swing. Import + load and peak RSS (this project's engines and the reference): a fresh "
+        "swing. sentence-transformers' ONNX backend needs an older transformers (optimum-onnx: "
+        "< 4.58), so it runs in a process of its own, alternated with sentence-transformers "
+        "there, and its × ST is against that reference. Import + load and peak RSS (this "
+        "project's engines and the reference): a fresh "
         f"process per engine, best (lowest) of {rounds} rounds and median.",
         "",
         "Quality: fp32 rows, the least cosine to sentence-transformers' vectors; int8 rows, the "

@@ -5,9 +5,11 @@ and out): torch, ONNX on the fused fp32 graph, ONNX on the int8 graph that
 loader/graph_quantization.quantize_graph makes from it. Beside them: sentence-transformers
 (`encode`, the reference every ratio is taken against), and the peers (benchmarks/peers.py):
 fastembed on the same fp32 and int8 graphs (`TextEmbedding.add_custom_model` with
-`specific_model_path`), sentence-transformers' ONNX backend on the fp32 graph. A peer that does
-not import or load is reported as missing, with the reason, and the rest go on. The child also
-returns every engine's vectors of the check texts, for the quality columns.
+`specific_model_path`). sentence-transformers' ONNX backend on the fp32 graph needs an older
+transformers than the venv's, so it runs in a child of its own, alternated with
+sentence-transformers there: its ratio is taken against that reference (`own_reference`). A peer
+that does not import or load is reported as missing, with the reason, and the rest go on. The
+children also return every engine's vectors of the check texts, for the quality columns.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.peers import PEERS_DIR
+from benchmarks.peers import peer_dir
 
 INTERLEAVED_PASSES = int(os.environ.get("BENCH_INFERENCE_PASSES", "7"))
 SENTENCES_PER_PASS = int(os.environ.get("BENCH_INFERENCE_SENTENCES", "128"))
@@ -36,8 +38,8 @@ REFERENCE = "sentence-transformers"
 INT8_ROWS = ("onnx int8", "fastembed int8")
 OURS = ("torch", "onnx", "onnx int8")
 
-# argv: fp32 model dir, int8 model dir, peers dir, threads, passes, the pass's texts (JSON),
-# check texts (JSON).
+# argv: fp32 model dir, int8 model dir, fastembed's dir, threads, passes, the pass's texts
+# (JSON), check texts (JSON).
 _CHILD = r"""
 import json, os, re, sys, time
 model_dir, int8_dir, peers_dir = sys.argv[1:4]
@@ -87,23 +89,11 @@ try:
     versions["fastembed"] = fastembed.__version__
 except Exception as error:  # not installed, or does not import beside this venv
     missing["fastembed"] = re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")[:300]
-try:
-    import onnxruntime
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    onnx_reference = SentenceTransformer(
-        model_dir, device="cpu", backend="onnx",
-        model_kwargs={"file_name": "onnx/model.onnx", "provider": "CPUExecutionProvider",
-                      "session_options": options},
-    )
-    encoders["sentence-transformers onnx"] = lambda texts: onnx_reference.encode(
-        texts, batch_size=32, normalize_embeddings=True
-    )
-    import optimum.version
-    versions["optimum"] = optimum.version.__version__
-except Exception as error:
-    reason = re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")  # no local paths
-    missing["sentence-transformers onnx"] = reason[:300]
+"""
+
+
+# Both children end alike: each engine's vectors, then its passes, alternated.
+_PASSES = r"""
 for engine, encode in encoders.items():
     vectors.setdefault(engine, as_lists(encode))
 passes = {engine: {} for engine in encoders}
@@ -127,6 +117,50 @@ print(json.dumps({
     "missing": missing,
 }))
 """
+_CHILD += _PASSES
+
+# argv: as _CHILD's, the peer's dir in place of fastembed's.
+_ST_ONNX_CHILD = r"""
+import json, os, re, sys, time
+model_dir, _, peer_dir = sys.argv[1:4]
+threads, repeats = int(sys.argv[4]), int(sys.argv[5])
+texts, check = json.loads(sys.argv[6]), json.loads(sys.argv[7])
+count = len(texts)
+sys.path.insert(0, peer_dir)  # first: its transformers, not the venv's
+import torch
+torch.set_num_threads(threads)
+from sentence_transformers import SentenceTransformer
+reference = SentenceTransformer(model_dir, device="cpu")
+encoders = {"sentence-transformers": lambda texts: reference.encode(
+    texts, batch_size=32, normalize_embeddings=True
+)}
+vectors, versions, missing, torch_threads = {}, {}, {}, {}
+try:
+    import onnxruntime
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    onnx_reference = SentenceTransformer(
+        model_dir, device="cpu", backend="onnx",
+        model_kwargs={"file_name": "onnx/model.onnx", "provider": "CPUExecutionProvider",
+                      "session_options": options},
+    )
+    encoders["sentence-transformers onnx"] = lambda texts: onnx_reference.encode(
+        texts, batch_size=32, normalize_embeddings=True
+    )
+    import optimum.version, transformers
+    versions["optimum"] = optimum.version.__version__
+    versions["transformers (beside optimum)"] = transformers.__version__
+except Exception as error:
+    reason = re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")  # no local paths
+    missing["sentence-transformers onnx"] = reason[:300]
+if len(encoders) == 1:  # no peer: no passes of the reference alone
+    print(json.dumps({"passes": {}, "vectors": {}, "versions": versions, "missing": missing}))
+    sys.exit(0)
+def as_lists(encode):
+    return lambda texts: [list(map(float, vector)) for vector in encode(texts)]
+"""
+_ST_ONNX_CHILD += _PASSES
+ST_ONNX = "sentence-transformers onnx"
 
 
 def int8_model_dir(model_dir: Path, work: Path) -> Path:
@@ -142,10 +176,25 @@ def int8_model_dir(model_dir: Path, work: Path) -> Path:
 def interleaved(
     model_dir: Path, int8_dir: Path, threads: int, workload: str, check_texts: list[str]
 ) -> dict:
-    """Each engine's and peer's passes on `workload`, alternated in one process; their vectors."""
-    arguments = [str(model_dir), str(int8_dir), str(PEERS_DIR), str(threads)]
-    arguments += [str(INTERLEAVED_PASSES), json.dumps(workload_texts(workload))]
-    return run_child(_CHILD, [*arguments, json.dumps(check_texts)], threads, workload)
+    """Each engine's and peer's passes on `workload`, alternated; their vectors.
+
+    The ST ONNX peer's passes and vectors join the main child's, and the passes of the
+    sentence-transformers it alternated with go under `own_reference`, for its ratios.
+    """
+    tail = [str(threads), str(INTERLEAVED_PASSES), json.dumps(workload_texts(workload))]
+    tail.append(json.dumps(check_texts))
+    fastembed = str(peer_dir("fastembed"))
+    main = run_child(_CHILD, [str(model_dir), str(int8_dir), fastembed, *tail], threads, workload)
+    peer = str(peer_dir("sentence-transformers-onnx"))
+    apart = run_child(_ST_ONNX_CHILD, [str(model_dir), "", peer, *tail], threads, workload)
+    main["versions"].update(apart["versions"])
+    main["missing"].update(apart["missing"])
+    main["own_reference"] = {}
+    if ST_ONNX in apart["passes"]:
+        main["passes"][ST_ONNX] = apart["passes"][ST_ONNX]
+        main["vectors"][ST_ONNX] = apart["vectors"][ST_ONNX]
+        main["own_reference"][ST_ONNX] = apart["passes"][REFERENCE]
+    return main
 
 
 def workload_texts(workload: str) -> list[str]:

@@ -31,6 +31,7 @@ from facts.embedding_api import JSON_CONTENT_TYPE, EmbeddingOptions, EmbeddingRe
 
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
 DEFAULT_INPUT_TYPE = "search_document"
+DEFAULT_OPTIONS = EmbeddingOptions()
 
 
 class BedrockRequestError(ValueError):
@@ -143,7 +144,7 @@ def _body(
 def request_bodies(
     model_id: str,
     texts: Sequence[str],
-    options: EmbeddingOptions = EmbeddingOptions(),
+    options: EmbeddingOptions = DEFAULT_OPTIONS,
     input_type: str | None = None,
 ) -> list[dict[str, Any]]:
     """The InvokeModel bodies for `texts`, in order (one text each for Titan, ≤96 for Cohere).
@@ -229,7 +230,7 @@ def embed_texts(
     invoke: Callable[[bytes], InvokeAnswer],
     model_id: str,
     texts: Sequence[str],
-    options: EmbeddingOptions = EmbeddingOptions(),
+    options: EmbeddingOptions = DEFAULT_OPTIONS,
     input_type: str | None = None,
     *,
     concurrency: int = 1,

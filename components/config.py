@@ -7,7 +7,8 @@ cross-key rules live in components/config_rules.py. Pure: `parse_config` takes a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 
@@ -45,8 +46,6 @@ from facts.pickled_weights import ALLOW_PICKLES_KEY
 
 # maxSeqLength's ceiling: beyond any encoder's reach (the model's own limit applies below it).
 MAX_SEQ_LENGTH_LIMIT = 131_072
-_fail = invalid
-_key = qualified
 
 
 @dataclass(frozen=True)
@@ -254,10 +253,6 @@ class StackConfig:
     aws_assume_roles: tuple[AssumeRole, ...] = ()
     warnings: tuple[str, ...] = ()
 
-    def aws_endpoint(self, service: str) -> str | None:
-        """The endpoint URL override for an AWS service (e.g. "s3"), or None for the real one."""
-        return dict(self.aws_endpoints).get(service)
-
     @property
     def aws(self) -> AwsSettings:
         """Profile, roles, region and endpoints: what every boto3 session of the stack uses."""
@@ -290,15 +285,6 @@ CONFIG_KEYS = tuple(
 )
 
 
-def _bool(raw: Mapping[str, str], name: str, default: bool) -> bool:
-    value = raw.get(name)
-    return default if value is None or value == "" else Boolean()(name, str(value))
-
-
-def _choice(raw: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    return Choice(allowed)(name, raw.get(name) or default)
-
-
 def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> StackConfig:
     """Validate raw config values (keys without namespace) or raise ConfigError."""
     values = parse_keys(StackConfig, raw)
@@ -312,8 +298,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     warnings.extend(images.tag_warnings(image_tag))
     config_rules.refuse_local_secrets(values["hf_token"], stack)
     config_rules.check_token_sources(values["hf_token"], values["hf_token_secret_arn"])
-    source_url = values["source_model_data_url"]
-    values.update(_engine_settings(raw, backend, source_url, image_tag, warnings))
+    _check_engine(raw, values, warnings)
     config_rules.check_bedrock_model(backend, values["bedrock_model_id"])
     config_rules.check_max_seq_length(backend, values["max_seq_length"])
     config_rules.check_batch_prefixes(
@@ -328,48 +313,31 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     )
 
 
-def _engine_settings(
-    raw: Mapping[str, str],
-    backend: str,
-    source_url: str | None,
-    image_tag: str,
-    warnings: list[str],
-) -> dict[str, object]:
-    """inferenceEngine, onnxFile and onnxFusion, checked against each other and the image."""
-    engine = _choice(raw, "inferenceEngine", "auto", ENGINE_CHOICES)
+def _check_engine(raw: Mapping[str, str], values: dict[str, Any], warnings: list[str]) -> None:
+    """inferenceEngine, onnxFile, onnxFusion and onnxQuantization, checked against each other,
+    the backend, the source and the image; onnxFile naming the default graph is kept as None."""
+    engine, image_tag = values["inference_engine"], values["image_tag"]
+    source_url, onnx_file = values["source_model_data_url"], values["onnx_file"]
     python = images.python_version(image_tag)
-    onnx_file, onnx_fusion, quantization = _graph_settings(
-        raw, engine, backend, source_url, image_tag
+    ask = EngineAsk(
+        engine,
+        python,
+        onnx_file,
+        None if raw.get("onnxFusion") in (None, "") else values["onnx_fusion"],
+        values["onnx_quantization"],
+        source_archive=bool(source_url),
+        backend=values["backend"],
     )
+    choice = choose_engine(ask)
+    if choice.problems:
+        raise _engine_error(choice.problems[0], raw, engine, image_tag)
+    if onnx_file == ONNX_MODEL_FILE:
+        values["onnx_file"] = None
     if engine == "auto" and not source_url and runtime_wheel(python) is None:
         warnings.append(
             f"inferenceEngine auto runs PyTorch: no ONNX Runtime wheel is known for the Python "
             f"{python} of imageTag {image_tag!r}"
         )
-
-    return {
-        "inference_engine": engine,
-        "onnx_file": onnx_file,
-        "onnx_fusion": onnx_fusion,
-        "onnx_quantization": quantization,
-    }
-
-
-def _graph_settings(
-    raw: Mapping[str, str], engine: str, backend: str, source_url: str | None, image_tag: str
-) -> tuple[str | None, bool, str]:
-    """onnxFile (None: onnx/model.onnx), onnxFusion (default true) and onnxQuantization."""
-    value = raw.get("onnxFile")
-    onnx_file = None if value in (None, "") else str(value).strip()
-    fusion = _bool(raw, "onnxFusion", True)
-    asked_fusion = None if raw.get("onnxFusion") in (None, "") else fusion
-    quantization = _choice(raw, "onnxQuantization", NO_QUANTIZATION, QUANTIZATIONS)
-    ask = EngineAsk(engine, images.python_version(image_tag), onnx_file, asked_fusion)
-    ask = replace(ask, onnx_quantization=quantization, source_archive=bool(source_url))
-    choice = choose_engine(replace(ask, backend=backend))
-    if choice.problems:
-        raise _engine_error(choice.problems[0], raw, engine, image_tag)
-    return (None if onnx_file == ONNX_MODEL_FILE else onnx_file), fusion, quantization
 
 
 def _engine_error(
@@ -377,23 +345,23 @@ def _engine_error(
 ) -> ConfigError:
     """The engine rule's problem in the stack's keys."""
     known = f"known: Python {', '.join(RUNTIME_WHEELS)}"
-    source = f"'{_key('sourceModelDataUrl')}' archives are packaged for PyTorch"
+    source = f"'{qualified('sourceModelDataUrl')}' archives are packaged for PyTorch"
     if problem.field == engine_choice.ENGINE:
         why = f"{source}; the ONNX engine needs a Hub model that ships onnx/model.onnx"
-        return _fail("inferenceEngine", engine, f"{why} (use auto or torch)")
+        return invalid("inferenceEngine", engine, f"{why} (use auto or torch)")
     python = images.python_version(image_tag)
     if problem.field == engine_choice.PYTHON:
         why = f"no ONNX Runtime wheel is known for Python {python} (imageTag {image_tag!r})"
-        return _fail(
+        return invalid(
             "inferenceEngine", engine, f"{why}; {known}. Use auto or torch, or such an image"
         )
-    torch = f"'{_key('inferenceEngine')}' is torch"
+    torch = f"'{qualified('inferenceEngine')}' is torch"
     if problem.field == engine_choice.ONNX_QUANTIZATION:
         return _quantization_error(problem, raw, torch, source, known)
     if problem.field == engine_choice.ONNX_FUSION:
         why = {engine_choice.TORCH_ENGINE: f"{torch}, which packages no ONNX graph"}
         why[engine_choice.SOURCE_ARCHIVE] = source
-        return _fail(
+        return invalid(
             "onnxFusion",
             raw["onnxFusion"],
             f"{why.get(problem.reason, problem.explain())}; unset it",
@@ -405,7 +373,7 @@ def _engine_error(
             f"no ONNX Runtime wheel is known for the Python of imageTag {image_tag!r}; {known}"
         ),
     }
-    return _fail(
+    return invalid(
         "onnxFile", str(raw["onnxFile"]).strip(), why.get(problem.reason, problem.explain())
     )
 
@@ -423,7 +391,7 @@ def _quantization_error(
         engine_choice.SOURCE_ARCHIVE: source,
         engine_choice.NO_RUNTIME: f"no ONNX Runtime wheel is known for the image's Python; {known}",
     }
-    return _fail(
+    return invalid(
         "onnxQuantization",
         raw["onnxQuantization"],
         f"{why.get(problem.reason, problem.explain())}; int8 needs the ONNX engine "

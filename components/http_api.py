@@ -164,13 +164,10 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
         api, integration = self._declare_api(name, args, proxy)
         route_auth = self._declare_auth(name, args, api)
         self._declare_routes(name, args, api, integration, route_auth)
-        aws.lambda_.Permission(
+        proxy.allow_api_gateway(
             f"{name}-invoke-permission",
-            action="lambda:InvokeFunction",
-            function=proxy.function.name,
-            principal="apigateway.amazonaws.com",
-            source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/{ROUTE_METHOD}/*"),
-            opts=pulumi.ResourceOptions(parent=self),
+            api.execution_arn.apply(lambda arn: f"{arn}/*/{ROUTE_METHOD}/*"),
+            pulumi.ResourceOptions(parent=self),
         )
         self.invoke_policy_arn = self._declare_caller_policy(name, args, api)
 

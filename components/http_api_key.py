@@ -85,15 +85,10 @@ class HttpApiKeyAuthorizer(pulumi.ComponentResource):
             authorizer_result_ttl_in_seconds=AUTHORIZER_RESULT_TTL_SECONDS,
             opts=child,
         )
-        aws.lambda_.Permission(
+        authorizer_function.allow_api_gateway(
             f"{name}-authorizer-permission",
-            action="lambda:InvokeFunction",
-            function=authorizer_function.function.name,
-            principal="apigateway.amazonaws.com",
-            source_arn=pulumi.Output.from_input(args.execution_arn).apply(
-                lambda arn: f"{arn}/authorizers/*"
-            ),
-            opts=child,
+            pulumi.Output.from_input(args.execution_arn).apply(lambda arn: f"{arn}/authorizers/*"),
+            child,
         )
         self.api_key = pulumi.Output.secret(version.secret_string)
         self.secret_arn = secret.arn

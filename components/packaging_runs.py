@@ -87,10 +87,6 @@ class PackagingRequest:
             local_timeout_seconds=float(checked.local_timeout_seconds or LOCAL_TIMEOUT_SECONDS),
         )
 
-    def event(self) -> dict[str, Any]:
-        """The loader event (docs/contracts.md)."""
-        return self.loader.to_event()
-
     def describe(self) -> str:
         loader = self.loader
         source = loader.source_model_data_url or f"{loader.model_id}@{loader.revision}"
@@ -202,7 +198,7 @@ def run_local(request: PackagingRequest) -> LoaderResult:
 
     def target() -> None:
         try:
-            outcome["result"] = handler(request.event(), context, session=session)
+            outcome["result"] = handler(request.loader.to_event(), context, session=session)
         except BaseException as error:  # re-raised in the caller's thread below
             outcome["error"] = error
 
@@ -270,7 +266,7 @@ def run_lambda(request: PackagingRequest) -> LoaderResult:
         response = client.invoke(
             FunctionName=request.function_name,
             InvocationType="RequestResponse",
-            Payload=json.dumps(request.event()).encode(),
+            Payload=json.dumps(request.loader.to_event()).encode(),
         )
     except (ClientError, BotoCoreError) as error:
         raise PackagingError(

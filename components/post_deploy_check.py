@@ -96,7 +96,7 @@ class PostDeployCheckArgs:
             region=cfg.region,
             artifact_sha256=packager.sha256,
             endpoint_url=cfg.runtime_endpoint_url,
-            sagemaker_endpoint_url=cfg.aws_endpoint("sagemaker"),
+            sagemaker_endpoint_url=cfg.aws.endpoint("sagemaker"),
             aws=cfg.aws,
             invoke_on_deploy=cfg.smoke_test,
         )

@@ -82,3 +82,17 @@ class ProxyFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy], aliases=previous),
         )
         self.register_outputs({"function_name": self.function.name})
+
+    def allow_api_gateway(
+        self, name: str, source_arn: pulumi.Input[str], opts: pulumi.ResourceOptions
+    ) -> aws.lambda_.Permission:
+        """Let API Gateway invoke the function from `source_arn`; `opts` keeps each permission's
+        parent where existing stacks have it."""
+        return aws.lambda_.Permission(
+            name,
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=source_arn,
+            opts=opts,
+        )

@@ -48,9 +48,8 @@ class BedrockBackend:
             raise botocore_failure(error, target) from None
 
         try:
-            bedrock_options = bedrock_formats.EmbedOptions.from_api(options)
             invoke = bedrock_formats.invoker(client, self.model_id)
-            return bedrock_formats.embed_texts(invoke, self.model_id, texts, bedrock_options)
+            return bedrock_formats.embed_texts(invoke, self.model_id, texts, options)
         except bedrock_formats.BedrockRequestError as error:
             raise InputTooLargeError(str(error)) from None
         except bedrock_formats.BedrockResponseError as error:

@@ -37,9 +37,6 @@ class RetryPolicy:
     max_throttled: int = MAX_THROTTLED_ATTEMPTS
     max_failed: int = MAX_FAILED_ATTEMPTS
 
-    def delay(self, attempt: int) -> float:
-        return self.backoff.delay(attempt)
-
 
 class TokenBudget:
     """Estimated tokens per request: fixed when the user sets it, else sized by latency."""

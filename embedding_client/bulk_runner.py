@@ -227,7 +227,7 @@ class BulkRun:
         if batch.attempts >= max_attempts:
             raise _Stop(f"{error} (after {batch.attempts} tries of one request)")
         stats.retried += 1
-        return [(batch, self.retry.delay(batch.attempts))]
+        return [(batch, self.retry.backoff.delay(batch.attempts))]
 
     def _write(self, batch: Batch, result: EmbeddingResult, stats: RunStats) -> None:
         signature = Signature(result.model, result.dimensions)

@@ -181,7 +181,7 @@ def bulk_target(
     if isinstance(backend, BedrockBackend):
         try:
             model = bedrock_formats.model_format(backend.model_id)
-            bedrock_formats.EmbedOptions.from_api(options)
+            bedrock_formats.check_options(model, options)
         except bedrock_formats.BedrockRequestError as error:
             raise InputTooLargeError(str(error)) from None
         price = prices.per_1k_tokens or pricing.BEDROCK_PER_1K_TOKENS.get(backend.model_id)

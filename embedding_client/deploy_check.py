@@ -109,13 +109,12 @@ def wait_until_settled(
     timeout_s: float = DEFAULT_WAIT_SECONDS,
     poll_s: float = DEFAULT_POLL_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
 ) -> LiveEndpoint | None:
     """The endpoint once its status stops changing by itself, or as it is when time runs out."""
-    deadline = clock() + timeout_s
+    deadline = time.monotonic() + timeout_s
     while True:
         live = read_live_endpoint(client, endpoint_name)
-        if live is None or live.status not in TRANSITIONAL_STATUSES or clock() >= deadline:
+        if live is None or live.status not in TRANSITIONAL_STATUSES or time.monotonic() >= deadline:
             return live
         sleep(poll_s)
 

@@ -57,7 +57,6 @@ def post_with_retries(
     attempts: int = MAX_ATTEMPTS,
     timeout: float = READ_TIMEOUT_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
-    backoff: Backoff = Backoff(),
 ) -> bytes:
     """POST, retrying 429/502/503/504 with jittered backoff; other errors raise at once."""
     for attempt in range(attempts):
@@ -73,7 +72,7 @@ def post_with_retries(
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise EndpointError(target, None, f"cannot connect: {reason}") from None
-        sleep(backoff.delay(attempt))
+        sleep(Backoff().delay(attempt))
     raise AssertionError("unreachable")
 
 

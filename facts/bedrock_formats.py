@@ -24,7 +24,6 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from facts.bedrock_models import MODELS, BedrockEmbeddingModel
@@ -32,6 +31,7 @@ from facts.embedding_api import JSON_CONTENT_TYPE, EmbeddingOptions, EmbeddingRe
 
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
 DEFAULT_INPUT_TYPE = "search_document"
+DEFAULT_OPTIONS = EmbeddingOptions()
 
 
 class BedrockRequestError(ValueError):
@@ -40,36 +40,6 @@ class BedrockRequestError(ValueError):
 
 class BedrockResponseError(RuntimeError):
     """Bedrock answered with a body this model's format does not explain."""
-
-
-@dataclass(frozen=True)
-class EmbedOptions:
-    """What the caller may choose; every model maps these onto its own fields."""
-
-    normalize: bool = True
-    # Like the SageMaker endpoint: cut over-long input rather than fail (Cohere cuts at its token
-    # limit; Titan has no such switch, so text over its character limit is cut here).
-    truncate: bool = True
-    # Which end of an over-long text is cut: "right" keeps its start, "left" its end.
-    truncation_direction: str = "right"
-    dimensions: int | None = None  # None: the model's default
-    input_type: str = DEFAULT_INPUT_TYPE  # Cohere only
-
-    @classmethod
-    def from_api(cls, options: EmbeddingOptions, input_type: str | None = None) -> EmbedOptions:
-        """The embedding API's options for a Bedrock model; prompts have no Bedrock equivalent."""
-        if options.prompt is not None or options.prompt_name is not None:
-            raise BedrockRequestError(
-                "prompt and prompt_name are not supported by Bedrock models (they take no "
-                "prefix); Cohere models take input_type (search_query, search_document, ...)"
-            )
-        return cls(
-            normalize=True if options.normalize is None else options.normalize,
-            truncate=options.truncate,
-            truncation_direction=options.truncation_direction,
-            dimensions=options.dimensions,
-            input_type=input_type or DEFAULT_INPUT_TYPE,
-        )
 
 
 def model_format(model_id: str) -> BedrockEmbeddingModel:
@@ -112,29 +82,38 @@ def _check_texts(
     return checked
 
 
-def _check_options(fmt: BedrockEmbeddingModel, options: EmbedOptions) -> None:
+def check_options(
+    fmt: BedrockEmbeddingModel, options: EmbeddingOptions, input_type: str = DEFAULT_INPUT_TYPE
+) -> None:
+    """Refuse the embedding API's options this model cannot honour, naming what it takes."""
+    if options.prompt is not None or options.prompt_name is not None:
+        raise BedrockRequestError(
+            "prompt and prompt_name are not supported by Bedrock models (they take no "
+            "prefix); Cohere models take input_type (search_query, search_document, ...)"
+        )
     if options.dimensions is not None and options.dimensions not in fmt.allowed_dimensions:
         raise BedrockRequestError(
             f"dimensions {options.dimensions!r} is not offered by {fmt.model_id}; "
             f"expected one of {', '.join(map(str, fmt.allowed_dimensions))}"
         )
-    if options.input_type not in INPUT_TYPES:
+    if input_type not in INPUT_TYPES:
         raise BedrockRequestError(
-            f"input_type {options.input_type!r} is not valid; expected one of "
-            f"{', '.join(INPUT_TYPES)}"
+            f"input_type {input_type!r} is not valid; expected one of {', '.join(INPUT_TYPES)}"
         )
 
 
-def _cut(options: EmbedOptions, left: str, right: str) -> str:
+def _cut(options: EmbeddingOptions, left: str, right: str) -> str:
     """Cohere's `truncate` value: which end to cut, or NONE (refuse over-long input)."""
     if not options.truncate:
         return "NONE"
     return left if options.truncation_direction == "left" else right
 
 
-def _body(fmt: BedrockEmbeddingModel, texts: list[str], options: EmbedOptions) -> dict[str, Any]:
+def _body(
+    fmt: BedrockEmbeddingModel, texts: list[str], options: EmbeddingOptions, input_type: str
+) -> dict[str, Any]:
     if fmt.family == "titan-v2":
-        body: dict[str, Any] = {"inputText": texts[0], "normalize": options.normalize}
+        body: dict[str, Any] = {"inputText": texts[0], "normalize": options.normalize is not False}
         if options.dimensions is not None:
             body["dimensions"] = options.dimensions
         return body
@@ -146,13 +125,13 @@ def _body(fmt: BedrockEmbeddingModel, texts: list[str], options: EmbedOptions) -
     if fmt.family == "cohere-v3":
         return {
             "texts": texts,
-            "input_type": options.input_type,
+            "input_type": input_type,
             "truncate": _cut(options, "START", "END"),
         }
     if fmt.family == "cohere-v4":
         body = {
             "texts": texts,
-            "input_type": options.input_type,
+            "input_type": input_type,
             "truncate": _cut(options, "LEFT", "RIGHT"),
             "embedding_types": ["float"],
         }
@@ -163,14 +142,24 @@ def _body(fmt: BedrockEmbeddingModel, texts: list[str], options: EmbedOptions) -
 
 
 def request_bodies(
-    model_id: str, texts: Sequence[str], options: EmbedOptions = EmbedOptions()
+    model_id: str,
+    texts: Sequence[str],
+    options: EmbeddingOptions = DEFAULT_OPTIONS,
+    input_type: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The InvokeModel bodies for `texts`, in order (one text each for Titan, ≤96 for Cohere)."""
+    """The InvokeModel bodies for `texts`, in order (one text each for Titan, ≤96 for Cohere).
+
+    `input_type` is Cohere's (None: search_document). Over-long text is cut as `truncate` says
+    (Cohere cuts at its token limit; Titan has no such switch, so its character limit cuts here).
+    """
     fmt = model_format(model_id)
-    _check_options(fmt, options)
+    input_type = input_type or DEFAULT_INPUT_TYPE
+    check_options(fmt, options, input_type)
     checked = _check_texts(fmt, texts, options.truncate, options.truncation_direction)
     size = fmt.max_texts_per_call
-    return [_body(fmt, checked[i : i + size], options) for i in range(0, len(checked), size)]
+    return [
+        _body(fmt, checked[i : i + size], options, input_type) for i in range(0, len(checked), size)
+    ]
 
 
 def _float_vector(value: object, where: str) -> list[float]:
@@ -241,7 +230,8 @@ def embed_texts(
     invoke: Callable[[bytes], InvokeAnswer],
     model_id: str,
     texts: Sequence[str],
-    options: EmbedOptions = EmbedOptions(),
+    options: EmbeddingOptions = DEFAULT_OPTIONS,
+    input_type: str | None = None,
     *,
     concurrency: int = 1,
 ) -> EmbeddingResponse:
@@ -251,7 +241,7 @@ def embed_texts(
     that many calls at once; the vectors keep the order of `texts` either way.
     """
     fmt = model_format(model_id)
-    bodies = request_bodies(model_id, texts, options)
+    bodies = request_bodies(model_id, texts, options, input_type)
 
     def one_call(body: dict[str, Any]) -> tuple[list[list[float]], int | None]:
         count = len(body["texts"]) if "texts" in body else 1
@@ -266,7 +256,7 @@ def embed_texts(
         batches = [one_call(body) for body in bodies]
     vectors = [vector for batch, _ in batches for vector in batch]
     counts = [tokens for _, tokens in batches]
-    if options.normalize and not fmt.server_normalize:
+    if options.normalize is not False and not fmt.server_normalize:  # None: unit vectors
         vectors = [l2_normalize(v) for v in vectors]
     dimensions = len(vectors[0])
     if any(len(v) != dimensions for v in vectors):

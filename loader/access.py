@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -32,13 +31,10 @@ def wait_for_access(
     prefix: str,
     *,
     model: str,
-    deadline_seconds: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """List `prefix` until S3 stops answering AccessDenied; return how many times it did."""
-    bound = ACCESS_WAIT_SECONDS if deadline_seconds is None else deadline_seconds
-    deadline = clock() + bound
+    bound = ACCESS_WAIT_SECONDS
+    deadline = time.monotonic() + bound
     delay = _FIRST_DELAY_SECONDS
     denied = 0
     while True:
@@ -52,7 +48,7 @@ def wait_for_access(
             if code not in _DENIED:
                 return denied
             denied += 1
-            if clock() + delay > deadline:
+            if time.monotonic() + delay > deadline:
                 raise UploadError(
                     f"s3://{bucket}/{prefix} still answers AccessDenied after {bound:.0f} s "
                     f"({denied} attempts): the role needs s3:ListBucket on the bucket and write "
@@ -61,5 +57,5 @@ def wait_for_access(
                     model=model,
                 ) from error
             log.info("s3://%s/%s answered AccessDenied; retrying in %.0f s", bucket, prefix, delay)
-            sleep(delay)
+            time.sleep(delay)
             delay = min(delay * 2, _MAX_DELAY_SECONDS)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from facts import engine_choice, identifiers
 from facts.engine_choice import EngineAsk, EngineProblem, choose_engine
 from facts.identifiers import Rule
 from facts.loader_contract import EVENT_FIELDS, LoaderRequest
-from facts.onnx_quantization import NO_QUANTIZATION, QUANTIZATIONS
+from facts.onnx_quantization import QUANTIZATIONS
 from facts.onnx_runtime import ENGINES, ONNX_MODEL_FILE, RUNTIME_WHEELS
 from loader.errors import EventError
+
+# An absent or null field means the request's own default: one home for each (LoaderRequest).
+_DEFAULT = {item.name: item.default for item in fields(LoaderRequest)}
 
 
 def _optional_str(event: Mapping[str, Any], name: str) -> str | None:
@@ -46,9 +49,9 @@ def parse_event(event: Mapping[str, Any]) -> LoaderRequest:
         raise EventError(unknown[0], f"is not a loader event field; allowed: {list(EVENT_FIELDS)}")
     model_id = _required(event, "model_id", identifiers.MODEL_ID, identifiers.MODEL_ID.expected)
     bucket = _required(event, "bucket", identifiers.BUCKET, "the artifact bucket name")
-    revision = _optional_str(event, "revision") or "main"
+    revision = _optional_str(event, "revision") or _DEFAULT["revision"]
     _checked(revision, "revision", identifiers.REVISION)
-    key_prefix = event.get("key_prefix", "models/")
+    key_prefix = event.get("key_prefix", _DEFAULT["key_prefix"])
     if key_prefix is None:
         key_prefix = ""
     if not isinstance(key_prefix, str):
@@ -97,15 +100,15 @@ def _with_engine(request: LoaderRequest, event: Mapping[str, Any]) -> LoaderRequ
     The event's `engine` is what the packager's `check` decided once it found the export, so it
     is taken as found; the loader looks for the graph again when it lists the commit.
     """
-    engine = _optional_str(event, "engine") or "torch"
+    engine = _optional_str(event, "engine") or _DEFAULT["engine"]
     if engine not in ENGINES:
         raise EventError("engine", f"is {engine!r}; expected one of {list(ENGINES)}")
     container_python = _optional_str(event, "container_python")
-    onnx_file = _optional_str(event, "onnx_file") or ONNX_MODEL_FILE
+    onnx_file = _optional_str(event, "onnx_file") or _DEFAULT["onnx_file"]
     fusion = event.get("onnx_fusion")
     if fusion is not None and not isinstance(fusion, bool):
         raise EventError("onnx_fusion", f"must be true or false, got {fusion!r}")
-    quantization = _optional_str(event, "onnx_quantization") or NO_QUANTIZATION
+    quantization = _optional_str(event, "onnx_quantization") or _DEFAULT["onnx_quantization"]
     if quantization not in QUANTIZATIONS:
         raise EventError(
             "onnx_quantization", f"is {quantization!r}; expected one of {list(QUANTIZATIONS)}"

@@ -54,9 +54,9 @@ class RepoSnapshot:
     gated: bool
 
 
-def hub_endpoint(endpoint: str | None = None) -> str:
-    """The Hub base URL: the argument, else `HF_ENDPOINT` now, else huggingface.co."""
-    return (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+def hub_endpoint() -> str:
+    """The Hub base URL: `HF_ENDPOINT` now, else huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
 
 
 @contextmanager
@@ -88,27 +88,23 @@ def hub_errors(model_id: str, revision: str, step: str, file: str | None = None)
         raise DownloadError(message, **where) from error
 
 
-def _api(token: str | None, endpoint: str | None) -> HfApi:
-    return HfApi(endpoint=hub_endpoint(endpoint), token=token or False, library_name=_LIBRARY)
+def _api(token: str | None) -> HfApi:
+    return HfApi(endpoint=hub_endpoint(), token=token or False, library_name=_LIBRARY)
 
 
-def resolve_revision(
-    model_id: str, revision: str, token: str | None = None, endpoint: str | None = None
-) -> str:
+def resolve_revision(model_id: str, revision: str, token: str | None = None) -> str:
     """The 40-hex commit sha a branch, tag or sha names now (what the provider pins)."""
     with hub_errors(model_id, revision, step="resolve-revision"):
-        info = _api(token, endpoint).model_info(model_id, revision=revision)
+        info = _api(token).model_info(model_id, revision=revision)
     if not info.sha:
         raise LoaderError("the Hub returned no commit sha", step="resolve-revision", model=model_id)
     return info.sha
 
 
-def fetch_snapshot(
-    model_id: str, revision: str, token: str | None = None, endpoint: str | None = None
-) -> RepoSnapshot:
+def fetch_snapshot(model_id: str, revision: str, token: str | None = None) -> RepoSnapshot:
     """Pinned sha and the file listing with sizes (one `model_info(files_metadata=True)` call)."""
     with hub_errors(model_id, revision, step="list-files"):
-        info = _api(token, endpoint).model_info(model_id, revision=revision, files_metadata=True)
+        info = _api(token).model_info(model_id, revision=revision, files_metadata=True)
     files = []
     for sibling in info.siblings or []:
         if sibling.size is None:
@@ -149,18 +145,14 @@ def _get(
 
 
 def stream_file(
-    model_id: str,
-    commit: str,
-    item: RepoFile,
-    token: str | None = None,
-    endpoint: str | None = None,
+    model_id: str, commit: str, item: RepoFile, token: str | None = None
 ) -> Iterator[bytes]:
     """The file's bytes in chunks, resuming with `Range` after a dropped connection.
 
     Yielded bytes are final, so a retry continues after the last one yielded. DownloadError unless
     exactly `item.size` bytes arrive.
     """
-    url = hf_hub_url(model_id, item.path, revision=commit, endpoint=hub_endpoint(endpoint))
+    url = hf_hub_url(model_id, item.path, revision=commit, endpoint=hub_endpoint())
     headers = build_hf_headers(token=token or False, library_name=_LIBRARY)
     where = {"step": "download", "model": model_id, "file": item.path}
     received = 0

@@ -25,7 +25,7 @@ from loader.graph_fusion import fuse_graph, optimizer_problem
 from loader.graph_quantization import quantize_graph
 from loader.hub import fetch_snapshot, stream_file
 from loader.modules import MAX_MODULES_BYTES, MODULES_FILE, UnsupportedModules, check_modules
-from loader.publish import code_files, publish
+from loader.publish import publish
 from loader.quantization_check import (
     QualityReport,
     QuantizationRefused,
@@ -35,7 +35,7 @@ from loader.quantization_check import (
 from loader.repo_configs import checked_config_file
 from loader.selection import NoWeightsError, RepoFile, pickled_weights_problem, select_files
 from loader.upload import part_size_for
-from loader.version import format_version
+from loader.version import container_code, format_version
 
 log = logging.getLogger(__name__)
 # Reads of a graph from local disk into the archive (as the Hub's files stream, in chunks).
@@ -109,7 +109,7 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
     if request.engine == "torch":
         config = checked_config_file(model, snapshot.revision, selected, token)
     modules = checked_modules_file(model, snapshot.revision, selected, token)
-    code = code_files(request.runtime)
+    code = container_code(request.runtime)
     files: dict[str, RepoFile | bytes | Path] = {item.path: item for item in selected}
     if config is not None:
         files[CONFIG_FILE] = config

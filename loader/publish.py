@@ -11,18 +11,12 @@ from typing import Any
 
 from facts.artifact_keys import ArtifactLocation
 from facts.loader_contract import LoaderRequest, LoaderResult
-from facts.onnx_runtime import RuntimeWheel
 from loader.archive import Member, TarEntry, stored_gzip, tar_stream
 from loader.artifacts import recorded_sha256, write_manifest
 from loader.errors import ChecksumMismatch, UploadError
 from loader.selection import is_weights
 from loader.upload import ArchiveReader, upload_archive
-from loader.version import container_code, format_version
-
-
-def code_files(runtime: RuntimeWheel | None = None) -> dict[str, bytes]:
-    """Everything the archive ships under `code/` (see loader/version.py)."""
-    return container_code(runtime)
+from loader.version import format_version
 
 
 def publish(

@@ -24,11 +24,11 @@ from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
 from loader.archive import Member, TarEntry
 from loader.artifacts import lookup_existing
 from loader.errors import SourceArchiveError
-from loader.publish import code_files, publish
+from loader.publish import publish
 from loader.repo_configs import MAX_CONFIG_BYTES
 from loader.selection import pickled_weights_problem
 from loader.upload import part_size_for
-from loader.version import format_version
+from loader.version import container_code, format_version
 
 log = logging.getLogger(__name__)
 READ_CHUNK = 1024 * 1024
@@ -123,7 +123,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
     if existing is not None:
         return existing
 
-    code = code_files()
+    code = container_code()
     get_args = {"Bucket": source_bucket, "Key": source_key, "IfMatch": head["ETag"]}
     if version_id:
         get_args["VersionId"] = version_id

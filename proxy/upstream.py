@@ -17,7 +17,6 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 from facts.bedrock_formats import (
     BedrockRequestError,
     BedrockResponseError,
-    EmbedOptions,
     embed_texts,
     invoker,
 )
@@ -100,10 +99,15 @@ def embed_with_sagemaker(client: Any, endpoint_name: str, request: ProxyRequest)
 def embed_with_bedrock(client: Any, model_id: str, request: ProxyRequest) -> str:
     """InvokeModel call(s) in the model's own format, answered in the caller's shape."""
     try:
-        options = EmbedOptions.from_api(request.request.options, request.input_type)
         invoke = invoker(client, model_id)
-        texts = request.request.texts
-        result = embed_texts(invoke, model_id, texts, options, concurrency=BEDROCK_CONCURRENCY)
+        result = embed_texts(
+            invoke,
+            model_id,
+            request.request.texts,
+            request.request.options,
+            request.input_type,
+            concurrency=BEDROCK_CONCURRENCY,
+        )
     except BedrockRequestError as error:
         raise BadRequest(str(error)) from None
     except BedrockResponseError as error:

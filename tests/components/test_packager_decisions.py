@@ -139,7 +139,7 @@ def test_result_with_unexpected_sha256_is_rejected() -> None:
 
 
 def test_loader_event_uses_the_pinned_revision() -> None:
-    event = PackagingRequest.from_inputs(inputs(hf_token="hf_x")).event()
+    event = PackagingRequest.from_inputs(inputs(hf_token="hf_x")).loader.to_event()
     assert event["revision"] == PINNED
     assert event["hf_token"] == "hf_x"
 
@@ -179,7 +179,7 @@ def test_source_archive_artifact_is_unchanged_on_the_next_diff() -> None:
 
 def test_the_token_stays_out_of_the_packaging_requests_repr() -> None:
     request = PackagingRequest.from_inputs(inputs(hf_token="hf_secret_value"))
-    assert request.event()["hf_token"] == "hf_secret_value"
+    assert request.loader.to_event()["hf_token"] == "hf_secret_value"
     assert "hf_secret_value" not in repr(request)
 
 

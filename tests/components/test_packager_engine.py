@@ -174,9 +174,9 @@ def test_the_loader_event_carries_the_resolved_engine_and_python() -> None:
     request = PackagingRequest.from_inputs(
         resource_inputs("bkt", engine="onnx", container_python="3.10", pinned_revision="a" * 40)
     )
-    assert (request.event()["engine"], request.event()["container_python"]) == ("onnx", "3.10")
+    assert (request.loader.engine, request.loader.container_python) == ("onnx", "3.10")
     torch = PackagingRequest.from_inputs(resource_inputs("bkt", pinned_revision="a" * 40))
-    assert (torch.event()["engine"], torch.event()["container_python"]) == ("torch", None)
+    assert (torch.loader.engine, torch.loader.container_python) == ("torch", None)
 
 
 def test_a_bge_style_cls_model_with_an_export_is_served_by_onnx_end_to_end(
@@ -308,7 +308,7 @@ def test_the_loader_event_carries_the_chosen_graph() -> None:
     inputs = resource_inputs(
         "bkt", engine="onnx", container_python="3.10", pinned_revision="a" * 40, onnx_file=O2
     )
-    assert PackagingRequest.from_inputs(inputs).event()["onnx_file"] == O2
+    assert PackagingRequest.from_inputs(inputs).loader.to_event()["onnx_file"] == O2
 
 
 def test_onnx_fusion_is_a_packaging_input_of_onnx_archives_only(
@@ -327,13 +327,13 @@ def test_onnx_fusion_is_a_packaging_input_of_onnx_archives_only(
     assert unfused.inputs["onnx_fusion"] is False
     assert unfused.inputs["format_version"] == format_version(this_python_runtime)
     assert {"onnx_fusion", "format_version"} <= set(diff("", fused.inputs, unfused.inputs).replaces)
-    event = PackagingRequest.from_inputs(unfused.inputs).event()
+    event = PackagingRequest.from_inputs(unfused.inputs).loader.to_event()
     assert (event["engine"], event["onnx_fusion"]) == ("onnx", False)
     torch = provider.check(
         {}, engine_inputs(s3_bucket, this_python_runtime, "auto", model_id=TINY_MODEL_ID)
     )
     assert (torch.inputs["engine"], torch.inputs["onnx_fusion"]) == ("torch", None)
-    assert PackagingRequest.from_inputs(torch.inputs).event()["onnx_fusion"] is False
+    assert PackagingRequest.from_inputs(torch.inputs).loader.to_event()["onnx_fusion"] is False
 
 
 def test_runner_local_without_the_pinned_optimizer_fails_at_preview_on_onnx_fusion(
@@ -371,7 +371,7 @@ def test_int8_is_a_packaging_input_of_onnx_archives_that_replaces_them(
     assert int8.inputs["format_version"] == format_version(this_python_runtime, True, "int8")
     replaces = set(diff("", fp32.inputs, int8.inputs).replaces)
     assert {"onnx_quantization", "format_version"} <= replaces
-    event = PackagingRequest.from_inputs(int8.inputs).event()
+    event = PackagingRequest.from_inputs(int8.inputs).loader.to_event()
     assert (event["engine"], event["onnx_quantization"]) == ("onnx", "int8")
 
 

@@ -11,12 +11,12 @@ import pytest
 from facts.bedrock_formats import (
     BedrockRequestError,
     BedrockResponseError,
-    EmbedOptions,
     embed_texts,
     parse_response,
     request_bodies,
 )
 from facts.bedrock_models import MODELS
+from facts.embedding_api import EmbeddingOptions
 
 TITAN_V2 = "amazon.titan-embed-text-v2:0"
 TITAN_V1 = "amazon.titan-embed-text-v1"
@@ -46,7 +46,7 @@ def _invoker(bedrock_api, model_id: str):
 
 
 def test_titan_v2_body_carries_text_normalize_and_dimensions():
-    bodies = request_bodies(TITAN_V2, ["hello"], EmbedOptions(normalize=False, dimensions=256))
+    bodies = request_bodies(TITAN_V2, ["hello"], EmbeddingOptions(normalize=False, dimensions=256))
     assert bodies == [{"inputText": "hello", "normalize": False, "dimensions": 256}]
 
 
@@ -56,7 +56,7 @@ def test_titan_sends_one_request_per_text():
 
 
 def test_titan_multimodal_body_sets_output_embedding_length():
-    bodies = request_bodies(TITAN_MM, ["a"], EmbedOptions(dimensions=384))
+    bodies = request_bodies(TITAN_MM, ["a"], EmbeddingOptions(dimensions=384))
     assert bodies == [{"inputText": "a", "embeddingConfig": {"outputEmbeddingLength": 384}}]
 
 
@@ -68,9 +68,7 @@ def test_cohere_v3_body_batches_96_texts_per_request():
 
 
 def test_cohere_v4_body_asks_for_float_embeddings_and_output_dimension():
-    (body,) = request_bodies(
-        COHERE_V4, ["a"], EmbedOptions(dimensions=512, input_type="search_query")
-    )
+    (body,) = request_bodies(COHERE_V4, ["a"], EmbeddingOptions(dimensions=512), "search_query")
     assert body == {
         "texts": ["a"],
         "input_type": "search_query",
@@ -87,12 +85,12 @@ def test_unknown_model_is_rejected_with_the_supported_list():
 
 def test_dimensions_the_model_does_not_offer_are_rejected():
     with pytest.raises(BedrockRequestError, match="expected one of 256, 512, 1024"):
-        request_bodies(TITAN_V2, ["a"], EmbedOptions(dimensions=768))
+        request_bodies(TITAN_V2, ["a"], EmbeddingOptions(dimensions=768))
 
 
 def test_unknown_input_type_is_rejected():
     with pytest.raises(BedrockRequestError, match="input_type 'query'"):
-        request_bodies(COHERE_EN, ["a"], EmbedOptions(input_type="query"))
+        request_bodies(COHERE_EN, ["a"], input_type="query")
 
 
 def test_empty_input_list_is_rejected():
@@ -108,7 +106,7 @@ def test_non_string_input_is_rejected_with_its_index():
 def test_text_over_the_model_limit_is_rejected_unless_truncating():
     long_text = "x" * 2049
     with pytest.raises(BedrockRequestError, match="at most 2048"):
-        request_bodies(COHERE_EN, [long_text], EmbedOptions(truncate=False))
+        request_bodies(COHERE_EN, [long_text], EmbeddingOptions(truncate=False))
     (body,) = request_bodies(COHERE_EN, [long_text])
     assert len(body["texts"][0]) == 2048
 
@@ -157,19 +155,22 @@ def test_every_model_returns_unit_vectors_of_its_default_size_through_boto3(bedr
 
 def test_normalize_false_keeps_titan_v1_raw_vectors(bedrock_api):
     result = embed_texts(
-        _invoker(bedrock_api, TITAN_V1), TITAN_V1, ["one two three"], EmbedOptions(normalize=False)
+        _invoker(bedrock_api, TITAN_V1),
+        TITAN_V1,
+        ["one two three"],
+        EmbeddingOptions(normalize=False),
     )
     assert _norm(result.vectors[0]) > 1.5
 
 
 def test_titan_v2_normalize_is_delegated_to_the_model(bedrock_api):
-    embed_texts(_invoker(bedrock_api, TITAN_V2), TITAN_V2, ["a"], EmbedOptions(normalize=True))
+    embed_texts(_invoker(bedrock_api, TITAN_V2), TITAN_V2, ["a"], EmbeddingOptions(normalize=True))
     assert bedrock_api.calls[-1].body["normalize"] is True
 
 
 def test_requested_dimensions_reach_the_model(bedrock_api):
     result = embed_texts(
-        _invoker(bedrock_api, COHERE_V4), COHERE_V4, ["a", "b"], EmbedOptions(dimensions=256)
+        _invoker(bedrock_api, COHERE_V4), COHERE_V4, ["a", "b"], EmbeddingOptions(dimensions=256)
     )
     assert result.dimensions == 256
 
@@ -192,8 +193,8 @@ def test_cohere_batches_become_one_call_per_96_texts(bedrock_api):
 
 
 def test_truncate_off_asks_cohere_to_fail_on_long_input():
-    (v3,) = request_bodies(COHERE_EN, ["a"], EmbedOptions(truncate=False))
-    (v4,) = request_bodies(COHERE_V4, ["a"], EmbedOptions(truncate=False))
+    (v3,) = request_bodies(COHERE_EN, ["a"], EmbeddingOptions(truncate=False))
+    (v4,) = request_bodies(COHERE_V4, ["a"], EmbeddingOptions(truncate=False))
     assert (v3["truncate"], v4["truncate"]) == ("NONE", "NONE")
 
 

@@ -14,13 +14,13 @@ serverless sizes; also the figure least disturbed by other work on a shared mach
   through the DLC's path (input_fn → predict_fn → output_fn, JSON in and out) for inference.py,
   through `encode(..., normalize_embeddings=True)` for the reference,
 - peak RSS (VmHWM), and the vectors of a fixed set of texts (cosine against the reference's).
-Throughput and its ratios come from one process per thread count and workload that loads every
-engine and peer and alternates their passes (interleaved.py: also `onnx int8`, the int8 graph
-loader/graph_quantization.py makes from the fused one, and the peers of benchmarks/peers.py,
-fastembed on both graphs and sentence-transformers' ONNX backend, each reported missing with the
-reason when it cannot run): sent/s is the median pass, and each ratio compares a pass with the
-reference's pass run right after it, so neighbours are compared while other work on the shared
-machine makes rates swing. Quality: fp32 rows against sentence-transformers, int8 rows against
+Throughput and its ratios come from one worker process per engine and peer, their passes
+alternated (interleaved.py: also `onnx int8`, the int8 graph loader/graph_quantization.py makes
+from the fused one, and the peers of benchmarks/peers.py, fastembed on both graphs and
+sentence-transformers' ONNX backend, each reported missing with the reason when it cannot run):
+sent/s is the median pass, and each ratio compares a pass with the reference's pass of the same
+round, so neighbours are compared while other work on the shared machine makes rates swing.
+Quality: fp32 rows against sentence-transformers, int8 rows against
 the fp32 graph, on texts within the model's limit; a text past it is reported apart.
 Import, load and peak RSS come from a fresh process per engine, best (lowest) of ROUNDS
 rounds, RSS the median.
@@ -350,10 +350,9 @@ def _row(engine: str, count: int, rounds: list[dict] | None, alternated: dict) -
     """One engine's figures at `count` threads: rates, ratios, quality, fresh-process extras."""
     row = {"engine": engine, "threads": count, **(best_of(rounds) if rounds else {})}
     for workload in WORKLOADS:
-        figures = alternated[workload, count]
-        own = figures.get("own_reference", {}).get(engine)  # a peer run in a child of its own
-        row[workload] = median_rates(figures["passes"][engine], own or figures["passes"][REFERENCE])
-    vectors = alternated["sentences", count]["vectors"]
+        passes = alternated[count]["passes"][workload]
+        row[workload] = median_rates(passes[engine], passes[REFERENCE])
+    vectors = alternated[count]["vectors"]
     row["quality_reference"] = "onnx (fp32 graph)" if engine in INT8_ROWS else REFERENCE
     against = vectors["onnx" if engine in INT8_ROWS else REFERENCE]
     row["min_cosine"] = min_cosine(vectors[engine][:-1], against[:-1])
@@ -422,17 +421,15 @@ def run(results_dir: Path) -> Path:
         int8_dir = int8_model_dir(model_dir, Path(scratch))
         check = [*CHECK_TEXTS, PAST_LIMIT_TEXT]
         alternated = {
-            (workload, count): interleaved(model_dir, int8_dir, count, workload, check)
-            for workload in WORKLOADS
-            for count in thread_counts
+            count: interleaved(model_dir, int8_dir, count, check) for count in thread_counts
         }
         machine["loadavg_after"] = _loadavg()
-        first = alternated["sentences", thread_counts[0]]
+        first = alternated[thread_counts[0]]
         machine["peers"], machine["missing_peers"] = first["versions"], first["missing"]
         rows = [
             _row(engine, count, measured.get((engine, count)), alternated)
             for count in thread_counts
-            for engine in alternated["sentences", count]["passes"]
+            for engine in alternated[count]["vectors"]
         ]
     path = results_dir / "inference.json"
     document = {"machine": machine, "results": rows, "sizes": sizes}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.interleaved import INTERLEAVED_PASSES, WORKLOADS
+from benchmarks.interleaved import INTERLEAVED_PASSES, SETTLE_SECONDS, WORKLOADS
 
 # Which row of this project each peer is compared with: equal quality, fp32 with fp32.
 MATCHING_ROW = {
@@ -37,15 +37,15 @@ def header(machine: dict, rounds: int) -> list[str]:
         f"{peers or 'none'}. "
         f"Missing: {missing or 'none'}.",
         "",
-        "Throughput: every engine and peer loaded in one process and their passes alternated "
-        f"({INTERLEAVED_PASSES} passes each, {WORKLOADS['sentences'][3]} sentences or "
-        f"{WORKLOADS['passages'][3]} passages per pass); texts/s is the median pass, × ST the "
-        "median of each pass against the reference pass run right after it, so that a ratio "
-        "compares neighbours even while other work on this shared machine makes the rates "
-        "swing. sentence-transformers' ONNX backend needs an older transformers (optimum-onnx: "
-        "< 4.58), so it runs in a process of its own, alternated with sentence-transformers "
-        "there, and its × ST is against that reference. Import + load and peak RSS (this "
-        "project's engines and the reference): a fresh "
+        "Throughput: every engine and peer in a worker process of its own, as a deployment "
+        "runs it, and their passes alternated, one per engine in turn, "
+        f"{SETTLE_SECONDS} s apart ({INTERLEAVED_PASSES} passes each, "
+        f"{WORKLOADS['sentences'][3]} sentences or {WORKLOADS['passages'][3]} passages per "
+        "pass); texts/s is the median pass, × ST the median of each pass against the reference "
+        "pass of the same round, so that a ratio compares neighbours even while other work on "
+        "this shared machine makes the rates swing. (Loaded together in one process, the "
+        "engines slowed each other by 3-10 % depending on their order.) Import + load and peak "
+        "RSS (this project's engines and the reference): a fresh "
         f"process per engine, best (lowest) of {rounds} rounds and median.",
         "",
         "Quality: fp32 rows, the least cosine to sentence-transformers' vectors; int8 rows, the "

@@ -1,15 +1,20 @@
-"""Every engine and peer loaded in one process, their passes alternated (bench_inference.py).
+"""Every engine and peer in a process of its own, their passes alternated (bench_inference.py).
 
 This project's engines run through code/inference.py (input_fn → predict_fn → output_fn, JSON in
 and out): torch, ONNX on the fused fp32 graph, ONNX on the int8 graph that
 loader/graph_quantization.quantize_graph makes from it. Beside them: sentence-transformers
 (`encode`, the reference every ratio is taken against), and the peers (benchmarks/peers.py):
 fastembed on the same fp32 and int8 graphs (`TextEmbedding.add_custom_model` with
-`specific_model_path`). sentence-transformers' ONNX backend on the fp32 graph needs an older
-transformers than the venv's, so it runs in a child of its own, alternated with
-sentence-transformers there: its ratio is taken against that reference (`own_reference`). A peer
-that does not import or load is reported as missing, with the reason, and the rest go on. The
-children also return every engine's vectors of the check texts, for the quality columns.
+`specific_model_path`), sentence-transformers' ONNX backend on the fp32 graph (with the
+transformers optimum-onnx needs, first on its process's path).
+
+Each engine loads in a worker process of its own, as a deployment runs it, and the parent
+alternates their passes: one pass per engine in turn, SETTLE_SECONDS apart. Engines loaded
+together in one process slowed each other by 3-10 % depending on their order: the last pass's
+ONNX Runtime workers spin for about 30 ms after it on the cores the next engine needs, and
+sessions loaded beside torch models ran slower than alone. A peer that does not import or load is
+reported as missing, with the reason, and the rest go on. Each worker also returns its vectors of
+the check texts, for the quality columns.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from benchmarks.peers import peer_dir
@@ -33,134 +39,131 @@ WORKLOADS = {
     "sentences": (40, 160, 1, SENTENCES_PER_PASS),
     "passages": (200, 1000, 20, int(os.environ.get("BENCH_INFERENCE_PASSAGES", "64"))),
 }
+BATCH_SIZES = (1, 32)
 REFERENCE = "sentence-transformers"
-# Which rows are int8 (quality against the fp32 graph), and which are this project's.
-INT8_ROWS = ("onnx int8", "fastembed int8")
-OURS = ("torch", "onnx", "onnx int8")
-
-# argv: fp32 model dir, int8 model dir, fastembed's dir, threads, passes, the pass's texts
-# (JSON), check texts (JSON).
-_CHILD = r"""
-import json, os, re, sys, time
-model_dir, int8_dir, peers_dir = sys.argv[1:4]
-threads, repeats = int(sys.argv[4]), int(sys.argv[5])
-texts, check = json.loads(sys.argv[6]), json.loads(sys.argv[7])
-count = len(texts)
-sys.path.append(peers_dir)  # after the venv's own packages: the venv wins every clash
-import torch
-torch.set_num_threads(threads)
-from sentence_transformers import SentenceTransformer
-sys.path.insert(0, os.path.join(model_dir, "code"))
-import inference
-def through_inference(model):
-    def encode(texts):
-        body = json.dumps({"inputs": texts})
-        request = inference.input_fn(body, "application/json")
-        return inference.output_fn(inference.predict_fn(request, model), "application/json")
-    return encode, lambda texts: json.loads(encode(texts))["embeddings"]
-def as_lists(encode):
-    return lambda texts: [list(map(float, vector)) for vector in encode(texts)]
-encoders, vectors, versions, missing = {}, {}, {}, {}
-# torch's pool as each engine's own process has it: model_fn sizes it (one thread beside ONNX
-# Runtime), and it is set again before each engine's passes.
-torch_threads = {}
-for engine, folder in (("torch", model_dir), ("onnx", model_dir), ("onnx int8", int8_dir)):
-    os.environ["EMBEDDING_ENGINE"] = engine.split()[0]
-    model = inference.model_fn(folder)
-    encoders[engine], vectors[engine] = through_inference(model)
-    torch_threads[engine] = torch.get_num_threads()
-dimensions = model.dimensions
-torch.set_num_threads(threads)
-reference = SentenceTransformer(model_dir, device="cpu")
-encoders["sentence-transformers"] = lambda texts: reference.encode(
-    texts, batch_size=32, normalize_embeddings=True
-)
-try:
-    import fastembed
-    from fastembed import TextEmbedding
-    from fastembed.common.model_description import ModelSource, PoolingType
-    for name, folder in (("fastembed", model_dir), ("fastembed int8", int8_dir)):
-        TextEmbedding.add_custom_model(
-            model=f"bench/{name}", pooling=PoolingType.MEAN, normalization=True,
-            sources=ModelSource(hf=f"bench/{name}"), dim=dimensions, model_file="onnx/model.onnx",
-        )
-        embedder = TextEmbedding(f"bench/{name}", specific_model_path=folder, threads=threads)
-        encoders[name] = (lambda e: lambda texts: list(e.embed(texts, batch_size=32)))(embedder)
-    versions["fastembed"] = fastembed.__version__
-except Exception as error:  # not installed, or does not import beside this venv
-    missing["fastembed"] = re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")[:300]
-"""
-
-
-# Both children end alike: each engine's vectors, then its passes, alternated.
-_PASSES = r"""
-for engine, encode in encoders.items():
-    vectors.setdefault(engine, as_lists(encode))
-passes = {engine: {} for engine in encoders}
-for batch in (1, 32):
-    for engine, encode in encoders.items():
-        torch.set_num_threads(torch_threads.get(engine, threads))
-        encode(texts[:batch])  # warm-up
-    for engine in encoders:
-        passes[engine][str(batch)] = []
-    for _ in range(repeats):
-        for engine, encode in encoders.items():
-            torch.set_num_threads(torch_threads.get(engine, threads))
-            t0 = time.perf_counter()
-            for start in range(0, count, batch):
-                encode(texts[start:start + batch])
-            passes[engine][str(batch)].append(count / (time.perf_counter() - t0))
-print(json.dumps({
-    "passes": passes,
-    "vectors": {engine: vector(check) for engine, vector in vectors.items()},
-    "versions": versions,
-    "missing": missing,
-}))
-"""
-_CHILD += _PASSES
-
-# argv: as _CHILD's, the peer's dir in place of fastembed's.
-_ST_ONNX_CHILD = r"""
-import json, os, re, sys, time
-model_dir, _, peer_dir = sys.argv[1:4]
-threads, repeats = int(sys.argv[4]), int(sys.argv[5])
-texts, check = json.loads(sys.argv[6]), json.loads(sys.argv[7])
-count = len(texts)
-sys.path.insert(0, peer_dir)  # first: its transformers, not the venv's
-import torch
-torch.set_num_threads(threads)
-from sentence_transformers import SentenceTransformer
-reference = SentenceTransformer(model_dir, device="cpu")
-encoders = {"sentence-transformers": lambda texts: reference.encode(
-    texts, batch_size=32, normalize_embeddings=True
-)}
-vectors, versions, missing, torch_threads = {}, {}, {}, {}
-try:
-    import onnxruntime
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    onnx_reference = SentenceTransformer(
-        model_dir, device="cpu", backend="onnx",
-        model_kwargs={"file_name": "onnx/model.onnx", "provider": "CPUExecutionProvider",
-                      "session_options": options},
-    )
-    encoders["sentence-transformers onnx"] = lambda texts: onnx_reference.encode(
-        texts, batch_size=32, normalize_embeddings=True
-    )
-    import optimum.version, transformers
-    versions["optimum"] = optimum.version.__version__
-    versions["transformers (beside optimum)"] = transformers.__version__
-except Exception as error:
-    reason = re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")  # no local paths
-    missing["sentence-transformers onnx"] = reason[:300]
-if len(encoders) == 1:  # no peer: no passes of the reference alone
-    print(json.dumps({"passes": {}, "vectors": {}, "versions": versions, "missing": missing}))
-    sys.exit(0)
-def as_lists(encode):
-    return lambda texts: [list(map(float, vector)) for vector in encode(texts)]
-"""
-_ST_ONNX_CHILD += _PASSES
 ST_ONNX = "sentence-transformers onnx"
+OURS = ("torch", "onnx", "onnx int8")
+ENGINES = (*OURS, REFERENCE, "fastembed", "fastembed int8", ST_ONNX)
+# Which rows are int8 (quality against the fp32 graph).
+INT8_ROWS = ("onnx int8", "fastembed int8")
+# The folder of benchmarks/peers.py each peer imports from.
+PEER_OF = {
+    "fastembed": "fastembed",
+    "fastembed int8": "fastembed",
+    ST_ONNX: "sentence-transformers-onnx",
+}
+# Seconds between two passes: the last engine's thread pools stop spinning (ONNX Runtime's for
+# about 30 ms after a run).
+SETTLE_SECONDS = 0.2
+
+# One engine, then one pass per command line ({"texts", "batch"}) on stdin, answered on stdout.
+# argv: engine, fp32 model dir, int8 model dir, threads, the peer's folder ("" for none),
+# dimensions, check texts (JSON).
+_WORKER = r"""
+import json, os, re, sys, time
+engine, model_dir, int8_dir, peer = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[5]
+threads, dimensions, check = int(sys.argv[4]), int(sys.argv[6]), json.loads(sys.argv[7])
+folder = int8_dir if engine.endswith("int8") else model_dir
+def answer(document):
+    sys.stdout.write(json.dumps(document) + "\n")
+    sys.stdout.flush()
+try:
+    if engine == "sentence-transformers onnx":
+        sys.path.insert(0, peer)  # first: its transformers, not the venv's
+    elif peer:
+        sys.path.append(peer)  # after the venv's own packages: the venv wins every clash
+    import torch
+    torch.set_num_threads(threads)  # this project's engines: model_fn sizes it again
+    version = None
+    if engine in ("torch", "onnx", "onnx int8"):
+        os.environ["EMBEDDING_ENGINE"] = engine.split()[0]
+        sys.path.insert(0, os.path.join(model_dir, "code"))
+        import inference
+        model = inference.model_fn(folder)
+        def encode(texts):
+            body = json.dumps({"inputs": texts})
+            request = inference.input_fn(body, "application/json")
+            return inference.output_fn(inference.predict_fn(request, model), "application/json")
+        vectors = lambda texts: json.loads(encode(texts))["embeddings"]
+    elif engine.startswith("sentence-transformers"):
+        from sentence_transformers import SentenceTransformer
+        options = {}
+        if engine.endswith("onnx"):
+            import onnxruntime, optimum.version, transformers
+            session = onnxruntime.SessionOptions()
+            session.intra_op_num_threads = threads
+            options = {"backend": "onnx", "model_kwargs": {
+                "file_name": "onnx/model.onnx", "provider": "CPUExecutionProvider",
+                "session_options": session}}
+            version = f"(optimum {optimum.version.__version__}, "
+            version += f"transformers {transformers.__version__})"
+        reference = SentenceTransformer(model_dir, device="cpu", **options)
+        encode = lambda texts: reference.encode(texts, batch_size=32, normalize_embeddings=True)
+        vectors = None
+    else:
+        import fastembed
+        from fastembed import TextEmbedding
+        from fastembed.common.model_description import ModelSource, PoolingType
+        TextEmbedding.add_custom_model(
+            model=f"bench/{engine}", pooling=PoolingType.MEAN, normalization=True,
+            sources=ModelSource(hf=f"bench/{engine}"), dim=dimensions, model_file="onnx/model.onnx",
+        )
+        embedder = TextEmbedding(f"bench/{engine}", specific_model_path=folder, threads=threads)
+        encode = lambda texts: list(embedder.embed(texts, batch_size=32))
+        version = fastembed.__version__
+        vectors = None
+except Exception as error:  # not installed, or does not import beside this venv
+    answer({"missing": re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")[:300]})
+    sys.exit(0)
+if vectors is None:
+    vectors = lambda texts: [list(map(float, vector)) for vector in encode(texts)]
+answer({"vectors": vectors(check), "version": version})
+warmed = set()
+for line in sys.stdin:
+    command = json.loads(line)
+    texts, batch = command["texts"], command["batch"]
+    if (len(texts), batch) not in warmed:
+        encode(texts[:batch])
+        warmed.add((len(texts), batch))
+    t0 = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        encode(texts[start:start + batch])
+    answer({"rate": len(texts) / (time.perf_counter() - t0)})
+"""
+
+
+class Worker:
+    """One engine's process: `pass_rate(texts, batch)` times a pass there."""
+
+    def __init__(self, engine: str, arguments: list[str], threads: int) -> None:
+        self.engine = engine
+        self.errors = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER, engine, *arguments],
+            cwd=tempfile.gettempdir(),  # not the project: nothing shadows the archive's code/
+            env=child_environment(threads),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+            text=True,
+        )
+
+    def read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            self.errors.seek(0)
+            raise RuntimeError(f"{self.engine} failed:\n{self.errors.read()[-4000:]}")
+        return json.loads(line)
+
+    def pass_rate(self, texts: list[str], batch: int) -> float:
+        self.process.stdin.write(json.dumps({"texts": texts, "batch": batch}) + "\n")
+        self.process.stdin.flush()
+        return self.read()["rate"]
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+        self.errors.close()
 
 
 def int8_model_dir(model_dir: Path, work: Path) -> Path:
@@ -173,28 +176,41 @@ def int8_model_dir(model_dir: Path, work: Path) -> Path:
     return int8_dir
 
 
-def interleaved(
-    model_dir: Path, int8_dir: Path, threads: int, workload: str, check_texts: list[str]
-) -> dict:
-    """Each engine's and peer's passes on `workload`, alternated; their vectors.
+def interleaved(model_dir: Path, int8_dir: Path, threads: int, check_texts: list[str]) -> dict:
+    """Every engine's passes on each workload and batch size, alternated; vectors, versions.
 
-    The ST ONNX peer's passes and vectors join the main child's, and the passes of the
-    sentence-transformers it alternated with go under `own_reference`, for its ratios.
+    {"passes": {workload: {engine: {batch: [texts/s per pass]}}}, "vectors": {engine: [...]},
+    "versions": {peer: version}, "missing": {peer: why}}.
     """
-    tail = [str(threads), str(INTERLEAVED_PASSES), json.dumps(workload_texts(workload))]
-    tail.append(json.dumps(check_texts))
-    fastembed = str(peer_dir("fastembed"))
-    main = run_child(_CHILD, [str(model_dir), str(int8_dir), fastembed, *tail], threads, workload)
-    peer = str(peer_dir("sentence-transformers-onnx"))
-    apart = run_child(_ST_ONNX_CHILD, [str(model_dir), "", peer, *tail], threads, workload)
-    main["versions"].update(apart["versions"])
-    main["missing"].update(apart["missing"])
-    main["own_reference"] = {}
-    if ST_ONNX in apart["passes"]:
-        main["passes"][ST_ONNX] = apart["passes"][ST_ONNX]
-        main["vectors"][ST_ONNX] = apart["vectors"][ST_ONNX]
-        main["own_reference"][ST_ONNX] = apart["passes"][REFERENCE]
-    return main
+    pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+    dimensions = str(pooling["word_embedding_dimension"])
+    workers, vectors, versions, missing = {}, {}, {}, {}
+    try:
+        for engine in ENGINES:
+            peer = str(peer_dir(PEER_OF[engine])) if engine in PEER_OF else ""
+            arguments = [str(model_dir), str(int8_dir), str(threads), peer, dimensions]
+            worker = Worker(engine, [*arguments, json.dumps(check_texts)], threads)
+            first = worker.read()
+            if "missing" in first:
+                missing[PEER_OF.get(engine, engine)] = first["missing"]
+                worker.close()
+                continue
+            workers[engine], vectors[engine] = worker, first["vectors"]
+            if first["version"]:
+                versions[PEER_OF.get(engine, engine)] = first["version"]
+        passes = {workload: {engine: {} for engine in workers} for workload in WORKLOADS}
+        for workload in WORKLOADS:
+            texts = workload_texts(workload)
+            for batch in BATCH_SIZES:
+                for _ in range(INTERLEAVED_PASSES):
+                    for engine, worker in workers.items():
+                        time.sleep(SETTLE_SECONDS)
+                        rate = worker.pass_rate(texts, batch)
+                        passes[workload][engine].setdefault(str(batch), []).append(rate)
+    finally:
+        for worker in workers.values():
+            worker.close()
+    return {"passes": passes, "vectors": vectors, "versions": versions, "missing": missing}
 
 
 def workload_texts(workload: str) -> list[str]:
@@ -212,14 +228,19 @@ def workload_texts(workload: str) -> list[str]:
     return texts
 
 
-def run_child(script: str, arguments: list[str], threads: int, what: str) -> dict:
-    """Run `script` in a fresh Python with the container's thread setting; its last JSON line."""
+def child_environment(threads: int) -> dict[str, str]:
+    """The environment of a benchmark's child: the container's thread setting, no PYTHONPATH."""
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "EMBEDDING_NUM_THREADS": str(threads)}
     env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_child(script: str, arguments: list[str], threads: int, what: str) -> dict:
+    """Run `script` in a fresh Python with the container's thread setting; its last JSON line."""
     completed = subprocess.run(
         [sys.executable, "-c", script, *arguments],
         cwd=tempfile.gettempdir(),  # not the project: nothing shadows the archive's code/
-        env=env,
+        env=child_environment(threads),
         capture_output=True,
         text=True,
         check=False,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.interleaved import INTERLEAVED_PASSES, SETTLE_SECONDS, WORKLOADS
+from benchmarks.interleaved import INTERLEAVED_PASSES, SETTLE_SECONDS, WORKER_SETS, WORKLOADS
 
 # Which row of this project each peer is compared with: equal quality, fp32 with fp32.
 MATCHING_ROW = {
@@ -39,7 +39,8 @@ def header(machine: dict, rounds: int) -> list[str]:
         "",
         "Throughput: every engine and peer in a worker process of its own, as a deployment "
         "runs it, and their passes alternated, one per engine in turn, "
-        f"{SETTLE_SECONDS} s apart ({INTERLEAVED_PASSES} passes each, "
+        f"{SETTLE_SECONDS} s apart, by {WORKER_SETS} fresh sets of workers "
+        f"({INTERLEAVED_PASSES} passes each, "
         f"{WORKLOADS['sentences'][3]} sentences or {WORKLOADS['passages'][3]} passages per "
         "pass); texts/s is the median pass, × ST the median of each pass against the reference "
         "pass of the same round, so that a ratio compares neighbours even while other work on "

@@ -9,7 +9,9 @@ fastembed on the same fp32 and int8 graphs (`TextEmbedding.add_custom_model` wit
 transformers optimum-onnx needs, first on its process's path).
 
 Each engine loads in a worker process of its own, as a deployment runs it, and the parent
-alternates their passes: one pass per engine in turn, SETTLE_SECONDS apart. Engines loaded
+alternates their passes: one pass per engine in turn, SETTLE_SECONDS apart. WORKER_SETS fresh
+sets of workers take turns, since one process's session may run 10-15 % faster or slower than
+another's on the same graph and the same feeds. Engines loaded
 together in one process slowed each other by 3-10 % depending on their order: the last pass's
 ONNX Runtime workers spin for about 30 ms after it on the cores the next engine needs, and
 sessions loaded beside torch models ran slower than alone. A peer that does not import or load is
@@ -30,7 +32,10 @@ from pathlib import Path
 
 from benchmarks.peers import peer_dir
 
-INTERLEAVED_PASSES = int(os.environ.get("BENCH_INFERENCE_PASSES", "7"))
+# Fresh worker processes per engine, and passes each: INTERLEAVED_PASSES per engine in all.
+WORKER_SETS = int(os.environ.get("BENCH_INFERENCE_WORKER_SETS", "3"))
+PASSES_PER_SET = int(os.environ.get("BENCH_INFERENCE_PASSES", "3"))
+INTERLEAVED_PASSES = WORKER_SETS * PASSES_PER_SET
 SENTENCES_PER_PASS = int(os.environ.get("BENCH_INFERENCE_SENTENCES", "128"))
 # The texts of the interleaved throughput passes: (shortest characters, length spread, times the
 # word list repeats, texts per pass). Short sentences (8-31 tokens), as a search query or a title;
@@ -176,41 +181,55 @@ def int8_model_dir(model_dir: Path, work: Path) -> Path:
     return int8_dir
 
 
+def start_workers(
+    model_dir: Path, int8_dir: Path, threads: int, check_texts: list[str]
+) -> tuple[dict[str, Worker], dict]:
+    """One loaded worker per engine that loads; {"vectors", "versions", "missing"} of them."""
+    pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+    dimensions = str(pooling["word_embedding_dimension"])
+    started = {}
+    for engine in ENGINES:  # they load side by side
+        peer = str(peer_dir(PEER_OF[engine])) if engine in PEER_OF else ""
+        arguments = [str(model_dir), str(int8_dir), str(threads), peer, dimensions]
+        started[engine] = Worker(engine, [*arguments, json.dumps(check_texts)], threads)
+    workers, found = {}, {"vectors": {}, "versions": {}, "missing": {}}
+    for engine, worker in started.items():
+        first = worker.read()
+        if "missing" in first:
+            found["missing"][PEER_OF.get(engine, engine)] = first["missing"]
+            worker.close()
+            continue
+        workers[engine], found["vectors"][engine] = worker, first["vectors"]
+        if first["version"]:
+            found["versions"][PEER_OF.get(engine, engine)] = first["version"]
+    return workers, found
+
+
 def interleaved(model_dir: Path, int8_dir: Path, threads: int, check_texts: list[str]) -> dict:
     """Every engine's passes on each workload and batch size, alternated; vectors, versions.
 
+    WORKER_SETS fresh sets of workers take PASSES_PER_SET passes each: one process's session can
+    run 10-15 % faster or slower than another's on the same graph, so no engine rests on one.
     {"passes": {workload: {engine: {batch: [texts/s per pass]}}}, "vectors": {engine: [...]},
     "versions": {peer: version}, "missing": {peer: why}}.
     """
-    pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
-    dimensions = str(pooling["word_embedding_dimension"])
-    workers, vectors, versions, missing = {}, {}, {}, {}
-    try:
-        for engine in ENGINES:
-            peer = str(peer_dir(PEER_OF[engine])) if engine in PEER_OF else ""
-            arguments = [str(model_dir), str(int8_dir), str(threads), peer, dimensions]
-            worker = Worker(engine, [*arguments, json.dumps(check_texts)], threads)
-            first = worker.read()
-            if "missing" in first:
-                missing[PEER_OF.get(engine, engine)] = first["missing"]
+    passes: dict = {workload: {} for workload in WORKLOADS}
+    for _ in range(WORKER_SETS):
+        workers, found = start_workers(model_dir, int8_dir, threads, check_texts)
+        try:
+            for workload in WORKLOADS:
+                texts = workload_texts(workload)
+                for batch in BATCH_SIZES:
+                    for _ in range(PASSES_PER_SET):
+                        for engine, worker in workers.items():
+                            time.sleep(SETTLE_SECONDS)
+                            rate = worker.pass_rate(texts, batch)
+                            rates = passes[workload].setdefault(engine, {})
+                            rates.setdefault(str(batch), []).append(rate)
+        finally:
+            for worker in workers.values():
                 worker.close()
-                continue
-            workers[engine], vectors[engine] = worker, first["vectors"]
-            if first["version"]:
-                versions[PEER_OF.get(engine, engine)] = first["version"]
-        passes = {workload: {engine: {} for engine in workers} for workload in WORKLOADS}
-        for workload in WORKLOADS:
-            texts = workload_texts(workload)
-            for batch in BATCH_SIZES:
-                for _ in range(INTERLEAVED_PASSES):
-                    for engine, worker in workers.items():
-                        time.sleep(SETTLE_SECONDS)
-                        rate = worker.pass_rate(texts, batch)
-                        passes[workload][engine].setdefault(str(batch), []).append(rate)
-    finally:
-        for worker in workers.values():
-            worker.close()
-    return {"passes": passes, "vectors": vectors, "versions": versions, "missing": missing}
+    return {"passes": passes, **found}
 
 
 def workload_texts(workload: str) -> list[str]:

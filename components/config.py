@@ -204,7 +204,7 @@ class StackConfig:
         "onnxQuantization",
         NO_QUANTIZATION,
         Choice(QUANTIZATIONS),
-        "`int8`: the loader quantizes the ONNX graph (1.6–2× cheaper per embedding in our "
+        "`int8`: the loader quantizes the ONNX graph (1.6–2.4× cheaper per embedding in our "
         "runs) and ships it only if it passes its quality check against fp32 "
         "([docs/loader.md](docs/loader.md#int8-quantization)); needs the ONNX engine",
     )

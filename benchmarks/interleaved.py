@@ -11,12 +11,12 @@ transformers optimum-onnx needs, first on its process's path).
 Each engine loads in a worker process of its own, as a deployment runs it, and the parent
 alternates their passes: one pass per engine in turn, SETTLE_SECONDS apart. WORKER_SETS fresh
 sets of workers take turns, since one process's session may run 10-15 % faster or slower than
-another's on the same graph and the same feeds. Engines loaded
-together in one process slowed each other by 3-10 % depending on their order: the last pass's
-ONNX Runtime workers spin for about 30 ms after it on the cores the next engine needs, and
-sessions loaded beside torch models ran slower than alone. A peer that does not import or load is
-reported as missing, with the reason, and the rest go on. Each worker also returns its vectors of
-the check texts, for the quality columns.
+another's on the same graph and the same feeds. Engines loaded together in one process slowed
+each other by 3-10 % depending on their order: the last pass's ONNX Runtime workers spin for
+about 30 ms after it on the cores the next engine needs, and sessions loaded beside torch models
+ran slower than alone. A peer that does not import or load is reported as missing, with the
+reason, and the rest go on. Each worker also returns its vectors of the check texts, for the
+quality columns.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ try:
         sys.path.append(peer)  # after the venv's own packages: the venv wins every clash
     import torch
     torch.set_num_threads(threads)  # this project's engines: model_fn sizes it again
-    version = None
+    version = vectors = None
     if engine in ("torch", "onnx", "onnx int8"):
         os.environ["EMBEDDING_ENGINE"] = engine.split()[0]
         sys.path.insert(0, os.path.join(model_dir, "code"))
@@ -104,7 +104,6 @@ try:
             version += f"transformers {transformers.__version__})"
         reference = SentenceTransformer(model_dir, device="cpu", **options)
         encode = lambda texts: reference.encode(texts, batch_size=32, normalize_embeddings=True)
-        vectors = None
     else:
         import fastembed
         from fastembed import TextEmbedding
@@ -116,8 +115,9 @@ try:
         embedder = TextEmbedding(f"bench/{engine}", specific_model_path=folder, threads=threads)
         encode = lambda texts: list(embedder.embed(texts, batch_size=32))
         version = fastembed.__version__
-        vectors = None
-except Exception as error:  # not installed, or does not import beside this venv
+except Exception as error:  # a peer not installed, or not importable beside this venv
+    if engine in ("torch", "onnx", "onnx int8"):
+        raise  # this project's own engines never go missing: the bench fails, with the cause
     answer({"missing": re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")[:300]})
     sys.exit(0)
 if vectors is None:

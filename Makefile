@@ -21,9 +21,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(VENV)/.installed
 
-# The ONNX Runtime wheels the tests vendor into archives (this venv's Python, the 3.9 of the
-# compat test and the 3.10 of the DLC's model server), fetched from PyPI once into .build/wheels
-# and checked by sha256; tests never fetch.
+# The ONNX Runtime and orjson wheels the tests vendor into archives (this venv's Python, the 3.9
+# of the compat test and the 3.10 of the DLC's model server), fetched from PyPI once into
+# .build/wheels and checked by sha256; tests never fetch.
 wheels: venv
 	$(PY) -m components.runtime_wheels $$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])') 3.9 3.10
 

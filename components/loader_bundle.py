@@ -1,8 +1,9 @@
 """The loader Lambda's code: `loader/`, `container/`, `facts/` and their requirements, zipped.
 
-With the ONNX engine, also the runtime wheel for the image's Python (`wheels/`). pip installs for
-Lambda's platform (manylinux x86_64, CPython 3.12, hashes from loader/requirements.lock); the zip
-is reproducible and cached by a hash of its inputs (docs/packager.md).
+With the ONNX engine, also the wheels its archives vendor for the image's Python (`wheels/`). pip
+installs for Lambda's platform (manylinux x86_64, CPython 3.12, hashes from
+loader/requirements.lock); the zip is reproducible and cached by a hash of its inputs
+(docs/packager.md).
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def cached_zip_problem(path: Path, runtime: RuntimeWheel | None) -> str | None:
         name: hashlib.sha256(file.read_bytes()).hexdigest()
         for name, file in folder_files(PROJECT_ROOT, SOURCE_FOLDERS).items()
     }
-    wheels = {f"{BUNDLED_WHEELS.name}/{runtime.filename}": runtime.sha256} if runtime else {}
+    vendored = runtime.vendored if runtime else ()
+    wheels = {f"{BUNDLED_WHEELS.name}/{wheel.filename}": wheel.sha256 for wheel in vendored}
     try:
         with zipfile.ZipFile(path) as opened:
             names = opened.namelist()
@@ -157,8 +159,8 @@ def build_loader_zip(cache_dir: Path | None = None, runtime: RuntimeWheel | None
         installed = Path(scratch)
         install_requirements(loader_lock.LOADER_LOCK, installed)
         entries = zip_entries(installed)
-        if runtime is not None:
-            entries[f"{BUNDLED_WHEELS.name}/{runtime.filename}"] = ensure_wheel(runtime)
+        for wheel in runtime.vendored if runtime is not None else ():
+            entries[f"{BUNDLED_WHEELS.name}/{wheel.filename}"] = ensure_wheel(wheel)
         entries.update(folder_files(PROJECT_ROOT, SOURCE_FOLDERS))
         write_reproducible_zip(entries, destination)
     return destination

@@ -183,11 +183,11 @@ def run_local(request: PackagingRequest) -> LoaderResult:
 
     runtime = request.loader.runtime
     if runtime is not None:
-        # The in-process loader vendors the wheel from the program's cache: fetch it first.
-        from components.runtime_wheels import RuntimeWheelError, ensure_wheel
+        # The in-process loader vendors the wheels from the program's cache: fetch them first.
+        from components.runtime_wheels import RuntimeWheelError, ensure_wheels
 
         try:
-            ensure_wheel(runtime)
+            ensure_wheels(runtime)
         except RuntimeWheelError as error:
             raise PackagingError(f"{request.describe()}: {error}") from error
     region = request.aws.region

@@ -1,7 +1,8 @@
-"""The ONNX Runtime wheel for the image's Python, fetched from PyPI once and cached by content.
+"""The wheels an ONNX archive vendors for the image's Python, fetched from PyPI once, cached.
 
-pip downloads the exact file facts/onnx_runtime.py names (CPU, manylinux x86_64, no dependencies:
-it needs only numpy, which every DLC has); a sha256 mismatch is deleted and refused.
+ONNX Runtime and orjson beside it (facts/onnx_runtime.py). pip downloads the exact files named
+there (CPU, manylinux x86_64, no dependencies: ONNX Runtime needs only numpy, which every DLC
+has); a sha256 mismatch is deleted and refused.
 
     python -m components.runtime_wheels 3.9 3.11   # prime the cache (what `make venv` does)
 """
@@ -34,14 +35,18 @@ def pip_download_command(runtime: RuntimeWheel, destination: Path) -> list[str]:
         "--only-binary=:all:",
         "--implementation",
         "cp",
-        "--platform",
-        "manylinux_2_28_x86_64",
+        *[argument for tag in runtime.platforms for argument in ("--platform", tag)],
         "--python-version",
         runtime.python,
         "--dest",
         str(destination),
         runtime.requirement,
     ]
+
+
+def ensure_wheels(runtime: RuntimeWheel, cache_dir: Path | None = None) -> list[Path]:
+    """`ensure_wheel` for the wheel and each of its companions (every one the archive vendors)."""
+    return [ensure_wheel(wheel, cache_dir) for wheel in runtime.vendored]
 
 
 def ensure_wheel(runtime: RuntimeWheel, cache_dir: Path | None = None) -> Path:
@@ -83,7 +88,7 @@ def main(argv: list[str]) -> int:
         if runtime is None:
             print(f"no ONNX Runtime wheel is known for Python {python}", file=sys.stderr)
             return 2
-        print(ensure_wheel(runtime))
+        print(*ensure_wheels(runtime), sep="\n")
     return 0
 
 

@@ -73,7 +73,7 @@ class Prediction:
     """What `predict_fn` hands to `output_fn`: the vectors and what the response needs."""
 
     request: EmbeddingRequest
-    vectors: list[list[float]]
+    vectors: Any  # float32 numpy array (texts × dimensions): written without a Python float each
     model: str
     usage: Usage
 
@@ -197,7 +197,7 @@ def predict_fn(
         return info(model)
     model.check_request_size(len(data.texts), data.options)
     vectors, tokens = model.embed(data.texts, data.options)
-    return Prediction(data, vectors.tolist(), model.model_id, Usage(tokens))
+    return Prediction(data, vectors, model.model_id, Usage(tokens))
 
 
 @answers_the_caller

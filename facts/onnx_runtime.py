@@ -1,4 +1,4 @@
-"""The ONNX engine's facts: the file it runs and the ONNX Runtime wheel each DLC Python gets.
+"""The ONNX engine's facts: the file it runs and the wheels each DLC Python gets in `code/`.
 
 Read by the stack config (which Pythons have a runtime), the program (which wheel to fetch), the
 loader (which wheel to vendor into `code/`, checked against its sha256) and the container (which
@@ -9,8 +9,13 @@ file to load). One CPU wheel per CPython, manylinux x86_64, from PyPI:
 - Python 3.9 (the 1.13.1 image): onnxruntime 1.19.2, the last release with cp39 wheels.
 
 Both need numpy >= 1.21.6 (their `Requires-Dist`) and glibc >= 2.27 (their manylinux tag); the
-DLCs run Ubuntu 20.04 / 22.04 (glibc 2.31 / 2.35) and ship numpy 1.2x or 2.x. The sha256 values are
-those of the files PyPI serves; a wheel whose bytes differ is refused wherever it is used.
+DLCs run Ubuntu 20.04 / 22.04 (glibc 2.31 / 2.35) and ship numpy 1.2x or 2.x.
+
+Beside it, orjson (a JSON encoder written in Rust, glibc >= 2.17, no dependencies): it writes a
+response's float32 vectors in about a tenth of the standard library's time, each number in its
+shortest form that reads back as the same float32 (facts/embedding_api.py). orjson 3.13.0 for
+Python 3.10 to 3.12, 3.11.5 (its last with cp39 wheels) for 3.9. The sha256 values are those of
+the files PyPI serves; a wheel whose bytes differ is refused wherever it is used.
 """
 
 from __future__ import annotations
@@ -103,16 +108,31 @@ ENGINE_CHOICES = ("auto", *ENGINES)
 
 @dataclass(frozen=True)
 class RuntimeWheel:
-    """One onnxruntime wheel on PyPI: the container Python it is for, its name and sha256."""
+    """One wheel on PyPI that an ONNX archive vendors into `code/`: its Python, name and sha256.
+
+    The onnxruntime wheel carries the wheels that ship beside it (`companions`: orjson).
+    """
 
     python: str  # "3.10"
     version: str  # "1.23.2"
     filename: str
     sha256: str
+    package: str = "onnxruntime"
+    companions: tuple[RuntimeWheel, ...] = ()
 
     @property
     def requirement(self) -> str:
-        return f"onnxruntime=={self.version}"
+        return f"{self.package}=={self.version}"
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """The wheel's platform tags (`manylinux_2_17_x86_64`, ...), from its file name."""
+        return tuple(self.filename[: -len(".whl")].rsplit("-", 1)[-1].split("."))
+
+    @property
+    def vendored(self) -> tuple[RuntimeWheel, ...]:
+        """This wheel and its companions: every wheel the archive's `code/` unpacks."""
+        return (self, *self.companions)
 
     @property
     def python_tag(self) -> str:
@@ -135,11 +155,20 @@ class RuntimeWheel:
 
     @property
     def identity(self) -> str:
-        """Name and content: what the archive's format version hashes."""
-        return f"{self.filename}#sha256={self.sha256}"
+        """Names and contents, companions included: what the archive's format version hashes."""
+        return "+".join(f"{wheel.filename}#sha256={wheel.sha256}" for wheel in self.vendored)
 
 
 _MANYLINUX = "manylinux_2_27_x86_64.manylinux_2_28_x86_64"
+_MANYLINUX2014 = "manylinux_2_17_x86_64.manylinux2014_x86_64"
+
+
+def _orjson(python: str, version: str, sha256: str) -> RuntimeWheel:
+    tag = "cp" + python.replace(".", "")
+    filename = f"orjson-{version}-{tag}-{tag}-{_MANYLINUX2014}.whl"
+    return RuntimeWheel(python, version, filename, sha256, package="orjson")
+
+
 RUNTIME_WHEELS = {
     wheel.python: wheel
     for wheel in (
@@ -148,24 +177,52 @@ RUNTIME_WHEELS = {
             "1.19.2",
             f"onnxruntime-1.19.2-cp39-cp39-{_MANYLINUX}.whl",
             "fae4b4de45894b9ce7ae418c5484cbf0341db6813effec01bb2216091c52f7fb",
+            companions=(
+                _orjson(
+                    "3.9",
+                    "3.11.5",
+                    "fea7339bdd22e6f1060c55ac31b6a755d86a5b2ad3657f2669ec243f8e3b2bdb",
+                ),
+            ),
         ),
         RuntimeWheel(
             "3.10",
             "1.23.2",
             f"onnxruntime-1.23.2-cp310-cp310-{_MANYLINUX}.whl",
             "4ca88747e708e5c67337b0f65eed4b7d0dd70d22ac332038c9fc4635760018f7",
+            companions=(
+                _orjson(
+                    "3.10",
+                    "3.13.0",
+                    "93c70a5e22bbbbdeafc7b273441e8452a196041d67fd4d9a9c450c66370a8486",
+                ),
+            ),
         ),
         RuntimeWheel(
             "3.11",
             "1.23.2",
             f"onnxruntime-1.23.2-cp311-cp311-{_MANYLINUX}.whl",
             "da44b99206e77734c5819aa2142c69e64f3b46edc3bd314f6a45a932defc0b3e",
+            companions=(
+                _orjson(
+                    "3.11",
+                    "3.13.0",
+                    "89bcf2d4bc6c9a7e1763c8cf534f38712e66b76a0fefda7fb7785462f0d635e4",
+                ),
+            ),
         ),
         RuntimeWheel(
             "3.12",
             "1.23.2",
             f"onnxruntime-1.23.2-cp312-cp312-{_MANYLINUX}.whl",
             "0f9b4ae77f8e3c9bee50c27bc1beede83f786fe1d52e99ac85aa8d65a01e9b77",
+            companions=(
+                _orjson(
+                    "3.12",
+                    "3.13.0",
+                    "bceadfd314bd238f584fc229a4bbaf0e573597e7a026dec5429fbf29fd66c641",
+                ),
+            ),
         ),
     )
 }

@@ -53,8 +53,8 @@ def handler(
     request = parse_event(event)
     format_version()  # fails now, before any I/O, if code/inference.py is missing
     session = session or boto3.Session()
-    if request.runtime is not None:
-        find_wheel(request.runtime)  # likewise for the ONNX engine's runtime wheel
+    for wheel in request.runtime.vendored if request.runtime is not None else ():
+        find_wheel(wheel)  # likewise for the wheels the ONNX engine vendors
     source = request.source_model_data_url
     log.info(
         "start model=%s revision=%s source=%s engine=%s bucket=%s token=%s",

@@ -1,8 +1,9 @@
-"""ONNX Runtime inside an archive's `code/`, unpacked from its PyPI wheel (checked by sha256).
+"""ONNX Runtime and orjson inside an archive's `code/`, unpacked from their PyPI wheels.
 
 The toolkit puts `code/` first on `sys.path`, so nothing is installed or fetched at startup. Only
-what `InferenceSession` imports is shipped (docs/loader.md). The wheel comes from `wheels/` of the
-Lambda zip, else the program's cache (runner `local`: components/runtime_wheels.py).
+what `InferenceSession` imports is shipped of ONNX Runtime, and orjson's package with its licenses
+(docs/loader.md). The wheels come from `wheels/` of the Lambda zip, else the program's cache
+(runner `local`: components/runtime_wheels.py), each checked by its sha256.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def wheel_cache() -> Path:
 
 def is_shipped(member: str) -> bool:
     """True for the wheel members an archive ships (see the module docstring)."""
+    if member.startswith("orjson/") or "dist-info/licenses/" in member:
+        return not member.endswith("/")
     if member in _LICENSES or member == "onnxruntime/__init__.py":
         return True
     return (
@@ -55,7 +58,7 @@ def find_wheel(runtime: RuntimeWheel) -> Path:
     path = next((place for place in places if place.is_file()), None)
     if path is None:
         raise LoaderError(
-            f"the ONNX Runtime wheel {runtime.filename} is in neither {places[0].parent} nor "
+            f"the ONNX engine's wheel {runtime.filename} is in neither {places[0].parent} nor "
             f"{places[1].parent}: the loader Lambda's code predates the ONNX engine (run "
             "`pulumi up` again to update it), or the local wheel cache was emptied",
             step=_STEP,
@@ -71,10 +74,13 @@ def find_wheel(runtime: RuntimeWheel) -> Path:
 
 
 def runtime_files(runtime: RuntimeWheel) -> dict[str, bytes]:
-    """Archive name (`code/onnxruntime/...`) → bytes of every shipped member of the wheel."""
-    path = find_wheel(runtime)
-    with zipfile.ZipFile(path) as wheel:
-        files = {f"code/{name}": wheel.read(name) for name in wheel.namelist() if is_shipped(name)}
-    if "code/onnxruntime/__init__.py" not in files:
-        raise LoaderError(f"{path} holds no onnxruntime package", step=_STEP)
+    """Archive name (`code/onnxruntime/...`) → bytes of every shipped member of the wheels."""
+    files: dict[str, bytes] = {}
+    for vendored in runtime.vendored:
+        path = find_wheel(vendored)
+        with zipfile.ZipFile(path) as wheel:
+            names = [name for name in wheel.namelist() if is_shipped(name)]
+            files.update({f"code/{name}": wheel.read(name) for name in names})
+        if f"code/{vendored.package}/__init__.py" not in files:
+            raise LoaderError(f"{path} holds no {vendored.package} package", step=_STEP)
     return dict(sorted(files.items()))

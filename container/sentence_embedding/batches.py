@@ -33,9 +33,9 @@ def length_runs(
     dynamic programming over the sorted lengths).
     """
     rows, width = attention_mask.shape
-    lengths = attention_mask.sum(axis=1).tolist()
     if padding_side != "right" or rows < 2:
         return within_attention_budget([(list(range(rows)), width)])
+    lengths = attention_mask.sum(axis=1).tolist()
     order = sorted(range(rows), key=lambda row: -lengths[row])
     longest = [int(lengths[row]) for row in order]
     # best[end]: the least cost of rows order[:end]; cut[end]: where its last run starts.

@@ -62,7 +62,12 @@ class BatchTokenizer:
                 self.max_length, stride=0, strategy="longest_first", direction=truncation_side
             )
             self._truncation_side = truncation_side
-        encodings = self._backend.encode_batch(list(texts), add_special_tokens=True)
+        # One text is encoded on this thread: `encode_batch` hands even one to the library's
+        # thread pool and waits for it, which on two vCPUs competes with ONNX Runtime's threads.
+        if len(texts) == 1:
+            encodings = [self._backend.encode(texts[0], add_special_tokens=True)]
+        else:
+            encodings = self._backend.encode_batch(list(texts), add_special_tokens=True)
         features = {
             INPUT_IDS: np.array([encoding.ids for encoding in encodings], dtype=np.int64),
             ATTENTION_MASK: np.array(

@@ -1,4 +1,4 @@
-"""Fetching the ONNX Runtime wheel: the exact pinned file for the container's platform, once.
+"""Fetching the ONNX engine's wheels: the exact pinned files for the container's platform, once.
 
 PyPI cannot be reached from tests, so pip is replaced by a stand-in that writes what a download
 would (or fails as pip does); the cache and the sha256 check are the real ones.
@@ -45,8 +45,17 @@ def test_pip_is_asked_for_the_containers_platform_not_this_machines() -> None:
     for flag in ("--no-deps", "--only-binary=:all:"):
         assert flag in command
     assert command[command.index("--python-version") + 1] == "3.10"
-    assert command[command.index("--platform") + 1] == "manylinux_2_28_x86_64"
+    platforms = [command[i + 1] for i, flag in enumerate(command) if flag == "--platform"]
+    assert platforms == ["manylinux_2_27_x86_64", "manylinux_2_28_x86_64"]
     assert command[command.index("--implementation") + 1] == "cp"
+
+
+def test_orjson_is_asked_for_with_its_own_wheels_platform_tags() -> None:
+    (orjson,) = RUNTIME_WHEELS["3.10"].companions
+    command = pip_download_command(orjson, Path("/tmp/x"))
+    assert command[-1] == "orjson==3.13.0"
+    platforms = [command[i + 1] for i, flag in enumerate(command) if flag == "--platform"]
+    assert platforms == ["manylinux_2_17_x86_64", "manylinux2014_x86_64"]
 
 
 def test_a_cached_wheel_is_used_without_pip(

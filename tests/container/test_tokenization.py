@@ -95,6 +95,13 @@ def test_texts_past_the_limit_empty_and_blank_ones_are_read_as_the_wrapper_reads
     assert_same_features(features, wrapper_features(wrapper, texts, side))
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_one_text_alone_is_read_as_the_wrapper_reads_it(tokenizers_pair, side):
+    wrapper, ours = tokenizers_pair  # one text takes `encode`, not the batch call
+    for text in ["", "\x00", "word " * 100, "短い文 " * 30, "A man is eating food."]:
+        assert_same_features(ours.encode([text], side), wrapper_features(wrapper, [text], side))
+
+
 def test_the_truncation_side_can_change_between_calls(tokenizers_pair):
     wrapper, ours = tokenizers_pair
     texts = ["one two three four five six seven eight nine ten " * 5, "short"]

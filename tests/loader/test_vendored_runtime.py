@@ -1,4 +1,4 @@
-"""ONNX Runtime as archives vendor it: only the import surface, and it needs nothing but numpy."""
+"""ONNX Runtime and orjson as archives vendor them: the import surface, needing only numpy."""
 
 from __future__ import annotations
 
@@ -42,6 +42,17 @@ def test_only_the_import_surface_and_the_notices_are_shipped(this_python_runtime
     assert any(".dist-info/" in name for name in left_out)
 
 
+def test_orjson_ships_its_package_and_license_files(this_python_runtime: RuntimeWheel):
+    (orjson,) = this_python_runtime.companions
+    with zipfile.ZipFile(wheel_cache() / orjson.filename) as wheel:
+        names = wheel.namelist()
+    shipped = sorted(name for name in names if is_shipped(name))
+    assert "orjson/__init__.py" in shipped
+    assert any(name.startswith("orjson/orjson.cpython-") for name in shipped)
+    assert any(name.endswith("dist-info/licenses/LICENSE-MIT") for name in shipped)
+    assert not any(name.endswith(("/RECORD", "/METADATA")) for name in shipped)
+
+
 def test_the_vendored_runtime_runs_a_graph_with_only_numpy_beside_it(
     this_python_runtime: RuntimeWheel, reference_onnx_export: Path, tmp_path: Path
 ):
@@ -63,7 +74,10 @@ session = onnxruntime.InferenceSession(sys.argv[3], providers=["CPUExecutionProv
 ids = np.array([[101, 7592, 2088, 102]], dtype=np.int64)
 feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
 (hidden,) = session.run(["last_hidden_state"], feeds)
+import orjson
+written = orjson.dumps(np.float32([[0.1, -2.5]]), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 print(json.dumps({"file": onnxruntime.__file__, "shape": list(hidden.shape),
+                  "orjson": orjson.__file__, "written": written,
                   "modules": sorted({m.split(".")[0] for m in sys.modules})}))
 """
     completed = subprocess.run(
@@ -78,4 +92,6 @@ print(json.dumps({"file": onnxruntime.__file__, "shape": list(hidden.shape),
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["file"] == str(tmp_path / "code" / "onnxruntime" / "__init__.py")
     assert report["shape"] == [1, 4, 384]
+    assert report["orjson"] == str(tmp_path / "code" / "orjson" / "__init__.py")
+    assert report["written"] == "[[0.1,-2.5]]"
     assert not {"google", "sympy", "coloredlogs", "flatbuffers", "torch"} & set(report["modules"])

@@ -199,10 +199,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
     dashboard_name: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        args: EndpointMonitoringArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: EndpointMonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:EndpointMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

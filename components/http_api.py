@@ -154,10 +154,7 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
     api_key_secret_arn: pulumi.Output[str] | None
 
     def __init__(
-        self,
-        name: str,
-        args: EmbeddingHttpApiArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: EmbeddingHttpApiArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:EmbeddingHttpApi", name, None, opts)
         proxy = self._declare_proxy(name, args)

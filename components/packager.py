@@ -200,10 +200,7 @@ class PackagedModel(pulumi.dynamic.Resource):
     engine: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        props: dict[str, Any],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         # Outputs must exist as (unknown) properties for Pulumi to expose them on the resource.
         seeded = {key: None for key in OUTPUT_NAMES} | props
@@ -225,10 +222,7 @@ class HfModelPackager(pulumi.ComponentResource):
     loader_function_name: pulumi.Output[str] | None
 
     def __init__(
-        self,
-        name: str,
-        args: HfModelPackagerArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: HfModelPackagerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:HfModelPackager", name, None, opts)
 
@@ -290,9 +284,7 @@ class HfModelPackager(pulumi.ComponentResource):
         """The loader Lambda (`runtime`'s wheel in its zip), its logs, a role for the prefix."""
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-loader-logs",
-            retention_in_days=args.log_retention_days,
-            opts=child,
+            f"{name}-loader-logs", retention_in_days=args.log_retention_days, opts=child
         )
         # Lambda documents no aws:SourceAccount / aws:SourceArn for execution role trust policies.
         role, policy = service_role(

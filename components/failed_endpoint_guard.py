@@ -26,12 +26,7 @@ from pulumi.dynamic import (
 
 from components.endpoint_record import endpoint_identity as identity
 from components.endpoint_record import read_record
-from components.project_provider import (
-    ProjectProvider,
-    is_unknown,
-    pickle_by_value,
-    role_chain_input,
-)
+from components.project_provider import ProjectProvider, aws_inputs, is_unknown, pickle_by_value
 from deploy_account.session import AwsSettings
 from facts.sagemaker_endpoints import describe_endpoint as describe
 
@@ -318,8 +313,7 @@ class FailedEndpointGuard(pulumi.dynamic.Resource):
             "import_command": args.import_command,
             "record_bucket": args.record_bucket,
             "record_key": args.record_key,
-            **aws.as_inputs(),
-            "aws_assume_roles": role_chain_input(aws),
+            **aws_inputs(aws),
             "delete_timeout_seconds": args.delete_timeout_seconds,
             "delete_poll_seconds": args.delete_poll_seconds,
         }

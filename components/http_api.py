@@ -109,16 +109,14 @@ class EmbeddingHttpApiArgs:
         )
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(
-                f"EmbeddingHttpApiArgs.backend {self.backend!r}: expected one of "
-                f"{', '.join(BACKENDS)}"
-            )
-        if self.auth not in HTTP_API_AUTH_MODES:
-            raise ValueError(
-                f"EmbeddingHttpApiArgs.auth {self.auth!r}: expected one of "
-                f"{', '.join(HTTP_API_AUTH_MODES)}"
-            )
+        for field, value, allowed in (
+            ("backend", self.backend, BACKENDS),
+            ("auth", self.auth, HTTP_API_AUTH_MODES),
+        ):
+            if value not in allowed:
+                raise ValueError(
+                    f"EmbeddingHttpApiArgs.{field} {value!r}: expected one of {', '.join(allowed)}"
+                )
         if not 128 <= self.memory_size_mb <= 10_240:
             raise ValueError(
                 f"EmbeddingHttpApiArgs.memory_size_mb {self.memory_size_mb}: expected 128-10240"

@@ -66,11 +66,6 @@ def openai_base_url(api_endpoint: str) -> str:
     return f"{api_endpoint.rstrip('/')}{OPENAI_BASE_PATH}"
 
 
-def proxy_environment(backend: str, target: str) -> dict[str, str]:
-    """The Lambda's environment: which backend and which endpoint name / model id."""
-    return {BACKEND_VARIABLE: backend, TARGET_VARIABLE: target}
-
-
 @dataclass(frozen=True)
 class EmbeddingHttpApiArgs:
     """What the proxy calls, how callers authenticate and how it is sized. Validated."""
@@ -190,8 +185,9 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
                 statements=pulumi.Output.from_input(args.target_arn).apply(
                     lambda arn: iam.invoke_statements(args.backend, arn)
                 ),
+                # Which backend, and which endpoint name or model id.
                 environment=pulumi.Output.from_input(args.target_name).apply(
-                    lambda target: proxy_environment(args.backend, target)
+                    lambda target: {BACKEND_VARIABLE: args.backend, TARGET_VARIABLE: target}
                 ),
                 memory_size_mb=args.memory_size_mb,
                 timeout_seconds=args.timeout_seconds,

@@ -3,7 +3,6 @@ container contract: POST {url}/invocations."""
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,12 +29,11 @@ class HttpBackend(ProjectEndpointBackend):
 
     def _post(self, body: bytes) -> bytes:
         invocations = self.url.rstrip("/") + "/invocations"
-
-        def factory() -> urllib.request.Request:
-            return json_post(invocations, body)
-
         return post_with_retries(
-            factory, self.url, attempts=self.max_attempts, timeout=self.timeout
+            lambda: json_post(invocations, body),
+            self.url,
+            attempts=self.max_attempts,
+            timeout=self.timeout,
         )
 
     @property

@@ -94,8 +94,6 @@ def read(id_: str, props: Any) -> ReadResult:
 
 
 class EndpointRecordProvider(ProjectProvider):
-    """Pickled by value; each method calls this module's function of the same name."""
-
     OPERATIONS_MODULE = "components.endpoint_record"
 
 

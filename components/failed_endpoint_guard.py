@@ -61,16 +61,12 @@ INPUT_NAMES = (
 )
 
 
-# --- SageMaker ------------------------------------------------------------------------------------
-
-
 def sagemaker_client(props: Any) -> Any:
     """A SageMaker client in the stack's account and region (the resource's recorded settings)."""
     return AwsSettings.from_inputs(props).client("sagemaker")
 
 
 def endpoint_tags(client: Any, described: Any) -> dict[str, str]:
-    """The endpoint's tags (ListTags), as a dict."""
     tags: dict[str, str] = {}
     pages = client.get_paginator("list_tags").paginate(ResourceArn=described["EndpointArn"])
     for page in pages:
@@ -250,8 +246,6 @@ def read(id_: str, props: Any) -> ReadResult:
 
 
 class FailedEndpointGuardProvider(ProjectProvider):
-    """Pickled by value; each method calls this module's function of the same name."""
-
     OPERATIONS_MODULE = "components.failed_endpoint_guard"
 
 

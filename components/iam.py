@@ -35,7 +35,6 @@ S3_WRITE_OBJECT_ACTIONS = [
 
 
 def document(statements: list[Statement]) -> PolicyDocument:
-    """Wrap statements in a policy document."""
     return {"Version": _VERSION, "Statement": statements}
 
 

@@ -33,17 +33,11 @@ _HASH = re.compile(r"--hash=sha256:(?P<hex>[0-9a-f]{64})")
 
 
 PIP_PLATFORM_ARGS = (
-    "--platform",
-    "manylinux2014_x86_64",
+    *("--platform", "manylinux2014_x86_64"),
     # numpy, onnx and onnxruntime publish manylinux_2_28 wheels only; the python3.12 runtime
     # (Amazon Linux 2023) has glibc 2.34.
-    "--platform",
-    "manylinux_2_28_x86_64",
-    "--implementation",
-    "cp",
-    "--python-version",
-    "3.12",
-    "--only-binary=:all:",
+    *("--platform", "manylinux_2_28_x86_64"),
+    *("--implementation", "cp", "--python-version", "3.12", "--only-binary=:all:"),
 )
 
 

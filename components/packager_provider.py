@@ -160,12 +160,7 @@ def upstream_moved(state: Mapping[str, Any]) -> bool:
         return False
 
 
-# --- the pickled shell ---------------------------------------------------------------------------
-
-
 class PackagerProvider(ProjectProvider):
-    """Pickled by value; each method calls this module's function of the same name."""
-
     OPERATIONS_MODULE = "components.packager_provider"
 
 

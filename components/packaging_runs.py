@@ -290,7 +290,6 @@ def run_lambda(request: PackagingRequest) -> LoaderResult:
 
 
 def run_loader(request: PackagingRequest) -> LoaderResult:
-    """Package with the configured runner."""
     if request.runner == "lambda":
         return run_lambda(request)
     return run_local(request)

@@ -24,23 +24,10 @@ class RuntimeWheelError(RuntimeError):
 def pip_download_command(runtime: RuntimeWheel, destination: Path) -> list[str]:
     """pip, asked for exactly this wheel for the container's platform (not this machine's)."""
     return [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--implementation",
-        "cp",
-        "--platform",
-        "manylinux_2_28_x86_64",
-        "--python-version",
-        runtime.python,
-        "--dest",
-        str(destination),
-        runtime.requirement,
+        *(sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"),
+        *("--no-deps", "--only-binary=:all:", "--implementation", "cp"),
+        *("--platform", "manylinux_2_28_x86_64", "--python-version", runtime.python),
+        *("--dest", str(destination), runtime.requirement),
     ]
 
 

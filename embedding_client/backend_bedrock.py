@@ -20,8 +20,6 @@ from facts.embedding_api import EmbeddingOptions
 
 @dataclass(frozen=True)
 class BedrockBackend:
-    """An Amazon Bedrock embedding model through bedrock-runtime InvokeModel."""
-
     model_id: str
     region: str | None = None
     endpoint_url: str | None = None

@@ -18,8 +18,6 @@ from embedding_client.transport import (
 
 @dataclass(frozen=True)
 class HttpBackend(ProjectEndpointBackend):
-    """The local endpoint (or any server with SageMaker's container contract)."""
-
     url: str
     # None: as many texts per request as the endpoint states (see `endpoint_batch_size`).
     batch_size: int | None = None

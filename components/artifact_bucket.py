@@ -34,10 +34,7 @@ class ModelArtifactBucket(pulumi.ComponentResource):
     bucket_arn: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        args: ModelArtifactBucketArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: ModelArtifactBucketArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:ModelArtifactBucket", name, None, opts)
         # A retained bucket keeps its settings too: deleting the public access block, the
@@ -60,9 +57,7 @@ class ModelArtifactBucket(pulumi.ComponentResource):
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
-            rules=[
-                {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}},
-            ],
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
             opts=child,
         )
         versioning = aws.s3.BucketVersioning(

@@ -64,10 +64,7 @@ class BatchTransformAccess(pulumi.ComponentResource):
     job_name_prefix: str
 
     def __init__(
-        self,
-        name: str,
-        args: BatchTransformAccessArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: BatchTransformAccessArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:BatchTransformAccess", name, None, opts)
         self.job_name_prefix = batch_job_prefix(args.endpoint_name)

@@ -20,7 +20,6 @@ from components.config_keys import (
     Choice,
     ConfigError,
     Integer,
-    Matching,
     Text,
     declared,
     invalid,
@@ -57,14 +56,14 @@ class StackConfig:
     model_id: str | None = key(
         "modelId",
         None,
-        Matching(identifiers.MODEL_ID),
+        Checked(identifiers.MODEL_ID.problem),
         "Hub repo id `org/name`",
         shown_default="required (sagemaker)",
     )
     model_revision: str = key(
         "modelRevision",
         "main",
-        Matching(identifiers.REVISION),
+        Checked(identifiers.REVISION.problem),
         "branch, tag or 40-hex commit sha; pinned to a sha at deploy",
     )
     memory_size_mb: int = key(
@@ -114,19 +113,19 @@ class StackConfig:
     hf_token_secret_arn: str | None = key(
         "hfTokenSecretArn",
         None,
-        Matching(identifiers.SECRET_ARN),
+        Checked(identifiers.SECRET_ARN.problem),
         "or: a Secrets Manager ARN the loader reads the token from",
     )
     source_model_data_url: str | None = key(
         "sourceModelDataUrl",
         None,
-        Matching(identifiers.S3_TARBALL_URL),
+        Checked(identifiers.S3_TARBALL_URL.problem),
         "`s3://…/model.tar.gz` of a fine-tuned model to package instead of the Hub",
     )
     expected_artifact_sha256: str | None = key(
         "expectedArtifactSha256",
         None,
-        Matching(identifiers.SHA256),
+        Checked(identifiers.SHA256.problem),
         "64 hex; the deploy fails unless the archive hashes to it (set by `make promote`)",
     )
     backend: str = key("backend", "sagemaker", Choice(BACKENDS), "`sagemaker` or `bedrock`")
@@ -151,7 +150,7 @@ class StackConfig:
     default_prompt_name: str | None = key(
         "defaultPromptName",
         None,
-        Matching(identifiers.PROMPT_NAME),
+        Checked(identifiers.PROMPT_NAME.problem),
         "a prompt name of the model (`query`, ...) used when a request names none; "
         "`pulumi preview` fails on a name the model lacks",
         shown_default="the model's own",
@@ -173,7 +172,7 @@ class StackConfig:
     runtime_endpoint_url: str | None = key(
         "runtimeEndpointUrl",
         None,
-        Matching(identifiers.HTTP_URL),
+        Checked(identifiers.HTTP_URL.problem),
         "where this stack's sagemaker-runtime calls go (the local stack's local endpoint)",
         shown_default="none (AWS)",
     )
@@ -220,13 +219,13 @@ class StackConfig:
     batch_input_prefix: str | None = key(
         "batchInputPrefix",
         None,
-        Matching(identifiers.S3_PREFIX_URL),
+        Checked(identifiers.S3_PREFIX_URL.problem),
         "`s3://bucket/folder/` Batch Transform jobs may read (with `batchOutputPrefix`)",
     )
     batch_output_prefix: str | None = key(
         "batchOutputPrefix",
         None,
-        Matching(identifiers.S3_PREFIX_URL),
+        Checked(identifiers.S3_PREFIX_URL.problem),
         "`s3://bucket/folder/` they may write; outside the input folder "
         "([docs/bulk.md](docs/bulk.md))",
     )
@@ -242,7 +241,7 @@ class StackConfig:
     alarm_topic_arn: str | None = key(
         "alarmTopicArn",
         None,
-        Matching(identifiers.SNS_TOPIC_ARN),
+        Checked(identifiers.SNS_TOPIC_ARN.problem),
         "SNS topic ARN the endpoint's alarms notify",
     )
     alarm_thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)

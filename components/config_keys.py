@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from facts import identifiers
 from facts.stack import CONFIG_NAMESPACE as NAMESPACE
 
 _TRUE = ("true", "yes", "1")
@@ -90,20 +89,9 @@ class Choice:
 
 
 @dataclass(frozen=True)
-class Matching:
-    """A string that follows one of the identifier rules of facts/identifiers.py."""
-
-    rule: identifiers.Rule
-
-    def __call__(self, name: str, text: str) -> str:
-        if not self.rule.matches(text):
-            raise invalid(name, text, str(self.rule.problem(text)))
-        return text
-
-
-@dataclass(frozen=True)
 class Checked:
-    """A string that `problem` accepts (it returns None, else why not)."""
+    """A string that `problem` accepts (it returns None, else why not), e.g. an identifier rule's
+    (facts/identifiers.py)."""
 
     problem: Callable[[str], str | None]
 

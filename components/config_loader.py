@@ -77,9 +77,7 @@ def _load_config() -> StackConfig:
         or os.environ.get("AWS_DEFAULT_REGION")
     )
     parsed = parse_config(
-        {k: v for k, v in raw.items() if v is not None},
-        stack=pulumi.get_stack(),
-        region=region,
+        {k: v for k, v in raw.items() if v is not None}, stack=pulumi.get_stack(), region=region
     )
     aws = pulumi.Config("aws")
     endpoints: dict[str, str] = {}

@@ -133,10 +133,6 @@ def alarm_threshold(spec: AlarmSpec, thresholds: AlarmThresholds) -> float:
     return float(getattr(thresholds, spec.threshold_field) * spec.factor)
 
 
-def metric_dimensions(endpoint_name: str) -> dict[str, str]:
-    return {"EndpointName": endpoint_name, "VariantName": VARIANT_NAME}
-
-
 def dashboard_body(endpoint_name: str, region: str) -> dict:
     """Traffic, errors, latency and cold starts of one endpoint, side by side."""
     dimensions = ["EndpointName", endpoint_name, "VariantName", VARIANT_NAME]
@@ -199,10 +195,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
     dashboard_name: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        args: EndpointMonitoringArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: EndpointMonitoringArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:EndpointMonitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -215,7 +208,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
                 alarm_description=f"{args.endpoint_name}: {spec.description}",
                 namespace=NAMESPACE,
                 metric_name=spec.metric,
-                dimensions=metric_dimensions(args.endpoint_name),
+                dimensions={"EndpointName": args.endpoint_name, "VariantName": VARIANT_NAME},
                 statistic=spec.statistic,
                 extended_statistic=spec.extended_statistic,
                 period=PERIOD_SECONDS,

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
-from components.project_provider import ProjectProvider, pickle_by_value, role_chain_input
+from components.project_provider import ProjectProvider, aws_inputs, pickle_by_value
 from deploy_account.session import AwsSettings
 
 RECORD_FOLDER = "_endpoints"
@@ -94,8 +94,6 @@ def read(id_: str, props: Any) -> ReadResult:
 
 
 class EndpointRecordProvider(ProjectProvider):
-    """Pickled by value; each method calls this module's function of the same name."""
-
     OPERATIONS_MODULE = "components.endpoint_record"
 
 
@@ -126,8 +124,7 @@ class EndpointRecord(pulumi.dynamic.Resource):
             "endpoint_config_name": args.endpoint_config_name,
             "bucket": args.bucket,
             "record_key": args.record_key,
-            **args.aws.as_inputs(),
-            "aws_assume_roles": role_chain_input(args.aws),
+            **aws_inputs(args.aws),
             "identity": None,
         }
         super().__init__(EndpointRecordProvider(), name, props, opts)

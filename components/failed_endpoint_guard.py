@@ -26,12 +26,7 @@ from pulumi.dynamic import (
 
 from components.endpoint_record import endpoint_identity as identity
 from components.endpoint_record import read_record
-from components.project_provider import (
-    ProjectProvider,
-    is_unknown,
-    pickle_by_value,
-    role_chain_input,
-)
+from components.project_provider import ProjectProvider, aws_inputs, is_unknown, pickle_by_value
 from deploy_account.session import AwsSettings
 from facts.sagemaker_endpoints import describe_endpoint as describe
 
@@ -66,16 +61,12 @@ INPUT_NAMES = (
 )
 
 
-# --- SageMaker ------------------------------------------------------------------------------------
-
-
 def sagemaker_client(props: Any) -> Any:
     """A SageMaker client in the stack's account and region (the resource's recorded settings)."""
     return AwsSettings.from_inputs(props).client("sagemaker")
 
 
 def endpoint_tags(client: Any, described: Any) -> dict[str, str]:
-    """The endpoint's tags (ListTags), as a dict."""
     tags: dict[str, str] = {}
     pages = client.get_paginator("list_tags").paginate(ResourceArn=described["EndpointArn"])
     for page in pages:
@@ -255,8 +246,6 @@ def read(id_: str, props: Any) -> ReadResult:
 
 
 class FailedEndpointGuardProvider(ProjectProvider):
-    """Pickled by value; each method calls this module's function of the same name."""
-
     OPERATIONS_MODULE = "components.failed_endpoint_guard"
 
 
@@ -318,8 +307,7 @@ class FailedEndpointGuard(pulumi.dynamic.Resource):
             "import_command": args.import_command,
             "record_bucket": args.record_bucket,
             "record_key": args.record_key,
-            **aws.as_inputs(),
-            "aws_assume_roles": role_chain_input(aws),
+            **aws_inputs(aws),
             "delete_timeout_seconds": args.delete_timeout_seconds,
             "delete_poll_seconds": args.delete_poll_seconds,
         }

@@ -66,11 +66,6 @@ def openai_base_url(api_endpoint: str) -> str:
     return f"{api_endpoint.rstrip('/')}{OPENAI_BASE_PATH}"
 
 
-def proxy_environment(backend: str, target: str) -> dict[str, str]:
-    """The Lambda's environment: which backend and which endpoint name / model id."""
-    return {BACKEND_VARIABLE: backend, TARGET_VARIABLE: target}
-
-
 @dataclass(frozen=True)
 class EmbeddingHttpApiArgs:
     """What the proxy calls, how callers authenticate and how it is sized. Validated."""
@@ -109,16 +104,14 @@ class EmbeddingHttpApiArgs:
         )
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(
-                f"EmbeddingHttpApiArgs.backend {self.backend!r}: expected one of "
-                f"{', '.join(BACKENDS)}"
-            )
-        if self.auth not in HTTP_API_AUTH_MODES:
-            raise ValueError(
-                f"EmbeddingHttpApiArgs.auth {self.auth!r}: expected one of "
-                f"{', '.join(HTTP_API_AUTH_MODES)}"
-            )
+        for field, value, allowed in (
+            ("backend", self.backend, BACKENDS),
+            ("auth", self.auth, HTTP_API_AUTH_MODES),
+        ):
+            if value not in allowed:
+                raise ValueError(
+                    f"EmbeddingHttpApiArgs.{field} {value!r}: expected one of {', '.join(allowed)}"
+                )
         if not 128 <= self.memory_size_mb <= 10_240:
             raise ValueError(
                 f"EmbeddingHttpApiArgs.memory_size_mb {self.memory_size_mb}: expected 128-10240"
@@ -154,10 +147,7 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
     api_key_secret_arn: pulumi.Output[str] | None
 
     def __init__(
-        self,
-        name: str,
-        args: EmbeddingHttpApiArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: EmbeddingHttpApiArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:EmbeddingHttpApi", name, None, opts)
         proxy = self._declare_proxy(name, args)
@@ -195,8 +185,9 @@ class EmbeddingHttpApi(pulumi.ComponentResource):
                 statements=pulumi.Output.from_input(args.target_arn).apply(
                     lambda arn: iam.invoke_statements(args.backend, arn)
                 ),
+                # Which backend, and which endpoint name or model id.
                 environment=pulumi.Output.from_input(args.target_name).apply(
-                    lambda target: proxy_environment(args.backend, target)
+                    lambda target: {BACKEND_VARIABLE: args.backend, TARGET_VARIABLE: target}
                 ),
                 memory_size_mb=args.memory_size_mb,
                 timeout_seconds=args.timeout_seconds,

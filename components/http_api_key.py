@@ -38,10 +38,7 @@ class HttpApiKeyAuthorizer(pulumi.ComponentResource):
     authorizer_id: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        args: HttpApiKeyAuthorizerArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: HttpApiKeyAuthorizerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:HttpApiKeyAuthorizer", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)

@@ -35,7 +35,6 @@ S3_WRITE_OBJECT_ACTIONS = [
 
 
 def document(statements: list[Statement]) -> PolicyDocument:
-    """Wrap statements in a policy document."""
     return {"Version": _VERSION, "Statement": statements}
 
 
@@ -207,11 +206,7 @@ def sagemaker_metrics_statements() -> list[Statement]:
 
 
 def sagemaker_execution_policy(
-    *,
-    bucket_arn: str,
-    artifact_prefix: str,
-    repository_arn: str,
-    log_group_arn: str,
+    *, bucket_arn: str, artifact_prefix: str, repository_arn: str, log_group_arn: str
 ) -> PolicyDocument:
     """What a serverless endpoint's execution role needs: its artifact, image, logs, metrics."""
     return document(
@@ -254,12 +249,7 @@ def s3_bucket_arn(region: str, bucket: str) -> str:
 
 
 def batch_transform_statements(
-    *,
-    region: str,
-    input_url: str,
-    output_url: str,
-    log_group_arn: str,
-    job_name_prefix: str,
+    *, region: str, input_url: str, output_url: str, log_group_arn: str, job_name_prefix: str
 ) -> list[Statement]:
     """What a Batch Transform job needs beyond the endpoint's role (which it runs as): read and
     list one input folder, write one output folder, write its own jobs' logs.

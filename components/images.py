@@ -17,23 +17,10 @@ REPOSITORY = "huggingface-pytorch-inference"
 
 # The account that publishes the DLCs in most commercial regions.
 _DEFAULT_ACCOUNT = "763104351884"
-_DEFAULT_ACCOUNT_REGIONS = (
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-    "ca-central-1",
-    "sa-east-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "eu-central-1",
-    "eu-north-1",
-    "ap-south-1",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
+_DEFAULT_ACCOUNT_REGIONS = tuple(
+    "us-east-1 us-east-2 us-west-1 us-west-2 ca-central-1 sa-east-1 eu-west-1 eu-west-2 "
+    "eu-west-3 eu-central-1 eu-north-1 ap-south-1 ap-northeast-1 ap-northeast-2 "
+    "ap-southeast-1 ap-southeast-2".split()
 )
 # Regions where the DLCs are published from a region-specific account.
 _REGIONAL_ACCOUNTS = {

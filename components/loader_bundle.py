@@ -19,7 +19,7 @@ from pathlib import Path
 
 from components import loader_lock
 from components.lambda_zip import folder_files, tree_files, write_reproducible_zip
-from components.loader_lock import PIP_PLATFORM_ARGS
+from components.loader_lock import PIP_PLATFORM_ARGS, dist_info_file
 from components.runtime_wheels import ensure_wheel
 from facts.onnx_runtime import RuntimeWheel
 from loader.vendored_runtime import BUNDLED_WHEELS
@@ -41,12 +41,6 @@ class BundleError(RuntimeError):
     """The loader zip could not be built; the message says which step and why."""
 
 
-def is_install_record(name: str) -> bool:
-    """True for a wheel's RECORD file (`<dist>.dist-info/RECORD`)."""
-    parts = name.split("/")
-    return len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "RECORD"
-
-
 def shipped_record(record: bytes) -> bytes:
     """A RECORD without the console scripts pip put outside the target (`../../bin/...`).
 
@@ -59,7 +53,7 @@ def shipped_record(record: bytes) -> bytes:
 def zip_entries(root: Path) -> dict[str, Path | bytes]:
     """The files under `root` by archive name, RECORD files without their outside scripts."""
     return {
-        name: shipped_record(path.read_bytes()) if is_install_record(name) else path
+        name: shipped_record(path.read_bytes()) if dist_info_file(name) == "RECORD" else path
         for name, path in tree_files(root)
     }
 

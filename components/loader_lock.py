@@ -33,17 +33,11 @@ _HASH = re.compile(r"--hash=sha256:(?P<hex>[0-9a-f]{64})")
 
 
 PIP_PLATFORM_ARGS = (
-    "--platform",
-    "manylinux2014_x86_64",
+    *("--platform", "manylinux2014_x86_64"),
     # numpy, onnx and onnxruntime publish manylinux_2_28 wheels only; the python3.12 runtime
     # (Amazon Linux 2023) has glibc 2.34.
-    "--platform",
-    "manylinux_2_28_x86_64",
-    "--implementation",
-    "cp",
-    "--python-version",
-    "3.12",
-    "--only-binary=:all:",
+    *("--platform", "manylinux_2_28_x86_64"),
+    *("--implementation", "cp", "--python-version", "3.12", "--only-binary=:all:"),
 )
 
 
@@ -107,15 +101,16 @@ def read_lock(path: Path | None = None) -> LoaderLock:
     return parse_lock((path or LOADER_LOCK).read_text(encoding="utf-8"))
 
 
-def is_pip_metadata(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] in _PIP_METADATA
+def dist_info_file(name: str) -> str | None:
+    """The file's name when `name` is a file of a dist-info folder (`<dist>.dist-info/RECORD`)."""
+    folder, _, file = name.partition("/")
+    return file if folder.endswith(".dist-info") and "/" not in file else None
 
 
 def installed_files_sha256(files: Iterable[tuple[str, str]]) -> str:
     """One sha256 over (zip name, sha256 hex) of the installed files, pip's own metadata aside."""
     digest = hashlib.sha256()
-    for name, sha in sorted(item for item in files if not is_pip_metadata(item[0])):
+    for name, sha in sorted(item for item in files if dist_info_file(item[0]) not in _PIP_METADATA):
         digest.update(f"{name}\0{sha}\n".encode())
     return digest.hexdigest()
 

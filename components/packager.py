@@ -20,7 +20,7 @@ from components.loader_bundle import build_loader_zip, zip_sha256_base64
 from components.packager_provider import PackagerProvider
 from components.packager_state import OUTPUT_NAMES, PackagerInputs
 from components.packaging_runs import LOCAL_TIMEOUT_SECONDS, RUNNERS
-from components.project_provider import role_chain_input
+from components.project_provider import aws_inputs
 from components.service_role import service_role
 from deploy_account.session import AwsSettings
 from facts import cloudwatch_logs, engine_choice, identifiers
@@ -132,27 +132,23 @@ class HfModelPackagerArgs:
                 raise ValueError(
                     f"HfModelPackagerArgs.{field} {value!r} is invalid: {rule.problem(value)}"
                 )
-        if self.runner not in RUNNERS:
-            raise ValueError(
-                f"HfModelPackagerArgs.runner {self.runner!r} is invalid: "
-                f"expected one of {', '.join(RUNNERS)}"
-            )
+        choices = (
+            ("runner", self.runner, RUNNERS),
+            ("inference_engine", self.inference_engine, ENGINE_CHOICES),
+            ("onnx_quantization", self.onnx_quantization, QUANTIZATIONS),
+        )
+        for field, value, allowed in choices:
+            if value not in allowed:
+                raise ValueError(
+                    f"HfModelPackagerArgs.{field} {value!r} is invalid: "
+                    f"expected one of {', '.join(allowed)}"
+                )
         if not self.aws.region:
             raise ValueError("HfModelPackagerArgs.aws.region is empty: expected an AWS region")
         if self.hf_token is not None and self.hf_token_secret_arn is not None:
             raise ValueError(
                 "HfModelPackagerArgs.hf_token_secret_arn cannot be combined with hf_token: "
                 "give the token either directly (secret config) or as a Secrets Manager ARN"
-            )
-        if self.inference_engine not in ENGINE_CHOICES:
-            raise ValueError(
-                f"HfModelPackagerArgs.inference_engine {self.inference_engine!r} is invalid: "
-                f"expected one of {', '.join(ENGINE_CHOICES)}"
-            )
-        if self.onnx_quantization not in QUANTIZATIONS:
-            raise ValueError(
-                f"HfModelPackagerArgs.onnx_quantization {self.onnx_quantization!r} is invalid: "
-                f"expected one of {', '.join(QUANTIZATIONS)}"
             )
         self._check_engine()
         if self.local_timeout_seconds <= 0:
@@ -200,10 +196,7 @@ class PackagedModel(pulumi.dynamic.Resource):
     engine: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        props: dict[str, Any],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None
     ) -> None:
         # Outputs must exist as (unknown) properties for Pulumi to expose them on the resource.
         seeded = {key: None for key in OUTPUT_NAMES} | props
@@ -225,10 +218,7 @@ class HfModelPackager(pulumi.ComponentResource):
     loader_function_name: pulumi.Output[str] | None
 
     def __init__(
-        self,
-        name: str,
-        args: HfModelPackagerArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: HfModelPackagerArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:HfModelPackager", name, None, opts)
 
@@ -290,9 +280,7 @@ class HfModelPackager(pulumi.ComponentResource):
         """The loader Lambda (`runtime`'s wheel in its zip), its logs, a role for the prefix."""
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-loader-logs",
-            retention_in_days=args.log_retention_days,
-            opts=child,
+            f"{name}-loader-logs", retention_in_days=args.log_retention_days, opts=child
         )
         # Lambda documents no aws:SourceAccount / aws:SourceArn for execution role trust policies.
         role, policy = service_role(
@@ -358,7 +346,7 @@ def _packager_inputs(
         expected_sha256=args.expected_sha256,
         retain_artifacts=args.retain_artifacts,
         runner=args.runner,
-        **args.aws.as_inputs() | {"aws_assume_roles": role_chain_input(args.aws)},
+        **aws_inputs(args.aws),
         function_name=function_name,
         hf_token_secret_arn=args.hf_token_secret_arn,
         format_version=format_version(),

@@ -1,7 +1,8 @@
 """The packager's preview checks: pin the revision, settle the engine, vet the model's code.
 
-Each appends `CheckFailure`s, so a model the endpoint cannot serve fails at `pulumi preview`. The
-Hub and Secrets Manager are asked at most once per `check` (`CommitFiles`).
+Each step of `check` takes the one `CheckRun` and appends `CheckFailure`s to it, so a model the
+endpoint cannot serve fails at `pulumi preview`. The Hub and Secrets Manager are asked at most once
+per `check`.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ if TYPE_CHECKING:
     from loader.selection import RepoFile
 
 
-class CommitFiles:
-    """The pinned commit's file listing and the Hub token, each read at most once per `check`."""
+class CheckRun:
+    """One `check`: the state before, the inputs it settles, the failures it found, and the pinned
+    commit's file listing and Hub token, each read at most once."""
 
-    def __init__(self, inputs: Mapping[str, Any]) -> None:
-        self._inputs = inputs
+    def __init__(self, olds: Mapping[str, Any], inputs: dict[str, Any]) -> None:
+        self.olds = olds
+        self.inputs = inputs
+        self.failures: list[CheckFailure] = []
         # The listing, once the Hub was asked for it (by the pin, or by `files`).
         self.listing: tuple[RepoFile, ...] | None = None
         self._token: tuple[str | None] | None = None
@@ -38,7 +42,7 @@ class CommitFiles:
         """The Hub token (`hub_token`); LoaderError, remembered in `token_failed`, if unreadable."""
         if self._token is None:
             try:
-                self._token = (hub_token(self._inputs),)
+                self._token = (hub_token(self.inputs),)
             except Exception:
                 self.token_failed = True
                 raise
@@ -49,22 +53,21 @@ class CommitFiles:
         if self.listing is None:
             from loader.hub import fetch_snapshot
 
-            model_id, pinned = self._inputs["model_id"], self._inputs["pinned_revision"]
+            model_id, pinned = self.inputs["model_id"], self.inputs["pinned_revision"]
             self.listing = tuple(fetch_snapshot(model_id, pinned, self.token()).files)
         return self.listing
 
-    def failure(self, error: Exception, key: str) -> CheckFailure:
+    def fail(self, key: str, message: str) -> None:
+        self.failures.append(CheckFailure(key, message))
+
+    def fail_on(self, error: Exception, key: str) -> None:
         """`error` as a failure of `key`; of `hf_token_secret_arn` when the token was unreadable."""
-        return CheckFailure("hf_token_secret_arn" if self.token_failed else key, str(error))
+        self.fail("hf_token_secret_arn" if self.token_failed else key, str(error))
 
 
-def pin_revision(
-    olds: Mapping[str, Any],
-    inputs: dict[str, Any],
-    commit: CommitFiles,
-    failures: list[CheckFailure],
-) -> None:
-    """Set `pinned_revision`, and `commit.listing` when the Hub was asked for the files."""
+def pin_revision(run: CheckRun) -> None:
+    """Set `pinned_revision`, and `run.listing` when the Hub was asked for the files."""
+    olds, inputs = run.olds, run.inputs
     model_id, requested = inputs.get("model_id"), inputs.get("requested_revision")
     if inputs.get("source_model_data_url"):
         # The loader keys a training output by its ETag/VersionId; nothing to pin on the Hub.
@@ -88,30 +91,23 @@ def pin_revision(
     from loader.hub import fetch_snapshot
 
     try:
-        token = commit.token()
+        token = run.token()
         snapshot = fetch_snapshot(model_id, requested, token)
     except LoaderError as error:
-        failures.append(commit.failure(error, "requested_revision"))
+        run.fail_on(error, "requested_revision")
         return
     inputs["pinned_revision"] = snapshot.revision
-    commit.listing = tuple(snapshot.files)
+    run.listing = tuple(snapshot.files)
     if snapshot.gated and not token and not inputs.get("hf_token_secret_arn"):
         # Caught here, at preview, rather than after the loader Lambda was created.
-        failures.append(
-            CheckFailure(
-                "hf_token",
-                f"model '{model_id}' is gated on the Hub: accept its terms with your account, "
-                "then `pulumi config set --secret embedding-endpoint:hfToken <token>`",
-            )
+        run.fail(
+            "hf_token",
+            f"model '{model_id}' is gated on the Hub: accept its terms with your account, "
+            "then `pulumi config set --secret embedding-endpoint:hfToken <token>`",
         )
 
 
-def settle_engine(
-    olds: Mapping[str, Any],
-    inputs: dict[str, Any],
-    commit: CommitFiles,
-    failures: list[CheckFailure],
-) -> None:
+def settle_engine(run: CheckRun) -> None:
     """Resolve `inference_engine` (auto | torch | onnx) into `engine` for the pinned commit.
 
     The rules are facts/engine_choice.py's. Whether a commit ships a graph never changes, so it is
@@ -119,6 +115,7 @@ def settle_engine(
     """
     from loader.version import format_version
 
+    inputs = run.inputs
     graph = inputs.get("onnx_file") or ONNX_MODEL_FILE
     ask = EngineAsk(
         engine=inputs.get("inference_engine") or "torch",
@@ -132,9 +129,9 @@ def settle_engine(
     inputs["onnx_file"] = ask.onnx_file
     inputs["onnx_export"] = None
     if choose_engine(ask).export_decides:
-        inputs["onnx_export"] = onnx_export(olds, inputs, graph, commit, failures)
+        inputs["onnx_export"] = onnx_export(run, graph)
     choice = choose_engine(replace(ask, onnx_export=inputs["onnx_export"]))
-    failures.extend(_engine_failure(problem, inputs, choice, commit) for problem in choice.problems)
+    run.failures.extend(_engine_failure(run, problem, choice) for problem in choice.problems)
     if choice.engine == "onnx":
         inputs["engine"] = "onnx"
         inputs["onnx_fusion"] = choice.fusion
@@ -150,31 +147,25 @@ def settle_engine(
         inputs["onnx_quantization"] = None
 
 
-def onnx_export(
-    olds: Mapping[str, Any],
-    inputs: Mapping[str, Any],
-    graph: str,
-    commit: CommitFiles,
-    failures: list[CheckFailure],
-) -> bool | None:
+def onnx_export(run: CheckRun, graph: str) -> bool | None:
     """Whether the pinned commit ships `graph`: as the state recorded it, else from its listing."""
     from loader.errors import LoaderError
     from loader.selection import has_onnx_export
 
-    pinned = inputs.get("pinned_revision")
+    olds, pinned = run.olds, run.inputs.get("pinned_revision")
     if not pinned or is_unknown(pinned):
         return None
     if (
-        commit.listing is None
+        run.listing is None
         and olds.get("pinned_revision") == pinned
         and (olds.get("onnx_file") or ONNX_MODEL_FILE) == graph
         and olds.get("onnx_export") is not None
     ):
         return olds["onnx_export"]
     try:
-        return has_onnx_export([item.path for item in commit.files()], graph)
+        return has_onnx_export([item.path for item in run.files()], graph)
     except LoaderError as error:
-        failures.append(commit.failure(error, "inference_engine"))
+        run.fail_on(error, "inference_engine")
         return None
 
 
@@ -189,15 +180,12 @@ _INPUT_OF = {
 
 
 def _engine_failure(
-    problem: engine_choice.EngineProblem,
-    inputs: Mapping[str, Any],
-    choice: EngineChoice,
-    commit: CommitFiles,
+    run: CheckRun, problem: engine_choice.EngineProblem, choice: EngineChoice
 ) -> CheckFailure:
     """The engine rule's problem in the stack's terms, as `check` reports it."""
     from loader.selection import onnx_export_problem
 
-    key = _INPUT_OF[problem.field]
+    inputs, key = run.inputs, _INPUT_OF[problem.field]
     model, pinned, graph = inputs.get("model_id"), inputs.get("pinned_revision"), choice.graph
     if problem.field == engine_choice.ONNX_QUANTIZATION:
         why = problem.explain()
@@ -211,8 +199,8 @@ def _engine_failure(
         )
     if problem.reason == engine_choice.NO_EXPORT:
         why = f"{graph} is not in the repository"
-        if commit.listing is not None:
-            why = onnx_export_problem((item.path for item in commit.listing), graph) or why
+        if run.listing is not None:
+            why = onnx_export_problem((item.path for item in run.listing), graph) or why
         asked, remedy = (
             (f"onnxFile is {graph}", "Set onnxFile to one of its graphs, or unset it")
             if key == "onnx_file"
@@ -232,24 +220,25 @@ def _engine_failure(
     return CheckFailure(key, f"{key} {inputs.get(key)!r} cannot be packaged: {problem.explain()}")
 
 
-def check_local_fusion(failures: list[CheckFailure], quantization: bool = False) -> None:
-    """Runner local fuses (and with `quantization`, quantizes and checks) in this process: with the
-    loader Lambda's versions, else the bytes would differ from the Lambda's for the same inputs.
+def check_local_packages(run: CheckRun) -> None:
+    """Runner local fuses (and for int8, quantizes and checks) in this process: with the loader
+    Lambda's versions, else the bytes would differ from the Lambda's for the same inputs.
     """
     from loader.graph_fusion import optimizer_problem
 
-    if quantization:
+    if run.inputs.get("runner") != "local":
+        return
+    problem, key, way_out = None, "onnx_fusion", "set onnxFusion false"
+    if run.inputs.get("onnx_fusion"):
+        problem = optimizer_problem()
+    if problem is None and run.inputs.get("onnx_quantization"):
         problem = optimizer_problem(QUANTIZATION_PACKAGES, "quantizing the ONNX graph")
         key, way_out = "onnx_quantization", "set onnxQuantization none"
-    else:
-        problem, key, way_out = optimizer_problem(), "onnx_fusion", "set onnxFusion false"
     if problem is not None:
-        failures.append(
-            CheckFailure(
-                key,
-                f"runner 'local' packages the ONNX graph in the Pulumi process, and {problem}: "
-                f"pip install them into the program's virtualenv, or {way_out}",
-            )
+        run.fail(
+            key,
+            f"runner 'local' packages the ONNX graph in the Pulumi process, and {problem}: "
+            f"pip install them into the program's virtualenv, or {way_out}",
         )
 
 

@@ -9,18 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi.dynamic import (
-    CheckFailure,
-    CheckResult,
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    UpdateResult,
-)
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, UpdateResult
 
 from components.packager_checks import (
-    CommitFiles,
-    check_local_fusion,
+    CheckRun,
+    check_local_packages,
     pin_revision,
     secret_token,
     settle_engine,
@@ -43,30 +36,19 @@ def check(olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
     A branch moves upstream: the pin moves only when model, revision or source change, or after
     `pulumi refresh` found the branch moved (see `read`).
     """
-    inputs = dict(news)
-    failures: list[CheckFailure] = []
-    runner = inputs.get("runner")
+    run = CheckRun(olds, dict(news))
+    runner = run.inputs.get("runner")
     if not is_unknown(runner) and runner not in RUNNERS:
-        failures.append(
-            CheckFailure("runner", f"runner {runner!r} is invalid: expected one of lambda, local")
-        )
-    if runner == "lambda" and not inputs.get("function_name"):
-        failures.append(CheckFailure("function_name", "runner 'lambda' needs the loader function"))
-    commit = CommitFiles(inputs)
-    pin_revision(olds, inputs, commit, failures)
-    if not failures:
-        settle_engine(olds, inputs, commit, failures)
-    if not failures and runner == "local" and inputs.get("onnx_fusion"):
-        check_local_fusion(failures)
-    if not failures and runner == "local" and inputs.get("onnx_quantization"):
-        check_local_fusion(failures, quantization=True)
-    if not failures:
-        check_model_code(olds, inputs, commit, failures)
-    if not failures:
-        check_pickled_weights(olds, inputs, commit, failures)
-    if not failures:
-        check_prompt_name(olds, inputs, commit, failures)
-    return CheckResult(inputs, failures)
+        run.fail("runner", f"runner {runner!r} is invalid: expected one of lambda, local")
+    if runner == "lambda" and not run.inputs.get("function_name"):
+        run.fail("function_name", "runner 'lambda' needs the loader function")
+    pin_revision(run)
+    # Each later step runs only while nothing has failed.
+    steps = (settle_engine, check_local_packages, check_model_code, check_pickled_weights)
+    for step in (*steps, check_prompt_name):
+        if not run.failures:
+            step(run)
+    return CheckResult(run.inputs, run.failures)
 
 
 def diff(resource_id: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> DiffResult:
@@ -178,12 +160,7 @@ def upstream_moved(state: Mapping[str, Any]) -> bool:
         return False
 
 
-# --- the pickled shell ---------------------------------------------------------------------------
-
-
 class PackagerProvider(ProjectProvider):
-    """Pickled by value; each method calls this module's function of the same name."""
-
     OPERATIONS_MODULE = "components.packager_provider"
 
 

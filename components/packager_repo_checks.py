@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pulumi.dynamic import CheckFailure
-
-from components.packager_checks import CommitFiles
+from components.packager_checks import CheckRun
 from components.project_provider import is_unknown
 from facts.onnx_runtime import ONNX_MODEL_FILE, RUNTIME_WHEELS, onnx_file_problem
 
@@ -15,12 +13,7 @@ if TYPE_CHECKING:
     from loader.selection import RepoFile
 
 
-def check_model_code(
-    olds: Mapping[str, Any],
-    inputs: dict[str, Any],
-    commit: CommitFiles,
-    failures: list[CheckFailure],
-) -> None:
+def check_model_code(run: CheckRun) -> None:
     """A model that is its repository's own code must run on the ONNX engine, found at preview.
 
     A pass is kept in the state (`model_code_checked`), so the Hub is asked once per pinned commit;
@@ -30,6 +23,7 @@ def check_model_code(
     from loader.errors import LoaderError
     from loader.repo_configs import custom_code_classes
 
+    olds, inputs = run.olds, run.inputs
     pinned = inputs.get("pinned_revision")
     inputs["model_code_checked"] = None
     if inputs.get("engine") != "torch" or not pinned or is_unknown(pinned):
@@ -39,24 +33,22 @@ def check_model_code(
     if olds.get("model_code_checked") == pinned and olds.get("model_id") == inputs.get("model_id"):
         inputs["model_code_checked"] = pinned
         return
-    listed_at_preview = commit.listing is not None
+    listed_at_preview = run.listing is not None
     try:
-        files = commit.files()
-        classes = custom_code_classes(inputs["model_id"], pinned, files, commit.token())
+        files = run.files()
+        classes = custom_code_classes(inputs["model_id"], pinned, files, run.token())
     except LoaderError as error:
         if listed_at_preview:
-            failures.append(commit.failure(error, "model_id"))
+            run.fail_on(error, "model_id")
         return
     if not classes:
         inputs["model_code_checked"] = pinned
         return
     key, remedy = _model_code_remedy(inputs, files)
-    failures.append(
-        CheckFailure(
-            key,
-            f"model '{inputs['model_id']}' at {pinned} cannot run on PyTorch here: "
-            f"{custom_code_problem(classes)}. {remedy}",
-        )
+    run.fail(
+        key,
+        f"model '{inputs['model_id']}' at {pinned} cannot run on PyTorch here: "
+        f"{custom_code_problem(classes)}. {remedy}",
     )
 
 
@@ -114,51 +106,42 @@ def _model_code_remedy(inputs: Mapping[str, Any], files: tuple[RepoFile, ...]) -
     )
 
 
-def check_pickled_weights(
-    olds: Mapping[str, Any],
-    inputs: Mapping[str, Any],
-    commit: CommitFiles,
-    failures: list[CheckFailure],
-) -> None:
+def check_pickled_weights(run: CheckRun) -> None:
     """Weights that are pickles only are refused at preview, unless the stack trusts them.
 
     When preview has no listing, the loader refuses such a model before any upload.
     """
-    from facts.onnx_runtime import ONNX_MODEL_FILE
     from loader.errors import LoaderError
     from loader.selection import NoWeightsError, pickled_weights_problem, select_files
 
+    olds, inputs = run.olds, run.inputs
     pinned, model_id = inputs.get("pinned_revision"), inputs.get("model_id")
     if inputs.get("allow_pickled_weights") or not pinned or is_unknown(pinned):
         return
     if inputs.get("source_model_data_url"):
         return
-    if commit.listing is None and not olds.get("allow_pickled_weights"):
+    if run.listing is None and not olds.get("allow_pickled_weights"):
         return
     engine, graph = inputs.get("engine") or "torch", inputs.get("onnx_file") or ONNX_MODEL_FILE
     try:
-        selected = select_files(model_id, commit.files(), engine, graph)
+        selected = select_files(model_id, run.files(), engine, graph)
     except NoWeightsError:
         return  # the loader names what the repository has instead
     except LoaderError as error:
-        failures.append(commit.failure(error, "model_id"))
+        run.fail_on(error, "model_id")
         return
     problem = pickled_weights_problem(f"model '{model_id}' at {pinned}", (f.path for f in selected))
     if problem is not None:
-        failures.append(CheckFailure("model_id", problem))
+        run.fail("model_id", problem)
 
 
-def check_prompt_name(
-    olds: Mapping[str, Any],
-    inputs: Mapping[str, Any],
-    commit: CommitFiles,
-    failures: list[CheckFailure],
-) -> None:
+def check_prompt_name(run: CheckRun) -> None:
     """The stack's default prompt must be one of the model's, checked at preview."""
     from facts.sentence_modules import PROMPTS_FILE
     from loader.errors import LoaderError
     from loader.repo_configs import prompt_names
 
+    olds, inputs = run.olds, run.inputs
     name, pinned = inputs.get("default_prompt_name"), inputs.get("pinned_revision")
     if not name or is_unknown(name) or not pinned or is_unknown(pinned):
         return
@@ -168,18 +151,16 @@ def check_prompt_name(
     if checked and olds.get("model_id") == inputs.get("model_id"):
         return
     try:
-        names = prompt_names(inputs["model_id"], pinned, commit.files(), commit.token())
+        names = prompt_names(inputs["model_id"], pinned, run.files(), run.token())
     except LoaderError as error:
-        failures.append(commit.failure(error, "default_prompt_name"))
+        run.fail_on(error, "default_prompt_name")
         return
     if name not in names:
         offered = (
             f"its prompts are {', '.join(names)}" if names else f"it has no {PROMPTS_FILE} prompts"
         )
-        failures.append(
-            CheckFailure(
-                "default_prompt_name",
-                f"defaultPromptName {name!r} is not a prompt of model '{inputs['model_id']}' at "
-                f"{pinned}: {offered}. Set one of them, or remove defaultPromptName",
-            )
+        run.fail(
+            "default_prompt_name",
+            f"defaultPromptName {name!r} is not a prompt of model '{inputs['model_id']}' at "
+            f"{pinned}: {offered}. Set one of them, or remove defaultPromptName",
         )

@@ -20,12 +20,7 @@ from typing import Any
 from components.packager_state import PackagerInputs
 from deploy_account.session import AwsSettings
 from facts.identifiers import COMMIT_SHA
-from facts.loader_contract import (
-    OPTIONAL_RESULT_FIELDS,
-    RESULT_FIELDS,
-    LoaderRequest,
-    LoaderResult,
-)
+from facts.loader_contract import OPTIONAL_RESULT_FIELDS, RESULT_FIELDS, LoaderRequest, LoaderResult
 from facts.onnx_quantization import NO_QUANTIZATION
 from facts.onnx_runtime import ONNX_MODEL_FILE
 
@@ -295,7 +290,6 @@ def run_lambda(request: PackagingRequest) -> LoaderResult:
 
 
 def run_loader(request: PackagingRequest) -> LoaderResult:
-    """Package with the configured runner."""
     if request.runner == "lambda":
         return run_lambda(request)
     return run_local(request)

@@ -113,10 +113,7 @@ class PostDeployCheck(pulumi.ComponentResource):
     stdout: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        args: PostDeployCheckArgs,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: PostDeployCheckArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("embedding-endpoint:index:PostDeployCheck", name, None, opts)
         self.command_line = self._check_line(args, invocations=True)

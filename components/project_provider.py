@@ -25,10 +25,13 @@ def is_unknown(value: object) -> bool:
     return value == UNKNOWN
 
 
-def role_chain_input(aws: AwsSettings) -> Any:
-    """The `aws_assume_roles` input of a dynamic resource: secret in its state when it should be."""
-    chain = aws.as_inputs()["aws_assume_roles"]
-    return pulumi.Output.secret(chain) if aws.carries_secrets else chain
+def aws_inputs(aws: AwsSettings) -> dict[str, Any]:
+    """A dynamic resource's AWS inputs (`as_inputs`), the role chain secret in its state when it
+    should be."""
+    inputs = aws.as_inputs()
+    if aws.carries_secrets:
+        inputs["aws_assume_roles"] = pulumi.Output.secret(inputs["aws_assume_roles"])
+    return inputs
 
 
 def pickle_by_value(cls: type) -> type:

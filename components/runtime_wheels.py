@@ -25,22 +25,10 @@ class RuntimeWheelError(RuntimeError):
 def pip_download_command(runtime: RuntimeWheel, destination: Path) -> list[str]:
     """pip, asked for exactly this wheel for the container's platform (not this machine's)."""
     return [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--implementation",
-        "cp",
+        *(sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check"),
+        *("--no-deps", "--only-binary=:all:", "--implementation", "cp"),
         *[argument for tag in runtime.platforms for argument in ("--platform", tag)],
-        "--python-version",
-        runtime.python,
-        "--dest",
-        str(destination),
-        runtime.requirement,
+        *("--python-version", runtime.python, "--dest", str(destination), runtime.requirement),
     ]
 
 

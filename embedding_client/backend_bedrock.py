@@ -13,20 +13,13 @@ from embedding_client.backend import (
     ResponseFormatError,
 )
 from embedding_client.batching import check_texts
-from embedding_client.transport import (
-    MAX_ATTEMPTS,
-    botocore_failure,
-    cached_client,
-    client_error,
-)
+from embedding_client.transport import MAX_ATTEMPTS, botocore_failure, cached_client, client_error
 from facts import bedrock_formats
 from facts.embedding_api import EmbeddingOptions
 
 
 @dataclass(frozen=True)
 class BedrockBackend:
-    """An Amazon Bedrock embedding model through bedrock-runtime InvokeModel."""
-
     model_id: str
     region: str | None = None
     endpoint_url: str | None = None

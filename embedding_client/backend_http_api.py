@@ -16,8 +16,6 @@ from facts.http_api import MAX_INPUTS as HTTP_API_MAX_TEXTS
 
 @dataclass(frozen=True)
 class HttpApiBackend:
-    """The stack's optional HTTP API: `POST {url}` signed with SigV4 for execute-api."""
-
     url: str
     region: str
     batch_size: int = DEFAULT_BATCH_SIZE

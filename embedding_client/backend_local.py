@@ -3,7 +3,6 @@ container contract: POST {url}/invocations."""
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +18,6 @@ from embedding_client.transport import (
 
 @dataclass(frozen=True)
 class HttpBackend(ProjectEndpointBackend):
-    """The local endpoint (or any server with SageMaker's container contract)."""
-
     url: str
     # None: as many texts per request as the endpoint states (see `endpoint_batch_size`).
     batch_size: int | None = None
@@ -30,12 +27,11 @@ class HttpBackend(ProjectEndpointBackend):
 
     def _post(self, body: bytes) -> bytes:
         invocations = self.url.rstrip("/") + "/invocations"
-
-        def factory() -> urllib.request.Request:
-            return json_post(invocations, body)
-
         return post_with_retries(
-            factory, self.url, attempts=self.max_attempts, timeout=self.timeout
+            lambda: json_post(invocations, body),
+            self.url,
+            attempts=self.max_attempts,
+            timeout=self.timeout,
         )
 
     @property

@@ -18,8 +18,6 @@ from embedding_client.transport import (
 
 @dataclass(frozen=True)
 class SageMakerBackend(ProjectEndpointBackend):
-    """A deployed SageMaker endpoint through sagemaker-runtime InvokeEndpoint."""
-
     endpoint_name: str
     region: str | None = None
     endpoint_url: str | None = None

@@ -184,13 +184,10 @@ def _import_pyarrow() -> tuple[Any, Any]:
 class ParquetSink:
     """A dataset directory of part files, each renamed into place once complete."""
 
-    def __init__(
-        self, path: Path, *, part_rows: int = PART_ROWS, part_seconds: float = PART_SECONDS
-    ):
+    def __init__(self, path: Path, *, part_rows: int = PART_ROWS) -> None:
         self.path = path
         self._pa, self._pq = _import_pyarrow()
         self._part_rows = part_rows
-        self._part_seconds = part_seconds
         self._run = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self._parts = 0
         self._ids: list[str] = []
@@ -235,10 +232,7 @@ class ParquetSink:
         self._signature = sig
         self._ids.extend(ids)
         self._values.extend(itertools.chain.from_iterable(vectors))
-        if (
-            len(self._ids) >= self._part_rows
-            or time.monotonic() - self._since >= self._part_seconds
-        ):
+        if len(self._ids) >= self._part_rows or time.monotonic() - self._since >= PART_SECONDS:
             self._write_part()
 
     def _table(self, ids: list[str], flat: array.array) -> Any:

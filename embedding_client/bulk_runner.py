@@ -172,11 +172,7 @@ class BulkRun:
                 outcomes.put(_Outcome(batch, sent_at, time.monotonic() - began, error=error))
 
     def _settle(
-        self,
-        outcome: _Outcome,
-        stats: RunStats,
-        limiter: AdaptiveConcurrency,
-        budget: TokenBudget,
+        self, outcome: _Outcome, stats: RunStats, limiter: AdaptiveConcurrency, budget: TokenBudget
     ) -> list[tuple[Batch, float]]:
         """Write a result, or decide what to do about an error: (batches to retry, delay)."""
         batch, error = outcome.batch, outcome.error

@@ -37,10 +37,7 @@ FAILURE_HINTS = (
         "the container never answered /ping: loading the model failed (model_fn raised, or "
         "the model does not fit memorySizeMb); the log group shows which",
     ),
-    (
-        "image",
-        "SageMaker could not pull the image: check imageTag and the region's DLC registry",
-    ),
+    ("image", "SageMaker could not pull the image: check imageTag and the region's DLC registry"),
     (
         "model data",
         "SageMaker could not read model.tar.gz: check the execution role and the archive",

@@ -305,15 +305,12 @@ class ContainerContract(BaseHTTPRequestHandler):
             message = json.loads(answer.body).get("message", "")
             self._send(answer.status, openai_error_body(answer.status, message))
         elif runtime is not None and answer.status != HTTPStatus.OK:
-            self._send_model_error(runtime.group("name"), answer)
+            error = model_error_body(runtime.group("name"), answer)
+            self._send(424, error, "application/json", {"x-amzn-ErrorType": "ModelError"})
         elif runtime is not None:
             self._send(answer.status, answer.body, answer.content_type, RUNTIME_HEADERS)
         else:
             self._send(answer.status, answer.body, answer.content_type)
-
-    def _send_model_error(self, endpoint: str, answer: Invocation) -> None:
-        headers = {"x-amzn-ErrorType": "ModelError"}
-        self._send(424, model_error_body(endpoint, answer), "application/json", headers)
 
 
 class LocalEndpoint:

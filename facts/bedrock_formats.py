@@ -123,11 +123,7 @@ def _body(
         length = options.dimensions or fmt.dimensions
         return {"inputText": texts[0], "embeddingConfig": {"outputEmbeddingLength": length}}
     if fmt.family == "cohere-v3":
-        return {
-            "texts": texts,
-            "input_type": input_type,
-            "truncate": _cut(options, "START", "END"),
-        }
+        return {"texts": texts, "input_type": input_type, "truncate": _cut(options, "START", "END")}
     if fmt.family == "cohere-v4":
         body = {
             "texts": texts,

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from facts.partitions import partition
 
 DEFAULT_MODEL_ID = "amazon.titan-embed-text-v2:0"
-# Request shapes (see facts/bedrock_formats.py).
-FAMILIES = ("titan-v1", "titan-v2", "titan-multimodal", "cohere-v3", "cohere-v4")
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class BedrockEmbeddingModel:
 
     model_id: str
     name: str
-    family: str  # one of FAMILIES: the request and response shape
+    family: str  # the request and response shape (facts/bedrock_formats.py)
     dimensions: int  # the default output size
     allowed_dimensions: tuple[int, ...]
     max_texts_per_call: int  # Titan takes one text per InvokeModel call, Cohere up to 96
@@ -40,24 +38,15 @@ class BedrockEmbeddingModel:
     server_normalize: bool = False
 
 
-def _regions(*names: str) -> frozenset[str]:
-    return frozenset(names)
+def _regions(names: str) -> frozenset[str]:
+    """Region codes, written as one space-separated list."""
+    return frozenset(names.split())
 
 
 # Cohere's English and multilingual v3 models are offered in the same regions.
 _COHERE_V3_REGIONS = _regions(
-    "us-east-1",
-    "us-west-2",
-    "ca-central-1",
-    "sa-east-1",
-    "eu-central-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "ap-northeast-1",
-    "ap-south-1",
-    "ap-southeast-1",
-    "ap-southeast-2",
+    "us-east-1 us-west-2 ca-central-1 sa-east-1 eu-central-1 eu-west-1 eu-west-2 eu-west-3 "
+    "ap-northeast-1 ap-south-1 ap-southeast-1 ap-southeast-2"
 )
 
 MODELS: dict[str, BedrockEmbeddingModel] = {
@@ -74,21 +63,9 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             price_per_1k_tokens=0.00002,
             server_normalize=True,
             known_regions=_regions(
-                "us-east-1",
-                "us-east-2",
-                "us-west-2",
-                "us-gov-west-1",
-                "ca-central-1",
-                "sa-east-1",
-                "eu-central-1",
-                "eu-central-2",
-                "eu-west-1",
-                "eu-west-2",
-                "eu-west-3",
-                "ap-northeast-1",
-                "ap-northeast-2",
-                "ap-south-1",
-                "ap-southeast-2",
+                "us-east-1 us-east-2 us-west-2 us-gov-west-1 ca-central-1 sa-east-1 eu-central-1 "
+                "eu-central-2 eu-west-1 eu-west-2 eu-west-3 ap-northeast-1 ap-northeast-2 "
+                "ap-south-1 ap-southeast-2"
             ),
         ),
         BedrockEmbeddingModel(
@@ -100,7 +77,7 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             max_texts_per_call=1,
             max_chars_per_text=50_000,
             price_per_1k_tokens=0.0001,
-            known_regions=_regions("us-east-1", "us-west-2", "eu-central-1", "ap-northeast-1"),
+            known_regions=_regions("us-east-1 us-west-2 eu-central-1 ap-northeast-1"),
         ),
         BedrockEmbeddingModel(
             model_id="amazon.titan-embed-image-v1",
@@ -112,7 +89,7 @@ MODELS: dict[str, BedrockEmbeddingModel] = {
             max_chars_per_text=50_000,
             price_per_1k_tokens=0.0008,
             known_regions=_regions(
-                "us-east-1", "us-west-2", "ap-south-1", "ap-southeast-2", "eu-west-1", "eu-west-3"
+                "us-east-1 us-west-2 ap-south-1 ap-southeast-2 eu-west-1 eu-west-3"
             ),
         ),
         BedrockEmbeddingModel(

@@ -32,8 +32,7 @@ MODEL_ID = Rule(
 )
 # Branches, tags (including the Hub's refs/pr/N) or a full commit sha.
 REVISION = Rule(
-    re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$"),
-    "a branch, a tag or a 40-hex commit sha",
+    re.compile(r"^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]{1,255}$"), "a branch, a tag or a 40-hex commit sha"
 )
 COMMIT_SHA = Rule(re.compile(r"^[0-9a-f]{40}$"), "a 40-hex commit sha")
 SHA256 = Rule(re.compile(r"^[0-9a-f]{64}$"), "64 lowercase hex characters")

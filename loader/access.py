@@ -25,13 +25,7 @@ _MAX_DELAY_SECONDS = 8.0
 _DENIED = ("AccessDenied",)
 
 
-def wait_for_access(
-    s3: Any,
-    bucket: str,
-    prefix: str,
-    *,
-    model: str,
-) -> int:
+def wait_for_access(s3: Any, bucket: str, prefix: str, *, model: str) -> int:
     """List `prefix` until S3 stops answering AccessDenied; return how many times it did."""
     bound = ACCESS_WAIT_SECONDS
     deadline = time.monotonic() + bound

@@ -28,10 +28,7 @@ def publish(
     part_size: int,
     quantization_report: dict[str, Any] | None = None,
 ) -> LoaderResult:
-    """Stream `members` into the archive at `location` and record it; a failure leaves nothing.
-
-    The int8 graph's `quantization_report` is recorded with the result.
-    """
+    """Stream `members` into the archive at `location` and record it; a failure leaves nothing."""
     model = request.model_id
     files: list[TarEntry] = []
     # A key, once recorded, keeps its bytes: a Model may name it (facts/artifact_keys.py).

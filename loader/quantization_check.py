@@ -199,16 +199,9 @@ def token_batches(
             n = len(encodings[i].ids)
             ids[row, :n], mask[row, :n] = encodings[i].ids, 1
             types[row, :n] = encodings[i].type_ids
-        positions = np.broadcast_to(np.arange(length, dtype=np.int64), ids.shape).copy()
-        yield (
-            rows,
-            {
-                "input_ids": ids,
-                "attention_mask": mask,
-                "token_type_ids": types,
-                "position_ids": positions,
-            },
-        )
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        feeds["position_ids"] = np.broadcast_to(np.arange(length, dtype=np.int64), ids.shape).copy()
+        yield rows, feeds
 
 
 def sentence_vectors(

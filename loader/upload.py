@@ -109,14 +109,10 @@ def upload_archive(
             reader.stopped = future.done
             future.result()
         return s3.head_object(Bucket=bucket, Key=key)["ETag"]
-    except ClientError as error:
-        step = _step(error.operation_name or "upload")
+    except (ClientError, BotoCoreError) as error:
+        step = _step(getattr(error, "operation_name", None) or "upload")
         raise UploadError(
             f"S3 upload to s3://{bucket}/{key} failed: {error}", step=step, model=model
-        ) from error
-    except BotoCoreError as error:
-        raise UploadError(
-            f"S3 upload to s3://{bucket}/{key} failed: {error}", step="upload", model=model
         ) from error
     finally:
         reader.close()

@@ -14,12 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from facts.bedrock_formats import (
-    BedrockRequestError,
-    BedrockResponseError,
-    embed_texts,
-    invoker,
-)
+from facts.bedrock_formats import BedrockRequestError, BedrockResponseError, embed_texts, invoker
 from facts.embedding_api import (
     JSON_CONTENT_TYPE,
     ResponseError,

@@ -355,10 +355,7 @@ def _encoded(vectors: Sequence[Sequence[float]], encoding_format: str) -> list[s
 
 
 def render_response(
-    request: EmbeddingRequest,
-    vectors: Sequence[Sequence[float]],
-    model: str,
-    usage: Usage,
+    request: EmbeddingRequest, vectors: Sequence[Sequence[float]], model: str, usage: Usage
 ) -> str:
     """The response body for `request`, in its shape and encoding."""
     dimensions = len(vectors[0]) if len(vectors) else 0

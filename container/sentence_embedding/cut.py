@@ -39,11 +39,7 @@ def cut_texts(tokenizer: Any, texts: Sequence[str], max_length: int, side: str) 
 
 
 def cut_text(
-    tokenizer: Any,
-    text: str,
-    max_length: int,
-    side: str,
-    chars_per_token: int | None = None,
+    tokenizer: Any, text: str, max_length: int, side: str, chars_per_token: int | None = None
 ) -> str:
     """`text`'s start (side "right") or end ("left") that truncation reads alike; else `text`."""
     window = max_length * (chars_per_token or WINDOW_CHARS_PER_TOKEN)

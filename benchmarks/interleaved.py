@@ -33,7 +33,7 @@ from pathlib import Path
 from benchmarks.peers import peer_dir
 
 # Fresh worker processes per engine, and passes each: INTERLEAVED_PASSES per engine in all.
-WORKER_SETS = int(os.environ.get("BENCH_INFERENCE_WORKER_SETS", "3"))
+WORKER_SETS = int(os.environ.get("BENCH_INFERENCE_WORKER_SETS", "5"))
 PASSES_PER_SET = int(os.environ.get("BENCH_INFERENCE_PASSES", "3"))
 INTERLEAVED_PASSES = WORKER_SETS * PASSES_PER_SET
 SENTENCES_PER_PASS = int(os.environ.get("BENCH_INFERENCE_SENTENCES", "128"))

@@ -149,7 +149,7 @@ print(json.dumps({
     "sentences_per_s": rates,
     "peak_rss_mb": peak_rss_mb(),
     "torch_threads": torch.get_num_threads(),
-    "onnxruntime": runtime.__file__ if runtime else None,
+    "onnxruntime": os.path.relpath(runtime.__file__, model_dir) if runtime else None,
     "vectors": vectors(check),
 }))
 """

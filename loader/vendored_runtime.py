@@ -33,7 +33,7 @@ def wheel_cache() -> Path:
 
 def is_shipped(member: str) -> bool:
     """True for the wheel members an archive ships (see the module docstring)."""
-    if member.startswith("orjson/") or "dist-info/licenses/" in member:
+    if member.startswith("orjson/") or (member.startswith("orjson-") and "/licenses/" in member):
         return not member.endswith("/")
     if member in _LICENSES or member == "onnxruntime/__init__.py":
         return True

@@ -27,6 +27,7 @@ from embedding_client.arguments import (
 from embedding_client.batch_job import JobSpec, transform_job_request
 from embedding_client.batch_transform import run
 from facts import batch_transform
+from facts.embedding_api import FLOAT_VALUE_BYTES, VECTOR_OVERHEAD_BYTES
 from tests.fixtures.aws import FAKE_CREDENTIALS, AwsEndpoint
 from tests.fixtures.transform_jobs import TransformPlatform
 from tests.support.models import DIMENSIONS, REFERENCE_MODEL_DIR, REPO_ROOT
@@ -147,9 +148,9 @@ def test_the_job_environment_fits_what_the_container_and_the_model_server_read()
     response_cap = int(environment[batch_transform.RESPONSE_SIZE_ENV])
     assert response_cap <= batch_transform.MAX_RESPONSE_BYTES  # MMS parses a Java int
     # A 1 MiB mini-batch of 20-byte records at 1024 float dimensions fits the cap (the bound the
-    # container computes: 16 bytes a value, 64 a vector).
+    # container computes from the bytes a value and a vector take).
     records = batch_transform.MIB // 20
-    assert records * (1024 * 16 + 64) < response_cap
+    assert records * (1024 * FLOAT_VALUE_BYTES + VECTOR_OVERHEAD_BYTES) < response_cap
 
 
 @pytest.mark.parametrize(

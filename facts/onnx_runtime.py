@@ -21,6 +21,7 @@ the files PyPI serves; a wheel whose bytes differ is refused wherever it is used
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 # Where the Hub's embedding repositories keep their ONNX export (optimum's layout, also what
@@ -98,6 +99,22 @@ def graph_mark(graph: str) -> str:
 # graph's only rank-3 output): what the engine pools, and what the loader's fusion check compares.
 TOKEN_OUTPUTS = ("last_hidden_state", "token_embeddings")
 
+
+def token_output_name(outputs: Sequence[tuple[str, int]]) -> str | None:
+    """The token-level output among a graph's (name, rank) outputs; None when none is clear."""
+    names = [name for name, _ in outputs]
+    for name in TOKEN_OUTPUTS:
+        if name in names:
+            return name
+    ranked = [name for name, rank in outputs if rank == 3]
+    return ranked[0] if len(ranked) == 1 else None
+
+
+# The mean-pooling head the loader adds to a graph it fuses (loader/pooling_head.py): the masked
+# mean of the token vectors, and that mean at unit length. The engine fetches one of them instead
+# of the token vectors when the model pools by mean (container/sentence_embedding/encoder.py).
+MEAN_POOLED_OUTPUT = "endpoint_mean_pooled"
+UNIT_MEAN_POOLED_OUTPUT = "endpoint_mean_pooled_unit"
 # The artifact key's mark for archives whose graph ships as the repository has it, unfused.
 UNFUSED_MARK = "-unfused"
 

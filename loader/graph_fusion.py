@@ -4,7 +4,9 @@ ONNX Runtime's transformer optimizer (facts/onnx_fusion.py says why here and not
 its exact fusions only: GELU keeps erf. The fused graph replaces the export in the archive only
 when something fused and every token vector of a padded two-text batch is within
 MIN_TOKEN_COSINE of the export's; otherwise the export ships as it is and the report says why.
-Deterministic: the same graph and optimizer versions give the same bytes.
+The fused graph also gets the mean-pooling head (pooling_head.py), checked against the
+container's numpy pooling on the same batch. Deterministic: the same graph and optimizer
+versions give the same bytes.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from facts.onnx_fusion import (
     MIN_TOKEN_COSINE,
     fusion_requirements,
 )
-from facts.onnx_runtime import TOKEN_OUTPUTS
+from facts.onnx_runtime import MEAN_POOLED_OUTPUT, UNIT_MEAN_POOLED_OUTPUT, token_output_name
 from loader.errors import LoaderError
+from loader.pooling_head import add_mean_head
 
 # The padded batch both graphs run: two texts of unequal length, as requests are.
 CHECK_LENGTHS = (11, 5)
@@ -45,6 +48,7 @@ class FusionReport:
     fused: dict[str, int] = field(default_factory=dict)
     min_cosine: float | None = None
     reason: str = ""
+    pooling_head: bool = False  # the mean-pooling head (pooling_head.py) was added and checked
 
     @property
     def applied(self) -> bool:
@@ -54,7 +58,8 @@ class FusionReport:
         if not self.applied:
             return f"packaged unfused: {self.reason}"
         operators = ", ".join(f"{count} {name}" for name, count in sorted(self.fused.items()))
-        return f"fused {operators} (min token cosine {self.min_cosine:.7f})"
+        head = ", with a mean-pooling head" if self.pooling_head else ""
+        return f"fused {operators} (min token cosine {self.min_cosine:.7f}){head}"
 
 
 class FusionUnavailable(LoaderError):
@@ -112,7 +117,7 @@ def fuse_graph(
             hollow = _hollowed(graph, Path(scratch))
             del graph
             gc.collect()  # the weights are on disk now
-            fused = _fuse(hollow, Path(scratch), destination)
+            fused, head = _fuse(hollow, Path(scratch), destination)
         except Exception as error:  # the optimizer's own errors are not one class
             destination.unlink(missing_ok=True)
             return FusionReport(reason=f"the optimizer failed: {type(error).__name__}: {error}")
@@ -130,7 +135,11 @@ def fuse_graph(
         return FusionReport(
             fused, cosine, f"its token vectors differ (cosine {cosine:.7f} < {MIN_TOKEN_COSINE})"
         )
-    return FusionReport(fused, cosine)
+    problem = head_problem(destination, vocabulary) if head else None
+    if problem:
+        destination.unlink(missing_ok=True)
+        return FusionReport(fused, cosine, f"its pooling head is wrong: {problem}")
+    return FusionReport(fused, cosine, pooling_head=head)
 
 
 def _hollowed(graph: Any, scratch: Path) -> Any:
@@ -168,8 +177,11 @@ def _working_directory(folder: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def _fuse(graph: Any, scratch: Path, destination: Path) -> dict[str, int]:
-    """Hollowed `graph` fused as optimum's O2 (exact), saved whole when anything fused."""
+def _fuse(graph: Any, scratch: Path, destination: Path) -> tuple[dict[str, int], bool]:
+    """Hollowed `graph` fused as optimum's O2 (exact), saved whole when anything fused.
+
+    (what fused, whether the mean-pooling head was added to it).
+    """
     import onnx
     from onnx.external_data_helper import load_external_data_for_model
     from onnxruntime.transformers import optimizer
@@ -188,10 +200,11 @@ def _fuse(graph: Any, scratch: Path, destination: Path) -> dict[str, int]:
     fused = {
         name: count - before[name] for name, count in statistics.items() if count > before[name]
     }
+    head = bool(fused) and add_mean_head(optimized.model)
     if fused:
         load_external_data_for_model(optimized.model, str(scratch))
         onnx.save_model(optimized.model, str(destination))
-    return fused
+    return fused, head
 
 
 def explicit_head_counts(graph: Any) -> int:
@@ -309,17 +322,38 @@ def open_session(graph: Path) -> Any:
 
 def run_tokens(session: Any, batch: dict[str, Any]) -> Any:
     """The session's token-level output for `batch`: the inputs it declares, typed as declared."""
+    (hidden,) = session.run([token_output(session)], session_feeds(session, batch))
+    return hidden
+
+
+def token_output(session: Any) -> str:
+    """The session's token-level output, chosen as the engine chooses it."""
+    name = token_output_name([(item.name, len(item.shape or ())) for item in session.get_outputs()])
+    if name is None:
+        raise ValueError("the graph has no token-level output (one vector per token)")
+    return name
+
+
+def session_feeds(session: Any, batch: dict[str, Any]) -> dict[str, Any]:
+    """`batch`'s arrays for the inputs the session declares, typed as it declares them."""
     import numpy as np
 
     types = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
-    feeds = {
+    return {
         item.name: batch[item.name].astype(types.get(item.type, np.int64))
         for item in session.get_inputs()
     }
-    outputs = session.get_outputs()
-    names = [item.name for item in outputs]
-    name = next((n for n in TOKEN_OUTPUTS if n in names), None)
-    if name is None:
-        name = next(item.name for item in outputs if len(item.shape or ()) == 3)
-    (hidden,) = session.run([name], feeds)
-    return hidden
+
+
+def head_problem(graph: Path, vocabulary: int) -> str | None:
+    """Why the graph's pooling head does not give the container's pooling, or None.
+
+    Run on the padded `check_batch`, so the mask's zeros are checked too.
+    """
+    from container.sentence_embedding.pooling import mean_head_problem
+
+    batch = check_batch(vocabulary)
+    session = open_session(graph)
+    fetched = [token_output(session), MEAN_POOLED_OUTPUT, UNIT_MEAN_POOLED_OUTPUT]
+    hidden, mean, unit = session.run(fetched, session_feeds(session, batch))
+    return mean_head_problem(hidden, batch["attention_mask"], mean, unit)

@@ -210,7 +210,7 @@ def sentence_vectors(
     """Unit-length pooled vectors of every text, in the texts' order."""
     import numpy as np
 
-    from container.sentence_embedding.pooling import pool
+    from container.sentence_embedding.pooling import pool, unit_length
 
     session = open_session(graph)
     vectors: Any = None
@@ -221,8 +221,7 @@ def sentence_vectors(
             vectors = np.zeros((count, pooled.shape[1]), dtype=np.float32)
         vectors[rows] = pooled
     del session
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    return unit_length(vectors)
 
 
 def recall_at_k(reference: Any, quantized: Any, k: int = TOP_K) -> Any:

@@ -26,7 +26,10 @@ CONTAINER_DIR = PROJECT_ROOT / "container"
 FACTS_DIR = PROJECT_ROOT / "facts"
 ENTRY_SCRIPT = "inference.py"
 # What fuses a graph: its bytes are part of the format version of the archives it fuses.
-FUSION_CODE = PROJECT_ROOT / "loader" / "graph_fusion.py"
+FUSION_CODE = (
+    PROJECT_ROOT / "loader" / "graph_fusion.py",
+    PROJECT_ROOT / "loader" / "pooling_head.py",
+)
 # What quantizes a graph: the same, for the archives whose graph is int8.
 QUANTIZATION_CODE = PROJECT_ROOT / "loader" / "graph_quantization.py"
 # The facts modules the container's code imports (standard library only, Python 3.9-compatible).
@@ -80,7 +83,9 @@ def format_version(
     if runtime is not None:
         digest.update(f"runtime={runtime.identity}\n".encode())
     if runtime is not None and fusion:
-        digest.update(f"fusion={fusion_identity()}\n".encode() + FUSION_CODE.read_bytes())
+        digest.update(f"fusion={fusion_identity()}\n".encode())
+        for path in FUSION_CODE:
+            digest.update(path.read_bytes())
     if runtime is not None and quantization != NO_QUANTIZATION:
         identity = f"quantization={quantization}:{quantization_identity()}\n"
         digest.update(identity.encode() + QUANTIZATION_CODE.read_bytes())

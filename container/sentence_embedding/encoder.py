@@ -22,15 +22,13 @@ from .cut import cut_texts
 from .dense import apply_dense
 from .environment import ContainerSettings
 from .model_files import EmbeddingSettings
-from .pooling import pool
+from .pooling import pool, unit_length
 from .tokenization import BatchTokenizer
 
 # Texts run through the transformer this many at a time, longest first (as sentence-transformers
 # does), so one long text does not pad a whole large request; within a batch, texts of similar
 # length share a forward pass (batches.py), so short ones are not padded to the longest.
 ENCODE_BATCH_SIZE = 32
-# The least norm a vector is divided by, as torch.nn.functional.normalize (sentence-transformers').
-NORM_EPSILON = 1e-12
 
 
 def deployment_prompt_name(
@@ -123,6 +121,10 @@ class EmbeddingModel:
             self._prompt_length(prompt, side) if prompt and not settings.include_prompt else None
         )
         normalize = settings.normalize if options.normalize is None else options.normalize
+        if len(inputs) == 1:  # one text: no order to keep, no padding, one forward pass
+            features = self.batch_tokenizer.encode(inputs, side)
+            tokens = int(features["attention_mask"].sum())
+            return self._vectors(features, prompt_length, dimensions, normalize), tokens
         order = sorted(range(len(inputs)), key=lambda index: -len(inputs[index]))
         vectors = np.empty((len(inputs), dimensions), dtype=np.float32)
         tokens = 0
@@ -131,20 +133,38 @@ class EmbeddingModel:
             features = self.batch_tokenizer.encode([inputs[index] for index in chunk], side)
             tokens += int(features["attention_mask"].sum())
             for rows, run in _runs(features, self.batch_tokenizer.padding_side):
-                mask = run["attention_mask"]
-                token_vectors = self.engine.token_embeddings(run)
-                if prompt_length is not None:
-                    mask = exclude_prompt(mask, prompt_length)
-                pooled = pool(settings.pooling_modes, token_vectors, mask)
-                if self.dense:
-                    pooled = apply_dense(self.dense, pooled)
-                pooled = pooled[:, :dimensions]
-                if normalize:
-                    pooled = pooled / np.maximum(
-                        np.linalg.norm(pooled, axis=1, keepdims=True), NORM_EPSILON
-                    )
-                vectors[chunk[rows]] = pooled
+                vectors[chunk[rows]] = self._vectors(run, prompt_length, dimensions, normalize)
         return vectors, tokens
+
+    def _vectors(
+        self,
+        features: dict[str, np.ndarray],
+        prompt_length: int | None,
+        dimensions: int,
+        normalize: bool,
+    ) -> np.ndarray:
+        """One pass's sentence vectors (float32, C-contiguous): pooled, Dense, cut, normalized.
+
+        A graph's pooling head (onnx_engine.py) gives the mean when the model pools by mean and
+        the prompt is pooled with the text; then, with nothing to do between pooling and
+        normalizing, its unit-length output is the answer as it is.
+        """
+        settings = self.settings
+        if self.engine.mean_head and settings.pooling_modes == ("mean",) and prompt_length is None:
+            unit = normalize and not self.dense and dimensions == self.dimensions
+            pooled = self.engine.mean_pooled(features, unit)
+            if unit:
+                return pooled
+        else:
+            mask = features["attention_mask"]
+            if prompt_length is not None:
+                mask = exclude_prompt(mask, prompt_length)
+            pooled = pool(settings.pooling_modes, self.engine.token_embeddings(features), mask)
+        if self.dense:
+            pooled = apply_dense(self.dense, pooled)
+        if dimensions < pooled.shape[1]:
+            pooled = np.ascontiguousarray(pooled[:, :dimensions])
+        return unit_length(pooled) if normalize else pooled
 
     def _prepared(self, texts: Sequence[str], prompt: str) -> list[str]:
         # Surrounding whitespace goes, as in sentence-transformers' Transformer.tokenize.

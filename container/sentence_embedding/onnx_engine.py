@@ -6,7 +6,9 @@ e.g. optimum's `onnx/model_O2.onnx`, whose fused attention and layer norms run f
 ONNX Runtime comes from the archive's own `code/onnxruntime/` (the toolkit puts `code/` first on
 sys.path), vendored by the loader for the image's Python; nothing is installed at startup. The
 tokenizer, pooling, Dense modules and normalization stay shared (encoder.py), so only
-`last_hidden_state` comes from here, numpy in and out as ONNX Runtime has it. config.json
+`last_hidden_state` comes from here, numpy in and out as ONNX Runtime has it; or, from a graph
+the loader fused, the mean of the token vectors (unit length or not) its pooling head computes
+(loader/pooling_head.py), checked against `pool` when the graph loads. config.json
 is read as plain JSON, not through transformers: a model that is its repository's own code
 (facts/model_code.py) runs from its export without that code.
 """
@@ -20,10 +22,18 @@ from typing import Any
 import numpy as np
 
 from facts.model_code import CONFIG_FILE
-from facts.onnx_runtime import ONNX_FOLDER, ONNX_MODEL_FILE, TOKEN_OUTPUTS
+from facts.onnx_runtime import (
+    MEAN_POOLED_OUTPUT,
+    ONNX_FOLDER,
+    ONNX_MODEL_FILE,
+    TOKEN_OUTPUTS,
+    UNIT_MEAN_POOLED_OUTPUT,
+    token_output_name,
+)
 from facts.sentence_modules import ModelFilesError
 
 from .model_files import read_json
+from .pooling import mean_head_problem
 
 # What the Hub's exports (optimum's) and torch.onnx.export of a Hugging Face encoder take.
 _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
@@ -47,12 +57,9 @@ def _import_runtime() -> Any:
 def _output_name(session: Any, graph: str) -> str:
     outputs = session.get_outputs()
     names = [output.name for output in outputs]
-    for name in TOKEN_OUTPUTS:
-        if name in names:
-            return name
-    token_level = [output.name for output in outputs if len(output.shape or ()) == 3]
-    if len(token_level) == 1:
-        return token_level[0]
+    name = token_output_name([(output.name, len(output.shape or ())) for output in outputs])
+    if name is not None:
+        return name
     raise ModelFilesError(
         f"{graph} has outputs {names}; expected one of {list(TOKEN_OUTPUTS)} "
         "(one vector per token), as the Hub's ONNX exports have"
@@ -103,6 +110,9 @@ class OnnxEngine:
         self.max_position_embeddings = positions if type(positions) is int else None
         self.name_or_path = str(config.get("_name_or_path") or "")
         self.output_name = _output_name(session, graph)
+        outputs = {output.name for output in session.get_outputs()}
+        # The loader's mean-pooling head: both outputs, or the engine pools the tokens itself.
+        self.mean_head = {MEAN_POOLED_OUTPUT, UNIT_MEAN_POOLED_OUTPUT} <= outputs
         self.inputs = [(item.name, _NUMPY_TYPES.get(item.type)) for item in session.get_inputs()]
         unknown = [name for name, kind in self.inputs if name not in _KNOWN_INPUTS or kind is None]
         if unknown:
@@ -149,7 +159,20 @@ class OnnxEngine:
                 f"{self.graph} gave {self.output_name!r} of shape {list(hidden.shape)} for "
                 "a two-token text; expected [1, 2, hidden size], one vector per token"
             )
+        if self.mean_head:
+            self._check_head(features, hidden)
         return int(hidden.shape[2])
+
+    def _check_head(self, features: dict[str, np.ndarray], hidden: np.ndarray) -> None:
+        """Refuse a graph whose pooling head's outputs are not the mean of its token vectors."""
+        mean, unit = (self.mean_pooled(features, unit) for unit in (False, True))
+        problem = mean_head_problem(hidden, features["attention_mask"], mean, unit)
+        if problem:
+            raise ModelFilesError(
+                f"{self.graph} has the outputs {MEAN_POOLED_OUTPUT!r} and "
+                f"{UNIT_MEAN_POOLED_OUTPUT!r} of the loader's pooling head, but {problem}: "
+                "package the model again"
+            )
 
     @classmethod
     def load(cls, model_dir: str, transformer_path: str, threads: int) -> OnnxEngine:
@@ -180,7 +203,15 @@ class OnnxEngine:
         return cls(session, config if isinstance(config, dict) else {}, graph)
 
     def token_embeddings(self, features: dict[str, np.ndarray]) -> np.ndarray:
-        """`last_hidden_state` for a tokenized batch; defaults as transformers' for ids not given.
+        """`last_hidden_state` for a tokenized batch."""
+        return self._run(self.output_name, features)
+
+    def mean_pooled(self, features: dict[str, np.ndarray], unit: bool) -> np.ndarray:
+        """The pooling head's (batch, hidden) mean of the token vectors; `unit`: normalized."""
+        return self._run(UNIT_MEAN_POOLED_OUTPUT if unit else MEAN_POOLED_OUTPUT, features)
+
+    def _run(self, output: str, features: dict[str, np.ndarray]) -> np.ndarray:
+        """One output for a tokenized batch; defaults as transformers' for ids not given.
 
         token_type_ids: zeros (every token in segment 0); position_ids: 0..length-1 per row.
         """
@@ -198,5 +229,5 @@ class OnnxEngine:
                     "produce; package the model with inferenceEngine torch"
                 )
             feeds[name] = np.ascontiguousarray(array, dtype=kind)
-        (hidden,) = self.session.run([self.output_name], feeds)
-        return hidden.astype(np.float32, copy=False)
+        (result,) = self.session.run([output], feeds)
+        return result.astype(np.float32, copy=False)

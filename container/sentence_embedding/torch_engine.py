@@ -25,6 +25,7 @@ class TorchEngine:
     """A Hugging Face model in float32 on the CPU, run under `torch.inference_mode()`."""
 
     name = "torch"
+    mean_head = False  # no pooling head: encoder.py pools the token vectors
 
     def __init__(self, model: Any) -> None:
         self.model = model

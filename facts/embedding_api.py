@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import struct
@@ -254,6 +255,17 @@ def parse_document(document: Any) -> EmbeddingRequest:
 
 
 def _decode_json(raw: bytes, what: str) -> Any:
+    """The decoded body; orjson's reading when it has one, else the standard library's.
+
+    A body orjson refuses (not UTF-8, NaN, integers past 64 bits, lone surrogates, 1,024 levels
+    deep) is read again by the standard library, which accepts what it always accepted or
+    refuses it with the messages below. orjson reads integers past 64 bits as floats.
+    """
+    if _orjson is not None:
+        try:
+            return _orjson.loads(raw)
+        except ValueError:  # orjson.JSONDecodeError
+            pass
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:
@@ -337,15 +349,27 @@ def float_rows(vectors: Sequence[Sequence[float]]) -> list[str]:
     """
     if len(vectors) == 0:
         return []
-    if _orjson is not None and getattr(vectors, "dtype", None) == "float32":
-        try:
-            dumped = _orjson.dumps(vectors, option=_orjson.OPT_SERIALIZE_NUMPY).decode("ascii")
-        except TypeError:  # orjson.JSONEncodeError: an array it cannot write (not contiguous)
-            pass
-        else:
-            return ["[" + row + "]" for row in dumped[2:-2].split("],[")]
+    dumped = _orjson_matrix(vectors)
+    if dumped is not None:
+        return ["[" + row + "]" for row in dumped[2:-2].split("],[")]
     row_format = "[" + ",".join(["%.9g"] * len(vectors[0])) + "]"
     return [row_format % tuple(vector) for vector in vectors]
+
+
+def _orjson_matrix(vectors: Any) -> str | None:
+    """A float32 numpy array as orjson writes it (`[[...],...]`); None where it does not."""
+    if _orjson is None or getattr(vectors, "dtype", None) != "float32":
+        return None
+    try:
+        return _orjson.dumps(vectors, option=_orjson.OPT_SERIALIZE_NUMPY).decode("ascii")
+    except TypeError:  # orjson.JSONEncodeError: an array it cannot write (not contiguous)
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _json_string(text: str) -> str:
+    """`text` as a JSON string; the served model's name is the same in every response."""
+    return json.dumps(text)
 
 
 def _encoded(vectors: Sequence[Sequence[float]], encoding_format: str) -> list[str]:
@@ -361,18 +385,21 @@ def render_response(
     dimensions = len(vectors[0]) if len(vectors) else 0
     if request.shape == "jsonlines":
         return "".join('{"embedding":' + row + "}\n" for row in float_rows(vectors))
-    rows = _encoded(vectors, request.options.encoding_format)
-    model_json = json.dumps(model)
+    model_json = _json_string(model)
     usage_json = usage.as_json()
+    encoding = request.options.encoding_format
     if request.shape == "openai":
         data = ",".join(
             f'{{"object":"embedding","index":{index},"embedding":{row}}}'
-            for index, row in enumerate(rows)
+            for index, row in enumerate(_encoded(vectors, encoding))
         )
         return f'{{"object":"list","data":[{data}],"model":{model_json},"usage":{usage_json}}}'
-    embeddings = ",".join(rows)
+    # The rows as orjson wrote them, where it does: no split and join of the text again.
+    embeddings = _orjson_matrix(vectors) if encoding == "float" else None
+    if embeddings is None:
+        embeddings = "[" + ",".join(_encoded(vectors, encoding)) + "]"
     return (
-        f'{{"embeddings":[{embeddings}],"model":{model_json},'
+        f'{{"embeddings":{embeddings},"model":{model_json},'
         f'"dimensions":{dimensions},"usage":{usage_json}}}'
     )
 

@@ -89,3 +89,14 @@ def test_the_stated_limit_fits_the_worst_numpy_response(writer: str, dimensions:
     worst = np.full((count, dimensions), -1.2345679e-6, dtype=np.float32)
     request = EmbeddingRequest(("a",) * count, EmbeddingOptions())
     assert len(render_response(request, worst, "org/" + "m" * 100, Usage(10**9))) <= 4_000_000
+
+
+def test_a_native_response_carries_orjsons_matrix_as_the_rows_would_read() -> None:
+    vectors = every_kind_of_float32()[:5]
+    request = EmbeddingRequest(("a",) * 5, EmbeddingOptions())
+    rows = ",".join(float_rows(vectors))
+    expected = (
+        f'{{"embeddings":[{rows}],"model":"org/model","dimensions":64,'
+        f'"usage":{Usage(12).as_json()}}}'
+    )
+    assert render_response(request, vectors, "org/model", Usage(12)) == expected

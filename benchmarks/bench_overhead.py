@@ -7,10 +7,11 @@ is measured apart from the pipeline:
 - JSON in: input_fn (decoding, validation, the request limit);
 - tokenizer: every call of transformers' tokenizer and of the direct tokenizer
   (sentence_embedding/tokenization.py);
-- feeds: the engine's token_embeddings less its session.run (arrays handed to ONNX Runtime);
+- feeds: the engine's forward call (token_embeddings, or mean_pooled from the graph's pooling
+  head) less its session.run (arrays handed to ONNX Runtime);
 - session.run: the forward pass itself;
-- rest of predict_fn: prompts, cuts, runs, pooling, normalization, the request-size check, the
-  vectors as lists;
+- rest of predict_fn: prompts, cuts, runs, the request-size check, and pooling and
+  normalization where numpy does them (before: always; after: only without the pooling head);
 - JSON out: output_fn.
 Two versions of the container's code run side by side: this tree's ("after") and the one at
 BASELINE_REF ("before": the pipeline as it was before the direct tokenizer and the numpy
@@ -47,7 +48,7 @@ STEP_NAMES = {
     "tokenizer": "tokenizer",
     "feeds": "feeds to ONNX Runtime",
     "session_run": "session.run",
-    "rest_of_predict": "rest of predict_fn (pooling, norm, lists, checks)",
+    "rest_of_predict": "rest of predict_fn (checks, numpy pooling and norm where done)",
     "json_out": "JSON out (output_fn)",
 }
 
@@ -78,6 +79,8 @@ class TimedSession:
         return getattr(session, name)
 model.engine.session = TimedSession(session)
 model.engine.token_embeddings = timed("forward", model.engine.token_embeddings)
+if hasattr(model.engine, "mean_pooled"):  # the pooling head's output (loader/pooling_head.py)
+    model.engine.mean_pooled = timed("forward", model.engine.mean_pooled)
 tokenizer_type = type(model.tokenizer)
 tokenizer_type.__call__ = timed("tokenizer", tokenizer_type.__call__)
 batch_tokenizer = getattr(model, "batch_tokenizer", None)

@@ -35,7 +35,7 @@ def lookup_graph(opset: int, *, mask: bool = True, elem_type: int = TensorProto.
         nodes,
         "lookup",
         inputs,
-        [helper.make_tensor_value_info("last_hidden_state", elem_type, ["batch", "length", HIDDEN])],
+        [helper.make_tensor_value_info("last_hidden_state", elem_type, ["batch", "len", HIDDEN])],
         [numpy_helper.from_array(table, "table")],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)

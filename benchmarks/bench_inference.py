@@ -49,6 +49,7 @@ from pathlib import Path
 from benchmarks.inference_report import (
     cost_table,
     header,
+    outside_table,
     passage_table,
     sentence_table,
     verdict,
@@ -292,7 +293,8 @@ def best_of(rounds: list[dict]) -> dict:
 
 def _markdown(rows: list[dict], machine: dict, sizes: dict) -> str:
     lines = header(machine, ROUNDS) + sentence_table(rows) + passage_table(rows)
-    lines += verdict(rows, machine["threads"]) + cost_table(rows, machine["threads"])
+    lines += verdict(rows, machine["threads"]) + outside_table(rows, machine["threads"])
+    lines += cost_table(rows, machine["threads"])
     fresh = [row for row in rows if "round_rates" in row]
     content = sizes["archive_content_bytes"]
     growth = content["onnx"] - content["torch"]
@@ -353,6 +355,11 @@ def _row(engine: str, count: int, rounds: list[dict] | None, alternated: dict) -
     for workload in WORKLOADS:
         passes = alternated[count]["passes"][workload]
         row[workload] = median_rates(passes[engine], passes[REFERENCE])
+        spent = alternated[count]["outside_us"][workload].get(engine)
+        if spent:
+            row[workload]["outside_us"] = {
+                batch: statistics.median(values) for batch, values in spent.items()
+            }
     vectors = alternated[count]["vectors"]
     row["quality_reference"] = "onnx (fp32 graph)" if engine in INT8_ROWS else REFERENCE
     against = vectors["onnx" if engine in INT8_ROWS else REFERENCE]

@@ -144,6 +144,32 @@ def verdict(rows: list[dict], threads: int) -> list[str]:
     return lines
 
 
+def outside_table(rows: list[dict], threads: int) -> list[str]:
+    """µs per text outside `session.run`, for the engines on the same graph (ours, fastembed).
+
+    The forward pass is the same graph on the same runtime for both; what differs is the
+    request around it, and this splits it out of the rates, whose batch-1 cells swing with the
+    speed of each process's session (10-25 % between processes).
+    """
+    by_engine = {row["engine"]: row for row in rows if row["threads"] == threads}
+    lines = _section(
+        f"## Outside session.run, {threads} threads",
+        "Each cell: µs per text spent outside ONNX Runtime's `session.run`, the median pass "
+        "(this project: JSON in, tokenizer, feeds, what follows the run, JSON out; fastembed: "
+        "its texts in, numpy out). Lower is faster.",
+        ["engine"],
+        " µs",
+    )
+    pairs = [(ours, peer) for peer, ours in MATCHING_ROW.items() if peer.startswith("fastembed")]
+    for engine in [name for pair in pairs for name in pair]:
+        row = by_engine.get(engine)
+        if row is None or any("outside_us" not in row[w] for w, _ in CELLS):
+            continue
+        spent = [row[w]["outside_us"][b] for w, b in CELLS]
+        lines.append(f"| {engine} | " + " | ".join(f"{value:.0f}" for value in spent) + " |")
+    return lines
+
+
 # The memory size the cost table prices: the preview's size for all-MiniLM-L6-v2 on either graph.
 COST_MEMORY_MB = 2048
 

@@ -79,13 +79,14 @@ try:
         sys.path.append(peer)  # after the venv's own packages: the venv wins every clash
     import torch
     torch.set_num_threads(threads)  # this project's engines: model_fn sizes it again
-    version = vectors = None
+    version = vectors = session = None
     prepare = lambda texts: texts  # a peer takes the texts themselves
     if engine in ("torch", "onnx", "onnx int8"):
         os.environ["EMBEDDING_ENGINE"] = engine.split()[0]
         sys.path.insert(0, os.path.join(model_dir, "code"))
         import inference
         model = inference.model_fn(folder)
+        session = getattr(model.engine, "session", None)  # ONNX Runtime's (not torch's)
         # The request body as the toolkit hands it over (bytes), made before the clock starts:
         # writing it is the client's work.
         prepare = lambda texts: json.dumps({"inputs": texts}).encode()
@@ -116,6 +117,7 @@ try:
             sources=ModelSource(hf=f"bench/{engine}"), dim=dimensions, model_file="onnx/model.onnx",
         )
         embedder = TextEmbedding(f"bench/{engine}", specific_model_path=folder, threads=threads)
+        session = embedder.model.model
         encode = lambda texts: list(embedder.embed(texts, batch_size=32))
         version = fastembed.__version__
 except Exception as error:  # a peer not installed, or not importable beside this venv
@@ -123,6 +125,15 @@ except Exception as error:  # a peer not installed, or not importable beside thi
         raise  # this project's own engines never go missing: the bench fails, with the cause
     answer({"missing": re.sub(r" \(/[^)]*\)", "", f"{type(error).__name__}: {error}")[:300]})
     sys.exit(0)
+in_run = [0.0]  # seconds inside the session's run this pass: the rest is the request around it
+if session is not None:
+    def timed_run(*args, run=session.run, **kwargs):
+        started = time.perf_counter()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            in_run[0] += time.perf_counter() - started
+    session.run = timed_run
 if vectors is None:
     vectors = lambda texts: [list(map(float, vector)) for vector in encode(texts)]
 answer({"vectors": vectors(check), "version": version})
@@ -134,15 +145,18 @@ for line in sys.stdin:
     if (len(texts), batch) not in warmed:
         encode(requests[0])
         warmed.add((len(texts), batch))
+    in_run[0] = 0.0
     t0 = time.perf_counter()
     for request in requests:
         encode(request)
-    answer({"rate": len(texts) / (time.perf_counter() - t0)})
+    elapsed = time.perf_counter() - t0
+    outside = 1e6 * (elapsed - in_run[0]) / len(texts) if session is not None else None
+    answer({"rate": len(texts) / elapsed, "outside_us": outside})
 """
 
 
 class Worker:
-    """One engine's process: `pass_rate(texts, batch)` times a pass there."""
+    """One engine's process: `timed_pass(texts, batch)` times a pass there."""
 
     def __init__(self, engine: str, arguments: list[str], threads: int) -> None:
         self.engine = engine
@@ -164,10 +178,11 @@ class Worker:
             raise RuntimeError(f"{self.engine} failed:\n{self.errors.read()[-4000:]}")
         return json.loads(line)
 
-    def pass_rate(self, texts: list[str], batch: int) -> float:
+    def timed_pass(self, texts: list[str], batch: int) -> dict:
+        """{"rate": texts/s, "outside_us": µs per text outside ONNX Runtime's run, or None}."""
         self.process.stdin.write(json.dumps({"texts": texts, "batch": batch}) + "\n")
         self.process.stdin.flush()
-        return self.read()["rate"]
+        return self.read()
 
     def close(self) -> None:
         self.process.stdin.close()
@@ -214,10 +229,13 @@ def interleaved(model_dir: Path, int8_dir: Path, threads: int, check_texts: list
 
     WORKER_SETS fresh sets of workers take PASSES_PER_SET passes each: one process's session can
     run 10-15 % faster or slower than another's on the same graph, so no engine rests on one.
-    {"passes": {workload: {engine: {batch: [texts/s per pass]}}}, "vectors": {engine: [...]},
-    "versions": {peer: version}, "missing": {peer: why}}.
+    {"passes": {workload: {engine: {batch: [texts/s per pass]}}}, "outside_us": the same shape,
+    µs per text outside `session.run` (the engines on ONNX Runtime whose session the worker can
+    reach: this project's and fastembed), "vectors": {engine: [...]}, "versions": {peer:
+    version}, "missing": {peer: why}}.
     """
     passes: dict = {workload: {} for workload in WORKLOADS}
+    outside: dict = {workload: {} for workload in WORKLOADS}
     for _ in range(WORKER_SETS):
         workers, found = start_workers(model_dir, int8_dir, threads, check_texts)
         try:
@@ -227,13 +245,16 @@ def interleaved(model_dir: Path, int8_dir: Path, threads: int, check_texts: list
                     for _ in range(PASSES_PER_SET):
                         for engine, worker in workers.items():
                             time.sleep(SETTLE_SECONDS)
-                            rate = worker.pass_rate(texts, batch)
+                            timed = worker.timed_pass(texts, batch)
                             rates = passes[workload].setdefault(engine, {})
-                            rates.setdefault(str(batch), []).append(rate)
+                            rates.setdefault(str(batch), []).append(timed["rate"])
+                            if timed["outside_us"] is not None:
+                                spent = outside[workload].setdefault(engine, {})
+                                spent.setdefault(str(batch), []).append(timed["outside_us"])
         finally:
             for worker in workers.values():
                 worker.close()
-    return {"passes": passes, **found}
+    return {"passes": passes, "outside_us": outside, **found}
 
 
 def workload_texts(workload: str) -> list[str]:

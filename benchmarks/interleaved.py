@@ -99,11 +99,11 @@ try:
         options = {}
         if engine.endswith("onnx"):
             import onnxruntime, optimum.version, transformers
-            session = onnxruntime.SessionOptions()
-            session.intra_op_num_threads = threads
+            session_options = onnxruntime.SessionOptions()
+            session_options.intra_op_num_threads = threads
             options = {"backend": "onnx", "model_kwargs": {
                 "file_name": "onnx/model.onnx", "provider": "CPUExecutionProvider",
-                "session_options": session}}
+                "session_options": session_options}}
             version = f"(optimum {optimum.version.__version__}, "
             version += f"transformers {transformers.__version__})"
         reference = SentenceTransformer(model_dir, device="cpu", **options)

@@ -15,11 +15,12 @@ serverless sizes; also the figure least disturbed by other work on a shared mach
   through `encode(..., normalize_embeddings=True)` for the reference,
 - peak RSS (VmHWM), and the vectors of a fixed set of texts (cosine against the reference's).
 Throughput and its ratios come from one worker process per engine and peer, their passes
-alternated (interleaved.py: also `onnx int8`, the int8 graph loader/graph_quantization.py makes
-from the fused one, and the peers of benchmarks/peers.py, fastembed on both graphs and
-sentence-transformers' ONNX backend, each reported missing with the reason when it cannot run):
-sent/s is the median pass, and each ratio compares a pass with the reference's pass of the same
-round, so neighbours are compared while other work on the shared machine makes rates swing.
+alternated piece by piece (interleaved.py: also `onnx int8`, the int8 graph
+loader/graph_quantization.py makes from the fused one, and the peers of benchmarks/peers.py,
+fastembed on both graphs and sentence-transformers' ONNX backend, each reported missing with
+the reason when it cannot run): sent/s is the median pass, and each ratio compares a pass with
+the reference's pass, which spans the same stretch of time, so neighbours are compared while
+other work on the shared machine makes rates swing.
 Quality: fp32 rows against sentence-transformers, int8 rows against
 the fp32 graph, on texts within the model's limit; a text past it is reported apart.
 Import, load and peak RSS come from a fresh process per engine, best (lowest) of ROUNDS
@@ -258,6 +259,7 @@ def median_rates(ours: dict[str, list[float]], theirs: dict[str, list[float]]) -
     """
     return {
         "texts_per_s": {batch: statistics.median(rates) for batch, rates in ours.items()},
+        "pass_rates": ours,
         "ratio_vs_st": {
             batch: statistics.median(
                 mine / reference for mine, reference in zip(rates, theirs[batch], strict=True)

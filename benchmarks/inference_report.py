@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from benchmarks.interleaved import INTERLEAVED_PASSES, SETTLE_SECONDS, WORKER_SETS, WORKLOADS
+import statistics
+
+from benchmarks.interleaved import (
+    INTERLEAVED_PASSES,
+    PIECES_PER_PASS,
+    SETTLE_SECONDS,
+    WORKER_SETS,
+    WORKLOADS,
+)
 
 # Which row of this project each peer is compared with: equal quality, fp32 with fp32.
 MATCHING_ROW = {
@@ -38,13 +46,13 @@ def header(machine: dict, rounds: int) -> list[str]:
         f"Missing: {missing or 'none'}.",
         "",
         "Throughput: every engine and peer in a worker process of its own, as a deployment "
-        "runs it, and their passes alternated, one per engine in turn, "
-        f"{SETTLE_SECONDS} s apart, by {WORKER_SETS} fresh sets of workers "
-        f"({INTERLEAVED_PASSES} passes each, "
+        f"runs it, by {WORKER_SETS} fresh sets of workers ({INTERLEAVED_PASSES} passes each, "
         f"{WORKLOADS['sentences'][3]} sentences or {WORKLOADS['passages'][3]} passages per "
-        "pass); texts/s is the median pass, × ST the median of each pass against the reference "
-        "pass of the same round, so that a ratio compares neighbours even while other work on "
-        "this shared machine makes the rates swing. (Loaded together in one process, the "
+        f"pass). Each pass is cut into up to {PIECES_PER_PASS} pieces (one request at least) "
+        f"and the engines take each piece in turn, {SETTLE_SECONDS} s apart, so that every "
+        "engine's pass spans the same stretch of time while other work on this shared machine "
+        "makes its speed swing by up to 2× over a second. texts/s is the median pass, × ST the "
+        "median of each pass against the reference's pass. (Loaded together in one process, the "
         "engines slowed each other by 3-10 % depending on their order.) Import + load and peak "
         "RSS (this project's engines and the reference): a fresh "
         f"process per engine, best (lowest) of {rounds} rounds and median.",
@@ -124,24 +132,38 @@ def verdict(rows: list[dict], threads: int) -> list[str]:
     by_engine = {row["engine"]: row for row in rows if row["threads"] == threads}
     lines = _section(
         f"## This project against each peer of equal quality, {threads} threads",
-        "Each cell: this project's × ST over the peer's × ST (above 1: this project is ahead).",
+        "Each cell: the median over the passes of this project's texts/s over the peer's in the "
+        "same pass (above 1: this project is ahead), and in brackets the passes' least and "
+        "greatest.",
         ["this project", "peer"],
     )
     behind = []
     for peer, ours in MATCHING_ROW.items():
         if peer not in by_engine or ours not in by_engine:
             continue
-        leads = [
-            by_engine[ours][workload]["ratio_vs_st"][batch]
-            / by_engine[peer][workload]["ratio_vs_st"][batch]
+        spreads = [
+            paired_ratios(by_engine[ours][workload], by_engine[peer][workload], batch)
             for workload, batch in CELLS
         ]
+        leads = [statistics.median(ratios) for ratios in spreads]
         behind += [
             f"{peer} ({w} batch {b})" for (w, b), lead in zip(CELLS, leads, strict=True) if lead < 1
         ]
-        lines.append(f"| {ours} | {peer} | " + " | ".join(f"{lead:.2f}" for lead in leads) + " |")
+        cells = [
+            f"{lead:.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+            for lead, ratios in zip(leads, spreads, strict=True)
+        ]
+        lines.append(f"| {ours} | {peer} | " + " | ".join(cells) + " |")
     lines += ["", f"Behind on: {', '.join(behind)}." if behind else "Ahead on every cell."]
     return lines
+
+
+def paired_ratios(ours: dict, theirs: dict, batch: str) -> list[float]:
+    """Each pass's texts/s of ours over the peer's in the same pass (their pieces alternated)."""
+    return [
+        mine / peer
+        for mine, peer in zip(ours["pass_rates"][batch], theirs["pass_rates"][batch], strict=True)
+    ]
 
 
 def outside_table(rows: list[dict], threads: int) -> list[str]:

@@ -9,7 +9,8 @@ fastembed on the same fp32 and int8 graphs (`TextEmbedding.add_custom_model` wit
 transformers optimum-onnx needs, first on its process's path).
 
 Each engine loads in a worker process of its own, as a deployment runs it, and the parent
-alternates their passes: one pass per engine in turn, SETTLE_SECONDS apart. WORKER_SETS fresh
+alternates their passes piece by piece (alternated_pass): each pass is cut into PIECES_PER_PASS
+pieces, and the engines take each piece in turn, SETTLE_SECONDS apart. WORKER_SETS fresh
 sets of workers take turns, since one process's session may run 10-15 % faster or slower than
 another's on the same graph and the same feeds. Engines loaded together in one process slowed
 each other by 3-10 % depending on their order: the last pass's ONNX Runtime workers spin for
@@ -57,11 +58,14 @@ PEER_OF = {
     "fastembed int8": "fastembed",
     ST_ONNX: "sentence-transformers-onnx",
 }
-# Seconds between two passes: the last engine's thread pools stop spinning (ONNX Runtime's for
-# about 30 ms after a run).
-SETTLE_SECONDS = 0.2
+# Seconds between two pieces: the last engine's thread pools stop spinning (ONNX Runtime's for
+# about 40 ms of one core after a run).
+SETTLE_SECONDS = 0.06
+# The pieces a pass is cut into, taken by the engines in turn (alternated_pass); at most one
+# request each.
+PIECES_PER_PASS = int(os.environ.get("BENCH_INFERENCE_PIECES", "16"))
 
-# One engine, then one pass per command line ({"texts", "batch"}) on stdin, answered on stdout.
+# One engine, then one piece per command line ({"texts", "batch"}) on stdin, answered on stdout.
 # argv: engine, fp32 model dir, int8 model dir, threads, the peer's folder ("" for none),
 # dimensions, check texts (JSON).
 _WORKER = r"""
@@ -137,21 +141,16 @@ if session is not None:
 if vectors is None:
     vectors = lambda texts: [list(map(float, vector)) for vector in encode(texts)]
 answer({"vectors": vectors(check), "version": version})
-warmed = set()
-for line in sys.stdin:
+for line in sys.stdin:  # one piece of a pass: its texts in requests of `batch`, timed together
     command = json.loads(line)
     texts, batch = command["texts"], command["batch"]
     requests = [prepare(texts[start:start + batch]) for start in range(0, len(texts), batch)]
-    if (len(texts), batch) not in warmed:
-        encode(requests[0])
-        warmed.add((len(texts), batch))
     in_run[0] = 0.0
     t0 = time.perf_counter()
     for request in requests:
         encode(request)
     elapsed = time.perf_counter() - t0
-    outside = 1e6 * (elapsed - in_run[0]) / len(texts) if session is not None else None
-    answer({"rate": len(texts) / elapsed, "outside_us": outside})
+    answer({"seconds": elapsed, "in_run": in_run[0] if session is not None else None})
 """
 
 
@@ -178,8 +177,8 @@ class Worker:
             raise RuntimeError(f"{self.engine} failed:\n{self.errors.read()[-4000:]}")
         return json.loads(line)
 
-    def timed_pass(self, texts: list[str], batch: int) -> dict:
-        """{"rate": texts/s, "outside_us": µs per text outside ONNX Runtime's run, or None}."""
+    def timed_piece(self, texts: list[str], batch: int) -> dict:
+        """{"seconds": the piece's requests, "in_run": inside ONNX Runtime's run, or None}."""
         self.process.stdin.write(json.dumps({"texts": texts, "batch": batch}) + "\n")
         self.process.stdin.flush()
         return self.read()
@@ -225,7 +224,7 @@ def start_workers(
 
 
 def interleaved(model_dir: Path, int8_dir: Path, threads: int, check_texts: list[str]) -> dict:
-    """Every engine's passes on each workload and batch size, alternated; vectors, versions.
+    """Every engine's passes on each workload and batch size, alternated piece by piece.
 
     WORKER_SETS fresh sets of workers take PASSES_PER_SET passes each: one process's session can
     run 10-15 % faster or slower than another's on the same graph, so no engine rests on one.
@@ -242,19 +241,48 @@ def interleaved(model_dir: Path, int8_dir: Path, threads: int, check_texts: list
             for workload in WORKLOADS:
                 texts = workload_texts(workload)
                 for batch in BATCH_SIZES:
+                    for worker in workers.values():  # the warm-up request, not timed
+                        worker.timed_piece(texts[:batch], batch)
                     for _ in range(PASSES_PER_SET):
-                        for engine, worker in workers.items():
-                            time.sleep(SETTLE_SECONDS)
-                            timed = worker.timed_pass(texts, batch)
+                        timed = alternated_pass(workers, texts, batch)
+                        for engine, (seconds, in_run) in timed.items():
                             rates = passes[workload].setdefault(engine, {})
-                            rates.setdefault(str(batch), []).append(timed["rate"])
-                            if timed["outside_us"] is not None:
+                            rates.setdefault(str(batch), []).append(len(texts) / seconds)
+                            if in_run is not None:
                                 spent = outside[workload].setdefault(engine, {})
-                                spent.setdefault(str(batch), []).append(timed["outside_us"])
+                                per_text = 1e6 * (seconds - in_run) / len(texts)
+                                spent.setdefault(str(batch), []).append(per_text)
         finally:
             for worker in workers.values():
                 worker.close()
     return {"passes": passes, "outside_us": outside, **found}
+
+
+def alternated_pass(
+    workers: dict[str, Worker], texts: list[str], batch: int
+) -> dict[str, tuple[float, float | None]]:
+    """One pass of `texts` per engine, in PIECES_PER_PASS pieces that the engines take in turn.
+
+    The machine's speed swings by up to 2× over a second or so (other work on the host), longer
+    than one engine's pass at batch 1: whole passes in turn left a pair of engines 0.6-1.3 apart
+    pass by pass. Pieces a few tens of ms long put every engine's pass in the same stretch of
+    time. Each piece starts the turn one engine later, so none always follows the same one.
+    {engine: (seconds, of which inside `session.run` or None)}.
+    """
+    requests = [texts[start : start + batch] for start in range(0, len(texts), batch)]
+    count = min(PIECES_PER_PASS, len(requests))
+    pieces = [sum(requests[index::count], []) for index in range(count)]
+    engines = list(workers)
+    seconds = dict.fromkeys(engines, 0.0)
+    in_run: dict[str, float | None] = dict.fromkeys(engines, 0.0)
+    for number, piece in enumerate(pieces):
+        for engine in engines[number % len(engines) :] + engines[: number % len(engines)]:
+            time.sleep(SETTLE_SECONDS)
+            timed = workers[engine].timed_piece(piece, batch)
+            seconds[engine] += timed["seconds"]
+            inside = in_run[engine]
+            in_run[engine] = None if timed["in_run"] is None else inside + timed["in_run"]
+    return {engine: (seconds[engine], in_run[engine]) for engine in engines}
 
 
 def workload_texts(workload: str) -> list[str]:

@@ -137,7 +137,7 @@ def verdict(rows: list[dict], threads: int) -> list[str]:
         "greatest.",
         ["this project", "peer"],
     )
-    behind = []
+    behind, mixed = [], []
     for peer, ours in MATCHING_ROW.items():
         if peer not in by_engine or ours not in by_engine:
             continue
@@ -146,15 +146,20 @@ def verdict(rows: list[dict], threads: int) -> list[str]:
             for workload, batch in CELLS
         ]
         leads = [statistics.median(ratios) for ratios in spreads]
-        behind += [
-            f"{peer} ({w} batch {b})" for (w, b), lead in zip(CELLS, leads, strict=True) if lead < 1
-        ]
+        for (w, b), lead, ratios in zip(CELLS, leads, spreads, strict=True):
+            below = sum(ratio < 1 for ratio in ratios)
+            if lead < 1:
+                behind.append(f"{peer} ({w} batch {b})")
+            elif below:
+                mixed.append(f"{peer} ({w} batch {b}: {below} of {len(ratios)} passes)")
         cells = [
-            f"{lead:.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
+            f"{lead:.3f} ({min(ratios):.2f}–{max(ratios):.2f})"
             for lead, ratios in zip(leads, spreads, strict=True)
         ]
         lines.append(f"| {ours} | {peer} | " + " | ".join(cells) + " |")
     lines += ["", f"Behind on: {', '.join(behind)}." if behind else "Ahead on every cell."]
+    if mixed:
+        lines += ["", f"Ahead at the median, behind in some passes: {', '.join(mixed)}."]
     return lines
 
 

@@ -51,6 +51,7 @@ from benchmarks.inference_report import (
     cost_table,
     header,
     outside_table,
+    pass_ratios,
     passage_table,
     sentence_table,
     verdict,
@@ -255,23 +256,16 @@ def min_cosine(ours: list[list[float]], theirs: list[list[float]]) -> float:
 def median_rates(ours: dict[str, list[float]], theirs: dict[str, list[float]]) -> dict:
     """Per batch size: the median pass's texts/s, and the median of each pass / the reference's.
 
-    Each pass is compared with the reference's pass run just after it, then the median is taken.
+    Each pass is compared with the reference's pass of the same stretch of time (their pieces
+    alternated), then the median is taken.
     """
+    ratios = {batch: pass_ratios(rates, theirs[batch]) for batch, rates in ours.items()}
     return {
         "texts_per_s": {batch: statistics.median(rates) for batch, rates in ours.items()},
         "pass_rates": ours,
-        "ratio_vs_st": {
-            batch: statistics.median(
-                mine / reference for mine, reference in zip(rates, theirs[batch], strict=True)
-            )
-            for batch, rates in ours.items()
-        },
+        "ratio_vs_st": {batch: statistics.median(values) for batch, values in ratios.items()},
         "pass_ratios_vs_st": {
-            batch: [
-                round(mine / reference, 3)
-                for mine, reference in zip(rates, theirs[batch], strict=True)
-            ]
-            for batch, rates in ours.items()
+            batch: [round(value, 3) for value in values] for batch, values in ratios.items()
         },
     }
 

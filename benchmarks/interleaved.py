@@ -14,7 +14,7 @@ pieces, and the engines take each piece in turn, SETTLE_SECONDS apart. WORKER_SE
 sets of workers take turns, since one process's session may run 10-15 % faster or slower than
 another's on the same graph and the same feeds. Engines loaded together in one process slowed
 each other by 3-10 % depending on their order: the last pass's ONNX Runtime workers spin for
-about 30 ms after it on the cores the next engine needs, and sessions loaded beside torch models
+about 30-40 ms after it on the cores the next engine needs, and sessions loaded beside torch models
 ran slower than alone. A peer that does not import or load is reported as missing, with the
 reason, and the rest go on. Each worker also returns its vectors of the check texts, for the
 quality columns.

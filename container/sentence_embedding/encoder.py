@@ -31,6 +31,21 @@ from .tokenization import BatchTokenizer
 ENCODE_BATCH_SIZE = 32
 
 
+def _check_finite(vectors: np.ndarray) -> None:
+    """Refuse to answer NaN or infinity: JSON has no such number, and no client can use one.
+
+    One float64 sum first: it cannot overflow, and NaN or infinity anywhere reaches it.
+    """
+    if np.isfinite(vectors.sum(dtype=np.float64)):
+        return
+    rows = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    raise InputError(
+        f"the model gave NaN or infinity for {rows.size} of {len(vectors)} inputs (the first: "
+        f"input {int(rows[0])}); this model cannot embed them",
+        status=422,
+    )
+
+
 def deployment_prompt_name(
     settings: EmbeddingSettings, environment: ContainerSettings
 ) -> str | None:
@@ -107,7 +122,12 @@ class EmbeddingModel:
             )
 
     def embed(self, texts: Sequence[str], options: EmbeddingOptions) -> tuple[np.ndarray, int]:
-        """(float32 vectors in request order, tokens read) for `texts`."""
+        """(float32 vectors in request order, tokens read) for `texts`; every value finite."""
+        vectors, tokens = self._embedded(texts, options)
+        _check_finite(vectors)
+        return vectors, tokens
+
+    def _embedded(self, texts: Sequence[str], options: EmbeddingOptions) -> tuple[np.ndarray, int]:
         dimensions = self.output_dimensions(options)
         prompt = self.prompt_for(options)
         inputs = self._prepared(texts, prompt)

@@ -154,3 +154,31 @@ def test_every_body_is_answered_or_refused_with_the_projects_4xx(
         assert 400 <= result.status < 500, result
     else:
         assert isinstance(result, str)
+
+
+@pytest.fixture(scope="module")
+def poisoned(inference, tmp_path_factory):
+    """The reference model with one word's embedding row set to NaN: real NaN from that word."""
+    from safetensors.numpy import load_file, save_file
+
+    from tests.support.models import copy_model
+
+    folder = copy_model(tmp_path_factory.mktemp("poisoned") / "model")
+    weights = load_file(str(folder / "model.safetensors"))
+    word = inference.load_tokenizer(str(folder)).convert_tokens_to_ids("zebra")
+    weights["embeddings.word_embeddings.weight"][word] = float("nan")
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return inference.model_fn(str(folder))
+
+
+def test_a_text_the_model_answers_with_nan_is_a_422_naming_it(inference, poisoned):
+    body = json.dumps({"inputs": ["a horse", "a zebra", "a cow"]})
+    error = outcome(inference, poisoned, body, "application/json")
+    assert isinstance(error, InputError) and error.status == 422
+    expected = "the model gave NaN or infinity for 1 of 3 inputs (the first: input 1)"
+    assert str(error).startswith(expected)
+
+
+def test_texts_without_the_nan_word_are_answered(inference, poisoned):
+    answer = json.loads(outcome(inference, poisoned, '{"inputs": "a horse"}', "application/json"))
+    assert len(answer["embeddings"][0]) == 384

@@ -62,4 +62,4 @@ bench-cold-start: venv wheels dlc-env
 # DLC=1 serves the archive under the DLC's own model server instead (after `make dlc-env`).
 serve: venv
 	@test -n "$(ARTIFACT)" || { echo "usage: make serve ARTIFACT=s3://…/model.tar.gz|file.tar.gz|folder [PORT=8080] [MODEL_ID=org/name] [DLC=1]"; exit 2; }
-	@if [ "$(DLC)" = 1 ]; then $(PY) -m scripts.dlc_server "$(ARTIFACT)" --port $(PORT); else $(PY) -m embedding_client serve "$(ARTIFACT)" --port $(PORT) $(if $(MODEL_ID),--model-id "$(MODEL_ID)"); fi
+	@if [ "$(DLC)" = 1 ]; then $(PY) -m scripts.dlc_server "$(ARTIFACT)" --port $(PORT) $(if $(MODEL_ID),--model-id "$(MODEL_ID)"); else $(PY) -m embedding_client serve "$(ARTIFACT)" --port $(PORT) $(if $(MODEL_ID),--model-id "$(MODEL_ID)"); fi

@@ -78,13 +78,14 @@ class Prediction:
     usage: Usage
 
 
-def _model_id(model_dir: str, name_or_path: str, configured: str | None) -> str:
-    """The served model's name: EMBEDDING_MODEL_ID (set by the deployment), else config.json's."""
-    if configured:
-        return configured
-    if name_or_path and not os.path.isabs(name_or_path) and name_or_path.count("/") == 1:
-        return name_or_path
-    return os.path.basename(os.path.normpath(model_dir))
+def _model_id(model_dir: str, configured: str | None) -> str:
+    """The served model's name: EMBEDDING_MODEL_ID (set by the deployment), else its folder's.
+
+    Not config.json's `_name_or_path`: it names the checkpoint the weights were trained from
+    (all-MiniLM-L6-v2's says nreimers/MiniLM-L6-H384-uncased), and transformers replaces it with
+    the local path when it loads the model, so the engines would not even agree.
+    """
+    return configured or os.path.basename(os.path.realpath(model_dir))
 
 
 def _media_type(header: str | None) -> str:
@@ -128,7 +129,7 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
     pooled_dimensions = engine.hidden_size * len(settings.pooling_modes)
     dense = load_dense_modules(model_dir, settings, pooled_dimensions)
     loaded = EmbeddingModel(
-        model_id=_model_id(model_dir, engine.name_or_path, environment.model_id),
+        model_id=_model_id(model_dir, environment.model_id),
         tokenizer=tokenizer,
         batch_tokenizer=BatchTokenizer(tokenizer, max_length),
         engine=engine,
@@ -159,11 +160,12 @@ def model_fn(model_dir: str, context: Any = None) -> EmbeddingModel:
 def input_fn(input_data: Any, content_type: str | None, context: Any = None) -> EmbeddingRequest:
     """Toolkit hook: decode and validate the request body (JSON, or JSON lines)."""
     # surrogatepass: a str body holding a lone surrogate is refused as not UTF-8, not a crash.
-    raw = (
-        input_data.encode("utf-8", "surrogatepass")
-        if isinstance(input_data, str)
-        else bytes(input_data)
-    )
+    if isinstance(input_data, str):
+        raw = input_data.encode("utf-8", "surrogatepass")
+    elif isinstance(input_data, (bytes, bytearray, memoryview)):
+        raw = bytes(input_data)
+    else:  # the model server decodes a form body into fields and hands over None
+        raw = b""
     limit = request_limit_bytes()
     return parse_body(raw, _media_type(content_type) or JSON_CONTENT_TYPE, limit)
 

@@ -31,9 +31,8 @@ from types import ModuleType
 from typing import Any
 
 from embedding_client import toolkit_handle
-from embedding_client.serve_artifact import ArtifactError, prepare_model_dir
+from embedding_client.serve_artifact import ArtifactError, prepare_model_dir, served_model_id
 from embedding_client.serve_body import BodyError, LingeringServer, read_body
-from facts.artifact_keys import model_id_from_key
 from facts.embedding_api import INTERNAL_ERROR_MESSAGE, openai_error
 from facts.http_api import OPENAI_ROUTE
 from facts.sagemaker_endpoints import MODEL_ID_VARIABLE, NUM_THREADS_VARIABLE
@@ -384,9 +383,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def serve(options: ServeOptions) -> int:
     """Prepare the artifact, load it and serve until interrupted; the process's exit code."""
-    model_id = options.model_id or model_id_from_key(options.source)
-    if model_id:
-        os.environ[MODEL_ID_VARIABLE] = model_id
+    os.environ[MODEL_ID_VARIABLE] = served_model_id(options.source, options.model_id)
     if options.threads:
         os.environ[NUM_THREADS_VARIABLE] = str(options.threads)
     if threading.current_thread() is threading.main_thread():

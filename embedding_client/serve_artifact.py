@@ -121,6 +121,15 @@ def archive_name(source: str) -> str:
     return name if name not in ("", ".", "..") else MODEL_FOLDER
 
 
+def served_model_id(source: str, given: str | None = None) -> str:
+    """The name a local server answers under: `given`, else the loader's key's, else the archive's.
+
+    Both local servers (serve.py, scripts/dlc_server.py) set it as EMBEDDING_MODEL_ID, as a
+    deployment does, so the name does not depend on the folder the archive is unpacked into.
+    """
+    return given or model_id_from_key(source) or archive_name(source)
+
+
 def prepare_model_dir(source: str, work_dir: Path) -> Path:
     """A model directory for `source`: an s3:// URL or a local .tar.gz (extracted), or a folder."""
     if source.startswith("s3://"):

@@ -158,6 +158,11 @@ def _optional_text(value: Any, name: str) -> str | None:
     return None if value is None else _unicode(value, f'"{name}"')
 
 
+def _token_ids(items: list) -> bool:
+    """True for OpenAI's token-id input: integers (an empty list too, as one of its rows)."""
+    return all(isinstance(item, int) and not isinstance(item, bool) for item in items)
+
+
 def _texts(inputs: Any, key: str) -> tuple[str, ...]:
     if isinstance(inputs, str):
         return (_unicode(inputs, f'"{key}"'),)
@@ -167,9 +172,7 @@ def _texts(inputs: Any, key: str) -> tuple[str, ...]:
         )
     if not inputs:
         raise InputError(f'"{key}" is an empty list: send at least one string')
-    if all(isinstance(item, int) and not isinstance(item, bool) for item in inputs) or all(
-        isinstance(item, list) for item in inputs
-    ):
+    if _token_ids(inputs) or all(isinstance(item, list) and _token_ids(item) for item in inputs):
         raise InputError(
             f'"{key}" holds token ids: this endpoint tokenizes with its own model\'s tokenizer, '
             "so send text (ids from another tokenizer, such as OpenAI's tiktoken, would embed "
@@ -213,7 +216,7 @@ def parse_document(document: Any) -> EmbeddingRequest:
     if not isinstance(document, dict):
         raise InputError('request body must be a JSON object {"inputs": ..., "parameters": {...}}')
     if "info" in document:
-        if document != {"info": True}:
+        if len(document) != 1 or document["info"] is not True:
             raise InputError('an info request is exactly {"info": true}')
         return EmbeddingRequest(texts=(), shape="info")
     if "input" in document:

@@ -205,13 +205,17 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from embedding_client.serve import ArtifactError, prepare_model_dir
+    from embedding_client.serve_artifact import ArtifactError, prepare_model_dir, served_model_id
+    from facts.sagemaker_endpoints import MODEL_ID_VARIABLE
     from loader.version import container_code
 
     parser = argparse.ArgumentParser(prog="python -m scripts.dlc_server", description=__doc__)
     parser.add_argument("artifact", help="s3://…/model.tar.gz, a local .tar.gz or a folder")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--stack", choices=sorted(STACKS), default="py310")
+    parser.add_argument(
+        "--model-id", help="the name answers carry (default: the loader key's, else the archive's)"
+    )
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="embedding-endpoint-dlc-") as scratch:
         try:
@@ -227,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
                 (model_dir / name).write_bytes(data)
         try:
             server = start(
-                model_dir, Path(scratch), stack=STACKS[arguments.stack], port=arguments.port
+                model_dir,
+                Path(scratch),
+                stack=STACKS[arguments.stack],
+                port=arguments.port,
+                env={MODEL_ID_VARIABLE: served_model_id(arguments.artifact, arguments.model_id)},
             )
         except DlcEnvError as error:
             print(f"error: {error}", file=sys.stderr)

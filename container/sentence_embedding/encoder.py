@@ -85,7 +85,7 @@ class EmbeddingModel:
         """The prefix a request asks for: literal, named, the stack's default, the model's."""
         if options.prompt is not None:
             return options.prompt
-        name = options.prompt_name or self.default_prompt_name
+        name = self.default_prompt_name if options.prompt_name is None else options.prompt_name
         if name is None:
             return ""
         if name not in self.settings.prompts:
@@ -203,8 +203,10 @@ class EmbeddingModel:
         too_long = [index for index, length in enumerate(lengths) if length > limit]
         if too_long:
             cut = parts != list(inputs)
+            more = len(too_long) - 20
+            shown = f"{too_long[:20]}" + (f" and {more} more" if more > 0 else "")
             raise InputError(
-                f"inputs {too_long[:20]} are longer than the max_seq_length of {limit} tokens "
+                f"inputs {shown} are longer than the max_seq_length of {limit} tokens "
                 f"(the model's, or the stack's maxSeqLength; longest: "
                 f"{'over ' if cut else ''}{max(lengths)}); shorten them or send "
                 '"truncate": true'

@@ -108,7 +108,6 @@ class OnnxEngine:
         self.graph = graph
         positions = config.get("max_position_embeddings")
         self.max_position_embeddings = positions if type(positions) is int else None
-        self.name_or_path = str(config.get("_name_or_path") or "")
         self.output_name = _output_name(session, graph)
         outputs = {output.name for output in session.get_outputs()}
         # The loader's mean-pooling head: both outputs, or the engine pools the tokens itself.

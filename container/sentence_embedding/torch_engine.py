@@ -33,7 +33,6 @@ class TorchEngine:
         self.hidden_size = int(config.hidden_size)
         positions = getattr(config, "max_position_embeddings", None)
         self.max_position_embeddings = positions if isinstance(positions, int) else None
-        self.name_or_path = getattr(config, "_name_or_path", "") or ""
 
     @classmethod
     def load(cls, transformer_path: str, threads: int) -> TorchEngine:

@@ -132,4 +132,11 @@ def test_with_truncate_false_a_1_mb_text_is_refused_reading_only_its_window(load
         loaded.embed(["short", text], EmbeddingOptions(truncate=False))
     assert str(raised.value).startswith("inputs [1] are longer than the max_seq_length of 256")
     assert "longest: over " in str(raised.value)
+
     assert max(read) <= loaded.settings.max_seq_length * cut.WINDOW_CHARS_PER_TOKEN
+
+
+def test_with_truncate_false_more_than_20_long_texts_are_counted(loaded):
+    with pytest.raises(InputError) as raised:
+        loaded.embed(["word " * 300] * 23, EmbeddingOptions(truncate=False))
+    assert str(raised.value).startswith(f"inputs {list(range(20))} and 3 more are longer")

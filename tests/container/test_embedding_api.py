@@ -113,6 +113,22 @@ def test_unknown_prompt_name_is_a_400_listing_the_models_prompts(inference, prom
     assert "'question'" in str(error) and "['passage', 'query', 'search']" in str(error)
 
 
+def test_an_empty_prompt_name_is_a_name_not_the_default_prompt(inference, prompted_model):
+    error = refused(inference, prompted_model, {"inputs": "a", "parameters": {"prompt_name": ""}})
+    assert error.status == 400 and "prompt_name '' is not one of this model's prompts" in str(error)
+
+
+def test_a_models_empty_prompt_is_used_as_sentence_transformers_uses_it(inference, tmp_path):
+    folder = with_prompts(tmp_path / "model", default="query")
+    config_path = folder / "config_sentence_transformers.json"
+    config = json.loads(config_path.read_text())
+    config["prompts"][""] = ""
+    config_path.write_text(json.dumps(config))
+    ours, _ = vectors(inference, inference.model_fn(str(folder)), SENTENCES, prompt_name="")
+    theirs = SentenceTransformer(str(folder), device="cpu").encode(SENTENCES, prompt_name="")
+    assert cosines(ours, theirs).min() >= MIN_COSINE
+
+
 def test_prompt_and_prompt_name_together_are_a_400(inference, prompted_model):
     document = {"inputs": "a", "parameters": {"prompt_name": "query", "prompt": "q: "}}
     assert "not both" in str(refused(inference, prompted_model, document))

@@ -50,6 +50,14 @@ def reference() -> SentenceTransformer:
 
 def test_a_folder_with_the_onnx_export_runs_the_onnx_engine(loaded):
     assert loaded.engine.name == "onnx"
+
+
+def test_without_a_deployed_name_the_model_is_named_for_its_folder_not_its_base_checkpoint(
+    loaded, onnx_folder: Path, monkeypatch
+):
+    """config.json's _name_or_path is nreimers/MiniLM-L6-H384-uncased, the weights' origin."""
+    monkeypatch.delenv("EMBEDDING_MODEL_ID", raising=False)
+    assert loaded.model_id == onnx_folder.name == "model"
     assert (loaded.dimensions, loaded.settings.max_seq_length) == (DIMENSIONS, 256)
 
 

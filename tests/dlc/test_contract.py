@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from embedding_client.serve import LocalEndpoint
+from facts.embedding_api import INTERNAL_ERROR_MESSAGE
 from facts.onnx_quantization import MIN_SENTENCE_COSINE
 from scripts.dlc_server import DlcServer, http_request
 from tests.fixtures.dlc import running_server
@@ -139,6 +140,7 @@ def test_bad_input_gets_the_projects_message(dlc: DlcServer, row: Row) -> None:
     assert (answer.status, answer.content_type) == (row.status, JSON), document
     assert document["code"] == row.status
     assert "Traceback" not in document["message"] and document["message"], document
+    assert document["message"] != INTERNAL_ERROR_MESSAGE, document
 
 
 @pytest.mark.parametrize("row", TABLE, ids=lambda row: row.name)

@@ -113,6 +113,11 @@ ERROR_ROWS = [
     Row("dimensions-zero", json_body({"inputs": "a", "parameters": {"dimensions": 0}}), 400),
     Row("unknown-prompt", json_body({"inputs": "a", "parameters": {"prompt_name": "nope"}}), 400),
     Row("token-ids", json_body({"input": [[101, 102]]}), 400),
+    Row("lists-of-strings", json_body({"inputs": [["a cat"], ["a dog"]]}), 400),
+    Row("empty-prompt-name", json_body({"inputs": "a", "parameters": {"prompt_name": ""}}), 400),
+    Row("info-one", json_body({"info": 1}), 400),
+    # curl -d's default: the model server decodes a form body into fields, not bytes.
+    Row("form-body", b'{"inputs": "a"}', 400, content_type="application/x-www-form-urlencoded"),
     Row(
         "too-long-untruncated",
         json_body({"inputs": ["word " * 400], "parameters": {"truncate": False}}),

@@ -7,7 +7,6 @@ paces itself (`embed file`: one attempt per call).
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import urllib.error
@@ -18,6 +17,7 @@ from typing import Any
 
 from embedding_client.backend import EmbeddingClientError, EndpointError, TargetError
 from facts.embedding_api import JSON_CONTENT_TYPE as CONTENT_TYPE
+from facts.embedding_api import model_server_message
 
 MAX_ATTEMPTS = 8
 # 60 s invocation limit plus a cold start's queueing; the SDK default of 60 s would cut it off.
@@ -40,14 +40,7 @@ class Backoff:
 
 def _error_message(body: bytes) -> str:
     """The `message` of a JSON error body when there is one, else the body as text."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        document = json.loads(text)
-    except ValueError:
-        return text
-    if isinstance(document, dict) and isinstance(document.get("message"), str):
-        return document["message"]
-    return text
+    return model_server_message(body.decode("utf-8", errors="replace").strip())
 
 
 def post_with_retries(
@@ -145,7 +138,8 @@ def client_error(error: Any, target: str, *, service_is_model: bool = False) -> 
     if "OriginalStatusCode" in response or "OriginalMessage" in response:
         # ModelError: the container answered non-2xx; report what the container said.
         original_status = response.get("OriginalStatusCode", status)
-        return EndpointError(target, original_status, response.get("OriginalMessage", ""), code)
+        message = model_server_message(response.get("OriginalMessage", ""))
+        return EndpointError(target, original_status, message, code)
     return EndpointError(
         target, status, details.get("Message", str(error)), code, from_model=service_is_model
     )

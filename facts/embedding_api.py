@@ -257,12 +257,13 @@ def parse_document(document: Any) -> EmbeddingRequest:
     )
 
 
-def _decode_json(raw: bytes, what: str) -> Any:
+def decode_json(raw: bytes, what: str) -> Any:
     """The decoded body; orjson's reading when it has one, else the standard library's.
 
     A body orjson refuses (not UTF-8, NaN, integers past 64 bits, lone surrogates, 1,024 levels
     deep) is read again by the standard library, which accepts what it always accepted or
-    refuses it with the messages below. orjson reads integers past 64 bits as floats.
+    refuses it with the messages below. orjson reads integers past 64 bits as floats. Every
+    refusal is an InputError (the endpoint's and the HTTP API's proxy's alike).
     """
     if _orjson is not None:
         try:
@@ -270,7 +271,9 @@ def _decode_json(raw: bytes, what: str) -> Any:
         except ValueError:  # orjson.JSONDecodeError
             pass
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), parse_int=functools.partial(_json_int, what))
+    except InputError:
+        raise
     except UnicodeDecodeError as error:
         raise InputError(f"{what} is not UTF-8: {error}") from error
     except ValueError as error:
@@ -283,13 +286,23 @@ def _decode_json(raw: bytes, what: str) -> Any:
         ) from None
 
 
+def _json_int(what: str, digits: str) -> int:
+    """An integer literal; one too long for Python's int() limit is named, not its advice."""
+    try:
+        return int(digits)
+    except ValueError:  # past sys.get_int_max_str_digits() (4,300 digits)
+        raise InputError(
+            f"{what} holds an integer of {len(digits.lstrip('-'))} digits; no field takes one"
+        ) from None
+
+
 def parse_json_lines(raw: bytes) -> EmbeddingRequest:
     """Batch Transform's records: a JSON string, or an object with an `inputs` string, per line."""
     texts = []
     for number, line in enumerate(raw.splitlines(), start=1):
         if not line.strip():
             continue
-        record = _decode_json(line, f"line {number}")
+        record = decode_json(line, f"line {number}")
         if isinstance(record, dict):
             record = record.get("inputs")
         if not isinstance(record, str):
@@ -318,7 +331,7 @@ def parse_body(raw: bytes, media_type: str, max_bytes: int) -> EmbeddingRequest:
         )
     if media_type == JSONLINES_CONTENT_TYPE:
         return parse_json_lines(raw)
-    return parse_document(_decode_json(raw, "request body"))
+    return parse_document(decode_json(raw, "request body"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,6 +428,20 @@ def openai_error(status: int, message: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # Reading responses (clients)
+
+
+def model_server_message(body: str) -> str:
+    """The message in a model server's error body (`{"code", "type", "message"}`), else `body`.
+
+    SageMaker hands the container's answer over as ModelError's OriginalMessage; the caller
+    wants the words the container wrote for it, not that JSON escaped inside another message.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return body
+    message = document.get("message") if isinstance(document, dict) else None
+    return message if isinstance(message, str) and message else body
 
 
 class ResponseError(ValueError):

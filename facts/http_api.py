@@ -12,8 +12,8 @@ OPENAI_BASE_PATH = "/v1"
 OPENAI_ROUTE = f"{OPENAI_BASE_PATH}/embeddings"
 ROUTES = (NATIVE_ROUTE, OPENAI_ROUTE)
 
-# What the proxy accepts in one request: Cohere's limit of texts per call, and a body well under
-# API Gateway's payload limit.
+# What the proxy accepts in one request: for a Bedrock target, Cohere's limit of texts per call
+# (a SageMaker endpoint states its own); for both, a body well under API Gateway's payload limit.
 MAX_INPUTS = 96
 MAX_BODY_BYTES = 1_000_000
 

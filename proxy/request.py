@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from facts.embedding_api import EmbeddingRequest, InputError, parse_document
+from facts.embedding_api import EmbeddingRequest, InputError, decode_json, parse_document
 from facts.http_api import MAX_BODY_BYTES, MAX_INPUTS, NATIVE_ROUTE, OPENAI_ROUTE, ROUTES
 
 
@@ -37,10 +37,15 @@ def route_of(event: dict[str, Any]) -> str:
     return str(event.get("rawPath") or http.get("path") or NATIVE_ROUTE)
 
 
-def _raw_body(event: dict[str, Any]) -> bytes:
+def _shape(route: str) -> str:
+    """The route's request, as its error messages show it."""
+    return '{"input": ..., "model": ...}' if route == OPENAI_ROUTE else '{"inputs": ["text", ...]}'
+
+
+def _raw_body(event: dict[str, Any], route: str) -> bytes:
     body = event.get("body")
     if body is None or body == "":
-        raise BadRequest('request body is empty: send JSON {"inputs": ["text", ...]}')
+        raise BadRequest(f"request body is empty: send JSON {_shape(route)}")
     if event.get("isBase64Encoded"):
         try:
             return base64.b64decode(body, validate=True)
@@ -69,15 +74,15 @@ def parse_request(event: dict[str, Any], backend: str) -> ProxyRequest:
     route = route_of(event)
     if route not in ROUTES:
         raise BadRequest(f"no route {route}; POST {NATIVE_ROUTE} or {OPENAI_ROUTE}")
-    raw = _raw_body(event)
+    raw = _raw_body(event, route)
     if len(raw) > MAX_BODY_BYTES:
         raise BadRequest(f"request body has {len(raw)} bytes; at most {MAX_BODY_BYTES}")
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BadRequest(f"request body is not valid JSON: {error}") from None
+        document = decode_json(raw, "request body")
+    except InputError as error:
+        raise BadRequest(str(error)) from None
     if not isinstance(document, dict):
-        raise BadRequest('request body must be a JSON object {"inputs": [...]}')
+        raise BadRequest(f"request body must be a JSON object {_shape(route)}")
     if route == OPENAI_ROUTE and "input" not in document:
         raise BadRequest(f'{OPENAI_ROUTE} takes OpenAI\'s request: {{"input": ..., "model": ...}}')
     if route == NATIVE_ROUTE and "input" in document:
@@ -89,10 +94,9 @@ def parse_request(event: dict[str, Any], backend: str) -> ProxyRequest:
         raise BadRequest(str(error)) from None
     if request.shape == "info":
         raise BadRequest("info requests are answered by the endpoint itself, not through the API")
-    if len(request.texts) > MAX_INPUTS:
+    # A SageMaker endpoint states its own limit (413, with both encodings' counts), and OpenAI
+    # clients batch by 100 (llama-index) to 1,000 (LangChain): only Bedrock's calls are capped.
+    if backend == "bedrock" and len(request.texts) > MAX_INPUTS:
         raise BadRequest(f"{len(request.texts)} texts in one request; at most {MAX_INPUTS}")
-    for index, text in enumerate(request.texts):
-        if not text.strip():
-            raise BadRequest(f"inputs[{index}] is empty")
     body = raw if input_type is None else json.dumps(document).encode("utf-8")
     return ProxyRequest(request=request, route=route, body=body, input_type=input_type)

@@ -19,6 +19,7 @@ from facts.embedding_api import (
     JSON_CONTENT_TYPE,
     ResponseError,
     Usage,
+    model_server_message,
     read_response,
     render_response,
 )
@@ -131,7 +132,7 @@ def _client_error(error: ClientError, target: ProxyTarget) -> UpstreamError:
         original_message = error.response.get("OriginalMessage") or message
         detail = f"{where} model error ({original}): {original_message}"
         if str(original).startswith("4"):  # our inference script's word on the caller's input
-            return UpstreamError(400, detail)
+            return UpstreamError(400, model_server_message(original_message), detail)
         return UpstreamError(502, f"{where} model error ({original})", detail)
     if code == "ValidationException" and target.backend == "bedrock":
         # The proxy validated the request, so what is left is the model's own input limit.

@@ -223,6 +223,25 @@ def test_sagemaker_model_error_with_a_4xx_from_the_container_is_a_400():
     assert "inputs[0] is too long" in mapped.message
 
 
+def test_the_model_servers_error_body_reaches_the_caller_as_its_message_alone():
+    from botocore.exceptions import ClientError
+
+    from proxy.upstream import ProxyTarget, upstream_error
+
+    body = {"code": 400, "type": "InternalServerException", "message": '"dimensions" is 9999'}
+    error = ClientError(
+        {
+            "Error": {"Code": "ModelError", "Message": "Received client error (400)"},
+            "OriginalStatusCode": 400,
+            "OriginalMessage": json.dumps(body),
+        },
+        "InvokeEndpoint",
+    )
+    mapped = upstream_error(error, ProxyTarget(backend="sagemaker", target="ep"))
+    assert (mapped.status, mapped.message) == (400, '"dimensions" is 9999')
+    assert json.dumps(body) in mapped.detail
+
+
 def test_sagemaker_model_error_with_a_5xx_from_the_container_is_a_502():
     from botocore.exceptions import ClientError
 

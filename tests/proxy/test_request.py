@@ -94,8 +94,6 @@ def test_each_route_takes_its_own_shape(path, body, message):
         ({"inputs": []}, "empty list"),
         ({"inputs": 5}, "must be a string or a list of strings, got int"),
         ({"inputs": ["a", None]}, r'"inputs"\[1\] must be a string'),
-        ({"inputs": ["a", "  "]}, r"inputs\[1\] is empty"),
-        ({"inputs": ["a"] * (MAX_INPUTS + 1)}, f"at most {MAX_INPUTS}"),
         ({"inputs": ["a"], "extra": 1}, r"unknown key\(s\) \['extra'\]"),
         ({"inputs": ["a"], "parameters": []}, '"parameters" must be an object'),
         ({"inputs": ["a"], "parameters": {"normalize": "yes"}}, '"normalize" must be true'),
@@ -108,6 +106,47 @@ def test_each_route_takes_its_own_shape(path, body, message):
 def test_bad_sagemaker_request_names_the_field(body, message):
     with pytest.raises(BadRequest, match=message):
         parse_request(_event(body), "sagemaker")
+
+
+def test_an_empty_text_goes_to_a_sagemaker_endpoint_which_embeds_it():
+    assert parse_request(_event({"inputs": ["a", "  ", ""]}), "sagemaker").request.texts[1:] == (
+        "  ",
+        "",
+    )
+
+
+def test_more_texts_than_cohere_takes_are_refused_for_bedrock_only():
+    body = {"inputs": ["a"] * (MAX_INPUTS + 1)}
+    with pytest.raises(BadRequest, match=f"at most {MAX_INPUTS}"):
+        parse_request(_event(body), "bedrock")
+    assert len(parse_request(_event(body), "sagemaker").request.texts) == MAX_INPUTS + 1
+
+
+@pytest.mark.parametrize(("path", "key"), [("/embed", "inputs"), (OPENAI_ROUTE, "input")])
+def test_json_nested_100000_deep_is_refused_saying_so(path, key):
+    body = f'{{"{key}":' + "[" * 100_000 + "]" * 100_000 + "}"
+    with pytest.raises(BadRequest, match="nests JSON arrays or objects too deeply"):
+        parse_request(_event(body, raw=True, path=path), "sagemaker")
+
+
+def test_an_integer_of_5000_digits_is_refused_naming_its_length_only():
+    body = '{"inputs": "a", "parameters": {"dimensions": ' + "9" * 5000 + "}}"
+    with pytest.raises(BadRequest) as raised:
+        parse_request(_event(body, raw=True), "sagemaker")
+    assert str(raised.value) == "request body holds an integer of 5000 digits; no field takes one"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("", 'request body is empty: send JSON {"input": ..., "model": ...}'),
+        ('["a"]', 'request body must be a JSON object {"input": ..., "model": ...}'),
+    ],
+)
+def test_openai_route_errors_show_openais_request(body, message):
+    with pytest.raises(BadRequest) as raised:
+        parse_request(_event(body, raw=True, path=OPENAI_ROUTE), "sagemaker")
+    assert str(raised.value) == message
 
 
 def test_invalid_json_is_rejected():

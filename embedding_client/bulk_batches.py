@@ -109,8 +109,8 @@ class BatchPlanner:
             limit = self._limits.max_body_bytes
             if problem is None and limit is not None and self._envelope + encoded > limit:
                 problem = (
-                    f"text is {len(text.encode('utf-8'))} bytes; one request holds at most "
-                    f"{limit} bytes: split the document"
+                    f"text takes {encoded} bytes of a request (as JSON); one request holds at most "
+                    f"{limit} bytes, {self._envelope} of them the request's own: split the document"
                 )
             if problem is not None:
                 self._refuse(document, problem)

@@ -76,16 +76,31 @@ def _identifier(value: Any) -> str | None:
     return None
 
 
+def _kind(value: Any) -> str:
+    """How a message names a field's wrong value: "no", "a float as its", "an int as its"."""
+    if value is None:
+        return "no"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} as its"
+
+
 def _document(record: dict, position: int, id_field: str, text_field: str) -> Document:
     raw_id = record.get(id_field)
     identifier = _identifier(raw_id)
     if identifier is None:
-        what = "has no" if raw_id is None else f"has a {type(raw_id).__name__} as its"
-        return Document(None, None, position, f"record {what} {id_field!r} (a string or integer)")
+        what = "an empty" if raw_id == "" else _kind(raw_id)
+        return Document(
+            None,
+            None,
+            position,
+            f"record has {what} {id_field!r}; ids are non-empty strings or integers",
+        )
     text = record.get(text_field)
     if not isinstance(text, str):
-        what = "no" if text is None else f"a {type(text).__name__} as its"
-        return Document(identifier, None, position, f"record has {what} {text_field!r} string")
+        what = _kind(text)
+        return Document(
+            identifier, None, position, f"record has {what} {text_field!r}; texts are strings"
+        )
     for name, value in ((id_field, identifier), (text_field, text)):
         if not _encodable(value):
             # A JSON escape such as "\ud83d" alone (an emoji cut in half): no UTF-8 for it.
@@ -191,8 +206,17 @@ def _read_csv(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
     return rows()
 
 
+def open_parquet(path: Path, error: type[Exception] = InputFormatError) -> Any:
+    """`pyarrow.parquet.ParquetFile(path)`; a file that is not Parquet is `error`, naming it."""
+    pq = import_pyarrow_parquet()
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, ValueError) as problem:  # pyarrow's ArrowInvalid and ArrowIOError are both
+        raise error(f"{path}: not a readable Parquet file ({problem})") from None
+
+
 def _read_parquet(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
-    parquet = import_pyarrow_parquet().ParquetFile(path)
+    parquet = open_parquet(path)
     columns = parquet.schema_arrow.names
     missing = [name for name in (id_field, text_field) if name not in columns]
     if missing:
@@ -202,7 +226,17 @@ def _read_parquet(path: Path, id_field: str, text_field: str) -> Iterator[Docume
 
     def rows() -> Iterator[Document]:
         number = 0
-        for batch in parquet.iter_batches(columns=[id_field, text_field], batch_size=4096):
+        batches = parquet.iter_batches(columns=[id_field, text_field], batch_size=4096)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (OSError, ValueError) as problem:  # a damaged row group, past the footer
+                raise InputFormatError(
+                    f"{path}, after row {number}: not readable Parquet ({problem}); what is "
+                    "done stays done"
+                ) from None
+            if batch is None:
+                return
             for row in batch.to_pylist():
                 number += 1
                 yield _document(row, number, id_field, text_field)
@@ -230,7 +264,7 @@ def read_documents(
 def count_records(path: Path, fmt: str) -> int | None:
     """How many records the corpus holds (for the progress bar's ETA), in one streaming pass."""
     if fmt == "parquet":
-        return import_pyarrow_parquet().ParquetFile(path).metadata.num_rows
+        return open_parquet(path).metadata.num_rows
     if fmt == "csv":
         with _open_csv(path, errors="replace") as handle:
             try:

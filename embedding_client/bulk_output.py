@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from embedding_client.bulk_input import PYARROW_INSTALL
+from embedding_client.bulk_input import PYARROW_INSTALL, open_parquet
 from facts.embedding_api import float_rows
 
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
@@ -219,7 +219,7 @@ class ParquetSink:
     def done_ids(self) -> Iterator[str]:
         self._prepare_directory()
         for part in sorted(self.path.glob(PART_PATTERN)):
-            parquet = self._pq.ParquetFile(part)
+            parquet = open_parquet(part, OutputError)
             if self._signature is None and parquet.metadata.num_rows:
                 first = next(parquet.iter_batches(batch_size=1, columns=["model", "dimensions"]))
                 row = first.to_pylist()[0]

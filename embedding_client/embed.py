@@ -139,7 +139,7 @@ def run(argv: Sequence[str] | None, streams: _Streams) -> int:
     args = parse_args(argv)
     texts = list(args.texts)
     if not texts and not streams.stdin.isatty():
-        texts = [line.rstrip("\n") for line in streams.stdin if line.strip()]
+        texts = [line.rstrip("\r\n") for line in streams.stdin if line.strip()]
     if not texts:
         print(
             "embed: no texts: pass them as arguments or one per line on stdin", file=streams.stderr

@@ -229,9 +229,13 @@ class ContainerContract(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client left before its answer
+            self.close_connection = True
+            logger.info("%s %s: the client closed the connection", self.command, self._route())
 
     def _route(self) -> str:
         return (getattr(self, "path", None) or "").split("?")[0]

@@ -180,6 +180,25 @@ def test_an_unusable_input_or_output_fails_before_anything_is_sent(tmp_path, loc
     assert not (tmp_path / "v.jsonl").exists()
 
 
+def test_a_file_that_is_not_parquet_is_named_in_one_line(tmp_path, local_url):
+    (tmp_path / "c.parquet").write_text("junk\n")
+    outcome = embed_file(tmp_path / "c.parquet", "--out", tmp_path / "v.jsonl", "--url", local_url)
+    assert outcome.code == EXIT_USAGE
+    assert outcome.err.startswith(f"embed file: {tmp_path / 'c.parquet'}: not a readable Parquet")
+    assert "Traceback" not in outcome.err and not (tmp_path / "v.jsonl").exists()
+
+
+def test_a_damaged_part_of_the_output_is_named_on_resume(tmp_path, local_url):
+    write_corpus(tmp_path / "c.jsonl", ["a", "b"])
+    out = tmp_path / "v.parquet"
+    assert embed_file(tmp_path / "c.jsonl", "--out", out, "--url", local_url).code == EXIT_OK
+    part = next(out.glob("*.parquet"))
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    outcome = embed_file(tmp_path / "c.jsonl", "--out", out, "--url", local_url)
+    assert outcome.code == EXIT_USAGE and f"{part}: not a readable Parquet" in outcome.err
+    assert "Traceback" not in outcome.err
+
+
 def _embed_file_process(corpus: Path, out: Path, url: str, *extra: str) -> subprocess.Popen:
     """`python -m embedding_client embed file ...` in its own process, as a user runs it."""
     return subprocess.Popen(

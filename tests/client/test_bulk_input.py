@@ -47,17 +47,20 @@ def test_jsonl_records_that_cannot_be_embedded_carry_their_problem(tmp_path):
             {"id": True, "text": "a boolean id"},
             {"id": "b"},
             {"id": "c", "text": 3},
+            {"id": "", "text": "an empty id"},
             "{not json",
             "[1, 2]",
         ],
     )
     problems = [(d.position, d.id, d.problem) for d in read_documents(path, "jsonl")]
-    assert problems[0] == (1, None, "record has no 'id' (a string or integer)")
-    assert problems[1] == (2, None, "record has a bool as its 'id' (a string or integer)")
-    assert problems[2] == (3, "b", "record has no 'text' string")
-    assert problems[3] == (4, "c", "record has a int as its 'text' string")
-    assert problems[4][2].startswith("line is not JSON")
-    assert problems[5][2] == "line is not a JSON object"
+    ids = "ids are non-empty strings or integers"
+    assert problems[0] == (1, None, f"record has no 'id'; {ids}")
+    assert problems[1] == (2, None, f"record has a bool as its 'id'; {ids}")
+    assert problems[2] == (3, "b", "record has no 'text'; texts are strings")
+    assert problems[3] == (4, "c", "record has an int as its 'text'; texts are strings")
+    assert problems[4] == (5, None, f"record has an empty 'id'; {ids}")
+    assert problems[5][2].startswith("line is not JSON")
+    assert problems[6][2] == "line is not a JSON object"
 
 
 def test_a_line_that_is_not_utf8_is_a_problem_of_that_line_only(tmp_path):

@@ -91,6 +91,12 @@ def test_empty_oversized_and_unreadable_records_are_refused_not_sent():
     assert refused[2] == (None, "line is not JSON")
 
 
+def test_an_oversized_text_is_measured_as_the_request_carries_it():
+    """900 quotes are 900 bytes of UTF-8 but 1,802 as a JSON string, and a comma: 1,803."""
+    _, _, refused = plan(docs('"' * 900), Limits(10, max_body_bytes=1000))
+    assert refused[0][1].startswith("text takes 1803 bytes of a request (as JSON); one request")
+
+
 def test_a_refused_batch_splits_into_halves_that_cover_it():
     batch = Batch(docs(*"abcde"), tokens=50, body_bytes=500)
     halves = split(batch)

@@ -112,6 +112,12 @@ def test_texts_are_read_from_stdin_one_per_line(local_url):
     assert json.loads(console.out)["texts"] == ["first line", "second line"]
 
 
+def test_windows_line_ends_on_stdin_are_not_part_of_the_texts(local_url):
+    console = Console(stdin="first line\r\nsecond line\r\n")
+    assert console.run("--url", local_url, "--json") == EXIT_OK
+    assert json.loads(console.out)["texts"] == ["first line", "second line"]
+
+
 def test_no_texts_is_a_usage_error():
     console = Console()
     assert console.run("--url", "http://127.0.0.1:9") == EXIT_USAGE

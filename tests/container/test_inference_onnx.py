@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
+from facts.embedding_api import EmbeddingOptions
+from facts.onnx_quantization import MIN_SENTENCE_COSINE
 from tests.container.test_inference_correctness import LONG_TEXT, SENTENCES, cosines, embed
 from tests.support.models import (
     ALL_MODES,
@@ -315,3 +317,19 @@ def test_a_graph_with_a_fixed_batch_size_fails_the_load_instead_of_later_request
     with pytest.raises(ValueError, match=r"fixed input dimensions .*'input_ids': \[8, ") as failure:
         inference.model_fn(str(folder))
     assert "inferenceEngine torch" in str(failure.value)
+
+
+@pytest.fixture(scope="module")
+def int8_loaded(inference, tmp_path_factory: pytest.TempPathFactory, reference_onnx_int8: Path):
+    folder = copy_model(tmp_path_factory.mktemp("int8") / "model")
+    return inference.model_fn(str(with_onnx(folder, reference_onnx_int8)))
+
+
+def test_an_int8_vector_moves_a_little_with_the_texts_beside_it(int8_loaded):
+    """Dynamic quantization scales each activation tensor by its own range, the batch's: a text's
+    vector alone and in a batch differ (docs/inference.md), within the loader's cosine bar."""
+    texts = [*SENTENCES, "a much longer sentence about the weather, the sea and the mountains"]
+    alone = np.stack([int8_loaded.embed([text], EmbeddingOptions())[0][0] for text in texts])
+    together, _ = int8_loaded.embed(texts, EmbeddingOptions())
+    cosine = (alone * together).sum(axis=1)  # both unit length
+    assert cosine.min() >= MIN_SENTENCE_COSINE

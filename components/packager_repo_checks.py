@@ -125,8 +125,9 @@ def check_pickled_weights(run: CheckRun) -> None:
     engine, graph = inputs.get("engine") or "torch", inputs.get("onnx_file") or ONNX_MODEL_FILE
     try:
         selected = select_files(model_id, run.files(), engine, graph)
-    except NoWeightsError:
-        return  # the loader names what the repository has instead
+    except NoWeightsError as error:
+        run.fail("model_id", str(error))  # the loader would refuse it before any upload
+        return
     except LoaderError as error:
         run.fail_on(error, "model_id")
         return

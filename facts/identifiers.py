@@ -18,17 +18,22 @@ class Rule:
     expected: str
 
     def matches(self, value: object) -> bool:
-        return isinstance(value, str) and bool(self.pattern.match(value))
+        # fullmatch: a pattern's "$" alone would also match before a trailing newline.
+        return isinstance(value, str) and bool(self.pattern.fullmatch(value))
 
     def problem(self, value: object) -> str | None:
         """None when `value` matches, else "expected <what>"."""
         return None if self.matches(value) else f"expected {self.expected}"
 
 
-# Hub repo ids: "org/name" with the characters the Hub allows.
+# Hub repo ids: "org/name" as huggingface_hub's validate_repo_id takes them (its REPO_ID_REGEX,
+# in ASCII, with the namespace required): each part 1-96 of letters, digits, "-", "_" and ".",
+# starting and ending with a letter, digit or "_"; no "--" or ".."; not ending in ".git".
+_REPO_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
 MODEL_ID = Rule(
-    re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"),
-    "a Hub repo id 'org/name'",
+    re.compile(rf"(?!.*(?:--|\.\.))(?!.*\.git$){_REPO_PART}/{_REPO_PART}"),
+    "a Hub repo id 'org/name' (each part 1-96 letters, digits, '-', '_' or '.', not starting "
+    "or ending with '-' or '.'; no '--' or '..')",
 )
 # Branches, tags (including the Hub's refs/pr/N) or a full commit sha.
 REVISION = Rule(

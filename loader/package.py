@@ -33,7 +33,14 @@ from loader.quantization_check import (
     check_settings,
 )
 from loader.repo_configs import checked_config_file
-from loader.selection import NoWeightsError, RepoFile, pickled_weights_problem, select_files
+from loader.selection import (
+    NoTokenizerError,
+    NoWeightsError,
+    RepoFile,
+    check_tokenizer,
+    pickled_weights_problem,
+    select_files,
+)
 from loader.upload import part_size_for
 from loader.version import container_code, format_version
 
@@ -87,7 +94,8 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
         )
     try:
         selected = select_files(model, snapshot.files, request.engine, request.onnx_file)
-    except NoWeightsError as error:
+        check_tokenizer(model, [item.path for item in selected])
+    except (NoWeightsError, NoTokenizerError) as error:
         raise LoaderError(str(error), step="select-files", model=model) from error
     problem = pickled_weights_problem(f"{model} at {snapshot.revision}", [f.path for f in selected])
     if problem is not None and not request.allow_pickled_weights:

@@ -15,11 +15,20 @@ from facts.pickled_weights import ALLOW_PICKLES_KEY, PICKLE_SUFFIXES
 _MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
 _SUPPORT_SUFFIXES = (".json", ".txt", ".model", ".tiktoken")
 _TRAINING_LEFTOVERS = frozenset({"data_config.json", "trainer_state.json"})
-_SAFETENSORS = re.compile(r"^.*\.safetensors$")
-# The canonical (possibly sharded) checkpoint; precision variants such as model.fp16.safetensors
-# are only used when no canonical file exists.
+# The canonical (possibly sharded) checkpoint, the only one transformers loads without being
+# told a `variant=`: precision variants such as model.fp16.safetensors are never packaged.
 _CANONICAL_SAFETENSORS = re.compile(r"^(model|adapter_model)(-\d{5}-of-\d{5})?\.safetensors$")
 _PYTORCH_BIN = re.compile(r"^(pytorch_model|adapter_model)(-\d{5}-of-\d{5})?\.bin$")
+# The files a tokenizer loads from: the fast tokenizer's tokenizer.json, or a vocabulary
+# (WordPiece's vocab.txt, BPE's vocab.json, SentencePiece's *.model, tiktoken's *.tiktoken).
+_TOKENIZER_FILE = re.compile(r"^(tokenizer\.json|vocab\.txt|vocab\.json|.+\.model|.+\.tiktoken)$")
+# The index of a sharded canonical checkpoint, by the format chosen.
+_INDEXED_WEIGHTS = {
+    "safetensors": ("model.safetensors", "adapter_model.safetensors"),
+    "bin": ("pytorch_model.bin", "adapter_model.bin"),
+}
+# Weights under another name (model.fp16.safetensors, pytorch_model.fp16.bin), no leftover.
+_VARIANT_WEIGHTS = re.compile(r"^(model|pytorch_model|adapter_model)\.[^/]+\.(safetensors|bin)$")
 _WEIGHT_INDEX = re.compile(r"^(?P<weights>.+\.(safetensors|bin|h5|msgpack))\.index\.json$")
 WEIGHT_SUFFIXES = (
     ".safetensors",
@@ -45,6 +54,10 @@ class RepoFile:
 
 class NoWeightsError(ValueError):
     """The repo root has neither safetensors nor PyTorch .bin weights."""
+
+
+class NoTokenizerError(ValueError):
+    """The repo has no tokenizer files: the endpoint could not read text as the model does."""
 
 
 class NoOnnxExportError(NoWeightsError):
@@ -99,9 +112,7 @@ def _in_scope(path: str) -> bool:
 
 def _chosen_weights(names: list[str]) -> tuple[list[str], str | None]:
     """The weights of one folder (safetensors preferred) and the format chosen."""
-    safetensors = [n for n in names if _CANONICAL_SAFETENSORS.match(n)] or [
-        n for n in names if _SAFETENSORS.match(n)
-    ]
+    safetensors = [n for n in names if _CANONICAL_SAFETENSORS.match(n)]
     if safetensors:
         return safetensors, "safetensors"
     pytorch = [n for n in names if _PYTORCH_BIN.match(n)]
@@ -152,6 +163,21 @@ def onnx_export_problem(paths: Iterable[str], graph: str = ONNX_MODEL_FILE) -> s
     return None
 
 
+def check_tokenizer(model_id: str, paths: Iterable[str]) -> None:
+    """NoTokenizerError when the files to package hold no tokenizer at all.
+
+    transformers 4 fails the endpoint's load on such a model, only once deployed; transformers 5
+    builds a five-token vocabulary instead and reads every word as [UNK], so that every text
+    gets nearly the same vector.
+    """
+    if not any(_TOKENIZER_FILE.match(path.rsplit("/", 1)[-1]) for path in paths):
+        raise NoTokenizerError(
+            f"{model_id} has no tokenizer files (tokenizer.json, vocab.txt, vocab.json or a "
+            "SentencePiece *.model) at its root or in a module folder: the endpoint could not "
+            "read text as the model does; choose a revision or model that ships its tokenizer"
+        )
+
+
 def has_onnx_export(paths: Iterable[str], graph: str = ONNX_MODEL_FILE) -> bool:
     """True when a repo listing holds the ONNX export `graph`, which the engine can run."""
     return onnx_export_problem(paths, graph) is None
@@ -195,16 +221,19 @@ def select_files(
         weights, chosen = _chosen_weights(names)
         if folder == "" and engine == "onnx":
             weights, chosen = [], None  # the ONNX graph holds the transformer's weights
-        elif folder == "" and chosen is None:
+        elif chosen is None and (folder == "" or any(map(_VARIANT_WEIGHTS.match, names))):
+            where = "at its root" if folder == "" else f"in {folder}/"
             raise NoWeightsError(
-                f"{model_id} has no PyTorch weights at its root (model.safetensors, sharded "
-                f"*.safetensors or pytorch_model*.bin); root files: {sorted(names)}"
+                f"{model_id} has no PyTorch weights {where} that transformers loads "
+                "(model.safetensors, model-0000N-of-0000M.safetensors or pytorch_model*.bin; "
+                "precision variants such as model.fp16.safetensors need a `variant=` this "
+                f"project does not pass); files there: {sorted(names)}"
             )
         keep = set(weights)
         for name in names:
             index = _WEIGHT_INDEX.match(name)
             if index:
-                if chosen is not None and (index["weights"].endswith("." + chosen)):
+                if index["weights"] in _INDEXED_WEIGHTS.get(chosen or "", ()):
                     keep.add(name)
             elif name.endswith(_SUPPORT_SUFFIXES) and name not in _TRAINING_LEFTOVERS:
                 keep.add(name)

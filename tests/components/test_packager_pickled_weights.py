@@ -60,6 +60,14 @@ def test_pickles_beside_safetensors_pass(provider, repos, s3_bucket):
     assert check(provider, s3_bucket, BOTH).failures == []
 
 
+def test_weights_transformers_cannot_load_fail_at_preview_naming_them(provider, hub, s3_bucket):
+    variant = {"model.fp16.safetensors": bytes(range(256))}
+    hub.register(make_repo("test-org/fp16-only", {**CONFIG, **variant}))
+    (failure,) = check(provider, s3_bucket, "test-org/fp16-only").failures
+    assert failure.property == "model_id" and "model.fp16.safetensors" in failure.reason
+    assert "need a `variant=`" in failure.reason
+
+
 def test_the_stack_that_trusts_the_repository_passes(provider, repos, s3_bucket):
     checked = check(provider, s3_bucket, PICKLED, allow_pickled_weights=True)
     assert checked.failures == []

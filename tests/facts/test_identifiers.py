@@ -18,9 +18,59 @@ def test_only_a_40_hex_revision_counts_as_pinned() -> None:
 
 
 def test_a_broken_rule_says_what_is_expected() -> None:
-    assert identifiers.MODEL_ID.problem("no-slash") == "expected a Hub repo id 'org/name'"
+    expected = f"expected {identifiers.MODEL_ID.expected}"
+    assert expected.startswith("expected a Hub repo id 'org/name' (")
+    assert identifiers.MODEL_ID.problem("no-slash") == expected
     assert identifiers.MODEL_ID.problem("org/name") is None
-    assert identifiers.MODEL_ID.problem(None) == "expected a Hub repo id 'org/name'"
+    assert identifiers.MODEL_ID.problem(None) == expected
+
+
+@pytest.mark.parametrize(
+    "repo_id",
+    [
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "BAAI/bge-base-en-v1.5",
+        "intfloat/e5_small",
+        "_org/_name_",
+        "o/n",
+        "org/" + "n" * 96,
+        "org/" + "n" * 97,
+        "org/a..b",
+        "org/a--b",
+        "org/name-",
+        "org/name.",
+        "org/-name",
+        "org/.name",
+        "org/name.git",
+        "org/name\n",
+        "org/näme",
+        "org/name/extra",
+        "org/na me",
+    ],
+)
+def test_the_model_id_rule_is_the_hub_clients(repo_id: str) -> None:
+    """huggingface_hub refuses every id the rule refuses, and takes every id it takes."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+        hub_takes = repo_id.isascii()  # the client's \w is Unicode; the Hub's names are ASCII
+    except HFValidationError:
+        hub_takes = False
+    assert identifiers.MODEL_ID.matches(repo_id) is hub_takes
+
+
+@pytest.mark.parametrize("rule", ["REVISION", "SHA256", "MODEL_ID", "BUCKET", "S3_TARBALL_URL"])
+def test_a_trailing_newline_is_not_part_of_a_good_value(rule: str) -> None:
+    good = {
+        "REVISION": "main",
+        "SHA256": "a" * 64,
+        "MODEL_ID": "org/name",
+        "BUCKET": "my-bucket",
+        "S3_TARBALL_URL": "s3://bucket/model.tar.gz",
+    }[rule]
+    assert getattr(identifiers, rule).matches(good)
+    assert not getattr(identifiers, rule).matches(good + "\n")
 
 
 @pytest.mark.parametrize(

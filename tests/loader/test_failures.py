@@ -149,6 +149,23 @@ def test_repo_without_pytorch_weights_is_refused_before_any_upload(hub, s3, s3_b
     assert leftovers(s3, s3_bucket) == ([], [])
 
 
+def test_repo_without_tokenizer_files_is_refused_before_any_upload(hub, s3, s3_bucket):
+    files = {name: data for name, data in TINY_FILES.items() if name != "tokenizer.json"}
+    hub.register(make_repo("test-org/no-tokenizer", files))
+    with pytest.raises(LoaderError, match="step 'select-files'.*has no tokenizer files"):
+        handler(hub_event(s3_bucket, model_id="test-org/no-tokenizer"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_repo_with_only_precision_variant_weights_is_refused_before_any_upload(hub, s3, s3_bucket):
+    files = {name: data for name, data in TINY_FILES.items() if name != "model.safetensors"}
+    files["model.fp16.safetensors"] = TINY_FILES["model.safetensors"]
+    hub.register(make_repo("test-org/fp16-only", files))
+    with pytest.raises(LoaderError, match=r"step 'select-files'.*model\.fp16\.safetensors"):
+        handler(hub_event(s3_bucket, model_id="test-org/fp16-only"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
 def test_a_model_of_custom_code_is_refused_for_pytorch_before_any_upload(hub, s3, s3_bucket):
     # Preview leaves this to the loader for a sha pin it could not check (no Hub or token there).
     config = {"model_type": "bert", "auto_map": {"AutoModel": "org/code--modeling.Model"}}

@@ -6,8 +6,10 @@ import pytest
 
 from loader.selection import (
     NoOnnxExportError,
+    NoTokenizerError,
     NoWeightsError,
     RepoFile,
+    check_tokenizer,
     has_onnx_export,
     is_weights,
     select_files,
@@ -101,6 +103,49 @@ def test_precision_variants_are_dropped_when_a_canonical_checkpoint_exists():
         "config.json",
         "model.safetensors",
     ]
+
+
+def test_only_precision_variants_at_the_root_are_refused_naming_them():
+    with pytest.raises(NoWeightsError, match=r"at its root .*\['config\.json', 'model\.fp16\.s"):
+        selected("config.json", "model.fp16.safetensors", "pytorch_model.fp16.bin")
+
+
+def test_a_variant_beside_a_pytorch_checkpoint_leaves_the_bin_chosen():
+    assert selected("config.json", "model.fp16.safetensors", "pytorch_model.bin") == [
+        "config.json",
+        "pytorch_model.bin",
+    ]
+
+
+def test_a_module_folder_with_only_variant_weights_is_refused_naming_it():
+    with pytest.raises(NoWeightsError, match=r"in 2_Dense/ "):
+        selected("model.safetensors", "2_Dense/config.json", "2_Dense/model.fp16.safetensors")
+
+
+def test_the_index_of_a_sharded_variant_is_not_packaged():
+    paths = selected(
+        "model.safetensors", "model.fp16.safetensors.index.json", "model-00001-of-00001.fp16.x"
+    )
+    assert paths == ["model.safetensors"]
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        ("tokenizer.json",),
+        ("vocab.txt",),
+        ("vocab.json", "merges.txt"),
+        ("sentencepiece.bpe.model",),
+        ("0_Transformer/spiece.model",),
+    ],
+)
+def test_a_tokenizer_in_any_usual_form_passes_the_check(files):
+    check_tokenizer("org/model", ["model.safetensors", "tokenizer_config.json", *files])
+
+
+def test_no_tokenizer_files_are_refused_naming_what_is_missing():
+    with pytest.raises(NoTokenizerError, match="org/model has no tokenizer files"):
+        check_tokenizer("org/model", ["model.safetensors", "tokenizer_config.json", "config.json"])
 
 
 def test_module_folder_weights_follow_the_same_preference():

@@ -289,6 +289,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     values = parse_keys(StackConfig, raw)
     backend = values["backend"]
     region = config_rules.checked_region(region, backend)
+    config_rules.refuse_sagemaker_keys(backend, raw)
     config_rules.require_model_id(backend, values["model_id"])
     warnings = config_rules.provisioned_warnings(
         values["provisioned_concurrency"], values["max_concurrency"], values["memory_size_mb"]

@@ -7,6 +7,8 @@ is allowed; the engine rules (torch/onnx, onnxFile, onnxFusion) stay in componen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from components import images
 from components.config_keys import ConfigError, invalid, qualified
 from facts import bedrock_models, serverless
@@ -29,6 +31,40 @@ def checked_region(region: str | None, backend: str) -> str:
         if problem:
             raise ConfigError(f"config key 'aws:region' has invalid value {region!r}: {problem}")
     return region
+
+
+# Keys only the SageMaker backend reads (the model it packages and the endpoint it sizes): set
+# under `backend: bedrock` they would do nothing, and provisionedConcurrency would even warn of a
+# bill that never comes. maxSeqLength, the batch prefixes and the engine keys have their own
+# refusals (below and in facts/engine_choice.py).
+SAGEMAKER_ONLY_KEYS = (
+    "modelId",
+    "modelRevision",
+    "memorySizeMb",
+    "maxConcurrency",
+    "provisionedConcurrency",
+    "imageTag",
+    "hfToken",
+    "hfTokenSecretArn",
+    "sourceModelDataUrl",
+    "expectedArtifactSha256",
+    "defaultPromptName",
+    "allowPickledWeights",
+)
+
+
+def refuse_sagemaker_keys(backend: str, raw: Mapping[str, str]) -> None:
+    """Under `backend: bedrock`, the first SageMaker-only key that is set is refused."""
+    if backend != "bedrock":
+        return
+    for name in SAGEMAKER_ONLY_KEYS:
+        if raw.get(name) not in (None, ""):
+            raise invalid(
+                name,
+                raw[name],
+                "a SageMaker key, and this stack's backend is bedrock (it names its model in "
+                "bedrockModelId): unset it, or set backend: sagemaker",
+            )
 
 
 def require_model_id(backend: str, model_id: str | None) -> None:

@@ -319,6 +319,18 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "embedding-endpoint:batchInputPrefix",
         "needs backend sagemaker",
     ),
+    (
+        {"backend": "bedrock", "provisionedConcurrency": "1", "memorySizeMb": "6144"},
+        "us-east-1",
+        "embedding-endpoint:memorySizeMb",
+        "a SageMaker key, and this stack's backend is bedrock",
+    ),
+    (
+        {"backend": "bedrock", "modelId": "BAAI/bge-small-en-v1.5"},
+        "us-east-1",
+        "embedding-endpoint:modelId",
+        "unset it, or set backend: sagemaker",
+    ),
     ({}, None, "aws:region", "pulumi config set aws:region"),
     ({}, "mars-north-1", "aws:region", "us-east-1"),
 ]
@@ -339,13 +351,18 @@ def test_invalid_value_is_refused_naming_the_key_and_the_allowed_values(
     overrides: dict[str, str], region: str | None, key: str, allowed: str
 ) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config(VALID | overrides, stack="dev", region=region)
+        parse_config(valid_with(overrides), stack="dev", region=region)
     message = str(caught.value)
     assert f"'{key}'" in message
     assert allowed in message
     offending = overrides.get(key.split(":", 1)[1])
     if offending:
         assert offending in message
+
+
+def valid_with(overrides: dict[str, str]) -> dict[str, str]:
+    """A valid stack's config with `overrides`; a Bedrock stack sets no modelId."""
+    return (VALID if overrides.get("backend") != "bedrock" else {}) | overrides
 
 
 @pytest.mark.parametrize(("overrides", "region", "key", "allowed"), INVALID, ids=_ids())
@@ -359,7 +376,7 @@ def test_invalid_config_stops_the_program_before_any_resource(
 ) -> None:
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
-    config = {f"embedding-endpoint:{k}": v for k, v in (VALID | overrides).items()}
+    config = {f"embedding-endpoint:{k}": v for k, v in valid_with(overrides).items()}
     if region:
         config["aws:region"] = region
     run = pulumi_program(config, raise_errors=False)

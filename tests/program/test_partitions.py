@@ -82,7 +82,8 @@ def test_no_input_of_a_bedrock_stack_names_the_commercial_partition(
     config = stack(
         region, backend="bedrock", bedrockModelId=BEDROCK_MODELS[region], httpApiAuth=auth
     )
-    del config["embedding-endpoint:hfTokenSecretArn"]
+    for key in ("hfTokenSecretArn", "modelId", "modelRevision"):  # SageMaker's keys
+        del config[f"embedding-endpoint:{key}"]
     run = pulumi_program(config)
     assert run.resources, "the program declared nothing"
     assert commercial_references(run, region) == []

@@ -47,6 +47,21 @@ def unfollowed_aws_warnings(keys: Iterable[str]) -> tuple[str, ...]:
     )
 
 
+def refuse_plain_token(key: str) -> None:
+    """A Hub token written in plain text in Pulumi.<stack>.yaml is refused: `--secret` it."""
+    from pulumi.runtime import config as runtime_config
+
+    secret = runtime_config.is_config_secret(key) or key in (
+        runtime_config.get_config_secret_keys_env()
+    )
+    if not secret:
+        raise ConfigError(
+            f"config key '{key}' is stored in plain text in Pulumi.{pulumi.get_stack()}.yaml, "
+            "where anyone who can read the file or its history has the token: set it again "
+            "with `pulumi config set --secret hfToken <token>` (or use hfTokenSecretArn)"
+        )
+
+
 def _all_config_keys() -> set[str]:
     """Every config key of the stack, however the language host passed them in."""
     from pulumi.runtime import config as runtime_config
@@ -71,6 +86,7 @@ def _load_config() -> StackConfig:
     if token is not None:
         # Only its presence is validated here; the value stays a secret Output.
         raw["hfToken"] = "<secret>"
+        refuse_plain_token(f"{NAMESPACE}:hfToken")
     region = (
         pulumi.Config("aws").get("region")
         or os.environ.get("AWS_REGION")

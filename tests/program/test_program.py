@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pulumi
 import pytest
 
 from components import images
@@ -159,6 +160,23 @@ def test_a_token_secret_arn_reaches_the_loader_and_only_its_role_may_read_it(
         s for s in _statements(run) if "secretsmanager:GetSecretValue" in _as_list(s["Action"])
     ]
     assert reads and all(_as_list(s["Resource"]) == [arn] for s in reads)
+
+
+def test_a_token_in_plain_text_stops_the_program_before_any_resource(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    config = {**stack_config("dev"), "embedding-endpoint:hfToken": "hf_plain"}
+    run = pulumi_program(config, raise_errors=False)
+    assert isinstance(run.error, pulumi.RunError) and run.resources == []
+    assert "'embedding-endpoint:hfToken' is stored in plain text" in str(run.error)
+    assert "pulumi config set --secret hfToken" in str(run.error)
+    assert "hf_plain" not in str(run.error)
+
+
+def test_a_secret_token_is_taken(pulumi_program: Callable[..., ProgramRun]) -> None:
+    config = {**stack_config("dev"), "embedding-endpoint:hfToken": "hf_secret"}
+    run = pulumi_program(config, secret_keys=("embedding-endpoint:hfToken",))
+    assert run.named(PACKAGED).inputs["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def test_packager_is_told_the_configured_model_and_revision(dev: ProgramRun) -> None:

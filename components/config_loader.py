@@ -86,7 +86,6 @@ def _load_config() -> StackConfig:
     if token is not None:
         # Only its presence is validated here; the value stays a secret Output.
         raw["hfToken"] = "<secret>"
-        refuse_plain_token(f"{NAMESPACE}:hfToken")
     region = (
         pulumi.Config("aws").get("region")
         or os.environ.get("AWS_REGION")
@@ -95,6 +94,8 @@ def _load_config() -> StackConfig:
     parsed = parse_config(
         {k: v for k, v in raw.items() if v is not None}, stack=pulumi.get_stack(), region=region
     )
+    if token is not None:
+        refuse_plain_token(f"{NAMESPACE}:hfToken")
     aws = pulumi.Config("aws")
     endpoints: dict[str, str] = {}
     for entry in aws.get_object("endpoints") or []:

@@ -6,6 +6,7 @@ cross-key rules live in components/config_rules.py. Pure: `parse_config` takes a
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -411,3 +412,17 @@ def check_known_keys(keys: Iterable[str]) -> None:
             f"config key {unknown[0]!r} is not a setting of this program: expected one of "
             + ", ".join(CONFIG_KEYS)
         )
+    misplaced = sorted(key for key in keys if _near_namespace(key.split(":", 1)[0]))
+    if misplaced:
+        name = misplaced[0].split(":", 1)[-1]
+        raise ConfigError(
+            f"config key {misplaced[0]!r} is not in this program's namespace {NAMESPACE!r}, so "
+            f"nothing reads it: set it as '{NAMESPACE}:{name}'"
+        )
+
+
+def _near_namespace(namespace: str) -> bool:
+    """A namespace a slip from ours: embedding_endpoint, embeddingEndpoint, embedding-endpoints."""
+    if namespace == NAMESPACE:
+        return False
+    return difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.85

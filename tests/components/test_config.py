@@ -404,7 +404,21 @@ def test_unknown_key_in_the_namespace_is_refused_listing_the_known_ones() -> Non
 
 
 def test_keys_of_other_namespaces_are_not_ours_to_judge() -> None:
-    check_known_keys(["aws:region", "aws:endpoints", "other-project:anything"])
+    check_known_keys(["aws:region", "aws:endpoints", "other-project:anything", "embedding:x"])
+
+
+@pytest.mark.parametrize(
+    "namespace", ["embedding_endpoint", "embeddingEndpoint", "embedding-endpoints"]
+)
+def test_a_key_in_a_namespace_one_slip_from_ours_is_refused_naming_the_right_one(
+    namespace: str,
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        check_known_keys(["aws:region", f"{namespace}:memorySizeMb"])
+    assert str(caught.value) == (
+        f"config key '{namespace}:memorySizeMb' is not in this program's namespace "
+        "'embedding-endpoint', so nothing reads it: set it as 'embedding-endpoint:memorySizeMb'"
+    )
 
 
 def test_defaults_match_the_documented_table() -> None:

@@ -95,9 +95,10 @@ def _media_type(header: str | None) -> str:
 def load_tokenizer(path: str) -> Any:
     """The model's tokenizer; a clear refusal when transformers wants the repository's code for it.
 
-    Older transformers (4.26 on the 1.13.1 image) look for the tokenizer in the repository's
-    code when tokenizer_config.json names no `tokenizer_class` and config.json is custom code,
-    and then ask for `trust_remote_code`, a switch this project does not offer.
+    transformers 4 (4.26 and 4.37 of the images) looks for the tokenizer in the repository's code
+    when tokenizer_config.json's `tokenizer_class` is the repository's own, or names none and
+    config.json is custom code, and then asks for `trust_remote_code`, a switch this project does
+    not offer. The loader refuses the first case before packaging (facts/model_code.py).
     """
     try:
         return AutoTokenizer.from_pretrained(path)

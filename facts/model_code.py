@@ -30,3 +30,36 @@ def custom_code_problem(classes: dict[str, str]) -> str:
         "this project does not run (transformers would build its own class of the same "
         "model_type instead, and give wrong vectors)"
     )
+
+
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+
+
+def custom_tokenizer(tokenizer_config: Any) -> str | None:
+    """The repository class a parsed tokenizer_config.json's `tokenizer_class` is (None: none).
+
+    transformers 4 (every image's) then asks for `trust_remote_code`; the container refuses
+    that at load, once deployed. A `tokenizer_class` of the library's own (BertTokenizer) loads
+    without the code even where `auto_map` names some: then this is None.
+    """
+    if not isinstance(tokenizer_config, dict):
+        return None
+    auto_map, name = tokenizer_config.get("auto_map"), tokenizer_config.get("tokenizer_class")
+    targets = auto_map.get("AutoTokenizer") if isinstance(auto_map, dict) else None
+    if not isinstance(name, str) or not isinstance(targets, (str, list)):
+        return None
+    base = name.removesuffix("Fast")
+    for target in [targets] if isinstance(targets, str) else targets:
+        if isinstance(target, str) and target.rsplit(".", 1)[-1] in (base, base + "Fast"):
+            return target
+    return None
+
+
+def custom_tokenizer_problem(name: str, target: str) -> str:
+    """Why no engine can serve a model whose tokenizer is its repository's code."""
+    return (
+        f"its {TOKENIZER_CONFIG_FILE} names tokenizer_class {name!r}, which its auto_map sends to "
+        f"the repository's own code ({target!r}): the endpoint runs no repository code, and "
+        "transformers 4 loads no such tokenizer without it. Choose a model whose tokenizer is "
+        "one of transformers' own (a tokenizer_class such as BertTokenizer or XLMRobertaTokenizer)"
+    )

@@ -32,7 +32,7 @@ from loader.quantization_check import (
     check_quantized,
     check_settings,
 )
-from loader.repo_configs import checked_config_file
+from loader.repo_configs import check_tokenizer_code, checked_config_file
 from loader.selection import (
     NoTokenizerError,
     NoWeightsError,
@@ -116,6 +116,7 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
     config = None
     if request.engine == "torch":
         config = checked_config_file(model, snapshot.revision, selected, token)
+    check_tokenizer_code(model, snapshot.revision, selected, token)
     modules = checked_modules_file(model, snapshot.revision, selected, token)
     code = container_code(request.runtime)
     files: dict[str, RepoFile | bytes | Path] = {item.path: item for item in selected}

@@ -11,7 +11,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
+from facts.model_code import (
+    CONFIG_FILE,
+    TOKENIZER_CONFIG_FILE,
+    custom_code,
+    custom_code_problem,
+    custom_tokenizer,
+    custom_tokenizer_problem,
+)
 from facts.onnx_runtime import ONNX_MODEL_FILE
 from facts.sentence_modules import PROMPTS_FILE, ModelFilesError, parse_prompts
 from loader.errors import LoaderError
@@ -103,3 +110,18 @@ def checked_config_file(
             file=CONFIG_FILE,
         )
     return data
+
+
+def check_tokenizer_code(
+    model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
+) -> None:
+    """LoaderError, before any upload, when the tokenizer is the repository's own code."""
+    document = read_repo_json(model_id, commit, files, TOKENIZER_CONFIG_FILE, token)
+    target = custom_tokenizer(document)
+    if target is not None:
+        raise LoaderError(
+            custom_tokenizer_problem(str(document["tokenizer_class"]), target),
+            step="check-model-code",
+            model=model_id,
+            file=TOKENIZER_CONFIG_FILE,
+        )

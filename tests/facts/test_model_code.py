@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from facts.model_code import custom_code, custom_code_problem
+from facts.model_code import custom_code, custom_code_problem, custom_tokenizer
 
 NOMIC = {
     "AutoConfig": "nomic-ai/nomic-bert-2048--configuration_hf_nomic_bert.NomicBertConfig",
@@ -39,3 +39,32 @@ def test_the_problem_names_each_class_and_its_code():
     problem = custom_code_problem({"AutoModel": "org/code--modeling.Model"})
     assert "config.json maps AutoModel to 'org/code--modeling.Model'" in problem
     assert "wrong vectors" in problem
+
+
+CODE_MAP = {"AutoTokenizer": ["tokenization_my.MyTokenizer", "tokenization_my.MyTokenizerFast"]}
+
+
+@pytest.mark.parametrize(
+    ("tokenizer_config", "target"),
+    [
+        ({"tokenizer_class": "MyTokenizer", "auto_map": CODE_MAP}, "tokenization_my.MyTokenizer"),
+        (
+            {"tokenizer_class": "MyTokenizerFast", "auto_map": CODE_MAP},
+            "tokenization_my.MyTokenizer",
+        ),
+        (
+            {
+                "tokenizer_class": "MyTokenizer",
+                "auto_map": {"AutoTokenizer": "org/c--t.MyTokenizer"},
+            },
+            "org/c--t.MyTokenizer",
+        ),
+        ({"tokenizer_class": "BertTokenizer", "auto_map": CODE_MAP}, None),
+        ({"tokenizer_class": "MyTokenizer"}, None),
+        ({"auto_map": CODE_MAP}, None),
+        (None, None),
+    ],
+    ids=["slow", "fast", "other-repo", "library-class", "no-map", "no-class", "no-file"],
+)
+def test_a_tokenizer_class_its_auto_map_sends_to_code_is_found(tokenizer_config, target):
+    assert custom_tokenizer(tokenizer_config) == target

@@ -166,6 +166,21 @@ def test_repo_with_only_precision_variant_weights_is_refused_before_any_upload(h
     assert leftovers(s3, s3_bucket) == ([], [])
 
 
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+def test_a_tokenizer_of_repository_code_is_refused_before_any_upload(hub, s3, s3_bucket, engine):
+    tokenizer_config = {
+        "tokenizer_class": "MyTokenizer",
+        "auto_map": {"AutoTokenizer": ["tokenization_my.MyTokenizer", None]},
+    }
+    files = {**TINY_FILES, "tokenizer_config.json": json.dumps(tokenizer_config).encode()}
+    hub.register(make_repo("test-org/custom-tokenizer", files))
+    python = {"container_python": "3.10"} if engine == "onnx" else {}
+    event = hub_event(s3_bucket, model_id="test-org/custom-tokenizer", engine=engine, **python)
+    with pytest.raises(LoaderError, match="step 'check-model-code'.*tokenizer_class 'MyTokenizer'"):
+        handler(event, None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
 def test_a_model_of_custom_code_is_refused_for_pytorch_before_any_upload(hub, s3, s3_bucket):
     # Preview leaves this to the loader for a sha pin it could not check (no Hub or token there).
     config = {"model_type": "bert", "auto_map": {"AutoModel": "org/code--modeling.Model"}}

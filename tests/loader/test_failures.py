@@ -141,28 +141,28 @@ def test_expected_sha256_mismatch_on_an_existing_artifact_keeps_it(hub, s3, s3_b
     assert built["model_data_url"].split("/", 3)[3] in keys
 
 
-def test_repo_without_pytorch_weights_is_refused_before_any_upload(hub, s3, s3_bucket):
-    files = {name: data for name, data in TINY_FILES.items() if name != "model.safetensors"}
-    hub.register(make_repo("test-org/onnx-only", files))
-    with pytest.raises(LoaderError, match="step 'select-files'.*no PyTorch weights"):
-        handler(hub_event(s3_bucket, model_id="test-org/onnx-only"), None)
-    assert leftovers(s3, s3_bucket) == ([], [])
+def _without(*names: str, **extra: bytes) -> dict[str, bytes]:
+    return {name: data for name, data in TINY_FILES.items() if name not in names} | extra
 
 
-def test_repo_without_tokenizer_files_is_refused_before_any_upload(hub, s3, s3_bucket):
-    files = {name: data for name, data in TINY_FILES.items() if name != "tokenizer.json"}
-    hub.register(make_repo("test-org/no-tokenizer", files))
-    with pytest.raises(LoaderError, match="step 'select-files'.*has no tokenizer files"):
-        handler(hub_event(s3_bucket, model_id="test-org/no-tokenizer"), None)
-    assert leftovers(s3, s3_bucket) == ([], [])
-
-
-def test_repo_with_only_precision_variant_weights_is_refused_before_any_upload(hub, s3, s3_bucket):
-    files = {name: data for name, data in TINY_FILES.items() if name != "model.safetensors"}
-    files["model.fp16.safetensors"] = TINY_FILES["model.safetensors"]
-    hub.register(make_repo("test-org/fp16-only", files))
-    with pytest.raises(LoaderError, match=r"step 'select-files'.*model\.fp16\.safetensors"):
-        handler(hub_event(s3_bucket, model_id="test-org/fp16-only"), None)
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (_without("model.safetensors"), "no PyTorch weights"),
+        (_without("tokenizer.json"), "has no tokenizer files"),
+        (
+            _without("model.safetensors", **{"model.fp16.safetensors": b"weights"}),
+            r"model\.fp16\.safetensors",
+        ),
+    ],
+    ids=["onnx-only", "no-tokenizer", "fp16-only"],
+)
+def test_a_repo_the_endpoint_could_not_load_is_refused_before_any_upload(
+    hub, s3, s3_bucket, files, message
+):
+    hub.register(make_repo("test-org/unloadable", files))
+    with pytest.raises(LoaderError, match=f"step 'select-files'.*{message}"):
+        handler(hub_event(s3_bucket, model_id="test-org/unloadable"), None)
     assert leftovers(s3, s3_bucket) == ([], [])
 
 

@@ -20,10 +20,11 @@ ARTIFACT_SHA256_VARIABLE = "EMBEDDING_ARTIFACT_SHA256"
 DEFAULT_PROMPT_VARIABLE = "EMBEDDING_DEFAULT_PROMPT_NAME"
 MAX_SEQ_LENGTH_VARIABLE = "EMBEDDING_MAX_SEQ_LENGTH"
 # The other variables the container reads (container/sentence_embedding/environment.py):
-# overrides of the engine, the intra-op threads and texts per request.
+# overrides of the engine, the intra-op threads, texts per request and seconds per request.
 ENGINE_VARIABLE = "EMBEDDING_ENGINE"
 NUM_THREADS_VARIABLE = "EMBEDDING_NUM_THREADS"
 MAX_BATCH_SIZE_VARIABLE = "EMBEDDING_MAX_BATCH_SIZE"
+MAX_REQUEST_SECONDS_VARIABLE = "EMBEDDING_MAX_REQUEST_SECONDS"
 # DescribeEndpoint statuses that change by themselves; any other status is where it stays.
 TRANSITIONAL_STATUSES = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
 IN_SERVICE = "InService"

@@ -11,3 +11,6 @@ CONCURRENCY_MAX = 200
 MAX_PAYLOAD_BYTES = 4_000_000
 # `/invocations` answers within 60 s or the caller gets a ModelError.
 INVOCATION_TIMEOUT_SECONDS = 60
+# The part of it a request's forward passes may take: the rest is the model server's, the
+# response's and the network's.
+COMPUTE_SECONDS = 55

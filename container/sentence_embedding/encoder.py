@@ -23,6 +23,7 @@ from .dense import apply_dense
 from .environment import ContainerSettings
 from .model_files import EmbeddingSettings
 from .pooling import pool, unit_length
+from .time_budget import TimeBudget
 from .tokenization import BatchTokenizer
 
 # Texts run through the transformer this many at a time, longest first (as sentence-transformers
@@ -148,12 +149,15 @@ class EmbeddingModel:
         order = sorted(range(len(inputs)), key=lambda index: -len(inputs[index]))
         vectors = np.empty((len(inputs), dimensions), dtype=np.float32)
         tokens = 0
+        budget = TimeBudget(self.environment.max_request_seconds, inputs)
         for start in range(0, len(order), ENCODE_BATCH_SIZE):
             chunk = np.array(order[start : start + ENCODE_BATCH_SIZE])
-            features = self.batch_tokenizer.encode([inputs[index] for index in chunk], side)
+            texts = [inputs[index] for index in chunk]
+            features = self.batch_tokenizer.encode(texts, side)
             tokens += int(features["attention_mask"].sum())
             for rows, run in _runs(features, self.batch_tokenizer.padding_side):
                 vectors[chunk[rows]] = self._vectors(run, prompt_length, dimensions, normalize)
+            budget.spent(texts)
         return vectors, tokens
 
     def _vectors(

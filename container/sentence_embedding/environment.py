@@ -20,11 +20,12 @@ from facts.sagemaker_endpoints import (
     DEFAULT_PROMPT_VARIABLE,
     ENGINE_VARIABLE,
     MAX_BATCH_SIZE_VARIABLE,
+    MAX_REQUEST_SECONDS_VARIABLE,
     MAX_SEQ_LENGTH_VARIABLE,
     MODEL_ID_VARIABLE,
     NUM_THREADS_VARIABLE,
 )
-from facts.serverless import MAX_PAYLOAD_BYTES
+from facts.serverless import COMPUTE_SECONDS, MAX_PAYLOAD_BYTES
 
 from .threads import available_cpus
 
@@ -58,6 +59,9 @@ class ContainerSettings:
     in_batch_transform: bool
     request_limit_bytes: int
     response_limit_bytes: int
+    # Seconds a request's forward passes may take (time_budget.py); None: no bound (a
+    # transform job's invocations have a timeout of the job's own).
+    max_request_seconds: float | None = None
 
     def intra_op_threads(self) -> int:
         """The threads both engines size their pools to: the override, else the vCPUs."""
@@ -81,6 +85,7 @@ def read_environment(environ: Mapping[str, str] | None = None) -> ContainerSetti
         in_batch_transform=in_job,
         request_limit_bytes=request_limit_bytes(env),
         response_limit_bytes=_response_limit(env) if in_job else MAX_PAYLOAD_BYTES,
+        max_request_seconds=_request_seconds(env, in_job),
     )
 
 
@@ -106,6 +111,22 @@ def _positive_int(env: Mapping[str, str], name: str) -> int | None:
     if value < 1:
         raise SettingError(f"{name} must be a positive integer, got {raw!r}")
     return value
+
+
+def _request_seconds(env: Mapping[str, str], in_job: bool) -> float | None:
+    """EMBEDDING_MAX_REQUEST_SECONDS (a positive number, or 0: no bound), else the default."""
+    raw = env.get(MAX_REQUEST_SECONDS_VARIABLE)
+    if raw is None:
+        return None if in_job else float(COMPUTE_SECONDS)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise SettingError(
+            f"{MAX_REQUEST_SECONDS_VARIABLE} must be a number of seconds (0: no bound), got {raw!r}"
+        )
+    return value or None
 
 
 def _engine(env: Mapping[str, str]) -> str | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from facts import batch_transform
-from facts.serverless import MAX_PAYLOAD_BYTES
+from facts.sagemaker_endpoints import MAX_REQUEST_SECONDS_VARIABLE
+from facts.serverless import COMPUTE_SECONDS, MAX_PAYLOAD_BYTES
 from tests.support.models import container_module
 
 environment = container_module("environment")
@@ -23,6 +24,7 @@ def test_an_empty_environment_gives_the_serverless_defaults():
         in_batch_transform=False,
         request_limit_bytes=MAX_PAYLOAD_BYTES,
         response_limit_bytes=MAX_PAYLOAD_BYTES,
+        max_request_seconds=float(COMPUTE_SECONDS),
     )
 
 
@@ -71,6 +73,19 @@ def test_in_a_transform_job_the_limits_are_the_jobs_and_the_count_is_unbounded()
     assert settings.in_batch_transform and settings.max_batch_size == environment.UNBOUNDED
     assert settings.request_limit_bytes == 2 * batch_transform.MIB
     assert settings.response_limit_bytes == 40_000_000
+    assert settings.max_request_seconds is None
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("30", 30.0), ("7.5", 7.5), ("0", None)])
+def test_the_seconds_a_request_may_take_are_read(value, seconds):
+    env = {MAX_REQUEST_SECONDS_VARIABLE: value}
+    assert environment.read_environment(env).max_request_seconds == seconds
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan", ""])
+def test_seconds_that_are_not_a_number_of_seconds_are_refused_naming_the_variable(value):
+    with pytest.raises(environment.SettingError, match=f"{MAX_REQUEST_SECONDS_VARIABLE} must be"):
+        environment.read_environment({MAX_REQUEST_SECONDS_VARIABLE: value})
 
 
 def test_in_a_transform_job_sizes_the_platform_leaves_unset_or_bad_take_its_defaults():

@@ -3,8 +3,10 @@
 SageMaker answers an invocation that takes over 60 s with an error, after billing all of it; a
 request of a thousand long texts can take minutes here. Texts run longest first, so after each
 forward pass the time spent per character read so far, times the characters of the whole
-request, over-estimates the whole request's time: one past the budget is refused then, after a
-pass or two rather than a minute, with a 413 that says how many texts would fit.
+request, over-estimates the whole request's time: one past the budget is refused then, with a 413
+that says how many texts would fit. Not before a tenth of the budget is spent, so that a first
+pass slowed by the engine's warm-up does not refuse a request that fits; at most that tenth
+is spent on a request refused.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from time import monotonic
 from facts.embedding_api import InputError
 from facts.sagemaker_endpoints import MAX_REQUEST_SECONDS_VARIABLE
 from facts.serverless import INVOCATION_TIMEOUT_SECONDS
+
+# The share of the budget spent before a projection counts (see above).
+WARM_UP_SHARE = 0.1
 
 
 class TimeBudget:
@@ -32,7 +37,10 @@ class TimeBudget:
         self.done += sum(len(text) + 1 for text in texts)
         if self.seconds is None or self.done >= self.total:
             return
-        projected = (monotonic() - self.started) * self.total / self.done
+        elapsed = monotonic() - self.started
+        if elapsed < self.seconds * WARM_UP_SHARE:
+            return
+        projected = elapsed * self.total / self.done
         if projected > self.seconds:
             fits = max(1, int(self.count * self.seconds / projected))
             raise InputError(

@@ -44,6 +44,15 @@ def test_a_request_within_the_budget_runs_to_its_end(clock):
         budget.spent(["x" * 99] * 25)
 
 
+def test_no_projection_counts_before_a_tenth_of_the_budget_is_spent(clock):
+    budget = time_budget.TimeBudget(55.0, ["x" * 99] * 100)
+    clock.now += 5.0  # 1 % in 5 s (a slow first pass): 500 s projected, but only 5 s spent
+    budget.spent(["x" * 99])
+    clock.now += 1.0
+    with pytest.raises(InputError, match="100 inputs would take about 300 s"):
+        budget.spent(["x" * 99])
+
+
 def test_the_last_pass_is_never_refused_and_no_budget_never_refuses(clock):
     last = time_budget.TimeBudget(55.0, ["x"] * 2)
     clock.now += 100.0

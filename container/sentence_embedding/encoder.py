@@ -7,6 +7,7 @@ normalize_embeddings=…)`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,11 +36,15 @@ ENCODE_BATCH_SIZE = 32
 def _check_finite(vectors: np.ndarray) -> None:
     """Refuse to answer NaN or infinity: JSON has no such number, and no client can use one.
 
-    One float64 sum first: it cannot overflow, and NaN or infinity anywhere reaches it.
+    One dot product first (0.5 us for one vector): NaN or infinity anywhere reaches it; a float32
+    overflow of the squares only sends it on to the exact check.
     """
-    if np.isfinite(vectors.sum(dtype=np.float64)):
+    flat = vectors.reshape(-1)
+    if math.isfinite(flat.dot(flat)):
         return
     rows = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if rows.size == 0:
+        return
     raise InputError(
         f"the model gave NaN or infinity for {rows.size} of {len(vectors)} inputs (the first: "
         f"input {int(rows[0])}); this model cannot embed them",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -182,3 +183,12 @@ def test_a_text_the_model_answers_with_nan_is_a_422_naming_it(inference, poisone
 def test_texts_without_the_nan_word_are_answered(inference, poisoned):
     answer = json.loads(outcome(inference, poisoned, '{"inputs": "a horse"}', "application/json"))
     assert len(answer["embeddings"][0]) == 384
+
+
+def test_vectors_whose_squares_overflow_float32_are_finite_and_answered():
+    from tests.support.models import container_module
+
+    encoder = container_module("encoder")
+    huge = np.full((2, 384), 1e30, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        encoder._check_finite(huge)  # no InputError: every value is a number

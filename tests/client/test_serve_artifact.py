@@ -144,3 +144,18 @@ def test_make_serve_passes_model_id_to_the_command():
         check=True,
     )
     assert '--model-id "org/name"' in completed.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "given", "expected"),
+    [
+        ("downloads/e5-small.tar.gz", "org/chosen", "org/chosen"),
+        (f"s3://bucket/models/org/name/{REVISION}/model.tar.gz", None, "org/name"),
+        ("downloads/e5-small.tar.gz", None, "e5-small"),
+        ("/models/all-MiniLM-L6-v2/", None, "all-MiniLM-L6-v2"),
+    ],
+)
+def test_both_local_servers_name_the_model_given_then_the_keys_then_the_archives(
+    source, given, expected
+):
+    assert serve_artifact.served_model_id(source, given) == expected

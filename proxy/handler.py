@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from facts.embedding_api import openai_error
+from facts.embedding_api import INTERNAL_ERROR_MESSAGE, openai_error
 from facts.http_api import OPENAI_ROUTE
 from facts.proxy_budget import (
     UPSTREAM_CONNECT_TIMEOUT_SECONDS,
@@ -89,7 +89,21 @@ def _log(**fields: Any) -> None:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Embed the request's texts with the configured backend, in the route's shape."""
+    """Embed the request's texts with the configured backend, in the route's shape.
+
+    A failure nobody foresaw is logged with its trace and answered in the route's shape with the
+    fixed internal-error message and a request id, never its own text (nor API Gateway's bare
+    "Internal Server Error" for a Lambda that raised).
+    """
+    try:
+        return _handle(event, context)
+    except Exception:
+        request_id = getattr(context, "aws_request_id", None) or uuid.uuid4().hex
+        logger.exception("unexpected failure (request id %s)", request_id)
+        return _error(route_of(event), 500, INTERNAL_ERROR_MESSAGE, None, request_id)
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.monotonic()
     target = ProxyTarget.from_env()
     route = route_of(event)

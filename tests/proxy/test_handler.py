@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from facts.embedding_api import INTERNAL_ERROR_MESSAGE
 from proxy import handler as proxy_handler
 from tests.fixtures.aws import queue_sagemaker_results
 
@@ -192,10 +193,30 @@ def test_other_methods_are_refused(bedrock_proxy):
     assert response["statusCode"] == 405
 
 
-def test_missing_backend_configuration_fails_loudly(monkeypatch):
+def test_missing_backend_configuration_is_logged_and_answered_as_an_internal_error(
+    monkeypatch, caplog
+):
+    caplog.set_level("INFO", logger="embed-proxy")
     monkeypatch.setenv("EMBED_BACKEND", "openai")
-    with pytest.raises(RuntimeError, match="EMBED_BACKEND is 'openai'"):
-        proxy_handler.handler(_event({"inputs": ["a"]}), None)
+    response = proxy_handler.handler(_event({"inputs": ["a"]}), None)
+    assert response["statusCode"] == 500
+    message = json.loads(response["body"])["error"]
+    assert message.startswith(INTERNAL_ERROR_MESSAGE + " (request id ")
+    assert "EMBED_BACKEND is 'openai'" in caplog.text and "openai" not in message
+
+
+def test_an_unforeseen_failure_is_a_500_in_the_routes_shape_with_a_request_id(
+    sagemaker_proxy, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise KeyError("a path/with/internals")
+
+    monkeypatch.setattr(proxy_handler, "parse_request", broken)
+    event = _event({"input": "a"}) | {"rawPath": "/v1/embeddings"}
+    response = proxy_handler.handler(event, None)
+    error = json.loads(response["body"])["error"]
+    assert response["statusCode"] == 500 and error["type"] == "server_error"
+    assert "internals" not in error["message"] and response["headers"]["x-request-id"]
 
 
 def test_logs_never_contain_the_texts(bedrock_proxy, caplog):

@@ -281,6 +281,7 @@ def test_shipped_code_imports_only_torch_transformers_the_vendored_the_stdlib_an
         "os",
         "re",
         "sys",
+        "time",  # the request's time budget (time_budget.py)
         "collections",
         "dataclasses",
         "functools",

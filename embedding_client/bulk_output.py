@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from embedding_client.bulk_input import PYARROW_INSTALL, open_parquet
+from embedding_client.bulk_input import PYARROW_INSTALL
 from facts.embedding_api import float_rows
 
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
@@ -219,13 +219,19 @@ class ParquetSink:
     def done_ids(self) -> Iterator[str]:
         self._prepare_directory()
         for part in sorted(self.path.glob(PART_PATTERN)):
-            parquet = open_parquet(part, OutputError)
-            if self._signature is None and parquet.metadata.num_rows:
-                first = next(parquet.iter_batches(batch_size=1, columns=["model", "dimensions"]))
-                row = first.to_pylist()[0]
-                self._signature = Signature(row["model"], row["dimensions"])
-            for batch in parquet.iter_batches(columns=["id"], batch_size=65536):
-                yield from batch.column(0).to_pylist()
+            try:
+                yield from self._part_ids(part)
+            except (OSError, ValueError) as problem:  # pyarrow: ArrowIOError, ArrowInvalid
+                raise OutputError(f"{part}: not a readable Parquet file ({problem})") from None
+
+    def _part_ids(self, part: Path) -> Iterator[str]:
+        parquet = self._pq.ParquetFile(part)
+        if self._signature is None and parquet.metadata.num_rows:
+            first = next(parquet.iter_batches(batch_size=1, columns=["model", "dimensions"]))
+            row = first.to_pylist()[0]
+            self._signature = Signature(row["model"], row["dimensions"])
+        for batch in parquet.iter_batches(columns=["id"], batch_size=65536):
+            yield from batch.column(0).to_pylist()
 
     def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
         _check_signature(self._signature, sig, self.path)

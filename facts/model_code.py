@@ -38,9 +38,10 @@ TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 def custom_tokenizer(tokenizer_config: Any) -> str | None:
     """The repository class a parsed tokenizer_config.json's `tokenizer_class` is (None: none).
 
-    transformers 4 (every image's) then asks for `trust_remote_code`; the container refuses
-    that at load, once deployed. A `tokenizer_class` of the library's own (BertTokenizer) loads
-    without the code even where `auto_map` names some: then this is None.
+    transformers 4 (every image's) then asks for `trust_remote_code`, which the container
+    refuses at load once deployed, or, where the library has a class of that name
+    (Qwen2Tokenizer), builds it without the repository's changes. A `tokenizer_class` that
+    `auto_map` does not send to code (BertTokenizer) is the library's: then this is None.
     """
     if not isinstance(tokenizer_config, dict):
         return None
@@ -59,7 +60,8 @@ def custom_tokenizer_problem(name: str, target: str) -> str:
     """Why no engine can serve a model whose tokenizer is its repository's code."""
     return (
         f"its {TOKENIZER_CONFIG_FILE} names tokenizer_class {name!r}, which its auto_map sends to "
-        f"the repository's own code ({target!r}): the endpoint runs no repository code, and "
-        "transformers 4 loads no such tokenizer without it. Choose a model whose tokenizer is "
-        "one of transformers' own (a tokenizer_class such as BertTokenizer or XLMRobertaTokenizer)"
+        f"the repository's own code ({target!r}): the endpoint runs no repository code, so "
+        "transformers would refuse to load it without that code or build its own class of the "
+        "same name in its place, which need not tokenize alike. Choose a model whose tokenizer "
+        "is one of transformers' own (a tokenizer_class such as BertTokenizer)"
     )

@@ -27,18 +27,25 @@ from loader.selection import RepoFile
 
 # These files are a few hundred bytes to a few KB; anything this large is not one.
 MAX_CONFIG_BYTES = 1024 * 1024
+# tokenizer_config.json lists every added token: over 1 MiB for Gemma 3's (EmbeddingGemma).
+MAX_TOKENIZER_CONFIG_BYTES = 32 * 1024 * 1024
 
 
 def read_repo_file(
-    model_id: str, commit: str, files: Iterable[RepoFile], path: str, token: str | None = None
+    model_id: str,
+    commit: str,
+    files: Iterable[RepoFile],
+    path: str,
+    token: str | None = None,
+    max_bytes: int = MAX_CONFIG_BYTES,
 ) -> bytes | None:
     """The bytes of the small file `path` at `commit`; None when the repo has no such file."""
     item = next((f for f in files if f.path == path), None)
     if item is None:
         return None
-    if item.size > MAX_CONFIG_BYTES:
+    if item.size > max_bytes:
         raise LoaderError(
-            f"{path} is {item.size} bytes, over {MAX_CONFIG_BYTES}",
+            f"{path} is {item.size} bytes, over {max_bytes}",
             step=f"read-{path}",
             model=model_id,
             file=path,
@@ -116,7 +123,10 @@ def check_tokenizer_code(
     model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
 ) -> None:
     """LoaderError, before any upload, when the tokenizer is the repository's own code."""
-    document = read_repo_json(model_id, commit, files, TOKENIZER_CONFIG_FILE, token)
+    data = read_repo_file(
+        model_id, commit, files, TOKENIZER_CONFIG_FILE, token, MAX_TOKENIZER_CONFIG_BYTES
+    )
+    document = None if data is None else parse_repo_json(model_id, TOKENIZER_CONFIG_FILE, data)
     target = custom_tokenizer(document)
     if target is not None:
         raise LoaderError(

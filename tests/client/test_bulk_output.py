@@ -146,3 +146,16 @@ def test_error_file_lists_this_runs_failures_and_goes_when_a_run_has_none(tmp_pa
     assert json.loads(path.read_text()) == {"id": "a", "position": 3, "error": "empty text"}
     ErrorLog(path).close()
     assert not path.exists()
+
+
+def test_parquet_resume_names_a_part_whose_data_is_damaged_behind_a_whole_footer(tmp_path):
+    path = tmp_path / "v.parquet"
+    sink = ParquetSink(path)
+    sink.write([f"id-{i}" for i in range(2000)], [[float(i)] * 3 for i in range(2000)], SIG)
+    sink.close()
+    part = next(path.glob("*.parquet"))
+    data = bytearray(part.read_bytes())
+    data[8:4096] = b"\xff" * (4096 - 8)  # the first pages, after the magic; the footer stays
+    part.write_bytes(bytes(data))
+    with pytest.raises(OutputError, match=r"not a readable Parquet file"):
+        list(ParquetSink(path).done_ids())

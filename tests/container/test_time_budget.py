@@ -27,14 +27,26 @@ def clock(monkeypatch) -> Clock:
     return clock
 
 
-def test_a_request_projected_past_the_budget_is_a_413_saying_how_many_fit(clock):
+def test_a_request_projected_past_twice_the_budget_is_a_413_saying_how_many_fit(clock):
     budget = time_budget.TimeBudget(55.0, ["x" * 99] * 100)
-    clock.now += 20.0  # the first quarter took 20 s: the whole would take 80 s
+    clock.now += 40.0  # the first quarter took 40 s: the whole would take 160 s
     with pytest.raises(InputError) as raised:
         budget.spent(["x" * 99] * 25)
     assert raised.value.status == 413
-    assert str(raised.value).startswith("100 inputs would take about 80 s to embed here, past the")
-    assert "send about 68 or fewer such inputs per request" in str(raised.value)
+    assert str(raised.value).startswith("100 inputs would take about 160 s to embed here, past the")
+    assert "send about 34 or fewer such inputs per request" in str(raised.value)
+
+
+def test_a_projection_within_twice_the_budget_runs_until_the_budget_is_spent(clock):
+    """Characters only stand in for tokens: 80 s projected may be 44 s of work; 55 s is the end."""
+    budget = time_budget.TimeBudget(55.0, ["x" * 99] * 100)
+    clock.now += 20.0
+    budget.spent(["x" * 99] * 25)
+    clock.now += 20.0
+    budget.spent(["x" * 99] * 25)
+    clock.now += 20.0
+    with pytest.raises(InputError, match="100 inputs took over 55 s for 75 of them to embed"):
+        budget.spent(["x" * 99] * 25)
 
 
 def test_a_request_within_the_budget_runs_to_its_end(clock):
@@ -64,14 +76,14 @@ def test_the_last_pass_is_never_refused_and_no_budget_never_refuses(clock):
 def test_the_encoder_stops_a_request_after_the_pass_that_shows_it_would_overrun(
     loaded, clock, monkeypatch
 ):
-    """The reference model, 64 texts in two passes of 32; each pass 'takes' 40 s."""
+    """The reference model, 64 texts in two passes of 32; each pass 'takes' 60 s."""
     passes = []
     run = loaded.engine.token_embeddings if loaded.engine.name == "torch" else None
     assert run is not None
 
     def slow(features):
         passes.append(len(features["input_ids"]))
-        clock.now += 40.0
+        clock.now += 60.0
         return run(features)
 
     monkeypatch.setattr(loaded.engine, "token_embeddings", slow)

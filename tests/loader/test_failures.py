@@ -181,6 +181,17 @@ def test_a_tokenizer_of_repository_code_is_refused_before_any_upload(hub, s3, s3
     assert leftovers(s3, s3_bucket) == ([], [])
 
 
+def test_a_tokenizer_config_over_a_mebibyte_is_read_and_packaged(hub, s3, s3_bucket):
+    """Gemma 3's lists thousands of added tokens: over the 1 MiB other configs are held to."""
+    added = {str(i): {"content": f"<unused{i}>", "special": False} for i in range(40_000)}
+    document = {"tokenizer_class": "GemmaTokenizer", "added_tokens_decoder": added}
+    data = json.dumps(document).encode()
+    assert len(data) > 1024 * 1024
+    hub.register(make_repo("test-org/many-tokens", {**TINY_FILES, "tokenizer_config.json": data}))
+    built = handler(hub_event(s3_bucket, model_id="test-org/many-tokens"), None)
+    assert built["model_data_url"].endswith("model.tar.gz")
+
+
 def test_a_model_of_custom_code_is_refused_for_pytorch_before_any_upload(hub, s3, s3_bucket):
     # Preview leaves this to the loader for a sha pin it could not check (no Hub or token there).
     config = {"model_type": "bert", "auto_map": {"AutoModel": "org/code--modeling.Model"}}

@@ -206,13 +206,23 @@ def _read_csv(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
     return rows()
 
 
-def open_parquet(path: Path, error: type[Exception] = InputFormatError) -> Any:
-    """`pyarrow.parquet.ParquetFile(path)`; a file that is not Parquet is `error`, naming it."""
+# What pyarrow raises for a file that is not (or no longer) Parquet: ArrowIOError is an OSError,
+# ArrowInvalid a ValueError.
+PARQUET_ERRORS = (OSError, ValueError)
+
+
+def unreadable_parquet(path: Path, problem: Exception) -> str:
+    """The one message for a Parquet file pyarrow cannot read, input or output."""
+    return f"{path}: not a readable Parquet file ({problem})"
+
+
+def open_parquet(path: Path) -> Any:
+    """`pyarrow.parquet.ParquetFile(path)`; a file that is not Parquet is InputFormatError."""
     pq = import_pyarrow_parquet()
     try:
         return pq.ParquetFile(path)
-    except (OSError, ValueError) as problem:  # pyarrow's ArrowInvalid and ArrowIOError are both
-        raise error(f"{path}: not a readable Parquet file ({problem})") from None
+    except PARQUET_ERRORS as problem:
+        raise InputFormatError(unreadable_parquet(path, problem)) from None
 
 
 def _read_parquet(path: Path, id_field: str, text_field: str) -> Iterator[Document]:
@@ -230,7 +240,7 @@ def _read_parquet(path: Path, id_field: str, text_field: str) -> Iterator[Docume
         while True:
             try:
                 batch = next(batches, None)
-            except (OSError, ValueError) as problem:  # a damaged row group, past the footer
+            except PARQUET_ERRORS as problem:  # a damaged row group, past the footer
                 raise InputFormatError(
                     f"{path}, after row {number}: not readable Parquet ({problem}); what is "
                     "done stays done"

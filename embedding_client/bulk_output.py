@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from embedding_client.bulk_input import PYARROW_INSTALL
+from embedding_client.bulk_input import PARQUET_ERRORS, PYARROW_INSTALL, unreadable_parquet
 from facts.embedding_api import float_rows
 
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
@@ -221,8 +221,8 @@ class ParquetSink:
         for part in sorted(self.path.glob(PART_PATTERN)):
             try:
                 yield from self._part_ids(part)
-            except (OSError, ValueError) as problem:  # pyarrow: ArrowIOError, ArrowInvalid
-                raise OutputError(f"{part}: not a readable Parquet file ({problem})") from None
+            except PARQUET_ERRORS as problem:
+                raise OutputError(unreadable_parquet(part, problem)) from None
 
     def _part_ids(self, part: Path) -> Iterator[str]:
         parquet = self._pq.ParquetFile(part)

@@ -108,7 +108,7 @@ class StackConfig:
         "hfToken",
         None,
         Text(),
-        "secret Hub token for gated/private models (`--secret`)",
+        "secret Hub token for gated/private models (`--secret`; plain text is refused)",
         repr=False,
     )
     hf_token_secret_arn: str | None = key(
@@ -129,7 +129,12 @@ class StackConfig:
         Checked(identifiers.SHA256.problem),
         "64 hex; the deploy fails unless the archive hashes to it (set by `make promote`)",
     )
-    backend: str = key("backend", "sagemaker", Choice(BACKENDS), "`sagemaker` or `bedrock`")
+    backend: str = key(
+        "backend",
+        "sagemaker",
+        Choice(BACKENDS),
+        "`sagemaker` or `bedrock` (which refuses the keys only SageMaker reads)",
+    )
     bedrock_model_id: str = key(
         "bedrockModelId",
         bedrock_models.DEFAULT_MODEL_ID,

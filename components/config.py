@@ -121,7 +121,7 @@ class StackConfig:
         "sourceModelDataUrl",
         None,
         Checked(identifiers.S3_TARBALL_URL.problem),
-        "`s3://…/model.tar.gz` of a fine-tuned model to package instead of the Hub",
+        "`s3://…/model.tar.gz` of a fine-tuned model to package instead of the Hub (no Hub keys)",
     )
     expected_artifact_sha256: str | None = key(
         "expectedArtifactSha256",
@@ -139,7 +139,7 @@ class StackConfig:
         "bedrockModelId",
         bedrock_models.DEFAULT_MODEL_ID,
         Text(),
-        "a Bedrock embedding model (for `backend: bedrock`)",
+        "a Bedrock embedding model (for `backend: bedrock` only)",
     )
     http_api: bool = key(
         "httpApi",
@@ -151,7 +151,8 @@ class StackConfig:
         "httpApiAuth",
         "iam",
         Choice(HTTP_API_AUTH_MODES),
-        "`iam` (SigV4) or `apiKey` (a bearer token in Secrets Manager, for OpenAI clients)",
+        "`iam` (SigV4) or `apiKey` (a bearer token in Secrets Manager, for OpenAI clients); "
+        "with `httpApi: true` only",
     )
     default_prompt_name: str | None = key(
         "defaultPromptName",
@@ -296,6 +297,7 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     backend = values["backend"]
     region = config_rules.checked_region(region, backend)
     config_rules.refuse_sagemaker_keys(backend, raw)
+    config_rules.refuse_unread_keys(raw, values)
     config_rules.require_model_id(backend, values["model_id"])
     warnings = config_rules.provisioned_warnings(
         values["provisioned_concurrency"], values["max_concurrency"], values["memory_size_mb"]

@@ -8,9 +8,11 @@ is allowed; the engine rules (torch/onnx, onnxFile, onnxFusion) stay in componen
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from components import images
-from components.config_keys import ConfigError, invalid, qualified
+from components.config_keys import ConfigError, declared, invalid, qualified
+from components.endpoint_monitoring import AlarmThresholds
 from facts import bedrock_models, serverless
 
 PROVISIONED_ALLOWED = (
@@ -33,10 +35,10 @@ def checked_region(region: str | None, backend: str) -> str:
     return region
 
 
-# Keys only the SageMaker backend reads (the model it packages and the endpoint it sizes): set
-# under `backend: bedrock` they would do nothing, and provisionedConcurrency would even warn of a
-# bill that never comes. maxSeqLength, the batch prefixes and the engine keys have their own
-# refusals (below and in facts/engine_choice.py).
+# Keys only the SageMaker backend reads (the model it packages, the endpoint it sizes, checks and
+# watches): set under `backend: bedrock` they would do nothing, and provisionedConcurrency would
+# even warn of a bill that never comes. maxSeqLength, the batch prefixes and the other engine keys
+# have their own refusals (below and in facts/engine_choice.py).
 SAGEMAKER_ONLY_KEYS = (
     "modelId",
     "modelRevision",
@@ -50,7 +52,16 @@ SAGEMAKER_ONLY_KEYS = (
     "expectedArtifactSha256",
     "defaultPromptName",
     "allowPickledWeights",
+    "inferenceEngine",
+    "retainArtifacts",
+    "packagingRunner",
+    "smokeTest",
+    "runtimeEndpointUrl",
+    "alarmTopicArn",
+    *(spec.name for _, spec in declared(AlarmThresholds)),
 )
+# The Hub keys: a stack that packages `sourceModelDataUrl` reads no Hub revision or token.
+HUB_ONLY_KEYS = ("modelRevision", "hfToken", "hfTokenSecretArn")
 
 
 def refuse_sagemaker_keys(backend: str, raw: Mapping[str, str]) -> None:
@@ -65,6 +76,34 @@ def refuse_sagemaker_keys(backend: str, raw: Mapping[str, str]) -> None:
                 "a SageMaker key, and this stack's backend is bedrock (it names its model in "
                 "bedrockModelId): unset it, or set backend: sagemaker",
             )
+
+
+_NOT_BEDROCK = (
+    "a Bedrock key, and this stack's backend is sagemaker (it names its model in modelId): "
+    "unset it, or set backend: bedrock"
+)
+_NO_HTTP_API = (
+    "it chooses the HTTP API's auth, and httpApi is not true: unset it, or set httpApi: true"
+)
+_SOURCE_ARCHIVE = (
+    "a Hub key, and sourceModelDataUrl packages that S3 archive instead of a Hub revision: "
+    "unset it, or unset sourceModelDataUrl"
+)
+
+
+def refuse_unread_keys(raw: Mapping[str, str], values: Mapping[str, Any]) -> None:
+    """A key that another setting leaves unread is refused, naming that setting.
+
+    bedrockModelId without `backend: bedrock`, httpApiAuth without `httpApi: true`, and the Hub
+    keys beside sourceModelDataUrl would do nothing, silently.
+    """
+    unread = [("bedrockModelId", values["backend"] != "bedrock", _NOT_BEDROCK)]
+    unread.append(("httpApiAuth", not values["http_api"], _NO_HTTP_API))
+    source = bool(values["source_model_data_url"])
+    unread.extend((name, source, _SOURCE_ARCHIVE) for name in HUB_ONLY_KEYS)
+    for name, is_unread, why in unread:
+        if is_unread and raw.get(name) not in (None, ""):
+            raise invalid(name, raw[name], why)
 
 
 def require_model_id(backend: str, model_id: str | None) -> None:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pulumi
 import pytest
 
-from components import images
+from components import config_rules, images
 from components.config import (
     CONFIG_KEYS,
     ConfigError,
@@ -331,6 +331,45 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "embedding-endpoint:modelId",
         "unset it, or set backend: sagemaker",
     ),
+    (
+        {"backend": "bedrock", "inferenceEngine": "onnx"},
+        "us-east-1",
+        "embedding-endpoint:inferenceEngine",
+        "a SageMaker key, and this stack's backend is bedrock",
+    ),
+    (
+        {"backend": "bedrock", "alarmServerErrors": "3"},
+        "us-east-1",
+        "embedding-endpoint:alarmServerErrors",
+        "a SageMaker key, and this stack's backend is bedrock",
+    ),
+    (
+        {"bedrockModelId": "amazon.titan-embed-text-v2:0"},
+        "us-east-1",
+        "embedding-endpoint:bedrockModelId",
+        "a Bedrock key, and this stack's backend is sagemaker",
+    ),
+    (
+        {"httpApiAuth": "apiKey"},
+        "us-east-1",
+        "embedding-endpoint:httpApiAuth",
+        "httpApi is not true: unset it, or set httpApi: true",
+    ),
+    (
+        {"sourceModelDataUrl": "s3://models/run-7/model.tar.gz", "modelRevision": SHA},
+        "us-east-1",
+        "embedding-endpoint:modelRevision",
+        "sourceModelDataUrl packages that S3 archive instead of a Hub revision",
+    ),
+    (
+        {
+            "sourceModelDataUrl": "s3://models/run-7/model.tar.gz",
+            "hfTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-AbCdEf",
+        },
+        "us-east-1",
+        "embedding-endpoint:hfTokenSecretArn",
+        "a Hub key, and sourceModelDataUrl packages that S3 archive",
+    ),
     ({}, None, "aws:region", "pulumi config set aws:region"),
     ({}, "mars-north-1", "aws:region", "us-east-1"),
 ]
@@ -588,6 +627,48 @@ def test_bedrock_backend_needs_no_model_id_nor_a_dlc_region() -> None:
     cfg = parse_config({"backend": "bedrock"}, stack="dev", region="us-east-1")
     assert cfg.model_id is None
     assert not cfg.uses_sagemaker
+
+
+# A value each SageMaker-only key accepts on a SageMaker stack.
+SAGEMAKER_SAMPLES = {
+    "modelId": MODEL,
+    "modelRevision": SHA,
+    "memorySizeMb": "2048",
+    "maxConcurrency": "5",
+    "provisionedConcurrency": "1",
+    "imageTag": images.DEFAULT_IMAGE_TAG,
+    "hfToken": "<secret>",
+    "hfTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-AbCdEf",
+    "sourceModelDataUrl": "s3://models/run-7/model.tar.gz",
+    "expectedArtifactSha256": "a" * 64,
+    "defaultPromptName": "query",
+    "allowPickledWeights": "false",
+    "inferenceEngine": "auto",
+    "retainArtifacts": "false",
+    "packagingRunner": "lambda",
+    "smokeTest": "true",
+    "runtimeEndpointUrl": "http://127.0.0.1:8080",
+    "alarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
+    "alarmServerErrors": "1",
+    "alarmClientErrors": "10",
+    "alarmModelLatencyMs": "5000",
+    "alarmModelSetupTimeMs": "60000",
+    "alarmConcurrencyPercent": "80",
+}
+
+
+def test_every_sagemaker_only_key_has_a_sample() -> None:
+    assert set(SAGEMAKER_SAMPLES) == set(config_rules.SAGEMAKER_ONLY_KEYS)
+
+
+@pytest.mark.parametrize("name", config_rules.SAGEMAKER_ONLY_KEYS)
+def test_a_sagemaker_only_key_is_refused_under_bedrock(name: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            {"backend": "bedrock", name: SAGEMAKER_SAMPLES[name]}, stack="dev", region="us-east-1"
+        )
+    assert f"'embedding-endpoint:{name}'" in str(caught.value)
+    assert "this stack's backend is bedrock" in str(caught.value)
 
 
 def test_a_misspelt_key_from_the_language_hosts_environment_is_refused(

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
+from components.config_rules import HUB_ONLY_KEYS
 from tests.fixtures.pulumi_mocks import ProgramRun
 
 PARTITIONS = {"cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov"}
@@ -38,6 +39,9 @@ def stack(region: str, **options: str) -> dict[str, str]:
         ),
     }
     config.update({f"embedding-endpoint:{key}": value for key, value in options.items()})
+    if "sourceModelDataUrl" in options:  # it reads no Hub keys, and refuses them
+        for key in HUB_ONLY_KEYS:
+            config.pop(f"embedding-endpoint:{key}", None)
     return config
 
 

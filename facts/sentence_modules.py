@@ -76,6 +76,11 @@ def parse_modules(data: bytes) -> tuple[SentenceModule, ...]:
             f"{MODULES_FILE} lists module(s) the endpoint's inference script cannot run: "
             f"{unsupported}; supported: {list(SUPPORTED_MODULES)} (from sentence_transformers)"
         )
+    outside = [m.path for m in modules if m.path.startswith(("/", "\\")) or ".." in m.path]
+    if outside:
+        raise ModelFilesError(
+            f"{MODULES_FILE} lists module paths outside the model's folder: {outside}"
+        )
     kinds = [module.kind for module in modules]
     if not kinds or kinds[0] != "Transformer":
         raise ModelFilesError(

@@ -11,6 +11,7 @@ from typing import Any
 from facts.artifact_keys import ArtifactLocation, artifact_location
 from facts.loader_contract import LoaderRequest, LoaderResult
 from facts.model_code import CONFIG_FILE
+from facts.onnx_external_data import graph_file_problem
 from facts.onnx_fusion import MAX_FUSED_GRAPH_BYTES
 from facts.onnx_quantization import (
     MAX_QUANTIZED_GRAPH_BYTES,
@@ -32,7 +33,11 @@ from loader.quantization_check import (
     check_quantized,
     check_settings,
 )
-from loader.repo_configs import check_tokenizer_code, checked_config_file
+from loader.repo_configs import (
+    check_tokenizer_code,
+    checked_config_file,
+    checked_weight_indexes,
+)
 from loader.selection import (
     NoTokenizerError,
     NoWeightsError,
@@ -118,12 +123,14 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
         config = checked_config_file(model, snapshot.revision, selected, token)
     check_tokenizer_code(model, snapshot.revision, selected, token)
     modules = checked_modules_file(model, snapshot.revision, selected, token)
+    indexes = checked_weight_indexes(model, snapshot.revision, selected, token)
     code = container_code(request.runtime)
     files: dict[str, RepoFile | bytes | Path] = {item.path: item for item in selected}
     if config is not None:
         files[CONFIG_FILE] = config
     if modules is not None:
         files[MODULES_FILE] = modules
+    files.update(indexes)
     files.update(code)
     with tempfile.TemporaryDirectory(prefix="graph-") as scratch:
         report = None
@@ -160,6 +167,9 @@ def packaged_graph(
     with export.open("wb") as handle:
         for chunk in stream_file(model, commit, item, token):
             handle.write(chunk)
+    problem = graph_file_problem(str(export), ())  # a one-file graph: nothing lies beside it
+    if problem is not None:
+        raise LoaderError(problem, step="check-graph", model=model, file=item.path)
     if not request.onnx_fusion:
         return export
     fused = scratch / "fused.onnx"

@@ -21,6 +21,7 @@ from facts.model_code import (
 )
 from facts.onnx_runtime import ONNX_MODEL_FILE
 from facts.sentence_modules import PROMPTS_FILE, ModelFilesError, parse_prompts
+from facts.weight_files import LOADED_INDEXES, index_problem
 from loader.errors import LoaderError
 from loader.hub import stream_file
 from loader.selection import RepoFile
@@ -29,6 +30,8 @@ from loader.selection import RepoFile
 MAX_CONFIG_BYTES = 1024 * 1024
 # tokenizer_config.json lists every added token: over 1 MiB for Gemma 3's (EmbeddingGemma).
 MAX_TOKENIZER_CONFIG_BYTES = 32 * 1024 * 1024
+# A sharded checkpoint's index maps each tensor to a shard: about 100 KB for a 70B model.
+MAX_INDEX_BYTES = 16 * 1024 * 1024
 
 
 def read_repo_file(
@@ -135,3 +138,30 @@ def check_tokenizer_code(
             model=model_id,
             file=TOKENIZER_CONFIG_FILE,
         )
+
+
+def checked_weight_indexes(
+    model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
+) -> dict[str, bytes]:
+    """Each packaged index of a sharded checkpoint (path → bytes), read before any upload;
+    LoaderError when one names files other than its folder's shards (facts/weight_files.py).
+    """
+    files = list(files)
+    checked = {}
+    for item in files:
+        folder, _, name = item.path.rpartition("/")
+        if name not in LOADED_INDEXES:
+            continue
+        data = read_repo_file(model_id, commit, files, item.path, token, MAX_INDEX_BYTES)
+        assert data is not None  # listed above
+        beside = {f.path.rpartition("/")[2] for f in files if f.path.rpartition("/")[0] == folder}
+        problem = index_problem(item.path, data, beside)
+        if problem is not None:
+            raise LoaderError(
+                f"{problem}; choose a revision or model whose index names its shards only",
+                step="check-weight-index",
+                model=model_id,
+                file=item.path,
+            )
+        checked[item.path] = data
+    return checked

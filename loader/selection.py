@@ -10,15 +10,17 @@ from dataclasses import dataclass
 
 from facts.onnx_runtime import ONNX_MODEL_FILE, external_data_files
 from facts.pickled_weights import ALLOW_PICKLES_KEY, PICKLE_SUFFIXES
+from facts.weight_files import (
+    CANONICAL_SAFETENSORS,
+    LOADED_INDEXES,
+    PYTORCH_BIN,
+    WEIGHT_INDEX,
+)
 
 # sentence-transformers modules live in folders such as "1_Pooling" or "2_Dense".
 _MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
 _SUPPORT_SUFFIXES = (".json", ".txt", ".model", ".tiktoken")
 _TRAINING_LEFTOVERS = frozenset({"data_config.json", "trainer_state.json"})
-# The canonical (possibly sharded) checkpoint, the only one transformers loads without being
-# told a `variant=`: precision variants such as model.fp16.safetensors are never packaged.
-_CANONICAL_SAFETENSORS = re.compile(r"^(model|adapter_model)(-\d{5}-of-\d{5})?\.safetensors$")
-_PYTORCH_BIN = re.compile(r"^(pytorch_model|adapter_model)(-\d{5}-of-\d{5})?\.bin$")
 # The files a tokenizer loads from: the fast tokenizer's tokenizer.json, or a vocabulary
 # (WordPiece's vocab.txt, BPE's vocab.json, SentencePiece's *.model, tiktoken's *.tiktoken).
 _TOKENIZER_FILE = re.compile(r"^(tokenizer\.json|vocab\.txt|vocab\.json|.+\.model|.+\.tiktoken)$")
@@ -29,7 +31,6 @@ _INDEXED_WEIGHTS = {
 }
 # Weights under another name (model.fp16.safetensors, pytorch_model.fp16.bin), no leftover.
 _VARIANT_WEIGHTS = re.compile(r"^(model|pytorch_model|adapter_model)\.[^/]+\.(safetensors|bin)$")
-_WEIGHT_INDEX = re.compile(r"^(?P<weights>.+\.(safetensors|bin|h5|msgpack))\.index\.json$")
 WEIGHT_SUFFIXES = (
     ".safetensors",
     ".bin",
@@ -107,15 +108,38 @@ def _folder_of(path: str) -> str:
 def _in_scope(path: str) -> bool:
     """Root files and files directly inside a sentence-transformers module folder."""
     parts = path.split("/")
-    return len(parts) == 1 or (len(parts) == 2 and bool(_MODULE_FOLDER.match(parts[0])))
+    return len(parts) == 1 or (len(parts) == 2 and bool(_MODULE_FOLDER.fullmatch(parts[0])))
+
+
+def is_module_folder(path: str) -> bool:
+    """A folder a sentence-transformers module may live in: `1_Pooling`, `2_Dense`."""
+    return bool(_MODULE_FOLDER.fullmatch(path))
+
+
+def may_package(path: str) -> bool:
+    """Whether a source archive's file may go into the archive: canonical weights, their index
+    or a support file (configs, vocabularies), at the root or in a module folder.
+
+    Everything else is left out: Python files above all (the model server's worker has the
+    model folder on its import path, so a `sitecustomize.py` there runs at start), and
+    checkpoints, logs and pickles the container never loads.
+    """
+    if not _in_scope(path):
+        return False
+    name = path.rsplit("/", 1)[-1]
+    if CANONICAL_SAFETENSORS.fullmatch(name) or PYTORCH_BIN.fullmatch(name):
+        return True
+    return name in LOADED_INDEXES or (
+        name.endswith(_SUPPORT_SUFFIXES) and name not in _TRAINING_LEFTOVERS
+    )
 
 
 def _chosen_weights(names: list[str]) -> tuple[list[str], str | None]:
     """The weights of one folder (safetensors preferred) and the format chosen."""
-    safetensors = [n for n in names if _CANONICAL_SAFETENSORS.match(n)]
+    safetensors = [n for n in names if CANONICAL_SAFETENSORS.fullmatch(n)]
     if safetensors:
         return safetensors, "safetensors"
-    pytorch = [n for n in names if _PYTORCH_BIN.match(n)]
+    pytorch = [n for n in names if PYTORCH_BIN.fullmatch(n)]
     if pytorch:
         return pytorch, "bin"
     return [], None
@@ -231,7 +255,7 @@ def select_files(
             )
         keep = set(weights)
         for name in names:
-            index = _WEIGHT_INDEX.match(name)
+            index = WEIGHT_INDEX.fullmatch(name)
             if index:
                 if index["weights"] in _INDEXED_WEIGHTS.get(chosen or "", ()):
                     keep.add(name)

@@ -21,12 +21,15 @@ from facts.artifact_keys import artifact_location, source_revision
 from facts.identifiers import parse_s3_url
 from facts.loader_contract import LoaderRequest, LoaderResult
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
+from facts.sentence_modules import MODULES_FILE
+from facts.weight_files import LOADED_INDEXES, index_problem
 from loader.archive import Member, TarEntry
 from loader.artifacts import lookup_existing
 from loader.errors import SourceArchiveError
+from loader.modules import check_modules
 from loader.publish import publish
-from loader.repo_configs import MAX_CONFIG_BYTES
-from loader.selection import pickled_weights_problem
+from loader.repo_configs import MAX_CONFIG_BYTES, MAX_INDEX_BYTES
+from loader.selection import may_package, pickled_weights_problem
 from loader.upload import part_size_for
 from loader.version import container_code, format_version
 
@@ -65,6 +68,26 @@ def refuse_pickled_weights(request: LoaderRequest, paths: set[str]) -> None:
     problem = pickled_weights_problem(url, paths)
     if problem is not None and not request.allow_pickled_weights:
         raise SourceArchiveError(problem, step="read-source", model=request.model_id)
+
+
+def is_checked_file(name: str) -> bool:
+    """modules.json and the weight indexes: read as they pass, checked once all is read."""
+    return name == MODULES_FILE or name.rpartition("/")[2] in LOADED_INDEXES
+
+
+def check_source_files(model: str, checked: dict[str, bytes], kept: set[str]) -> None:
+    """The archive's modules.json and weight indexes, as the loader checks a Hub repo's:
+    SourceArchiveError (its upload then aborted) for one the container must not load.
+    """
+    for name, data in sorted(checked.items()):
+        if name == MODULES_FILE:
+            check_modules(model, data, kept)  # UnsupportedModules, step check-modules
+            continue
+        folder = name.rpartition("/")[0]
+        beside = {path.rpartition("/")[2] for path in kept if path.rpartition("/")[0] == folder}
+        problem = index_problem(name, data, beside)
+        if problem is not None:
+            raise SourceArchiveError(problem, step="read-source", model=model, file=name)
 
 
 def member_name(member: tarfile.TarInfo, model: str) -> str:
@@ -130,6 +153,8 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
 
     def members() -> Iterator[Member]:
         seen: set[str] = set()
+        left_out: list[str] = []
+        checked: dict[str, bytes] = {}  # modules.json and weight indexes, read as they pass
 
         def folders(path: str) -> Iterator[Member]:
             parts = path.split("/")
@@ -149,8 +174,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                     if name in (".", CODE_FOLDER) or name.startswith(f"{CODE_FOLDER}/"):
                         continue
                     if member.isdir():
-                        yield from folders(name)
-                        continue
+                        continue  # folders come with the files kept in them
                     if not member.isfile():
                         raise SourceArchiveError(
                             f"entry {member.name!r} is a link or special file; only regular "
@@ -162,6 +186,9 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                         raise SourceArchiveError(
                             f"entry {name!r} appears twice", step="read-source", model=model
                         )
+                    if not may_package(name):
+                        left_out.append(name)
+                        continue
                     if "/" in name:
                         yield from folders(name.rsplit("/", 1)[0])
                     seen.add(name)
@@ -173,8 +200,15 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                         refuse_custom_code_archive(data, model)
                         yield TarEntry(name, member.size), (data,)
                         continue
+                    if is_checked_file(name) and member.size <= MAX_INDEX_BYTES:
+                        checked[name] = handle.read()
+                        yield TarEntry(name, member.size), (checked[name],)
+                        continue
                     yield TarEntry(name, member.size), _chunks(handle, url, model)
+        if left_out:
+            log.info("left out of %s: %d files, e.g. %s", url, len(left_out), left_out[:5])
         refuse_pickled_weights(request, seen)
+        check_source_files(model, checked, seen)
         for name, data in code.items():
             yield from folders(name.rsplit("/", 1)[0])
             yield TarEntry(name, len(data)), (data,)

@@ -38,10 +38,12 @@ CONTAINER_FACTS = (
     "batch_transform.py",
     "embedding_api.py",
     "model_code.py",
+    "onnx_external_data.py",
     "onnx_runtime.py",
     "sagemaker_endpoints.py",
     "sentence_modules.py",
     "serverless.py",
+    "weight_files.py",
 )
 
 

@@ -70,9 +70,16 @@ def read_json(path: str) -> Any | None:
 
 def pooling_modes(config: dict[str, Any]) -> tuple[str, ...]:
     """The pooling modes of a `1_Pooling/config.json`, new (`pooling_mode`) or legacy flags."""
+    if not isinstance(config, dict):
+        raise ModelFilesError("the Pooling config is not a JSON object")
     if "pooling_mode" in config:
         raw = config["pooling_mode"]
-        names = [raw] if isinstance(raw, str) else list(raw)
+        names = [raw] if isinstance(raw, str) else raw
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise ModelFilesError(
+                f"the Pooling config's pooling_mode is {raw!r}: expected a mode name or a list "
+                f"of them, from {list(POOLING_MODES)}"
+            )
         modes = tuple(_POOLING_ALIASES.get(name, name) for name in names)
     else:
         modes = tuple(mode for key, mode in _LEGACY_POOLING_KEYS if config.get(key))
@@ -106,7 +113,9 @@ def read_settings(model_dir: str) -> EmbeddingSettings:
     modes: tuple[str, ...] = ("mean",)
     include_prompt = True
     if pooling_paths:
-        config = read_json(os.path.join(model_dir, pooling_paths[0], "config.json")) or {}
+        config = read_json(os.path.join(model_dir, pooling_paths[0], "config.json"))
+        if config is None:
+            raise ModelFilesError(f"the Pooling module's {pooling_paths[0]}/config.json is missing")
         modes = pooling_modes(config)
         include_prompt = config.get("include_prompt", True) is not False
     transformer_config = {}

@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 
 from facts.model_code import CONFIG_FILE
+from facts.onnx_external_data import graph_file_problem
 from facts.onnx_runtime import (
     MEAN_POOLED_OUTPUT,
     ONNX_FOLDER,
     ONNX_MODEL_FILE,
     TOKEN_OUTPUTS,
     UNIT_MEAN_POOLED_OUTPUT,
+    external_data_files,
     token_output_name,
 )
 from facts.sentence_modules import ModelFilesError
@@ -38,6 +40,16 @@ from .pooling import mean_head_problem
 # What the Hub's exports (optimum's) and torch.onnx.export of a Hugging Face encoder take.
 _KNOWN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 _NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+
+
+def refuse_foreign_data(path: str, graph: str) -> None:
+    """Fail the load when the graph's tensors read their bytes from anywhere but its own data
+    file: ONNX Runtime would read any path they name (facts/onnx_external_data.py).
+    """
+    allowed = {name.rpartition("/")[2] for name in external_data_files(graph)}
+    problem = graph_file_problem(path, allowed)
+    if problem is not None:
+        raise ModelFilesError(f"{graph}: {problem}; the endpoint does not load it")
 
 
 def _import_runtime() -> Any:
@@ -183,6 +195,7 @@ class OnnxEngine:
                 "auto), or set EMBEDDING_ENGINE=torch"
             )
         path = os.path.join(model_dir, graph)
+        refuse_foreign_data(path, graph)
         runtime = _import_runtime()
         options = runtime.SessionOptions()
         options.intra_op_num_threads = threads

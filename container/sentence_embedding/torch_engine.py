@@ -12,8 +12,9 @@ from transformers import AutoModel
 
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
 from facts.sentence_modules import ModelFilesError
+from facts.weight_files import LOADED_INDEXES, index_problem
 
-from .model_files import read_json
+from .model_files import read_file, read_json
 
 # Encoder-decoder types whose embedding models keep only the encoder (sentence-t5, GTR): their
 # encoder class, as sentence-transformers loads them. AutoModel would build the whole model and
@@ -45,6 +46,7 @@ class TorchEngine:
                 "ships onnx/model.onnx, set inferenceEngine auto or onnx (an archive of your own, "
                 "sourceModelDataUrl, runs on PyTorch only)"
             )
+        refuse_foreign_shards(transformer_path)
         torch.set_num_threads(threads)
         model_type = config.get("model_type") if isinstance(config, dict) else None
         model_class = getattr(transformers, ENCODER_CLASSES.get(str(model_type), ""), AutoModel)
@@ -59,6 +61,18 @@ class TorchEngine:
         tensors = {name: torch.from_numpy(array) for name, array in features.items()}
         with torch.inference_mode():
             return self.model(**tensors, return_dict=True).last_hidden_state.numpy()
+
+
+def refuse_foreign_shards(transformer_path: str) -> None:
+    """Fail the load when a checkpoint index names files other than its shards, which
+    transformers would open with torch.load (facts/weight_files.py); the loader refuses them too.
+    """
+    names = set(os.listdir(transformer_path))
+    for index in sorted(names.intersection(LOADED_INDEXES)):
+        data = read_file(os.path.join(transformer_path, index)) or b""
+        problem = index_problem(index, data, names)
+        if problem is not None:
+            raise ModelFilesError(f"{problem}; the endpoint does not load such a checkpoint")
 
 
 def refuse_missing_weights(model: Any, missing_keys: Any) -> None:

@@ -200,6 +200,30 @@ def test_unknown_pooling_mode_fails_naming_the_supported_ones(inference):
     assert "attention" in str(raised.value) and "lasttoken" in str(raised.value)
 
 
+@pytest.mark.parametrize("config", [[1, 2], {"pooling_mode": 5}, {"pooling_mode": [["cls"]]}])
+def test_a_pooling_config_of_the_wrong_shape_fails_naming_the_pooling_config(config):
+    with pytest.raises(settings.ModelFilesError, match="the Pooling config"):
+        settings.pooling_modes(config)
+
+
+def test_a_pooling_module_without_its_config_fails_loading(tmp_path: Path):
+    """Pooling by mean in its place would serve other vectors than the model's, silently."""
+    folder = copy_model(tmp_path / "model")
+    (folder / "1_Pooling" / "config.json").unlink()
+    with pytest.raises(settings.ModelFilesError, match="1_Pooling/config.json is missing"):
+        settings.read_settings(str(folder))
+
+
+@pytest.mark.parametrize("path", ["../1_Pooling", "/tmp", "1_Pooling/../../x"])
+def test_a_module_path_outside_the_model_folder_fails_loading(tmp_path: Path, path: str):
+    folder = copy_model(tmp_path / "model")
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[1]["path"] = path
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(settings.ModelFilesError, match="module paths outside the model's folder"):
+        settings.read_settings(str(folder))
+
+
 def test_legacy_pooling_flags_with_none_set_mean_mean(inference):
     assert settings.pooling_modes({"word_embedding_dimension": 8}) == ("mean",)
 
@@ -282,6 +306,7 @@ def test_shipped_code_imports_only_torch_transformers_the_vendored_the_stdlib_an
         "re",
         "sys",
         "time",  # the request's time budget (time_budget.py)
+        "mmap",  # a graph's external-data check maps the file (facts/onnx_external_data.py)
         "collections",
         "dataclasses",
         "functools",

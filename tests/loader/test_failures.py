@@ -181,6 +181,41 @@ def test_a_tokenizer_of_repository_code_is_refused_before_any_upload(hub, s3, s3
     assert leftovers(s3, s3_bucket) == ([], [])
 
 
+def _sharded(weight_map: dict[str, str], **extra: bytes) -> dict[str, bytes]:
+    """TINY_FILES with its weights as one shard and `weight_map` as the index."""
+    files = {name: data for name, data in TINY_FILES.items() if name != "model.safetensors"}
+    files["model-00001-of-00001.safetensors"] = TINY_FILES["model.safetensors"]
+    index = {"metadata": {}, "weight_map": weight_map}
+    return files | {"model.safetensors.index.json": json.dumps(index).encode()} | extra
+
+
+@pytest.mark.parametrize(
+    ("weight_map", "extra"),
+    [
+        # A TorchScript or pickle under a name the pickle check never looks at.
+        ({"a": "model-00001-of-00001.safetensors", "b": "notes.txt"}, {"notes.txt": b"PK"}),
+        ({"a": "../model-00001-of-00001.safetensors"}, {}),
+        ({"a": "model-00001-of-00002.safetensors"}, {}),  # a shard the repo lacks
+    ],
+    ids=["foreign-file", "escaping-path", "missing-shard"],
+)
+def test_an_index_naming_other_files_than_its_shards_is_refused_before_any_upload(
+    hub, s3, s3_bucket, weight_map, extra
+):
+    hub.register(make_repo("test-org/odd-index", _sharded(weight_map, **extra)))
+    with pytest.raises(LoaderError, match="step 'check-weight-index'.*model.safetensors.index"):
+        handler(hub_event(s3_bucket, model_id="test-org/odd-index"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
+def test_a_sharded_checkpoint_is_packaged_with_its_index(hub, s3, s3_bucket):
+    files = _sharded({"a": "model-00001-of-00001.safetensors"})
+    hub.register(make_repo("test-org/sharded", files))
+    built = handler(hub_event(s3_bucket, model_id="test-org/sharded"), None)
+    assert "model.safetensors.index.json" in built["files"]
+    assert "model-00001-of-00001.safetensors" in built["files"]
+
+
 def test_a_tokenizer_config_over_a_mebibyte_is_read_and_packaged(hub, s3, s3_bucket):
     """Gemma 3's lists thousands of added tokens: over the 1 MiB other configs are held to."""
     added = {str(i): {"content": f"<unused{i}>", "special": False} for i in range(40_000)}

@@ -79,7 +79,23 @@ def test_custom_class_named_like_a_builtin_is_refused_by_full_name():
 
 def test_dense_folder_without_config_is_refused_naming_the_file():
     with pytest.raises(UnsupportedModules, match="2_Dense/config.json"):
-        check_modules("org/model", json.dumps(MODULES).encode(), ["2_Dense/model.safetensors"])
+        packaged = ["1_Pooling/config.json", "2_Dense/model.safetensors"]
+        check_modules("org/model", json.dumps(MODULES).encode(), packaged)
+
+
+def test_a_pooling_folder_without_its_config_is_refused_naming_the_file():
+    """The container would pool by mean without it, whatever the model was trained with."""
+    packaged = ["2_Dense/config.json", "2_Dense/model.safetensors"]
+    with pytest.raises(UnsupportedModules, match=r"Pooling module in '1_Pooling' lacks \['1_Pool"):
+        check_modules("org/model", json.dumps(MODULES).encode(), packaged)
+
+
+@pytest.mark.parametrize("path", ["pooling", "0_Transformer/1_Pooling", "../1_Pooling", "/tmp/p"])
+def test_a_module_outside_the_folders_the_loader_packages_is_refused(path):
+    modules = [MODULES[0], {**MODULES[1], "path": path}]
+    packaged = [f"{path}/config.json"]
+    with pytest.raises(UnsupportedModules, match="lists module paths outside|not at the reposi"):
+        check_modules("org/model", json.dumps(modules).encode(), packaged)
 
 
 def test_modules_json_that_is_not_a_list_is_refused():

@@ -40,6 +40,7 @@ from tests.support.loader import (
     run_unpacked,
 )
 from tests.support.models import min_cosine_to_reference
+from tests.support.onnx_graphs import graph_reading
 
 SENTENCES = ["A man is eating food.", "The girl is carrying a baby.", "word " * 400, "x"]
 
@@ -213,6 +214,18 @@ def test_external_data_of_a_large_graph_is_packaged_beside_it(hub, s3_bucket, th
     onnx_files = [name for name in result["files"] if name.startswith("onnx/")]
     assert onnx_files == ["onnx/model.onnx", "onnx/model.onnx_data"]
     assert result["weights_bytes"] == len(b"graph") + 4096
+
+
+def test_a_graph_reading_a_file_of_the_container_is_refused_before_any_upload(
+    hub, aws, s3_bucket, this_python_runtime
+):
+    """ONNX Runtime reads an external tensor from any path it names, /etc/passwd included."""
+    hub.register(
+        make_repo(ONNX_MODEL_ID, {**TINY_FILES, "onnx/model.onnx": graph_reading("/etc/passwd")})
+    )
+    with pytest.raises(LoaderError, match=r"step 'check-graph'.*reads tensors from \['/etc/passwd"):
+        handler(onnx_event(s3_bucket, this_python_runtime), None)
+    assert leftovers(aws.client("s3"), s3_bucket) == ([], [])
 
 
 def test_engine_onnx_without_the_export_names_the_file_and_writes_nothing(

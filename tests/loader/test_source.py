@@ -11,6 +11,7 @@ import pytest
 from facts.artifact_keys import source_revision
 from loader.errors import SourceArchiveError
 from loader.handler import handler
+from loader.modules import UnsupportedModules
 from loader.version import container_code, format_version
 from tests.support.loader import code_members, leftovers, member_bytes, members, read_object
 
@@ -22,6 +23,7 @@ def training_output(
     extra: list[tarfile.TarInfo] | None = None,
     mtime: int = 1_700_000_000,
     config: bytes = b'{"model_type": "bert"}',
+    files: dict[str, bytes] | None = None,
 ) -> bytes:
     """An archive shaped like SageMaker training output: './' names, real mtimes and owners."""
     out = io.BytesIO()
@@ -34,6 +36,7 @@ def training_output(
             ("./model.safetensors", b"\x02" * 4096),
             ("./1_Pooling/config.json", b'{"pooling_mode_mean_tokens": true}'),
             ("./code/inference.py", b"# stale script from training\n"),
+            *(files or {}).items(),
         ]:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.uid, info.uname, info.mode = (
@@ -65,9 +68,9 @@ def test_repackaged_archive_keeps_source_order_and_appends_code(source, s3_bucke
     result = handler(source_event(s3_bucket, url), None)
     archive = read_object(s3, result["model_data_url"])
     assert [m.name for m in members(archive)] == [
-        "1_Pooling",
         "config.json",
         "model.safetensors",
+        "1_Pooling",
         "1_Pooling/config.json",
         *code_members(),
     ]
@@ -166,5 +169,53 @@ def test_source_cut_inside_a_file_is_refused_and_the_upload_aborted(aws, s3_buck
     s3 = aws.client("s3")
     s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=out.getvalue()[: 2 * 1024 * 1024])
     with pytest.raises(SourceArchiveError, match="step 'read-source'.*cannot stream"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_python_files_and_leftovers_of_a_source_are_left_out(aws, s3_bucket):
+    """The worker has the model folder on its import path: a sitecustomize.py there would run."""
+    files = {
+        "./sitecustomize.py": b"import os; os.system('id')\n",
+        "./accelerate/__init__.py": b"",
+        "./checkpoint-500/model.safetensors": b"\x02" * 64,
+        "./training_args.bin": b"PK pickle",
+        "./1_Pooling/helper.so": b"\x7fELF",
+    }
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(files=files))
+    result = handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    names = [m.name for m in members(read_object(s3, result["model_data_url"]))]
+    assert [name for name in names if not name.startswith("code")] == [
+        "config.json",
+        "model.safetensors",
+        "1_Pooling",
+        "1_Pooling/config.json",
+    ]
+
+
+def test_a_source_whose_modules_live_outside_module_folders_is_refused(aws, s3_bucket):
+    modules = (
+        b'[{"path": "transformer", "type": "sentence_transformers.models.Transformer"},'
+        b' {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]'
+    )
+    files = {"./modules.json": modules, "./transformer/pytorch_model.bin": b"PK pickle"}
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(files=files))
+    with pytest.raises(UnsupportedModules, match="Transformer module in 'transformer' is not at"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_a_source_index_naming_another_file_than_its_shards_is_refused(aws, s3_bucket):
+    index = b'{"weight_map": {"a": "model-00001-of-00001.safetensors", "b": "notes.txt"}}'
+    files = {
+        "./model-00001-of-00001.safetensors": b"\x02" * 64,
+        "./model.safetensors.index.json": index,
+        "./notes.txt": b"PK a TorchScript archive",
+    }
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(files=files))
+    with pytest.raises(SourceArchiveError, match=r"sends tensors to \['notes.txt'\]"):
         handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
     assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])

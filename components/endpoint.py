@@ -336,13 +336,6 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
     ) -> tuple[aws.sagemaker.Endpoint, FailedEndpointGuard]:
         """The Endpoint, its log group and the guard that clears a failed endpoint of its name."""
         child = pulumi.ResourceOptions(parent=self)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=self.log_group_name,
-            retention_in_days=args.log_retention_days,
-            tags=dict(args.tags),
-            opts=child,
-        )
         endpoint_tags = {**dict(args.tags), OWNER_ID_TAG: args.bucket_arn}
         bucket = pulumi.Output.from_input(args.bucket_arn).apply(lambda arn: arn.split(":::")[-1])
         record = record_key(args.artifact_prefix, args.endpoint_name)
@@ -358,6 +351,15 @@ class ServerlessEmbeddingEndpoint(pulumi.ComponentResource):
                 record_key=record,
             ),
             opts=child,
+        )
+        # Named after the endpoint: only once the guard found no other stack's endpoint of that
+        # name, whose log group this would otherwise collide with (or be imported over).
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=self.log_group_name,
+            retention_in_days=args.log_retention_days,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[guard]),
         )
         endpoint = aws.sagemaker.Endpoint(
             f"{name}-endpoint",

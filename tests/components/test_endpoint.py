@@ -341,6 +341,11 @@ def test_alarms_and_dashboard_wait_for_the_guards_ownership_check(on_demand: Pro
     assert on_demand.named(GUARD_NAME).urn in monitoring.dependencies
 
 
+def test_the_log_group_waits_for_the_guards_ownership_check(on_demand: ProgramRun) -> None:
+    """It is named after the endpoint: another stack's endpoint of that name owns one."""
+    assert on_demand.named(GUARD_NAME).urn in on_demand.one(LOG_GROUP).dependencies
+
+
 def test_the_record_is_written_once_the_endpoint_is_in_the_state(on_demand: ProgramRun) -> None:
     record = on_demand.named("embedding-record")
     endpoint = on_demand.one(ENDPOINT)

@@ -131,8 +131,12 @@ def served_model_id(source: str, given: str | None = None) -> str:
 
 
 def prepare_model_dir(source: str, work_dir: Path) -> Path:
-    """A model directory for `source`: an s3:// URL or a local .tar.gz (extracted), or a folder."""
+    """A model directory for `source`: an s3:// URL or a local .tar.gz (extracted), or a folder.
+
+    `work_dir` is created when missing (scripts/dlc_server.py passes a folder of its scratch).
+    """
     if source.startswith("s3://"):
+        work_dir.mkdir(parents=True, exist_ok=True)
         archive = work_dir / ARCHIVE_NAME
         logger.info("downloading %s", source)
         _download_s3(source, archive)
@@ -146,7 +150,7 @@ def prepare_model_dir(source: str, work_dir: Path) -> Path:
             )
         archive = path
     model_dir = work_dir / archive_name(source)
-    model_dir.mkdir()
+    model_dir.mkdir(parents=True)
     logger.info("extracting %s", archive)
     safe_extract(archive, model_dir)
     if archive.parent == work_dir:

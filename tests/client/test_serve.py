@@ -266,6 +266,12 @@ def test_local_tar_gz_is_extracted_with_its_inference_script(local_archive: Path
     assert local_archive.is_file()  # the user's file is left alone
 
 
+def test_a_tar_gz_is_extracted_into_a_work_folder_not_yet_made(local_archive, tmp_path: Path):
+    """scripts/dlc_server.py (`make serve DLC=1 ARTIFACT=model.tar.gz`) passes such a folder."""
+    model_dir = prepare_model_dir(str(local_archive), tmp_path / "scratch" / "work")
+    assert (model_dir / "code" / "inference.py").is_file()
+
+
 def test_folder_is_served_in_place(tmp_path: Path):
     assert prepare_model_dir(str(REFERENCE_MODEL_DIR), tmp_path) == REFERENCE_MODEL_DIR.resolve()
 

@@ -40,13 +40,18 @@ lint: venv
 test: venv wheels dlc-env lint
 	$(PY) -m pytest -q
 
-up: venv
+# The CLI is checked first: without it nothing is installed or started.
+up:
+	@bash scripts/need_pulumi.sh
+	@$(MAKE) --no-print-directory venv
 	STACK=$(STACK) bash scripts/up.sh
 
 down:
 	bash scripts/down.sh
 
-promote: venv
+promote:
+	@MAKE_TARGET=promote bash scripts/need_pulumi.sh
+	@$(MAKE) --no-print-directory venv
 	$(PY) scripts/promote.py --from $(FROM) --to $(TO)
 
 # The peers of the inference benchmark go into .build/peers (the venv is left as it is); without

@@ -8,12 +8,7 @@ cd "$(dirname "$0")/.."
 STACK="${STACK:-local}"
 PY="${PY:-.venv/bin/python}"
 
-if ! command -v pulumi >/dev/null 2>&1; then
-    echo "error: the Pulumi CLI ('pulumi') is not installed or not on PATH; 'make up' needs it." >&2
-    echo "Install it with the official installer, then open a new shell and rerun 'make up':" >&2
-    echo "    curl -fsSL https://get.pulumi.com | sh" >&2
-    exit 127
-fi
+source scripts/need_pulumi.sh
 if [[ ! -x "$PY" ]]; then
     echo "error: $PY not found; run 'make venv' first (or 'make up', which does)." >&2
     exit 1

@@ -200,6 +200,24 @@ def test_up_without_pulumi_cli_says_so_and_prints_install_command(tmp_path: Path
     assert pid_file.exists() == had_pid_file  # nothing was started
 
 
+@pytest.mark.parametrize("target", ["up", "promote"])
+def test_make_without_pulumi_cli_stops_before_it_builds_the_virtualenv(
+    tmp_path: Path, target: str
+) -> None:
+    venv = tmp_path / "venv"
+    result = subprocess.run(
+        [shutil.which("make") or "make", "-C", str(ROOT), target, f"VENV={venv}"],
+        env={"PATH": _path_without_pulumi(tmp_path), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert result.returncode != 0
+    assert f"'make {target}' needs it" in result.stderr
+    assert "curl -fsSL https://get.pulumi.com | sh" in result.stderr
+    assert not venv.exists()
+
+
 def test_up_for_a_cloud_stack_without_pulumi_cli_fails_the_same_way(tmp_path: Path) -> None:
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "up.sh")],

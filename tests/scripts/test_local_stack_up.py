@@ -84,7 +84,7 @@ class Project:
         self.emulator_port = _free_port()
         self.serve_port = _free_port()
         (root / "scripts").mkdir(parents=True)
-        for name in ("up.sh", "down.sh", "local_env.sh", "emulator.py"):
+        for name in ("up.sh", "need_pulumi.sh", "down.sh", "local_env.sh", "emulator.py"):
             shutil.copy(ROOT / "scripts" / name, root / "scripts" / name)
         for package in ("embedding_client", "deploy_account", "facts", "loader"):
             (root / package).symlink_to(ROOT / package)

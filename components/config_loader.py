@@ -20,6 +20,7 @@ from components.config import (
     check_known_keys,
     parse_config,
 )
+from components.config_rules import LOCAL_STACK
 from deploy_account.session import AwsSettingsError, assume_roles_from_config
 
 # AWS provider settings that choose credentials but that the packager and the post-deploy check
@@ -35,8 +36,14 @@ UNFOLLOWED_AWS_KEYS = (
 )
 
 
-def unfollowed_aws_warnings(keys: Iterable[str]) -> tuple[str, ...]:
-    """A warning for each credential setting of the AWS provider our own sessions ignore."""
+def unfollowed_aws_warnings(keys: Iterable[str], stack: str = "") -> tuple[str, ...]:
+    """A warning for each credential setting of the AWS provider our own sessions ignore.
+
+    None on the local stack: its fake keys are there on purpose (Pulumi.local.yaml), and the
+    emulator takes any credentials.
+    """
+    if stack == LOCAL_STACK:
+        return ()
     present = set(keys)
     return tuple(
         f"aws:{name} is set: the AWS provider uses it, but the packager and the post-deploy check "
@@ -110,5 +117,5 @@ def _load_config() -> StackConfig:
         aws_endpoints=tuple(sorted(endpoints.items())),
         aws_profile=aws.get("profile") or None,
         aws_assume_roles=assume_roles,
-        warnings=parsed.warnings + unfollowed_aws_warnings(keys),
+        warnings=parsed.warnings + unfollowed_aws_warnings(keys, parsed.stack),
     )

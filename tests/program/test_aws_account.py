@@ -130,3 +130,12 @@ def test_a_credential_setting_our_sessions_do_not_follow_is_warned_about(
     config = STACK | {"aws:accessKey": "AKIACONFIGKEY0000001"}
     run = pulumi_program(config, secret_keys=("aws:accessKey",))
     assert any("aws:accessKey" in warning for warning in run.outputs["warnings"])
+
+
+def test_the_local_stacks_fake_keys_are_not_warned_about(
+    pulumi_program: Callable[..., ProgramRun],
+) -> None:
+    """Pulumi.local.yaml sets them on purpose: a warning on every `make up` teaches to ignore."""
+    config = STACK | {"aws:accessKey": "testing", "aws:secretKey": "testing"}
+    run = pulumi_program(config, stack="local", secret_keys=("aws:accessKey",))
+    assert not any("aws:accessKey" in warning for warning in run.outputs.get("warnings", []))

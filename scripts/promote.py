@@ -3,11 +3,12 @@
 Reads the source stack's outputs and pins three keys in the target's `Pulumi.<to>.yaml`:
 `modelId`, `modelRevision` (the commit sha the source packaged) and `expectedArtifactSha256`
 (the sha256 of the archive it built), and a fourth, `inferenceEngine`, with the engine the source
-settled on (`torch` or `onnx`, when its outputs name one). The packager rebuilds the same
-reproducible archive for the target and fails the deploy if its sha256 differs, so prod serves
-byte-for-byte what dev tested (an ONNX archive also carries the runtime for the image's Python:
-keep `imageTag` the same across the stacks).
-Every other key and comment of the target file is kept; the diff is printed for review.
+settled on (`torch` or `onnx`, when its outputs name one). The source config's keys that shape
+the archive (`ARCHIVE_KEYS`: the image, the ONNX graph, fusion, quantization) are copied too. The
+packager rebuilds the same reproducible archive for the target and fails the deploy if its
+sha256 differs, so prod serves byte-for-byte what dev tested. Every other key and comment of the
+target file is kept; the result is checked as the program would check it before it is written,
+and the diff is printed for review.
 
     python scripts/promote.py --from dev --to prod [--outputs-file F] [--config-dir .]
 """
@@ -20,7 +21,7 @@ import io
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -36,6 +37,10 @@ from facts.stack import CONFIG_NAMESPACE as NAMESPACE
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 REQUIRED_OUTPUTS = (stack_facts.MODEL_ID, stack_facts.MODEL_REVISION, stack_facts.ARTIFACT_SHA256)
+# The source's settings that shape the archive's bytes besides the pinned keys: the image (whose
+# Python an ONNX archive's runtime is for) and the graph's choice, fusion and quantization. The
+# target gets each as the source has it, or unset where the source leaves it unset.
+ARCHIVE_KEYS = ("imageTag", "onnxFile", "onnxFusion", "onnxQuantization")
 
 
 class PromotionError(RuntimeError):
@@ -51,6 +56,8 @@ class Promotion:
     artifact_sha256: str
     # The engine the archive was built for; None for stacks deployed before there was a choice.
     inference_engine: str | None = None
+    # ARCHIVE_KEYS as the source stack's config sets them (None: unset there).
+    archive_settings: Mapping[str, object] = field(default_factory=dict)
 
     def config_values(self) -> dict[str, str]:
         values = {
@@ -111,6 +118,40 @@ def check_no_prebuilt_artifact(config_path: Path, stack: str) -> None:
         )
 
 
+def source_archive_settings(config_path: Path) -> dict[str, object]:
+    """ARCHIVE_KEYS as the source's config file sets them (None where it does not)."""
+    section = _config_section(config_path)
+    return {name: section.get(f"{NAMESPACE}:{name}") for name in ARCHIVE_KEYS}
+
+
+def check_target_config(config_text: str, target: str) -> None:
+    """PromotionError, before anything is written, when the program would refuse the promoted
+    config (a Bedrock target, an engine key the promoted engine cannot take, ...)."""
+    from components.config import ConfigError, parse_config
+
+    section = YAML(typ="safe").load(config_text).get("config") or {}
+    prefix = f"{NAMESPACE}:"
+    raw = {
+        key[len(prefix) :]: _config_text(value)
+        for key, value in section.items()
+        if key.startswith(prefix) and value is not None
+    }
+    try:
+        parse_config(raw, stack=target, region=str(section.get("aws:region") or "us-east-1"))
+    except ConfigError as error:
+        raise PromotionError(
+            f"Pulumi.{target}.yaml would be refused by the program once promoted ({error}); "
+            "nothing was written: make the two stacks' settings agree first"
+        ) from None
+
+
+def _config_text(value: object) -> str:
+    """A config value as Pulumi hands it to the program: a string (a secret as a stand-in)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "<secret>" if isinstance(value, dict) else str(value)
+
+
 def apply_promotion(config_text: str, promotion: Promotion, target: str) -> str:
     """The target config file's text with the promoted keys set; the rest kept as written."""
     yaml = _round_trip_yaml(config_text)
@@ -134,6 +175,12 @@ def apply_promotion(config_text: str, promotion: Promotion, target: str) -> str:
         # Quoted: a hex sha such as "123e4567…" would otherwise read back as a number.
         quoted = not key.endswith((":modelId", ":inferenceEngine"))
         config[key] = DoubleQuotedScalarString(value) if quoted else value
+    for name, value in promotion.archive_settings.items():
+        key = f"{NAMESPACE}:{name}"
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
     buffer = io.StringIO()
     yaml.dump(data, buffer)
     return buffer.getvalue()
@@ -186,8 +233,10 @@ def promote(
             raise PromotionError(f"{name} {stack!r} is not a stack name (letters, digits, _ . -)")
     if source == target:
         raise PromotionError(f"--from and --to are both '{source}': pick two different stacks")
-    check_no_prebuilt_artifact(config_dir / f"Pulumi.{source}.yaml", source)
+    source_file = config_dir / f"Pulumi.{source}.yaml"
+    check_no_prebuilt_artifact(source_file, source)
     promotion = promotion_from_outputs(outputs, source)
+    promotion = replace(promotion, archive_settings=source_archive_settings(source_file))
     target_file = config_dir / f"Pulumi.{target}.yaml"
     if not target_file.is_file():
         raise PromotionError(
@@ -196,6 +245,7 @@ def promote(
         )
     old = target_file.read_text()
     new = apply_promotion(old, promotion, target)
+    check_target_config(new, target)
     if new != old:
         target_file.write_text(new)
     return target_file, config_diff(old, new, target_file.name)

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # which it ships anyway.
 # scripts/export_onnx.py fuses a graph with the loader's own code (loader/graph_fusion.py);
 # scripts/dlc_server.py prepares an artifact as `serve` does, and the benchmarks start it.
+# scripts/promote.py checks the promoted config with the program's parser (components/config.py).
 ALLOWED = {
     "facts": set(),
     "deploy_account": set(),
@@ -34,7 +35,7 @@ ALLOWED = {
     "embedding_client": {"facts", "deploy_account"},
     "components": {"facts", "loader", "deploy_account"},
     "__main__": {"components", "facts"},  # facts/stack.py: the output names it exports
-    "scripts": {"facts", "loader", "embedding_client"},
+    "scripts": {"facts", "loader", "embedding_client", "components"},
     "benchmarks": {"facts", "loader", "embedding_client", "container", "scripts"},
 }
 PROJECT = {

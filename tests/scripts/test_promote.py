@@ -208,3 +208,36 @@ def test_outputs_come_from_pulumi_stack_output_without_secrets(
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     assert promote.read_stack_outputs("dev", config_dir) == OUTPUTS
     assert calls.read_text().split() == ["stack", "output", "--json", "-s", "dev"]
+
+
+def test_the_settings_that_shape_the_archive_follow_the_source(config_dir: Path) -> None:
+    """prod must build dev's bytes: same image, graph, fusion and quantization."""
+    (config_dir / "Pulumi.dev.yaml").write_text(
+        "config:\n  aws:region: us-east-1\n"
+        "  embedding-endpoint:imageTag: 2.3.0-transformers4.48.0-cpu-py311-ubuntu22.04\n"
+        "  embedding-endpoint:onnxFile: onnx/model_O2.onnx\n"
+        "  embedding-endpoint:onnxQuantization: int8\n"
+    )
+    prod = config_dir / "Pulumi.prod.yaml"
+    prod.write_text(PROD_CONFIG + "  embedding-endpoint:onnxFusion: false\n")
+    assert _run(config_dir, OUTPUTS | {"inferenceEngine": "onnx"}).returncode == 0
+    config = _config(prod)
+    assert config["embedding-endpoint:imageTag"] == "2.3.0-transformers4.48.0-cpu-py311-ubuntu22.04"
+    assert config["embedding-endpoint:onnxFile"] == "onnx/model_O2.onnx"
+    assert config["embedding-endpoint:onnxQuantization"] == "int8"
+    assert "embedding-endpoint:onnxFusion" not in config  # dev leaves it at its default
+
+
+def test_a_target_the_program_would_refuse_once_promoted_is_left_unwritten(
+    config_dir: Path,
+) -> None:
+    prod = config_dir / "Pulumi.prod.yaml"
+    prod.write_text("config:\n  aws:region: eu-west-1\n  embedding-endpoint:backend: bedrock\n")
+    result = _run(config_dir, OUTPUTS)
+    assert result.returncode == 1
+    assert "Pulumi.prod.yaml would be refused by the program once promoted" in result.stderr
+    assert "'embedding-endpoint:modelId'" in result.stderr
+    assert (
+        prod.read_text()
+        == "config:\n  aws:region: eu-west-1\n  embedding-endpoint:backend: bedrock\n"
+    )

@@ -297,12 +297,23 @@ def _json_int(what: str, digits: str) -> int:
 
 
 def parse_json_lines(raw: bytes) -> EmbeddingRequest:
-    """Batch Transform's records: a JSON string, or an object with an `inputs` string, per line."""
+    """Batch Transform's records: a JSON string, or an object with an `inputs` string, per line.
+
+    Lines end at `\n` only (a `\r` before it is dropped), as JSON Lines and SplitType=Line say.
+    Blank lines at the end are no records; a blank line before a record is refused: the answer
+    has one line per record, and a job joins answers to its input lines by position.
+    """
+    lines = raw.split(b"\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
     texts = []
-    for number, line in enumerate(raw.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
-            continue
-        record = decode_json(line, f"line {number}")
+            raise InputError(
+                f"line {number} is blank: every line before the last record must hold one "
+                "(the answer has a line per record, matched to the input by position)"
+            )
+        record = decode_json(line.removesuffix(b"\r"), f"line {number}")
         if isinstance(record, dict):
             record = record.get("inputs")
         if not isinstance(record, str):

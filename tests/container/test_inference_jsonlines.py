@@ -71,6 +71,18 @@ def test_each_line_gets_one_embedding_line_in_order_matching_sentence_transforme
     assert ((ours * theirs).sum(axis=1)).min() >= 0.9999
 
 
+def test_a_blank_line_before_a_record_is_a_400_naming_it(inference):
+    """Skipping it would answer fewer lines than came, and a job joins them by position."""
+    with pytest.raises(InputError) as raised:
+        inference.input_fn(b'"alpha"\n\n"beta"\n', JSONLINES)
+    assert raised.value.status == 400 and str(raised.value).startswith("line 2 is blank")
+
+
+def test_blank_lines_after_the_last_record_and_crlf_endings_are_no_records(inference):
+    request = inference.input_fn(b'"alpha"\r\n{"inputs":\r"beta"}\r\n\r\n\n', JSONLINES)
+    assert request.texts == ("alpha", "beta")
+
+
 def test_a_line_that_is_neither_a_string_nor_an_inputs_object_is_a_400_naming_it(inference):
     body = jsonlines_body(["fine", {"text": "no inputs key"}])
     with pytest.raises(InputError) as raised:

@@ -100,7 +100,6 @@ class BatchPlanner:
                 if document.id in self._seen:
                     self._stats.duplicates += 1
                     continue
-                self._seen.add(document.id)
             problem = document.problem
             text = document.text or ""
             if problem is None and not text.strip():
@@ -115,6 +114,9 @@ class BatchPlanner:
             if problem is not None:
                 self._refuse(document, problem)
                 continue
+            # Only a record that is sent makes its id taken: a later copy of a refused one may
+            # still be the good one.
+            self._seen.add(str(document.id))
             yield document, encoded, estimate_tokens(text, self._limits.max_sequence_length)
 
     def next_batch(self) -> Batch | None:

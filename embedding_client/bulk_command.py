@@ -37,7 +37,14 @@ from embedding_client.bulk_input import (
     input_format,
     read_documents,
 )
-from embedding_client.bulk_output import PART_ROWS, ErrorLog, OutputError, errors_path, open_sink
+from embedding_client.bulk_output import (
+    PART_ROWS,
+    ErrorLog,
+    OutputError,
+    check_signature,
+    errors_path,
+    open_sink,
+)
 from embedding_client.bulk_progress import TerminalProgress, summary
 from embedding_client.bulk_runner import BulkRun
 from embedding_client.bulk_target import PriceOverrides, bulk_target
@@ -100,6 +107,7 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
         )
         sink = open_sink(args.out, part_rows=args.part_rows)
         done = set(sink.done_ids())
+        sink.open()
     except (InputFormatError, OutputError, OSError) as error:
         print(f"embed file: {error}", file=stderr)
         return EXIT_USAGE
@@ -112,8 +120,16 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
             prices=PriceOverrides(args.price_per_gb_second, args.price_per_1k_tokens),
         )
     except EmbeddingClientError as error:  # OptionError is one too: nothing was sent
+        sink.close()
         print(f"embed file: {error}", file=stderr)
         return exit_code(error)
+    try:  # another model's or size's vectors in the output: refused before anything is sent
+        if target.signature is not None:
+            check_signature(sink.signature, target.signature, args.out)
+    except OutputError as error:
+        sink.close()
+        print(f"embed file: {error}", file=stderr)
+        return EXIT_USAGE
 
     for note in target.notes:
         print(f"embed file: note: {note}", file=stderr)

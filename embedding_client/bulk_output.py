@@ -45,8 +45,17 @@ class VectorSink(Protocol):
 
     path: Path
 
+    @property
+    def signature(self) -> Signature | None:
+        """What the vectors already in the output share (known once `done_ids` was read)."""
+        ...
+
     def done_ids(self) -> Iterator[str]:
         """Ids already in the output (after repairing what a crash left)."""
+        ...
+
+    def open(self) -> None:
+        """Be ready to write: fails, before anything is sent, where the output cannot be."""
         ...
 
     def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
@@ -88,7 +97,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def _check_signature(existing: Signature | None, sig: Signature, path: Path) -> None:
+def check_signature(existing: Signature | None, sig: Signature, path: Path) -> None:
     if existing is not None and existing != sig:
         raise OutputError(
             f"{path} holds vectors of {existing.model} ({existing.dimensions} dimensions); this "
@@ -118,15 +127,19 @@ class JsonlSink:
                         identifier, _ = decoder.raw_decode(line, 6)
                     else:
                         identifier = json.loads(line)["id"]
+                    if self._signature is None:
+                        record = json.loads(line)
+                        self._signature = Signature(str(record["model"]), int(record["dimensions"]))
                 except (ValueError, KeyError, TypeError):
                     raise OutputError(
                         f"{self.path} line {number} is not a vector line this command wrote; "
                         "write to another --out"
                     ) from None
-                if self._signature is None:
-                    record = json.loads(line)
-                    self._signature = Signature(str(record["model"]), int(record["dimensions"]))
                 yield str(identifier)
+
+    @property
+    def signature(self) -> Signature | None:
+        return self._signature
 
     def _cut_incomplete_line(self) -> None:
         """Drop a last line without its line break: a write cut short by a hard kill."""
@@ -149,11 +162,15 @@ class JsonlSink:
                 position -= step
             handle.truncate(position)
 
-    def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
-        _check_signature(self._signature, sig, self.path)
-        self._signature = sig
+    def open(self) -> None:
+        """Open the file to append now: a folder that is missing fails before anything is sent."""
         if self._handle is None:
             self._handle = self.path.open("a", encoding="utf-8")
+
+    def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
+        check_signature(self._signature, sig, self.path)
+        self._signature = sig
+        self.open()
         head = f',"model":{json.dumps(sig.model)},"dimensions":{sig.dimensions},"vector":'
         lines = [
             '{"id":' + json.dumps(identifier, ensure_ascii=False) + head + row + "}\n"
@@ -224,8 +241,21 @@ class ParquetSink:
             except PARQUET_ERRORS as problem:
                 raise OutputError(unreadable_parquet(part, problem)) from None
 
+    @property
+    def signature(self) -> Signature | None:
+        return self._signature
+
+    def open(self) -> None:
+        """Nothing to open: the directory was made when the done ids were read."""
+
     def _part_ids(self, part: Path) -> Iterator[str]:
         parquet = self._pq.ParquetFile(part)
+        columns = set(parquet.schema_arrow.names)
+        if not {"id", "vector", "model", "dimensions"} <= columns:
+            raise OutputError(
+                f"{part} is not a part this command wrote (its columns: {sorted(columns)}); "
+                "write to another --out"
+            )
         if self._signature is None and parquet.metadata.num_rows:
             first = next(parquet.iter_batches(batch_size=1, columns=["model", "dimensions"]))
             row = first.to_pylist()[0]
@@ -234,7 +264,7 @@ class ParquetSink:
             yield from batch.column(0).to_pylist()
 
     def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
-        _check_signature(self._signature, sig, self.path)
+        check_signature(self._signature, sig, self.path)
         self._signature = sig
         self._ids.extend(ids)
         self._values.extend(itertools.chain.from_iterable(vectors))

@@ -5,11 +5,15 @@ Base64 vectors where the endpoint takes them: the same float32s in a third of th
 
 from __future__ import annotations
 
+import itertools
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from embedding_client.backend import (
     EmbeddingBackend,
     EmbeddingClientError,
+    EndpointError,
     InputTooLargeError,
     TargetError,
 )
@@ -18,7 +22,8 @@ from embedding_client.backend_local import HttpBackend
 from embedding_client.backend_sagemaker import SageMakerBackend
 from embedding_client.batching import endpoint_batch_size
 from embedding_client.bulk_batches import Limits
-from embedding_client.bulk_pacing import DEFAULT_TOKEN_BUDGET
+from embedding_client.bulk_output import Signature
+from embedding_client.bulk_pacing import DEFAULT_TOKEN_BUDGET, RetryPolicy
 from embedding_client.bulk_progress import Pricing
 from embedding_client.transport import aws_client
 from facts import bedrock_formats, pricing
@@ -53,6 +58,8 @@ class BulkTarget:
     concurrency_source: str
     pricing: Pricing | None
     notes: tuple[str, ...] = ()
+    # What the endpoint says every vector of this run will be (None: not stated, e.g. Bedrock).
+    signature: Signature | None = None
 
 
 @dataclass(frozen=True)
@@ -103,10 +110,35 @@ def refuse_options_the_model_lacks(info: dict, options: EmbeddingOptions) -> Non
             )
 
 
+def endpoint_info(
+    backend: HttpBackend | SageMakerBackend,
+    retry: RetryPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict | None:
+    """The endpoint's info, asked again while it throttles or is still scaling up from zero
+    (ModelNotReadyException): a cold serverless endpoint's first request meets exactly that."""
+    retry = retry or RetryPolicy()
+    for attempt in itertools.count():
+        try:
+            return backend.info()
+        except EndpointError as error:
+            if not error.is_throttling or attempt + 1 >= retry.max_throttled:
+                raise
+            sleep(retry.backoff.delay(attempt))
+    raise AssertionError("unreachable")
+
+
+def run_signature(info: dict | None, options: EmbeddingOptions) -> Signature | None:
+    """The model and size of this run's vectors, as the endpoint states them."""
+    if not info or not isinstance(info.get("dimensions"), int) or not info.get("model"):
+        return None
+    return Signature(str(info["model"]), options.dimensions or info["dimensions"])
+
+
 def _endpoint_limits(
     backend: HttpBackend | SageMakerBackend, options: EmbeddingOptions, max_tokens: int | None
-) -> tuple[EmbeddingOptions, Limits, list[str]]:
-    info = backend.info()
+) -> tuple[EmbeddingOptions, Limits, list[str], dict | None]:
+    info = endpoint_info(backend)
     notes = []
     if info is None:
         notes.append("the endpoint answers no info request (an older artifact): 32 texts/request")
@@ -119,7 +151,7 @@ def _endpoint_limits(
         max_sequence_length=(info or {}).get("max_sequence_length"),
         token_budget=max_tokens,
     )
-    return options, limits, notes
+    return options, limits, notes, info
 
 
 def bulk_target(
@@ -134,7 +166,7 @@ def bulk_target(
     if isinstance(backend, HttpBackend):
         # A fixed token budget: the local endpoint has no 60 s invocation limit to keep inside,
         # and it serves one request at a time, so latency there measures queueing, not size.
-        options, limits, notes = _endpoint_limits(
+        options, limits, notes, info = _endpoint_limits(
             backend, options, max_tokens or DEFAULT_TOKEN_BUDGET
         )
         return BulkTarget(
@@ -146,9 +178,10 @@ def bulk_target(
             concurrency_source="--concurrency" if concurrency else "default for a local endpoint",
             pricing=None,
             notes=tuple(notes),
+            signature=run_signature(info, options),
         )
     if isinstance(backend, SageMakerBackend):
-        options, limits, notes = _endpoint_limits(backend, options, max_tokens)
+        options, limits, notes, info = _endpoint_limits(backend, options, max_tokens)
         config: ServerlessConfig | None = None
         try:
             config = serverless_config(backend.endpoint_name, backend.region, backend.session)
@@ -177,6 +210,7 @@ def bulk_target(
             concurrency_source=source,
             pricing=cost,
             notes=tuple(notes),
+            signature=run_signature(info, options),
         )
     if isinstance(backend, BedrockBackend):
         try:

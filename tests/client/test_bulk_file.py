@@ -180,6 +180,47 @@ def test_an_unusable_input_or_output_fails_before_anything_is_sent(tmp_path, loc
     assert not (tmp_path / "v.jsonl").exists()
 
 
+def test_a_duplicate_whose_first_copy_is_refused_is_still_embedded(tmp_path, local_url):
+    path = tmp_path / "corpus.jsonl"
+    path.write_text('{"id": "x", "text": ""}\n{"id": "x", "text": "the real text"}\n')
+    outcome = embed_file(path, "--out", tmp_path / "v.jsonl", "--url", local_url)
+    assert outcome.code == EXIT_REFUSED  # the empty copy is listed as refused
+    assert sorted(read_output(tmp_path / "v.jsonl")) == ["x"]
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    ['{"id": "a", "vector": [1, 2]}\n', '{"id": "a", "text": "an input, not vectors"}\n'],
+    ids=["no-model", "an-input-file"],
+)
+def test_an_output_this_command_did_not_write_is_a_usage_error(tmp_path, local_url, foreign):
+    write_corpus(tmp_path / "c.jsonl", ["a"])
+    (tmp_path / "v.jsonl").write_text(foreign)
+    outcome = embed_file(tmp_path / "c.jsonl", "--out", tmp_path / "v.jsonl", "--url", local_url)
+    assert outcome.code == EXIT_USAGE, outcome.err
+    assert "line 1 is not a vector line this command wrote" in outcome.err
+    assert "Traceback" not in outcome.err
+
+
+def test_a_parquet_part_of_other_columns_is_a_usage_error(tmp_path, local_url):
+    import pyarrow as pa
+
+    write_corpus(tmp_path / "c.jsonl", ["a"])
+    (tmp_path / "v.parquet").mkdir()
+    pq.write_table(pa.table({"id": ["a"]}), tmp_path / "v.parquet" / "part-0.parquet")
+    outcome = embed_file(tmp_path / "c.jsonl", "--out", tmp_path / "v.parquet", "--url", local_url)
+    assert outcome.code == EXIT_USAGE, outcome.err
+    assert "part-0.parquet is not a part this command wrote (its columns: ['id'])" in outcome.err
+
+
+def test_an_output_folder_that_does_not_exist_fails_before_anything_is_sent(tmp_path, local_url):
+    write_corpus(tmp_path / "c.jsonl", ["a"])
+    out = tmp_path / "missing" / "v.jsonl"
+    outcome = embed_file(tmp_path / "c.jsonl", "--out", out, "--url", local_url)
+    assert outcome.code == EXIT_USAGE and "No such file or directory" in outcome.err
+    assert "via local endpoint" not in outcome.err  # stopped before the run's header
+
+
 def test_a_file_that_is_not_parquet_is_named_in_one_line(tmp_path, local_url):
     (tmp_path / "c.parquet").write_text("junk\n")
     outcome = embed_file(tmp_path / "c.parquet", "--out", tmp_path / "v.jsonl", "--url", local_url)
@@ -432,6 +473,37 @@ def test_a_finished_output_is_skipped_without_sending_anything(tmp_path, aws, fa
     outcome = embed_file(*args)
     assert outcome.code == EXIT_OK and "0 embedded, 20 skipped" in outcome.out
     assert faulty_runtime.requests == 1  # the info request only
+
+
+def test_resuming_with_other_dimensions_is_refused_before_anything_is_sent(
+    tmp_path, aws, faulty_runtime
+):
+    endpoint = serverless_endpoint(aws, max_concurrency=2)
+    write_corpus(tmp_path / "corpus.jsonl", corpus_texts(20))
+    outputs = stack_outputs_file(tmp_path, endpoint, faulty_runtime)
+    args = [tmp_path / "corpus.jsonl", "--out", tmp_path / "v.parquet", "--outputs-file", outputs]
+    assert embed_file(*args).code == EXIT_OK
+    faulty_runtime.reset()
+    outcome = embed_file(*args, "--dimensions", "64")
+    assert outcome.code == EXIT_USAGE, outcome.err
+    assert (
+        f"({DIMENSIONS} dimensions); this run gives" in outcome.err
+        and "(64 dimensions)" in outcome.err
+    )
+    assert faulty_runtime.requests == 1  # the info request only
+
+
+def test_a_cold_endpoint_answering_model_not_ready_is_asked_again(tmp_path, aws, faulty_runtime):
+    """A serverless endpoint scaling up from zero: the first request (the info) meets it."""
+    endpoint = serverless_endpoint(aws, max_concurrency=2)
+    write_corpus(tmp_path / "corpus.jsonl", corpus_texts(10))
+    faulty_runtime.faults = {1: "not-ready"}
+    outcome = embed_file(
+        tmp_path / "corpus.jsonl", "--out", tmp_path / "v.jsonl",
+        "--outputs-file", stack_outputs_file(tmp_path, endpoint, faulty_runtime),
+    )  # fmt: skip
+    assert outcome.code == EXIT_OK, outcome.err
+    assert len(read_output(tmp_path / "v.jsonl")) == 10
 
 
 # ---------------------------------------------------------------------------------------------

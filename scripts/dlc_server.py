@@ -36,6 +36,8 @@ serving.main()
 # The model server refuses some high ports ("Invalid port number"); these worked here.
 PORTS = range(20000, 32000)
 READY_TIMEOUT = 300.0
+# What the toolkit looks for in a process's command line to find the model server it started.
+MMS_MAIN_CLASS = b"com.amazonaws.ml.mms.ModelServer"
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,13 @@ def start(
     python = env_python(stack)
     if python is None:
         raise DlcEnvError(f"the DLC's {stack.name} stack is not built: run `make dlc-env`")
+    running = running_model_servers()
+    if running:
+        raise DlcEnvError(
+            f"a model server is already running on this machine (pid {running[0]}): the "
+            "toolkit finds its Java process by command line, so a second one would watch the "
+            "first and stop it when it stops; stop it (or `make down`) first"
+        )
     base = scratch / "sagemaker"
     (base / "tmp").mkdir(parents=True, exist_ok=True)
     (base / "model").symlink_to(model_dir.resolve())
@@ -183,6 +192,20 @@ def start(
         start_new_session=True,
     )
     return DlcServer(process, port, log, started)
+
+
+def running_model_servers(proc: Path = Path("/proc")) -> list[int]:
+    """Pids of multi-model-server Java processes on this machine (the toolkit looks for them by
+    this command line: sagemaker_inference/model_server.py `_retrieve_mms_server_process`)."""
+    found = []
+    for entry in proc.glob("[0-9]*"):
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone, or not ours to read
+        if MMS_MAIN_CLASS in command:
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def wait_ready(server: DlcServer, timeout: float = READY_TIMEOUT) -> float:

@@ -116,9 +116,33 @@ class Usage:
 # Requests
 
 
+# A value's kind in JSON's words, for "got …" (bool before int: True is an int in Python).
+_JSON_KINDS = (
+    (type(None), "null"),
+    (bool, "a boolean"),
+    ((int, float), "a number"),
+    (str, "a string"),
+    (list, "an array"),
+    (dict, "an object"),
+)
+
+
+def _json_kind(value: Any) -> str:
+    return next((name for kind, name in _JSON_KINDS if isinstance(value, kind)), "a value")
+
+
+def _as_sent(value: Any) -> str:
+    """`value` written back as JSON, shortened: what the client sent, in its own terms."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _bool(value: Any, name: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
-        raise InputError(f'parameter "{name}" must be true or false, got {value!r}')
+        raise InputError(f'parameter "{name}" must be true or false, got {_as_sent(value)}')
     return value
 
 
@@ -127,7 +151,7 @@ def _choice(value: Any, name: str, allowed: Sequence[str]) -> str | None:
         return None
     text = value.lower() if isinstance(value, str) else value
     if text not in allowed:
-        raise InputError(f'"{name}" is {value!r}; allowed: {list(allowed)}')
+        raise InputError(f'"{name}" is {_as_sent(value)}; allowed: {list(allowed)}')
     return text
 
 
@@ -135,7 +159,7 @@ def _dimensions(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f'"dimensions" must be a positive integer, got {value!r}')
+        raise InputError(f'"dimensions" must be a positive integer, got {_as_sent(value)}')
     return value
 
 
@@ -154,7 +178,7 @@ def _unicode(text: str, where: str) -> str:
 
 def _optional_text(value: Any, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise InputError(f'"{name}" must be a string, got {type(value).__name__}')
+        raise InputError(f'"{name}" must be a string, got {_json_kind(value)}')
     return None if value is None else _unicode(value, f'"{name}"')
 
 
@@ -167,9 +191,7 @@ def _texts(inputs: Any, key: str) -> tuple[str, ...]:
     if isinstance(inputs, str):
         return (_unicode(inputs, f'"{key}"'),)
     if not isinstance(inputs, list):
-        raise InputError(
-            f'"{key}" must be a string or a list of strings, got {type(inputs).__name__}'
-        )
+        raise InputError(f'"{key}" must be a string or a list of strings, got {_json_kind(inputs)}')
     if not inputs:
         raise InputError(f'"{key}" is an empty list: send at least one string')
     if _token_ids(inputs) or all(isinstance(item, list) and _token_ids(item) for item in inputs):
@@ -181,7 +203,7 @@ def _texts(inputs: Any, key: str) -> tuple[str, ...]:
         )
     for index, item in enumerate(inputs):
         if not isinstance(item, str):
-            raise InputError(f'"{key}"[{index}] must be a string, got {type(item).__name__}')
+            raise InputError(f'"{key}"[{index}] must be a string, got {_json_kind(item)}')
         _unicode(item, f'"{key}"[{index}]')
     return tuple(inputs)
 

@@ -15,12 +15,14 @@ import os
 from collections.abc import Collection, Iterator
 
 # Message → {field number: message type of that field}, for every path from a model to a tensor
-# (onnx.proto3: ModelProto, GraphProto, NodeProto, AttributeProto, FunctionProto,
-# SparseTensorProto, TensorProto, StringStringEntryProto).
+# (onnx.proto3: ModelProto, TrainingInfoProto, GraphProto, NodeProto, AttributeProto,
+# FunctionProto, SparseTensorProto, TensorProto, StringStringEntryProto).
 _FIELDS = {
-    "model": {7: "graph", 25: "function"},
+    "model": {7: "graph", 20: "training", 25: "function"},
+    "training": {1: "graph", 2: "graph"},
     "graph": {1: "node", 5: "tensor", 15: "sparse"},
-    "function": {7: "node"},
+    # node, and attribute_proto: an attribute's default, which a Constant in the body may take
+    "function": {7: "node", 11: "attribute"},
     "node": {5: "attribute"},
     "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},
     "sparse": {1: "tensor", 2: "tensor"},

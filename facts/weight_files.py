@@ -13,19 +13,46 @@ import json
 import re
 from collections.abc import Collection
 
-# The canonical (possibly sharded) checkpoint, the only one transformers loads without being
-# told a `variant=`: precision variants such as model.fp16.safetensors are never packaged.
-CANONICAL_SAFETENSORS = re.compile(r"(model|adapter_model)(-\d{5}-of-\d{5})?\.safetensors")
-PYTORCH_BIN = re.compile(r"(pytorch_model|adapter_model)(-\d{5}-of-\d{5})?\.bin")
-# The index of a sharded checkpoint (`model.safetensors.index.json`) and the shards it may name.
-WEIGHT_INDEX = re.compile(r"(?P<weights>.+\.(safetensors|bin|h5|msgpack))\.index\.json")
-_SHARDS_OF = {
-    "model.safetensors": re.compile(r"model-\d{5}-of-\d{5}\.safetensors"),
-    "adapter_model.safetensors": re.compile(r"adapter_model-\d{5}-of-\d{5}\.safetensors"),
-    "pytorch_model.bin": re.compile(r"pytorch_model-\d{5}-of-\d{5}\.bin"),
-    "adapter_model.bin": re.compile(r"adapter_model-\d{5}-of-\d{5}\.bin"),
-}
-LOADED_INDEXES = tuple(f"{name}.index.json" for name in _SHARDS_OF)
+# What transformers 4 loads from a folder, in its order: model.safetensors, else the shards
+# model.safetensors.index.json names, else pytorch_model.bin, else the shards of its index. Shards
+# without their index are never read (and do not keep a .bin beside them from being loaded).
+# Precision variants (model.fp16.safetensors) need a `variant=` and are never packaged; adapters
+# (adapter_model.*, adapter_config.json) would make transformers fetch their base model.
+CHECKPOINTS = (
+    ("safetensors", "model.safetensors", re.compile(r"model-\d{5}-of-\d{5}\.safetensors")),
+    ("bin", "pytorch_model.bin", re.compile(r"pytorch_model-\d{5}-of-\d{5}\.bin")),
+)
+_SHARDS_OF = {single: shard for _, single, shard in CHECKPOINTS}
+LOADED_INDEXES = tuple(f"{single}.index.json" for _, single, _ in CHECKPOINTS)
+# With peft installed, transformers reads this file and loads `base_model_name_or_path` instead.
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def loaded_weights(names: Collection[str]) -> tuple[list[str], str | None]:
+    """The weight files transformers loads from a folder holding `names`, and their format
+    (`safetensors`, `bin`; None: no weights it loads)."""
+    for fmt, single, shard in CHECKPOINTS:
+        if single in names:
+            return [single], fmt
+        if f"{single}.index.json" in names:
+            return sorted(name for name in names if shard.fullmatch(name)), fmt
+    return [], None
+
+
+def used_index(names: Collection[str], fmt: str | None) -> list[str]:
+    """The index transformers reads among `names` for the format `fmt` ([] when it reads the
+    single file instead, or there is none)."""
+    for each, single, _ in CHECKPOINTS:
+        if each == fmt and single not in names and f"{single}.index.json" in names:
+            return [f"{single}.index.json"]
+    return []
+
+
+def is_checkpoint_file(name: str) -> bool:
+    """A file of a checkpoint transformers may load: a weights file, a shard or an index."""
+    if name in LOADED_INDEXES:
+        return True
+    return any(name == single or shard.fullmatch(name) for _, single, shard in CHECKPOINTS)
 
 
 def index_problem(index: str, data: bytes, folder_files: Collection[str]) -> str | None:

@@ -10,27 +10,17 @@ from dataclasses import dataclass
 
 from facts.onnx_runtime import ONNX_MODEL_FILE, external_data_files
 from facts.pickled_weights import ALLOW_PICKLES_KEY, PICKLE_SUFFIXES
-from facts.weight_files import (
-    CANONICAL_SAFETENSORS,
-    LOADED_INDEXES,
-    PYTORCH_BIN,
-    WEIGHT_INDEX,
-)
+from facts.weight_files import ADAPTER_CONFIG, is_checkpoint_file, loaded_weights, used_index
 
 # sentence-transformers modules live in folders such as "1_Pooling" or "2_Dense".
 _MODULE_FOLDER = re.compile(r"^\d+_[A-Za-z][A-Za-z0-9_]*$")
 _SUPPORT_SUFFIXES = (".json", ".txt", ".model", ".tiktoken")
-_TRAINING_LEFTOVERS = frozenset({"data_config.json", "trainer_state.json"})
+_TRAINING_LEFTOVERS = frozenset({"data_config.json", "trainer_state.json", ADAPTER_CONFIG})
 # The files a tokenizer loads from: the fast tokenizer's tokenizer.json, or a vocabulary
 # (WordPiece's vocab.txt, BPE's vocab.json, SentencePiece's *.model, tiktoken's *.tiktoken).
 _TOKENIZER_FILE = re.compile(r"^(tokenizer\.json|vocab\.txt|vocab\.json|.+\.model|.+\.tiktoken)$")
-# The index of a sharded canonical checkpoint, by the format chosen.
-_INDEXED_WEIGHTS = {
-    "safetensors": ("model.safetensors", "adapter_model.safetensors"),
-    "bin": ("pytorch_model.bin", "adapter_model.bin"),
-}
 # Weights under another name (model.fp16.safetensors, pytorch_model.fp16.bin), no leftover.
-_VARIANT_WEIGHTS = re.compile(r"^(model|pytorch_model|adapter_model)\.[^/]+\.(safetensors|bin)$")
+_VARIANT_WEIGHTS = re.compile(r"^(model|pytorch_model)\.[^/]+\.(safetensors|bin)$")
 WEIGHT_SUFFIXES = (
     ".safetensors",
     ".bin",
@@ -127,22 +117,14 @@ def may_package(path: str) -> bool:
     if not _in_scope(path):
         return False
     name = path.rsplit("/", 1)[-1]
-    if CANONICAL_SAFETENSORS.fullmatch(name) or PYTORCH_BIN.fullmatch(name):
-        return True
-    return name in LOADED_INDEXES or (
+    return is_checkpoint_file(name) or (
         name.endswith(_SUPPORT_SUFFIXES) and name not in _TRAINING_LEFTOVERS
     )
 
 
 def _chosen_weights(names: list[str]) -> tuple[list[str], str | None]:
-    """The weights of one folder (safetensors preferred) and the format chosen."""
-    safetensors = [n for n in names if CANONICAL_SAFETENSORS.fullmatch(n)]
-    if safetensors:
-        return safetensors, "safetensors"
-    pytorch = [n for n in names if PYTORCH_BIN.fullmatch(n)]
-    if pytorch:
-        return pytorch, "bin"
-    return [], None
+    """The weights transformers loads from one folder (facts/weight_files.py) and their format."""
+    return loaded_weights(set(names))
 
 
 # Files in `onnx/` that are no weights of the chosen graph: other graphs and their data, and
@@ -253,14 +235,11 @@ def select_files(
                 "precision variants such as model.fp16.safetensors need a `variant=` this "
                 f"project does not pass); files there: {sorted(names)}"
             )
-        keep = set(weights)
+        keep = set(weights) | set(used_index(names, chosen))
         for name in names:
-            index = WEIGHT_INDEX.fullmatch(name)
-            if index:
-                if index["weights"] in _INDEXED_WEIGHTS.get(chosen or "", ()):
+            if name.endswith(_SUPPORT_SUFFIXES) and not name.endswith(".index.json"):
+                if name not in _TRAINING_LEFTOVERS:
                     keep.add(name)
-            elif name.endswith(_SUPPORT_SUFFIXES) and name not in _TRAINING_LEFTOVERS:
-                keep.add(name)
         selected.extend(item for item, name in zip(items, names, strict=True) if name in keep)
     if engine == "onnx":
         selected.extend(onnx_export_files(model_id, listing, onnx_file))

@@ -26,7 +26,7 @@ from facts.weight_files import LOADED_INDEXES, index_problem
 from loader.archive import Member, TarEntry
 from loader.artifacts import lookup_existing
 from loader.errors import SourceArchiveError
-from loader.modules import check_modules
+from loader.modules import MAX_MODULES_BYTES, check_modules
 from loader.publish import publish
 from loader.repo_configs import MAX_CONFIG_BYTES, MAX_INDEX_BYTES
 from loader.selection import may_package, pickled_weights_problem
@@ -73,6 +73,20 @@ def refuse_pickled_weights(request: LoaderRequest, paths: set[str]) -> None:
 def is_checked_file(name: str) -> bool:
     """modules.json and the weight indexes: read as they pass, checked once all is read."""
     return name == MODULES_FILE or name.rpartition("/")[2] in LOADED_INDEXES
+
+
+def read_checked_file(handle: IO[bytes], name: str, size: int, model: str) -> bytes:
+    """modules.json or an index, whole; one past its bound is refused rather than passed
+    on unchecked (the container would read it)."""
+    bound = MAX_MODULES_BYTES if name == MODULES_FILE else MAX_INDEX_BYTES
+    if size > bound:
+        raise SourceArchiveError(
+            f"{name} is {size} bytes, over the {bound} bytes such a file takes; it is not one",
+            step="read-source",
+            model=model,
+            file=name,
+        )
+    return handle.read()
 
 
 def check_source_files(model: str, checked: dict[str, bytes], kept: set[str]) -> None:
@@ -200,8 +214,8 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
                         refuse_custom_code_archive(data, model)
                         yield TarEntry(name, member.size), (data,)
                         continue
-                    if is_checked_file(name) and member.size <= MAX_INDEX_BYTES:
-                        checked[name] = handle.read()
+                    if is_checked_file(name):
+                        checked[name] = read_checked_file(handle, name, member.size, model)
                         yield TarEntry(name, member.size), (checked[name],)
                         continue
                     yield TarEntry(name, member.size), _chunks(handle, url, model)

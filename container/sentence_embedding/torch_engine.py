@@ -12,7 +12,7 @@ from transformers import AutoModel
 
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
 from facts.sentence_modules import ModelFilesError
-from facts.weight_files import LOADED_INDEXES, index_problem
+from facts.weight_files import ADAPTER_CONFIG, LOADED_INDEXES, index_problem
 
 from .model_files import read_file, read_json
 
@@ -65,9 +65,15 @@ class TorchEngine:
 
 def refuse_foreign_shards(transformer_path: str) -> None:
     """Fail the load when a checkpoint index names files other than its shards, which
-    transformers would open with torch.load (facts/weight_files.py); the loader refuses them too.
+    transformers would open with torch.load, or an adapter config would make it load another
+    model from the Hub (facts/weight_files.py); the loader packages neither.
     """
     names = set(os.listdir(transformer_path))
+    if ADAPTER_CONFIG in names:
+        raise ModelFilesError(
+            f"{ADAPTER_CONFIG} is an adapter's: transformers would load its base model "
+            "(base_model_name_or_path) from the Hub instead; package the merged model"
+        )
     for index in sorted(names.intersection(LOADED_INDEXES)):
         data = read_file(os.path.join(transformer_path, index)) or b""
         problem = index_problem(index, data, names)

@@ -50,3 +50,11 @@ def test_an_index_sending_a_tensor_to_another_file_fails_the_load(inference, tmp
     (folder / "notes.txt").write_bytes(b"PK\x03\x04 not weights")
     with pytest.raises(ModelFilesError, match=r"sends tensors to \['notes.txt'\]"):
         inference.model_fn(str(folder))
+
+
+def test_an_adapter_config_fails_the_load(inference, tmp_path):
+    """With peft installed, transformers would load its base model from the Hub instead."""
+    folder = copy_model(tmp_path / "adapter")
+    (folder / "adapter_config.json").write_text('{"base_model_name_or_path": "org/other"}')
+    with pytest.raises(ModelFilesError, match="adapter_config.json is an adapter's"):
+        inference.model_fn(str(folder))

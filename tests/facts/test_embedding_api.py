@@ -54,8 +54,8 @@ def test_options_serialize_back_to_only_what_was_set():
         ({"input": "a", "encoding_format": "hex"}, "['float', 'base64']"),
         ({"input": [1, 2, 3]}, "token ids"),
         ({"input": [[1, 2], []]}, "token ids"),
-        ({"inputs": [["a"], ["b"]]}, '"inputs"[0] must be a string, got list'),
-        ({"input": [[1, 2], ["b"]]}, '"input"[0] must be a string, got list'),
+        ({"inputs": [["a"], ["b"]]}, '"inputs"[0] must be a string, got an array'),
+        ({"input": [[1, 2], ["b"]]}, '"input"[0] must be a string, got an array'),
         ({"info": 1}, 'exactly {"info": true}'),
         ({"info": 1.0}, 'exactly {"info": true}'),
         ({"input": "a", "user": 5}, '"user" must be a string'),
@@ -124,3 +124,20 @@ def test_the_stated_limit_fits_the_worst_case_response(dimensions):
     assert max_vectors(dimensions, "base64", 4_000_000) > 2 * max_vectors(
         dimensions, "float", 4_000_000
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"inputs": None}, "got null"),
+        ({"inputs": "a", "parameters": {"normalize": "true"}}, 'must be true or false, got "true"'),
+        ({"inputs": "a", "parameters": {"dimensions": True}}, "positive integer, got true"),
+        ({"input": "a", "encoding_format": {"a": 1}}, '"encoding_format" is {"a": 1}; allowed'),
+        ({"input": "a", "user": 7}, '"user" must be a string, got a number'),
+    ],
+)
+def test_a_refusal_names_what_was_sent_in_json_terms(body, says):
+    with pytest.raises(InputError) as refused:
+        parse_document(body)
+    assert says in str(refused.value)
+    assert "NoneType" not in str(refused.value) and "dict" not in str(refused.value)

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from facts.onnx_external_data import external_data_problem, external_locations
 from facts.sentence_modules import ModelFilesError
 from tests.support.models import container_module
-from tests.support.onnx_graphs import graph_reading
+from tests.support.onnx_graphs import function_default_reading, graph_reading
 
 
 def test_an_initializers_and_a_subgraph_constants_locations_are_found():
@@ -21,6 +21,11 @@ def test_an_initializers_and_a_subgraph_constants_locations_are_found():
         "model.onnx_data",
         "/etc/passwd",
     }
+
+
+def test_a_function_attributes_default_tensor_is_found():
+    """ONNX Runtime inlines the function and reads the default's bytes from that path."""
+    assert external_locations(function_default_reading("/etc/passwd")) == {"/etc/passwd"}
 
 
 def test_a_graph_saved_by_onnx_with_its_data_beside_it_passes(tmp_path: Path):

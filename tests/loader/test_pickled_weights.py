@@ -32,7 +32,25 @@ PICKLED_FILES = {
         (["model.safetensors", "pytorch_model.bin", "training_args.bin"], []),
         (["model.safetensors", "2_Dense/pytorch_model.bin"], ["2_Dense/pytorch_model.bin"]),
         (["model.safetensors", "2_Dense/model.safetensors", "2_Dense/pytorch_model.bin"], []),
-        (["pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin"], 2),
+        (
+            [
+                "pytorch_model.bin.index.json",
+                "pytorch_model-00001-of-00002.bin",
+                "pytorch_model-00002-of-00002.bin",
+            ],
+            2,
+        ),
+        # A shard without its index is never read: the .bin beside it is what transformers loads.
+        (["model-00001-of-00002.safetensors", "pytorch_model.bin"], ["pytorch_model.bin"]),
+        (
+            [
+                "model.safetensors",
+                "2_Dense/model-00001-of-00001.safetensors",
+                "2_Dense/pytorch_model.bin",
+            ],
+            ["2_Dense/pytorch_model.bin"],
+        ),
+        (["adapter_model.safetensors", "pytorch_model.bin"], ["pytorch_model.bin"]),
         (["model.safetensors", "checkpoint-500/pytorch_model.bin", "optimizer.pt"], []),
     ],
 )

@@ -93,6 +93,25 @@ def test_sharded_safetensors_keep_every_shard_and_their_index_only():
     ]
 
 
+def test_shards_without_their_index_are_no_weights_transformers_loads():
+    with pytest.raises(NoWeightsError, match="at its root"):
+        selected("config.json", "model-00001-of-00002.safetensors", "vocab.txt")
+
+
+def test_an_adapter_is_no_weights_and_its_config_is_never_packaged():
+    """With peft, transformers would load adapter_config.json's base model from the Hub."""
+    with pytest.raises(NoWeightsError, match="at its root"):
+        selected("adapter_config.json", "adapter_model.safetensors", "vocab.txt")
+    assert selected("adapter_config.json", "model.safetensors", "vocab.txt") == [
+        "model.safetensors",
+        "vocab.txt",
+    ]
+
+
+def test_an_index_beside_the_single_file_it_would_replace_is_not_packaged():
+    assert selected("model.safetensors", "model.safetensors.index.json") == ["model.safetensors"]
+
+
 def test_bin_only_repo_keeps_pytorch_weights_and_not_training_args():
     paths = selected("config.json", "pytorch_model.bin", "training_args.bin", "vocab.txt")
     assert paths == ["config.json", "pytorch_model.bin", "vocab.txt"]

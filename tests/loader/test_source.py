@@ -24,6 +24,7 @@ def training_output(
     mtime: int = 1_700_000_000,
     config: bytes = b'{"model_type": "bert"}',
     files: dict[str, bytes] | None = None,
+    with_weights: bool = True,
 ) -> bytes:
     """An archive shaped like SageMaker training output: './' names, real mtimes and owners."""
     out = io.BytesIO()
@@ -33,7 +34,7 @@ def training_output(
         tar.addfile(folder)
         for name, data in [
             ("./config.json", config),
-            ("./model.safetensors", b"\x02" * 4096),
+            *([("./model.safetensors", b"\x02" * 4096)] if with_weights else []),
             ("./1_Pooling/config.json", b'{"pooling_mode_mean_tokens": true}'),
             ("./code/inference.py", b"# stale script from training\n"),
             *(files or {}).items(),
@@ -217,5 +218,28 @@ def test_a_source_index_naming_another_file_than_its_shards_is_refused(aws, s3_b
     s3 = aws.client("s3")
     s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(files=files))
     with pytest.raises(SourceArchiveError, match=r"sends tensors to \['notes.txt'\]"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_a_source_index_past_its_bound_is_refused_rather_than_passed_on_unread(aws, s3_bucket):
+    files = {"./model.safetensors.index.json": b" " * (16 * 1024 * 1024 + 1)}
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(files=files))
+    with pytest.raises(SourceArchiveError, match="over the 16777216 bytes such a file takes"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_a_source_pickle_beside_a_stray_shard_is_refused(aws, s3_bucket):
+    """Without model.safetensors or its index, transformers loads the .bin, not the shard."""
+    files = {
+        "./model-00001-of-00002.safetensors": b"\x02" * 64,
+        "./pytorch_model.bin": b"PK a TorchScript archive",
+    }
+    s3 = aws.client("s3")
+    body = training_output(files=files, with_weights=False)
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=body)
+    with pytest.raises(SourceArchiveError, match=r"weights only as pickles \(pytorch_model.bin\)"):
         handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
     assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])

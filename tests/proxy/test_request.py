@@ -92,7 +92,7 @@ def test_each_route_takes_its_own_shape(path, body, message):
     [
         ({}, 'missing "inputs"'),
         ({"inputs": []}, "empty list"),
-        ({"inputs": 5}, "must be a string or a list of strings, got int"),
+        ({"inputs": 5}, "must be a string or a list of strings, got a number"),
         ({"inputs": ["a", None]}, r'"inputs"\[1\] must be a string'),
         ({"inputs": ["a"], "extra": 1}, r"unknown key\(s\) \['extra'\]"),
         ({"inputs": ["a"], "parameters": []}, '"parameters" must be an object'),

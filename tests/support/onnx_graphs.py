@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onnx import TensorProto, helper
+from onnx import AttributeProto, TensorProto, helper
 
 
 def external(tensor: TensorProto, location: str) -> TensorProto:
@@ -37,3 +37,29 @@ def graph_reading(initializer: str, in_subgraph: str | None = None) -> bytes:
     outputs = [helper.make_tensor_value_info("y", TensorProto.UINT8, [4])]
     graph = helper.make_graph(nodes, "g", [], outputs, [weights])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def function_default_reading(location: str) -> bytes:
+    """A model calling a function whose body's Constant takes the default of its attribute `w`,
+    a tensor whose bytes are said to be at `location` (ONNX Runtime inlines it and reads them)."""
+    default = helper.make_attribute(
+        "w",
+        external(helper.make_tensor("w", TensorProto.UINT8, [4], b"\0" * 4, raw=True), location),
+    )
+    constant = helper.make_node("Constant", [], ["out"])
+    constant.attribute.append(
+        AttributeProto(name="value", ref_attr_name="w", type=AttributeProto.TENSOR)
+    )
+    function = helper.make_function(
+        "local", "Read", [], ["out"], [constant], [helper.make_opsetid("", 17)],
+        attribute_protos=[default],
+    )  # fmt: skip
+    call = helper.make_node("Read", [], ["y"], domain="local")
+    outputs = [helper.make_tensor_value_info("y", TensorProto.UINT8, [4])]
+    model = helper.make_model(
+        helper.make_graph([call], "g", [], outputs),
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local", 1)],
+        functions=[function],
+        ir_version=10,  # what ONNX Runtime 1.23 reads
+    )
+    return model.SerializeToString()

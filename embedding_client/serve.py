@@ -33,8 +33,8 @@ from typing import Any
 from embedding_client import toolkit_handle
 from embedding_client.serve_artifact import ArtifactError, prepare_model_dir, served_model_id
 from embedding_client.serve_body import BodyError, LingeringServer, read_body
-from facts.embedding_api import INTERNAL_ERROR_MESSAGE, openai_error
-from facts.http_api import OPENAI_ROUTE
+from facts.embedding_api import INTERNAL_ERROR_MESSAGE, InputError, decode_json, openai_error
+from facts.http_api import OPENAI_ROUTE, route_shape_problem
 from facts.sagemaker_endpoints import MODEL_ID_VARIABLE, NUM_THREADS_VARIABLE
 from facts.serverless import MAX_PAYLOAD_BYTES
 
@@ -301,6 +301,9 @@ class ContainerContract(BaseHTTPRequestHandler):
             self.state.release()
 
     def _answer(self, path: str, runtime: re.Match | None, body: bytes) -> None:
+        problem = _openai_shape_problem(body) if path == OPENAI_ROUTE else None
+        if problem is not None:
+            return self._send(400, openai_error_body(400, problem))
         answer = self._invoke(body)
         if answer is None:
             return
@@ -314,6 +317,16 @@ class ContainerContract(BaseHTTPRequestHandler):
             self._send(answer.status, answer.body, answer.content_type, RUNTIME_HEADERS)
         else:
             self._send(answer.status, answer.body, answer.content_type)
+
+
+def _openai_shape_problem(body: bytes) -> str | None:
+    """The HTTP API's rule for its OpenAI route, here too: a native request there is refused.
+    A body that is no JSON object is left to the container's hooks, which name what is wrong."""
+    try:
+        document = decode_json(body, "request body")
+    except InputError:
+        return None
+    return route_shape_problem(OPENAI_ROUTE, document) if isinstance(document, dict) else None
 
 
 class LocalEndpoint:

@@ -364,6 +364,11 @@ def parse_body(raw: bytes, media_type: str, max_bytes: int) -> EmbeddingRequest:
         )
     if media_type == JSONLINES_CONTENT_TYPE:
         return parse_json_lines(raw)
+    if not raw.strip():
+        raise InputError(
+            'request body is empty: send JSON {"inputs": ["text", ...]} '
+            '(or OpenAI\'s {"input": ..., "model": ...})'
+        )
     return parse_document(decode_json(raw, "request body"))
 
 

@@ -12,6 +12,18 @@ OPENAI_BASE_PATH = "/v1"
 OPENAI_ROUTE = f"{OPENAI_BASE_PATH}/embeddings"
 ROUTES = (NATIVE_ROUTE, OPENAI_ROUTE)
 
+
+def route_shape_problem(route: str, document: dict) -> str | None:
+    """Why a JSON request `document` is not the shape `route` takes (None: it is): OpenAI's
+    route takes OpenAI's request, the native route the native one (the local endpoint's
+    OpenAI route too)."""
+    if route == OPENAI_ROUTE and "input" not in document:
+        return f'{OPENAI_ROUTE} takes OpenAI\'s request: {{"input": ..., "model": ...}}'
+    if route == NATIVE_ROUTE and "input" in document:
+        return f'{NATIVE_ROUTE} takes {{"inputs": ...}}; OpenAI clients: {OPENAI_ROUTE}'
+    return None
+
+
 # What the proxy accepts in one request: for a Bedrock target, Cohere's limit of texts per call
 # (a SageMaker endpoint states its own); for both, a body well under API Gateway's payload limit.
 MAX_INPUTS = 96

@@ -19,6 +19,7 @@ from facts.onnx_quantization import (
     QUANTIZATION_PACKAGES,
 )
 from facts.onnx_runtime import external_data_files
+from facts.sentence_modules import PROMPTS_FILE
 from loader.archive import Member, TarEntry, gzip_size, tar_size
 from loader.artifacts import lookup_existing
 from loader.errors import GatedRepoAccessDenied, LoaderError, PickledWeights
@@ -36,6 +37,7 @@ from loader.quantization_check import (
 from loader.repo_configs import (
     check_tokenizer_code,
     checked_config_file,
+    checked_prompts_file,
     checked_weight_indexes,
 )
 from loader.selection import (
@@ -124,6 +126,7 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
     check_tokenizer_code(model, snapshot.revision, selected, token)
     modules = checked_modules_file(model, snapshot.revision, selected, token)
     indexes = checked_weight_indexes(model, snapshot.revision, selected, token)
+    prompts = checked_prompts_file(model, snapshot.revision, selected, token)
     code = container_code(request.runtime)
     files: dict[str, RepoFile | bytes | Path] = {item.path: item for item in selected}
     if config is not None:
@@ -131,6 +134,8 @@ def package_hub_model(request: LoaderRequest, s3: Any, token: str | None) -> Loa
     if modules is not None:
         files[MODULES_FILE] = modules
     files.update(indexes)
+    if prompts is not None:
+        files[PROMPTS_FILE] = prompts
     files.update(code)
     with tempfile.TemporaryDirectory(prefix="graph-") as scratch:
         report = None

@@ -20,7 +20,7 @@ from facts.model_code import (
     custom_tokenizer_problem,
 )
 from facts.onnx_runtime import ONNX_MODEL_FILE
-from facts.sentence_modules import PROMPTS_FILE, ModelFilesError, parse_prompts
+from facts.sentence_modules import PROMPTS_FILE, ModelFilesError, Prompts, parse_prompts
 from facts.weight_files import LOADED_INDEXES, index_problem
 from loader.errors import LoaderError
 from loader.hub import stream_file
@@ -78,6 +78,26 @@ def read_repo_json(
     return None if data is None else parse_repo_json(model_id, path, data)
 
 
+def checked_prompts_file(
+    model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
+) -> bytes | None:
+    """`PROMPTS_FILE`'s bytes (None: the repo has none), refused before any upload when the
+    container would refuse it at load; the same bytes then go into the archive."""
+    data = read_repo_file(model_id, commit, files, PROMPTS_FILE, token)
+    if data is not None:
+        _parsed_prompts(model_id, data)
+    return data
+
+
+def _parsed_prompts(model_id: str, data: bytes | None) -> Prompts:
+    try:
+        return parse_prompts(data)
+    except ModelFilesError as error:
+        raise LoaderError(
+            str(error), step=f"read-{PROMPTS_FILE}", model=model_id, file=PROMPTS_FILE
+        ) from error
+
+
 def prompt_names(
     model_id: str, commit: str, files: Iterable[RepoFile], token: str | None = None
 ) -> tuple[str, ...]:
@@ -86,13 +106,7 @@ def prompt_names(
     Parsed as the container parses it at load, so a file it would refuse is refused here.
     """
     data = read_repo_file(model_id, commit, files, PROMPTS_FILE, token)
-    try:
-        prompts = parse_prompts(data)
-    except ModelFilesError as error:
-        raise LoaderError(
-            str(error), step=f"read-{PROMPTS_FILE}", model=model_id, file=PROMPTS_FILE
-        ) from error
-    return tuple(sorted(prompts.prompts))
+    return tuple(sorted(_parsed_prompts(model_id, data).prompts))
 
 
 def custom_code_classes(

@@ -21,7 +21,7 @@ from facts.artifact_keys import artifact_location, source_revision
 from facts.identifiers import parse_s3_url
 from facts.loader_contract import LoaderRequest, LoaderResult
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
-from facts.sentence_modules import MODULES_FILE
+from facts.sentence_modules import MODULES_FILE, PROMPTS_FILE, ModelFilesError, parse_prompts
 from facts.weight_files import LOADED_INDEXES, index_problem
 from loader.archive import Member, TarEntry
 from loader.artifacts import lookup_existing
@@ -71,14 +71,15 @@ def refuse_pickled_weights(request: LoaderRequest, paths: set[str]) -> None:
 
 
 def is_checked_file(name: str) -> bool:
-    """modules.json and the weight indexes: read as they pass, checked once all is read."""
-    return name == MODULES_FILE or name.rpartition("/")[2] in LOADED_INDEXES
+    """modules.json, the prompts and the weight indexes: read as they pass, checked once all
+    is read."""
+    return name in (MODULES_FILE, PROMPTS_FILE) or name.rpartition("/")[2] in LOADED_INDEXES
 
 
 def read_checked_file(handle: IO[bytes], name: str, size: int, model: str) -> bytes:
     """modules.json or an index, whole; one past its bound is refused rather than passed
     on unchecked (the container would read it)."""
-    bound = MAX_MODULES_BYTES if name == MODULES_FILE else MAX_INDEX_BYTES
+    bound = MAX_INDEX_BYTES if name.endswith(".index.json") else MAX_MODULES_BYTES
     if size > bound:
         raise SourceArchiveError(
             f"{name} is {size} bytes, over the {bound} bytes such a file takes; it is not one",
@@ -96,6 +97,12 @@ def check_source_files(model: str, checked: dict[str, bytes], kept: set[str]) ->
     for name, data in sorted(checked.items()):
         if name == MODULES_FILE:
             check_modules(model, data, kept)  # UnsupportedModules, step check-modules
+            continue
+        if name == PROMPTS_FILE:
+            try:
+                parse_prompts(data)
+            except ModelFilesError as error:
+                raise SourceArchiveError(str(error), step="read-source", model=model) from error
             continue
         folder = name.rpartition("/")[0]
         beside = {path.rpartition("/")[2] for path in kept if path.rpartition("/")[0] == folder}

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from facts.embedding_api import EmbeddingRequest, InputError, decode_json, parse_document
-from facts.http_api import MAX_BODY_BYTES, MAX_INPUTS, NATIVE_ROUTE, OPENAI_ROUTE, ROUTES
+from facts.http_api import (
+    MAX_BODY_BYTES,
+    MAX_INPUTS,
+    NATIVE_ROUTE,
+    OPENAI_ROUTE,
+    ROUTES,
+    route_shape_problem,
+)
 
 
 class BadRequest(ValueError):
@@ -83,10 +90,9 @@ def parse_request(event: dict[str, Any], backend: str) -> ProxyRequest:
         raise BadRequest(str(error)) from None
     if not isinstance(document, dict):
         raise BadRequest(f"request body must be a JSON object {_shape(route)}")
-    if route == OPENAI_ROUTE and "input" not in document:
-        raise BadRequest(f'{OPENAI_ROUTE} takes OpenAI\'s request: {{"input": ..., "model": ...}}')
-    if route == NATIVE_ROUTE and "input" in document:
-        raise BadRequest(f'{NATIVE_ROUTE} takes {{"inputs": ...}}; OpenAI clients: {OPENAI_ROUTE}')
+    problem = route_shape_problem(route, document)
+    if problem is not None:
+        raise BadRequest(problem)
     input_type = _input_type(document, route, backend)
     try:
         request = parse_document(document)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from embedding_client.serve import InferenceHandler, LocalEndpoint
+from facts.http_api import OPENAI_ROUTE, route_shape_problem
 
 BODY = b'{"inputs": "A man is eating food."}'
 CONNECTIONS = 100
@@ -281,3 +282,18 @@ def test_a_refused_post_closes_the_connection_so_its_body_is_never_read_as_a_req
             received += chunk
     assert received.count(b"HTTP/1.1 ") == 1, received  # the body was not taken as a request
     assert received.split(b" ")[1] in (b"404", b"405")
+
+
+@pytest.mark.parametrize("document", [{"inputs": "a cat"}, {"info": True}])
+def test_a_native_request_on_the_openai_route_is_refused_as_the_http_api_refuses_it(
+    reference_endpoint, document
+):
+    connection = http.client.HTTPConnection(*_address(reference_endpoint.url), timeout=60)
+    connection.request(
+        "POST", "/v1/embeddings", json.dumps(document), {"Content-Type": "application/json"}
+    )
+    answer = connection.getresponse()
+    body = json.loads(answer.read())
+    connection.close()
+    assert answer.status == 400
+    assert body["error"]["message"] == route_shape_problem(OPENAI_ROUTE, document)

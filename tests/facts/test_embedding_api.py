@@ -141,3 +141,10 @@ def test_a_refusal_names_what_was_sent_in_json_terms(body, says):
         parse_document(body)
     assert says in str(refused.value)
     assert "NoneType" not in str(refused.value) and "dict" not in str(refused.value)
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n"])
+def test_an_empty_json_body_is_named_with_the_request_to_send(body):
+    with pytest.raises(InputError) as refused:
+        parse_body(body, "application/json", 6_000_000)
+    assert str(refused.value).startswith('request body is empty: send JSON {"inputs": ["text"')

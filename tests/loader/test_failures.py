@@ -216,6 +216,21 @@ def test_a_sharded_checkpoint_is_packaged_with_its_index(hub, s3, s3_bucket):
     assert "model-00001-of-00001.safetensors" in built["files"]
 
 
+@pytest.mark.parametrize(
+    "prompts",
+    [b"[]", b'{"prompts": {"query": "q: "}, "default_prompt_name": "passage"}'],
+    ids=["not-an-object", "default-not-a-prompt"],
+)
+def test_prompts_the_container_would_refuse_are_refused_before_any_upload(
+    hub, s3, s3_bucket, prompts
+):
+    files = {**TINY_FILES, "config_sentence_transformers.json": prompts}
+    hub.register(make_repo("test-org/odd-prompts", files))
+    with pytest.raises(LoaderError, match="step 'read-config_sentence_transformers.json'"):
+        handler(hub_event(s3_bucket, model_id="test-org/odd-prompts"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
 def test_a_tokenizer_config_over_a_mebibyte_is_read_and_packaged(hub, s3, s3_bucket):
     """Gemma 3's lists thousands of added tokens: over the 1 MiB other configs are held to."""
     added = {str(i): {"content": f"<unused{i}>", "special": False} for i in range(40_000)}

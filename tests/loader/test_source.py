@@ -243,3 +243,12 @@ def test_a_source_pickle_beside_a_stray_shard_is_refused(aws, s3_bucket):
     with pytest.raises(SourceArchiveError, match=r"weights only as pickles \(pytorch_model.bin\)"):
         handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
     assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_a_source_whose_prompts_the_container_would_refuse_is_refused(aws, s3_bucket):
+    files = {"./config_sentence_transformers.json": b'{"default_prompt_name": "query"}'}
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(files=files))
+    with pytest.raises(SourceArchiveError, match="default_prompt_name 'query' is not one of"):
+        handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])

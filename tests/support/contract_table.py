@@ -108,6 +108,7 @@ ERROR_ROWS = [
     Row("invalid-utf8", b'{"inputs": "\xff"}', 400),
     Row("missing-inputs", json_body({"texts": ["a"]}), 400),
     Row("empty-list", json_body({"inputs": []}), 400),
+    Row("empty-body", b"", 400),
     Row("non-string-item", json_body({"inputs": ["a", 3]}), 400),
     Row("unknown-parameter", json_body({"inputs": "a", "parameters": {"colour": 1}}), 400),
     Row("dimensions-zero", json_body({"inputs": "a", "parameters": {"dimensions": 0}}), 400),

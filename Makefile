@@ -52,7 +52,7 @@ down:
 promote:
 	@MAKE_TARGET=promote bash scripts/need_pulumi.sh
 	@$(MAKE) --no-print-directory venv
-	$(PY) scripts/promote.py --from $(FROM) --to $(TO)
+	$(PY) -m scripts.promote --from $(FROM) --to $(TO)
 
 # The peers of the inference benchmark go into .build/peers (the venv is left as it is); without
 # an index the benchmark reports them missing and goes on.

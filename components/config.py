@@ -27,6 +27,7 @@ from components.config_keys import (
     key,
     parse_keys,
     qualified,
+    set_away_from_default,
 )
 from components.endpoint_monitoring import AlarmThresholds
 from components.packaging_runs import RUNNERS
@@ -296,8 +297,12 @@ def parse_config(raw: Mapping[str, str], *, stack: str, region: str | None) -> S
     values = parse_keys(StackConfig, raw)
     backend = values["backend"]
     region = config_rules.checked_region(region, backend)
-    config_rules.refuse_sagemaker_keys(backend, raw)
-    config_rules.refuse_unread_keys(raw, values)
+    changed = {
+        **set_away_from_default(StackConfig, raw),
+        **set_away_from_default(AlarmThresholds, raw),
+    }
+    config_rules.refuse_sagemaker_keys(backend, changed)
+    config_rules.refuse_unread_keys(changed, values)
     config_rules.require_model_id(backend, values["model_id"])
     warnings = config_rules.provisioned_warnings(
         values["provisioned_concurrency"], values["max_concurrency"], values["memory_size_mb"]

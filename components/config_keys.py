@@ -8,6 +8,7 @@ annotation), default, parser and documentation are written once, on the field th
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,9 @@ def invalid(name: str, value: object, allowed: str) -> ConfigError:
     return ConfigError(f"config key '{qualified(name)}' has invalid value {value!r}: {allowed}")
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 @dataclass(frozen=True)
 class Integer:
     """An integer, optionally within `low`-`high` or one of `values`; `unit` ends the message."""
@@ -53,10 +57,10 @@ class Integer:
         return f"{text} ({self.unit})" if self.unit else text
 
     def __call__(self, name: str, text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise invalid(name, text, self.allowed) from None
+        # ASCII digits only: int() would also take "2_048", "+5" and other scripts' digits.
+        if not _INTEGER.fullmatch(text.strip()):
+            raise invalid(name, text, self.allowed)
+        value = int(text.strip())
         in_range = self.low is None or self.high is None or self.low <= value <= self.high
         if not in_range or (self.values and value not in self.values):
             raise invalid(name, value, self.allowed)
@@ -157,6 +161,20 @@ def parse_keys(cls: type, raw: Mapping[str, str]) -> dict[str, Any]:
         else:
             values[item.name] = spec.parse(spec.name, str(text))
     return values
+
+
+def set_away_from_default(cls: type, raw: Mapping[str, str]) -> dict[str, str]:
+    """The raw values of `cls`'s keys that are set to something other than the key's default.
+
+    A key written out at its default (`modelRevision: main`, `httpApiAuth: iam`) changes
+    nothing, so no rule that refuses an unread key refuses it.
+    """
+    found = {}
+    for item, spec in declared(cls):
+        text = raw.get(spec.name)
+        if text not in (None, "") and spec.parse(spec.name, str(text)) != item.default:
+            found[spec.name] = str(text)
+    return found
 
 
 def shown_default(item: dataclasses.Field[Any], spec: ConfigKey) -> str:

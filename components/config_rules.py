@@ -65,7 +65,8 @@ HUB_ONLY_KEYS = ("modelRevision", "hfToken", "hfTokenSecretArn")
 
 
 def refuse_sagemaker_keys(backend: str, raw: Mapping[str, str]) -> None:
-    """Under `backend: bedrock`, the first SageMaker-only key that is set is refused."""
+    """Under `backend: bedrock`, the first SageMaker-only key set away from its default is
+    refused (`raw`: the keys so set)."""
     if backend != "bedrock":
         return
     for name in SAGEMAKER_ONLY_KEYS:
@@ -92,7 +93,8 @@ _SOURCE_ARCHIVE = (
 
 
 def refuse_unread_keys(raw: Mapping[str, str], values: Mapping[str, Any]) -> None:
-    """A key that another setting leaves unread is refused, naming that setting.
+    """A key that another setting leaves unread, set away from its default (`raw`: the keys so
+    set), is refused, naming that setting.
 
     bedrockModelId without `backend: bedrock`, httpApiAuth without `httpApi: true`, and the Hub
     keys beside sourceModelDataUrl would do nothing, silently.

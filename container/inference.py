@@ -28,7 +28,7 @@ from sentence_embedding.dense import load_dense_modules
 from sentence_embedding.encoder import EmbeddingModel, deployment_prompt_name, effective_max_length
 from sentence_embedding.engines import load_engine
 from sentence_embedding.environment import read_environment, request_limit_bytes
-from sentence_embedding.model_files import read_settings
+from sentence_embedding.model_files import read_json, read_settings
 from sentence_embedding.tokenization import BatchTokenizer
 from transformers import AutoTokenizer
 
@@ -42,6 +42,7 @@ from facts.embedding_api import (
     parse_body,
     render_response,
 )
+from facts.model_code import TOKENIZER_CONFIG_FILE, pickling_tokenizer_problem
 from facts.sentence_modules import ModelFilesError
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ def load_tokenizer(path: str) -> Any:
     config.json is custom code, and then asks for `trust_remote_code`, a switch this project does
     not offer. The loader refuses the first case before packaging (facts/model_code.py).
     """
+    problem = pickling_tokenizer_problem(read_json(os.path.join(path, TOKENIZER_CONFIG_FILE)))
+    if problem is not None:
+        raise ModelFilesError(problem)
     try:
         return AutoTokenizer.from_pretrained(path)
     except ValueError as error:

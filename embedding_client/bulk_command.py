@@ -107,7 +107,6 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
         )
         sink = open_sink(args.out, part_rows=args.part_rows)
         done = set(sink.done_ids())
-        sink.open()
     except (InputFormatError, OutputError, OSError) as error:
         print(f"embed file: {error}", file=stderr)
         return EXIT_USAGE
@@ -123,10 +122,11 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
         sink.close()
         print(f"embed file: {error}", file=stderr)
         return exit_code(error)
-    try:  # another model's or size's vectors in the output: refused before anything is sent
+    try:  # another model's vectors in the output, or a folder missing: before any is sent
         if target.signature is not None:
             check_signature(sink.signature, target.signature, args.out)
-    except OutputError as error:
+        sink.open()
+    except (OutputError, OSError) as error:
         sink.close()
         print(f"embed file: {error}", file=stderr)
         return EXIT_USAGE

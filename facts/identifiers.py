@@ -53,13 +53,15 @@ S3_TARBALL_URL = Rule(
     re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.tar\.gz$"),
     "an s3://bucket/path/model.tar.gz URL",
 )
+# AWS's partitions, as an ARN names them.
+_PARTITION = r"(?:aws|aws-cn|aws-us-gov|aws-iso|aws-iso-[bef]|aws-eusc)"
 SECRET_ARN = Rule(
-    re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$"),
+    re.compile(rf"^arn:{_PARTITION}:secretsmanager:[a-z0-9-]+:\d{{12}}:secret:.+$"),
     "a Secrets Manager secret ARN "
     "(arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)",
 )
 SNS_TOPIC_ARN = Rule(
-    re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"),
+    re.compile(rf"^arn:{_PARTITION}:sns:[a-z0-9-]+:\d{{12}}:[A-Za-z0-9_-]{{1,256}}$"),
     "an SNS topic ARN (arn:<partition>:sns:<region>:<account>:<topic>)",
 )
 # S3 key prefixes: empty, or folders of S3's safe characters, each ending in "/".
@@ -70,14 +72,18 @@ KEY_PREFIX = Rule(
 
 # A folder of a bucket: what a Batch Transform job reads from or writes to, and IAM scopes.
 S3_PREFIX_URL = Rule(
-    re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[^/*][^*]*/$"),
-    "an s3://bucket/folder/ URL ending in '/' (a folder, not the whole bucket)",
+    re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(?:[^/*]+/)+$"),
+    "an s3://bucket/folder/ URL ending in '/' (a folder, not the whole bucket; no empty "
+    "folder names, no '*')",
 )
 # A name in a model's `prompts` (config_sentence_transformers.json), such as "query".
 PROMPT_NAME = Rule(re.compile(r"^[A-Za-z0-9_.-]{1,64}$"), "a prompt name such as 'query'")
+# A TCP port, 1-65535.
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 # An http(s) base URL (a local endpoint standing in for SageMaker Runtime).
 HTTP_URL = Rule(
-    re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?/?$"), "an http(s)://host[:port] URL"
+    re.compile(rf"^https?://[A-Za-z0-9.-]+(:{_PORT})?/?$"),
+    "an http(s)://host[:port] URL (port 1-65535)",
 )
 
 # Where embeddings come from: a packaged model on a SageMaker endpoint, or a Bedrock model.

@@ -65,3 +65,26 @@ def custom_tokenizer_problem(name: str, target: str) -> str:
         "same name in its place, which need not tokenize alike. Choose a model whose tokenizer "
         "is one of transformers' own (a tokenizer_class such as BertTokenizer)"
     )
+
+
+# Tokenizers whose vocabulary transformers reads with pickle: TransfoXL's (CVE-2023-7018; not
+# guarded on transformers 4.26, the py39 image's), from `pretrained_vocab_file`, which a
+# tokenizer_config.json can point at any packaged file.
+PICKLING_TOKENIZERS = ("TransfoXLTokenizer",)
+PICKLE_PATH_KEYS = ("pretrained_vocab_file",)
+
+
+def pickling_tokenizer_problem(tokenizer_config: Any) -> str | None:
+    """Why a parsed tokenizer_config.json could make transformers unpickle a file (None: no)."""
+    if not isinstance(tokenizer_config, dict):
+        return None
+    name = tokenizer_config.get("tokenizer_class")
+    keys = [key for key in PICKLE_PATH_KEYS if tokenizer_config.get(key) is not None]
+    if name not in PICKLING_TOKENIZERS and not keys:
+        return None
+    what = f"tokenizer_class {name!r}" if name in PICKLING_TOKENIZERS else f"{keys[0]!r}"
+    return (
+        f"its {TOKENIZER_CONFIG_FILE} names {what}: transformers reads that tokenizer's "
+        "vocabulary with pickle, which can run code in the endpoint. Choose a model with "
+        "another tokenizer"
+    )

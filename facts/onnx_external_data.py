@@ -33,12 +33,11 @@ _LENGTH_DELIMITED, _VARINT, _FIXED64, _FIXED32 = 2, 0, 1, 5
 
 
 class GraphFormatError(ValueError):
-    """The bytes are not a protobuf message where the ONNX format says one is: ONNX Runtime's
-    parser refuses them too, so no tensor of theirs is ever read."""
+    """The bytes are not a protobuf message where the ONNX format says one is."""
 
 
 class GraphTooDeep(ValueError):
-    """Subgraphs nested deeper than this walk follows (ONNX Runtime's parser may go deeper)."""
+    """Messages (graph, node, attribute, ...) nested deeper than this walk follows."""
 
 
 _MAX_DEPTH = 100
@@ -57,11 +56,21 @@ def _varint(data: memoryview, at: int) -> tuple[int, int]:
             return value, at
 
 
+def _tag(data: memoryview, at: int) -> tuple[int, int]:
+    """A field's tag as protobuf reads it: a varint cut to 32 bits (`BA 80 80 80 10` is field
+    7, not 2**29 + 7), at most 5 bytes."""
+    start = at
+    tag, at = _varint(data, at)
+    if at - start > 5:
+        raise GraphFormatError("a tag runs over 5 bytes")
+    return tag & 0xFFFFFFFF, at
+
+
 def _fields(data: memoryview) -> Iterator[tuple[int, memoryview | None]]:
     """(field number, bytes of a length-delimited field or None) for each field of a message."""
     at = 0
     while at < len(data):
-        tag, at = _varint(data, at)
+        tag, at = _tag(data, at)
         number, wire = tag >> 3, tag & 7
         if wire == _LENGTH_DELIMITED:
             size, at = _varint(data, at)
@@ -85,7 +94,7 @@ def _fields(data: memoryview) -> Iterator[tuple[int, memoryview | None]]:
 def _skip_group(data: memoryview, at: int, number: int, depth: int = 0) -> int:
     """Where the group `number` that starts at `at` ends (past its end tag)."""
     while depth < _MAX_DEPTH:
-        tag, at = _varint(data, at)
+        tag, at = _tag(data, at)
         inner, wire = tag >> 3, tag & 7
         if wire == _END_GROUP:
             if inner != number:
@@ -107,7 +116,7 @@ def _skip_group(data: memoryview, at: int, number: int, depth: int = 0) -> int:
 
 def _locations(data: memoryview, kind: str, depth: int = 0) -> Iterator[str]:
     if depth > _MAX_DEPTH:
-        raise GraphTooDeep(f"the graph nests subgraphs more than {_MAX_DEPTH} deep")
+        raise GraphTooDeep(f"the graph nests messages more than {_MAX_DEPTH} deep")
     if kind == "entry":
         entry = {number: bytes(value) for number, value in _fields(data) if value is not None}
         if entry.get(1) == b"location":
@@ -129,10 +138,10 @@ def external_data_problem(graph: bytes | memoryview, allowed: Collection[str]) -
     in `allowed`, the bare names of the data files packaged beside it."""
     try:
         locations = external_locations(graph)
-    except GraphFormatError:
-        return None  # not a protobuf: ONNX Runtime refuses it with its own message
-    except GraphTooDeep as error:
-        return f"the graph cannot be checked: {error}"
+    except (GraphFormatError, GraphTooDeep) as error:
+        # Refused rather than left to ONNX Runtime: where its parser and this walk part, the
+        # walk must not be the one that gives up.
+        return f"the graph cannot be checked, so it is not loaded: {error}"
     foreign = sorted(location for location in locations if location not in allowed)
     if not foreign:
         return None

@@ -18,6 +18,7 @@ from facts.model_code import (
     custom_code_problem,
     custom_tokenizer,
     custom_tokenizer_problem,
+    pickling_tokenizer_problem,
 )
 from facts.onnx_runtime import ONNX_MODEL_FILE
 from facts.sentence_modules import PROMPTS_FILE, ModelFilesError, Prompts, parse_prompts
@@ -145,12 +146,12 @@ def check_tokenizer_code(
     )
     document = None if data is None else parse_repo_json(model_id, TOKENIZER_CONFIG_FILE, data)
     target = custom_tokenizer(document)
+    problem = pickling_tokenizer_problem(document)
     if target is not None:
+        problem = custom_tokenizer_problem(str(document["tokenizer_class"]), target)
+    if problem is not None:
         raise LoaderError(
-            custom_tokenizer_problem(str(document["tokenizer_class"]), target),
-            step="check-model-code",
-            model=model_id,
-            file=TOKENIZER_CONFIG_FILE,
+            problem, step="check-model-code", model=model_id, file=TOKENIZER_CONFIG_FILE
         )
 
 

@@ -22,7 +22,7 @@ from facts.identifiers import parse_s3_url
 from facts.loader_contract import LoaderRequest, LoaderResult
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
 from facts.sentence_modules import MODULES_FILE, PROMPTS_FILE, ModelFilesError, parse_prompts
-from facts.weight_files import LOADED_INDEXES, index_problem
+from facts.weight_files import LOADED_INDEXES, index_problem, loaded_weights, used_index
 from loader.archive import Member, TarEntry
 from loader.artifacts import lookup_existing
 from loader.errors import SourceArchiveError
@@ -106,6 +106,8 @@ def check_source_files(model: str, checked: dict[str, bytes], kept: set[str]) ->
             continue
         folder = name.rpartition("/")[0]
         beside = {path.rpartition("/")[2] for path in kept if path.rpartition("/")[0] == folder}
+        if name.rpartition("/")[2] not in used_index(beside, loaded_weights(beside)[1]):
+            continue  # a leftover index beside the single file transformers reads instead
         problem = index_problem(name, data, beside)
         if problem is not None:
             raise SourceArchiveError(problem, step="read-source", model=model, file=name)

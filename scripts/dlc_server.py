@@ -160,8 +160,8 @@ def start(
     if running:
         raise DlcEnvError(
             f"a model server is already running on this machine (pid {running[0]}): the "
-            "toolkit finds its Java process by command line, so a second one would watch the "
-            "first and stop it when it stops; stop it (or `make down`) first"
+            "toolkit finds its Java process by command line, so a second one would fail or "
+            "watch (and stop with) the first; stop that one first"
         )
     base = scratch / "sagemaker"
     (base / "tmp").mkdir(parents=True, exist_ok=True)
@@ -175,8 +175,8 @@ def start(
         SAGEMAKER_BIND_TO_PORT=str(port),
         SAGEMAKER_MODEL_SERVER_WORKERS="1",
         PATH=f"{env_dir(stack) / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        # The front end's worker socket (/tmp/.mms.sock.9000 by default) goes here instead, so
-        # two servers on one machine do not take each other's worker.
+        # The front end's worker socket (/tmp/.mms.sock.9000 by default) goes here instead of
+        # the machine's /tmp, with the rest of the server's scratch.
         JAVA_TOOL_OPTIONS=f"-Djava.io.tmpdir={base / 'tmp'}",
         TMPDIR=str(base / "tmp"),
         **(env or {}),
@@ -203,7 +203,7 @@ def running_model_servers(proc: Path = Path("/proc")) -> list[int]:
             command = (entry / "cmdline").read_bytes()
         except OSError:
             continue  # gone, or not ours to read
-        if MMS_MAIN_CLASS in command:
+        if MMS_MAIN_CLASS in command.split(b"\0"):  # one argument, as the toolkit matches it
             found.append(int(entry.name))
     return sorted(found)
 

@@ -4,13 +4,14 @@ Reads the source stack's outputs and pins three keys in the target's `Pulumi.<to
 `modelId`, `modelRevision` (the commit sha the source packaged) and `expectedArtifactSha256`
 (the sha256 of the archive it built), and a fourth, `inferenceEngine`, with the engine the source
 settled on (`torch` or `onnx`, when its outputs name one). The source config's keys that shape
-the archive (`ARCHIVE_KEYS`: the image, the ONNX graph, fusion, quantization) are copied too. The
+the archive (`ARCHIVE_KEYS`: the image, the ONNX graph, fusion, quantization) are set or unset in
+the target as the source has them (the ONNX keys unset for a PyTorch archive). The
 packager rebuilds the same reproducible archive for the target and fails the deploy if its
 sha256 differs, so prod serves byte-for-byte what dev tested. Every other key and comment of the
 target file is kept; the result is checked as the program would check it before it is written,
 and the diff is printed for review.
 
-    python scripts/promote.py --from dev --to prod [--outputs-file F] [--config-dir .]
+    python -m scripts.promote --from dev --to prod [--outputs-file F] [--config-dir .]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import io
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -41,6 +43,8 @@ REQUIRED_OUTPUTS = (stack_facts.MODEL_ID, stack_facts.MODEL_REVISION, stack_fact
 # Python an ONNX archive's runtime is for) and the graph's choice, fusion and quantization. The
 # target gets each as the source has it, or unset where the source leaves it unset.
 ARCHIVE_KEYS = ("imageTag", "onnxFile", "onnxFusion", "onnxQuantization")
+# The ONNX keys among them: a torch archive has none, so they are unset in the target then.
+ONNX_KEYS = ("onnxFile", "onnxFusion", "onnxQuantization")
 
 
 class PromotionError(RuntimeError):
@@ -118,26 +122,33 @@ def check_no_prebuilt_artifact(config_path: Path, stack: str) -> None:
         )
 
 
-def source_archive_settings(config_path: Path) -> dict[str, object]:
-    """ARCHIVE_KEYS as the source's config file sets them (None where it does not)."""
+def source_archive_settings(config_path: Path, engine: str | None) -> dict[str, object]:
+    """ARCHIVE_KEYS as the source's config file sets them (None where it does not, and for the
+    ONNX keys when the source's archive is PyTorch's)."""
     section = _config_section(config_path)
-    return {name: section.get(f"{NAMESPACE}:{name}") for name in ARCHIVE_KEYS}
+    settings = {name: section.get(f"{NAMESPACE}:{name}") for name in ARCHIVE_KEYS}
+    if engine == "torch":
+        settings.update(dict.fromkeys(ONNX_KEYS))
+    return settings
 
 
 def check_target_config(config_text: str, target: str) -> None:
     """PromotionError, before anything is written, when the program would refuse the promoted
     config (a Bedrock target, an engine key the promoted engine cannot take, ...)."""
-    from components.config import ConfigError, parse_config
+    from components.config import ConfigError, check_known_keys, parse_config
 
     section = YAML(typ="safe").load(config_text).get("config") or {}
     prefix = f"{NAMESPACE}:"
     raw = {
         key[len(prefix) :]: _config_text(value)
         for key, value in section.items()
-        if key.startswith(prefix) and value is not None
+        if key.startswith(prefix) and not _unreadable_secret(key, value)
     }
+    region = section.get("aws:region") or os.environ.get("AWS_REGION")
+    region = region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
-        parse_config(raw, stack=target, region=str(section.get("aws:region") or "us-east-1"))
+        check_known_keys(section)
+        parse_config(raw, stack=target, region=str(region))
     except ConfigError as error:
         raise PromotionError(
             f"Pulumi.{target}.yaml would be refused by the program once promoted ({error}); "
@@ -145,8 +156,14 @@ def check_target_config(config_text: str, target: str) -> None:
         ) from None
 
 
+def _unreadable_secret(key: str, value: object) -> bool:
+    """A secure value promotion cannot decrypt (the program checks it at preview); hfToken's is
+    kept, as the program reads only whether it is there."""
+    return value is None or (isinstance(value, dict) and not key.endswith(":hfToken"))
+
+
 def _config_text(value: object) -> str:
-    """A config value as Pulumi hands it to the program: a string (a secret as a stand-in)."""
+    """A config value as Pulumi hands it to the program: a string (hfToken as a stand-in)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return "<secret>" if isinstance(value, dict) else str(value)
@@ -236,7 +253,8 @@ def promote(
     source_file = config_dir / f"Pulumi.{source}.yaml"
     check_no_prebuilt_artifact(source_file, source)
     promotion = promotion_from_outputs(outputs, source)
-    promotion = replace(promotion, archive_settings=source_archive_settings(source_file))
+    settings = source_archive_settings(source_file, promotion.inference_engine)
+    promotion = replace(promotion, archive_settings=settings)
     target_file = config_dir / f"Pulumi.{target}.yaml"
     if not target_file.is_file():
         raise PromotionError(

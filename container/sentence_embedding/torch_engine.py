@@ -12,7 +12,7 @@ from transformers import AutoModel
 
 from facts.model_code import CONFIG_FILE, custom_code, custom_code_problem
 from facts.sentence_modules import ModelFilesError
-from facts.weight_files import ADAPTER_CONFIG, LOADED_INDEXES, index_problem
+from facts.weight_files import ADAPTER_CONFIG, index_problem, loaded_weights, used_index
 
 from .model_files import read_file, read_json
 
@@ -74,7 +74,7 @@ def refuse_foreign_shards(transformer_path: str) -> None:
             f"{ADAPTER_CONFIG} is an adapter's: transformers would load its base model "
             "(base_model_name_or_path) from the Hub instead; package the merged model"
         )
-    for index in sorted(names.intersection(LOADED_INDEXES)):
+    for index in used_index(names, loaded_weights(names)[1]):
         data = read_file(os.path.join(transformer_path, index)) or b""
         problem = index_problem(index, data, names)
         if problem is not None:

@@ -12,6 +12,7 @@ import io
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -219,6 +220,16 @@ def test_an_output_folder_that_does_not_exist_fails_before_anything_is_sent(tmp_
     outcome = embed_file(tmp_path / "c.jsonl", "--out", out, "--url", local_url)
     assert outcome.code == EXIT_USAGE and "No such file or directory" in outcome.err
     assert "via local endpoint" not in outcome.err  # stopped before the run's header
+
+
+def test_a_target_that_cannot_be_reached_leaves_no_output_behind(tmp_path):
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    write_corpus(tmp_path / "c.jsonl", ["a"])
+    outcome = embed_file(tmp_path / "c.jsonl", "--out", tmp_path / "v.jsonl", "--url", url)
+    assert outcome.code != EXIT_OK
+    assert not (tmp_path / "v.jsonl").exists()
 
 
 def test_a_file_that_is_not_parquet_is_named_in_one_line(tmp_path, local_url):

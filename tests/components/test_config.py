@@ -344,7 +344,7 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "a SageMaker key, and this stack's backend is bedrock",
     ),
     (
-        {"bedrockModelId": "amazon.titan-embed-text-v2:0"},
+        {"bedrockModelId": "cohere.embed-english-v3"},
         "us-east-1",
         "embedding-endpoint:bedrockModelId",
         "a Bedrock key, and this stack's backend is sagemaker",
@@ -369,6 +369,27 @@ INVALID: list[tuple[dict[str, str], str | None, str, str]] = [
         "us-east-1",
         "embedding-endpoint:hfTokenSecretArn",
         "a Hub key, and sourceModelDataUrl packages that S3 archive",
+    ),
+    ({"memorySizeMb": "2_048"}, "us-east-1", "embedding-endpoint:memorySizeMb", "1024, 2048"),
+    ({"maxConcurrency": "+5"}, "us-east-1", "embedding-endpoint:maxConcurrency", "1-200"),
+    ({"maxConcurrency": "\u0665"}, "us-east-1", "embedding-endpoint:maxConcurrency", "1-200"),
+    (
+        {"runtimeEndpointUrl": "http://127.0.0.1:99999"},
+        "us-east-1",
+        "embedding-endpoint:runtimeEndpointUrl",
+        "port 1-65535",
+    ),
+    (
+        {"hfTokenSecretArn": "arn:awsfoo:secretsmanager:us-east-1:123456789012:secret:hf"},
+        "us-east-1",
+        "embedding-endpoint:hfTokenSecretArn",
+        "a Secrets Manager secret ARN",
+    ),
+    (
+        {"batchInputPrefix": "s3://corpus/in//", "batchOutputPrefix": "s3://corpus/out/"},
+        "us-east-1",
+        "embedding-endpoint:batchInputPrefix",
+        "no empty folder names",
     ),
     ({}, None, "aws:region", "pulumi config set aws:region"),
     ({}, "mars-north-1", "aws:region", "us-east-1"),
@@ -629,29 +650,29 @@ def test_bedrock_backend_needs_no_model_id_nor_a_dlc_region() -> None:
     assert not cfg.uses_sagemaker
 
 
-# A value each SageMaker-only key accepts on a SageMaker stack.
+# A value other than its default that each SageMaker-only key accepts on a SageMaker stack.
 SAGEMAKER_SAMPLES = {
     "modelId": MODEL,
     "modelRevision": SHA,
-    "memorySizeMb": "2048",
-    "maxConcurrency": "5",
+    "memorySizeMb": "3072",
+    "maxConcurrency": "7",
     "provisionedConcurrency": "1",
-    "imageTag": images.DEFAULT_IMAGE_TAG,
+    "imageTag": "2.3.0-transformers4.48.0-cpu-py311-ubuntu22.04",
     "hfToken": "<secret>",
     "hfTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-AbCdEf",
     "sourceModelDataUrl": "s3://models/run-7/model.tar.gz",
     "expectedArtifactSha256": "a" * 64,
     "defaultPromptName": "query",
-    "allowPickledWeights": "false",
-    "inferenceEngine": "auto",
-    "retainArtifacts": "false",
-    "packagingRunner": "lambda",
-    "smokeTest": "true",
+    "allowPickledWeights": "true",
+    "inferenceEngine": "torch",
+    "retainArtifacts": "true",
+    "packagingRunner": "local",
+    "smokeTest": "false",
     "runtimeEndpointUrl": "http://127.0.0.1:8080",
     "alarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
-    "alarmServerErrors": "1",
-    "alarmClientErrors": "10",
-    "alarmModelLatencyMs": "5000",
+    "alarmServerErrors": "3",
+    "alarmClientErrors": "20",
+    "alarmModelLatencyMs": "1000",
     "alarmModelSetupTimeMs": "60000",
     "alarmConcurrencyPercent": "80",
 }
@@ -669,6 +690,21 @@ def test_a_sagemaker_only_key_is_refused_under_bedrock(name: str) -> None:
         )
     assert f"'embedding-endpoint:{name}'" in str(caught.value)
     assert "this stack's backend is bedrock" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"sourceModelDataUrl": "s3://models/run-7/model.tar.gz", "modelRevision": "main"},
+        {"httpApiAuth": "iam"},
+        {"bedrockModelId": "amazon.titan-embed-text-v2:0"},
+        {"backend": "bedrock", "smokeTest": "true", "memorySizeMb": "2048"},
+    ],
+    ids=["revision-main-beside-a-source", "iam-without-api", "bedrock-model-default", "bedrock"],
+)
+def test_a_key_written_out_at_its_default_is_not_refused_as_unread(overrides):
+    """Existing stack files do this (`modelRevision: main`): it changes nothing."""
+    parse_config(valid_with(overrides), stack="dev", region="us-east-1")
 
 
 def test_a_misspelt_key_from_the_language_hosts_environment_is_refused(

@@ -278,7 +278,7 @@ def test_a_file_that_is_not_an_onnx_graph_fails_the_load_naming_it(inference, tm
     folder = copy_model(tmp_path / "model")
     (folder / "onnx").mkdir()
     (folder / "onnx" / "model.onnx").write_bytes(b"not a graph")
-    with pytest.raises(ValueError, match=r"cannot load onnx/model.onnx"):
+    with pytest.raises(ValueError, match=r"onnx/model.onnx: the graph cannot be checked"):
         inference.model_fn(str(folder))
 
 

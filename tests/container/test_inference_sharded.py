@@ -1,4 +1,5 @@
-"""A sharded checkpoint loads through its index, and an index naming other files never loads.
+"""Checkpoint and tokenizer files transformers would open with pickle never load; a sharded
+checkpoint loads through its index.
 
 transformers opens whatever an index's `weight_map` names, and a name that does not end in
 `.safetensors` with torch.load: the container refuses such an index before transformers reads it.
@@ -58,3 +59,19 @@ def test_an_adapter_config_fails_the_load(inference, tmp_path):
     (folder / "adapter_config.json").write_text('{"base_model_name_or_path": "org/other"}')
     with pytest.raises(ModelFilesError, match="adapter_config.json is an adapter's"):
         inference.model_fn(str(folder))
+
+
+def test_a_tokenizer_that_unpickles_its_vocabulary_fails_the_load(inference, tmp_path):
+    folder = copy_model(tmp_path / "transfo")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = "TransfoXLTokenizer"
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFilesError, match="reads that tokenizer's vocabulary with pickle"):
+        inference.model_fn(str(folder))
+
+
+def test_a_leftover_index_beside_the_single_file_is_not_read(inference, tmp_path):
+    folder = copy_model(tmp_path / "leftover")
+    stale = {"weight_map": {"pooler.dense.bias": "notes.txt"}}
+    (folder / INDEX).write_text(json.dumps(stale))  # transformers reads model.safetensors
+    assert inference.model_fn(str(folder)).dimensions == 384

@@ -53,8 +53,19 @@ def test_a_location_other_than_the_graphs_data_file_is_named(location: str):
     assert problem is not None and repr(location) in problem
 
 
-def test_bytes_that_are_no_protobuf_are_left_to_onnx_runtime_which_refuses_them():
-    assert external_data_problem(b"\x0f\xff\xff", {"model.onnx_data"}) is None
+def test_bytes_the_walk_cannot_read_are_refused_not_left_to_onnx_runtime():
+    """Where protobuf's parser and this walk part, the walk must not be the one that gives up."""
+    problem = external_data_problem(b"\x0f\xff\xff", {"model.onnx_data"})
+    assert problem is not None and problem.startswith("the graph cannot be checked")
+
+
+def test_a_tag_is_read_as_protobuf_reads_it_cut_to_32_bits():
+    """`BA 80 80 80 10` is field 7 (the graph) to protobuf: the walk must see the graph too."""
+    graph = graph_reading("/etc/passwd")
+    assert graph[0] == 0x08 and b"\x3a" in graph  # ir_version, then the graph (field 7)
+    at = graph.index(b"\x3a")
+    disguised = graph[:at] + b"\xba\x80\x80\x80\x10" + graph[at + 1 :]
+    assert external_locations(disguised) == {"/etc/passwd"}
 
 
 def test_a_location_behind_an_unknown_group_field_is_still_found():

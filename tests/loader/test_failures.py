@@ -231,6 +231,22 @@ def test_prompts_the_container_would_refuse_are_refused_before_any_upload(
     assert leftovers(s3, s3_bucket) == ([], [])
 
 
+@pytest.mark.parametrize(
+    "tokenizer_config",
+    [{"tokenizer_class": "TransfoXLTokenizer"}, {"pretrained_vocab_file": "notes.txt"}],
+    ids=["transfo-xl", "vocab-file-key"],
+)
+def test_a_tokenizer_that_unpickles_its_vocabulary_is_refused_before_any_upload(
+    hub, s3, s3_bucket, tokenizer_config
+):
+    """transformers 4.26 (the py39 image) pickle.loads TransfoXL's vocabulary (CVE-2023-7018)."""
+    files = {**TINY_FILES, "tokenizer_config.json": json.dumps(tokenizer_config).encode()}
+    hub.register(make_repo("test-org/pickled-vocab", files))
+    with pytest.raises(LoaderError, match="step 'check-model-code'.*with pickle"):
+        handler(hub_event(s3_bucket, model_id="test-org/pickled-vocab"), None)
+    assert leftovers(s3, s3_bucket) == ([], [])
+
+
 def test_a_tokenizer_config_over_a_mebibyte_is_read_and_packaged(hub, s3, s3_bucket):
     """Gemma 3's lists thousands of added tokens: over the 1 MiB other configs are held to."""
     added = {str(i): {"content": f"<unused{i}>", "special": False} for i in range(40_000)}

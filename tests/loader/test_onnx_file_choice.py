@@ -24,6 +24,7 @@ from tests.support.loader import (
     run_unpacked,
 )
 from tests.support.models import min_cosine_to_reference
+from tests.support.onnx_graphs import tiny_graph
 
 O2 = "onnx/model_O2.onnx"
 SENTENCES = ["A man is eating food.", "The girl is carrying a baby.", "word " * 400, "x"]
@@ -61,7 +62,7 @@ def test_the_chosen_graph_alone_is_packaged_and_serves_sentence_transformers_vec
 
 
 def test_graphs_of_one_commit_never_share_a_key(hub, aws, s3_bucket, this_python_runtime):
-    files = {**TINY_FILES, "onnx/model.onnx": b"graph", O2: b"fused graph"}
+    files = {**TINY_FILES, "onnx/model.onnx": tiny_graph("export"), O2: tiny_graph("o2")}
     hub.register(make_repo(ONNX_MODEL_ID, files))
     python = this_python_runtime.python
     default = handler(

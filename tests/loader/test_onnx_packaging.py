@@ -40,7 +40,7 @@ from tests.support.loader import (
     run_unpacked,
 )
 from tests.support.models import min_cosine_to_reference
-from tests.support.onnx_graphs import graph_reading
+from tests.support.onnx_graphs import graph_reading, tiny_graph
 
 SENTENCES = ["A man is eating food.", "The girl is carrying a baby.", "word " * 400, "x"]
 
@@ -190,7 +190,7 @@ def test_a_loader_without_the_pinned_optimizer_fails_and_writes_nothing(
 def test_torch_and_onnx_archives_of_one_revision_never_share_a_key(
     hub, s3_bucket, aws, this_python_runtime
 ):
-    files = {**TINY_FILES, "onnx/model.onnx": b"graph bytes"}
+    files = {**TINY_FILES, "onnx/model.onnx": tiny_graph()}
     hub.register(make_repo(ONNX_MODEL_ID, files))
     onnx = handler(onnx_event(s3_bucket, this_python_runtime), None)
     torch = handler(hub_event(s3_bucket, model_id=ONNX_MODEL_ID), None)

@@ -216,7 +216,9 @@ def test_a_source_index_naming_another_file_than_its_shards_is_refused(aws, s3_b
         "./notes.txt": b"PK a TorchScript archive",
     }
     s3 = aws.client("s3")
-    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(files=files))
+    s3.put_object(
+        Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(files=files, with_weights=False)
+    )
     with pytest.raises(SourceArchiveError, match=r"sends tensors to \['notes.txt'\]"):
         handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
     assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
@@ -252,3 +254,13 @@ def test_a_source_whose_prompts_the_container_would_refuse_is_refused(aws, s3_bu
     with pytest.raises(SourceArchiveError, match="default_prompt_name 'query' is not one of"):
         handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
     assert leftovers(s3, s3_bucket) == ([SOURCE_KEY], [])
+
+
+def test_a_leftover_index_beside_the_single_file_does_not_refuse_a_source(aws, s3_bucket):
+    """save_pretrained leaves the old index behind when it saves unsharded over a sharded save."""
+    stale = b'{"weight_map": {"a": "model-00001-of-00002.safetensors"}}'
+    files = {"./model.safetensors.index.json": stale}
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key=SOURCE_KEY, Body=training_output(files=files))
+    result = handler(source_event(s3_bucket, f"s3://{s3_bucket}/{SOURCE_KEY}"), None)
+    assert "model.safetensors" in result["files"]

@@ -20,7 +20,8 @@ def fake_proc(root: Path, commands: dict[int, bytes]) -> Path:
 
 def test_model_servers_are_found_by_the_class_the_toolkit_looks_for(tmp_path: Path):
     java = b"java\0-cp\0mms.jar\0com.amazonaws.ml.mms.ModelServer\0--foreground\0"
-    proc = fake_proc(tmp_path, {41: b"python3\0-m\0pytest\0", 57: java, 9: java})
+    pgrep = b"pgrep\0-f\0com.amazonaws.ml.mms.ModelServer --foreground\0"  # not a server
+    proc = fake_proc(tmp_path, {41: b"python3\0-m\0pytest\0", 57: java, 9: java, 60: pgrep})
     assert dlc_server.running_model_servers(proc) == [9, 57]
 
 

@@ -13,7 +13,6 @@ from ruamel.yaml import YAML
 from scripts import promote
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "promote.py"
 REVISION = "1234567890123456789012345678901234567890"  # all digits: must stay a string
 SHA256 = "123e4567" + "0" * 56  # reads as a float if written unquoted
 OUTPUTS = {
@@ -51,12 +50,13 @@ def config_dir(tmp_path: Path) -> Path:
 def _run(config_dir: Path, outputs: dict, *extra: str) -> subprocess.CompletedProcess[str]:
     outputs_file = config_dir / "outputs.json"
     outputs_file.write_text(json.dumps(outputs))
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), "--from", "dev", "--to", "prod"]
+    return subprocess.run(  # as `make promote` runs it, from the repository's root
+        [sys.executable, "-m", "scripts.promote", "--from", "dev", "--to", "prod"]
         + ["--outputs-file", str(outputs_file), "--config-dir", str(config_dir), *extra],
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=ROOT,
     )
 
 
@@ -241,3 +241,25 @@ def test_a_target_the_program_would_refuse_once_promoted_is_left_unwritten(
         prod.read_text()
         == "config:\n  aws:region: eu-west-1\n  embedding-endpoint:backend: bedrock\n"
     )
+
+
+def test_a_torch_archive_leaves_the_onnx_keys_unset_in_the_target(config_dir: Path) -> None:
+    """dev may set onnxFusion while its engine settled on torch (auto, no export)."""
+    (config_dir / "Pulumi.dev.yaml").write_text(
+        'config:\n  aws:region: us-east-1\n  embedding-endpoint:onnxFusion: "false"\n'
+    )
+    result = _run(config_dir, OUTPUTS | {"inferenceEngine": "torch"})
+    assert result.returncode == 0, result.stderr
+    assert "embedding-endpoint:onnxFusion" not in _config(config_dir / "Pulumi.prod.yaml")
+
+
+def test_secure_values_promotion_cannot_decrypt_are_left_to_the_program(config_dir: Path) -> None:
+    prod = config_dir / "Pulumi.prod.yaml"
+    prod.write_text(
+        PROD_CONFIG.replace(
+            "  embedding-endpoint:hfToken:\n    secure: v1:AAAABBBB:CCCCDDDD\n",
+            "  embedding-endpoint:hfTokenSecretArn:\n    secure: v1:AAAABBBB:CCCCDDDD\n",
+        )
+    )
+    result = _run(config_dir, OUTPUTS)
+    assert result.returncode == 0, result.stderr

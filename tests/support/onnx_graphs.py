@@ -63,3 +63,11 @@ def function_default_reading(location: str) -> bytes:
         ir_version=10,  # what ONNX Runtime 1.23 reads
     )
     return model.SerializeToString()
+
+
+def tiny_graph(name: str = "g") -> bytes:
+    """A valid one-node model (Identity), named `name` so that two of them differ in bytes."""
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], name, inputs, outputs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()

@@ -73,9 +73,16 @@ def check_spec(spec: JobSpec) -> None:
         )
     if spec.instance_count < 1 or spec.concurrency_per_instance < 1:
         raise BatchUsageError("--instance-count and --concurrency-per-instance must be at least 1")
-    for flag, field in (("--text-field", spec.text_field), ("--id-field", spec.id_field)):
-        if field and not _FIELD.match(field):
-            raise BatchUsageError(f"{flag} {field!r}: expected a plain field name (letters, _)")
+    # An empty --text-field means bare string records (no id to keep); an id is kept otherwise.
+    fields = [("--text-field", spec.text_field)]
+    if spec.text_field:
+        fields.append(("--id-field", spec.id_field))
+    for flag, field in fields:
+        if field and not _FIELD.match(field) or flag == "--id-field" and not field:
+            raise BatchUsageError(
+                f"{flag} {field!r}: expected a plain field name (letters, digits, _ and -, "
+                "starting with a letter or _)"
+            )
     if not _JOB_NAME.match(spec.job_name):
         raise BatchUsageError(f"job name {spec.job_name!r}: 1-63 of [a-zA-Z0-9-]")
     for name, value in (("InputFilter", input_filter(spec)), ("OutputFilter", output_filter(spec))):

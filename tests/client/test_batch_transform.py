@@ -178,6 +178,7 @@ def test_filters_send_the_text_and_keep_the_id_with_the_vector(text_field, keep_
         (("--max-payload-mb", "0"), "expected 1-100"),
         (("--max-payload-mb", "101"), "expected 1-100"),
         (("--text-field", "a.b"), "plain field name"),
+        (("--id-field", ""), "--id-field '': expected a plain field name"),
     ],
 )
 def test_a_job_that_cannot_run_is_refused_before_anything_is_created(

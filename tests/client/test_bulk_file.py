@@ -474,13 +474,19 @@ def test_an_option_the_model_lacks_fails_before_the_corpus_is_sent(
     assert not (tmp_path / "v.jsonl.errors.jsonl").exists()
 
 
-def test_a_finished_output_is_skipped_without_sending_anything(tmp_path, aws, faulty_runtime):
+def finished_run(tmp_path, aws, faulty_runtime, out: str) -> list:
+    """The arguments of a run of 20 documents that finished (the runtime's counts reset after)."""
     endpoint = serverless_endpoint(aws, max_concurrency=2)
     write_corpus(tmp_path / "corpus.jsonl", corpus_texts(20))
     outputs = stack_outputs_file(tmp_path, endpoint, faulty_runtime)
-    args = [tmp_path / "corpus.jsonl", "--out", tmp_path / "v.jsonl", "--outputs-file", outputs]
+    args = [tmp_path / "corpus.jsonl", "--out", tmp_path / out, "--outputs-file", outputs]
     assert embed_file(*args).code == EXIT_OK
     faulty_runtime.reset()
+    return args
+
+
+def test_a_finished_output_is_skipped_without_sending_anything(tmp_path, aws, faulty_runtime):
+    args = finished_run(tmp_path, aws, faulty_runtime, "v.jsonl")
     outcome = embed_file(*args)
     assert outcome.code == EXIT_OK and "0 embedded, 20 skipped" in outcome.out
     assert faulty_runtime.requests == 1  # the info request only
@@ -489,12 +495,7 @@ def test_a_finished_output_is_skipped_without_sending_anything(tmp_path, aws, fa
 def test_resuming_with_other_dimensions_is_refused_before_anything_is_sent(
     tmp_path, aws, faulty_runtime
 ):
-    endpoint = serverless_endpoint(aws, max_concurrency=2)
-    write_corpus(tmp_path / "corpus.jsonl", corpus_texts(20))
-    outputs = stack_outputs_file(tmp_path, endpoint, faulty_runtime)
-    args = [tmp_path / "corpus.jsonl", "--out", tmp_path / "v.parquet", "--outputs-file", outputs]
-    assert embed_file(*args).code == EXIT_OK
-    faulty_runtime.reset()
+    args = finished_run(tmp_path, aws, faulty_runtime, "v.parquet")
     outcome = embed_file(*args, "--dimensions", "64")
     assert outcome.code == EXIT_USAGE, outcome.err
     assert (

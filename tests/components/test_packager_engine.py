@@ -20,6 +20,7 @@ from loader.version import format_version
 from tests.fixtures.hub import HubServer, make_repo
 from tests.support.loader import onnx_repo, read_object, run_unpacked
 from tests.support.models import with_pooling
+from tests.support.onnx_graphs import tiny_graph
 from tests.support.packager import TINY_COMMIT, TINY_MODEL_ID, object_keys, resource_inputs
 
 UNREACHABLE_HUB = "http://127.0.0.1:9"
@@ -41,7 +42,7 @@ def provider() -> PackagerProvider:
 def repos(hub: HubServer) -> HubServer:
     """A repo without an ONNX export (TINY_MODEL_ID) and one with it (WITH_EXPORT)."""
     hub.register(make_repo(TINY_MODEL_ID, TINY_FILES, commit=TINY_COMMIT))
-    files = {**TINY_FILES, "onnx/model.onnx": b"graph", "onnx/model_O4.onnx": b"variant"}
+    files = {**TINY_FILES, "onnx/model.onnx": tiny_graph(), "onnx/model_O4.onnx": b"variant"}
     hub.register(make_repo(WITH_EXPORT, files, commit=EXPORT_COMMIT))
     return hub
 

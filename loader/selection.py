@@ -72,7 +72,7 @@ def pickled_weights(paths: Iterable[str]) -> list[str]:
             by_folder.setdefault(_folder_of(path), []).append(path.rsplit("/", 1)[-1])
     found = []
     for folder, names in by_folder.items():
-        weights, _ = _chosen_weights(names)
+        weights, _ = loaded_weights(set(names))
         prefix = f"{folder}/" if folder else ""
         found.extend(prefix + name for name in weights if name.endswith(PICKLE_SUFFIXES))
     return sorted(found)
@@ -98,7 +98,7 @@ def _folder_of(path: str) -> str:
 def _in_scope(path: str) -> bool:
     """Root files and files directly inside a sentence-transformers module folder."""
     parts = path.split("/")
-    return len(parts) == 1 or (len(parts) == 2 and bool(_MODULE_FOLDER.fullmatch(parts[0])))
+    return len(parts) == 1 or (len(parts) == 2 and is_module_folder(parts[0]))
 
 
 def is_module_folder(path: str) -> bool:
@@ -120,11 +120,6 @@ def may_package(path: str) -> bool:
     return is_checkpoint_file(name) or (
         name.endswith(_SUPPORT_SUFFIXES) and name not in _TRAINING_LEFTOVERS
     )
-
-
-def _chosen_weights(names: list[str]) -> tuple[list[str], str | None]:
-    """The weights transformers loads from one folder (facts/weight_files.py) and their format."""
-    return loaded_weights(set(names))
 
 
 # Files in `onnx/` that are no weights of the chosen graph: other graphs and their data, and
@@ -224,7 +219,7 @@ def select_files(
     selected: list[RepoFile] = []
     for folder, items in by_folder.items():
         names = [item.path.rsplit("/", 1)[-1] for item in items]
-        weights, chosen = _chosen_weights(names)
+        weights, chosen = loaded_weights(set(names))
         if folder == "" and engine == "onnx":
             weights, chosen = [], None  # the ONNX graph holds the transformer's weights
         elif chosen is None and (folder == "" or any(map(_VARIANT_WEIGHTS.match, names))):

@@ -77,8 +77,8 @@ def is_checked_file(name: str) -> bool:
 
 
 def read_checked_file(handle: IO[bytes], name: str, size: int, model: str) -> bytes:
-    """modules.json or an index, whole; one past its bound is refused rather than passed
-    on unchecked (the container would read it)."""
+    """modules.json, the prompts or an index, whole; one past its bound is refused rather
+    than passed on unchecked (the container would read it)."""
     bound = MAX_INDEX_BYTES if name.endswith(".index.json") else MAX_MODULES_BYTES
     if size > bound:
         raise SourceArchiveError(
@@ -91,8 +91,9 @@ def read_checked_file(handle: IO[bytes], name: str, size: int, model: str) -> by
 
 
 def check_source_files(model: str, checked: dict[str, bytes], kept: set[str]) -> None:
-    """The archive's modules.json and weight indexes, as the loader checks a Hub repo's:
-    SourceArchiveError (its upload then aborted) for one the container must not load.
+    """The archive's modules.json, prompts and the weight index transformers reads, as the
+    loader checks a Hub repo's: an error (its upload then aborted) for one the container must
+    not load.
     """
     for name, data in sorted(checked.items()):
         if name == MODULES_FILE:
@@ -177,7 +178,7 @@ def package_source_archive(request: LoaderRequest, s3: Any) -> LoaderResult:
     def members() -> Iterator[Member]:
         seen: set[str] = set()
         left_out: list[str] = []
-        checked: dict[str, bytes] = {}  # modules.json and weight indexes, read as they pass
+        checked: dict[str, bytes] = {}  # modules.json, prompts, indexes: read as they pass
 
         def folders(path: str) -> Iterator[Member]:
             parts = path.split("/")

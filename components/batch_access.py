@@ -6,6 +6,7 @@ that role what a job needs, on the stack's batch folders only (docs/bulk.md).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 
@@ -22,8 +23,17 @@ JOB_PREFIX_MAX = 45
 
 
 def batch_job_prefix(endpoint_name: str) -> str:
-    """Names of this stack's transform jobs start with this (`embed batch` adds a timestamp)."""
-    return endpoint_name[: JOB_PREFIX_MAX - len("-batch-")].rstrip("-") + "-batch-"
+    """Names of this stack's transform jobs start with this (`embed batch` adds a timestamp).
+
+    A name too long to keep whole keeps a hash of itself: two stacks whose names share their
+    first characters would otherwise share a prefix, and each one's role could write the other's
+    job logs.
+    """
+    room = JOB_PREFIX_MAX - len("-batch-")
+    if len(endpoint_name) > room:
+        digest = hashlib.sha256(endpoint_name.encode()).hexdigest()[:6]
+        endpoint_name = endpoint_name[: room - 7].rstrip("-") + "-" + digest
+    return endpoint_name + "-batch-"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ PART_ROWS = 10_000
 PART_SECONDS = 60.0
 PART_PATTERN = "part-*.parquet"
 TEMPORARY_PREFIX = ".part-"
+# The columns of every Parquet part, in the order ParquetSink._table writes them.
+PARQUET_COLUMNS = ("id", "vector", "model", "dimensions")
 
 
 class OutputError(Exception):
@@ -251,7 +253,7 @@ class ParquetSink:
     def _part_ids(self, part: Path) -> Iterator[str]:
         parquet = self._pq.ParquetFile(part)
         columns = set(parquet.schema_arrow.names)
-        if not {"id", "vector", "model", "dimensions"} <= columns:
+        if not set(PARQUET_COLUMNS) <= columns:
             raise OutputError(
                 f"{part} is not a part this command wrote (its columns: {sorted(columns)}); "
                 "write to another --out"
@@ -277,14 +279,13 @@ class ParquetSink:
         dimensions = self._signature.dimensions
         count = len(ids)
         values = pa.Array.from_buffers(pa.float32(), count * dimensions, [None, pa.py_buffer(flat)])
-        return pa.table(
-            {
-                "id": pa.array(ids, type=pa.string()),
-                "vector": pa.FixedSizeListArray.from_arrays(values, dimensions),
-                "model": pa.array([self._signature.model] * count, type=pa.string()),
-                "dimensions": pa.array([dimensions] * count, type=pa.int32()),
-            }
+        columns = (
+            pa.array(ids, type=pa.string()),
+            pa.FixedSizeListArray.from_arrays(values, dimensions),
+            pa.array([self._signature.model] * count, type=pa.string()),
+            pa.array([dimensions] * count, type=pa.int32()),
         )
+        return pa.table(dict(zip(PARQUET_COLUMNS, columns, strict=True)))
 
     def _write_part(self) -> None:
         self._since = time.monotonic()

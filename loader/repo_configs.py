@@ -25,7 +25,7 @@ from facts.sentence_modules import PROMPTS_FILE, ModelFilesError, Prompts, parse
 from facts.weight_files import LOADED_INDEXES, index_problem
 from loader.errors import LoaderError
 from loader.hub import stream_file
-from loader.selection import RepoFile
+from loader.selection import RepoFile, names_in_folder
 
 # These files are a few hundred bytes to a few KB; anything this large is not one.
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -169,7 +169,7 @@ def checked_weight_indexes(
             continue
         data = read_repo_file(model_id, commit, files, item.path, token, MAX_INDEX_BYTES)
         assert data is not None  # listed above
-        beside = {f.path.rpartition("/")[2] for f in files if f.path.rpartition("/")[0] == folder}
+        beside = names_in_folder((f.path for f in files), folder)
         problem = index_problem(item.path, data, beside)
         if problem is not None:
             raise LoaderError(

@@ -95,6 +95,11 @@ def _folder_of(path: str) -> str:
     return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
+def names_in_folder(paths: Iterable[str], folder: str) -> set[str]:
+    """The bare names of the files among `paths` that lie directly in `folder` ("": the root)."""
+    return {path.rpartition("/")[2] for path in paths if path.rpartition("/")[0] == folder}
+
+
 def _in_scope(path: str) -> bool:
     """Root files and files directly inside a sentence-transformers module folder."""
     parts = path.split("/")

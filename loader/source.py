@@ -29,7 +29,7 @@ from loader.errors import SourceArchiveError
 from loader.modules import MAX_MODULES_BYTES, check_modules
 from loader.publish import publish
 from loader.repo_configs import MAX_CONFIG_BYTES, MAX_INDEX_BYTES
-from loader.selection import may_package, pickled_weights_problem
+from loader.selection import may_package, names_in_folder, pickled_weights_problem
 from loader.upload import part_size_for
 from loader.version import container_code, format_version
 
@@ -79,7 +79,9 @@ def is_checked_file(name: str) -> bool:
 def read_checked_file(handle: IO[bytes], name: str, size: int, model: str) -> bytes:
     """modules.json, the prompts or an index, whole; one past its bound is refused rather
     than passed on unchecked (the container would read it)."""
-    bound = MAX_INDEX_BYTES if name.endswith(".index.json") else MAX_MODULES_BYTES
+    bound = {MODULES_FILE: MAX_MODULES_BYTES, PROMPTS_FILE: MAX_CONFIG_BYTES}.get(
+        name, MAX_INDEX_BYTES
+    )  # the bounds the Hub path reads these files with
     if size > bound:
         raise SourceArchiveError(
             f"{name} is {size} bytes, over the {bound} bytes such a file takes; it is not one",
@@ -105,8 +107,7 @@ def check_source_files(model: str, checked: dict[str, bytes], kept: set[str]) ->
             except ModelFilesError as error:
                 raise SourceArchiveError(str(error), step="read-source", model=model) from error
             continue
-        folder = name.rpartition("/")[0]
-        beside = {path.rpartition("/")[2] for path in kept if path.rpartition("/")[0] == folder}
+        beside = names_in_folder(kept, name.rpartition("/")[0])
         if name.rpartition("/")[2] not in used_index(beside, loaded_weights(beside)[1]):
             continue  # a leftover index beside the single file transformers reads instead
         problem = index_problem(name, data, beside)

@@ -38,13 +38,7 @@ def length_runs(
     lengths = attention_mask.sum(axis=1).tolist()
     order = sorted(range(rows), key=lambda row: -lengths[row])
     longest = [int(lengths[row]) for row in order]
-    # best[end]: the least cost of rows order[:end]; cut[end]: where its last run starts.
-    best = [0] * (rows + 1)
-    cut = [0] * (rows + 1)
-    for end in range(1, rows + 1):
-        best[end], cut[end] = min(
-            (best[start] + (end - start) * longest[start] + run_cost, start) for start in range(end)
-        )
+    best, cut = _least_cost_cuts(longest, run_cost)
     runs: list[tuple[list[int], int]] = []
     end = rows
     while end > 0:
@@ -55,6 +49,25 @@ def length_runs(
     if len(runs) == 1:
         runs = [(list(range(rows)), width)]
     return within_attention_budget(runs)
+
+
+def _least_cost_cuts(longest: list[int], run_cost: int) -> tuple[list[int], list[int]]:
+    """best[end]: the least cost of the first `end` rows; cut[end]: where its last run starts.
+
+    Plain loops, not a generator of tuples: at 32 rows this runs on every request, and the
+    tuples took 5 us a text, as much as the rest of the request's Python together.
+    """
+    rows = len(longest)
+    best = [0] * (rows + 1)
+    cut = [0] * (rows + 1)
+    for end in range(1, rows + 1):
+        least, where = None, 0
+        for start in range(end):  # the earliest start wins a tie, as min() over (cost, start)
+            cost = best[start] + (end - start) * longest[start]
+            if least is None or cost < least:
+                least, where = cost, start
+        best[end], cut[end] = least + run_cost, where
+    return best, cut
 
 
 def within_attention_budget(runs: list[tuple[list[int], int]]) -> list[tuple[list[int], int]]:

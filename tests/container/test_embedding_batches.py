@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from tests.support.models import container_module
@@ -34,6 +36,30 @@ def test_a_run_is_cut_only_where_it_saves_more_padding_than_a_forward_pass_costs
     mask = right_padded(lengths)
     assert batches.length_runs(mask, "right", run_cost=3) == [([0, 1], 20), ([2, 3], 18)]
     assert batches.length_runs(mask, "right", run_cost=4) == [([0, 1, 2, 3], 20)]
+
+
+def least_cost_by_trying_every_cut(lengths: list[int], run_cost: int) -> int:
+    """Padded tokens + run_cost per run, least over every way to cut the sorted rows."""
+    longest = sorted(lengths, reverse=True)
+    least = None
+    for count in range(len(longest)):
+        for cuts in itertools.combinations(range(1, len(longest)), count):
+            starts, ends = (0, *cuts), (*cuts, len(longest))
+            runs = zip(starts, ends, strict=True)
+            cost = sum((end - start) * longest[start] + run_cost for start, end in runs)
+            least = cost if least is None else min(least, cost)
+    return least
+
+
+def test_the_runs_cost_no_more_than_the_best_of_every_possible_cut():
+    generator = np.random.default_rng(7)
+    for _ in range(200):
+        lengths = generator.integers(1, 40, size=int(generator.integers(2, 9))).tolist()
+        run_cost = int(generator.integers(0, 20))
+        runs = batches.length_runs(right_padded(lengths), "right", run_cost=run_cost)
+        assert padded_tokens(runs) + run_cost * len(runs) == least_cost_by_trying_every_cut(
+            lengths, run_cost
+        )
 
 
 def test_equal_lengths_and_single_rows_stay_one_forward_pass_over_the_whole_batch():

@@ -140,7 +140,7 @@ class EmbeddingModel:
         settings = self.settings
         side = options.truncation_direction
         if not options.truncate:
-            self._check_lengths(inputs)
+            self._check_lengths(inputs, prompt)
         else:  # what truncation would drop is not read: a 4 MB text costs what 2 KB does
             inputs = cut_texts(self.tokenizer, inputs, settings.max_seq_length, side)
         prompt_length = (
@@ -202,8 +202,12 @@ class EmbeddingModel:
             prepared = [text.lower() for text in prepared]
         return prepared
 
-    def _check_lengths(self, inputs: Sequence[str]) -> None:
-        """With truncate=false, a text longer than max_seq_length tokens is the caller's error."""
+    def _check_lengths(self, inputs: Sequence[str], prompt: str) -> None:
+        """With truncate=false, a text longer than max_seq_length tokens is the caller's error.
+
+        `inputs` carry the prompt; the error counts its tokens, so a long prompt is not blamed on
+        the texts alone.
+        """
         limit = self.settings.max_seq_length
         # A text cut to its window is too long already (the part kept holds more than `limit`
         # tokens), so no more of it is read than truncation would read.
@@ -217,9 +221,16 @@ class EmbeddingModel:
             raise InputError(
                 f"inputs {shown} are longer than the max_seq_length of {limit} tokens "
                 f"(the model's, or the stack's maxSeqLength; longest: "
-                f"{'over ' if cut else ''}{max(lengths)}); shorten them or send "
-                '"truncate": true'
+                f"{'over ' if cut else ''}{max(lengths)}{self._prompt_share(prompt)}); "
+                'shorten them or send "truncate": true'
             )
+
+    def _prompt_share(self, prompt: str) -> str:
+        """What the prompt adds to each input's length, for the error above ("" without one)."""
+        if not prompt:
+            return ""
+        tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        return f", with the prompt's {tokens} tokens"
 
     def _prompt_length(self, prompt: str, side: str) -> int:
         """Tokens of the prompt alone, less a trailing special token (as sentence-transformers)."""

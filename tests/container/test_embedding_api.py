@@ -129,6 +129,14 @@ def test_a_models_empty_prompt_is_used_as_sentence_transformers_uses_it(inferenc
     assert cosines(ours, theirs).min() >= MIN_COSINE
 
 
+def test_a_long_prompt_with_truncate_false_is_counted_in_the_refusal(inference, reference_model):
+    prompt = "represent " * 250  # 250 tokens of the model's 256
+    parameters = {"prompt": prompt, "truncate": False}
+    error = refused(inference, reference_model, {"inputs": "a b c d e f", "parameters": parameters})
+    assert error.status == 400
+    assert "longest: 258, with the prompt's 250 tokens)" in str(error)
+
+
 def test_prompt_and_prompt_name_together_are_a_400(inference, prompted_model):
     document = {"inputs": "a", "parameters": {"prompt_name": "query", "prompt": "q: "}}
     assert "not both" in str(refused(inference, prompted_model, document))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from embedding_client.bulk_input import PARQUET_ERRORS, PYARROW_INSTALL, unreadable_parquet
-from facts.embedding_api import float_rows
+from facts.embedding_api import EmbeddingOptions, float_rows
 
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".parquet": "parquet"}
 PART_ROWS = 10_000
@@ -27,7 +27,11 @@ PART_SECONDS = 60.0
 PART_PATTERN = "part-*.parquet"
 TEMPORARY_PREFIX = ".part-"
 # The columns of every Parquet part, in the order ParquetSink._table writes them.
-PARQUET_COLUMNS = ("id", "vector", "model", "dimensions")
+PARQUET_COLUMNS = ("id", "vector", "model", "dimensions", "options")
+# Parts written before the options were recorded have every column but that one.
+OPTIONAL_COLUMNS = ("options",)
+# The options that change a vector, besides its size: a resume with other ones would mix vectors.
+VECTOR_OPTIONS = ("normalize", "prompt_name", "prompt", "truncation_direction")
 
 
 class OutputError(Exception):
@@ -40,6 +44,28 @@ class Signature:
 
     model: str
     dimensions: int
+    # recorded_options(): the options the vectors were made with; None in an older output.
+    options: str | None = None
+
+
+def recorded_options(options: EmbeddingOptions) -> str:
+    """The VECTOR_OPTIONS set away from their defaults, as the JSON object the output records."""
+    chosen = {
+        name: getattr(options, name)
+        for name in VECTOR_OPTIONS
+        if getattr(options, name) != getattr(EmbeddingOptions, name)
+    }
+    return json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _read_options(value: Any) -> str | None:
+    """A recorded options object (a JSONL field, or a Parquet cell's JSON text) in its one form."""
+    if value is None:
+        return None
+    chosen = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(chosen, dict):
+        raise ValueError("options is not a JSON object")
+    return json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class VectorSink(Protocol):
@@ -100,10 +126,19 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def check_signature(existing: Signature | None, sig: Signature, path: Path) -> None:
-    if existing is not None and existing != sig:
+    """Refuse to add vectors of another model, size or options to those already written."""
+    if existing is None:
+        return
+    if (existing.model, existing.dimensions) != (sig.model, sig.dimensions):
         raise OutputError(
             f"{path} holds vectors of {existing.model} ({existing.dimensions} dimensions); this "
             f"run gives {sig.model} ({sig.dimensions} dimensions): write to another --out"
+        )
+    if None not in (existing.options, sig.options) and existing.options != sig.options:
+        raise OutputError(
+            f"{path} holds vectors made with the options {existing.options}; this run asks for "
+            f"{sig.options}: resume with the same --no-normalize, --prompt and --prompt-name, "
+            "or write to another --out"
         )
 
 
@@ -125,13 +160,17 @@ class JsonlSink:
         with self.path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 try:
-                    if line.startswith('{"id":'):  # what this sink writes: read the id only
+                    if line.startswith('{"id":"'):  # what this sink writes: read the id only
                         identifier, _ = decoder.raw_decode(line, 6)
                     else:
                         identifier = json.loads(line)["id"]
                     if self._signature is None:
                         record = json.loads(line)
-                        self._signature = Signature(str(record["model"]), int(record["dimensions"]))
+                        self._signature = Signature(
+                            str(record["model"]),
+                            int(record["dimensions"]),
+                            _read_options(record.get("options")),
+                        )
                 except (ValueError, KeyError, TypeError):
                     raise OutputError(
                         f"{self.path} line {number} is not a vector line this command wrote; "
@@ -173,7 +212,10 @@ class JsonlSink:
         check_signature(self._signature, sig, self.path)
         self._signature = sig
         self.open()
-        head = f',"model":{json.dumps(sig.model)},"dimensions":{sig.dimensions},"vector":'
+        head = f',"model":{json.dumps(sig.model)},"dimensions":{sig.dimensions},'
+        if sig.options is not None:
+            head += f'"options":{sig.options},'
+        head += '"vector":'
         lines = [
             '{"id":' + json.dumps(identifier, ensure_ascii=False) + head + row + "}\n"
             for identifier, row in zip(ids, float_rows(vectors), strict=True)
@@ -253,15 +295,16 @@ class ParquetSink:
     def _part_ids(self, part: Path) -> Iterator[str]:
         parquet = self._pq.ParquetFile(part)
         columns = set(parquet.schema_arrow.names)
-        if not set(PARQUET_COLUMNS) <= columns:
+        if not set(PARQUET_COLUMNS) - set(OPTIONAL_COLUMNS) <= columns:
             raise OutputError(
                 f"{part} is not a part this command wrote (its columns: {sorted(columns)}); "
                 "write to another --out"
             )
         if self._signature is None and parquet.metadata.num_rows:
-            first = next(parquet.iter_batches(batch_size=1, columns=["model", "dimensions"]))
-            row = first.to_pylist()[0]
-            self._signature = Signature(row["model"], row["dimensions"])
+            read = [name for name in PARQUET_COLUMNS[2:] if name in columns]
+            row = next(parquet.iter_batches(batch_size=1, columns=read)).to_pylist()[0]
+            options = _read_options(row.get("options"))
+            self._signature = Signature(row["model"], row["dimensions"], options)
         for batch in parquet.iter_batches(columns=["id"], batch_size=65536):
             yield from batch.column(0).to_pylist()
 
@@ -284,6 +327,7 @@ class ParquetSink:
             pa.FixedSizeListArray.from_arrays(values, dimensions),
             pa.array([self._signature.model] * count, type=pa.string()),
             pa.array([dimensions] * count, type=pa.int32()),
+            pa.array([self._signature.options] * count, type=pa.string()),
         )
         return pa.table(dict(zip(PARQUET_COLUMNS, columns, strict=True)))
 

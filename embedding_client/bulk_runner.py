@@ -22,7 +22,13 @@ from embedding_client.backend import (
 )
 from embedding_client.bulk_batches import Batch, BatchPlanner, Limits, RunStats, split
 from embedding_client.bulk_input import Document
-from embedding_client.bulk_output import ErrorLog, OutputError, Signature, VectorSink
+from embedding_client.bulk_output import (
+    ErrorLog,
+    OutputError,
+    Signature,
+    VectorSink,
+    recorded_options,
+)
 from embedding_client.bulk_pacing import AdaptiveConcurrency, RetryPolicy, TokenBudget
 from embedding_client.ctrl_c import CtrlC
 from facts.embedding_api import FLOAT_VALUE_BYTES, EmbeddingOptions
@@ -226,7 +232,7 @@ class BulkRun:
         return [(batch, self.retry.backoff.delay(batch.attempts))]
 
     def _write(self, batch: Batch, result: EmbeddingResult, stats: RunStats) -> None:
-        signature = Signature(result.model, result.dimensions)
+        signature = Signature(result.model, result.dimensions, recorded_options(self.options))
         self.sink.write([d.id or "" for d in batch.documents], result.vectors, signature)
         stats.model, stats.dimensions = result.model, result.dimensions
         count = len(batch.documents)

@@ -22,7 +22,7 @@ from embedding_client.backend_local import HttpBackend
 from embedding_client.backend_sagemaker import SageMakerBackend
 from embedding_client.batching import endpoint_batch_size
 from embedding_client.bulk_batches import Limits
-from embedding_client.bulk_output import Signature
+from embedding_client.bulk_output import Signature, recorded_options
 from embedding_client.bulk_pacing import DEFAULT_TOKEN_BUDGET, RetryPolicy
 from embedding_client.bulk_progress import Pricing
 from embedding_client.transport import aws_client
@@ -129,10 +129,11 @@ def endpoint_info(
 
 
 def run_signature(info: dict | None, options: EmbeddingOptions) -> Signature | None:
-    """The model and size of this run's vectors, as the endpoint states them."""
+    """The model and size of this run's vectors, as the endpoint states them, and its options."""
     if not info or not isinstance(info.get("dimensions"), int) or not info.get("model"):
         return None
-    return Signature(str(info["model"]), options.dimensions or info["dimensions"])
+    dimensions = options.dimensions or info["dimensions"]
+    return Signature(str(info["model"]), dimensions, recorded_options(options))
 
 
 def _endpoint_limits(

@@ -505,6 +505,16 @@ def test_resuming_with_other_dimensions_is_refused_before_anything_is_sent(
     assert faulty_runtime.requests == 1  # the info request only
 
 
+def test_resuming_without_normalizing_is_refused_before_anything_is_sent(
+    tmp_path, aws, faulty_runtime
+):
+    args = finished_run(tmp_path, aws, faulty_runtime, "v.jsonl")
+    outcome = embed_file(*args, "--no-normalize")
+    assert outcome.code == EXIT_USAGE, outcome.err
+    assert 'options {"normalize":true}; this run asks for {"normalize":false}' in outcome.err
+    assert faulty_runtime.requests == 1  # the info request only
+
+
 def test_a_cold_endpoint_answering_model_not_ready_is_asked_again(tmp_path, aws, faulty_runtime):
     """A serverless endpoint scaling up from zero: the first request (the info) meets it."""
     endpoint = serverless_endpoint(aws, max_concurrency=2)

@@ -17,9 +17,11 @@ from embedding_client.bulk_output import (
     Signature,
     errors_path,
     open_sink,
+    recorded_options,
 )
+from facts.embedding_api import EmbeddingOptions
 
-SIG = Signature("org/model", 3)
+SIG = Signature("org/model", 3, recorded_options(EmbeddingOptions(normalize=True)))
 
 
 def float32(value: float) -> float:
@@ -34,7 +36,9 @@ def test_jsonl_lines_lead_with_the_id_and_keep_float32_values_exactly(tmp_path):
     sink.write(["a", "b"], VECTORS, SIG)
     sink.close()
     lines = (tmp_path / "v.jsonl").read_text().splitlines()
-    assert lines[0].startswith('{"id":"a","model":"org/model","dimensions":3,"vector":[')
+    assert lines[0].startswith(
+        '{"id":"a","model":"org/model","dimensions":3,"options":{"normalize":true},"vector":['
+    )
     read = [[float32(x) for x in json.loads(line)["vector"]] for line in lines]
     assert read == VECTORS  # 9 significant digits: each value parses back to the same float32
 
@@ -59,7 +63,51 @@ def test_jsonl_output_of_another_model_is_not_appended_to(tmp_path):
     again = JsonlSink(path)
     assert list(again.done_ids()) == ["a"]
     with pytest.raises(OutputError, match="holds vectors of org/model .3 dimensions.; this run"):
-        again.write(["b"], [[1.0, 2.0]], Signature("org/model", 2))
+        again.write(["b"], [[1.0, 2.0]], Signature("org/model", 2, SIG.options))
+
+
+def test_options_record_what_changes_a_vector_and_nothing_else():
+    chosen = EmbeddingOptions(normalize=False, prompt_name="query", dimensions=64, truncate=False)
+    assert json.loads(recorded_options(chosen)) == {"normalize": False, "prompt_name": "query"}
+    assert recorded_options(EmbeddingOptions(encoding_format="base64")) == "{}"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_resume_with_other_options_is_refused_naming_both(tmp_path, suffix):
+    path = tmp_path / f"v{suffix}"
+    first = open_sink(path)
+    first.write(["a"], VECTORS[:1], SIG)
+    first.close()
+    again = open_sink(path)
+    assert list(again.done_ids()) == ["a"]
+    assert again.signature == SIG
+    other = Signature("org/model", 3, recorded_options(EmbeddingOptions(normalize=False)))
+    with pytest.raises(OutputError, match='options {"normalize":true}; this run asks for {"norm'):
+        again.write(["b"], VECTORS[1:], other)
+
+
+def test_an_output_written_before_options_were_recorded_is_resumed(tmp_path):
+    path = tmp_path / "v.jsonl"
+    line = {"id": "a", "model": "org/model", "dimensions": 3, "vector": VECTORS[0]}
+    path.write_text(json.dumps(line) + "\n")
+    again = JsonlSink(path)
+    assert list(again.done_ids()) == ["a"]
+    assert again.signature == Signature("org/model", 3, None)
+    again.write(["b"], VECTORS[1:], SIG)
+    again.close()
+    assert json.loads(path.read_text().splitlines()[1])["options"] == {"normalize": True}
+
+
+def test_a_parquet_part_without_the_options_column_is_resumed(tmp_path):
+    path = tmp_path / "v.parquet"
+    sink = ParquetSink(path)
+    sink.write(["a"], VECTORS[:1], SIG)
+    sink.close()
+    (part,) = path.glob("part-*.parquet")
+    pq.write_table(pq.read_table(part).drop_columns(["options"]), part)
+    again = ParquetSink(path)
+    assert list(again.done_ids()) == ["a"]
+    assert again.signature == Signature("org/model", 3, None)
 
 
 def test_jsonl_output_that_this_command_did_not_write_is_refused(tmp_path):
@@ -82,6 +130,7 @@ def test_parquet_parts_read_back_as_one_dataset_with_the_documented_schema(tmp_p
     rows = sorted(table.to_pylist(), key=lambda row: row["id"])
     assert [row["id"] for row in rows] == ["a", "b", "c"]
     assert rows[0]["vector"] == VECTORS[0] and rows[0]["model"] == "org/model"
+    assert json.loads(rows[0]["options"]) == {"normalize": True}
     assert sorted(ParquetSink(path).done_ids()) == ["a", "b", "c"]
 
 
@@ -120,7 +169,7 @@ def test_parquet_resume_refuses_vectors_of_another_size(tmp_path):
     again = ParquetSink(path)
     list(again.done_ids())
     with pytest.raises(OutputError, match="write to another --out"):
-        again.write(["b"], [[1.0]], Signature("org/model", 1))
+        again.write(["b"], [[1.0]], Signature("org/model", 1, SIG.options))
 
 
 def test_output_format_follows_the_extension(tmp_path):

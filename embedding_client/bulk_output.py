@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -157,6 +157,7 @@ class JsonlSink:
             return
         self._cut_incomplete_line()
         decoder = json.JSONDecoder()
+        number, line = 0, ""
         with self.path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 try:
@@ -172,11 +173,26 @@ class JsonlSink:
                             _read_options(record.get("options")),
                         )
                 except (ValueError, KeyError, TypeError):
-                    raise OutputError(
-                        f"{self.path} line {number} is not a vector line this command wrote; "
-                        "write to another --out"
-                    ) from None
+                    raise self._foreign_line(number) from None
                 yield str(identifier)
+        self._options_from_last_line(line, number)
+
+    def _options_from_last_line(self, line: str, number: int) -> None:
+        """An output begun before the options were recorded, and resumed since, records them
+        from the resumed lines on: the last line holds the options of the latest run."""
+        if self._signature is None or self._signature.options is not None:
+            return
+        try:
+            options = _read_options(json.loads(line).get("options"))
+        except (ValueError, AttributeError):
+            raise self._foreign_line(number) from None
+        self._signature = replace(self._signature, options=options)
+
+    def _foreign_line(self, number: int) -> OutputError:
+        return OutputError(
+            f"{self.path} line {number} is not a vector line this command wrote; "
+            "write to another --out"
+        )
 
     @property
     def signature(self) -> Signature | None:
@@ -300,11 +316,17 @@ class ParquetSink:
                 f"{part} is not a part this command wrote (its columns: {sorted(columns)}); "
                 "write to another --out"
             )
-        if self._signature is None and parquet.metadata.num_rows:
+        known = self._signature
+        if parquet.metadata.num_rows and (known is None or known.options is None):
+            # The first part's model and size; options from the first part that records them
+            # (parts sort by run: one begun before they were recorded may be resumed since).
             read = [name for name in PARQUET_COLUMNS[2:] if name in columns]
             row = next(parquet.iter_batches(batch_size=1, columns=read)).to_pylist()[0]
             options = _read_options(row.get("options"))
-            self._signature = Signature(row["model"], row["dimensions"], options)
+            if known is None:
+                self._signature = Signature(row["model"], row["dimensions"], options)
+            else:
+                self._signature = replace(known, options=options)
         for batch in parquet.iter_batches(columns=["id"], batch_size=65536):
             yield from batch.column(0).to_pylist()
 

@@ -98,6 +98,40 @@ def test_an_output_written_before_options_were_recorded_is_resumed(tmp_path):
     assert json.loads(path.read_text().splitlines()[1])["options"] == {"normalize": True}
 
 
+OTHER = Signature("org/model", 3, recorded_options(EmbeddingOptions(normalize=False)))
+
+
+def test_options_a_resume_recorded_after_lines_without_them_are_held_to(tmp_path):
+    path = tmp_path / "v.jsonl"
+    line = {"id": "a", "model": "org/model", "dimensions": 3, "vector": VECTORS[0]}
+    path.write_text(json.dumps(line) + "\n")
+    resumed = JsonlSink(path)
+    list(resumed.done_ids())
+    resumed.write(["b"], VECTORS[1:], SIG)
+    resumed.close()
+    again = JsonlSink(path)
+    assert list(again.done_ids()) == ["a", "b"]
+    with pytest.raises(OutputError, match="options"):
+        again.write(["c"], VECTORS[:1], OTHER)
+
+
+def test_options_a_resume_recorded_after_parts_without_them_are_held_to(tmp_path):
+    path = tmp_path / "v.parquet"
+    sink = ParquetSink(path)
+    sink.write(["a"], VECTORS[:1], SIG)
+    sink.close()
+    (part,) = path.glob("part-*.parquet")
+    pq.write_table(pq.read_table(part).drop_columns(["options"]), part)
+    resumed = ParquetSink(path)
+    list(resumed.done_ids())
+    resumed.write(["b"], VECTORS[1:], SIG)
+    resumed.close()
+    again = ParquetSink(path)
+    assert sorted(again.done_ids()) == ["a", "b"]
+    with pytest.raises(OutputError, match="options"):
+        again.write(["c"], VECTORS[:1], OTHER)
+
+
 def test_a_parquet_part_without_the_options_column_is_resumed(tmp_path):
     path = tmp_path / "v.parquet"
     sink = ParquetSink(path)

@@ -22,6 +22,7 @@ from embedding_client.bulk_output import (
 from facts.embedding_api import EmbeddingOptions
 
 SIG = Signature("org/model", 3, recorded_options(EmbeddingOptions(normalize=True)))
+OTHER = Signature("org/model", 3, recorded_options(EmbeddingOptions(normalize=False)))
 
 
 def float32(value: float) -> float:
@@ -81,67 +82,45 @@ def test_resume_with_other_options_is_refused_naming_both(tmp_path, suffix):
     again = open_sink(path)
     assert list(again.done_ids()) == ["a"]
     assert again.signature == SIG
-    other = Signature("org/model", 3, recorded_options(EmbeddingOptions(normalize=False)))
     with pytest.raises(OutputError, match='options {"normalize":true}; this run asks for {"norm'):
-        again.write(["b"], VECTORS[1:], other)
+        again.write(["b"], VECTORS[1:], OTHER)
 
 
-def test_an_output_written_before_options_were_recorded_is_resumed(tmp_path):
-    path = tmp_path / "v.jsonl"
-    line = {"id": "a", "model": "org/model", "dimensions": 3, "vector": VECTORS[0]}
-    path.write_text(json.dumps(line) + "\n")
-    again = JsonlSink(path)
-    assert list(again.done_ids()) == ["a"]
-    assert again.signature == Signature("org/model", 3, None)
-    again.write(["b"], VECTORS[1:], SIG)
-    again.close()
-    assert json.loads(path.read_text().splitlines()[1])["options"] == {"normalize": True}
-
-
-OTHER = Signature("org/model", 3, recorded_options(EmbeddingOptions(normalize=False)))
-
-
-def test_options_a_resume_recorded_after_lines_without_them_are_held_to(tmp_path):
-    path = tmp_path / "v.jsonl"
-    line = {"id": "a", "model": "org/model", "dimensions": 3, "vector": VECTORS[0]}
-    path.write_text(json.dumps(line) + "\n")
-    resumed = JsonlSink(path)
-    list(resumed.done_ids())
-    resumed.write(["b"], VECTORS[1:], SIG)
-    resumed.close()
-    again = JsonlSink(path)
-    assert list(again.done_ids()) == ["a", "b"]
-    with pytest.raises(OutputError, match="options"):
-        again.write(["c"], VECTORS[:1], OTHER)
-
-
-def test_options_a_resume_recorded_after_parts_without_them_are_held_to(tmp_path):
-    path = tmp_path / "v.parquet"
+def older_output(path):
+    """Row "a" as the version before the options were recorded wrote it."""
+    if path.suffix == ".jsonl":  # json.dumps's spaces, as a hand-edited file may have them too
+        line = {"id": "a", "model": "org/model", "dimensions": 3, "vector": VECTORS[0]}
+        path.write_text(json.dumps(line) + "\n")
+        return
     sink = ParquetSink(path)
     sink.write(["a"], VECTORS[:1], SIG)
     sink.close()
     (part,) = path.glob("part-*.parquet")
     pq.write_table(pq.read_table(part).drop_columns(["options"]), part)
-    resumed = ParquetSink(path)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_an_output_written_before_options_were_recorded_is_resumed(tmp_path, suffix):
+    path = tmp_path / f"v{suffix}"
+    older_output(path)
+    again = open_sink(path)
+    assert list(again.done_ids()) == ["a"]
+    assert again.signature == Signature("org/model", 3, None)
+    again.write(["b"], VECTORS[1:], OTHER)  # nothing recorded to hold it to
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_the_options_the_first_resume_records_are_held_to(tmp_path, suffix):
+    path = tmp_path / f"v{suffix}"
+    older_output(path)
+    resumed = open_sink(path)
     list(resumed.done_ids())
     resumed.write(["b"], VECTORS[1:], SIG)
     resumed.close()
-    again = ParquetSink(path)
+    again = open_sink(path)
     assert sorted(again.done_ids()) == ["a", "b"]
     with pytest.raises(OutputError, match="options"):
         again.write(["c"], VECTORS[:1], OTHER)
-
-
-def test_a_parquet_part_without_the_options_column_is_resumed(tmp_path):
-    path = tmp_path / "v.parquet"
-    sink = ParquetSink(path)
-    sink.write(["a"], VECTORS[:1], SIG)
-    sink.close()
-    (part,) = path.glob("part-*.parquet")
-    pq.write_table(pq.read_table(part).drop_columns(["options"]), part)
-    again = ParquetSink(path)
-    assert list(again.done_ids()) == ["a"]
-    assert again.signature == Signature("org/model", 3, None)
 
 
 def test_jsonl_output_that_this_command_did_not_write_is_refused(tmp_path):

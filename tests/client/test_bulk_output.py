@@ -96,7 +96,9 @@ def older_output(path):
     sink.write(["a"], VECTORS[:1], SIG)
     sink.close()
     (part,) = path.glob("part-*.parquet")
-    pq.write_table(pq.read_table(part).drop_columns(["options"]), part)
+    older = path / "part-00000000T000000-older-00001.parquet"  # before any later run's parts
+    pq.write_table(pq.read_table(part).drop_columns(["options"]), older)
+    part.unlink()
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])

@@ -55,7 +55,7 @@ def recorded_options(options: EmbeddingOptions) -> str:
         for name in VECTOR_OPTIONS
         if getattr(options, name) != getattr(EmbeddingOptions, name)
     }
-    return json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _one_form(chosen)
 
 
 def _read_options(value: Any) -> str | None:
@@ -65,6 +65,11 @@ def _read_options(value: Any) -> str | None:
     chosen = json.loads(value) if isinstance(value, str) else value
     if not isinstance(chosen, dict):
         raise ValueError("options is not a JSON object")
+    return _one_form(chosen)
+
+
+def _one_form(chosen: dict[str, Any]) -> str:
+    """Compact JSON with sorted keys: equal options compare equal as text."""
     return json.dumps(chosen, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

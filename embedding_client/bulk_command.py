@@ -41,9 +41,11 @@ from embedding_client.bulk_output import (
     PART_ROWS,
     ErrorLog,
     OutputError,
+    check_options,
     check_signature,
     errors_path,
     open_sink,
+    recorded_options,
 )
 from embedding_client.bulk_progress import TerminalProgress, summary
 from embedding_client.bulk_runner import BulkRun
@@ -125,6 +127,7 @@ def run(argv: Sequence[str], stdout: TextIO | None = None, stderr: TextIO | None
     try:  # another model's vectors in the output, or a folder missing: before any is sent
         if target.signature is not None:
             check_signature(sink.signature, target.signature, args.out)
+        check_options(sink.signature, recorded_options(target.options), args.out)
         sink.open()
     except (OutputError, OSError) as error:
         sink.close()

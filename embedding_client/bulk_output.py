@@ -139,12 +139,27 @@ def check_signature(existing: Signature | None, sig: Signature, path: Path) -> N
             f"{path} holds vectors of {existing.model} ({existing.dimensions} dimensions); this "
             f"run gives {sig.model} ({sig.dimensions} dimensions): write to another --out"
         )
-    if None not in (existing.options, sig.options) and existing.options != sig.options:
-        raise OutputError(
-            f"{path} holds vectors made with the options {existing.options}; this run asks for "
-            f"{sig.options}: resume with the same --no-normalize, --prompt and --prompt-name, "
-            "or write to another --out"
-        )
+    check_options(existing, sig.options, path)
+
+
+def check_options(existing: Signature | None, options: str | None, path: Path) -> None:
+    """Refuse other options than those the output records (known before any request is sent,
+    whatever the target states about its model)."""
+    if existing is None or None in (existing.options, options) or existing.options == options:
+        return
+    raise OutputError(
+        f"{path} holds vectors made with the options {existing.options}; this run asks for "
+        f"{options}: resume with the same --no-normalize, --prompt and --prompt-name, "
+        "or write to another --out"
+    )
+
+
+def continued(existing: Signature | None, sig: Signature) -> Signature:
+    """What the next rows record: an output begun before the options were recorded keeps its
+    form (a Parquet dataset read as one takes its first part's columns)."""
+    if existing is not None and existing.options is None:
+        return replace(sig, options=None)
+    return sig
 
 
 class JsonlSink:
@@ -162,7 +177,6 @@ class JsonlSink:
             return
         self._cut_incomplete_line()
         decoder = json.JSONDecoder()
-        number, line = 0, ""
         with self.path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 try:
@@ -180,18 +194,6 @@ class JsonlSink:
                 except (ValueError, KeyError, TypeError):
                     raise self._foreign_line(number) from None
                 yield str(identifier)
-        self._options_from_last_line(line, number)
-
-    def _options_from_last_line(self, line: str, number: int) -> None:
-        """An output begun before the options were recorded, and resumed since, records them
-        from the resumed lines on: the last line holds the options of the latest run."""
-        if self._signature is None or self._signature.options is not None:
-            return
-        try:
-            options = _read_options(json.loads(line).get("options"))
-        except (ValueError, AttributeError):
-            raise self._foreign_line(number) from None
-        self._signature = replace(self._signature, options=options)
 
     def _foreign_line(self, number: int) -> OutputError:
         return OutputError(
@@ -231,7 +233,7 @@ class JsonlSink:
 
     def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
         check_signature(self._signature, sig, self.path)
-        self._signature = sig
+        self._signature = sig = continued(self._signature, sig)
         self.open()
         head = f',"model":{json.dumps(sig.model)},"dimensions":{sig.dimensions},'
         if sig.options is not None:
@@ -321,23 +323,17 @@ class ParquetSink:
                 f"{part} is not a part this command wrote (its columns: {sorted(columns)}); "
                 "write to another --out"
             )
-        known = self._signature
-        if parquet.metadata.num_rows and (known is None or known.options is None):
-            # The first part's model and size; options from the first part that records them
-            # (parts sort by run: one begun before they were recorded may be resumed since).
+        if self._signature is None and parquet.metadata.num_rows:
             read = [name for name in PARQUET_COLUMNS[2:] if name in columns]
             row = next(parquet.iter_batches(batch_size=1, columns=read)).to_pylist()[0]
             options = _read_options(row.get("options"))
-            if known is None:
-                self._signature = Signature(row["model"], row["dimensions"], options)
-            else:
-                self._signature = replace(known, options=options)
+            self._signature = Signature(row["model"], row["dimensions"], options)
         for batch in parquet.iter_batches(columns=["id"], batch_size=65536):
             yield from batch.column(0).to_pylist()
 
     def write(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], sig: Signature) -> None:
         check_signature(self._signature, sig, self.path)
-        self._signature = sig
+        self._signature = continued(self._signature, sig)
         self._ids.extend(ids)
         self._values.extend(itertools.chain.from_iterable(vectors))
         if len(self._ids) >= self._part_rows or time.monotonic() - self._since >= PART_SECONDS:
@@ -356,7 +352,10 @@ class ParquetSink:
             pa.array([dimensions] * count, type=pa.int32()),
             pa.array([self._signature.options] * count, type=pa.string()),
         )
-        return pa.table(dict(zip(PARQUET_COLUMNS, columns, strict=True)))
+        table = dict(zip(PARQUET_COLUMNS, columns, strict=True))
+        if self._signature.options is None:  # continued() keeps an older dataset's columns
+            del table["options"]
+        return pa.table(table)
 
     def _write_part(self) -> None:
         self._since = time.monotonic()

@@ -566,6 +566,25 @@ def test_bedrock_refuses_prompts_before_sending(tmp_path, bedrock_api, monkeypat
     assert bedrock_api.calls == []
 
 
+def test_bedrock_resume_with_other_options_is_refused_before_sending(
+    tmp_path, bedrock_api, monkeypatch
+):
+    """Bedrock states no model or size up front; the options are the command's own."""
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", bedrock_api.url)
+    write_corpus(tmp_path / "corpus.jsonl", corpus_texts(4))
+    args = [tmp_path / "corpus.jsonl", "--out", tmp_path / "v.jsonl", "--region", "us-east-1"]
+    args += ["--bedrock", "amazon.titan-embed-text-v2:0"]
+    assert embed_file(*args, "--no-normalize").code == EXIT_OK
+    write_corpus(tmp_path / "corpus.jsonl", corpus_texts(8))
+    calls = len(bedrock_api.calls)
+    outcome = embed_file(*args)
+    assert outcome.code == EXIT_USAGE, outcome.err
+    assert 'options {"normalize":false}; this run asks for {"normalize":true}' in outcome.err
+    assert len(bedrock_api.calls) == calls
+
+
 def test_embed_file_needs_no_torch_in_the_client_process():
     """The client runs where `pulumi up` runs: importing it must not pull in torch."""
     code = "import sys, embedding_client.bulk_command; sys.exit('torch' in sys.modules)"

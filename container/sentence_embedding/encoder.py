@@ -19,7 +19,7 @@ from facts.sagemaker_endpoints import DEFAULT_PROMPT_VARIABLE, MAX_BATCH_SIZE_VA
 from facts.sentence_modules import PROMPTS_FILE, ModelFilesError
 
 from .batches import length_runs
-from .cut import cut_texts
+from .cut import cut_text, cut_texts
 from .dense import apply_dense
 from .environment import ContainerSettings
 from .model_files import EmbeddingSettings
@@ -214,23 +214,33 @@ class EmbeddingModel:
         parts = cut_texts(self.tokenizer, inputs, limit, "right")
         lengths = [len(ids) for ids in self.tokenizer(parts, truncation=False)["input_ids"]]
         too_long = [index for index, length in enumerate(lengths) if length > limit]
-        if too_long:
-            cut = parts != list(inputs)
-            more = len(too_long) - 20
-            shown = f"{too_long[:20]}" + (f" and {more} more" if more > 0 else "")
+        if not too_long:
+            return
+        prompt_tokens, prompt_cut = self._prompt_tokens(prompt, limit)
+        if prompt_tokens >= limit:
             raise InputError(
-                f"inputs {shown} are longer than the max_seq_length of {limit} tokens "
-                f"(the model's, or the stack's maxSeqLength; longest: "
-                f"{'over ' if cut else ''}{max(lengths)}{self._prompt_share(prompt)}); "
-                'shorten them or send "truncate": true'
+                f"the prompt is {'over ' if prompt_cut else ''}{prompt_tokens} tokens, as long "
+                f"as the max_seq_length of {limit} or longer: no text fits beside it; send a "
+                'shorter prompt or "truncate": true'
             )
+        cut = parts != list(inputs)
+        more = len(too_long) - 20
+        shown = f"{too_long[:20]}" + (f" and {more} more" if more > 0 else "")
+        share = f", with the prompt's {prompt_tokens} tokens" if prompt else ""
+        raise InputError(
+            f"inputs {shown} are longer than the max_seq_length of {limit} tokens "
+            f"(the model's, or the stack's maxSeqLength; longest: "
+            f"{'over ' if cut else ''}{max(lengths)}{share}); "
+            'shorten them or send "truncate": true'
+        )
 
-    def _prompt_share(self, prompt: str) -> str:
-        """What the prompt adds to each input's length, for the error above ("" without one)."""
+    def _prompt_tokens(self, prompt: str, limit: int) -> tuple[int, bool]:
+        """(tokens of the prompt as it is sent, whether only its first `limit` were read)."""
         if not prompt:
-            return ""
-        tokens = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-        return f", with the prompt's {tokens} tokens"
+            return 0, False
+        (prepared,) = self._prepared([""], prompt)
+        part = cut_text(self.tokenizer, prepared, limit, "right")
+        return len(self.tokenizer(part, add_special_tokens=False)["input_ids"]), part != prepared
 
     def _prompt_length(self, prompt: str, side: str) -> int:
         """Tokens of the prompt alone, less a trailing special token (as sentence-transformers)."""

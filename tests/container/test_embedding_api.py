@@ -8,6 +8,7 @@ JSON lines, each compared with `SentenceTransformer.encode` where it computes th
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -135,6 +136,14 @@ def test_a_long_prompt_with_truncate_false_is_counted_in_the_refusal(inference, 
     error = refused(inference, reference_model, {"inputs": "a b c d e f", "parameters": parameters})
     assert error.status == 400
     assert "longest: 258, with the prompt's 250 tokens)" in str(error)
+
+
+def test_a_prompt_as_long_as_the_limit_is_named_as_the_reason(inference, reference_model):
+    parameters = {"prompt": "Represent " * 4000, "truncate": False}  # lower-cased: 1 token each
+    error = refused(inference, reference_model, {"inputs": ["a", "b"], "parameters": parameters})
+    assert error.status == 400
+    expected = r"the prompt is over \d+ tokens, as long as the max_seq_length of 256 or longer"
+    assert re.match(expected, str(error))
 
 
 def test_prompt_and_prompt_name_together_are_a_400(inference, prompted_model):

@@ -53,6 +53,25 @@ def at_least_one(text: str) -> int:
     return value
 
 
+def utf8_problem(text: str) -> str | None:
+    """Why `text` has no UTF-8 form, else None: a byte the terminal's encoding could not read
+    arrives as a lone surrogate, which no request body can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        shown = text.encode("utf-8", "replace").decode("utf-8")
+        return f"not UTF-8 text at character {error.start} (shown as ?): {shown!r}"
+    return None
+
+
+def utf8_text(text: str) -> str:
+    """argparse type: text with a UTF-8 form (utf8_problem)."""
+    problem = utf8_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def target_parent(*offered: str) -> argparse.ArgumentParser:
     """Exactly one target: --stack, --outputs-file or one of `offered`; and --region."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -80,9 +99,11 @@ def options_parent() -> argparse.ArgumentParser:
     )
     prompts = parent.add_mutually_exclusive_group()
     prompts.add_argument(
-        "--prompt-name", help="one of the model's prompts, e.g. query (the endpoint lists them)"
+        "--prompt-name",
+        type=utf8_text,
+        help="one of the model's prompts, e.g. query (the endpoint lists them)",
     )
-    prompts.add_argument("--prompt", help="a literal prefix, e.g. 'query: '")
+    prompts.add_argument("--prompt", type=utf8_text, help="a literal prefix, e.g. 'query: '")
     parent.add_argument(
         "--dimensions", type=at_least_one, help="Matryoshka: keep this many leading dimensions"
     )

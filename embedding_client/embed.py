@@ -28,6 +28,8 @@ from embedding_client.arguments import (
     exit_code,
     options_parent,
     target_parent,
+    utf8_problem,
+    utf8_text,
 )
 from embedding_client.backend import EmbeddingClientError, EmbeddingResult
 from embedding_client.batching import MAX_AUTO_BATCH_SIZE
@@ -121,7 +123,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="texts per request (default: what the endpoint states, at most "
         f"{MAX_AUTO_BATCH_SIZE}; requests also stay under 4 MB)",
     )
-    parser.add_argument("texts", nargs="*", help="texts to embed")
+    parser.add_argument("texts", nargs="*", type=utf8_text, help="texts to embed")
     args = parser.parse_args(argv)
     if args.via_http_api and not (args.stack or args.outputs_file):
         parser.error("--via-http-api goes with --stack or --outputs-file")
@@ -139,7 +141,13 @@ def run(argv: Sequence[str] | None, streams: _Streams) -> int:
     args = parse_args(argv)
     texts = list(args.texts)
     if not texts and not streams.stdin.isatty():
-        texts = [line.rstrip("\r\n") for line in streams.stdin if line.strip()]
+        lines = [(number, line) for number, line in enumerate(streams.stdin, 1) if line.strip()]
+        for number, line in lines:
+            problem = utf8_problem(line.rstrip("\r\n"))
+            if problem is not None:
+                print(f"embed: stdin line {number}: {problem}", file=streams.stderr)
+                return EXIT_USAGE
+        texts = [line.rstrip("\r\n") for _, line in lines]
     if not texts:
         print(
             "embed: no texts: pass them as arguments or one per line on stdin", file=streams.stderr

@@ -124,6 +124,26 @@ def test_no_texts_is_a_usage_error():
     assert "no texts" in console.err
 
 
+# What a terminal passes for a byte its encoding cannot read (here 0xff): a lone surrogate.
+NOT_UTF8 = b"\xffabc".decode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize(
+    "where", [["--prompt", NOT_UTF8, "a"], ["--prompt-name", NOT_UTF8, "a"], [NOT_UTF8]]
+)
+def test_an_argument_that_is_not_utf8_is_a_usage_error_naming_it(where, capsys):
+    with pytest.raises(SystemExit) as raised:
+        Console().run("--url", "http://127.0.0.1:9", *where)
+    assert raised.value.code == EXIT_USAGE
+    assert "not UTF-8 text at character 0 (shown as ?): '?abc'" in capsys.readouterr().err
+
+
+def test_a_stdin_line_that_is_not_utf8_is_a_usage_error_naming_the_line():
+    console = Console(stdin=f"first\n\n{NOT_UTF8}\n")
+    assert console.run("--url", "http://127.0.0.1:9") == EXIT_USAGE
+    assert "stdin line 3: not UTF-8 text" in console.err
+
+
 def test_missing_target_is_an_argparse_usage_error():
     with pytest.raises(SystemExit) as raised:
         Console().run("hello")

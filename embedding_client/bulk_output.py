@@ -192,14 +192,11 @@ class JsonlSink:
                             _read_options(record.get("options")),
                         )
                 except (ValueError, KeyError, TypeError):
-                    raise self._foreign_line(number) from None
+                    raise OutputError(
+                        f"{self.path} line {number} is not a vector line this command wrote; "
+                        "write to another --out"
+                    ) from None
                 yield str(identifier)
-
-    def _foreign_line(self, number: int) -> OutputError:
-        return OutputError(
-            f"{self.path} line {number} is not a vector line this command wrote; "
-            "write to another --out"
-        )
 
     @property
     def signature(self) -> Signature | None:

@@ -21,7 +21,7 @@ from embedding_client.backend_local import HttpBackend
 from embedding_client.backend_sagemaker import SageMakerBackend
 from embedding_client.batching import DEFAULT_BATCH_SIZE
 from embedding_client.stack_outputs import backend_for_stack, load_outputs
-from facts.embedding_api import EmbeddingOptions
+from facts.embedding_api import EmbeddingOptions, non_utf8_at
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -56,12 +56,11 @@ def at_least_one(text: str) -> int:
 def utf8_problem(text: str) -> str | None:
     """Why `text` has no UTF-8 form, else None: a byte the terminal's encoding could not read
     arrives as a lone surrogate, which no request body can carry."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        shown = text.encode("utf-8", "replace").decode("utf-8")
-        return f"not UTF-8 text at character {error.start} (shown as ?): {shown!r}"
-    return None
+    at = non_utf8_at(text)
+    if at is None:
+        return None
+    shown = text.encode("utf-8", "replace").decode("utf-8")
+    return f"not UTF-8 text at character {at} (shown as ?): {shown!r}"
 
 
 def utf8_text(text: str) -> str:

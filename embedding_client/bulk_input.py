@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from facts.embedding_api import non_utf8_at
+
 FORMATS = ("jsonl", "csv", "parquet", "text")
 SUFFIXES = {
     ".jsonl": "jsonl",
@@ -102,7 +104,7 @@ def _document(record: dict, position: int, id_field: str, text_field: str) -> Do
             identifier, None, position, f"record has {what} {text_field!r}; texts are strings"
         )
     for name, value in ((id_field, identifier), (text_field, text)):
-        if not _encodable(value):
+        if non_utf8_at(value) is not None:
             # A JSON escape such as "\ud83d" alone (an emoji cut in half): no UTF-8 for it.
             return Document(
                 identifier if name == text_field else None,
@@ -111,14 +113,6 @@ def _document(record: dict, position: int, id_field: str, text_field: str) -> Do
                 f"record's {name!r} holds an unpaired surrogate (half an emoji?): not UTF-8 text",
             )
     return Document(identifier, text, position)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str | None]]:

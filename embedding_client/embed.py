@@ -141,13 +141,15 @@ def run(argv: Sequence[str] | None, streams: _Streams) -> int:
     args = parse_args(argv)
     texts = list(args.texts)
     if not texts and not streams.stdin.isatty():
-        lines = [(number, line) for number, line in enumerate(streams.stdin, 1) if line.strip()]
+        lines = [
+            (n, line.rstrip("\r\n")) for n, line in enumerate(streams.stdin, 1) if line.strip()
+        ]
         for number, line in lines:
-            problem = utf8_problem(line.rstrip("\r\n"))
+            problem = utf8_problem(line)
             if problem is not None:
                 print(f"embed: stdin line {number}: {problem}", file=streams.stderr)
                 return EXIT_USAGE
-        texts = [line.rstrip("\r\n") for _, line in lines]
+        texts = [line for _, line in lines]
     if not texts:
         print(
             "embed: no texts: pass them as arguments or one per line on stdin", file=streams.stderr

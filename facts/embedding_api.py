@@ -163,16 +163,25 @@ def _dimensions(value: Any) -> int | None:
     return value
 
 
-def _unicode(text: str, where: str) -> str:
-    """`text` when it is valid Unicode; a JSON escape of a lone UTF-16 surrogate is not."""
+def non_utf8_at(text: str) -> int | None:
+    """Where `text` first holds a character with no UTF-8 form (a lone surrogate: from a JSON
+    escape, or a byte a terminal could not decode); None: it has one."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
+        return error.start
+    return None
+
+
+def _unicode(text: str, where: str) -> str:
+    """`text` when it is valid Unicode; a JSON escape of a lone UTF-16 surrogate is not."""
+    at = non_utf8_at(text)
+    if at is not None:
         raise InputError(
-            f"{where} holds a lone UTF-16 surrogate (\\u{ord(text[error.start]):04x} at "
-            f"character {error.start}): a text must be valid Unicode, so a \\ud800-\\udfff "
+            f"{where} holds a lone UTF-16 surrogate (\\u{ord(text[at]):04x} at "
+            f"character {at}): a text must be valid Unicode, so a \\ud800-\\udfff "
             "escape must be half of a surrogate pair"
-        ) from None
+        )
     return text
 
 
